@@ -1,0 +1,151 @@
+// Package config reads Ordertune's configuration from the environment into one
+// struct. Secrets may also come from files (NAME_FILE), the usual way to hand
+// them to containers and systemd units without putting them in the environment.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is the whole of Ordertune's runtime configuration.
+type Config struct {
+	Addr        string // ORDERTUNE_ADDR
+	PublicURL   string // ORDERTUNE_PUBLIC_URL
+	DatabaseURL string // DATABASE_URL (secret: may hold a password)
+	MasterKeys  string // ORDERTUNE_MASTER_KEYS (secret)
+	IBKRBaseURL string // ORDERTUNE_IBKR_BASE_URL
+	Signup      string // ORDERTUNE_SIGNUP: open or closed
+	LogLevel    string // ORDERTUNE_LOG_LEVEL
+	LogFormat   string // ORDERTUNE_LOG_FORMAT: json or console
+
+	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
+	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
+	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
+}
+
+// Getenv is the signature of os.Getenv; tests pass their own.
+type Getenv func(string) string
+
+// isSecret reports whether the variable may also be read from NAME_FILE; its
+// value is never logged.
+func isSecret(name string) bool {
+	return name == "DATABASE_URL" || name == "ORDERTUNE_MASTER_KEYS"
+}
+
+// Load reads the configuration from getenv, applying defaults for demo or
+// production use. It reports every invalid variable at once.
+func Load(getenv Getenv, demo bool) (Config, error) {
+	var problems []string
+	get := func(name, def string) string {
+		v := strings.TrimSpace(getenv(name))
+		if isSecret(name) {
+			if file := getenv(name + "_FILE"); file != "" {
+				if v != "" {
+					problems = append(problems, fmt.Sprintf("%s and %s_FILE are both set; set one", name, name))
+				}
+				b, err := os.ReadFile(file)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s_FILE: %v", name, err))
+				}
+				v = strings.TrimSpace(string(b))
+			}
+		}
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		s := get(name, "")
+		if s == "" {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("%s=%q: want a positive duration such as 30m", name, s))
+			return def
+		}
+		return d
+	}
+
+	signupDefault := "closed"
+	if demo {
+		signupDefault = "open"
+	}
+	c := Config{
+		Addr:           get("ORDERTUNE_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:    get("DATABASE_URL", ""),
+		MasterKeys:     get("ORDERTUNE_MASTER_KEYS", ""),
+		IBKRBaseURL:    strings.TrimRight(get("ORDERTUNE_IBKR_BASE_URL", "https://api.ibkr.com/v1/api"), "/"),
+		Signup:         get("ORDERTUNE_SIGNUP", signupDefault),
+		LogLevel:       get("ORDERTUNE_LOG_LEVEL", "info"),
+		LogFormat:      get("ORDERTUNE_LOG_FORMAT", "json"),
+		SessionIdle:    duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
+		SessionMaxAge:  duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
+		ShutdownPeriod: duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
+	}
+	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
+
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_PUBLIC_URL=%q: want an http:// or https:// URL", c.PublicURL))
+	}
+	if u, err := url.Parse(c.IBKRBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_IBKR_BASE_URL=%q: want an http:// or https:// URL", c.IBKRBaseURL))
+	}
+	if c.Signup != "open" && c.Signup != "closed" {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_SIGNUP=%q: want open or closed", c.Signup))
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_LOG_LEVEL=%q: want trace, debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_LOG_FORMAT=%q: want json or console", c.LogFormat))
+	}
+	if len(problems) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// SecureCookies reports whether cookies must carry the Secure flag and the
+// __Host- prefix: whenever users reach Ordertune over https.
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+
+// MarshalZerologObject logs the configuration with secrets redacted, so the
+// start-up line shows what the process runs with and nothing it must keep.
+func (c Config) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("addr", c.Addr).
+		Str("public_url", c.PublicURL).
+		Str("database_url", RedactURL(c.DatabaseURL)).
+		Bool("master_keys_set", c.MasterKeys != "").
+		Str("ibkr_base_url", c.IBKRBaseURL).
+		Str("signup", c.Signup).
+		Str("log_level", c.LogLevel).
+		Str("log_format", c.LogFormat).
+		Dur("session_idle", c.SessionIdle).
+		Dur("session_max_age", c.SessionMaxAge)
+}
+
+// RedactURL returns a connection URL with its password, and any password
+// query parameter, replaced by "redacted".
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable, redacted)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "redacted")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.PublicURL != "http://127.0.0.1:8080" || c.Signup != "closed" ||
+		c.IBKRBaseURL != "https://api.ibkr.com/v1/api" || c.LogFormat != "json" {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if c.SecureCookies() {
+		t.Error("http public URL must not ask for secure cookies")
+	}
+	d, _ := Load(env(nil), true)
+	if d.Signup != "open" {
+		t.Errorf("demo signup = %q, want open", d.Signup)
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(f, []byte("k1:AAAA\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"ORDERTUNE_MASTER_KEYS_FILE": f}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MasterKeys != "k1:AAAA" {
+		t.Errorf("MasterKeys = %q", c.MasterKeys)
+	}
+	_, err = Load(env(map[string]string{"ORDERTUNE_MASTER_KEYS_FILE": f, "ORDERTUNE_MASTER_KEYS": "x"}), false)
+	if err == nil {
+		t.Error("both NAME and NAME_FILE set: want an error")
+	}
+	_, err = Load(env(map[string]string{"DATABASE_URL_FILE": filepath.Join(t.TempDir(), "missing")}), false)
+	if err == nil {
+		t.Error("missing secret file: want an error")
+	}
+}
+
+func TestInvalidValuesAllReported(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"ORDERTUNE_SIGNUP":       "maybe",
+		"ORDERTUNE_LOG_FORMAT":   "xml",
+		"ORDERTUNE_PUBLIC_URL":   "ftp://x",
+		"ORDERTUNE_SESSION_IDLE": "soon",
+	}), false)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestLogRedactsSecrets(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"DATABASE_URL":          "postgres://app:hunter2secret@db:5432/ordertune?sslmode=disable&password=other2secret",
+		"ORDERTUNE_MASTER_KEYS": "k1:c2VjcmV0c2VjcmV0c2VjcmV0",
+		"ORDERTUNE_PUBLIC_URL":  "https://ordertune.example",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	l := zerolog.New(&buf)
+	l.Info().EmbedObject(c).Msg("config")
+	out := buf.String()
+	for _, secret := range []string{"hunter2secret", "other2secret", "c2VjcmV0c2VjcmV0c2VjcmV0"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line leaks %q: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "db:5432") || !c.SecureCookies() {
+		t.Errorf("log line lost the non-secret parts: %s", out)
+	}
+}

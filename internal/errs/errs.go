@@ -1,0 +1,111 @@
+// Package errs is Ordertune's error vocabulary: a small set of codes that every
+// feature speaks and that the HTTP layer alone turns into statuses.
+//
+// A *Error carries what the client may see (code, message, per-field problems);
+// the wrapped cause is for the log only and never leaves the server.
+package errs
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Code is a machine-readable error class, as sent in problem+json's "code".
+type Code string
+
+// The codes of the vocabulary. API.md lists them; the HTTP layer maps each one
+// to exactly one status.
+const (
+	Invalid         Code = "invalid_argument"
+	Unauthenticated Code = "unauthenticated"
+	MFARequired     Code = "mfa_required"
+	Forbidden       Code = "forbidden"
+	NotFound        Code = "not_found"
+	Conflict        Code = "conflict"
+	RateLimited     Code = "rate_limited"
+	Unavailable     Code = "unavailable"
+	Internal        Code = "internal"
+
+	BrokerInvalidSignature       Code = "broker_invalid_signature"
+	BrokerConsumerNotRecognized  Code = "broker_consumer_not_recognized"
+	BrokerTokenExpired           Code = "broker_token_expired"
+	BrokerAccountNotFound        Code = "broker_account_not_found"
+	BrokerNoPermission           Code = "broker_no_permission"
+	BrokerOrderRejected          Code = "broker_order_rejected"
+	BrokerUnavailable            Code = "broker_unavailable"
+	BrokerRateLimited            Code = "broker_rate_limited"
+	BrokerNotConnected           Code = "broker_not_connected"
+	BrokerOutcomeUnknown         Code = "broker_outcome_unknown"
+	BrokerQuestionNotAllowlisted Code = "broker_question"
+)
+
+// FieldError names one invalid input field and says what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an error with a code and a message that is safe to show to the
+// client. Err, when set, is the internal cause: logged, never shown.
+type Error struct {
+	Code       Code
+	Message    string
+	Fields     []FieldError
+	RetryAfter time.Duration
+	Err        error
+}
+
+// Error returns the client-safe message followed by the internal cause, for logs.
+func (e *Error) Error() string {
+	msg := string(e.Code)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// E returns an *Error with code and a formatted client-safe message.
+func E(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with code and message whose internal cause is err.
+func Wrap(err error, code Code, message string) *Error {
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// Fields returns an invalid-argument error listing each field's problem.
+func Fields(message string, fields ...FieldError) *Error {
+	return &Error{Code: Invalid, Message: message, Fields: fields}
+}
+
+// As returns the first *Error in err's chain, or nil.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// CodeOf returns the code of the first *Error in err's chain, Internal for any
+// other non-nil error, and "" for nil.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	if e := As(err); e != nil {
+		return e.Code
+	}
+	return Internal
+}
+
+// Is reports whether err's chain holds an *Error with the given code.
+func Is(err error, code Code) bool { return CodeOf(err) == code }

@@ -1,0 +1,219 @@
+// Package pgtest gives each test a fresh PostgreSQL database built from the
+// real migrations.
+//
+// One cluster serves a whole `make test` run: the Makefile starts it and
+// passes its URL in ORDERTUNE_TEST_POSTGRES_URL. A `go test` run without it
+// starts a throwaway cluster of its own, one per test process. Either way
+// the migrated schema is built once, as a template database, and every test
+// gets a clone of it, which takes milliseconds.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/migrations"
+)
+
+// EnvURL names the variable holding a shared test cluster's superuser URL.
+const EnvURL = "ORDERTUNE_TEST_POSTGRES_URL"
+
+// server is the process-wide test cluster. Tests share it by design; it is
+// created once under mu and torn down by Main.
+type server struct {
+	mu       sync.Mutex
+	base     string // superuser URL of the "postgres" database
+	template string // name of the migrated template database
+	cluster  *localpg.Cluster
+	tmpDir   string
+}
+
+var shared server
+
+// Main runs the package's tests and then stops a cluster this process
+// started. Use it from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cluster != nil {
+		shared.cluster.Stop()
+		os.RemoveAll(shared.tmpDir)
+		shared.cluster = nil
+	}
+	return code
+}
+
+// DB creates a fresh, migrated database for t, dropped when t ends, and
+// returns its URL.
+func DB(t testing.TB) string {
+	t.Helper()
+	base, template := setup(t)
+	name := "t_" + randomHex(8)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+		}
+	})
+	return withDB(base, name)
+}
+
+// Pool returns a pool on a fresh, migrated database for t, closed when t ends.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := postgres.Open(context.Background(), DB(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// EmptyDB creates a fresh database with no schema at all, for migration
+// tests, and returns its URL.
+func EmptyDB(t testing.TB) string {
+	t.Helper()
+	base, _ := setup(t)
+	name := "e_" + randomHex(8)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
+			c.Close(context.Background())
+		}
+	})
+	return withDB(base, name)
+}
+
+func setup(t testing.TB) (base, template string) {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.template != "" {
+		return shared.base, shared.template
+	}
+	ctx := context.Background()
+	shared.base = os.Getenv(EnvURL)
+	if shared.base == "" {
+		dir, err := os.MkdirTemp("", "ordertune-pgtest-")
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		c, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Fast: true})
+		if err != nil {
+			os.RemoveAll(dir)
+			t.Fatalf("pgtest: start PostgreSQL: %v", err)
+		}
+		shared.cluster, shared.tmpDir, shared.base = c, dir, c.URL("postgres")
+	}
+	name, err := ensureTemplate(ctx, shared.base)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	shared.template = name
+	return shared.base, shared.template
+}
+
+// ensureTemplate builds the migrated template database once per cluster.
+// Its name carries a hash of the migrations, so a changed migration gets a
+// new template; an advisory lock keeps parallel test processes from
+// building it twice.
+func ensureTemplate(ctx context.Context, base string) (string, error) {
+	name := "tpl_" + migrationsHash()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(727274)"); err != nil {
+		return "", err
+	}
+	defer conn.Exec(ctx, "SELECT pg_advisory_unlock(727274)")
+	var ready bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)", name).Scan(&ready)
+	if err != nil || ready {
+		return name, err
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	if err := postgres.Migrate(withDB(base, name)); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func migrationsHash() string {
+	h := sha256.New()
+	fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := fs.ReadFile(migrations.FS, path)
+		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func withDB(base, name string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		panic("pgtest: bad base URL: " + err.Error())
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,94 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func tables(t *testing.T, url string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1`)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestMigrationsUpDownUp proves every migration has a working down and that
+// applying the set again after reverting gives the same schema.
+func TestMigrationsUpDownUp(t *testing.T) {
+	url := pgtest.EmptyDB(t)
+	m, err := postgres.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	first := tables(t, url)
+	if len(first) == 0 {
+		t.Fatal("no tables after migrate up")
+	}
+	st, err := m.State()
+	if err != nil || !st.Current() || st.Version != postgres.LatestVersion() {
+		t.Fatalf("after up: state %+v, err %v", st, err)
+	}
+	if err := m.DownAll(); err != nil {
+		t.Fatal(err)
+	}
+	if left := tables(t, url); len(left) != 0 {
+		t.Fatalf("tables left after down: %v", left)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if again := tables(t, url); len(again) != len(first) {
+		t.Fatalf("tables after up-down-up = %v, want %v", again, first)
+	}
+}
+
+func TestStateReportsDirtyAndOutdated(t *testing.T) {
+	url := pgtest.EmptyDB(t)
+	st, err := postgres.State(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Current() || st.Version != 0 || st.Problem() == "" {
+		t.Fatalf("empty database: %+v problem %q", st, st.Problem())
+	}
+	if err := postgres.Migrate(url); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "UPDATE schema_migrations SET dirty = true"); err != nil {
+		t.Fatal(err)
+	}
+	st, err = postgres.State(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Dirty || st.Current() {
+		t.Fatalf("dirty database reported as %+v", st)
+	}
+}
