@@ -15,6 +15,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -173,4 +175,24 @@ func State(url string) (SchemaState, error) {
 	}
 	defer m.Close()
 	return m.State()
+}
+
+// PoolState reads the migration state through an open pool, cheaply enough
+// for a readiness probe.
+func PoolState(ctx context.Context, pool *pgxpool.Pool) (SchemaState, error) {
+	st := SchemaState{Latest: LatestVersion()}
+	var v int64
+	err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &st.Dirty)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+			return st, nil
+		}
+		return st, fmt.Errorf("read schema version: %w", err)
+	}
+	st.Version = uint(v)
+	return st, nil
 }

@@ -52,6 +52,10 @@ type Cluster struct {
 	stopOnce sync.Once
 }
 
+// TestURLEnv names the variable through which `ordertune devdb` hands its
+// cluster's superuser URL to the test processes it runs.
+const TestURLEnv = "ORDERTUNE_TEST_POSTGRES_URL"
+
 // SuperUser is the cluster's superuser; it authenticates by trust, which is
 // safe because the cluster listens on loopback only and is private to this
 // machine's user.

@@ -30,7 +30,7 @@ import (
 )
 
 // EnvURL names the variable holding a shared test cluster's superuser URL.
-const EnvURL = "ORDERTUNE_TEST_POSTGRES_URL"
+const EnvURL = localpg.TestURLEnv
 
 // server is the process-wide test cluster. Tests share it by design; it is
 // created once under mu and torn down by Main.

@@ -1,0 +1,37 @@
+# The two commands: `make run` (the demo) and `make test` (the whole suite).
+# Both install what they need on a fresh Debian machine.
+
+BIN       := .bin/ordertune
+GO        ?= go
+GOFLAGS   ?=
+TEST_TIMEOUT ?= 18m
+
+.PHONY: run test build lint fmt-check vet deps-run deps-test clean
+
+run: deps-run build
+	$(BIN) demo
+
+build:
+	@mkdir -p $(dir $(BIN))
+	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/ordertune
+
+test: deps-test fmt-check vet build
+	$(BIN) devdb -- $(GO) test $(GOFLAGS) -race -timeout $(TEST_TIMEOUT) ./...
+
+lint: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l cmd internal migrations web api scripts 2>/dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+deps-run:
+	@scripts/ensure-deps.sh postgres
+
+deps-test:
+	@scripts/ensure-deps.sh postgres chromium
+
+clean:
+	rm -rf .bin

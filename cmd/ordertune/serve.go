@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/config"
+	"github.com/ordertune/ordertune/internal/httpapi"
+	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/postgres"
+)
+
+func cmdServe(ctx context.Context, a *app, args []string) error {
+	fs := newFlagSet(a, "serve")
+	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(a.getenv, false)
+	if err != nil {
+		return err
+	}
+	log := logging.New(a.stderr, cfg.LogLevel, cfg.LogFormat)
+	log.Info().EmbedObject(cfg).Msg("starting ordertune serve")
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set (ordertune demo runs a private PostgreSQL for trying things out)")
+	}
+	if err := checkSchema(cfg.DatabaseURL, *migrate, log); err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return serve(ctx, cfg, log, pool, nil)
+}
+
+// checkSchema refuses to serve a schema that is dirty or not the one this
+// binary was built for: running against the wrong schema corrupts data
+// quietly. With migrate, pending migrations are applied first.
+func checkSchema(url string, migrate bool, log zerolog.Logger) error {
+	if migrate {
+		if err := postgres.Migrate(url); err != nil {
+			return err
+		}
+	}
+	st, err := postgres.State(url)
+	if err != nil {
+		return err
+	}
+	if !st.Current() {
+		return fmt.Errorf("refusing to start: %s", st.Problem())
+	}
+	log.Info().Uint("schema_version", st.Version).Msg("schema current")
+	return nil
+}
+
+// serve runs the HTTP server on cfg.Addr until ctx ends. ready, when not
+// nil, is called with the listening address once connections are accepted.
+func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ready func(addr string)) error {
+	srv := httpapi.New(httpapi.Deps{Log: log, Pool: pool})
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info().Str("addr", l.Addr().String()).Str("url", cfg.PublicURL).Msg("listening")
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	return srv.Serve(ctx, l, cfg.ShutdownPeriod)
+}

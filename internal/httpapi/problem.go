@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Problem is an RFC 9457 problem details object with Ordertune's extensions.
+type Problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail,omitempty"`
+	Code      errs.Code         `json:"code"`
+	RequestID string            `json:"request_id"`
+	Errors    []errs.FieldError `json:"errors,omitempty"`
+}
+
+// status is the one place where an error code becomes an HTTP status.
+func status(e *errs.Error) int {
+	switch e.Code {
+	case errs.Invalid:
+		if len(e.Fields) > 0 {
+			return http.StatusUnprocessableEntity
+		}
+		return http.StatusBadRequest
+	case errs.Unauthenticated:
+		return http.StatusUnauthorized
+	case errs.MFARequired, errs.Forbidden:
+		return http.StatusForbidden
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.Conflict:
+		return http.StatusConflict
+	case errs.RateLimited, errs.BrokerRateLimited:
+		return http.StatusTooManyRequests
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	case errs.BrokerInvalidSignature, errs.BrokerConsumerNotRecognized, errs.BrokerTokenExpired,
+		errs.BrokerAccountNotFound, errs.BrokerNoPermission, errs.BrokerOrderRejected,
+		errs.BrokerNotConnected, errs.BrokerQuestionNotAllowlisted:
+		return http.StatusUnprocessableEntity
+	case errs.BrokerUnavailable:
+		return http.StatusBadGateway
+	case errs.BrokerOutcomeUnknown:
+		return http.StatusAccepted
+	}
+	return http.StatusInternalServerError
+}
+
+// fromEcho translates the errors echo's router and middleware produce
+// (unknown route, wrong method, body too large) into the vocabulary.
+func fromEcho(he *echo.HTTPError) *errs.Error {
+	msg := http.StatusText(he.Code)
+	switch he.Code {
+	case http.StatusNotFound:
+		return errs.E(errs.NotFound, "no such resource")
+	case http.StatusMethodNotAllowed:
+		return errs.E(errs.Invalid, "method not allowed on this resource")
+	case http.StatusRequestEntityTooLarge:
+		return errs.E(errs.Invalid, "request body too large")
+	case http.StatusUnauthorized:
+		return errs.E(errs.Unauthenticated, "sign in first")
+	case http.StatusForbidden:
+		return errs.E(errs.Forbidden, "not allowed")
+	case http.StatusTooManyRequests:
+		return errs.E(errs.RateLimited, "too many requests; slow down")
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		return errs.E(errs.Invalid, "malformed request")
+	}
+	return &errs.Error{Code: errs.Internal, Message: msg, Err: he}
+}
+
+// handleError is echo's error handler: every error a handler or middleware
+// returns passes here, is logged with the request id, and reaches the
+// client as problem+json carrying only the client-safe message.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var e *errs.Error
+	var he *echo.HTTPError
+	st := 0
+	switch {
+	case errors.As(err, &e):
+		st = status(e)
+	case errors.As(err, &he):
+		e = fromEcho(he)
+		st = status(e)
+		if he.Code == http.StatusMethodNotAllowed || he.Code == http.StatusRequestEntityTooLarge {
+			st = he.Code // more precise than the code's generic status
+		}
+	default:
+		e = &errs.Error{Code: errs.Internal, Err: err}
+		st = status(e)
+	}
+	if st == http.StatusAccepted {
+		// An unknown broker outcome is answered by its handler with the
+		// confirmation; one reaching here is a bug, not a success.
+		st = http.StatusInternalServerError
+	}
+	msg := e.Message
+	if st >= 500 && (e.Code == errs.Internal || msg == "") {
+		msg = "internal error; quote the request id when you report it"
+	}
+	rid := requestID(c)
+	ev := s.log.Info()
+	if st >= 500 {
+		ev = s.log.Error()
+	}
+	ev.Str("request_id", rid).Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
+
+	if e.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(st)
+		return
+	}
+	p := Problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(st),
+		Status:    st,
+		Detail:    msg,
+		Code:      e.Code,
+		RequestID: rid,
+		Errors:    e.Fields,
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(st)
+	_ = json.NewEncoder(c.Response()).Encode(p)
+}

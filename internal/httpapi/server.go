@@ -1,0 +1,192 @@
+// Package httpapi is Ordertune's HTTP surface: routes, middleware, and the
+// one place where errors become HTTP statuses. Echo's types stay inside
+// this package.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/postgres"
+)
+
+// MaxBodyBytes bounds every request body; the largest legitimate one is a
+// broker credential set with two PEM keys, far below this.
+const MaxBodyBytes = 1 << 20
+
+// Deps are the parts the HTTP layer drives.
+type Deps struct {
+	Log  zerolog.Logger
+	Pool *pgxpool.Pool
+}
+
+// Server serves Ordertune's HTTP API.
+type Server struct {
+	e    *echo.Echo
+	log  zerolog.Logger
+	pool *pgxpool.Pool
+}
+
+// New builds the server and registers every route.
+func New(d Deps) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{e: e, log: d.Log, pool: d.Pool}
+	e.HTTPErrorHandler = s.handleError
+	// Only a proxy on this machine (nginx in deploy/) may name the client's
+	// address; anyone else could forge X-Forwarded-For to dodge throttling.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
+	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
+	s.routes()
+	return s
+}
+
+// Handler returns the server as an http.Handler (tests drive it directly).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// routes registers every route. Each feature adds its own group here.
+func (s *Server) routes() {
+	s.e.GET("/healthz", s.healthz)
+	s.e.GET("/readyz", s.readyz)
+}
+
+// Serve accepts connections on l until ctx ends, then shuts down gracefully:
+// new connections are refused and requests in flight get up to grace to
+// finish.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info().Msg("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	st, err := postgres.PoolState(ctx, s.pool)
+	if err != nil {
+		return errs.Wrap(err, errs.Unavailable, "database unreachable")
+	}
+	if !st.Current() {
+		return errs.E(errs.Unavailable, "database schema not current: %s", st.Problem())
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "schema_version": st.Version})
+}
+
+const ctxRequestID = "request_id"
+
+// validRequestID accepts ids set by a proxy in front (nginx's $request_id)
+// while keeping arbitrary bytes out of logs and responses.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID.MatchString(id) {
+			b := make([]byte, 12)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+// accessLog writes one line per request. It logs the path without the
+// query, and never headers or bodies: they carry cookies, tokens and
+// credentials.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the problem now so the status below is final
+		}
+		req, res := c.Request(), c.Response()
+		s.log.Info().
+			Str("request_id", requestID(c)).
+			Str("method", req.Method).
+			Str("path", req.URL.Path).
+			Str("route", c.Path()).
+			Int("status", res.Status).
+			Int64("bytes", res.Size).
+			Dur("latency", time.Since(start)).
+			Str("remote_ip", c.RealIP()).
+			Msg("request")
+		return nil
+	}
+}
+
+// recoverPanic turns a handler panic into a 500 problem; the stack goes to
+// the log, never to the client.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error().Str("request_id", requestID(c)).Interface("panic", r).
+					Bytes("stack", debug.Stack()).Msg("handler panicked")
+				err = &errs.Error{Code: errs.Internal, Err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > MaxBodyBytes {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes)
+		return next(c)
+	}
+}

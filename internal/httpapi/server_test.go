@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func newTestServer(t *testing.T) (*Server, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	s := New(Deps{Log: zerolog.New(&logs), Pool: pgtest.Pool(t)})
+	return s, &logs
+}
+
+func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) Problem {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json; body %s", ct, rec.Body)
+	}
+	var p Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("decode problem: %v; body %s", err, rec.Body)
+	}
+	if p.RequestID == "" || p.RequestID != rec.Header().Get("X-Request-Id") {
+		t.Fatalf("problem request_id %q, header %q", p.RequestID, rec.Header().Get("X-Request-Id"))
+	}
+	return p
+}
+
+func TestHealthAndReady(t *testing.T) {
+	s, _ := newTestServer(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET %s = %d %s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestReadyzRefusesOutdatedSchema(t *testing.T) {
+	s, _ := newTestServer(t)
+	if _, err := s.pool.Exec(t.Context(), "UPDATE schema_migrations SET dirty = true"); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("GET /readyz on a dirty schema = %d, want 503", rec.Code)
+	}
+	if p := decodeProblem(t, rec); p.Code != "unavailable" {
+		t.Errorf("code = %q", p.Code)
+	}
+}
+
+func TestUnknownRouteIsProblem(t *testing.T) {
+	s, _ := newTestServer(t)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/nope", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("status = %d", rec.Code)
+	}
+	if p := decodeProblem(t, rec); p.Code != "not_found" || p.Status != 404 {
+		t.Errorf("problem = %+v", p)
+	}
+}
+
+func TestPanicIsProblemWithoutStack(t *testing.T) {
+	s, logs := newTestServer(t)
+	s.e.GET("/boom", func(c echo.Context) error { panic("secret internal state 0xdeadbeef") })
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status = %d", rec.Code)
+	}
+	p := decodeProblem(t, rec)
+	if p.Code != "internal" {
+		t.Errorf("code = %q", p.Code)
+	}
+	body := rec.Body.String()
+	for _, leak := range []string{"0xdeadbeef", "goroutine", ".go:"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("response leaks %q: %s", leak, body)
+		}
+	}
+	if !strings.Contains(logs.String(), "0xdeadbeef") || !strings.Contains(logs.String(), p.RequestID) {
+		t.Errorf("the panic and its request id must be logged: %s", logs)
+	}
+}
+
+func TestAccessLogOmitsCredentials(t *testing.T) {
+	s, logs := newTestServer(t)
+	req := httptest.NewRequest(http.MethodGet, "/healthz?token=querysecret123", nil)
+	req.Header.Set("Authorization", "Bearer bearersecret123")
+	req.Header.Set("Cookie", "session=cookiesecret123")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	out := logs.String()
+	if !strings.Contains(out, `"path":"/healthz"`) || !strings.Contains(out, `"status":200`) {
+		t.Fatalf("access log line missing: %s", out)
+	}
+	for _, secret := range []string{"bearersecret123", "cookiesecret123", "querysecret123"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("access log leaks %q: %s", secret, out)
+		}
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.e.POST("/echo", func(c echo.Context) error {
+		var v map[string]any
+		if err := decodeJSON(c, &v); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	tests := []struct {
+		name string
+		body string
+		want int
+		code string
+	}{
+		{"ok", `{"a":1}`, 204, ""},
+		{"too large", `{"a":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "invalid_argument"},
+		{"not json", `{"a":`, 400, "invalid_argument"},
+		{"empty", ``, 400, "invalid_argument"},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/echo", strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json")
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("%s: status = %d, want %d (%s)", tt.name, rec.Code, tt.want, rec.Body)
+			continue
+		}
+		if tt.code != "" {
+			if p := decodeProblem(t, rec); string(p.Code) != tt.code {
+				t.Errorf("%s: code = %q", tt.name, p.Code)
+			}
+		}
+	}
+}
