@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
@@ -61,17 +62,44 @@ func checkSchema(url string, migrate bool, log zerolog.Logger) error {
 	return nil
 }
 
-// serve runs the HTTP server on cfg.Addr until ctx ends. ready, when not
-// nil, is called with the listening address once connections are accepted.
+// services are the running parts of one Ordertune process: the HTTP server
+// and the background workers, built from the configuration in one place so
+// serve, demo and the end-to-end tests run exactly the same wiring.
+type services struct {
+	http    *httpapi.Server
+	workers []func(ctx context.Context) // each runs until ctx ends
+}
+
+// build wires every feature. Add new services here.
+func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services, error) {
+	deps := httpapi.Deps{Log: log, Pool: pool}
+	s := &services{}
+	s.http = httpapi.New(deps)
+	return s, nil
+}
+
+// serve runs the HTTP server on cfg.Addr and the workers until ctx ends.
+// ready, when not nil, is called with the listening address once
+// connections are accepted.
 func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ready func(addr string)) error {
-	srv := httpapi.New(httpapi.Deps{Log: log, Pool: pool})
+	svc, err := build(cfg, log, pool)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	var wg sync.WaitGroup
+	wctx, stopWorkers := context.WithCancel(ctx)
+	for _, w := range svc.workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); w(wctx) }()
+	}
+	defer func() { stopWorkers(); wg.Wait() }()
 	log.Info().Str("addr", l.Addr().String()).Str("url", cfg.PublicURL).Msg("listening")
 	if ready != nil {
 		ready(l.Addr().String())
 	}
-	return srv.Serve(ctx, l, cfg.ShutdownPeriod)
+	return svc.http.Serve(ctx, l, cfg.ShutdownPeriod)
 }
