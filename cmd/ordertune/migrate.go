@@ -11,7 +11,9 @@ import (
 
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	fs := newFlagSet(a, "migrate")
-	fs.Usage = func() { fmt.Fprintln(a.stderr, "usage: ordertune migrate up|down|version   (DATABASE_URL names the database)") }
+	fs.Usage = func() {
+		fmt.Fprintln(a.stderr, "usage: ordertune migrate up|down|version   (DATABASE_URL names the database)")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
