@@ -143,10 +143,10 @@ var errEmptyDHResponse = errors.New("IBKR sent an empty diffie_hellman_response"
 // diffie_hellman_challenge is accepted when diffie_hellman_response is absent.
 func parseLSTResponse(body []byte) (lstResponse, error) {
 	var raw struct {
-		DHResponse  *string    `json:"diffie_hellman_response"`
-		DHChallenge *string    `json:"diffie_hellman_challenge"`
-		Signature   string     `json:"live_session_token_signature"`
-		Expiration  flexString `json:"live_session_token_expiration"`
+		DHResponse  *string `json:"diffie_hellman_response"`
+		DHChallenge *string `json:"diffie_hellman_challenge"`
+		Signature   string  `json:"live_session_token_signature"`
+		Expiration  Number  `json:"live_session_token_expiration"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return lstResponse{}, fmt.Errorf("live session token response is not JSON: %w", err)
@@ -203,12 +203,13 @@ var (
 	errDHOutOfRange = errors.New("IBKR's diffie_hellman_response is outside [2, p-2]: check the DH parameters")
 )
 
-// flexString holds a JSON scalar (string, number or bool) as its text; IBKR
-// sends numbers as strings and strings as numbers depending on the endpoint.
-type flexString string
+// Number is a JSON scalar (number, string or bool) kept as its text: IBKR
+// sends numbers as strings and strings as numbers depending on the endpoint,
+// and prices must stay exact decimals, never floats.
+type Number string
 
 // UnmarshalJSON accepts a string, number, bool or null.
-func (f *flexString) UnmarshalJSON(b []byte) error {
+func (f *Number) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0 || string(b) == "null":
@@ -218,11 +219,11 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*f = flexString(s)
+		*f = Number(s)
 	case b[0] == '{' || b[0] == '[':
 		return errors.New("expected a scalar")
 	default:
-		*f = flexString(b)
+		*f = Number(b)
 	}
 	return nil
 }

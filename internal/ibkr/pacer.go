@@ -1,0 +1,156 @@
+package ibkr
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// PacerLimits are the request rates a Pacer keeps to, per IBKR session.
+type PacerLimits struct {
+	// Global applies to every request (IBKR: 10 per second per session).
+	Global rate.Limit
+	// LiveOrders paces GET /iserver/account/orders (1 per 5 s).
+	LiveOrders rate.Limit
+	// Trades paces GET /iserver/account/trades (1 per 5 s).
+	Trades rate.Limit
+	// Tickle paces POST /tickle (1 per second).
+	Tickle rate.Limit
+	// PortfolioAccounts paces GET /portfolio/accounts (1 per 5 s).
+	PortfolioAccounts rate.Limit
+}
+
+// DefaultPacerLimits returns IBKR's published limits (PROTOCOL.md §7),
+// planning for the older, stricter 10 requests per second.
+func DefaultPacerLimits() PacerLimits {
+	every5s := rate.Every(5 * time.Second)
+	return PacerLimits{
+		Global:            10,
+		LiveOrders:        every5s,
+		Trades:            every5s,
+		Tickle:            1,
+		PortfolioAccounts: every5s,
+	}
+}
+
+// PacerConfig configures a Pacer; zero fields take defaults. Now and Sleep
+// exist so that tests can pace on a fake clock.
+type PacerConfig struct {
+	Limits PacerLimits
+	Now    func() time.Time
+	// Sleep waits d or until ctx ends, returning ctx's error in that case.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Pacer makes requests wait rather than earn a 429: IBKR's penalty box for a
+// burst lasts 10-15 minutes and holds our whole IP, so every tenant would
+// suffer. One Pacer must be shared by every user of one IBKR session
+// (consumer and access token); it is safe for concurrent use.
+type Pacer struct {
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration) error
+	global    *rate.Limiter
+	endpoints map[string]*rate.Limiter
+}
+
+// NewPacer returns a Pacer with IBKR's default limits on the real clock.
+func NewPacer() *Pacer { return NewPacerWith(PacerConfig{}) }
+
+// NewPacerWith returns a Pacer configured by cfg.
+func NewPacerWith(cfg PacerConfig) *Pacer {
+	l := cfg.Limits
+	if l == (PacerLimits{}) {
+		l = DefaultPacerLimits()
+	}
+	p := &Pacer{now: cfg.Now, sleep: cfg.Sleep, endpoints: map[string]*rate.Limiter{}}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.sleep == nil {
+		p.sleep = sleepCtx
+	}
+	// Burst 1 spaces requests evenly, so no one-second window ever holds
+	// more than the limit's worth (a larger burst could double it at a
+	// window's edge).
+	limiter := func(r rate.Limit) *rate.Limiter {
+		if r == 0 {
+			return nil
+		}
+		return rate.NewLimiter(r, 1)
+	}
+	p.global = limiter(l.Global)
+	for path, r := range map[string]rate.Limit{
+		"/iserver/account/orders": l.LiveOrders,
+		"/iserver/account/trades": l.Trades,
+		"/tickle":                 l.Tickle,
+		"/portfolio/accounts":     l.PortfolioAccounts,
+	} {
+		if lim := limiter(r); lim != nil {
+			p.endpoints[path] = lim
+		}
+	}
+	return p
+}
+
+// Wait blocks until a request to endpoint (the path below the base URL, no
+// query) may go out, first under the endpoint's own limit, then under the
+// global one. It returns early with an error when ctx ends or when the wait
+// would pass ctx's deadline.
+func (p *Pacer) Wait(ctx context.Context, endpoint string) error {
+	if lim := p.endpoints[endpoint]; lim != nil {
+		if err := p.wait(ctx, lim); err != nil {
+			return err
+		}
+	}
+	if p.global != nil {
+		return p.wait(ctx, p.global)
+	}
+	return nil
+}
+
+// wait takes one token from lim, sleeping for it when needed.
+func (p *Pacer) wait(ctx context.Context, lim *rate.Limiter) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := p.now()
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return fmt.Errorf("request pacing: limit cannot be met")
+	}
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < d {
+		r.CancelAt(now)
+		return &paceDeadlineError{wait: d}
+	}
+	if err := p.sleep(ctx, d); err != nil {
+		r.CancelAt(p.now())
+		return err
+	}
+	return nil
+}
+
+// paceDeadlineError says a request was not sent because pacing would have
+// held it past the caller's deadline.
+type paceDeadlineError struct{ wait time.Duration }
+
+func (e *paceDeadlineError) Error() string {
+	return fmt.Sprintf("request pacing needs a %s wait, past the deadline", e.wait)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
