@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// testApp returns an app with the given environment and captured output.
+func testApp(env map[string]string) (*app, *bytes.Buffer, *bytes.Buffer) {
+	var out, errOut bytes.Buffer
+	return &app{
+		stdin:  strings.NewReader(""),
+		stdout: &out,
+		stderr: &errOut,
+		getenv: func(k string) string { return env[k] },
+	}, &out, &errOut
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeRefusesDirtySchema(t *testing.T) {
+	url := pgtest.DB(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), "UPDATE schema_migrations SET dirty = true"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": freeAddr(t)})
+	err = run(t.Context(), a, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "dirty") {
+		t.Fatalf("serve on a dirty schema: err = %v, want a refusal naming the dirty schema", err)
+	}
+}
+
+func TestServeRefusesOutdatedSchemaUnlessMigrate(t *testing.T) {
+	url := pgtest.EmptyDB(t)
+	addr := freeAddr(t)
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": addr})
+	err := run(t.Context(), a, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "migrate") {
+		t.Fatalf("serve on an unmigrated database: err = %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, a, []string{"serve", "--migrate"}) }()
+	waitHTTP(t, "http://"+addr+"/readyz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	st, err := postgres.State(url)
+	if err != nil || !st.Current() {
+		t.Fatalf("schema after serve --migrate: %+v, %v", st, err)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	url := pgtest.EmptyDB(t)
+	a, out, _ := testApp(map[string]string{"DATABASE_URL": url})
+	for _, step := range []struct{ args, want string }{
+		{"version", "schema version 0"},
+		{"up", "schema version " + itoa(postgres.LatestVersion())},
+		{"down", "schema version " + itoa(postgres.LatestVersion()-1)},
+	} {
+		out.Reset()
+		if err := run(t.Context(), a, []string{"migrate", step.args}); err != nil {
+			t.Fatalf("migrate %s: %v", step.args, err)
+		}
+		if !strings.Contains(out.String(), step.want) {
+			t.Errorf("migrate %s printed %q, want %q", step.args, out, step.want)
+		}
+	}
+	if err := run(t.Context(), a, []string{"migrate", "sideways"}); err == nil {
+		t.Error("migrate sideways: want an error")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	a, _, errOut := testApp(nil)
+	if err := run(t.Context(), a, []string{"frobnicate"}); err == nil {
+		t.Fatal("want an error")
+	}
+	if !strings.Contains(errOut.String(), "usage: ordertune") {
+		t.Errorf("no usage printed: %s", errOut)
+	}
+}
+
+func itoa(v uint) string { return strconv.FormatUint(uint64(v), 10) }
+
+// waitHTTP polls url until it answers 200, failing if the server exits.
+func waitHTTP(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited early: %v", err)
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
