@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"serve":   {cmdServe, "run the API, the web UI and the workers"},
 		"demo":    {cmdDemo, "local PostgreSQL, simulator, server and demo data (make run)"},
 		"migrate": {cmdMigrate, "migrate up|down|version: apply or inspect the schema"},
+		"sim":     {cmdSim, "sim [register]: the IBKR Web API simulator, or register a simulated consumer"},
 		"devdb":   {cmdDevDB, "devdb -- CMD ARGS: run CMD with a throwaway PostgreSQL cluster (make test)"},
 	}
 }

@@ -292,8 +292,8 @@ func (s *Server) handleLiveOrders(w http.ResponseWriter, r *http.Request) {
 			m := map[string]any{
 				"acct": b.id, "conidex": strconv.Itoa(o.sec.Conid), "conid": o.sec.Conid,
 				"orderId": oid, "cashCcy": "USD",
-				"sizeAndFills":      fmt.Sprintf("%g/%g", o.filled, o.req.Quantity),
-				"description1":      o.sec.Ticker, "ticker": o.sec.Ticker, "secType": "STK",
+				"sizeAndFills": fmt.Sprintf("%g/%g", o.filled, o.req.Quantity),
+				"description1": o.sec.Ticker, "ticker": o.sec.Ticker, "secType": "STK",
 				"listingExchange":   "NASDAQ.NMS",
 				"remainingQuantity": o.remaining(), "filledQuantity": o.filled, "totalSize": o.req.Quantity,
 				"companyName": o.sec.Name, "status": o.status, "order_ccp_status": o.status,
