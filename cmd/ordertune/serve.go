@@ -13,6 +13,7 @@ import (
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
 )
 
@@ -72,7 +73,9 @@ type services struct {
 
 // build wires every feature. Add new services here.
 func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services, error) {
-	deps := httpapi.Deps{Log: log, Pool: pool}
+	m := metrics.New()
+	m.RegisterPool(pool)
+	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m}
 	s := &services{}
 	s.http = httpapi.New(deps)
 	return s, nil

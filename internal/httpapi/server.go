@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
 )
 
@@ -29,22 +30,27 @@ const MaxBodyBytes = 1 << 20
 
 // Deps are the parts the HTTP layer drives.
 type Deps struct {
-	Log  zerolog.Logger
-	Pool *pgxpool.Pool
+	Log     zerolog.Logger
+	Pool    *pgxpool.Pool
+	Metrics *metrics.Metrics // nil: a private set, still served at /metrics
 }
 
 // Server serves Ordertune's HTTP API.
 type Server struct {
-	e    *echo.Echo
-	log  zerolog.Logger
-	pool *pgxpool.Pool
+	e       *echo.Echo
+	log     zerolog.Logger
+	pool    *pgxpool.Pool
+	metrics *metrics.Metrics
 }
 
 // New builds the server and registers every route.
 func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{e: e, log: d.Log, pool: d.Pool}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics}
 	e.HTTPErrorHandler = s.handleError
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
@@ -61,6 +67,7 @@ func (s *Server) Handler() http.Handler { return s.e }
 func (s *Server) routes() {
 	s.e.GET("/healthz", s.healthz)
 	s.e.GET("/readyz", s.readyz)
+	s.e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
@@ -148,6 +155,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err) // write the problem now so the status below is final
 		}
 		req, res := c.Request(), c.Response()
+		s.metrics.ObserveHTTP(c.Path(), req.Method, res.Status, time.Since(start))
 		s.log.Info().
 			Str("request_id", requestID(c)).
 			Str("method", req.Method).

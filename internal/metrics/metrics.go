@@ -1,0 +1,180 @@
+// Package metrics holds Ordertune's Prometheus metrics. There is no global
+// registry: one *Metrics is built at start-up and handed to the parts that
+// record, so tests can build their own and read it back.
+package metrics
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of Ordertune's metrics and their registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpDuration  *prometheus.HistogramVec
+	confirmations *prometheus.CounterVec
+	ibkrCalls     *prometheus.CounterVec
+	ibkrDuration  *prometheus.HistogramVec
+	handshakes    *prometheus.CounterVec
+}
+
+// New returns a fresh set of metrics with Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordertune_http_request_duration_seconds",
+			Help:    "HTTP request latency by route template, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "status"}),
+		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertune_confirmations_total",
+			Help: "Confirmations by outcome (submitted, failed, unknown, refused, duplicate).",
+		}, []string{"outcome"}),
+		ibkrCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertune_ibkr_requests_total",
+			Help: "Requests to the IBKR Web API by endpoint and HTTP status (\"error\" when no response).",
+		}, []string{"endpoint", "status"}),
+		ibkrDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordertune_ibkr_request_duration_seconds",
+			Help:    "IBKR Web API latency by endpoint.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"endpoint"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertune_ibkr_handshakes_total",
+			Help: "Live session token handshakes by result (ok or the error kind).",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.httpDuration, m.confirmations, m.ibkrCalls, m.ibkrDuration, m.handshakes,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry returns the registry, for packages that add collectors of their own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveHTTP records one HTTP request. route is the route template
+// ("/api/v1/signals/:id"), never the raw path, to bound cardinality.
+func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.httpDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// Confirmation counts a confirmation's outcome.
+func (m *Metrics) Confirmation(outcome string) { m.confirmations.WithLabelValues(outcome).Inc() }
+
+// Handshake counts a live session token handshake's result.
+func (m *Metrics) Handshake(result string) { m.handshakes.WithLabelValues(result).Inc() }
+
+// Transport wraps next (nil means http.DefaultTransport) so every request
+// to IBKR is counted by endpoint and status.
+func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		ep := Endpoint(req.URL.Path)
+		resp, err := next.RoundTrip(req)
+		status := "error"
+		if err == nil {
+			status = strconv.Itoa(resp.StatusCode)
+		}
+		m.ibkrCalls.WithLabelValues(ep, status).Inc()
+		m.ibkrDuration.WithLabelValues(ep).Observe(time.Since(start).Seconds())
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+var (
+	apiPrefix  = regexp.MustCompile(`^.*?/v1/api`)
+	accountSeg = regexp.MustCompile(`/(DU|U)[0-9]+(/|$)`)
+	numberSeg  = regexp.MustCompile(`/[0-9]+(/|$)`)
+	idSeg      = regexp.MustCompile(`/[0-9a-fA-F-]{16,}(/|$)`)
+)
+
+// Endpoint reduces an IBKR URL path to its template, with account ids,
+// order ids and question ids replaced, so labels stay few and carry no
+// account number.
+func Endpoint(path string) string {
+	p := apiPrefix.ReplaceAllString(path, "")
+	p = accountSeg.ReplaceAllString(p, "/{account}$2")
+	p = idSeg.ReplaceAllString(p, "/{id}$1")
+	for numberSeg.MatchString(p) {
+		p = numberSeg.ReplaceAllString(p, "/{n}$1")
+	}
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// RegisterPool exports the pool's statistics as gauges and counters.
+func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
+	m.reg.MustRegister(&poolCollector{pool: pool})
+}
+
+// RegisterSessions exports the count of cached IBKR sessions by state, read
+// from states at every scrape.
+func (m *Metrics) RegisterSessions(states func() map[string]int) {
+	desc := prometheus.NewDesc("ordertune_ibkr_sessions", "Cached IBKR sessions by state.", []string{"state"}, nil)
+	m.reg.MustRegister(collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+		for state, n := range states() {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n), state)
+		}
+	}})
+}
+
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+var (
+	poolTotal    = prometheus.NewDesc("ordertune_db_pool_connections", "Database pool connections by state.", []string{"state"}, nil)
+	poolMax      = prometheus.NewDesc("ordertune_db_pool_max_connections", "Database pool size limit.", nil, nil)
+	poolAcquires = prometheus.NewDesc("ordertune_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil)
+	poolWaits    = prometheus.NewDesc("ordertune_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", nil, nil)
+	poolWaitSecs = prometheus.NewDesc("ordertune_db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection.", nil, nil)
+)
+
+type poolCollector struct{ pool *pgxpool.Pool }
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolTotal, poolMax, poolAcquires, poolWaits, poolWaitSecs} {
+		ch <- d
+	}
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.ConstructingConns()), "constructing")
+	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, s.AcquireDuration().Seconds())
+}

@@ -1,0 +1,68 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEndpoint(t *testing.T) {
+	tests := map[string]string{
+		"/v1/api/iserver/account/DU1234567/orders":                   "/iserver/account/{account}/orders",
+		"/v1/api/iserver/account/U7654321/order/12345678":            "/iserver/account/{account}/order/{n}",
+		"/v1/api/iserver/account/order/status/987654321":             "/iserver/account/order/status/{n}",
+		"/v1/api/iserver/reply/8f0b3c2e-1d4a-4b5c-9e6f-0a1b2c3d4e5f": "/iserver/reply/{id}",
+		"/v1/api/oauth/live_session_token":                           "/oauth/live_session_token",
+		"/v1/api/portfolio/DU1234567/positions/0":                    "/portfolio/{account}/positions/{n}",
+		"/v1/api": "/",
+	}
+	for in, want := range tests {
+		if got := Endpoint(in); got != want {
+			t.Errorf("Endpoint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}
+
+func TestRecordedMetricsAreExported(t *testing.T) {
+	m := New()
+	m.ObserveHTTP("/api/v1/signals/:id", "GET", 404, 3*time.Millisecond)
+	m.Confirmation("submitted")
+	m.Handshake("ok")
+	m.RegisterSessions(func() map[string]int { return map[string]int{"ready": 3} })
+
+	ibkr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) }))
+	defer ibkr.Close()
+	c := &http.Client{Transport: m.Transport(nil)}
+	resp, err := c.Get(ibkr.URL + "/v1/api/iserver/account/DU1234567/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	out := scrape(t, m)
+	for _, want := range []string{
+		`ordertune_http_request_duration_seconds_count{method="GET",route="/api/v1/signals/:id",status="404"} 1`,
+		`ordertune_confirmations_total{outcome="submitted"} 1`,
+		`ordertune_ibkr_handshakes_total{result="ok"} 1`,
+		`ordertune_ibkr_sessions{state="ready"} 3`,
+		`ordertune_ibkr_requests_total{endpoint="/iserver/account/{account}/orders",status="429"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(out, "DU1234567") {
+		t.Error("an account id leaked into a label")
+	}
+}
