@@ -1,0 +1,227 @@
+// Package auth is Ordertune's front door: accounts with roles, argon2id
+// passwords, mandatory TOTP with a replay guard, recovery codes, server-side
+// sessions, scoped API tokens, throttling and lockout, and the audit rows
+// that record each of these changes.
+//
+// Every exported method owns its transaction; the SQL sits next to the code
+// that runs it. Errors meant for the client are *errs.Error values; nothing
+// returned or logged ever carries a password, a code, a secret, a session
+// id or a token.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Role is what an account may do.
+type Role string
+
+// The roles an account can have.
+const (
+	Admin      Role = "admin"
+	Subscriber Role = "subscriber"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { return r == Admin || r == Subscriber }
+
+// ScopeSignalsWrite lets an API token publish signals.
+const ScopeSignalsWrite = "signals:write"
+
+// KnownScope reports whether s is a scope an API token may carry.
+func KnownScope(s string) bool {
+	switch s {
+	case ScopeSignalsWrite:
+		return true
+	}
+	return false
+}
+
+// Sealer encrypts and authenticates small secrets with additional data
+// binding them to their owner and field; *seal.Ring implements it.
+type Sealer interface {
+	Seal(plaintext []byte, aad ...string) ([]byte, error)
+	Open(ciphertext []byte, aad ...string) ([]byte, error)
+}
+
+// Config configures a Service. Pool is required; the zero value of every
+// other field is the production default.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Sealer seals TOTP secrets; without one, 2FA enrolment is unavailable.
+	Sealer Sealer
+	Log    zerolog.Logger
+	// Clock returns the current time; tests move it to cross TOTP steps,
+	// session timeouts and back-off windows.
+	Clock func() time.Time
+	// Rand is the source of session ids, tokens, codes and TOTP secrets.
+	Rand io.Reader
+
+	SessionIdle   time.Duration // default 30 minutes
+	SessionMaxAge time.Duration // default 12 hours
+	SignupOpen    bool
+	Issuer        string // the TOTP issuer shown in authenticator apps; default "Ordertune"
+
+	// Argon2 overrides the password hashing cost. Only tests set it, to
+	// cheap values; the zero value means DefaultArgon2().
+	Argon2 Argon2Params
+	// MaxConcurrentHashes bounds how many password hashes run at once, so
+	// a burst of logins cannot exhaust memory (each takes Argon2.Memory).
+	MaxConcurrentHashes int // default 2
+}
+
+// Service implements accounts, 2FA, sessions and tokens.
+type Service struct {
+	pool   *pgxpool.Pool
+	sealer Sealer
+	log    zerolog.Logger
+	now    func() time.Time
+	rand   io.Reader
+	idle   time.Duration
+	maxAge time.Duration
+	signup bool
+	issuer string
+
+	argon   Argon2Params
+	hashSem chan struct{}
+	dummy   string // hash of a random password, verified for unknown emails
+
+	mu       sync.Mutex
+	inflight map[string]bool // throttle keys with an attempt under way
+}
+
+// New returns a Service for cfg.
+func New(cfg Config) (*Service, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("auth: no database pool")
+	}
+	s := &Service{
+		pool:     cfg.Pool,
+		sealer:   cfg.Sealer,
+		log:      cfg.Log,
+		now:      cfg.Clock,
+		rand:     cfg.Rand,
+		idle:     cfg.SessionIdle,
+		maxAge:   cfg.SessionMaxAge,
+		signup:   cfg.SignupOpen,
+		issuer:   cfg.Issuer,
+		argon:    cfg.Argon2,
+		inflight: map[string]bool{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.idle <= 0 {
+		s.idle = 30 * time.Minute
+	}
+	if s.maxAge <= 0 {
+		s.maxAge = 12 * time.Hour
+	}
+	if s.issuer == "" {
+		s.issuer = "Ordertune"
+	}
+	if s.argon == (Argon2Params{}) {
+		s.argon = DefaultArgon2()
+	}
+	n := cfg.MaxConcurrentHashes
+	if n <= 0 {
+		n = 2
+	}
+	s.hashSem = make(chan struct{}, n)
+	dummyPw, err := s.randomToken(24)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if s.dummy, err = s.hashPassword(context.Background(), dummyPw); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return s, nil
+}
+
+// SignupOpen reports whether anyone may create a subscriber account.
+func (s *Service) SignupOpen() bool { return s.signup }
+
+// User is an account as the rest of the product sees it.
+type User struct {
+	ID          string
+	Email       string
+	Role        Role
+	TOTPEnabled bool
+	Disabled    bool
+	Locked      bool
+	CreatedAt   time.Time
+}
+
+// Principal is who a request acts for: a user through a session, or an
+// admin's API token.
+type Principal struct {
+	UserID      string
+	Email       string
+	Role        Role     // empty for API tokens: they act only through Scopes
+	Scopes      []string // the token's scopes; nil for sessions
+	TokenID     string   // the API token's id; "" for sessions
+	Full        bool     // password and second factor done (always true for tokens)
+	TOTPEnabled bool
+}
+
+// ViaToken reports whether the principal authenticated with an API token.
+func (p Principal) ViaToken() bool { return p.TokenID != "" }
+
+// HasScope reports whether the principal's API token carries scope.
+func (p Principal) HasScope(scope string) bool {
+	for _, s := range p.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// ValidID reports whether id is a UUID in its canonical text form; ids
+// from URLs are checked with it so a malformed one is "not found" rather
+// than a database error.
+func ValidID(id string) bool { return uuidRE.MatchString(id) }
+
+const userColumns = `id, email, role, totp_enabled, disabled_at IS NOT NULL, locked_at IS NOT NULL, created_at`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.Role, &u.TOTPEnabled, &u.Disabled, &u.Locked, &u.CreatedAt)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// tx runs fn in a transaction and commits it when fn succeeds.
+func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// internal wraps an unexpected failure of op for the log; the client sees
+// only "internal error".
+func internal(op string, err error) error {
+	if e := errs.As(err); e != nil && e.Code != errs.Internal {
+		return err
+	}
+	return &errs.Error{Code: errs.Internal, Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

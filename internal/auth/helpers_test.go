@@ -1,0 +1,193 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/seal"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock {
+	// A step boundary, so tests know exactly which step "now" is in.
+	return &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// cheapArgon2 keeps tests fast; production cost is proven separately.
+var cheapArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// env is one test's service, clock, captured log and the secrets it saw,
+// which the log must never contain.
+type env struct {
+	t       *testing.T
+	svc     *Service
+	clock   *fakeClock
+	logs    *syncBuffer
+	mu      sync.Mutex
+	secrets []string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T, mod ...func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}}
+	cfg := Config{
+		Pool:   pgtest.Pool(t),
+		Sealer: seal.RandomRing("test"),
+		Log:    zerolog.New(e.logs).Level(zerolog.TraceLevel),
+		Clock:  e.clock.Now,
+		Argon2: cheapArgon2,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	t.Cleanup(e.scanLogs)
+	return e
+}
+
+// secret remembers s as something no log line may contain, and returns it.
+func (e *env) secret(s string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets = append(e.secrets, s)
+	return s
+}
+
+func (e *env) scanLogs() {
+	out := e.logs.String()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.secrets {
+		if s != "" && strings.Contains(out, s) {
+			e.t.Errorf("the log contains a secret %q", s)
+		}
+	}
+}
+
+// user creates an account with 2FA on and returns it with its password
+// and TOTP secret.
+func (e *env) user(role Role) (User, string, string) {
+	e.t.Helper()
+	pw := e.secret("correct horse " + randomSuffix(e.t))
+	email := "u" + randomSuffix(e.t) + "@example.com"
+	u, en, err := e.svc.CreateUserWithTOTP(context.Background(), NewUser{Email: email, Role: role, Password: pw}, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u, pw, e.secret(en.Secret)
+}
+
+// code returns the TOTP code of secret at the clock's time.
+func (e *env) code(secret string, offset time.Duration) string {
+	e.t.Helper()
+	c, err := TOTPCode(secret, e.clock.Now().Add(offset))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.secret(c)
+}
+
+// signIn does both steps and returns a fully authenticated session id.
+func (e *env) signIn(u User, pw, secret string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	res, err := e.svc.Login(ctx, u.Email, pw, "192.0.2.1")
+	if err != nil {
+		e.t.Fatalf("login: %v", err)
+	}
+	e.secret(res.SessionID)
+	id, _, err := e.svc.CompleteLogin(ctx, res.SessionID, SecondFactor{Code: e.code(secret, 0)}, "192.0.2.1")
+	if err != nil {
+		e.t.Fatalf("second step: %v", err)
+	}
+	return e.secret(id)
+}
+
+func randomSuffix(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := readFull(cryptoRand{}, b); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ToLower(recoveryEncoding.EncodeToString(b))
+}
+
+func wantCode(t *testing.T, what string, err error, code errs.Code) {
+	t.Helper()
+	if got := errs.CodeOf(err); got != code {
+		t.Fatalf("%s: error code %q (%v), want %q", what, got, err, code)
+	}
+}
+
+// auditActions returns the actions recorded for userID, oldest first.
+func (e *env) auditActions(userID string) []string {
+	e.t.Helper()
+	rows, err := e.svc.pool.Query(context.Background(), `SELECT action FROM audit_events WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+type cryptoRand struct{}
+
+func (cryptoRand) Read(b []byte) (int, error) { return rand.Read(b) }

@@ -1,0 +1,198 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// The second step a password-only session must take.
+const (
+	MFARequired = "required" // enter a TOTP or recovery code
+	MFAEnroll   = "enroll"   // set up TOTP first
+)
+
+// LoginResult is a successful password step: a session that can only take
+// the second step.
+type LoginResult struct {
+	SessionID string // for the cookie only; never log it
+	MFA       string // MFARequired or MFAEnroll
+	User      User
+}
+
+func errBadCredentials() error { return errs.E(errs.Unauthenticated, "wrong email or password") }
+
+// Login checks a password and starts a password-only session. An unknown
+// email is hashed against a dummy hash, so it costs what a wrong password
+// costs and gets the same answer.
+func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginResult, error) {
+	email = normalizeEmail(email)
+	if email == "" || password == "" || utf8.RuneCountInString(password) > MaxPasswordLen || len(email) > 254 {
+		return LoginResult{}, errBadCredentials()
+	}
+	end, err := s.beginAttempt(email)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer end()
+	if err := s.checkThrottle(ctx, email, ip); err != nil {
+		return LoginResult{}, err
+	}
+
+	var hash string
+	u, err := scanUserHash(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = $1`, email), &hash)
+	known := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return LoginResult{}, internal("login", err)
+	}
+	if !known {
+		hash = s.dummy
+	}
+	ok, err := s.verifyPassword(ctx, hash, password)
+	if err != nil {
+		return LoginResult{}, internal("login", err)
+	}
+	if !known || !ok {
+		reason := "wrong password"
+		if !known {
+			reason = "unknown email"
+		}
+		if err := s.recordFailure(ctx, failure{email: email, userID: u.ID, ip: ip, stage: "password", reason: reason}); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, errBadCredentials()
+	}
+	if u.Disabled {
+		return LoginResult{}, errs.E(errs.Forbidden, "this account is disabled")
+	}
+	if u.Locked {
+		return LoginResult{}, errs.E(errs.Forbidden, "this account is locked after too many failed attempts; an admin can unlock it")
+	}
+
+	res := LoginResult{User: u, MFA: MFARequired}
+	if !u.TOTPEnabled {
+		res.MFA = MFAEnroll
+	}
+	now := s.now()
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if res.SessionID, err = s.newSession(ctx, tx, u.ID, false, now, ip); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{At: now, UserID: u.ID, ActorID: u.ID, IP: ip, Action: "login.password",
+			Details: map[string]any{"mfa": res.MFA}})
+	})
+	if err != nil {
+		return LoginResult{}, internal("login", err)
+	}
+	return res, nil
+}
+
+func scanUserHash(row pgx.Row, hash *string) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.Role, &u.TOTPEnabled, &u.Disabled, &u.Locked, &u.CreatedAt, hash)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// SecondFactor is a TOTP code or, instead, one of the recovery codes.
+type SecondFactor struct {
+	Code         string
+	RecoveryCode string
+}
+
+// CompleteLogin takes the second step on a password-only session: a valid
+// TOTP code (used once only) or an unused recovery code makes it fully
+// authenticated under a new id, which it returns.
+func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondFactor, ip string) (string, User, error) {
+	r, err := s.loadSession(ctx, sessionID)
+	if err != nil {
+		return "", User{}, err
+	}
+	if r.full {
+		return "", User{}, errs.E(errs.Conflict, "this session is already fully signed in")
+	}
+	if !r.totpEnabled {
+		return "", User{}, errs.E(errs.MFARequired, "set up two-factor authentication first")
+	}
+	code, recovery := strings.TrimSpace(f.Code), strings.TrimSpace(f.RecoveryCode)
+	if (code == "") == (recovery == "") {
+		return "", User{}, errs.Fields("send one code", errs.FieldError{Field: "code", Message: "send either code or recovery_code"})
+	}
+	end, err := s.beginAttempt(r.email)
+	if err != nil {
+		return "", User{}, err
+	}
+	defer end()
+	if err := s.checkThrottle(ctx, r.email, ip); err != nil {
+		return "", User{}, err
+	}
+	var secret []byte
+	if code != "" {
+		var sealed []byte
+		if err := s.pool.QueryRow(ctx, `SELECT totp_secret FROM users WHERE id = $1`, r.userID).Scan(&sealed); err != nil {
+			return "", User{}, internal("complete login", err)
+		}
+		if secret, err = s.openSecret(r.userID, sealed); err != nil {
+			return "", User{}, err
+		}
+	}
+
+	now := s.now()
+	var newID string
+	var u User
+	stage := "totp"
+	if recovery != "" {
+		stage = "recovery_code"
+	}
+	accepted := false
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if code != "" {
+			accepted, err = s.acceptTOTP(ctx, tx, r.userID, string(secret), code, false)
+		} else {
+			accepted, err = useRecoveryCode(ctx, tx, r.userID, recovery, now)
+		}
+		if err != nil || !accepted {
+			return err
+		}
+		if newID, err = s.rotateSession(ctx, tx, sessionID, r, ip); err != nil {
+			return err
+		}
+		if err := resetAccount(ctx, tx, r.email); err != nil {
+			return err
+		}
+		if recovery != "" {
+			var left int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`, r.userID).Scan(&left); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: r.userID, ActorID: r.userID, IP: ip,
+				Action: "recovery_code.used", Details: map[string]any{"remaining": left}}); err != nil {
+				return err
+			}
+		}
+		if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: r.userID, ActorID: r.userID, IP: ip,
+			Action: "login.success", Details: map[string]any{"second_factor": stage}}); err != nil {
+			return err
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, r.userID))
+		return err
+	})
+	if err != nil {
+		return "", User{}, internal("complete login", err)
+	}
+	if !accepted {
+		if err := s.recordFailure(ctx, failure{email: r.email, userID: r.userID, ip: ip, stage: stage, reason: "wrong or used code"}); err != nil {
+			return "", User{}, err
+		}
+		return "", User{}, errs.E(errs.Unauthenticated, "the code is wrong or was already used")
+	}
+	return newID, u, nil
+}
