@@ -119,16 +119,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.mu.Unlock()
 	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, reqState{c: c, now: now}))
-	h, pattern := s.api.Handler(r)
-	if pattern == "" {
+	// Handler only tells whether a route exists; ServeHTTP runs it so that
+	// path values are set.
+	if _, pattern := s.api.Handler(r); pattern == "" {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if f, ok := s.faults.take(FaultTimeoutAfterAccept, rel, ckey); ok {
-		s.serveThenDrop(w, r, h, f)
+		s.serveThenDrop(w, r, s.api, f)
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.api.ServeHTTP(w, r)
 }
 
 // allowed lists the Authorization parameters IBKR's signed requests carry;

@@ -235,6 +235,8 @@ type client struct {
 	prime  *big.Int
 	now    func() time.Time
 	http   *http.Client
+	// account is the consumer's first account.
+	account string
 
 	mu    sync.Mutex
 	lst   []byte
