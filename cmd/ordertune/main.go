@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"demo":    {cmdDemo, "local PostgreSQL, simulator, server and demo data (make run)"},
 		"migrate": {cmdMigrate, "migrate up|down|version: apply or inspect the schema"},
 		"sim":     {cmdSim, "sim [register]: the IBKR Web API simulator, or register a simulated consumer"},
+		"ibkr":    {cmdIBKR, "ibkr test-connection --creds FILE: check IBKR credentials step by step"},
 		"devdb":   {cmdDevDB, "devdb -- CMD ARGS: run CMD with a throwaway PostgreSQL cluster (make test)"},
 	}
 }

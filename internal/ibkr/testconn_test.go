@@ -1,0 +1,138 @@
+package ibkr
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTestConnection(t *testing.T) {
+	type stepView struct {
+		Name, Message string
+		OK            bool
+	}
+	okInit := `{"authenticated":true,"competing":false,"connected":true}`
+	okAccounts := `{"accounts":["DU1234567"],"selectedAccount":"DU1234567","isPaper":true}`
+	tests := []struct {
+		name     string
+		modify   func(*CredentialsInput)
+		mode     Mode
+		lst      [2]any // status, body; nil = vector answer
+		init     string
+		accounts string
+		want     []stepView
+		wantCode string
+		wantHint string
+	}{
+		{"all pass", nil, ModePaper, [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Account DU1234567 found (paper)", true},
+		}, "", ""},
+		{"bad credentials stop at once", func(in *CredentialsInput) { in.ConsumerKey = "x" }, "", [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are invalid: consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z", false},
+		}, "invalid_argument", "Fix the fields"},
+		{"paper account under live", nil, ModeLive, [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Account DU1234567 is a paper account, but these are the live credentials", false},
+		}, "invalid_argument", "start with DU"},
+		{"consumer not recognized", nil, ModePaper, [2]any{401, `{"error":"id: 1, error: invalid consumer","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Consumer key not recognized", false},
+		}, "broker_consumer_not_recognized", "weekend restart"},
+		{"invalid signature", nil, ModePaper, [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
+		}, "broker_invalid_signature", "signature key"},
+		{"lst does not validate", nil, ModePaper, [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "OAuth handshake failed — live session token did not validate", false},
+		}, "broker_invalid_signature", "DH parameters"},
+		{"brokerage session competing", nil, ModePaper, [2]any{}, `{"authenticated":true,"competing":true,"connected":true}`, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session is taken by another login of this IBKR username", false},
+		}, "broker_not_connected", "TWS"},
+		{"account not found", nil, ModePaper, [2]any{}, okInit, `{"accounts":["DU7654321"],"isPaper":true}`, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Account not found: DU1234567 is not among the 1 account(s) of this IBKR login", false},
+		}, "broker_account_not_found", "account id"},
+		{"no permission", nil, ModePaper, [2]any{}, okInit, "403", []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "No permission: not permitted", false},
+		}, "broker_no_permission", "permission"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			if tc.lst[0] != nil {
+				f.respond("POST /oauth/live_session_token", tc.lst[0].(int), tc.lst[1].(string))
+			}
+			f.respond("POST /iserver/auth/ssodh/init", 200, tc.init)
+			if tc.accounts == "403" {
+				f.respond("GET /iserver/accounts", 403, `{"error":"not permitted"}`)
+			} else {
+				f.respond("GET /iserver/accounts", 200, tc.accounts)
+			}
+			o, _ := vectorOptions(t, f)
+			in := f.v.Credentials.CredentialsInput
+			if tc.modify != nil {
+				tc.modify(&in)
+			}
+			res := TestConnection(context.Background(), o, in, tc.mode)
+			var got []stepView
+			for _, s := range res.Steps {
+				got = append(got, stepView{s.Name, s.Message, s.OK})
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+			if res.OK != (tc.wantCode == "") || (res.Session != nil) != res.OK {
+				t.Errorf("OK = %v, Session = %v", res.OK, res.Session != nil)
+			}
+			if tc.wantCode != "" {
+				if res.Error == nil || res.Error.Code != tc.wantCode || !strings.Contains(res.Error.Hint, tc.wantHint) {
+					t.Errorf("Error = %+v, want code %s and hint with %q", res.Error, tc.wantCode, tc.wantHint)
+				}
+			}
+			var out strings.Builder
+			if err := FormatTestResult(&out, res); err != nil {
+				t.Fatal(err)
+			}
+			last := "connection ok"
+			if !res.OK {
+				last = "connection FAILED (" + tc.wantCode + ")"
+			}
+			if !strings.HasSuffix(out.String(), last+"\n") || strings.Count(out.String(), "\n") < len(res.Steps)+1 {
+				t.Errorf("FormatTestResult:\n%s", out.String())
+			}
+			for _, secret := range []string{f.v.Credentials.AccessTokenSecret[:16], f.v.LSTCases[0].Derived.LST[:12]} {
+				if strings.Contains(out.String(), secret) {
+					t.Errorf("output leaks a secret")
+				}
+			}
+		})
+	}
+}
+
+// TestTestConnectionUnreachable: a connection refused is "unreachable".
+func TestTestConnectionUnreachable(t *testing.T) {
+	f := newFake(t)
+	f.handle("POST /oauth/live_session_token", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(502)
+		io.WriteString(w, "bad gateway")
+	})
+	o, _ := vectorOptions(t, f)
+	res := TestConnection(context.Background(), o, f.v.Credentials.CredentialsInput, "")
+	if res.OK || len(res.Steps) != 2 || res.Error.Code != "broker_unavailable" || res.Steps[1].Message != "IBKR is unreachable or failing (HTTP 502)" {
+		t.Errorf("result = %+v", res)
+	}
+}
