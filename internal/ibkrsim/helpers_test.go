@@ -386,6 +386,40 @@ func (r resp) json(t testing.TB, v any) {
 	}
 }
 
+// decode unmarshals the body, for goroutines that must not call t.Fatal.
+func (r resp) decode(v any) error { return json.Unmarshal(r.Body, v) }
+
+// callQuiet is call for goroutines other than the test's: a transport error
+// becomes status 0 instead of t.Fatal.
+func (c *client) callQuiet(method, pathQuery string, body any) resp {
+	c.mu.Lock()
+	lst := c.lst
+	c.mu.Unlock()
+	path, rawQuery, _ := strings.Cut(pathQuery, "?")
+	q, _ := url.ParseQuery(rawQuery)
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+"/v1/api"+pathQuery, rd)
+	if err != nil {
+		return resp{Body: []byte(err.Error())}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "ibkrsim-test/1")
+	req.Header.Set("Authorization", c.signHMAC(lst, method, path, q))
+	res, err := c.http.Do(req)
+	if err != nil {
+		return resp{Body: []byte(err.Error())}
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{Status: res.StatusCode, Body: b, Header: res.Header}
+}
+
 // call sends a signed request; path is relative to /v1/api and may carry a
 // query; body is JSON-encoded when not nil.
 func (c *client) call(method, pathQuery string, body any) resp {
@@ -435,4 +469,13 @@ func mustStatus(t testing.TB, what string, r resp, want int) {
 	if r.Status != want {
 		t.Fatalf("%s: status %d, want %d; body %s", what, r.Status, want, r.Body)
 	}
+}
+
+func jsonReader(t testing.TB, v any) io.Reader {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b)
 }
