@@ -1,0 +1,506 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+)
+
+// CacheConfig tunes the session cache. Zero fields take the defaults.
+type CacheConfig struct {
+	// RenewBefore is how long before the live session token expires a new
+	// one is made (default 1 h).
+	RenewBefore time.Duration
+	// RenewJitter spreads renewals over this much more time (default 30
+	// min), so thousands of tenants do not renew in the same second.
+	RenewJitter time.Duration
+	// FailureBackoff is how long a failed handshake is remembered before the
+	// next request tries again (default 5 s).
+	FailureBackoff time.Duration
+	// TickleEvery is the keep-alive period (default 60 s; IBKR asks for
+	// about a minute).
+	TickleEvery time.Duration
+	// ActiveWithin limits keep-alive to tenants that used their session
+	// this recently (default 24 h).
+	ActiveWithin time.Duration
+	// CallTimeout bounds one handshake-and-init or one tickle (default 30 s).
+	CallTimeout time.Duration
+	// KeepAliveWorkers bounds the tickles in flight at once (default 8).
+	KeepAliveWorkers int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Jitter returns a duration in [0, max); nil means math/rand/v2.
+	Jitter func(max time.Duration) time.Duration
+	// OnHandshake, when set, is told each handshake's result: "ok" or the
+	// IBKR failure kind (for metrics).
+	OnHandshake func(result string)
+}
+
+func (c CacheConfig) withDefaults() CacheConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.RenewBefore, time.Hour)
+	def(&c.RenewJitter, 30*time.Minute)
+	def(&c.FailureBackoff, 5*time.Second)
+	def(&c.TickleEvery, time.Minute)
+	def(&c.ActiveWithin, 24*time.Hour)
+	def(&c.CallTimeout, 30*time.Second)
+	if c.KeepAliveWorkers <= 0 {
+		c.KeepAliveWorkers = 8
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Jitter == nil {
+		c.Jitter = func(max time.Duration) time.Duration {
+			if max <= 0 {
+				return 0
+			}
+			return rand.N(max)
+		}
+	}
+	return c
+}
+
+// Conn describes the connection a cached session belongs to.
+type Conn struct {
+	UserID      string
+	Mode        Mode
+	ConsumerKey string
+	// AccountID is the IBKR account orders go to (a paper DU… account
+	// under Paper, a live U… account under Live).
+	AccountID string
+}
+
+// Format prints the account id masked.
+func (c Conn) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "broker.Conn{user:%s mode:%s consumer_key:%s account:%s}", c.UserID, c.Mode, c.ConsumerKey, MaskAccountID(c.AccountID))
+}
+
+// loadFunc loads a user's active connection with its secrets decrypted
+// and parsed; the cache drops the credentials right after the handshake.
+type loadFunc func(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error)
+
+// Cache keeps each tenant's IBKR session ready, in memory only: the live
+// session token and its expiry, the brokerage session, whether accounts
+// were queried, the last tickle and a competing login. One handshake per
+// tenant runs at a time, however many requests wait for it. It is safe for
+// concurrent use.
+type Cache struct {
+	cfg  CacheConfig
+	opts ibkr.Options
+	load loadFunc
+
+	mu      sync.Mutex
+	tenants map[string]*tenant
+	// pacers are shared by every session of one IBKR account, across
+	// renewals, so a new LST never resets the account's request budget.
+	pacers map[string]*ibkr.Pacer
+
+	handshakes countdown
+}
+
+// countdown counts events; tests and metrics read it.
+type countdown struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (c *countdown) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *countdown) load() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// tenant is one user's cached session; mu guards every field below it.
+type tenant struct {
+	userID string
+
+	mu      sync.Mutex
+	dropped bool // invalidated: no flight may install a session here
+	sess    *ibkr.Session
+	conn    Conn
+	pacer   *ibkr.Pacer
+
+	lstExpires time.Time
+	renewAt    time.Time
+	lstBad     bool // IBKR refused the LST (401): make a new one
+	brokerage  bool // the brokerage session is open
+	accounts   bool // accounts were queried in this brokerage session
+	competing  bool // another login holds the brokerage session
+	lastTickle time.Time
+	lastUsed   time.Time
+	lastErr    errs.Code
+
+	failErr   error
+	failUntil time.Time
+	flight    *flight
+}
+
+// flight is one handshake-and-init in progress; done closes when it ends.
+type flight struct {
+	done chan struct{}
+	sess *ibkr.Session
+	conn Conn
+	err  error
+}
+
+// errDropped tells waiters that the tenant was invalidated while their
+// flight ran: its result belongs to replaced credentials.
+var errDropped = errors.New("broker session: invalidated while being prepared")
+
+// NewCache returns a cache that loads credentials with load and talks to
+// IBKR with opts (its Pacer is ignored: the cache keeps one per account).
+func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc) *Cache {
+	return &Cache{
+		cfg:     cfg.withDefaults(),
+		opts:    opts,
+		load:    load,
+		tenants: map[string]*tenant{},
+		pacers:  map[string]*ibkr.Pacer{},
+	}
+}
+
+// Handshakes returns how many live session token handshakes the cache has
+// started since it was made.
+func (c *Cache) Handshakes() int64 { return c.handshakes.load() }
+
+func (c *Cache) tenant(userID string) *tenant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tenants[userID]
+	if t == nil {
+		t = &tenant{userID: userID}
+		c.tenants[userID] = t
+	}
+	return t
+}
+
+func (c *Cache) pacer(accountID string) *ibkr.Pacer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pacers[accountID]
+	if p == nil {
+		p = ibkr.NewPacer()
+		c.pacers[accountID] = p
+	}
+	return p
+}
+
+// ready reports whether t's session can serve a request now: a valid LST,
+// an open brokerage session that no other login holds, and accounts
+// queried. The caller holds t.mu.
+func (t *tenant) ready(now time.Time) bool {
+	return t.sess != nil && !t.lstBad && now.Before(t.lstExpires) && t.brokerage && t.accounts && !t.competing
+}
+
+// Session returns the user's IBKR session for the active connection, ready
+// for orders: live session token valid, brokerage session open, accounts
+// queried. Concurrent callers for a cold tenant share one handshake. A
+// failure is remembered for CacheConfig.FailureBackoff, so a broken
+// connection is not hammered. The error is an *errs.Error with a broker
+// code (BrokerNotConnected when no connection is saved).
+func (c *Cache) Session(ctx context.Context, userID string) (*ibkr.Session, Conn, error) {
+	for range 3 {
+		t := c.tenant(userID)
+		now := c.cfg.Now()
+		t.mu.Lock()
+		t.lastUsed = now
+		if t.ready(now) {
+			s, conn := t.sess, t.conn
+			if !now.Before(t.renewAt) {
+				c.startFlight(t) // renew in the background; this LST still works
+			}
+			t.mu.Unlock()
+			return s, conn, nil
+		}
+		if t.failErr != nil && now.Before(t.failUntil) {
+			err := t.failErr
+			t.mu.Unlock()
+			return nil, Conn{}, err
+		}
+		f := c.startFlight(t)
+		t.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, Conn{}, errs.Wrap(ctx.Err(), errs.BrokerUnavailable, "the IBKR session is not ready yet")
+		}
+		if errors.Is(f.err, errDropped) {
+			continue
+		}
+		if f.err != nil {
+			return nil, Conn{}, f.err
+		}
+		return f.sess, f.conn, nil
+	}
+	return nil, Conn{}, errs.E(errs.BrokerUnavailable, "the IBKR connection changed while the session was being prepared; try again")
+}
+
+// startFlight returns the tenant's flight, starting one when none runs.
+// The caller holds t.mu. The flight runs detached from any one caller's
+// context, so a caller giving up does not fail the others.
+func (c *Cache) startFlight(t *tenant) *flight {
+	if t.flight != nil {
+		return t.flight
+	}
+	f := &flight{done: make(chan struct{})}
+	t.flight = f
+	go c.prepare(t, f)
+	return f
+}
+
+// prepare makes t's session ready: a handshake when there is no valid LST
+// (or it is due for renewal), then the brokerage session, then accounts.
+// A 401 on a cached LST triggers one new handshake.
+func (c *Cache) prepare(t *tenant, f *flight) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
+	defer cancel()
+	defer close(f.done)
+
+	now := c.cfg.Now()
+	t.mu.Lock()
+	orig := t.sess
+	sess, conn := t.sess, t.conn
+	needLST := sess == nil || t.lstBad || !now.Before(t.renewAt)
+	brokerage := t.brokerage && !t.competing && !needLST
+	accounts := t.accounts && brokerage
+	expires := t.lstExpires
+	t.mu.Unlock()
+
+	var err error
+	for attempt := 0; ; attempt++ {
+		if needLST {
+			sess, conn, err = c.handshake(ctx, t.userID)
+			if err != nil {
+				break
+			}
+			expires = sess.Expires()
+			brokerage, accounts = false, false
+		}
+		if !brokerage {
+			_, err = sess.InitBrokerage(ctx)
+			if err == nil {
+				brokerage = true
+				accounts = false
+			}
+		}
+		if err == nil && !accounts {
+			var list ibkr.AccountList
+			list, err = sess.Accounts(ctx)
+			if err == nil && !list.Has(conn.AccountID) {
+				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(conn.AccountID))
+			}
+			accounts = err == nil
+		}
+		// A cached LST that IBKR no longer accepts (it expired early, or
+		// IBKR restarted) gets exactly one new handshake.
+		if err != nil && attempt == 0 && !needLST && ibkr.KindOf(err) == ibkr.KindTokenExpired {
+			needLST = true
+			continue
+		}
+		break
+	}
+
+	now = c.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.flight = nil
+	if t.dropped {
+		f.err = errDropped
+		return
+	}
+	if err != nil {
+		f.err = asBrokerError(err)
+		t.lastErr = errs.CodeOf(f.err)
+		switch {
+		case needLST && sess != nil:
+			// The new LST supersedes the old one at IBKR: keep it, so the
+			// next try needs no new handshake.
+			t.install(sess, conn, expires, c.renewAt(expires))
+			t.brokerage, t.accounts = brokerage, accounts
+		case needLST && orig != nil && t.sess == orig && t.ready(now):
+			// A renewal handshake failed while the current LST still
+			// works: keep serving it and retry after the back-off.
+			t.renewAt = now.Add(c.cfg.FailureBackoff)
+			f.sess, f.conn, f.err = t.sess, t.conn, nil
+			return
+		case t.sess == orig && orig != nil:
+			t.brokerage, t.accounts = brokerage, accounts
+		}
+		t.failErr, t.failUntil = f.err, now.Add(c.cfg.FailureBackoff)
+		return
+	}
+	if sess != t.sess {
+		t.install(sess, conn, expires, c.renewAt(expires))
+	}
+	t.brokerage, t.accounts, t.competing = true, true, false
+	t.failErr, t.lastErr = nil, ""
+	f.sess, f.conn = sess, conn
+}
+
+// install makes sess the tenant's session. The caller holds t.mu.
+func (t *tenant) install(sess *ibkr.Session, conn Conn, expires, renewAt time.Time) {
+	t.sess, t.conn = sess, conn
+	t.lstExpires, t.renewAt, t.lstBad = expires, renewAt, false
+	t.brokerage, t.accounts = false, false
+}
+
+// renewAt picks when to renew an LST expiring at exp: RenewBefore ahead,
+// plus a random part of RenewJitter, but never in the past of half its
+// life (a short-lived LST still gets used).
+func (c *Cache) renewAt(exp time.Time) time.Time {
+	now := c.cfg.Now()
+	at := exp.Add(-c.cfg.RenewBefore - c.cfg.Jitter(c.cfg.RenewJitter))
+	if half := now.Add(exp.Sub(now) / 2); at.Before(half) {
+		at = half
+	}
+	return at
+}
+
+// handshake loads the user's credentials, runs the LST handshake and drops
+// the decrypted keys at once.
+func (c *Cache) handshake(ctx context.Context, userID string) (*ibkr.Session, Conn, error) {
+	conn, creds, err := c.load(ctx, userID)
+	if err != nil {
+		return nil, Conn{}, err
+	}
+	opts := c.opts
+	opts.Pacer = c.pacer(conn.AccountID)
+	c.handshakes.add()
+	sess, err := ibkr.Handshake(ctx, opts, creds)
+	dropCredentials(creds)
+	if c.cfg.OnHandshake != nil {
+		result := "ok"
+		if err != nil {
+			result = string(ibkr.KindOf(err))
+			if result == "" {
+				result = "error"
+			}
+		}
+		c.cfg.OnHandshake(result)
+	}
+	if err != nil {
+		return nil, Conn{}, err
+	}
+	return sess, conn, nil
+}
+
+// asBrokerError gives an IBKR failure its broker code, keeping the detail
+// as the (logged, never shown) cause.
+func asBrokerError(err error) error {
+	if e := errs.As(err); e != nil {
+		return err
+	}
+	if ibkr.KindOf(err) == "" {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return errs.Wrap(err, errs.BrokerUnavailable, "IBKR did not answer in time")
+		}
+		return errs.Wrap(err, errs.Internal, "")
+	}
+	code, msg, _ := explain(err)
+	e := errs.Wrap(err, code, msg)
+	var ie *ibkr.Error
+	if errors.As(err, &ie) {
+		e.RetryAfter = ie.RetryAfter
+	}
+	return e
+}
+
+// Invalidate drops the user's cached session at once: credentials changed,
+// were deleted, or the active mode changed. A handshake in flight finishes
+// but its session is thrown away.
+func (c *Cache) Invalidate(userID string) {
+	c.mu.Lock()
+	t := c.tenants[userID]
+	delete(c.tenants, userID)
+	c.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.dropped = true
+	t.sess = nil
+	t.mu.Unlock()
+}
+
+// Report tells the cache what a call on sess (from Session) ran into, so
+// the next Session call repairs it: a 401 makes a new LST, "no bridge" or
+// an unauthenticated brokerage session re-initialises it, "Please query
+// /accounts first" queries accounts again. Reports about a session the
+// cache no longer holds are ignored.
+func (c *Cache) Report(userID string, sess *ibkr.Session, err error) {
+	kind := ibkr.KindOf(err)
+	if kind == "" {
+		return
+	}
+	c.mu.Lock()
+	t := c.tenants[userID]
+	c.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sess != sess || sess == nil {
+		return
+	}
+	switch kind {
+	case ibkr.KindTokenExpired:
+		t.lstBad = true
+	case ibkr.KindNoBrokerageSession:
+		t.brokerage, t.accounts = false, false
+	case ibkr.KindAccountsNotQueried:
+		t.accounts = false
+	default:
+		return
+	}
+	t.lastErr = errs.Code(kind.Code())
+}
+
+// Do runs fn with the user's ready session. When fn fails because IBKR
+// refused the LST (401), lost the brokerage session ("no bridge") or wants
+// accounts queried, the session is repaired and fn runs once more: IBKR
+// refused those requests before acting on them, so repeating is safe.
+func (c *Cache) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error {
+	for attempt := 0; ; attempt++ {
+		s, conn, err := c.Session(ctx, userID)
+		if err != nil {
+			return err
+		}
+		err = fn(ctx, s, conn)
+		switch ibkr.KindOf(err) {
+		case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
+			c.Report(userID, s, err)
+			if attempt == 0 {
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// AccountID returns the account id of the user's active connection, from
+// the ready session (making it ready if needed).
+func (c *Cache) AccountID(ctx context.Context, userID string) (string, error) {
+	_, conn, err := c.Session(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return conn.AccountID, nil
+}

@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/seal"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// testKeys are the generated test keys under testdata/: RSA key generation
+// is too slow to repeat in every test.
+type testKeys struct {
+	sig, enc, wrong *rsa.PrivateKey
+	dhPEM           string
+}
+
+var loadTestKeys = sync.OnceValues(func() (testKeys, error) {
+	read := func(name string) (*rsa.PrivateKey, error) {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			return nil, err
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return nil, fmt.Errorf("%s: no PEM", name)
+		}
+		if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+			return k, nil
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return k.(*rsa.PrivateKey), nil
+	}
+	var k testKeys
+	var err error
+	if k.sig, err = read("test_signature_key.pem"); err != nil {
+		return k, err
+	}
+	if k.enc, err = read("test_encryption_key.pem"); err != nil {
+		return k, err
+	}
+	if k.wrong, err = read("test_wrong_signature_key.pem"); err != nil {
+		return k, err
+	}
+	dh, err := os.ReadFile(filepath.Join("testdata", "test_dhparam.pem"))
+	k.dhPEM = string(dh)
+	return k, err
+})
+
+func keys(t testing.TB) testKeys {
+	t.Helper()
+	k, err := loadTestKeys()
+	if err != nil {
+		t.Fatalf("test keys: %v", err)
+	}
+	return k
+}
+
+// fakeClock is a settable clock shared by the simulator, the IBKR client
+// and the cache, so expiry and renewal are tested without sleeping.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// simHost serves a simulator over real HTTP and counts what reaches it.
+// restart swaps in a fresh simulator (all sessions and tokens forgotten)
+// with the same consumers, as when IBKR restarts.
+type simHost struct {
+	t         testing.TB
+	cfg       ibkrsim.Config
+	srv       *httptest.Server
+	sim       atomic.Pointer[ibkrsim.Server]
+	mu        sync.Mutex
+	consumers []ibkrsim.Consumer
+
+	handshakes atomic.Int64
+	tickles    atomic.Int64
+}
+
+func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
+	h := &simHost{t: t, cfg: cfg}
+	h.sim.Store(ibkrsim.New(cfg))
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ibkrsim.APIPrefix + "/oauth/live_session_token":
+			h.handshakes.Add(1)
+		case ibkrsim.APIPrefix + "/tickle":
+			h.tickles.Add(1)
+		}
+		h.sim.Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *simHost) baseURL() string { return h.srv.URL + ibkrsim.APIPrefix }
+
+func (h *simHost) restart() {
+	s := ibkrsim.New(h.cfg)
+	h.mu.Lock()
+	for _, c := range h.consumers {
+		if err := s.AddConsumer(c); err != nil {
+			h.t.Fatalf("restart: %v", err)
+		}
+	}
+	h.mu.Unlock()
+	h.sim.Store(s)
+	h.srv.CloseClientConnections()
+}
+
+// register creates a consumer with account acct; add says whether the
+// simulator learns about it (a consumer it does not know is "invalid
+// consumer", as a key IBKR has not activated yet).
+func (h *simHost) register(acct string, add bool) Input {
+	h.t.Helper()
+	k := keys(h.t)
+	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: acct, SignatureKey: k.sig, EncryptionKey: k.enc})
+	if err != nil {
+		h.t.Fatalf("register: %v", err)
+	}
+	if add {
+		h.addConsumer(c)
+	}
+	return Input{
+		ConsumerKey: u.ConsumerKey, AccessToken: u.AccessToken, AccessTokenSecret: u.AccessTokenSecret,
+		SignatureKeyPEM: u.SignaturePrivateKeyPEM, EncryptionKeyPEM: u.EncryptionPrivateKeyPEM,
+		DHParams: u.DHPrimeHex, AccountID: u.AccountID,
+	}
+}
+
+func (h *simHost) addConsumer(c ibkrsim.Consumer) {
+	h.t.Helper()
+	if err := h.sim.Load().AddConsumer(c); err != nil {
+		h.t.Fatalf("add consumer: %v", err)
+	}
+	h.mu.Lock()
+	h.consumers = append(h.consumers, c)
+	h.mu.Unlock()
+}
+
+// fault injects a simulator fault over the control API.
+func (h *simHost) fault(f map[string]any) {
+	h.t.Helper()
+	b, _ := json.Marshal(f)
+	resp, err := http.Post(h.srv.URL+"/sim/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		h.t.Fatalf("inject fault: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		h.t.Fatalf("inject fault %s: status %d", b, resp.StatusCode)
+	}
+}
+
+// env is one test's world: a fresh database, a simulator and a Service.
+type env struct {
+	t     testing.TB
+	pool  *pgxpool.Pool
+	sim   *simHost
+	ring  *seal.Ring
+	svc   *Service
+	clock *fakeClock
+}
+
+type envOptions struct {
+	sim   ibkrsim.Config
+	cache CacheConfig
+	fake  bool // share a fake clock between simulator, client and cache
+	ring  *seal.Ring
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, pool: pgtest.Pool(t), ring: o.ring}
+	if e.ring == nil {
+		e.ring = seal.RandomRing("k1")
+	}
+	var now func() time.Time
+	if o.fake {
+		e.clock = newFakeClock()
+		now = e.clock.Now
+		o.sim.Clock = now
+		o.cache.Now = now
+	}
+	e.sim = newSimHost(t, o.sim)
+	svc, err := New(Config{
+		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache,
+		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), Now: now},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	return e
+}
+
+// user inserts a user and returns its id.
+func (e *env) user() string {
+	e.t.Helper()
+	var id string
+	err := e.pool.QueryRow(context.Background(), `INSERT INTO users (email, role, password_hash, created_at, updated_at)
+		VALUES ('u' || gen_random_uuid() || '@example.com', 'subscriber', 'x', now(), now()) RETURNING id`).Scan(&id)
+	if err != nil {
+		e.t.Fatalf("insert user: %v", err)
+	}
+	return id
+}
+
+// connected returns a user with a saved, registered paper connection.
+func (e *env) connected(acct string) (string, Input) {
+	e.t.Helper()
+	u := e.user()
+	in := e.sim.register(acct, true)
+	if _, err := e.svc.Save(context.Background(), u, Paper, in, Actor{UserID: u}); err != nil {
+		e.t.Fatalf("save: %v", err)
+	}
+	return u, in
+}
+
+// secrets lists the secret strings of in that must never appear anywhere:
+// the base64 bodies of the PEM keys (line by line), the access token
+// secret and the account id.
+func secrets(in Input) []string {
+	var out []string
+	for _, p := range []string{in.SignatureKeyPEM, in.EncryptionKeyPEM} {
+		for _, line := range strings.Split(p, "\n") {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				out = append(out, line)
+			}
+		}
+	}
+	return append(out, in.AccessTokenSecret, in.AccountID)
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func pemOf(t testing.TB, k *rsa.PrivateKey) string {
+	t.Helper()
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+}

@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+)
+
+// The states of a cached session, as GET /admin/sessions shows them.
+const (
+	StateReady        = "ready"        // LST valid, brokerage session open, accounts queried
+	StatePreparing    = "preparing"    // a handshake or re-init is running
+	StateCompeting    = "competing"    // another login holds the brokerage session
+	StateNoBrokerage  = "no_brokerage" // LST valid, brokerage session to be (re)opened
+	StateExpired      = "expired"      // the LST expired or IBKR refused it
+	StateFailed       = "failed"       // the last attempt failed; retried after a back-off
+	StateDisconnected = "disconnected" // nothing cached yet
+)
+
+// SessionState is the health of one tenant's cached IBKR session. It holds
+// nothing secret.
+type SessionState struct {
+	UserID          string     `json:"user_id"`
+	Mode            Mode       `json:"mode,omitempty"`
+	AccountIDMasked string     `json:"account_id_masked,omitempty"`
+	State           string     `json:"state"`
+	LSTExpiresAt    *time.Time `json:"lst_expires_at"`
+	RenewAt         *time.Time `json:"renew_at"`
+	LastTickleAt    *time.Time `json:"last_tickle_at"`
+	LastUsedAt      *time.Time `json:"last_used_at"`
+	Competing       bool       `json:"competing"`
+	LastError       errs.Code  `json:"last_error,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// state describes t; the caller holds t.mu.
+func (t *tenant) state(now time.Time) SessionState {
+	st := SessionState{
+		UserID: t.userID, Mode: t.conn.Mode, Competing: t.competing, LastError: t.lastErr,
+		LSTExpiresAt: timePtr(t.lstExpires), RenewAt: timePtr(t.renewAt),
+		LastTickleAt: timePtr(t.lastTickle), LastUsedAt: timePtr(t.lastUsed),
+	}
+	if t.conn.AccountID != "" {
+		st.AccountIDMasked = MaskAccountID(t.conn.AccountID)
+	}
+	switch {
+	case t.ready(now):
+		st.State = StateReady
+	case t.flight != nil:
+		st.State = StatePreparing
+	case t.competing:
+		st.State = StateCompeting
+	case t.failErr != nil:
+		st.State = StateFailed
+	case t.sess == nil:
+		st.State = StateDisconnected
+	case t.lstBad || !now.Before(t.lstExpires):
+		st.State = StateExpired
+	default:
+		st.State = StateNoBrokerage
+	}
+	return st
+}
+
+// State returns the user's cached session state, and false when nothing is
+// cached for the user.
+func (c *Cache) State(userID string) (SessionState, bool) {
+	c.mu.Lock()
+	t := c.tenants[userID]
+	c.mu.Unlock()
+	if t == nil {
+		return SessionState{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state(c.cfg.Now()), true
+}
+
+// States returns every cached tenant's session state, by user id (GET
+// /admin/sessions).
+func (c *Cache) States() []SessionState {
+	now := c.cfg.Now()
+	ts := c.snapshot()
+	out := make([]SessionState, 0, len(ts))
+	for _, t := range ts {
+		t.mu.Lock()
+		out = append(out, t.state(now))
+		t.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	return out
+}
+
+// StateCounts returns how many cached sessions are in each state (for
+// metrics).
+func (c *Cache) StateCounts() map[string]int {
+	counts := map[string]int{}
+	for _, st := range c.States() {
+		counts[st.State]++
+	}
+	return counts
+}
+
+func (c *Cache) snapshot() []*tenant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts := make([]*tenant, 0, len(c.tenants))
+	for _, t := range c.tenants {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// Run keeps the sessions of recently active tenants alive until ctx ends:
+// every TickleEvery it tickles them, renews LSTs due for renewal, re-opens
+// lost brokerage sessions and notes competing logins. A failing tenant or
+// even a panic in one pass never stops it.
+func (c *Cache) Run(ctx context.Context, log zerolog.Logger) {
+	tick := c.cfg.TickleEvery / 4
+	if tick < time.Second {
+		tick = c.cfg.TickleEvery
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.safeSweep(ctx, log)
+		}
+	}
+}
+
+// safeSweep runs one keep-alive pass, turning a panic into a log line so
+// the supervisor lives on.
+func (c *Cache) safeSweep(ctx context.Context, log zerolog.Logger) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error().Str("panic", fmt.Sprint(r)).Msg("broker keep-alive pass panicked; continuing")
+		}
+	}()
+	s := c.sweep(ctx)
+	if s.failed > 0 || s.competing > 0 {
+		log.Warn().Int("tickled", s.tickled).Int("failed", s.failed).Int("competing", s.competing).
+			Int("repairs", s.repairs).Int("evicted", s.evicted).Msg("broker keep-alive pass")
+	}
+}
+
+// sweepStats counts what one keep-alive pass did.
+type sweepStats struct {
+	tickled, failed, competing, repairs, evicted int
+}
+
+// sweep is one keep-alive pass over every cached tenant.
+func (c *Cache) sweep(ctx context.Context) sweepStats {
+	var st sweepStats
+	now := c.cfg.Now()
+	var due []*tenant
+	for _, t := range c.snapshot() {
+		t.mu.Lock()
+		active := now.Sub(t.lastUsed) <= c.cfg.ActiveWithin
+		switch {
+		case t.sess == nil && t.flight == nil && !active:
+			c.evict(t)
+			st.evicted++
+		case t.sess == nil || t.flight != nil:
+		case !active:
+			// Idle tenants are not kept alive; once the LST is gone there
+			// is nothing left worth keeping in memory.
+			if !now.Before(t.lstExpires) {
+				c.evict(t)
+				st.evicted++
+			}
+		case t.competing:
+			// Tell the user rather than fight: the session is taken back
+			// only when the user next acts (Session re-initialises it).
+			st.competing++
+			if now.Sub(t.lastTickle) >= c.cfg.TickleEvery {
+				due = append(due, t)
+			}
+		case t.lstBad || !now.Before(t.renewAt) || !t.brokerage || !t.accounts:
+			if t.failErr == nil || !now.Before(t.failUntil) {
+				c.startFlight(t)
+				st.repairs++
+			}
+		case now.Sub(t.lastTickle) >= c.cfg.TickleEvery:
+			due = append(due, t)
+		}
+		t.mu.Unlock()
+	}
+
+	var mu sync.Mutex
+	sem := make(chan struct{}, c.cfg.KeepAliveWorkers)
+	var wg sync.WaitGroup
+	for _, t := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok, competing := c.tickle(ctx, t)
+			mu.Lock()
+			st.tickled++
+			if !ok {
+				st.failed++
+			}
+			if competing {
+				st.competing++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return st
+}
+
+// evict removes t from the cache when it is still the user's tenant. The
+// caller holds t.mu.
+func (c *Cache) evict(t *tenant) {
+	c.mu.Lock()
+	if c.tenants[t.userID] == t {
+		delete(c.tenants, t.userID)
+	}
+	c.mu.Unlock()
+	t.dropped = true
+	t.sess = nil
+}
+
+// tickle keeps one session alive and acts on what IBKR says: a competing
+// login is noted, a dead brokerage session or a refused LST is repaired.
+func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
+	t.mu.Lock()
+	sess := t.sess
+	t.mu.Unlock()
+	if sess == nil {
+		return true, false
+	}
+	tctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	res, err := sess.Tickle(tctx)
+	cancel()
+
+	now := c.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sess != sess || t.dropped {
+		return true, false
+	}
+	t.lastTickle = now
+	if err == nil {
+		t.competing = false
+		return true, false
+	}
+	kind := ibkr.KindOf(err)
+	t.lastErr = errs.Code(kind.Code())
+	switch {
+	case kind == ibkr.KindNoBrokerageSession && (res.AuthStatus.Competing || res.Collision):
+		t.competing = true
+		return false, true
+	case kind == ibkr.KindNoBrokerageSession:
+		t.brokerage, t.accounts = false, false
+		c.startFlight(t)
+	case kind == ibkr.KindTokenExpired:
+		t.lstBad = true
+		c.startFlight(t)
+	}
+	return false, false
+}

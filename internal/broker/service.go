@@ -1,0 +1,108 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/seal"
+)
+
+// Config holds what a Service needs.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Ring seals and opens the credentials.
+	Ring *seal.Ring
+	// IBKR configures the IBKR client (base URL, HTTP client, clock); its
+	// Pacer is ignored: the cache keeps one per account.
+	IBKR ibkr.Options
+	// Cache tunes the session cache.
+	Cache CacheConfig
+	// Now is the clock of timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service manages users' broker connections and their session cache.
+type Service struct {
+	pool     *pgxpool.Pool
+	ring     *seal.Ring
+	ibkrOpts ibkr.Options
+	now      func() time.Time
+	cache    *Cache
+}
+
+// New returns a Service; start its keep-alive with Cache().Run.
+func New(cfg Config) (*Service, error) {
+	if cfg.Pool == nil || cfg.Ring == nil {
+		return nil, errors.New("broker: a database pool and a key ring are required")
+	}
+	s := &Service{pool: cfg.Pool, ring: cfg.Ring, ibkrOpts: cfg.IBKR, now: cfg.Now}
+	s.ibkrOpts.Pacer = nil
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Cache.Now == nil {
+		cfg.Cache.Now = s.now
+	}
+	s.cache = newCache(cfg.Cache, s.ibkrOpts, s.loadActive)
+	return s, nil
+}
+
+// Cache returns the per-tenant session cache: what the trading feature
+// uses to reach IBKR (Session, Do, Report, AccountID).
+func (s *Service) Cache() *Cache { return s.cache }
+
+// loadActive reads the user's active connection and decrypts and parses
+// its credentials for one handshake. The caller drops them right after.
+func (s *Service) loadActive(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error) {
+	var mode Mode
+	var row sealedRow
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		m, _, err := activeModeTx(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		mode = m
+		row, err = scanSealed(tx.QueryRow(ctx, selectSealed+` WHERE user_id = $1 AND mode = $2`, userID, string(mode)))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Conn{}, nil, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
+	}
+	if err != nil {
+		return Conn{}, nil, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Unavailable, "the broker connection could not be read")
+	}
+	o, err := s.open(userID, row)
+	if err != nil {
+		return Conn{}, nil, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Internal, "")
+	}
+	defer o.wipe()
+	creds, err := parseInput(o.input)
+	if err != nil {
+		return Conn{}, nil, errs.Wrap(err, errs.BrokerNotConnected, "the saved IBKR credentials are not valid any more: save them again")
+	}
+	conn := Conn{UserID: userID, Mode: mode, ConsumerKey: creds.ConsumerKey, AccountID: creds.AccountID}
+	return conn, creds, nil
+}
+
+// OpenSaved decrypts the user's saved credential set for mode and reports
+// only whether every field opened. It exists for operations (key rotation
+// checks) and tests: the secrets never leave the package.
+func (s *Service) OpenSaved(ctx context.Context, userID string, mode Mode) error {
+	row, err := s.loadSealed(ctx, userID, mode)
+	if err != nil {
+		return err
+	}
+	o, err := s.open(userID, row)
+	if err != nil {
+		return fmt.Errorf("open %s connection: %w", mode, err)
+	}
+	o.wipe()
+	return nil
+}

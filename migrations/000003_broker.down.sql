@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS broker_settings;
+DROP TABLE IF EXISTS broker_connections;
