@@ -68,6 +68,7 @@ func (s *Server) routes() {
 	s.e.GET("/healthz", s.healthz)
 	s.e.GET("/readyz", s.readyz)
 	s.e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	s.webRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

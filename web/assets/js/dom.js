@@ -1,0 +1,177 @@
+// DOM helpers. Pages build elements with h() and never assign innerHTML, so
+// text from the server (tickers, IBKR messages, e-mail addresses) can never
+// become markup.
+
+/**
+ * h creates an element. attrs: plain attributes; `class`; `on<event>`
+ * listeners; `value`/`checked`/`selected` set as properties; true sets an
+ * empty attribute, false/null/undefined leaves it out. Children may be
+ * nodes, strings, numbers, arrays or null.
+ */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  const props = {};
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') {
+      el.addEventListener(k.slice(2), v);
+    } else if (k === 'value' || k === 'checked' || k === 'selected') {
+      props[k] = v;
+    } else if (v === true) {
+      el.setAttribute(k, '');
+    } else {
+      el.setAttribute(k, String(v));
+    }
+  }
+  append(el, children);
+  Object.assign(el, props);
+  return el;
+}
+
+/** append adds children (nodes, text, nested arrays; nulls skipped). */
+export function append(el, children) {
+  for (const c of [children].flat(Infinity)) {
+    if (c == null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+/** replace empties el and fills it with children. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+let idCounter = 0;
+/** uid returns an element id unique within the page. */
+export function uid(prefix) {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+/** announce tells screen-reader users about a change that is not focused. */
+export function announce(text) {
+  const el = document.getElementById('announcer');
+  if (!el) return;
+  el.textContent = '';
+  // A new text node in a separate task is announced even when repeated.
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+const statusLabels = {
+  pending: 'Pending',
+  submitted: 'Submitted',
+  filled: 'Filled',
+  partially_filled: 'Partially filled',
+  cancelled: 'Cancelled',
+  failed: 'Failed',
+  unknown: 'Checking with IBKR',
+  connected: 'Connected',
+  untested: 'Untested',
+  pending_activation: 'Pending activation',
+};
+
+const statusTones = {
+  pending: 'info',
+  submitted: 'info',
+  unknown: 'warn',
+  filled: 'ok',
+  partially_filled: 'warn',
+  cancelled: 'muted',
+  failed: 'bad',
+  connected: 'ok',
+  untested: 'muted',
+  pending_activation: 'warn',
+};
+
+/** statusLabel names a confirmation or connection status in words. */
+export function statusLabel(status) {
+  return statusLabels[status] || status || '—';
+}
+
+/** badge is a coloured status pill; the colour never carries meaning alone. */
+export function badge(status, text) {
+  return h('span', { class: `badge badge-${statusTones[status] || 'muted'}`, 'data-status': status },
+    text || statusLabel(status));
+}
+
+/** pendingStatus reports whether a confirmation may still change by itself. */
+export function pendingStatus(status) {
+  return status === 'pending' || status === 'submitted' || status === 'unknown' || status === 'partially_filled';
+}
+
+const entryModes = {
+  next_open_market: 'Market on open',
+  next_open_limit: 'Limit on open',
+  signal_close: 'Market on close',
+};
+
+/** entryModeLabel names an entry mode in words. */
+export function entryModeLabel(mode) {
+  return entryModes[mode] || mode || '—';
+}
+
+/** money shows a decimal string as dollars without going through floats. */
+export function money(v) {
+  if (v == null || v === '') return '—';
+  const s = String(v);
+  return s.startsWith('-') ? `−$${s.slice(1)}` : `$${s}`;
+}
+
+/** percent shows a decimal string that is already in percent. */
+export function percent(v) {
+  if (v == null || v === '') return '—';
+  const s = String(v);
+  return `${s.startsWith('-') ? '−' + s.slice(1) : s} %`;
+}
+
+/** plain shows a value or a dash. */
+export function plain(v) {
+  return v == null || v === '' ? '—' : String(v);
+}
+
+function pad(n) { return String(n).padStart(2, '0'); }
+
+/**
+ * dateTime renders an RFC 3339 time as a <time> in UTC, the one zone that
+ * means the same to every admin and to IBKR's logs.
+ */
+export function dateTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const text = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+  return h('time', { datetime: iso, title: d.toLocaleString() }, text);
+}
+
+/** newIdempotencyKey returns a random UUID v4, also outside secure contexts. */
+export function newIdempotencyKey() {
+  if (globalThis.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** table builds an accessible data table; cells carry their header as
+ * data-label so narrow screens can show each row as a card. */
+export function table({ caption, columns, rows, empty, className }) {
+  const head = h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.className }, c.label))));
+  const body = h('tbody');
+  for (const row of rows) {
+    const tr = h('tr', row.attrs || null);
+    for (const c of columns) {
+      const cell = c.cell(row.data);
+      tr.append(h(c.header ? 'th' : 'td', { 'data-label': c.label, class: c.className, scope: c.header ? 'row' : null }, cell));
+    }
+    body.append(tr);
+  }
+  if (rows.length === 0) {
+    body.append(h('tr', { class: 'empty-row' }, h('td', { colspan: columns.length }, empty || 'Nothing here yet.')));
+  }
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', null, caption) : null, head, body));
+}

@@ -1,0 +1,69 @@
+// Admin → Log: every user's confirmations, filtered, with CSV export.
+import { h, replace, badge, money, plain, dateTime, table } from '../dom.js';
+import { get, query } from '../api.js';
+import { statusSelect } from './confirmations.js';
+
+const FILTERS = ['user', 'status', 'ticker', 'from', 'to'];
+
+/** page is the admin confirmation log. */
+export const page = {
+  title: 'Confirmation log',
+  async render(main, ctx) {
+    const f = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || '']));
+    const input = (name, label, attrs) => {
+      const id = `log-${name}`;
+      return h('div', { class: 'field' }, h('label', { for: id }, label),
+        h('input', { id, name, value: f[name], ...attrs }));
+    };
+    const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the log' },
+      input('user', 'User', { type: 'text', placeholder: 'e-mail or id', autocomplete: 'off', spellcheck: 'false' }),
+      h('div', { class: 'field' }, h('label', { for: 'log-status' }, 'Status'), statusSelect('log-status', f.status)),
+      input('ticker', 'Ticker', { type: 'text', autocomplete: 'off', spellcheck: 'false', class: 'short' }),
+      input('from', 'From', { type: 'date' }),
+      input('to', 'To', { type: 'date' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+        h('a', { class: 'btn btn-quiet', href: '/admin/confirmations' }, 'Clear')));
+    filters.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const q = {};
+      for (const k of FILTERS) q[k] = (filters.elements[k].value || '').trim();
+      if (q.ticker) q.ticker = q.ticker.toUpperCase();
+      ctx.navigate(`/admin/confirmations${query(q)}`);
+    });
+    const csvHref = `/api/v1/admin/confirmations${query({ ...f, format: 'csv' })}`;
+    const region = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+    replace(main,
+      h('div', { class: 'page-head' }, h('h1', null, 'Confirmation log'),
+        h('a', { class: 'btn', href: csvHref, download: 'ordertune-confirmations.csv', 'data-action': 'csv' }, 'Download CSV')),
+      h('p', { class: 'lead' }, 'Every confirmation by every user, newest first. The CSV holds the same rows as the filters below.'),
+      filters, region);
+
+    let items = [];
+    async function load(cursor) {
+      try {
+        const data = await get(`/admin/confirmations${query({ ...f, cursor, limit: 100 })}`);
+        items = items.concat(data.items || []);
+        replace(region, table({
+          caption: 'Confirmations',
+          columns: [
+            { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
+            { label: 'User', cell: (c) => plain(c.user_email || c.email || c.user_id) },
+            { label: 'Ticker', header: true, cell: (c) => plain(c.ticker) },
+            { label: 'Side', cell: (c) => plain(c.side) },
+            { label: 'Qty', className: 'num', cell: (c) => plain(c.quantity) },
+            { label: 'Order', cell: (c) => [c.order_type, c.tif].filter(Boolean).join(' ') + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
+            { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null) },
+            { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
+            { label: 'IBKR order', cell: (c) => h('span', { class: 'mono small' }, plain(c.broker_order_id)) },
+          ],
+          rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
+          empty: 'No confirmations match these filters.',
+        }), data.next_cursor ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: () => load(data.next_cursor) }, 'Show more')) : null);
+      } catch (err) {
+        replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+      }
+    }
+    await load('');
+  },
+};

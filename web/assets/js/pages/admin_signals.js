@@ -1,0 +1,132 @@
+// Admin → Publish: publish a signal, and withdraw open ones.
+import { h, replace, money, plain, entryModeLabel, table, announce } from '../dom.js';
+import { get, call } from '../api.js';
+import { field, radios, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
+
+const STRATEGIES = ['I', 'II', 'III', 'IV', 'V', 'VI', 'VII', 'VIII', 'IX'];
+
+function isoDate(d) {
+  return d.toISOString().slice(0, 10);
+}
+
+function nextWeekday(d) {
+  const n = new Date(d);
+  do n.setUTCDate(n.getUTCDate() + 1); while (n.getUTCDay() === 0 || n.getUTCDay() === 6);
+  return n;
+}
+
+/** page publishes signals. */
+export const page = {
+  title: 'Publish a signal',
+  async render(main) {
+    const today = new Date();
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Publish signal');
+    const done = h('p', { class: 'saved-msg', role: 'status' });
+    const limitField = field({ label: 'Limit price', name: 'limit_price', inputmode: 'decimal', help: 'Only for limit on open: the order is cancelled if the open is above it.', autocomplete: 'off' });
+    const form = h('form', { class: 'stack', novalidate: true },
+      formAlert(),
+      h('div', { class: 'grid-3' },
+        field({ label: 'Ticker', name: 'ticker', required: true, autocomplete: 'off', spellcheck: false, help: 'A NASDAQ-100 symbol, e.g. AAPL.' }),
+        field({ label: 'Strategy', name: 'strategy', type: 'select', value: 'I', options: STRATEGIES.map((s) => ({ value: s, label: s })) }),
+        radios({ legend: 'Kind', name: 'kind', value: 'entry', options: [{ value: 'entry', label: 'Entry (buy)' }, { value: 'exit', label: 'Exit (sell)' }] })),
+      h('div', { class: 'grid-3' },
+        field({ label: 'Signal date', name: 'signal_date', type: 'date', value: isoDate(today), required: true }),
+        field({ label: 'Entry date', name: 'entry_date', type: 'date', value: isoDate(nextWeekday(today)), required: true }),
+        field({ label: 'Confirmations close at (UTC)', name: 'expires_at', type: 'datetime-local', required: true, help: 'The auction cutoff on the entry date.' })),
+      h('div', { class: 'grid-3' },
+        field({ label: 'Reference close', name: 'ref_close', inputmode: 'decimal', required: true, autocomplete: 'off', help: 'Dollars, e.g. 187.25.' }),
+        field({ label: 'RSI(2)', name: 'rsi2', inputmode: 'decimal', required: true, autocomplete: 'off', help: '0 to 100, e.g. 4.8.' }),
+        field({ label: '2-day return (%)', name: 'return_2d', inputmode: 'decimal', required: true, autocomplete: 'off', help: 'In percent, e.g. -3.45.' })),
+      h('div', { class: 'grid-3' },
+        field({
+          label: 'Entry mode', name: 'entry_mode', type: 'select', value: 'next_open_market',
+          options: ['next_open_market', 'next_open_limit', 'signal_close'].map((m) => ({ value: m, label: entryModeLabel(m) })),
+        }),
+        limitField),
+      h('div', { class: 'actions' }, submit, done));
+    const modeSel = form.querySelector('[name=entry_mode]');
+    const limitInput = limitField.querySelector('input');
+    const syncLimit = () => {
+      const on = modeSel.value === 'next_open_limit';
+      limitInput.disabled = !on;
+      if (!on) limitInput.value = '';
+    };
+    modeSel.addEventListener('change', syncLimit);
+    syncLimit();
+
+    const listRegion = h('div');
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      busy(submit, 'Publishing…', async () => {
+        clearErrors(form);
+        done.textContent = '';
+        const v = values(form);
+        const body = {
+          ticker: (v.ticker || '').toUpperCase(),
+          strategy: v.strategy,
+          kind: v.kind,
+          signal_date: v.signal_date,
+          entry_date: v.entry_date,
+          ref_close: v.ref_close,
+          rsi2: v.rsi2,
+          return_2d: v.return_2d,
+          entry_mode: v.entry_mode,
+          expires_at: v.expires_at ? `${v.expires_at.length === 16 ? `${v.expires_at}:00` : v.expires_at}Z` : '',
+        };
+        if (v.entry_mode === 'next_open_limit') body.limit_price = v.limit_price;
+        try {
+          await call('POST', '/signals', body);
+          done.textContent = `Published ${body.ticker}.`;
+          announce(`Published ${body.ticker}.`);
+          for (const n of ['ticker', 'ref_close', 'rsi2', 'return_2d', 'limit_price']) form.elements[n].value = '';
+          await loadList();
+        } catch (err) {
+          showProblem(form, err);
+        }
+      });
+    });
+
+    replace(main,
+      h('div', { class: 'page-head' }, h('h1', null, 'Publish a signal')),
+      h('p', { class: 'lead' }, 'Subscribers see a published signal at once on their Signals page and can confirm it until it closes.'),
+      h('section', { class: 'card' }, form),
+      h('h2', null, 'Open signals'),
+      listRegion);
+
+    async function withdraw(sig, btn) {
+      await busy(btn, 'Withdrawing…', async () => {
+        try {
+          await call('DELETE', `/signals/${encodeURIComponent(sig.id)}`);
+          announce(`Withdrew ${sig.ticker}.`);
+          await loadList();
+        } catch (err) {
+          listRegion.prepend(h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+        }
+      });
+    }
+
+    async function loadList() {
+      try {
+        const data = await get('/signals?status=open');
+        replace(listRegion, table({
+          caption: 'Open signals',
+          columns: [
+            { label: 'Ticker', header: true, cell: (s) => s.ticker },
+            { label: 'Strategy', cell: (s) => plain(s.strategy) },
+            { label: 'Kind', cell: (s) => plain(s.kind) },
+            { label: 'Entry date', cell: (s) => plain(s.entry_date) },
+            { label: 'Entry mode', cell: (s) => entryModeLabel(s.entry_mode) },
+            { label: 'Ref. close', className: 'num', cell: (s) => money(s.ref_close) },
+            { label: 'Limit', className: 'num', cell: (s) => (s.limit_price ? money(s.limit_price) : '—') },
+            { label: 'Action', cell: (s) => h('button', { type: 'button', class: 'btn btn-danger', 'aria-label': `Withdraw ${s.ticker} ${s.strategy}`, onclick: (e) => withdraw(s, e.currentTarget) }, 'Withdraw') },
+          ],
+          rows: (data.items || []).map((s) => ({ data: s })),
+          empty: 'No open signals.',
+        }));
+      } catch (err) {
+        replace(listRegion, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+      }
+    }
+    await loadList();
+  },
+};

@@ -1,0 +1,82 @@
+// Admin → Users: create accounts, disable or re-enable them.
+import { h, replace, badge, dateTime, table, announce } from '../dom.js';
+import { get, call } from '../api.js';
+import { field, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
+
+/** page is the admin user list. */
+export const page = {
+  title: 'Users',
+  async render(main, ctx) {
+    const region = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create user');
+    const created = h('p', { class: 'saved-msg', role: 'status' });
+    const form = h('form', { class: 'stack', novalidate: true, 'aria-labelledby': 'new-user-h' },
+      formAlert(),
+      h('div', { class: 'grid-3' },
+        field({ label: 'E-mail', name: 'email', type: 'email', autocomplete: 'off', required: true, spellcheck: false }),
+        field({ label: 'Role', name: 'role', type: 'select', value: 'subscriber', options: [{ value: 'subscriber', label: 'Subscriber' }, { value: 'admin', label: 'Admin' }] }),
+        field({ label: 'Initial password', name: 'password', type: 'password', autocomplete: 'new-password', required: true, help: '8 to 128 characters. They set up two-step sign-in when they first sign in.' })),
+      h('div', { class: 'actions' }, submit, created));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      busy(submit, 'Creating…', async () => {
+        clearErrors(form);
+        created.textContent = '';
+        const v = values(form);
+        try {
+          await call('POST', '/admin/users', { email: v.email, role: v.role, password: v.password });
+          form.reset();
+          created.textContent = `Created ${v.email}.`;
+          await load();
+        } catch (err) {
+          showProblem(form, err);
+        }
+      });
+    });
+    replace(main,
+      h('div', { class: 'page-head' }, h('h1', null, 'Users')),
+      region,
+      h('section', { class: 'card', 'aria-labelledby': 'new-user-h' }, h('h2', { id: 'new-user-h' }, 'Add a user'), form));
+
+    async function toggle(u, btn) {
+      await busy(btn, u.disabled ? 'Enabling…' : 'Disabling…', async () => {
+        try {
+          await call('PATCH', `/admin/users/${encodeURIComponent(u.id)}`, { disabled: !u.disabled });
+          announce(`${u.email} ${u.disabled ? 'enabled' : 'disabled'}.`);
+          await load();
+          region.querySelector(`tr[data-user-id="${CSS.escape(u.id)}"] button`)?.focus();
+        } catch (err) {
+          replace(region.querySelector('.region-alert'), err.detail || err.message);
+        }
+      });
+    }
+
+    async function load() {
+      try {
+        const data = await get('/admin/users');
+        const items = data.items || [];
+        replace(region, h('p', { class: 'region-alert notice-bad', role: 'alert' }), table({
+          caption: 'All users',
+          columns: [
+            { label: 'E-mail', header: true, cell: (u) => u.email },
+            { label: 'Role', cell: (u) => (u.role === 'admin' ? 'Admin' : 'Subscriber') },
+            { label: '2FA', cell: (u) => (u.totp_enabled ? 'On' : 'Not set up') },
+            { label: 'State', cell: (u) => (u.disabled ? badge('failed', 'Disabled') : badge('connected', 'Active')) },
+            { label: 'Created', cell: (u) => dateTime(u.created_at) },
+            {
+              label: 'Action',
+              cell: (u) => (ctx.user && u.id === ctx.user.id ? h('span', { class: 'muted small' }, 'You') : h('button', {
+                type: 'button', class: `btn ${u.disabled ? '' : 'btn-danger'}`, 'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.email}`,
+                onclick: (e) => toggle(u, e.currentTarget),
+              }, u.disabled ? 'Enable' : 'Disable')),
+            },
+          ],
+          rows: items.map((u) => ({ data: u, attrs: { 'data-user-id': u.id } })),
+        }));
+      } catch (err) {
+        replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+      }
+    }
+    await load();
+  },
+};

@@ -1,0 +1,130 @@
+// My confirmations: every order the user confirmed, newest first, and one
+// confirmation's status history.
+import { h, replace, badge, money, plain, dateTime, pendingStatus, statusLabel, table } from '../dom.js';
+import { get, call, query } from '../api.js';
+import { formAlert, showProblem, busy } from '../forms.js';
+
+const STATUSES = ['pending', 'submitted', 'filled', 'partially_filled', 'cancelled', 'failed', 'unknown'];
+
+/** statusSelect builds the status filter shared with the admin log. */
+export function statusSelect(id, value) {
+  return h('select', { id, name: 'status' },
+    h('option', { value: '' }, 'Any status'),
+    STATUSES.map((s) => h('option', { value: s, selected: s === value }, statusLabel(s))));
+}
+
+/** orderSummary describes an order in one line: "BUY 10 AAPL · LMT OPG @ $187.25". */
+export function orderSummary(c) {
+  const parts = [`${c.side || ''} ${plain(c.quantity)} ${c.ticker || ''}`.trim(), [c.order_type, c.tif].filter(Boolean).join(' ')];
+  let s = parts.filter(Boolean).join(' · ');
+  if (c.limit_price) s += ` @ ${money(c.limit_price)}`;
+  return s;
+}
+
+/** list is the My confirmations page. */
+export const list = {
+  title: 'My confirmations',
+  async render(main, ctx) {
+    const status = ctx.query.get('status') || '';
+    const region = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+    const sel = statusSelect('conf-status', status);
+    const filter = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter confirmations' },
+      h('div', { class: 'field' }, h('label', { for: 'conf-status' }, 'Status'), sel),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn' }, 'Filter')));
+    filter.addEventListener('submit', (e) => {
+      e.preventDefault();
+      ctx.navigate(`/confirmations${query({ status: sel.value })}`);
+    });
+    replace(main,
+      h('div', { class: 'page-head' }, h('h1', null, 'My confirmations')),
+      h('p', { class: 'lead' }, 'Every order you confirmed, newest first. Open one to see its status history.'),
+      filter, region);
+
+    let items = [];
+    async function load(cursor) {
+      try {
+        const data = await get(`/confirmations${query({ status, cursor, limit: 50 })}`);
+        items = items.concat(data.items || []);
+        replace(region, table({
+          caption: 'Confirmations',
+          columns: [
+            { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
+            { label: 'Ticker', header: true, cell: (c) => h('a', { href: `/confirmations/${encodeURIComponent(c.id)}` }, c.ticker) },
+            { label: 'Side', cell: (c) => plain(c.side) },
+            { label: 'Quantity', className: 'num', cell: (c) => plain(c.quantity) },
+            { label: 'Order', cell: (c) => [c.order_type, c.tif].filter(Boolean).join(' ') + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
+            { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null) },
+            { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
+          ],
+          rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
+          empty: 'No confirmations yet. Confirm a signal on the Signals page.',
+        }), data.next_cursor ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: () => load(data.next_cursor) }, 'Show more')) : null);
+      } catch (err) {
+        replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+      }
+    }
+    await load('');
+  },
+};
+
+/** detail is one confirmation with its status history. */
+export const detail = {
+  title: 'Confirmation',
+  async render(main, ctx) {
+    const id = ctx.params.id;
+    let timer = null;
+    let stopped = false;
+    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); });
+    const region = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
+    replace(main, h('p', { class: 'breadcrumb' }, h('a', { href: '/confirmations' }, '← My confirmations')),
+      h('h1', null, 'Confirmation'), region);
+
+    async function load() {
+      let c;
+      try {
+        c = await get(`/confirmations/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (!stopped) replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.status === 404 ? 'There is no confirmation with this id in your account.' : (err.detail || err.message)));
+        return;
+      }
+      if (stopped) return;
+      main.querySelector('h1').textContent = `${c.side === 'SELL' ? 'Sell' : 'Buy'} ${c.ticker}`;
+      const cancelAlert = formAlert();
+      const cancellable = c.status === 'pending' || c.status === 'submitted';
+      const cancelBtn = cancellable ? h('button', { type: 'button', class: 'btn btn-danger' }, 'Cancel order') : null;
+      if (cancelBtn) {
+        cancelBtn.addEventListener('click', () => busy(cancelBtn, 'Cancelling…', async () => {
+          try {
+            await call('POST', `/confirmations/${encodeURIComponent(id)}/cancel`);
+            await load();
+          } catch (err) {
+            showProblem(region, err);
+          }
+        }));
+      }
+      const events = c.events || [];
+      replace(region,
+        h('div', { class: 'card' },
+          h('div', { class: 'status-line' }, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null),
+          h('dl', { class: 'facts' },
+            h('div', null, h('dt', null, 'Order'), h('dd', null, orderSummary(c))),
+            h('div', null, h('dt', null, 'Mode'), h('dd', null, c.mode === 'live' ? 'Live' : 'Paper')),
+            h('div', null, h('dt', null, 'Filled'), h('dd', null, c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—')),
+            h('div', null, h('dt', null, 'IBKR order id'), h('dd', { class: 'mono' }, plain(c.broker_order_id))),
+            h('div', null, h('dt', null, 'IBKR status'), h('dd', null, plain(c.broker_status))),
+            h('div', null, h('dt', null, 'Client order id'), h('dd', { class: 'mono small' }, c.id)),
+            h('div', null, h('dt', null, 'Confirmed'), h('dd', null, dateTime(c.created_at))),
+            h('div', null, h('dt', null, 'Updated'), h('dd', null, dateTime(c.updated_at)))),
+          cancelAlert,
+          cancelBtn ? h('div', { class: 'actions' }, cancelBtn) : null),
+        h('h2', null, 'Status history'),
+        events.length ? h('ol', { class: 'timeline' }, events.map((ev) => h('li', null,
+          h('div', { class: 'timeline-head' }, badge(ev.status), ' ', dateTime(ev.at || ev.created_at || ev.occurred_at)),
+          ev.message || ev.detail || (ev.error && ev.error.message) ? h('p', null, ev.message || ev.detail || ev.error.message) : null)))
+          : h('p', { class: 'muted' }, 'No status changes recorded yet.'));
+      if (pendingStatus(c.status)) timer = setTimeout(load, 2000);
+    }
+    await load();
+  },
+};

@@ -1,0 +1,271 @@
+// The dashboard: today's signals with the user's own status on each, and
+// the Confirm Buy / Confirm Sell dialog. Statuses that can still change are
+// polled, so Submitted turns into Filled (or Failed, with IBKR's message)
+// without a reload.
+import {
+  h, replace, badge, money, percent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
+} from '../dom.js';
+import { get, call, query } from '../api.js';
+
+const POLL_MS = 2000;
+
+function sideOf(signal) {
+  return signal.kind === 'exit' ? 'SELL' : 'BUY';
+}
+
+function orderTypeLabel(p) {
+  const names = { MKT: 'Market', LMT: 'Limit', MOC: 'Market on close' };
+  const tifs = { OPG: 'at the open', DAY: 'today' };
+  const base = names[p.order_type] || p.order_type;
+  if (p.order_type === 'MOC') return `${base} (MOC)`;
+  return `${base} ${tifs[p.tif] || ''} (${[p.order_type, p.tif].filter(Boolean).join(', ')})`.replace(/\s+\(/, ' (');
+}
+
+function statusCell(sig) {
+  const c = sig.my_confirmation;
+  if (!c) return h('span', { class: 'muted' }, 'Not confirmed');
+  const parts = [h('a', { href: `/confirmations/${encodeURIComponent(c.id)}`, class: 'status-link' }, badge(c.status))];
+  if (c.status === 'filled' || c.status === 'partially_filled') {
+    if (c.filled_quantity && c.avg_fill_price) parts.push(h('span', { class: 'small muted' }, ` ${c.filled_quantity} @ ${money(c.avg_fill_price)}`));
+  }
+  if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, c.error.message));
+  return h('div', { class: 'status-cell' }, parts);
+}
+
+function canConfirm(sig) {
+  const c = sig.my_confirmation;
+  return !c || c.status === 'failed' || c.status === 'cancelled';
+}
+
+function confirmDialog(sig, onDone) {
+  const side = sideOf(sig);
+  const verb = side === 'BUY' ? 'Buy' : 'Sell';
+  // One key per dialog: a double click, a retry after a network error or a
+  // second submit from this dialog is the same request to the server.
+  const key = newIdempotencyKey();
+  const body = h('div', { class: 'dialog-body' }, h('p', { class: 'loading' }, 'Getting the order details…'));
+  const alert = h('div', { class: 'form-alert', role: 'alert', tabindex: '-1', hidden: true });
+  const confirmBtn = h('button', { type: 'button', class: 'btn btn-primary', disabled: true }, `Confirm ${verb}`);
+  const cancelBtn = h('button', { type: 'button', class: 'btn' }, 'Cancel');
+  const titleId = `confirm-title-${sig.id}`;
+  const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId },
+    h('h2', { id: titleId }, `Confirm ${verb} ${sig.ticker}`),
+    body, alert,
+    h('div', { class: 'actions dialog-actions' }, confirmBtn, cancelBtn));
+  let sent = false;
+  const close = () => { dlg.close(); };
+  cancelBtn.addEventListener('click', close);
+  dlg.addEventListener('close', () => {
+    dlg.remove();
+    onDone(null);
+  });
+  document.body.append(dlg);
+  dlg.showModal();
+  cancelBtn.focus();
+
+  const showError = (err, extra) => {
+    alert.replaceChildren(h('p', null, err.detail || err.message), extra || null);
+    alert.hidden = false;
+    alert.focus();
+  };
+
+  get(`/signals/${encodeURIComponent(sig.id)}/preview`).then((p) => {
+    const live = p.broker && p.broker.mode === 'live';
+    replace(body,
+      h('dl', { class: 'facts' },
+        h('div', null, h('dt', null, 'Side'), h('dd', null, p.side === 'SELL' ? 'Sell' : 'Buy')),
+        h('div', null, h('dt', null, 'Order type'), h('dd', null, orderTypeLabel(p))),
+        h('div', null, h('dt', null, 'Limit price'), h('dd', null, p.limit_price ? money(p.limit_price) : 'None')),
+        h('div', null, h('dt', null, 'Quantity'), h('dd', { 'data-fact': 'quantity' }, `${plain(p.quantity)} shares`)),
+        h('div', null, h('dt', null, 'Estimated value'), h('dd', null, money(p.estimated_value))),
+        h('div', null, h('dt', null, 'Broker'), h('dd', null, (p.broker && p.broker.name) || 'Interactive Brokers')),
+        h('div', null, h('dt', null, 'Mode'), h('dd', null, live ? 'Live' : 'Paper')),
+        h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(p.broker && p.broker.account_id_masked)))),
+      live ? h('p', { class: 'notice notice-warn' }, 'This places a real order in your live account.')
+        : h('p', { class: 'muted small' }, 'Paper trading: no real money moves.'),
+      h('p', { class: 'small muted' }, 'The estimate uses the reference close; the fill price is set by the market.'));
+    confirmBtn.disabled = false;
+    confirmBtn.focus();
+  }).catch((err) => {
+    replace(body, h('p', null, `Ordertune cannot place this order yet.`));
+    const fix = [];
+    if (/position size/i.test(err.detail)) fix.push(h('a', { href: '/settings/position-size' }, 'Set a position size'));
+    if (/broker|connect/i.test(err.detail) || String(err.code).startsWith('broker_')) fix.push(h('a', { href: '/settings/broker' }, 'Check Settings → Broker'));
+    showError(err, fix.length ? h('p', null, fix.flatMap((a, i) => (i ? [' · ', a] : [a]))) : null);
+    for (const a of fix) a.addEventListener('click', () => dlg.close());
+  });
+
+  confirmBtn.addEventListener('click', async () => {
+    if (sent) return;
+    sent = true;
+    confirmBtn.disabled = true;
+    confirmBtn.textContent = 'Sending…';
+    cancelBtn.disabled = true;
+    try {
+      const { data } = await call('POST', `/signals/${encodeURIComponent(sig.id)}/confirm`, { side }, { headers: { 'Idempotency-Key': key } });
+      onDone(data);
+      dlg.close();
+    } catch (err) {
+      cancelBtn.disabled = false;
+      cancelBtn.textContent = 'Close';
+      if (err.status === 0 || err.status >= 500) {
+        // Nothing is known to have happened: the same key makes a retry safe.
+        sent = false;
+        confirmBtn.disabled = false;
+        confirmBtn.textContent = 'Try again';
+      } else {
+        confirmBtn.textContent = `Confirm ${verb}`;
+      }
+      showError(err);
+    }
+  });
+}
+
+function setupNotice(broker, settings) {
+  const todo = [];
+  const conn = broker && broker.connections && broker.connections[broker.active_mode];
+  if (broker && (!conn || conn.status !== 'connected')) {
+    todo.push(h('li', null, h('a', { href: '/settings/broker' }, 'Connect your Interactive Brokers account'), ' and test the connection.'));
+  }
+  if (settings && settings.position_size && settings.position_size.mode === 'off') {
+    todo.push(h('li', null, h('a', { href: '/settings/position-size' }, 'Set a position size'), ': how much to buy on each signal.'));
+  }
+  if (!todo.length) return null;
+  return h('section', { class: 'notice notice-info setup', 'aria-labelledby': 'setup-h' },
+    h('h2', { id: 'setup-h' }, 'Before you can confirm'), h('ul', null, todo));
+}
+
+/** signals is the dashboard page. */
+export const signals = {
+  title: 'Signals',
+  async render(main, ctx) {
+    let scope = ctx.query.get('status') === 'all' ? 'all' : 'open';
+    let timer = null;
+    let stopped = false;
+    let current = [];
+    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); });
+
+    const region = h('div', { class: 'signals-region', 'aria-live': 'off' }, h('p', { class: 'loading' }, 'Loading signals…'));
+    const scopeSel = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Which signals' },
+      ['open', 'all'].map((v) => {
+        const id = `scope-${v}`;
+        return h('span', null,
+          h('input', { type: 'radio', name: 'scope', id, value: v, checked: v === scope, onchange: () => { scope = v; history.replaceState(null, '', v === 'all' ? '/?status=all' : '/'); load(true); } }),
+          h('label', { for: id }, v === 'open' ? 'Open' : 'All'));
+      }));
+    const setupSlot = h('div');
+    replace(main,
+      h('div', { class: 'page-head' },
+        h('h1', null, 'Signals'),
+        scopeSel),
+      h('p', { class: 'lead' }, 'Each row is one signal. Confirm Buy or Confirm Sell places the order at Interactive Brokers for you, with your position size.'),
+      setupSlot,
+      region);
+
+    Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => {
+      if (stopped) return;
+      replace(setupSlot, setupNotice(b.status === 'fulfilled' ? b.value : null, s.status === 'fulfilled' ? s.value : null));
+    });
+
+    function actionCell(sig) {
+      if (!canConfirm(sig)) return h('span', { class: 'muted small' }, 'Confirmed');
+      const verb = sideOf(sig) === 'BUY' ? 'Buy' : 'Sell';
+      return h('button', {
+        type: 'button',
+        class: `btn ${verb === 'Buy' ? 'btn-buy' : 'btn-sell'}`,
+        'data-action': 'confirm',
+        'aria-label': `Confirm ${verb} ${sig.ticker}, strategy ${sig.strategy}`,
+        onclick: (e) => openDialog(sig, e.currentTarget),
+      }, `Confirm ${verb}`);
+    }
+
+    function openDialog(sig, opener) {
+      clearTimeout(timer);
+      confirmDialog(sig, (conf) => {
+        if (conf) {
+          sig.my_confirmation = conf;
+          updateRow(sig);
+          announce(`${sig.ticker}: ${conf.status}`);
+        }
+        const row = region.querySelector(`tr[data-signal-id="${CSS.escape(sig.id)}"]`);
+        const target = (row && row.querySelector('.status-link, [data-action=confirm]')) || opener;
+        if (target && target.isConnected) target.focus();
+        schedule();
+      });
+    }
+
+    function renderTable(items) {
+      current = items;
+      replace(region, table({
+        caption: scope === 'open' ? 'Open signals' : 'All signals',
+        className: 'signals',
+        columns: [
+          { label: 'Ticker', header: true, cell: (s) => h('span', { class: 'ticker' }, s.ticker, s.kind === 'exit' ? h('span', { class: 'kind' }, ' exit') : null) },
+          { label: 'Strategy', cell: (s) => plain(s.strategy) },
+          { label: 'Signal date', cell: (s) => plain(s.signal_date) },
+          { label: 'Entry date', cell: (s) => h('span', null, plain(s.entry_date), s.expires_at ? h('span', { class: 'sub' }, 'until ', dateTime(s.expires_at)) : null) },
+          { label: 'Ref. close', className: 'num', cell: (s) => money(s.ref_close) },
+          { label: 'RSI(2)', className: 'num', cell: (s) => plain(s.rsi2) },
+          { label: '2-day return', className: 'num', cell: (s) => percent(s.return_2d) },
+          { label: 'Entry mode', cell: (s) => entryModeLabel(s.entry_mode) },
+          { label: 'Limit', className: 'num', cell: (s) => (s.limit_price ? money(s.limit_price) : '—') },
+          { label: 'My status', className: 'status-col', cell: statusCell },
+          { label: 'Action', className: 'action-col', cell: actionCell },
+        ],
+        rows: items.map((s) => ({ data: s, attrs: { 'data-signal-id': s.id, 'data-ticker': s.ticker } })),
+        empty: scope === 'open' ? 'No open signals right now. New signals appear here after the market closes on trading days.' : 'No signals yet.',
+      }));
+    }
+
+    function updateRow(sig) {
+      const row = region.querySelector(`tr[data-signal-id="${CSS.escape(sig.id)}"]`);
+      if (!row) return;
+      replace(row.querySelector('.status-col'), statusCell(sig));
+      const act = row.querySelector('.action-col');
+      const hadFocus = act.contains(document.activeElement);
+      replace(act, actionCell(sig));
+      if (hadFocus) act.querySelector('button, a')?.focus();
+    }
+
+    function schedule() {
+      clearTimeout(timer);
+      if (stopped) return;
+      if (current.some((s) => s.my_confirmation && pendingStatus(s.my_confirmation.status))) {
+        timer = setTimeout(() => load(false), POLL_MS);
+      }
+    }
+
+    async function load(full) {
+      let data;
+      try {
+        data = await get(`/signals${query({ status: scope })}`);
+      } catch (err) {
+        if (stopped) return;
+        if (full || !current.length) {
+          replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+        }
+        timer = setTimeout(() => load(false), POLL_MS * 3);
+        return;
+      }
+      if (stopped) return;
+      const items = data.items || [];
+      const sameRows = !full && items.length === current.length && items.every((s, i) => s.id === current[i].id);
+      if (!sameRows || !region.querySelector('table')) {
+        renderTable(items);
+      } else {
+        items.forEach((s, i) => {
+          const before = current[i].my_confirmation;
+          const after = s.my_confirmation;
+          if (JSON.stringify(before) !== JSON.stringify(after)) {
+            current[i] = s;
+            updateRow(s);
+            if (after && (!before || before.status !== after.status)) announce(`${s.ticker}: ${after.status.replace('_', ' ')}`);
+          }
+        });
+      }
+      schedule();
+    }
+    await load(true);
+  },
+};
+
