@@ -2,8 +2,8 @@ package auth
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"os"
 	"strings"
 	"sync"

@@ -12,6 +12,7 @@ import (
 )
 
 func TestProductionArgon2ParamsMeetTheMinimum(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.Argon2 = Argon2Params{} })
 	u, err := e.svc.CreateUser(context.Background(), "", NewUser{Email: "cost@example.com", Role: Subscriber, Password: e.secret("a long enough password")}, "")
 	if err != nil {
@@ -36,6 +37,7 @@ func TestProductionArgon2ParamsMeetTheMinimum(t *testing.T) {
 }
 
 func TestPasswordRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		pw   string
@@ -66,6 +68,7 @@ func TestPasswordRules(t *testing.T) {
 // TestPasswordsAreNotTruncated proves the last character of a 128-character
 // password matters (bcrypt, for one, ignores everything after byte 72).
 func TestPasswordsAreNotTruncated(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	pw := e.secret(strings.Repeat("p", 127) + "A")
 	if _, err := e.svc.CreateUser(context.Background(), "", NewUser{Email: "long@example.com", Role: Subscriber, Password: pw}, ""); err != nil {
@@ -82,6 +85,7 @@ func TestPasswordsAreNotTruncated(t *testing.T) {
 // same answer as a wrong password, and does the same work: both wait for
 // a hashing slot, so holding every slot stalls both alike.
 func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.MaxConcurrentHashes = 1 })
 	u, _, _ := e.user(Subscriber)
 	ctx := context.Background()
@@ -112,6 +116,7 @@ func TestUnknownEmailLooksLikeWrongPassword(t *testing.T) {
 }
 
 func TestHashConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.MaxConcurrentHashes = 3 })
 	if got := cap(e.svc.hashSem); got != 3 {
 		t.Fatalf("hash slots = %d, want 3", got)

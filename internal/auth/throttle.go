@@ -27,11 +27,15 @@ type throttlePolicy struct {
 
 // accountPolicy throttles an account's password and code guesses; its count
 // ends only with a successful sign-in, so it also drives the lockout.
-func accountPolicy() throttlePolicy { return throttlePolicy{free: 5, base: 30 * time.Second, max: 15 * time.Minute} }
+func accountPolicy() throttlePolicy {
+	return throttlePolicy{free: 5, base: 30 * time.Second, max: 15 * time.Minute}
+}
 
 // ipPolicy throttles one address across accounts (password spraying). It is
 // looser, since many people may share an address.
-func ipPolicy() throttlePolicy { return throttlePolicy{free: 20, base: 30 * time.Second, max: 15 * time.Minute, decay: time.Hour} }
+func ipPolicy() throttlePolicy {
+	return throttlePolicy{free: 20, base: 30 * time.Second, max: 15 * time.Minute, decay: time.Hour}
+}
 
 func acctKey(email string) string { return "acct:" + normalizeEmail(email) }
 func ipKey(ip string) string      { return "ip:" + ip }

@@ -20,6 +20,7 @@ import (
 // TestTOTPSteps walks the clock across steps: the current and previous
 // step's codes work, older and future ones do not, and no code works twice.
 func TestTOTPSteps(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		offset time.Duration // code's time relative to the clock
@@ -48,6 +49,7 @@ func TestTOTPSteps(t *testing.T) {
 }
 
 func TestTOTPCodeWorksOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u, pw, secret := e.user(Subscriber)
 	ctx := context.Background()
@@ -74,6 +76,7 @@ func TestTOTPCodeWorksOnce(t *testing.T) {
 // TestTOTPReplayGuardUnderConcurrency submits one code 20 times at once;
 // the conditional UPDATE lets exactly one through.
 func TestTOTPReplayGuardUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u, _, secret := e.user(Subscriber)
 	code := e.code(secret, 0)
@@ -110,6 +113,7 @@ func TestTOTPReplayGuardUnderConcurrency(t *testing.T) {
 }
 
 func TestEnrolment(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	pw := e.secret("enrol me please")
@@ -189,6 +193,7 @@ func TestEnrolment(t *testing.T) {
 }
 
 func TestEnrolmentWithoutMasterKeyIsUnavailable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.Sealer = nil })
 	u, err := e.svc.CreateUser(context.Background(), "", NewUser{Email: "nokey@example.com", Role: Subscriber, Password: e.secret("password123")}, "")
 	if err != nil {
@@ -199,6 +204,7 @@ func TestEnrolmentWithoutMasterKeyIsUnavailable(t *testing.T) {
 }
 
 func TestCreateUserWithGivenTOTPSecret(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	u, en, err := e.svc.CreateUserWithTOTP(context.Background(), NewUser{Email: "demo@example.com", Role: Admin, Password: e.secret("demo-password")}, secret)
