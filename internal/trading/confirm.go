@@ -1,0 +1,293 @@
+package trading
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// MaxIdempotencyKey bounds an Idempotency-Key's length.
+const MaxIdempotencyKey = 255
+
+// checkKey validates an Idempotency-Key: 1 to 255 visible ASCII characters.
+func checkKey(key string) error {
+	bad := func(msg string) error {
+		return errs.Fields("invalid Idempotency-Key", errs.FieldError{Field: "Idempotency-Key", Message: msg})
+	}
+	if key == "" {
+		return errs.E(errs.Invalid, "the Idempotency-Key header is required: send a fresh random value (a UUID) per Confirm click, and the same value when you retry it")
+	}
+	if len(key) > MaxIdempotencyKey {
+		return bad(fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return bad("must be visible ASCII characters only")
+		}
+	}
+	return nil
+}
+
+// requestHash identifies what a key was first used for.
+func requestHash(signalID, side string) []byte {
+	h := sha256.Sum256([]byte(signalID + "\x00" + side))
+	return h[:]
+}
+
+// Confirm places the order of signalID for userID, exactly once.
+//
+// The same key returns the first result (replay true); the same key with a
+// different signal or side is refused; a second key for a (user, signal,
+// side) that already has a live confirmation returns that one. A
+// confirmation that failed is returned together with an error carrying its
+// code and IBKR's text. A confirmation still "pending" or "unknown" means
+// the order's fate is not known yet: the reconciliation worker settles it.
+func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+	if err := checkKey(key); err != nil {
+		return Confirmation{}, false, err
+	}
+	if side != "BUY" && side != "SELL" {
+		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side", Message: "must be BUY or SELL"})
+	}
+	if !validID(signalID) {
+		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
+	}
+	hash := requestHash(signalID, side)
+	// A key seen before answers with its first result, whatever the signal
+	// looks like now (withdrawn, expired).
+	if first, ok, err := s.byKey(ctx, userID, key); err != nil {
+		return Confirmation{}, false, err
+	} else if ok {
+		return s.replay(ctx, first, hash)
+	}
+	g, err := s.Signal(ctx, signalID)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	p, err := s.preview(ctx, userID, g)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	if side != p.Side {
+		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
+			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
+	}
+	id := s.cfg.NewID()
+	s.markInflight(id, true)
+	defer s.markInflight(id, false)
+	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	if !inserted {
+		return s.firstOf(ctx, userID, key, hash, signalID, side)
+	}
+	c = s.place(ctx, userID, id, p)
+	return c, false, failure(c)
+}
+
+// failure is the error a failed confirmation is answered with.
+func failure(c Confirmation) error {
+	if c.Status != StatusFailed || c.Error == nil {
+		return nil
+	}
+	return errs.E(errs.Code(c.Error.Code), "%s", c.Error.Message)
+}
+
+// firstOf answers a confirm whose insert hit a unique index: the same key,
+// or another live confirmation of the same (user, signal, side).
+func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, signalID, side string) (Confirmation, bool, error) {
+	if first, ok, err := s.byKey(ctx, userID, key); err != nil {
+		return Confirmation{}, false, err
+	} else if ok {
+		return s.replay(ctx, first, hash)
+	}
+	row := s.pool.QueryRow(ctx, `SELECT `+confColumns+` FROM confirmations c
+		WHERE c.user_id = $1 AND c.signal_id = $2 AND c.side = $3 AND c.status NOT IN ('failed', 'cancelled')`, userID, signalID, side)
+	first, err := scanConfirmation(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The live one failed or was cancelled in between: the user may
+		// simply confirm again.
+		return Confirmation{}, false, errs.E(errs.Conflict, "another confirmation of this signal just ended; confirm again")
+	}
+	if err != nil {
+		return Confirmation{}, false, fmt.Errorf("read live confirmation: %w", err)
+	}
+	c, err := s.settled(ctx, first)
+	return c, true, err
+}
+
+// byKey finds userID's confirmation made with key.
+func (s *Service) byKey(ctx context.Context, userID, key string) (Confirmation, bool, error) {
+	c, err := scanConfirmation(s.pool.QueryRow(ctx, `SELECT `+confColumns+` FROM confirmations c
+		WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, false, nil
+	}
+	if err != nil {
+		return Confirmation{}, false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	return c, true, nil
+}
+
+// replay returns the first result of a key, refusing a different request
+// under the same key.
+func (s *Service) replay(ctx context.Context, first Confirmation, hash []byte) (Confirmation, bool, error) {
+	if !bytes.Equal(first.requestHash, hash) {
+		return Confirmation{}, false, errs.Fields("Idempotency-Key reused for a different request",
+			errs.FieldError{Field: "Idempotency-Key", Message: "was already used for another signal or side; use a fresh key per Confirm click"})
+	}
+	c, err := s.settled(ctx, first)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	return c, true, failure(c)
+}
+
+// settled waits (bounded) while a confirmation is still pending in another
+// request, so that a double click gets the first click's outcome rather
+// than "pending".
+func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, error) {
+	if c.Status != StatusPending {
+		return c, nil
+	}
+	deadline := time.Now().Add(s.cfg.OrderTimeout + 5*time.Second)
+	wait := 10 * time.Millisecond
+	for c.Status == StatusPending && time.Now().Before(deadline) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c, nil
+		case <-t.C:
+		}
+		if wait < 200*time.Millisecond {
+			wait *= 2
+		}
+		next, err := s.confirmation(ctx, s.pool, c.UserID, c.ID, false)
+		if err != nil {
+			return c, err
+		}
+		c = next
+	}
+	return c, nil
+}
+
+// insertPending commits the write-ahead row. It reports false when a
+// unique index (the key, or the live (user, signal, side)) already holds
+// another confirmation.
+func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
+	now := s.cfg.Now().UTC()
+	inserted := false
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
+				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15)
+			ON CONFLICT DO NOTHING`,
+			id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
+			p.Broker.Mode, p.Broker.AccountIDMasked, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		inserted = true
+		if err := addEvent(ctx, tx, id, now, outcome{status: StatusPending, message: "confirmed by the user; about to send to IBKR"}); err != nil {
+			return err
+		}
+		details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
+			"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode}
+		if p.LimitPrice != nil {
+			details["limit_price"] = *p.LimitPrice
+		}
+		return audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, Action: "confirmation.create", Subject: id, Details: details})
+	})
+	if err != nil {
+		return false, fmt.Errorf("record confirmation %s: %w", id, err)
+	}
+	return inserted, nil
+}
+
+// outcome is a status change of a confirmation.
+type outcome struct {
+	status        string
+	conid         int64
+	brokerOrderID string
+	brokerStatus  string
+	filled        string // decimal; "" keeps the stored value
+	avgPrice      string // decimal; "" keeps the stored value
+	errCode       string
+	errMessage    string
+	message       string // for the status history
+	// nextCheck is when reconciliation should look next; zero means never.
+	nextCheck time.Time
+	misses    int
+}
+
+// addEvent appends to a confirmation's status history.
+func addEvent(ctx context.Context, tx pgx.Tx, id string, at time.Time, o outcome) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, at, o.status, nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice), nullable(o.errCode), o.message)
+	return err
+}
+
+// apply records o on confirmation id inside tx when the row is still in
+// one of the from statuses, with its event and audit row, and returns the
+// row as it is afterwards. changed is false when the row had moved on.
+func apply(ctx context.Context, tx pgx.Tx, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+	var next *time.Time
+	if !o.nextCheck.IsZero() {
+		next = &o.nextCheck
+	}
+	var conid *int64
+	if o.conid > 0 {
+		conid = &o.conid
+	}
+	row := tx.QueryRow(ctx, `
+		WITH u AS (
+			UPDATE confirmations SET
+				status = $3,
+				conid = coalesce($4, conid),
+				broker_order_id = coalesce($5, broker_order_id),
+				broker_status = coalesce($6, broker_status),
+				filled_quantity = coalesce($7::numeric, filled_quantity),
+				avg_fill_price = coalesce($8::numeric, avg_fill_price),
+				error_code = $9, error_message = $10,
+				next_check_at = $11, misses = $12, updated_at = $13
+			WHERE id = $1 AND status = ANY($2)
+			RETURNING *)
+		SELECT `+confColumns+` FROM u c`,
+		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now)
+	c, err = scanConfirmation(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, false, nil
+	}
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	if err := addEvent(ctx, tx, id, now, o); err != nil {
+		return Confirmation{}, false, err
+	}
+	details := map[string]any{"status": o.status}
+	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
+		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	err = audit.Record(ctx, tx, audit.Event{At: now, UserID: c.UserID, Action: "confirmation." + o.status, Subject: id, Details: details})
+	return c, true, err
+}

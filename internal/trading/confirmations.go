@@ -1,0 +1,244 @@
+package trading
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Confirmation statuses.
+const (
+	StatusPending         = "pending"          // committed, IBKR not yet answered
+	StatusSubmitted       = "submitted"        // IBKR took the order
+	StatusFilled          = "filled"           // completely filled
+	StatusPartiallyFilled = "partially_filled" // some filled (the rest working or cancelled)
+	StatusCancelled       = "cancelled"        // cancelled with nothing filled
+	StatusFailed          = "failed"           // not placed; Error says why
+	StatusUnknown         = "unknown"          // sent, answer lost: reconciliation settles it
+)
+
+// ConfirmationError is why a confirmation failed: a code of the error
+// vocabulary and IBKR's own text where there is one.
+type ConfirmationError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Event is one entry of a confirmation's status history.
+type Event struct {
+	At             time.Time `json:"at"`
+	Status         string    `json:"status"`
+	BrokerStatus   *string   `json:"broker_status"`
+	FilledQuantity *string   `json:"filled_quantity"`
+	AvgFillPrice   *string   `json:"avg_fill_price"`
+	ErrorCode      *string   `json:"error_code"`
+	Message        string    `json:"message"`
+}
+
+// Confirmation is one Confirm click and the order it placed. Its ID is the
+// IBKR client order id (cOID).
+type Confirmation struct {
+	ID              string             `json:"id"`
+	UserID          string             `json:"user_id,omitempty"`
+	SignalID        string             `json:"signal_id"`
+	Side            string             `json:"side"`
+	Ticker          string             `json:"ticker"`
+	Conid           *int64             `json:"conid"`
+	Quantity        int64              `json:"quantity"`
+	OrderType       string             `json:"order_type"`
+	TIF             string             `json:"tif"`
+	LimitPrice      *string            `json:"limit_price"`
+	Mode            string             `json:"mode"`
+	AccountIDMasked string             `json:"account_id_masked"`
+	Status          string             `json:"status"`
+	BrokerOrderID   *string            `json:"broker_order_id"`
+	BrokerStatus    *string            `json:"broker_status"`
+	FilledQuantity  string             `json:"filled_quantity"`
+	AvgFillPrice    *string            `json:"avg_fill_price"`
+	Error           *ConfirmationError `json:"error"`
+	CreatedAt       time.Time          `json:"created_at"`
+	UpdatedAt       time.Time          `json:"updated_at"`
+	// Events is the status history, oldest first; set on single reads.
+	Events []Event `json:"events,omitempty"`
+
+	idemKey     string
+	requestHash []byte
+}
+
+// confColumns are read by scanConfirmation, in order.
+const confColumns = `c.id, c.user_id, c.signal_id, c.side, c.ticker, c.conid, c.quantity, c.order_type, c.tif,
+	c.limit_price::text, c.mode, c.account_id_masked, c.status, c.broker_order_id, c.broker_status,
+	c.filled_quantity::text, c.avg_fill_price::text, c.error_code, c.error_message, c.created_at, c.updated_at,
+	c.idempotency_key, c.request_hash`
+
+func scanConfirmation(row pgx.Row) (Confirmation, error) {
+	var c Confirmation
+	var code, msg *string
+	err := row.Scan(&c.ID, &c.UserID, &c.SignalID, &c.Side, &c.Ticker, &c.Conid, &c.Quantity, &c.OrderType, &c.TIF,
+		&c.LimitPrice, &c.Mode, &c.AccountIDMasked, &c.Status, &c.BrokerOrderID, &c.BrokerStatus,
+		&c.FilledQuantity, &c.AvgFillPrice, &code, &msg, &c.CreatedAt, &c.UpdatedAt,
+		&c.idemKey, &c.requestHash)
+	if err != nil {
+		return Confirmation{}, err
+	}
+	c.LimitPrice, c.AvgFillPrice = trimPtr(c.LimitPrice), trimPtr(c.AvgFillPrice)
+	c.FilledQuantity = trimDecimal(c.FilledQuantity)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if code != nil {
+		c.Error = &ConfirmationError{Code: *code}
+		if msg != nil {
+			c.Error.Message = *msg
+		}
+	}
+	return c, nil
+}
+
+// rowQuerier is what pool and transaction share for reads.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// confirmation reads userID's confirmation id; another user's id is "not
+// found". withEvents adds the status history.
+func (s *Service) confirmation(ctx context.Context, q rowQuerier, userID, id string, withEvents bool) (Confirmation, error) {
+	if !validID(id) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	c, err := scanConfirmation(q.QueryRow(ctx, `SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.id = $2`, userID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("read confirmation %s: %w", id, err)
+	}
+	if withEvents {
+		if c.Events, err = events(ctx, q, id); err != nil {
+			return Confirmation{}, err
+		}
+	}
+	return c, nil
+}
+
+func events(ctx context.Context, q rowQuerier, id string) ([]Event, error) {
+	rows, err := q.Query(ctx, `
+		SELECT at, status, broker_status, filled_quantity::text, avg_fill_price::text, error_code, message
+		FROM confirmation_events WHERE confirmation_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read status history of %s: %w", id, err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := r.Scan(&e.At, &e.Status, &e.BrokerStatus, &e.FilledQuantity, &e.AvgFillPrice, &e.ErrorCode, &e.Message)
+		e.At = e.At.UTC()
+		e.FilledQuantity, e.AvgFillPrice = trimPtr(e.FilledQuantity), trimPtr(e.AvgFillPrice)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read status history of %s: %w", id, err)
+	}
+	return list, nil
+}
+
+// Confirmation returns userID's confirmation id with its status history.
+func (s *Service) Confirmation(ctx context.Context, userID, id string) (Confirmation, error) {
+	return s.confirmation(ctx, s.pool, userID, id, true)
+}
+
+// ConfirmationFilter selects confirmations for the logs.
+type ConfirmationFilter struct {
+	// UserID restricts the admin log to one user; the user's own log always
+	// has it set.
+	UserID string
+	Status string
+	Ticker string
+	// From and To bound created_at (From inclusive, To exclusive); zero
+	// means unbounded.
+	From, To time.Time
+	Limit    int
+	Cursor   string
+}
+
+var statuses = map[string]bool{StatusPending: true, StatusSubmitted: true, StatusFilled: true, StatusPartiallyFilled: true,
+	StatusCancelled: true, StatusFailed: true, StatusUnknown: true}
+
+// Confirmations lists userID's own confirmations, newest first.
+func (s *Service) Confirmations(ctx context.Context, userID string, f ConfirmationFilter) ([]Confirmation, string, error) {
+	f.UserID = userID
+	list, next, err := s.listConfirmations(ctx, f)
+	for i := range list {
+		list[i].UserID = ""
+	}
+	return list, next, err
+}
+
+// AllConfirmations is the admin log: every user's confirmations, newest
+// first, filtered.
+func (s *Service) AllConfirmations(ctx context.Context, f ConfirmationFilter) ([]Confirmation, string, error) {
+	if f.UserID != "" && !validID(f.UserID) {
+		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "user", Message: "must be a user id"})
+	}
+	return s.listConfirmations(ctx, f)
+}
+
+func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) ([]Confirmation, string, error) {
+	limit, err := pageLimit(f.Limit)
+	if err != nil {
+		return nil, "", err
+	}
+	cur, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Status != "" && !statuses[f.Status] {
+		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "status", Message: "must be one of pending, submitted, filled, partially_filled, cancelled, failed, unknown"})
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where := "true"
+	if f.UserID != "" {
+		where += " AND c.user_id = " + arg(f.UserID)
+	}
+	if f.Status != "" {
+		where += " AND c.status = " + arg(f.Status)
+	}
+	if f.Ticker != "" {
+		where += " AND c.ticker = upper(" + arg(f.Ticker) + ")"
+	}
+	if !f.From.IsZero() {
+		where += " AND c.created_at >= " + arg(f.From)
+	}
+	if !f.To.IsZero() {
+		where += " AND c.created_at < " + arg(f.To)
+	}
+	if cur != nil {
+		where += fmt.Sprintf(" AND (c.created_at, c.id) < (%s, %s)", arg(cur.at), arg(cur.id))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+confColumns+` FROM confirmations c WHERE `+where+
+		` ORDER BY c.created_at DESC, c.id DESC LIMIT `+arg(limit+1), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list confirmations: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Confirmation, error) { return scanConfirmation(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list confirmations: %w", err)
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	if list == nil {
+		list = []Confirmation{}
+	}
+	return list, next, nil
+}

@@ -1,0 +1,82 @@
+package trading
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"math/big"
+	"regexp"
+	"strings"
+)
+
+// Money and prices are decimal strings end to end: parsed into exact
+// rationals (math/big.Rat) for arithmetic, stored as PostgreSQL numeric, and
+// read back as numeric::text. A float never touches them.
+
+// decimalRE is what clients may send: an optional minus, up to 12 integer
+// digits and up to 6 decimals.
+var decimalRE = regexp.MustCompile(`^-?[0-9]{1,12}(\.[0-9]{1,6})?$`)
+
+// parseDecimal parses a decimal string, reporting whether it is well formed.
+func parseDecimal(s string) (*big.Rat, bool) {
+	s = strings.TrimSpace(s)
+	if !decimalRE.MatchString(s) {
+		return nil, false
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return r, ok
+}
+
+// floorDiv returns floor(a / b) for positive a and b, or 0 when it does not
+// fit an int64.
+func floorDiv(a, b *big.Rat) int64 {
+	q := new(big.Rat).Quo(a, b)
+	n := new(big.Int).Quo(q.Num(), q.Denom()) // truncation = floor for q >= 0
+	if !n.IsInt64() {
+		return 0
+	}
+	return n.Int64()
+}
+
+// formatDecimal renders r with exactly places decimals (rounded half away
+// from zero, as big.Rat.FloatString does).
+func formatDecimal(r *big.Rat, places int) string {
+	return r.FloatString(places)
+}
+
+// trimDecimal drops trailing zeros of a numeric's text ("187.250000" →
+// "187.25", "10.0000" → "10").
+func trimDecimal(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// trimPtr is trimDecimal for a nullable numeric.
+func trimPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	t := trimDecimal(*s)
+	return &t
+}
+
+// newUUID returns a random version 4 UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// validID reports whether id is a UUID; anything else cannot name a row,
+// so it is "not found" without a query.
+func validID(id string) bool { return uuidRE.MatchString(id) }
+
+// ratInt returns n as a rational.
+func ratInt(n int64) *big.Rat { return new(big.Rat).SetInt64(n) }

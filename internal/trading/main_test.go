@@ -1,0 +1,114 @@
+package trading_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
+
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/trading"
+	"github.com/ordertune/ordertune/internal/trading/tradetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// world is one test's real parts: a fresh database, a simulator over HTTP,
+// a SimBroker and the service.
+type world struct {
+	env   *tradetest.Env
+	pool  *pgxpool.Pool
+	svc   *trading.Service
+	admin string
+}
+
+// fastSim paces like IBKR but with the orders list every 50 ms instead of
+// 5 s, so reconciliation tests run in milliseconds; the client's pacer
+// mirrors it.
+func fastSim() ibkrsim.Config {
+	return ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}}
+}
+
+func fastLimits() ibkr.PacerLimits {
+	return ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: rate.Every(60 * time.Millisecond),
+		Tickle: 1, PortfolioAccounts: rate.Every(60 * time.Millisecond)}
+}
+
+func newWorld(t *testing.T, simCfg ibkrsim.Config, tune func(*trading.Config, *tradetest.SimBrokerOptions)) *world {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	tc := trading.Config{Pool: pool, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second}
+	bo := tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(), Limits: fastLimits()}
+	if tune != nil {
+		tune(&tc, &bo)
+	}
+	env := tradetest.NewEnv(t, simCfg, bo)
+	tc.Broker = env.Broker
+	svc, err := trading.New(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(t, pool, "admin")}
+}
+
+// subscriber makes a user connected to a fresh simulated account with a
+// position size.
+func (w *world) subscriber(t *testing.T, mode, value string) string {
+	t.Helper()
+	id := tradetest.NewUser(t, w.pool, "subscriber")
+	w.env.Connect(t, id, "")
+	if mode != "" {
+		v := &value
+		if mode == trading.SizeOff {
+			v = nil
+		}
+		if _, err := w.svc.SetPositionSize(context.Background(), id, trading.PositionSize{Mode: mode, Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// signal publishes an AAPL strategy I entry at market on open, changed by
+// mod.
+func (w *world) signal(t *testing.T, mod func(*trading.NewSignal)) trading.Signal {
+	t.Helper()
+	n := trading.NewSignal{Ticker: "AAPL", Strategy: "I", Kind: "entry", SignalDate: "2026-11-20", EntryDate: "2026-11-23",
+		RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031", EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(time.Hour)}
+	if mod != nil {
+		mod(&n)
+	}
+	g, err := w.svc.CreateSignal(context.Background(), w.admin, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// settle runs reconciliation passes until no row is left to settle or
+// track, or fails the test after many passes.
+func (w *world) settle(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < 400; i++ {
+		var open int
+		if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM confirmations WHERE status IN ('pending', 'unknown')`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			return
+		}
+		if _, err := w.svc.Reconcile(ctx); err != nil {
+			t.Logf("reconcile: %v", err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatal("confirmations still pending or unknown after 400 reconciliation passes")
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,144 @@
+package trading
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// BrokerInfo names where an order goes.
+type BrokerInfo struct {
+	Name            string `json:"name"`
+	Mode            string `json:"mode"`
+	AccountIDMasked string `json:"account_id_masked"`
+}
+
+// Preview is exactly what the confirm dialog shows, and exactly the order
+// that Confirm places.
+type Preview struct {
+	SignalID       string     `json:"signal_id"`
+	Ticker         string     `json:"ticker"`
+	Side           string     `json:"side"`
+	OrderType      string     `json:"order_type"`
+	TIF            string     `json:"tif"`
+	LimitPrice     *string    `json:"limit_price"`
+	Quantity       int64      `json:"quantity"`
+	EstimatedValue string     `json:"estimated_value"`
+	Broker         BrokerInfo `json:"broker"`
+
+	refPrice  string  // the signal's reference close
+	accountID string  // the unmasked account, never shown
+	signal    *Signal // what the preview was computed from
+}
+
+// orderShape maps an entry mode to IBKR's order type and time in force.
+func orderShape(entryMode string) (orderType, tif string) {
+	switch entryMode {
+	case NextOpenLimit:
+		return "LMT", "OPG"
+	case SignalClose:
+		return "MOC", "DAY"
+	default:
+		return "MKT", "OPG"
+	}
+}
+
+// Preview computes what confirming signalID would place for userID.
+func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview, error) {
+	g, err := s.Signal(ctx, signalID)
+	if err != nil {
+		return Preview{}, err
+	}
+	return s.preview(ctx, userID, g)
+}
+
+func (s *Service) preview(ctx context.Context, userID string, g Signal) (Preview, error) {
+	switch g.Status {
+	case "withdrawn":
+		return Preview{}, errs.E(errs.Conflict, "this signal was withdrawn; it can no longer be confirmed")
+	case "expired":
+		return Preview{}, errs.E(errs.Conflict, "this signal expired at %s (the auction cutoff); it can no longer be confirmed", g.ExpiresAt.Format("2006-01-02 15:04 MST"))
+	}
+	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g}
+	p.OrderType, p.TIF = orderShape(g.EntryMode)
+	var err error
+	if g.Kind == "entry" {
+		p.Side = "BUY"
+		p.Quantity, err = s.entryQuantity(ctx, userID, g)
+	} else {
+		p.Side = "SELL"
+		p.Quantity, err = s.exitQuantity(ctx, userID, g)
+	}
+	if err != nil {
+		return Preview{}, err
+	}
+	price, _ := parseDecimal(g.RefClose)
+	if g.LimitPrice != nil {
+		price, _ = parseDecimal(*g.LimitPrice)
+	}
+	if price == nil {
+		return Preview{}, fmt.Errorf("preview %s: signal has an unreadable price", g.ID)
+	}
+	p.EstimatedValue = formatDecimal(price.Mul(price, ratInt(p.Quantity)), 2)
+	acct, err := s.broker.ActiveAccount(ctx, userID)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.Broker = BrokerInfo{Name: "Interactive Brokers", Mode: acct.Mode, AccountIDMasked: acct.Masked}
+	p.accountID = acct.ID
+	return p, nil
+}
+
+// entryQuantity applies the user's position size to the signal's
+// reference close.
+func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal) (int64, error) {
+	ps, err := positionSize(ctx, s.pool, userID)
+	if err != nil {
+		return 0, fmt.Errorf("read position size: %w", err)
+	}
+	switch ps.Mode {
+	case SizeDollars:
+		amount, ok1 := parseDecimal(*ps.Value)
+		ref, ok2 := parseDecimal(g.RefClose)
+		if !ok1 || !ok2 || ref.Sign() <= 0 {
+			return 0, fmt.Errorf("entry quantity: unreadable amount or price")
+		}
+		q := floorDiv(amount, ref)
+		if q <= 0 {
+			return 0, errs.E(errs.Invalid, "your position size of $%s buys no whole share of %s at %s; raise it in Settings → Position size", *ps.Value, g.Ticker, g.RefClose)
+		}
+		return q, nil
+	case SizeShares:
+		q, err := strconv.ParseInt(*ps.Value, 10, 64)
+		if err != nil || q <= 0 {
+			return 0, fmt.Errorf("entry quantity: unreadable share count")
+		}
+		return q, nil
+	}
+	return 0, errs.E(errs.Invalid, "no position size is set, so no order can be placed; set one in Settings → Position size")
+}
+
+// exitQuantity is what the user's matching entry (same strategy and
+// ticker, newest first) filled.
+func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal) (int64, error) {
+	var q int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT floor(c.filled_quantity)::bigint
+		FROM confirmations c JOIN signals e ON e.id = c.signal_id
+		WHERE c.user_id = $1 AND c.side = 'BUY' AND e.kind = 'entry' AND e.strategy = $2 AND e.ticker = $3
+		  AND c.filled_quantity >= 1
+		ORDER BY c.created_at DESC, c.id DESC
+		LIMIT 1`, userID, g.Strategy, g.Ticker).Scan(&q)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, errs.E(errs.Invalid, "nothing to sell: you have no filled entry of strategy %s in %s", g.Strategy, g.Ticker)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("exit quantity: %w", err)
+	}
+	return q, nil
+}

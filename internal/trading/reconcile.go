@@ -1,0 +1,282 @@
+package trading
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/ibkr"
+)
+
+// RunReconciler settles and tracks confirmations until ctx ends: every
+// ReconcileInterval it claims the rows that are due and looks them up at
+// IBKR.
+func (s *Service) RunReconciler(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// claimed is a row taken by one reconciliation pass.
+type claimed struct {
+	id, userID, status, mode string
+	brokerOrderID            *string
+	filled                   string
+	avgPrice, brokerStatus   *string
+	quantity                 int64
+	misses                   int
+}
+
+// Reconcile runs one pass and returns how many rows it looked at. Rows are
+// due when unknown, when pending for longer than PendingGrace (their
+// request died), or when an open order's next check has come.
+func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	rows, err := s.claim(ctx)
+	if err != nil {
+		return 0, err
+	}
+	byUser := map[string][]claimed{}
+	var users []string
+	for _, r := range rows {
+		if byUser[r.userID] == nil {
+			users = append(users, r.userID)
+		}
+		byUser[r.userID] = append(byUser[r.userID], r)
+	}
+	var errsSeen []string
+	for _, u := range users {
+		if err := s.reconcileUser(ctx, u, byUser[u]); err != nil {
+			errsSeen = append(errsSeen, err.Error())
+		}
+	}
+	if len(errsSeen) > 0 {
+		return len(rows), fmt.Errorf("reconcile: %s", strings.Join(errsSeen, "; "))
+	}
+	return len(rows), nil
+}
+
+// claim takes due rows with FOR UPDATE SKIP LOCKED and pushes their next
+// check out by the lease, so that neither a concurrent pass nor another
+// instance takes them while IBKR is asked (outside any transaction).
+func (s *Service) claim(ctx context.Context) ([]claimed, error) {
+	now := s.cfg.Now().UTC()
+	var out []claimed
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, user_id, status, mode, broker_order_id, filled_quantity::text, avg_fill_price::text, broker_status, quantity, misses
+			FROM confirmations
+			WHERE (next_check_at <= $1 AND status <> 'pending')
+			   OR (status = 'pending' AND updated_at < $2 AND (next_check_at IS NULL OR next_check_at <= $1))
+			ORDER BY next_check_at NULLS FIRST
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED`, now, now.Add(-s.cfg.PendingGrace), s.cfg.ReconcileBatch)
+		if err != nil {
+			return err
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+			var c claimed
+			err := r.Scan(&c.id, &c.userID, &c.status, &c.mode, &c.brokerOrderID, &c.filled, &c.avgPrice, &c.brokerStatus, &c.quantity, &c.misses)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, c := range list {
+			if s.isInflight(c.id) { // this process is placing it right now
+				continue
+			}
+			out = append(out, c)
+			ids = append(ids, c.id)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE confirmations SET next_check_at = $2 WHERE id = ANY($1)`, ids, now.Add(s.cfg.ReconcileLease))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim confirmations: %w", err)
+	}
+	return out, nil
+}
+
+// reconcileUser looks one user's claimed rows up at IBKR: orders whose id
+// is known by their status, the others by cOID among the live orders.
+func (s *Service) reconcileUser(ctx context.Context, userID string, rows []claimed) error {
+	conn, err := s.broker.Session(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", userID, err)
+	}
+	var live map[string]ibkr.LiveOrder
+	for _, r := range rows {
+		if r.mode != conn.Account.Mode {
+			continue // the user switched connections; the lease brings it back later
+		}
+		var st orderState
+		found := false
+		if r.brokerOrderID != nil {
+			os, err := conn.Session.OrderStatus(ctx, *r.brokerOrderID)
+			if err != nil {
+				s.invalidateOn(userID, conn.Session, err)
+				return fmt.Errorf("order status %s: %w", *r.brokerOrderID, err)
+			}
+			st, found = orderState{orderID: os.OrderID, status: os.Status, filled: string(os.CumFill), avg: string(os.AvgPrice)}, true
+		} else {
+			if live == nil {
+				list, err := conn.Session.LiveOrders(ctx)
+				if err != nil {
+					s.invalidateOn(userID, conn.Session, err)
+					return fmt.Errorf("live orders: %w", err)
+				}
+				live = make(map[string]ibkr.LiveOrder, len(list))
+				for _, o := range list {
+					if o.OrderRef != "" && (o.Account == "" || strings.EqualFold(o.Account, conn.Account.ID)) {
+						live[o.OrderRef] = o
+					}
+				}
+			}
+			var lo ibkr.LiveOrder
+			if lo, found = live[r.id]; found {
+				st = orderState{orderID: lo.OrderID, status: lo.Status, filled: string(lo.FilledQuantity), avg: string(lo.AvgPrice)}
+			}
+		}
+		if err := s.settle(ctx, r, st, found); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) invalidateOn(userID string, sess *ibkr.Session, err error) {
+	switch k := ibkr.KindOf(err); k {
+	case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
+		s.broker.Invalidate(userID, sess, k)
+	}
+}
+
+// orderState is what IBKR says about an order.
+type orderState struct {
+	orderID, status, filled, avg string
+}
+
+// settle records what reconciliation learned about one row.
+func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bool) error {
+	now := s.cfg.Now().UTC()
+	var o outcome
+	if !found {
+		r.misses++
+		if r.misses < s.cfg.MissesBeforeFailed {
+			_, err := s.pool.Exec(ctx, `UPDATE confirmations SET misses = $2, next_check_at = $3 WHERE id = $1`,
+				r.id, r.misses, now.Add(s.cfg.ReconcileInterval))
+			return err
+		}
+		o = outcome{status: StatusFailed, errCode: "broker_order_not_found",
+			errMessage: "IBKR has no order with this client order id: the order was not placed",
+			message:    fmt.Sprintf("not found at IBKR after %d lookups", r.misses), misses: r.misses}
+	} else {
+		o = track(st, r.quantity)
+		if !o.nextCheck.IsZero() {
+			o.nextCheck = now.Add(s.cfg.ReconcileInterval)
+		}
+		if !changed(r, o) {
+			_, err := s.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = $2, misses = 0 WHERE id = $1`, r.id, nullTime(o.nextCheck))
+			return err
+		}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, _, err := apply(ctx, tx, r.id, []string{r.status}, o, now)
+		return err
+	})
+}
+
+// track maps IBKR's order status to a confirmation outcome; nextCheck is
+// set (to any non-zero time) while the order can still change.
+func track(st orderState, quantity int64) outcome {
+	filled, _ := parseDecimal(orZero(st.filled))
+	some := filled != nil && filled.Sign() > 0
+	o := outcome{brokerOrderID: st.orderID, brokerStatus: st.status, filled: normDecimal(st.filled), avgPrice: normDecimal(st.avg)}
+	if !some {
+		o.avgPrice = ""
+	}
+	switch strings.ToLower(st.status) {
+	case "filled":
+		o.status, o.message = StatusFilled, "filled"
+	case "cancelled", "inactive", "apicancelled":
+		if some {
+			o.status, o.message = StatusPartiallyFilled, "partially filled; the rest was cancelled"
+		} else {
+			o.status, o.message = StatusCancelled, "cancelled at IBKR"
+		}
+	default:
+		o.nextCheck = time.Unix(1, 0)
+		if some {
+			o.status, o.message = StatusPartiallyFilled, "partially filled; the rest is working"
+		} else {
+			o.status, o.message = StatusSubmitted, "working at IBKR ("+st.status+")"
+		}
+	}
+	return o
+}
+
+// changed reports whether o says something new about r.
+func changed(r claimed, o outcome) bool {
+	if r.status != o.status {
+		return true
+	}
+	if r.brokerOrderID == nil || *r.brokerOrderID != o.brokerOrderID {
+		return true
+	}
+	if r.brokerStatus == nil || !strings.EqualFold(*r.brokerStatus, o.brokerStatus) {
+		return true
+	}
+	if !sameDecimal(r.filled, o.filled) {
+		return true
+	}
+	if o.avgPrice != "" && (r.avgPrice == nil || !sameDecimal(*r.avgPrice, o.avgPrice)) {
+		return true
+	}
+	return false
+}
+
+func sameDecimal(a, b string) bool {
+	x, ok1 := parseDecimal(orZero(a))
+	y, ok2 := parseDecimal(orZero(b))
+	return ok1 && ok2 && x.Cmp(y) == 0
+}
+
+func orZero(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "0"
+	}
+	return s
+}
+
+// normDecimal keeps a decimal IBKR sent ("10.0", "187.25") or drops
+// anything else.
+func normDecimal(s string) string {
+	s = strings.TrimSpace(s)
+	if _, ok := parseDecimal(s); !ok {
+		return ""
+	}
+	return s
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

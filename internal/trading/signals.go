@@ -1,0 +1,322 @@
+package trading
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Entry modes (DESIGN.md §2) and the IBKR orders they become.
+const (
+	NextOpenMarket = "next_open_market" // MKT, tif OPG
+	NextOpenLimit  = "next_open_limit"  // LMT, tif OPG, price = limit
+	SignalClose    = "signal_close"     // MOC, tif DAY
+)
+
+// Signal is a published signal as clients see it.
+type Signal struct {
+	ID          string     `json:"id"`
+	Ticker      string     `json:"ticker"`
+	Strategy    string     `json:"strategy"`
+	Kind        string     `json:"kind"`
+	SignalDate  string     `json:"signal_date"`
+	EntryDate   string     `json:"entry_date"`
+	RefClose    string     `json:"ref_close"`
+	RSI2        string     `json:"rsi2"`
+	Return2D    string     `json:"return_2d"`
+	EntryMode   string     `json:"entry_mode"`
+	LimitPrice  *string    `json:"limit_price"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	WithdrawnAt *time.Time `json:"withdrawn_at"`
+	// Status is "open", "expired" or "withdrawn".
+	Status string `json:"status"`
+	// MyConfirmation is the caller's latest confirmation of the signal, set
+	// by ListSignals.
+	MyConfirmation *Confirmation `json:"my_confirmation"`
+}
+
+// NewSignal is what an admin publishes (POST /signals).
+type NewSignal struct {
+	Ticker     string    `json:"ticker"`
+	Strategy   string    `json:"strategy"`
+	Kind       string    `json:"kind"`
+	SignalDate string    `json:"signal_date"`
+	EntryDate  string    `json:"entry_date"`
+	RefClose   string    `json:"ref_close"`
+	RSI2       string    `json:"rsi2"`
+	Return2D   string    `json:"return_2d"`
+	EntryMode  string    `json:"entry_mode"`
+	LimitPrice *string   `json:"limit_price"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+var (
+	tickerRE   = regexp.MustCompile(`^[A-Z][A-Z0-9.]{0,9}$`)
+	strategies = map[string]bool{"I": true, "II": true, "III": true, "IV": true, "V": true, "VI": true, "VII": true, "VIII": true, "IX": true}
+)
+
+// check validates a NewSignal and normalizes the ticker.
+func (n *NewSignal) check() error {
+	var fe []errs.FieldError
+	add := func(field, msg string) { fe = append(fe, errs.FieldError{Field: field, Message: msg}) }
+	n.Ticker = strings.ToUpper(strings.TrimSpace(n.Ticker))
+	if !tickerRE.MatchString(n.Ticker) {
+		add("ticker", "must be a NASDAQ symbol such as AAPL")
+	}
+	if !strategies[n.Strategy] {
+		add("strategy", "must be one of I to IX")
+	}
+	if n.Kind != "entry" && n.Kind != "exit" {
+		add("kind", "must be entry or exit")
+	}
+	var sd, ed time.Time
+	var err error
+	if sd, err = time.Parse(time.DateOnly, n.SignalDate); err != nil {
+		add("signal_date", "must be a date YYYY-MM-DD")
+	}
+	if ed, err = time.Parse(time.DateOnly, n.EntryDate); err != nil {
+		add("entry_date", "must be a date YYYY-MM-DD")
+	} else if !sd.IsZero() && ed.Before(sd) {
+		add("entry_date", "must not be before signal_date")
+	}
+	if r, ok := parseDecimal(n.RefClose); !ok || r.Sign() <= 0 {
+		add("ref_close", "must be a positive decimal string such as \"187.25\"")
+	}
+	if _, ok := parseDecimal(n.RSI2); !ok {
+		add("rsi2", "must be a decimal string")
+	}
+	if _, ok := parseDecimal(n.Return2D); !ok {
+		add("return_2d", "must be a decimal string")
+	}
+	switch n.EntryMode {
+	case NextOpenLimit:
+		if n.LimitPrice == nil {
+			add("limit_price", "is required for next_open_limit")
+		} else if r, ok := parseDecimal(*n.LimitPrice); !ok || r.Sign() <= 0 {
+			add("limit_price", "must be a positive decimal string")
+		}
+	case NextOpenMarket, SignalClose:
+		if n.LimitPrice != nil {
+			add("limit_price", "is only for next_open_limit")
+		}
+	default:
+		add("entry_mode", "must be next_open_market, next_open_limit or signal_close")
+	}
+	if n.ExpiresAt.IsZero() {
+		add("expires_at", "is required (the auction cutoff on the entry date)")
+	}
+	if len(fe) > 0 {
+		return errs.Fields("invalid signal", fe...)
+	}
+	return nil
+}
+
+// signalColumns are read by scanSignal, in order.
+const signalColumns = `s.id, s.ticker, s.strategy, s.kind, s.signal_date::text, s.entry_date::text,
+	s.ref_close::text, s.rsi2::text, s.return_2d::text, s.entry_mode, s.limit_price::text,
+	s.expires_at, s.created_at, s.withdrawn_at`
+
+func scanSignal(row pgx.Row, now time.Time, extra ...any) (Signal, error) {
+	var g Signal
+	dest := append([]any{&g.ID, &g.Ticker, &g.Strategy, &g.Kind, &g.SignalDate, &g.EntryDate,
+		&g.RefClose, &g.RSI2, &g.Return2D, &g.EntryMode, &g.LimitPrice,
+		&g.ExpiresAt, &g.CreatedAt, &g.WithdrawnAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Signal{}, err
+	}
+	g.RefClose, g.RSI2, g.Return2D = trimDecimal(g.RefClose), trimDecimal(g.RSI2), trimDecimal(g.Return2D)
+	g.LimitPrice = trimPtr(g.LimitPrice)
+	g.ExpiresAt, g.CreatedAt = g.ExpiresAt.UTC(), g.CreatedAt.UTC()
+	if g.WithdrawnAt != nil {
+		t := g.WithdrawnAt.UTC()
+		g.WithdrawnAt = &t
+	}
+	switch {
+	case g.WithdrawnAt != nil:
+		g.Status = "withdrawn"
+	case !now.Before(g.ExpiresAt):
+		g.Status = "expired"
+	default:
+		g.Status = "open"
+	}
+	return g, nil
+}
+
+// CreateSignal publishes a signal on behalf of actorID (an admin, or the
+// creator of the API token that posted it).
+func (s *Service) CreateSignal(ctx context.Context, actorID string, n NewSignal) (Signal, error) {
+	if err := n.check(); err != nil {
+		return Signal{}, err
+	}
+	now := s.cfg.Now().UTC()
+	id := s.cfg.NewID()
+	var g Signal
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `
+			WITH s AS (
+				INSERT INTO signals (id, ticker, strategy, kind, signal_date, entry_date, ref_close, rsi2, return_2d,
+					entry_mode, limit_price, expires_at, created_by, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+				RETURNING *)
+			SELECT `+signalColumns+` FROM s`,
+			id, n.Ticker, n.Strategy, n.Kind, n.SignalDate, n.EntryDate, n.RefClose, n.RSI2, n.Return2D,
+			n.EntryMode, n.LimitPrice, n.ExpiresAt.UTC(), nullable(actorID), now)
+		var err error
+		if g, err = scanSignal(row, now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{At: now, ActorID: actorID, Action: "signal.publish", Subject: id,
+			Details: map[string]any{"ticker": g.Ticker, "strategy": g.Strategy, "kind": g.Kind, "entry_mode": g.EntryMode}})
+	})
+	if err != nil {
+		return Signal{}, fmt.Errorf("publish signal: %w", err)
+	}
+	return g, nil
+}
+
+// Signal returns one signal.
+func (s *Service) Signal(ctx context.Context, id string) (Signal, error) {
+	if !validID(id) {
+		return Signal{}, errs.E(errs.NotFound, "no such signal")
+	}
+	now := s.cfg.Now()
+	g, err := scanSignal(s.pool.QueryRow(ctx, `SELECT `+signalColumns+` FROM signals s WHERE s.id = $1`, id), now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Signal{}, errs.E(errs.NotFound, "no such signal")
+	}
+	if err != nil {
+		return Signal{}, fmt.Errorf("read signal %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// SignalFilter selects signals for ListSignals.
+type SignalFilter struct {
+	// Status is "open" (the default: not withdrawn, not expired) or "all".
+	Status string
+	Limit  int
+	Cursor string
+}
+
+// ListSignals lists signals newest first, each with userID's latest
+// confirmation of it.
+func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter) ([]Signal, string, error) {
+	limit, err := pageLimit(f.Limit)
+	if err != nil {
+		return nil, "", err
+	}
+	cur, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var openOnly bool
+	switch f.Status {
+	case "", "open":
+		openOnly = true
+	case "all":
+	default:
+		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "status", Message: "must be open or all"})
+	}
+	now := s.cfg.Now().UTC()
+	args := []any{openOnly, now, limit + 1, userID}
+	where := ""
+	if cur != nil {
+		where = ` AND (s.created_at, s.id) < ($5, $6)`
+		args = append(args, cur.at, cur.id)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+signalColumns+`, c.id
+		FROM signals s
+		LEFT JOIN LATERAL (
+			SELECT id FROM confirmations c
+			WHERE c.user_id = $4 AND c.signal_id = s.id
+			ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true
+		WHERE (NOT $1 OR (s.withdrawn_at IS NULL AND s.expires_at > $2))`+where+`
+		ORDER BY s.created_at DESC, s.id DESC
+		LIMIT $3`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list signals: %w", err)
+	}
+	var out []Signal
+	var confIDs []*string
+	for rows.Next() {
+		var cid *string
+		g, err := scanSignal(rows, now, &cid)
+		if err != nil {
+			rows.Close()
+			return nil, "", fmt.Errorf("list signals: %w", err)
+		}
+		out = append(out, g)
+		confIDs = append(confIDs, cid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list signals: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out, confIDs = out[:limit], confIDs[:limit]
+		last := out[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	for i, cid := range confIDs {
+		if cid == nil {
+			continue
+		}
+		c, err := s.confirmation(ctx, s.pool, userID, *cid, false)
+		if err != nil {
+			return nil, "", err
+		}
+		out[i].MyConfirmation = &c
+	}
+	if out == nil {
+		out = []Signal{}
+	}
+	return out, next, nil
+}
+
+// WithdrawSignal withdraws a signal: it can no longer be confirmed.
+// Confirmations already made are not touched.
+func (s *Service) WithdrawSignal(ctx context.Context, actorID, id string) error {
+	if !validID(id) {
+		return errs.E(errs.NotFound, "no such signal")
+	}
+	now := s.cfg.Now().UTC()
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE signals SET withdrawn_at = $2 WHERE id = $1 AND withdrawn_at IS NULL`, id, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signals WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return errs.E(errs.NotFound, "no such signal")
+			}
+			return nil // already withdrawn: withdrawing is idempotent
+		}
+		return audit.Record(ctx, tx, audit.Event{At: now, ActorID: actorID, Action: "signal.withdraw", Subject: id})
+	})
+	if err != nil && errs.As(err) == nil {
+		return fmt.Errorf("withdraw signal %s: %w", id, err)
+	}
+	return err
+}
+
+// nullable turns "" into NULL.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
