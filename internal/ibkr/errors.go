@@ -238,7 +238,7 @@ func accountNotFoundText(lower string) bool {
 	if !strings.Contains(lower, "account") {
 		return false
 	}
-	for _, w := range []string{"not found", "does not exist", "invalid account", "unknown account", "no such account"} {
+	for _, w := range []string{"not found", "does not exist", "invalid account", "unknown account", "no such account", "not valid for this user"} {
 		if strings.Contains(lower, w) {
 			return true
 		}
