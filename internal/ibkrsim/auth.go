@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,22 +133,28 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.api.ServeHTTP(w, r)
 }
 
-// allowed lists the Authorization parameters IBKR's signed requests carry;
-// anything else (oauth_version, oauth_callback, a misspelt key) is refused.
-var hmacParams = map[string]bool{
-	"realm": true, "oauth_consumer_key": true, "oauth_nonce": true, "oauth_signature": true,
-	"oauth_signature_method": true, "oauth_timestamp": true, "oauth_token": true,
+// oauthKeys lists the Authorization parameters IBKR's requests carry, plus
+// the DH challenge for the LST request; anything else (oauth_version,
+// oauth_callback, a misspelt key) is refused, and all of them are required.
+func oauthKeys(lst bool) []string {
+	keys := []string{"realm", "oauth_consumer_key", "oauth_nonce", "oauth_signature",
+		"oauth_signature_method", "oauth_timestamp", "oauth_token"}
+	if lst {
+		keys = append(keys, "diffie_hellman_challenge")
+	}
+	return keys
 }
 
 // checkCommon validates what the LST request and signed requests share and
 // returns the consumer.
-func (s *Server) checkCommon(hdr AuthParams, now time.Time, allowed map[string]bool, method string) (*consumer, *authError) {
+func (s *Server) checkCommon(hdr AuthParams, now time.Time, lst bool, method string) (*consumer, *authError) {
+	keys := oauthKeys(lst)
 	for _, p := range hdr.Params {
-		if !allowed[p.Key] {
+		if !slices.Contains(keys, p.Key) {
 			return nil, unauthorized("invalid authorization header", "unexpected parameter "+p.Key)
 		}
 	}
-	for k := range allowed {
+	for _, k := range keys {
 		if _, ok := hdr.Get(k); !ok {
 			return nil, unauthorized("invalid authorization header", "missing parameter "+k)
 		}
@@ -228,7 +235,7 @@ func (s *Server) verifyRequest(r *http.Request, now time.Time, hdr AuthParams, h
 	if hdrErr != nil {
 		return nil, unauthorized("invalid authorization header", hdrErr.Error())
 	}
-	c, aerr := s.checkCommon(hdr, now, hmacParams, "HMAC-SHA256")
+	c, aerr := s.checkCommon(hdr, now, false, "HMAC-SHA256")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -311,12 +318,6 @@ func formParams(r *http.Request) ([]kv, *authError) {
 	return flatten(vals), nil
 }
 
-var lstParams = map[string]bool{
-	"realm": true, "oauth_consumer_key": true, "oauth_nonce": true, "oauth_signature": true,
-	"oauth_signature_method": true, "oauth_timestamp": true, "oauth_token": true,
-	"diffie_hellman_challenge": true,
-}
-
 // lstResponse keeps IBKR's field order.
 type lstResponse struct {
 	DHResponse   string `json:"diffie_hellman_response"`
@@ -342,7 +343,7 @@ func (s *Server) handleLST(w http.ResponseWriter, r *http.Request, now time.Time
 		s.refuse(w, r, unauthorized("invalid authorization header", hdrErr.Error()))
 		return
 	}
-	c, aerr := s.checkCommon(hdr, now, lstParams, "RSA-SHA256")
+	c, aerr := s.checkCommon(hdr, now, true, "RSA-SHA256")
 	if aerr != nil {
 		s.refuse(w, r, aerr)
 		return
