@@ -237,6 +237,10 @@ type client struct {
 	http   *http.Client
 	// account is the consumer's first account.
 	account string
+	// millis sends millisecond timestamps, a client bug IBKR refuses.
+	millis bool
+	// challengePrefix is sent (and signed) in front of the DH challenge.
+	challengePrefix string
 
 	mu    sync.Mutex
 	lst   []byte
@@ -265,6 +269,13 @@ func newClient(t testing.TB, srv *httptest.Server, c ibkrsim.Consumer, sigKey *r
 func vectorPrime(t testing.TB) *big.Int {
 	p, _ := new(big.Int).SetString(loadVectors(t).Credentials.DHPrimeHex, 16)
 	return p
+}
+
+func (c *client) timestamp() string {
+	if c.millis {
+		return fmt.Sprint(c.now().UnixMilli())
+	}
+	return fmt.Sprint(c.now().Unix())
 }
 
 func (c *client) nextNonce() string {
@@ -307,8 +318,8 @@ func (c *client) handshake() (int, error) {
 	A := new(big.Int).Exp(big.NewInt(2), a, c.prime)
 	params := map[string]string{
 		"oauth_consumer_key": c.key, "oauth_token": c.token, "oauth_signature_method": "RSA-SHA256",
-		"oauth_timestamp": fmt.Sprint(c.now().Unix()), "oauth_nonce": c.nextNonce(),
-		"diffie_hellman_challenge": A.Text(16),
+		"oauth_timestamp": c.timestamp(), "oauth_nonce": c.nextNonce(),
+		"diffie_hellman_challenge": c.challengePrefix + A.Text(16),
 	}
 	u := c.signAs + "/oauth/live_session_token"
 	base := hex.EncodeToString(c.secret) + "POST&" + enc(u) + "&" + enc(paramString(params, nil))
@@ -365,7 +376,7 @@ func hmacSum(h func() hash.Hash, key, msg []byte) []byte {
 func (c *client) signHMAC(lst []byte, method, path string, query url.Values) string {
 	params := map[string]string{
 		"oauth_consumer_key": c.key, "oauth_token": c.token, "oauth_signature_method": "HMAC-SHA256",
-		"oauth_timestamp": fmt.Sprint(c.now().Unix()), "oauth_nonce": c.nextNonce(),
+		"oauth_timestamp": c.timestamp(), "oauth_nonce": c.nextNonce(),
 	}
 	base := method + "&" + enc(c.signAs+path) + "&" + enc(paramString(params, query))
 	params["oauth_signature"] = base64.StdEncoding.EncodeToString(hmacSum(sha256.New, lst, []byte(base)))
