@@ -64,7 +64,7 @@ function confirmDialog(sig, onDone) {
   cancelBtn.focus();
 
   const showError = (err, extra) => {
-    alert.replaceChildren(h('p', null, err.detail || err.message), extra || null);
+    replace(alert, h('p', null, err.detail || err.message), extra || null);
     alert.hidden = false;
     alert.focus();
   };
