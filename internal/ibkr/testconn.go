@@ -226,6 +226,9 @@ func callFailure(err error, what string) *TestError {
 		t.Message = "IBKR is unreachable or failing"
 		if e.Status != 0 {
 			t.Message += fmt.Sprintf(" (HTTP %d)", e.Status)
+		} else if e.Err != nil {
+			// A transport error names the URL and the cause, never a header.
+			t.Message += ": " + e.Err.Error()
 		}
 		t.Hint = "IBKR's Web API may be down (nightly restart, weekend maintenance); try again later."
 	case KindBadResponse:
