@@ -153,19 +153,26 @@ func (h *simHost) restart() {
 // consumer", as a key IBKR has not activated yet).
 func (h *simHost) register(acct string, add bool) Input {
 	h.t.Helper()
+	in, c := h.registerConsumer(acct)
+	if add {
+		h.addConsumer(c)
+	}
+	return in
+}
+
+// registerConsumer creates a consumer without telling the simulator.
+func (h *simHost) registerConsumer(acct string) (Input, ibkrsim.Consumer) {
+	h.t.Helper()
 	k := keys(h.t)
 	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: acct, SignatureKey: k.sig, EncryptionKey: k.enc})
 	if err != nil {
 		h.t.Fatalf("register: %v", err)
 	}
-	if add {
-		h.addConsumer(c)
-	}
 	return Input{
 		ConsumerKey: u.ConsumerKey, AccessToken: u.AccessToken, AccessTokenSecret: u.AccessTokenSecret,
 		SignatureKeyPEM: u.SignaturePrivateKeyPEM, EncryptionKeyPEM: u.EncryptionPrivateKeyPEM,
 		DHParams: u.DHPrimeHex, AccountID: u.AccountID,
-	}
+	}, c
 }
 
 func (h *simHost) addConsumer(c ibkrsim.Consumer) {

@@ -264,7 +264,7 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	}
 	t.lastTickle = now
 	if err == nil {
-		t.competing = false
+		t.competing, t.lastErr = false, ""
 		return true, false
 	}
 	kind := ibkr.KindOf(err)

@@ -1,0 +1,468 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+)
+
+func zerologDiscard() zerolog.Logger { return zerolog.Nop() }
+
+// waitFor polls cond until it holds; the deadline only bounds a broken
+// test, it asserts no timing.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// mustAccounts proves a session works end to end: an /iserver call that
+// needs a live LST, an open brokerage session and accounts queried.
+func mustAccounts(t *testing.T, ctx context.Context, c *Cache, u string) {
+	t.Helper()
+	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
+		l, err := s.Accounts(ctx)
+		if err == nil && !l.Has(conn.AccountID) {
+			t.Errorf("accounts %v lack %s", l.Accounts, conn.AccountID)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("call through the cache: %v", err)
+	}
+}
+
+func TestSingleFlight(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+
+	const n = 1000
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	sessions := make([]*ibkr.Session, n)
+	conns := make([]Conn, n)
+	errsSeen := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			sessions[i], conns[i], errsSeen[i] = c.Session(ctx, u)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if errsSeen[i] != nil {
+			t.Fatalf("request %d: %v", i, errsSeen[i])
+		}
+		if sessions[i] != sessions[0] {
+			t.Fatalf("request %d got another session", i)
+		}
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes at the simulator = %d, want exactly 1", got)
+	}
+	if got := c.Handshakes(); got != 1 {
+		t.Errorf("handshakes counted by the cache = %d, want 1", got)
+	}
+	want := Conn{UserID: u, Mode: Paper, ConsumerKey: in.ConsumerKey, AccountID: "DU1234567"}
+	if diff := cmp.Diff(want, conns[0]); diff != "" {
+		t.Errorf("conn (-want +got):\n%s", diff)
+	}
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("a warm call made a handshake: %d", got)
+	}
+}
+
+func TestNoConnectionAndFailureBackoff(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true, cache: CacheConfig{FailureBackoff: 10 * time.Second}})
+	ctx := ctxT(t)
+	c := e.svc.Cache()
+
+	if _, _, err := c.Session(ctx, e.user()); !errs.Is(err, errs.BrokerNotConnected) {
+		t.Errorf("no connection saved: %v, want %s", err, errs.BrokerNotConnected)
+	}
+
+	u := e.user()
+	in, cons := e.sim.registerConsumer("DU1234567") // IBKR has not activated it yet
+	if _, err := e.svc.Save(ctx, u, Paper, in, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, _, err := c.Session(ctx, u)
+		if !errs.Is(err, errs.BrokerConsumerNotRecognized) {
+			t.Fatalf("attempt %d: %v, want %s", i, err, errs.BrokerConsumerNotRecognized)
+		}
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes during the back-off = %d, want 1 (the failure is remembered)", got)
+	}
+	if st, _ := c.State(u); st.State != StateFailed || st.LastError != errs.BrokerConsumerNotRecognized {
+		t.Errorf("state = %+v, want failed with %s", st, errs.BrokerConsumerNotRecognized)
+	}
+
+	// IBKR activates the consumer: within the back-off the failure still
+	// stands, after it the next request succeeds.
+	e.sim.addConsumer(cons)
+	if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerConsumerNotRecognized) {
+		t.Errorf("within the back-off: %v", err)
+	}
+	e.clock.Advance(11 * time.Second)
+	if _, _, err := c.Session(ctx, u); err != nil {
+		t.Fatalf("after the back-off: %v", err)
+	}
+	if got := e.sim.handshakes.Load(); got != 2 {
+		t.Errorf("handshakes = %d, want 2", got)
+	}
+	mustAccounts(t, ctx, c, u)
+}
+
+func TestRenewalBeforeExpiry(t *testing.T) {
+	e := newEnv(t, envOptions{
+		fake: true,
+		sim:  ibkrsim.Config{LSTTTL: 10 * time.Minute, SessionIdleTimeout: time.Hour},
+		cache: CacheConfig{RenewBefore: 2 * time.Minute, RenewJitter: time.Minute,
+			Jitter: func(max time.Duration) time.Duration { return max / 2 }},
+	})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	c := e.svc.Cache()
+	t0 := e.clock.Now()
+
+	s1, _, err := c.Session(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.State(u)
+	if !st.LSTExpiresAt.Equal(t0.Add(10*time.Minute)) || !st.RenewAt.Equal(t0.Add(10*time.Minute-2*time.Minute-30*time.Second)) {
+		t.Fatalf("LST expires %v, renews %v; want +10m and +7m30s", st.LSTExpiresAt, st.RenewAt)
+	}
+
+	e.clock.Advance(7 * time.Minute)
+	if s, _, err := c.Session(ctx, u); err != nil || s != s1 {
+		t.Fatalf("before the renewal time: %v, same session %v", err, s == s1)
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Fatalf("handshakes before the renewal time = %d, want 1", got)
+	}
+
+	// Past the renewal time but before expiry: the caller is served at
+	// once with the current LST while a new one is made.
+	e.clock.Advance(time.Minute)
+	if s, _, err := c.Session(ctx, u); err != nil || s != s1 {
+		t.Fatalf("at the renewal time: %v, same session %v", err, s == s1)
+	}
+	waitFor(t, "the renewal", func() bool {
+		st, _ := c.State(u)
+		return e.sim.handshakes.Load() == 2 && st.State == StateReady && st.LSTExpiresAt.After(t0.Add(10*time.Minute))
+	})
+	s2, _, err := c.Session(ctx, u)
+	if err != nil || s2 == s1 {
+		t.Fatalf("after renewal: %v, new session %v", err, s2 != s1)
+	}
+	if !s2.Expires().Equal(t0.Add(18 * time.Minute)) {
+		t.Errorf("renewed LST expires %v, want %v", s2.Expires(), t0.Add(18*time.Minute))
+	}
+	mustAccounts(t, ctx, c, u)
+
+	// The keep-alive renews too, without any request.
+	e.clock.Advance(8 * time.Minute)
+	if s := c.sweep(ctx); s.repairs != 1 {
+		t.Errorf("sweep repairs = %d, want 1 renewal", s.repairs)
+	}
+	waitFor(t, "the keep-alive renewal", func() bool {
+		st, _ := c.State(u)
+		return e.sim.handshakes.Load() == 3 && st.State == StateReady
+	})
+	mustAccounts(t, ctx, c, u)
+}
+
+func TestRenewalJitterSpreadsTenants(t *testing.T) {
+	now := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	var draws []time.Duration
+	c := newCache(CacheConfig{
+		RenewBefore: time.Hour, RenewJitter: 30 * time.Minute,
+		Now:    func() time.Time { return now },
+		Jitter: func(max time.Duration) time.Duration { d := time.Duration(len(draws)) * max / 4; draws = append(draws, d); return d },
+	}, ibkr.Options{}, nil)
+	exp := now.Add(24 * time.Hour)
+	var got []time.Duration
+	for range 4 {
+		got = append(got, exp.Sub(c.renewAt(exp)))
+	}
+	want := []time.Duration{60 * time.Minute, 67*time.Minute + 30*time.Second, 75 * time.Minute, 82*time.Minute + 30*time.Second}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("renewal lead times (-want +got):\n%s", diff)
+	}
+	// A short-lived LST is used for at least half its life.
+	if d := c.renewAt(now.Add(10 * time.Minute)).Sub(now); d != 5*time.Minute {
+		t.Errorf("renewal of a 10-minute LST after %v, want 5m", d)
+	}
+	// The default jitter stays within its bound and varies.
+	d := newCache(CacheConfig{}, ibkr.Options{}, nil)
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		j := d.cfg.Jitter(d.cfg.RenewJitter)
+		if j < 0 || j >= 30*time.Minute {
+			t.Fatalf("jitter %v out of [0, 30m)", j)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct jitters in 50 draws", len(seen))
+	}
+}
+
+func TestInvalidationOnChange(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, first := e.connected("DU1234567")
+	c := e.svc.Cache()
+	if _, _, err := c.Session(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+
+	// New credentials: the cached session is gone at once, and the next
+	// request uses the new consumer.
+	second := e.sim.register("DU1234567", true)
+	if _, err := e.svc.Save(ctx, u, Paper, second, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := c.State(u); ok {
+		t.Fatalf("session still cached after the credentials changed: %+v", st)
+	}
+	_, conn, err := c.Session(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn.ConsumerKey != second.ConsumerKey || conn.ConsumerKey == first.ConsumerKey {
+		t.Errorf("session for consumer %s, want the new %s", conn.ConsumerKey, second.ConsumerKey)
+	}
+
+	// A change while a handshake is in flight: the flight's session (old
+	// credentials) is thrown away and the waiter gets the new one.
+	third := e.sim.register("DU1234567", true)
+	e.sim.fault(map[string]any{"path": "/oauth/live_session_token", "kind": "latency", "value": "300ms", "count": 1, "consumer_key": second.ConsumerKey})
+	c.Invalidate(u)
+	before := e.sim.handshakes.Load()
+	done := make(chan Conn, 1)
+	go func() {
+		_, conn, err := c.Session(ctx, u)
+		if err != nil {
+			t.Errorf("session during the change: %v", err)
+		}
+		done <- conn
+	}()
+	waitFor(t, "the slow handshake to start", func() bool { return e.sim.handshakes.Load() > before })
+	if _, err := e.svc.Save(ctx, u, Paper, third, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if conn := <-done; conn.ConsumerKey != third.ConsumerKey {
+		t.Errorf("waiter got consumer %s, want the newest %s", conn.ConsumerKey, third.ConsumerKey)
+	}
+
+	// Switching the active mode and deleting drop it too.
+	if err := e.svc.SetActive(ctx, u, Live, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.State(u); ok {
+		t.Error("session still cached after the active mode changed")
+	}
+	if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerNotConnected) {
+		t.Errorf("live mode without live credentials: %v, want %s", err, errs.BrokerNotConnected)
+	}
+	if err := e.svc.SetActive(ctx, u, Paper, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Session(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Delete(ctx, u, Paper, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.State(u); ok {
+		t.Error("session still cached after the credentials were deleted")
+	}
+	if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerNotConnected) {
+		t.Errorf("after delete: %v, want %s", err, errs.BrokerNotConnected)
+	}
+}
+
+func TestRecoveryAfterSimulatorRestart(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	// IBKR restarts: every token and brokerage session is forgotten. The
+	// first call gets a 401, which makes one new handshake, and succeeds.
+	e.sim.restart()
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 2 {
+		t.Errorf("handshakes = %d, want 2", got)
+	}
+
+	// Again, found by the keep-alive instead of a request.
+	e.sim.restart()
+	e.clock.Advance(2 * time.Minute)
+	c.sweep(ctx)
+	waitFor(t, "the keep-alive to recover", func() bool {
+		st, _ := c.State(u)
+		return e.sim.handshakes.Load() == 3 && st.State == StateReady
+	})
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 3 {
+		t.Errorf("handshakes = %d, want 3", got)
+	}
+}
+
+func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 1, "consumer_key": in.ConsumerKey})
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 2 {
+		t.Errorf("handshakes after one 401 = %d, want 2", got)
+	}
+
+	// IBKR keeps refusing: exactly one more handshake, then the error.
+	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 0, "consumer_key": in.ConsumerKey})
+	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+		_, err := s.Accounts(ctx)
+		return err
+	})
+	if !errs.Is(err, errs.BrokerTokenExpired) {
+		t.Errorf("persistent 401: %v, want %s", err, errs.BrokerTokenExpired)
+	}
+	if got := e.sim.handshakes.Load(); got != 3 {
+		t.Errorf("handshakes after a persistent 401 = %d, want 3", got)
+	}
+}
+
+func TestLostBrokerageSessionIsReopened(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true, sim: ibkrsim.Config{SessionIdleTimeout: 6 * time.Minute}})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	// Nobody tickled for 7 minutes: IBKR closed the brokerage session, and
+	// the next tickle says authenticated:false.
+	e.clock.Advance(7 * time.Minute)
+	c.sweep(ctx)
+	waitFor(t, "the brokerage session to be reopened", func() bool {
+		st, _ := c.State(u)
+		return st.State == StateReady && st.LastTickleAt != nil
+	})
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes = %d, want 1: a lost brokerage session needs a re-init, not a new LST", got)
+	}
+
+	// "no bridge" on a request is repaired the same way.
+	e.clock.Advance(7 * time.Minute)
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes = %d, want 1", got)
+	}
+}
+
+func TestCompetingSessionDetected(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	// Another login takes the brokerage session.
+	e.sim.fault(map[string]any{"path": "/tickle", "kind": "competing", "count": 1, "consumer_key": in.ConsumerKey})
+	e.clock.Advance(2 * time.Minute)
+	if s := c.sweep(ctx); s.competing != 1 {
+		t.Errorf("sweep saw %d competing sessions, want 1", s.competing)
+	}
+	st, _ := c.State(u)
+	if st.State != StateCompeting || !st.Competing {
+		t.Fatalf("state = %+v, want competing", st)
+	}
+	ov, err := e.svc.Overview(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ov.Connections[Paper].Session; s == nil || !s.Competing {
+		t.Errorf("GET /broker does not show the competing login: %+v", s)
+	}
+	var found bool
+	for _, s := range c.States() {
+		if s.UserID == u && s.Competing {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("admin sessions do not show the competing login")
+	}
+
+	// The keep-alive does not fight for the session.
+	e.clock.Advance(2 * time.Minute)
+	c.sweep(ctx)
+	if st, _ := c.State(u); st.State != StateCompeting {
+		t.Errorf("after another keep-alive pass: %s, want still competing", st.State)
+	}
+
+	// The user acting again takes it back.
+	mustAccounts(t, ctx, c, u)
+	if st, _ := c.State(u); st.State != StateReady || st.Competing {
+		t.Errorf("after the user's request: %+v, want ready", st)
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes = %d, want 1", got)
+	}
+}
+
+func TestKeepAliveSupervisor(t *testing.T) {
+	e := newEnv(t, envOptions{cache: CacheConfig{TickleEvery: 40 * time.Millisecond}})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	// The first tickles fail; the supervisor carries on.
+	e.sim.fault(map[string]any{"path": "/tickle", "kind": "status", "value": 500, "count": 3, "consumer_key": in.ConsumerKey})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(runCtx, zerologDiscard())
+	}()
+	waitFor(t, "a good tickle after the failures", func() bool {
+		st, _ := c.State(u)
+		return e.sim.tickles.Load() >= 4 && st.LastError == "" && st.LastTickleAt != nil
+	})
+	if st, _ := c.State(u); st.State != StateReady {
+		t.Errorf("state = %+v, want ready", st)
+	}
+	stop()
+	<-done // Run returns once its context ends
+	mustAccounts(t, ctx, c, u)
+}
