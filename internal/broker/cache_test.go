@@ -199,8 +199,12 @@ func TestRenewalJitterSpreadsTenants(t *testing.T) {
 	var draws []time.Duration
 	c := newCache(CacheConfig{
 		RenewBefore: time.Hour, RenewJitter: 30 * time.Minute,
-		Now:    func() time.Time { return now },
-		Jitter: func(max time.Duration) time.Duration { d := time.Duration(len(draws)) * max / 4; draws = append(draws, d); return d },
+		Now: func() time.Time { return now },
+		Jitter: func(max time.Duration) time.Duration {
+			d := time.Duration(len(draws)) * max / 4
+			draws = append(draws, d)
+			return d
+		},
 	}, ibkr.Options{}, nil)
 	exp := now.Add(24 * time.Hour)
 	var got []time.Duration
