@@ -61,7 +61,7 @@ func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 	c.sess.anyOrder = true
 	if len(qs) > 0 {
 		p := &pendingOrder{account: acct, req: o, sec: sec, questions: qs}
-		ans, err := s.ask(c, p)
+		ans, err := s.ask(c, p, st.now)
 		c.mu.Unlock()
 		if err != nil {
 			writeBareError(w, http.StatusInternalServerError, "internal error")
@@ -76,11 +76,17 @@ func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 
 // ask registers p under a fresh reply id and renders its first question; the
 // caller holds c.mu.
-func (s *Server) ask(c *consumer, p *pendingOrder) ([]questionReply, error) {
+func (s *Server) ask(c *consumer, p *pendingOrder, now time.Time) ([]questionReply, error) {
 	id, err := s.newReplyID()
 	if err != nil {
 		return nil, err
 	}
+	for k, old := range c.pending {
+		if now.Sub(old.asked) > pendingTTL {
+			delete(c.pending, k)
+		}
+	}
+	p.asked = now
 	c.pending[id] = p
 	q := p.questions[0]
 	return []questionReply{{ID: id, Message: []string{questionText(q, p.req, p.sec)}, MessageIDs: []string{q}}}, nil
@@ -109,6 +115,13 @@ func (s *Server) accept(w http.ResponseWriter, c *consumer, acct string, o order
 	}
 	answerStatus := ord.status
 	if o.COID != "" {
+		if len(b.coids) >= 10000 {
+			for k, at := range b.coids {
+				if now.Sub(at) >= coidTTL {
+					delete(b.coids, k)
+				}
+			}
+		}
 		b.coids[o.COID] = now
 	}
 	b.orders[ord.id] = ord
@@ -176,6 +189,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	p, ok := c.pending[id]
 	if ok {
 		delete(c.pending, id)
+		ok = st.now.Sub(p.asked) <= pendingTTL
 	}
 	if !ok {
 		c.mu.Unlock()
@@ -189,7 +203,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	}
 	p.questions = p.questions[1:]
 	if len(p.questions) > 0 {
-		ans, err := s.ask(c, p)
+		ans, err := s.ask(c, p, st.now)
 		c.mu.Unlock()
 		if err != nil {
 			writeBareError(w, http.StatusInternalServerError, "internal error")

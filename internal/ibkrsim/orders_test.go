@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -293,5 +294,26 @@ func TestAuctions(t *testing.T) {
 				t.Errorf("MOC after close: %+v", st)
 			}
 		})
+	}
+}
+
+func TestReplyIDExpires(t *testing.T) {
+	f := newFixture(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}, SessionIdleTimeout: time.Hour})
+	c := f.ready("DU1000006")
+	r := c.call(http.MethodPost, "/iserver/account/DU1000006/orders", orderBody("DU1000006", 265598, "x-1", "MKT", "BUY", 1, "OPG", 0))
+	var ans []placeAnswer
+	r.json(t, &ans)
+	if len(ans) != 1 || ans[0].ID == "" {
+		t.Fatalf("no question: %s", r.Body)
+	}
+	f.clock.Advance(11 * time.Minute)
+	mustStatus(t, "tickle", c.call(http.MethodPost, "/tickle", nil), http.StatusOK)
+	r = c.call(http.MethodPost, "/iserver/reply/"+ans[0].ID, map[string]bool{"confirmed": true})
+	mustStatus(t, "stale reply", r, http.StatusBadRequest)
+	if want := `{"error":"Reply id ` + ans[0].ID + ` is not valid or has expired"}`; string(r.Body) != want {
+		t.Errorf("stale reply: %s, want %s", r.Body, want)
+	}
+	if n := len(f.simOrders()); n != 0 {
+		t.Errorf("stale reply placed an order (%d orders)", n)
 	}
 }

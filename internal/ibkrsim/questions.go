@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Questions configures IBKR's order reply questions.
@@ -82,7 +83,12 @@ type pendingOrder struct {
 	req       orderRequest
 	sec       *Security
 	questions []string // message ids still to confirm, first is the one asked
+	asked     time.Time
 }
+
+// pendingTTL bounds how long a reply id stays answerable, so abandoned
+// chains do not pile up.
+const pendingTTL = 10 * time.Minute
 
 // questionReply is one element of IBKR's question answer.
 type questionReply struct {
