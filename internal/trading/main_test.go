@@ -3,6 +3,7 @@ package trading_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -112,3 +113,6 @@ func (w *world) settle(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// trimFloat renders a simulator price the way numeric::text trimmed reads.
+func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,222 @@
+package trading_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ordertune/ordertune/internal/trading"
+	"github.com/ordertune/ordertune/internal/trading/tradetest"
+)
+
+// track runs reconciliation until confirmation id is in status want.
+func (w *world) track(t *testing.T, user, id, want string) trading.Confirmation {
+	t.Helper()
+	ctx := context.Background()
+	var c trading.Confirmation
+	for i := 0; i < 200; i++ {
+		// Make the row due now rather than waiting for its next check.
+		if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = now() WHERE id = $1 AND next_check_at IS NOT NULL`, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.Reconcile(ctx); err != nil {
+			t.Logf("reconcile: %v", err)
+		}
+		var err error
+		if c, err = w.svc.Confirmation(ctx, user, id); err != nil {
+			t.Fatal(err)
+		}
+		if c.Status == want {
+			return c
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("confirmation %s stayed %s, want %s", id, c.Status, want)
+	return c
+}
+
+type fillView struct {
+	Status, Filled string
+	Avg            *string
+	Final          bool
+}
+
+func (w *world) view(t *testing.T, c trading.Confirmation) fillView {
+	t.Helper()
+	var open bool
+	if err := w.pool.QueryRow(context.Background(), `SELECT next_check_at IS NOT NULL FROM confirmations WHERE id = $1`, c.ID).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	return fillView{c.Status, c.FilledQuantity, c.AvgFillPrice, !open}
+}
+
+func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
+	ctx := context.Background()
+	sim := fastSim()
+	sim.PartialFillFraction = 0.5
+	w := newWorld(t, sim, nil)
+	u := w.subscriber(t, trading.SizeShares, "9")
+	entry := w.signal(t, nil)
+	c, _, err := w.svc.Confirm(ctx, u, entry.ID, "buy", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.track(t, u, c.ID, trading.StatusSubmitted)
+	w.env.Auction(t, true) // fills half (4 of 9), the rest of the OPG order is cancelled
+	got := w.track(t, u, c.ID, trading.StatusPartiallyFilled)
+	open, _ := w.env.Sim.Security("AAPL")
+	want := fillView{Status: trading.StatusPartiallyFilled, Filled: "4", Avg: ptr(trimFloat(open.OpenPrice)), Final: true}
+	if diff := cmp.Diff(want, w.view(t, got)); diff != "" {
+		t.Errorf("after the auction (-want +got):\n%s", diff)
+	}
+
+	exit := w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose })
+	p, err := w.svc.Preview(ctx, u, exit.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Side != "SELL" || p.Quantity != 4 || p.OrderType != "MOC" || p.TIF != "DAY" {
+		t.Errorf("exit preview = %+v, want SELL 4 MOC DAY", p)
+	}
+	sell, _, err := w.svc.Confirm(ctx, u, exit.ID, "sell", "SELL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := w.env.Orders(t)
+	if len(orders) != 2 || orders[1].COID != sell.ID || orders[1].Side != "SELL" || orders[1].Quantity != 4 {
+		t.Errorf("orders = %+v, want the SELL 4 as second", orders)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	u := w.subscriber(t, trading.SizeShares, "3")
+	g := w.signal(t, nil)
+	c, _, err := w.svc.Confirm(ctx, u, g.ID, "k", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Cancel(ctx, u, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := w.track(t, u, c.ID, trading.StatusCancelled)
+	if diff := cmp.Diff(fillView{Status: trading.StatusCancelled, Filled: "0", Final: true}, w.view(t, got)); diff != "" {
+		t.Errorf("after cancel (-want +got):\n%s", diff)
+	}
+	if o := w.env.Orders(t); len(o) != 1 || o[0].Status != "Cancelled" {
+		t.Errorf("orders = %+v, want one cancelled", o)
+	}
+	if _, err := w.svc.Cancel(ctx, u, c.ID); err == nil {
+		t.Error("cancelling a cancelled order succeeded, want a conflict")
+	}
+	// A cancelled confirmation frees the (user, signal, side): confirming
+	// again with a new key places a new order.
+	again, replay, err := w.svc.Confirm(ctx, u, g.ID, "k2", "BUY")
+	if err != nil || replay || again.ID == c.ID {
+		t.Errorf("re-confirm after cancel = (%s, %v, %v), want a new confirmation", again.ID, replay, err)
+	}
+}
+
+// TestAbandonedPendingIsSettled: a pending row whose request died (no order
+// was ever sent) becomes failed after the lookups; one whose order did
+// reach IBKR becomes submitted.
+func TestAbandonedPendingIsSettled(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.PendingGrace = time.Millisecond })
+	u := w.subscriber(t, trading.SizeShares, "3")
+	g1, g2 := w.signal(t, nil), w.signal(t, nil)
+	placed, _, err := w.svc.Confirm(ctx, u, g1.ID, "a", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pretend both requests died before recording anything.
+	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET status = 'pending', broker_order_id = NULL, broker_status = NULL, next_check_at = NULL, updated_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pool.Exec(ctx, `
+		INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at)
+		VALUES ('11111111-1111-4111-8111-111111111111', $1, $2, 'BUY', 'b', '\x00', 'AAPL', 3, 'MKT', 'OPG', 187.25, 'paper', 'DU•••1', 'pending', now(), now() - interval '1 hour')`, u, g2.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(t)
+	a, _ := w.svc.Confirmation(ctx, u, placed.ID)
+	b, _ := w.svc.Confirmation(ctx, u, "11111111-1111-4111-8111-111111111111")
+	if a.Status != trading.StatusSubmitted || b.Status != trading.StatusFailed || b.Error == nil || b.Error.Code != "broker_order_not_found" {
+		t.Errorf("settled: placed one %s, never sent one %s %+v; want submitted and failed (not found)", a.Status, b.Status, b.Error)
+	}
+}
+
+// TestTwoReconcilersNeverShareARow runs two services (two instances) on one
+// database; with FOR UPDATE SKIP LOCKED and the lease each due row is
+// looked at by one of them, so every row's history has one entry per change.
+func TestTwoReconcilersNeverShareARow(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	second, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, ReconcileInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := w.subscriber(t, trading.SizeShares, "1")
+	var ids []string
+	for i := 0; i < 6; i++ {
+		g := w.signal(t, nil)
+		c, _, err := w.svc.Confirm(ctx, u, g.ID, g.ID, "BUY")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	w.env.Auction(t, true)
+	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var n1, n2 int
+	wg.Add(2)
+	go func() { defer wg.Done(); n1, _ = w.svc.Reconcile(ctx) }()
+	go func() { defer wg.Done(); n2, _ = second.Reconcile(ctx) }()
+	wg.Wait()
+	if n1+n2 != len(ids) {
+		t.Errorf("rows looked at: %d + %d, want %d in total", n1, n2, len(ids))
+	}
+	for _, id := range ids {
+		c, err := w.svc.Confirmation(ctx, u, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range c.Events {
+			got = append(got, e.Status)
+		}
+		if diff := cmp.Diff([]string{"pending", "submitted", "filled"}, got); diff != "" {
+			t.Errorf("history of %s (-want +got):\n%s", id, diff)
+		}
+	}
+}
+
+func TestReconcilerStopsWithItsContext(t *testing.T) {
+	w := newWorld(t, fastSim(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.svc.RunReconciler(ctx); close(done) }()
+	cancel()
+	<-done
+}
+
+func TestStatusHistoryIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	u := w.subscriber(t, trading.SizeShares, "1")
+	if _, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "k", "BUY"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE confirmation_events SET status = 'filled'`, `DELETE FROM confirmation_events`} {
+		if _, err := w.pool.Exec(ctx, q); err == nil {
+			t.Errorf("%s succeeded, want the append-only trigger to refuse it", q)
+		}
+	}
+}
