@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"strings"
 )
@@ -62,12 +61,9 @@ type Credentials struct {
 	DHPrime *big.Int
 }
 
-// Format prints the non-secret fields only.
-func (c *Credentials) Format(f fmt.State, _ rune) {
-	if c == nil {
-		io.WriteString(f, "Credentials(nil)")
-		return
-	}
+// Format prints the non-secret fields only (a value receiver, so that a
+// Credentials value prints redacted too).
+func (c Credentials) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "Credentials{consumer_key:%q realm:%q account_id:%q secrets:redacted}", c.ConsumerKey, c.Realm, c.AccountID)
 }
 

@@ -426,8 +426,14 @@ func TestSecretsNeverFormatted(t *testing.T) {
 	v := loadVectors(t)
 	c := vectorCredentials(t, v)
 	tok := LiveSessionToken{Value: "U3IkogIkMDz+ZF1kyjvxKJFSCgs=", Expires: time.Unix(1714575860, 0)}
+	sess, err := ResumeSession(Options{}, "QAVECTORA", "eb31c080cc0bd45b2f55", RealmLimitedPOA, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []string{
+		sprint("%v %+v %#v %s", sess, sess, sess, sess),
 		sprint("%v %+v %#v %s", c, c, c, c),
+		sprint("%v %+v", *c, struct{ C Credentials }{*c}),
 		sprint("%v %+v %#v", v.Credentials.CredentialsInput, v.Credentials.CredentialsInput, &v.Credentials.CredentialsInput),
 		sprint("%v %+v %#v %s", tok, tok, tok, tok),
 	} {

@@ -219,6 +219,9 @@ func classifyResponse(c call, status int, header http.Header, body []byte) *Erro
 		e.Kind = KindAccountNotFound
 	case status == http.StatusForbidden || noPermissionText(lower):
 		e.Kind = KindNoPermission
+	case status == http.StatusGatewayTimeout && c.placesOrder:
+		// A gateway gave up waiting for IBKR, which may have taken the order.
+		e.Kind = KindOutcomeUnknown
 	case status >= 500:
 		e.Kind = KindUnavailable
 	case c.placesOrder || c.orderCall:

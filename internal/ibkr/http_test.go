@@ -179,6 +179,8 @@ func TestSignedCallClassification(t *testing.T) {
 		{"account not found", placePath, 400, `{"error":"Account DU1234567 not found"}`, [2]string{}, place, KindAccountNotFound, "", 0},
 		{"no permission 403", placePath, 403, `{"error":"Forbidden"}`, [2]string{}, place, KindNoPermission, "", 0},
 		{"no permission text", placePath, 400, `{"error":"No trading permissions for this contract"}`, [2]string{}, place, KindNoPermission, "", 0},
+		{"gateway timeout on an order", placePath, 504, `Gateway Timeout`, [2]string{}, place, KindOutcomeUnknown, "", 0},
+		{"gateway timeout on a read", "GET /iserver/accounts", 504, ``, [2]string{}, accounts, KindUnavailable, "Gateway Timeout", 0},
 		{"garbage answer to an order", placePath, 200, `<html>`, [2]string{}, place, KindOutcomeUnknown, "", 0},
 		{"garbage answer to a read", "GET /iserver/accounts", 200, `[1,2]`, [2]string{}, accounts, KindBadResponse, "", 0},
 		{"cancel refused", "DELETE /iserver/account/DU1234567/order/1", 400, `{"error":"OrderID 1 doesn't exist"}`, [2]string{}, cancel, KindOrderRejected, "doesn't exist", 0},

@@ -93,6 +93,19 @@ type Session struct {
 	mu     sync.RWMutex
 	token  LiveSessionToken
 	signer *signer
+
+	// placeMu serializes order placement: IBKR wants no other order while a
+	// reply chain is open.
+	placeMu sync.Mutex
+}
+
+// Format prints the consumer key and the token's expiry, never the token.
+func (s *Session) Format(f fmt.State, _ rune) {
+	if s == nil {
+		io.WriteString(f, "Session(nil)")
+		return
+	}
+	fmt.Fprintf(f, "Session{consumer_key:%q expires:%s}", s.consumerKey, s.Expires().UTC().Format(time.RFC3339))
 }
 
 // Handshake obtains a live session token for creds (PROTOCOL.md §2-3) and
