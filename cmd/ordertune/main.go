@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"migrate": {cmdMigrate, "migrate up|down|version: apply or inspect the schema"},
 		"sim":     {cmdSim, "sim [register]: the IBKR Web API simulator, or register a simulated consumer"},
 		"ibkr":    {cmdIBKR, "ibkr test-connection --creds FILE: check IBKR credentials step by step"},
+		"user":    {cmdUser, "user create --email E --role admin|subscriber: add an account (password on stdin)"},
 		"devdb":   {cmdDevDB, "devdb -- CMD ARGS: run CMD with a throwaway PostgreSQL cluster (make test)"},
 	}
 }

@@ -76,6 +76,11 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	m := metrics.New()
 	m.RegisterPool(pool)
 	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m}
+	authSvc, err := newAuth(cfg, log, pool)
+	if err != nil {
+		return nil, err
+	}
+	deps.Auth, deps.PublicURL = authSvc, cfg.PublicURL
 	s := &services{}
 	s.http = httpapi.New(deps)
 	return s, nil

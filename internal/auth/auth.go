@@ -98,6 +98,7 @@ type Service struct {
 
 	argon   Argon2Params
 	hashSem chan struct{}
+	dummyMu sync.Mutex
 	dummy   string // hash of a random password, verified for unknown emails
 
 	mu       sync.Mutex
@@ -145,14 +146,28 @@ func New(cfg Config) (*Service, error) {
 		n = 2
 	}
 	s.hashSem = make(chan struct{}, n)
-	dummyPw, err := s.randomToken(24)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	if s.dummy, err = s.hashPassword(context.Background(), dummyPw); err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
 	return s, nil
+}
+
+// dummyHash returns the hash an unknown email's password is checked
+// against: made once, with the service's own parameters, so that check
+// costs exactly what a real one costs.
+func (s *Service) dummyHash(ctx context.Context) (string, error) {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummy != "" {
+		return s.dummy, nil
+	}
+	pw, err := s.randomToken(24)
+	if err != nil {
+		return "", err
+	}
+	h, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		return "", err // not kept: a cancelled request must not break later ones
+	}
+	s.dummy = h
+	return h, nil
 }
 
 // SignupOpen reports whether anyone may create a subscriber account.

@@ -52,7 +52,9 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginR
 		return LoginResult{}, internal("login", err)
 	}
 	if !known {
-		hash = s.dummy
+		if hash, err = s.dummyHash(ctx); err != nil {
+			return LoginResult{}, internal("login", err)
+		}
 	}
 	ok, err := s.verifyPassword(ctx, hash, password)
 	if err != nil {

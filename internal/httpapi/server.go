@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -30,9 +31,11 @@ const MaxBodyBytes = 1 << 20
 
 // Deps are the parts the HTTP layer drives.
 type Deps struct {
-	Log     zerolog.Logger
-	Pool    *pgxpool.Pool
-	Metrics *metrics.Metrics // nil: a private set, still served at /metrics
+	Log       zerolog.Logger
+	Pool      *pgxpool.Pool
+	Metrics   *metrics.Metrics // nil: a private set, still served at /metrics
+	Auth      *auth.Service    // nil: every route that needs an account answers 503
+	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 }
 
 // Server serves Ordertune's HTTP API.
@@ -41,6 +44,7 @@ type Server struct {
 	log     zerolog.Logger
 	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
+	authLayer
 }
 
 // New builds the server and registers every route.
@@ -52,10 +56,12 @@ func New(d Deps) *Server {
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics}
 	e.HTTPErrorHandler = s.handleError
+	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
+	e.Use(s.csrf, s.authorize)
 	s.routes()
 	return s
 }
@@ -69,6 +75,8 @@ func (s *Server) routes() {
 	s.e.GET("/readyz", s.readyz)
 	s.e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	s.webRoutes()
+	s.authRoutes()
+	s.adminAuthRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// authRoutes registers authentication, 2FA and the account's own settings.
+func (s *Server) authRoutes() {
+	s.api(http.MethodPost, "/auth/signup", s.signup)
+	s.api(http.MethodPost, "/auth/login", s.login)
+	s.api(http.MethodPost, "/auth/totp", s.secondFactor)
+	s.api(http.MethodPost, "/auth/logout", s.logout)
+	s.api(http.MethodGet, "/me", s.me)
+	s.api(http.MethodPost, "/me/totp/setup", s.totpSetup)
+	s.api(http.MethodPost, "/me/totp/enable", s.totpEnable)
+	s.api(http.MethodPost, "/me/password", s.changePassword)
+	s.api(http.MethodPost, "/me/recovery-codes", s.regenerateRecoveryCodes)
+}
+
+// userView is a user as the API shows it.
+type userView struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	Role        auth.Role `json:"role"`
+	TOTPEnabled bool      `json:"totp_enabled"`
+	Disabled    bool      `json:"disabled"`
+	Locked      bool      `json:"locked"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func viewUser(u auth.User) userView {
+	return userView{ID: u.ID, Email: u.Email, Role: u.Role, TOTPEnabled: u.TOTPEnabled,
+		Disabled: u.Disabled, Locked: u.Locked, CreatedAt: u.CreatedAt.UTC()}
+}
+
+// sessionCookieName is the cookie's name: with the __Host- prefix whenever
+// it is Secure, so no subdomain or plain-http page can set or shadow it.
+func (s *Server) sessionCookieName() string {
+	if s.secureCookies {
+		return "__Host-ordertune_session"
+	}
+	return "ordertune_session"
+}
+
+func (s *Server) sessionCookie(c echo.Context) string {
+	ck, err := c.Cookie(s.sessionCookieName())
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// setSession sends the session id; an empty id clears the cookie.
+func (s *Server) setSession(c echo.Context, id string) {
+	ck := &http.Cookie{
+		Name:     s.sessionCookieName(),
+		Value:    id,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   s.secureCookies,
+		// Strict: the UI is one origin and its fetches are same-site, so
+		// the cookie never needs to ride on a request another site starts.
+		SameSite: http.SameSiteStrictMode,
+	}
+	if id == "" {
+		ck.MaxAge = -1
+	}
+	c.SetCookie(ck)
+}
+
+// noStore keeps a response holding a secret out of every cache.
+func noStore(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+}
+
+func (s *Server) needAuth() error {
+	if s.auth == nil {
+		return errs.E(errs.Unavailable, "accounts are not configured on this server")
+	}
+	return nil
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) signup(c echo.Context) error {
+	if err := s.needAuth(); err != nil {
+		return err
+	}
+	var req credentials
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := s.auth.Signup(c.Request().Context(), req.Email, req.Password, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewUser(u))
+}
+
+func (s *Server) login(c echo.Context) error {
+	if err := s.needAuth(); err != nil {
+		return err
+	}
+	var req credentials
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	res, err := s.auth.Login(ctx, req.Email, req.Password, c.RealIP())
+	if err != nil {
+		return err
+	}
+	// A session from before this sign-in ends: one browser, one session.
+	if old := s.sessionCookie(c); old != "" {
+		if err := s.auth.Logout(ctx, old, c.RealIP()); err != nil {
+			return err
+		}
+	}
+	s.setSession(c, res.SessionID)
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"mfa": res.MFA, "user": viewUser(res.User)})
+}
+
+func (s *Server) secondFactor(c echo.Context) error {
+	var req struct {
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	id, u, err := s.auth.CompleteLogin(c.Request().Context(), s.sessionCookie(c),
+		auth.SecondFactor{Code: req.Code, RecoveryCode: req.RecoveryCode}, c.RealIP())
+	if err != nil {
+		return err
+	}
+	s.setSession(c, id)
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"user": viewUser(u)})
+}
+
+func (s *Server) logout(c echo.Context) error {
+	if err := s.auth.Logout(c.Request().Context(), s.sessionCookie(c), c.RealIP()); err != nil {
+		return err
+	}
+	s.setSession(c, "")
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) me(c echo.Context) error {
+	u, err := s.auth.User(c.Request().Context(), principal(c).UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewUser(u))
+}
+
+func (s *Server) totpSetup(c echo.Context) error {
+	en, err := s.auth.SetupTOTP(c.Request().Context(), principal(c).UserID)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]string{"secret": en.Secret, "otpauth_uri": en.URI, "qr_png": en.QRPNGData})
+}
+
+func (s *Server) totpEnable(c echo.Context) error {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	id, codes, err := s.auth.EnableTOTP(c.Request().Context(), s.sessionCookie(c), req.Code, c.RealIP())
+	if err != nil {
+		return err
+	}
+	s.setSession(c, id)
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
+}
+
+func (s *Server) changePassword(c echo.Context) error {
+	var req struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	err := s.auth.ChangePassword(c.Request().Context(), principal(c).UserID, s.sessionCookie(c), req.Current, req.New, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) regenerateRecoveryCodes(c echo.Context) error {
+	codes, err := s.auth.RegenerateRecoveryCodes(c.Request().Context(), principal(c).UserID, c.RealIP())
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
+}

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// adminAuthRoutes registers the admin's user and API token management.
+func (s *Server) adminAuthRoutes() {
+	s.api(http.MethodGet, "/admin/users", s.adminListUsers)
+	s.api(http.MethodPost, "/admin/users", s.adminCreateUser)
+	s.api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
+	s.api(http.MethodGet, "/admin/tokens", s.adminListTokens)
+	s.api(http.MethodPost, "/admin/tokens", s.adminCreateToken)
+	s.api(http.MethodDelete, "/admin/tokens/:id", s.adminRevokeToken)
+}
+
+// listLimit reads the limit query parameter (default 50, at most 200).
+func listLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 200 {
+		return 0, errs.Fields("invalid limit", errs.FieldError{Field: "limit", Message: "must be a whole number from 1 to 200"})
+	}
+	return n, nil
+}
+
+func nextCursor(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (s *Server) adminListUsers(c echo.Context) error {
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
+	}
+	users, next, err := s.auth.ListUsers(c.Request().Context(), limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	items := make([]userView, len(users))
+	for i, u := range users {
+		items[i] = viewUser(u)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": nextCursor(next)})
+}
+
+func (s *Server) adminCreateUser(c echo.Context) error {
+	var req struct {
+		Email    string    `json:"email"`
+		Role     auth.Role `json:"role"`
+		Password string    `json:"password"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := s.auth.CreateUser(c.Request().Context(), principal(c).UserID,
+		auth.NewUser{Email: req.Email, Role: req.Role, Password: req.Password}, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewUser(u))
+}
+
+func (s *Server) adminPatchUser(c echo.Context) error {
+	var req struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Disabled == nil {
+		return errs.Fields("nothing to change", errs.FieldError{Field: "disabled", Message: "required"})
+	}
+	u, err := s.auth.SetDisabled(c.Request().Context(), principal(c).UserID, c.Param("id"), *req.Disabled, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewUser(u))
+}
+
+// tokenView is an API token's record; the token itself appears only in
+// the answer to its creation.
+type tokenView struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	Token      string     `json:"token,omitempty"`
+}
+
+func viewToken(t auth.Token) tokenView {
+	return tokenView{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt,
+		LastUsedAt: utcPtr(t.LastUsedAt), RevokedAt: utcPtr(t.RevokedAt)}
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (s *Server) adminListTokens(c echo.Context) error {
+	ts, err := s.auth.ListTokens(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	items := make([]tokenView, len(ts))
+	for i, t := range ts {
+		items[i] = viewToken(t)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": nil})
+}
+
+func (s *Server) adminCreateToken(c echo.Context) error {
+	var req struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	t, raw, err := s.auth.CreateToken(c.Request().Context(), principal(c).UserID, req.Name, req.Scopes, c.RealIP())
+	if err != nil {
+		return err
+	}
+	v := viewToken(t)
+	v.Token = raw
+	noStore(c)
+	return c.JSON(http.StatusCreated, v)
+}
+
+func (s *Server) adminRevokeToken(c echo.Context) error {
+	if err := s.auth.RevokeToken(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP()); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"net/http"
+)
+
+// routePolicies is the authorization table: one row for every route, with
+// who may call it. TestEveryRouteHasAPolicy fails for a registered route
+// without a row, and TestRoutesRefuseWhatTheTableRefuses calls each one as
+// everyone the row excludes. Features add their rows here.
+//
+// Paths are echo's, with :params. A row's default is a fully authenticated
+// session (password and TOTP); partial rows are the only ones a
+// password-only session reaches. A route programs may call with an API
+// token names the scopes that admit it, e.g. for publishing signals:
+// adminOnly().orScope(auth.ScopeSignalsWrite).
+func routePolicies() map[string]policy {
+	t := map[string]policy{
+		// Operations and the UI's files: no account needed.
+		routeKey(http.MethodGet, "/healthz"):          public(),
+		routeKey(http.MethodGet, "/readyz"):           public(),
+		routeKey(http.MethodGet, "/metrics"):          public(),
+		routeKey(http.MethodGet, "/api/openapi.yaml"): public(),
+		routeKey(http.MethodGet, WebAssetsPath):       public(),
+
+		// Authentication and 2FA.
+		routeKey(http.MethodPost, apiPrefix+"/auth/signup"):       public(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/login"):        public(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/totp"):         secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/logout"):       secondStep(),
+		routeKey(http.MethodGet, apiPrefix+"/me"):                 secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/me/totp/setup"):     secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/me/totp/enable"):    secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/me/password"):       signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"): signedIn(),
+
+		// Admin: users and API tokens.
+		routeKey(http.MethodGet, apiPrefix+"/admin/users"):         adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/users"):        adminOnly(),
+		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):   adminOnly(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/tokens"):        adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):       adminOnly(),
+		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"): adminOnly(),
+	}
+	for _, p := range WebPagePaths() {
+		t[routeKey(http.MethodGet, p)] = public() // each serves index.html; the data behind it is guarded
+	}
+	return t
+}
