@@ -139,6 +139,8 @@ func TestParseRSAPrivateKey(t *testing.T) {
 		{"truncated", truncated, "is damaged"},
 		{"bad base64", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----", "not valid base64"},
 		{"openssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----", "OpenSSH"},
+		{"too long", strings.Repeat("A", 70000), "is far too long"},
+		{"too large a key", "-----BEGIN PRIVATE KEY-----\n" + base64.StdEncoding.EncodeToString(make([]byte, 7000)) + "\n-----END PRIVATE KEY-----", "is too large"},
 		{"unknown label", "-----BEGIN FOO-----\nAAAA\n-----END FOO-----", `is a "FOO" PEM block`},
 	}
 	for _, tc := range bad {

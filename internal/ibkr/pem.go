@@ -16,6 +16,14 @@ import (
 // MinRSAKeyBits is the smallest RSA key IBKR accepts for signing and encryption.
 const MinRSAKeyBits = 2048
 
+// Size bounds for pasted material: a DER private key of 8192 bits is about
+// 4.8 KB, and checking a much larger key costs seconds of CPU, which an API
+// server must not spend on one paste.
+const (
+	maxPastedBytes = 64 << 10
+	maxKeyDERBytes = 6000
+)
+
 // DHPrimeBits is the size of the Diffie-Hellman prime IBKR's portal expects
 // (`openssl dhparam 2048`).
 const DHPrimeBits = 2048
@@ -140,6 +148,9 @@ func stripSpace(s string) string {
 // mistakes (a public key, a certificate, DH parameters, a passphrase-protected
 // key, a non-RSA key) and never repeats the key material in its error.
 func ParseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
+	if len(pemText) > maxPastedBytes {
+		return nil, keyError("is far too long: paste only the private key")
+	}
 	s := normalizePasted(pemText)
 	if s == "" {
 		return nil, keyError("is empty: paste the private key, starting with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----")
@@ -208,6 +219,9 @@ func truncateLabel(s string) string {
 // parsePrivateKeyDER tries PKCS#1 then PKCS#8: labels are often wrong in
 // pasted keys, the DER is what counts.
 func parsePrivateKeyDER(der []byte) (any, error) {
+	if len(der) > maxKeyDERBytes {
+		return nil, keyError("is too large: IBKR uses RSA keys of 2048 bits (at most 8192 are accepted here)")
+	}
 	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
 		return k, nil
 	}
@@ -249,6 +263,9 @@ type dhParams struct {
 // from the prime written in hex (spaces, colons and a 0x prefix allowed).
 // The prime must be 2048 bits.
 func ParseDHPrime(s string) (*big.Int, error) {
+	if len(s) > maxPastedBytes {
+		return nil, dhError("are far too long: paste only the openssl dhparam 2048 output")
+	}
 	s = normalizePasted(s)
 	if s == "" {
 		return nil, dhError("are empty: paste the DH parameters (openssl dhparam 2048 output) or the prime in hex")
