@@ -261,6 +261,14 @@ func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
 	if diff := cmp.Diff([]string{"pending", "unknown", "submitted"}, statuses); diff != "" {
 		t.Errorf("status history (-want +got):\n%s", diff)
 	}
+	// Every change is in the audit trail too, written with it.
+	var actions []string
+	if err := w.pool.QueryRow(ctx, `SELECT array_agg(action ORDER BY id) FROM audit_events WHERE subject = $1`, c.ID).Scan(&actions); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"confirmation.create", "confirmation.unknown", "confirmation.submitted"}, actions); diff != "" {
+		t.Errorf("audit trail (-want +got):\n%s", diff)
+	}
 }
 
 // TestDuplicateCOIDMeansAlreadyPlaced: IBKR already holds an order with the
