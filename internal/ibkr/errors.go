@@ -15,46 +15,46 @@ type Kind string
 
 // The kinds of IBKR failure.
 const (
-	// KindInvalidSignature: IBKR refused the OAuth signature of the live
+	// KindInvalidSignature means IBKR refused the OAuth signature of the live
 	// session token request, or the LST did not validate. Fix the credentials.
 	KindInvalidSignature Kind = "invalid_signature"
-	// KindConsumerNotRecognized: "invalid consumer"; a new consumer key is
+	// KindConsumerNotRecognized means "invalid consumer"; a new consumer key is
 	// often not active until after IBKR's weekend restart.
 	KindConsumerNotRecognized Kind = "consumer_not_recognized"
-	// KindInvalidAccessToken: IBKR has no access token secret for the token
+	// KindInvalidAccessToken means IBKR has no access token secret for the token
 	// ("No access secret key found"); regenerate the access token.
 	KindInvalidAccessToken Kind = "invalid_access_token"
-	// KindTokenExpired: a signed call got 401 or 410; make a new LST.
+	// KindTokenExpired means a signed call got 401 or 410; make a new LST.
 	KindTokenExpired Kind = "token_expired"
-	// KindNoBrokerageSession: "no bridge" or a tickle that is no longer
+	// KindNoBrokerageSession means "no bridge" or a tickle that is no longer
 	// authenticated; call InitBrokerage again.
 	KindNoBrokerageSession Kind = "no_brokerage_session"
-	// KindAccountsNotQueried: "Please query /accounts first"; call Accounts.
+	// KindAccountsNotQueried means "Please query /accounts first"; call Accounts.
 	KindAccountsNotQueried Kind = "accounts_not_queried"
-	// KindRateLimited: 429; wait Error.RetryAfter.
+	// KindRateLimited means 429; wait Error.RetryAfter.
 	KindRateLimited Kind = "rate_limited"
-	// KindOrderRejected: IBKR refused the order; Error.Text is its reason.
+	// KindOrderRejected means IBKR refused the order; Error.Text is its reason.
 	KindOrderRejected Kind = "order_rejected"
-	// KindDuplicateOrder: the cOID is already registered, so the order
+	// KindDuplicateOrder means the cOID is already registered, so the order
 	// already exists: reconcile, never re-send under a new cOID.
 	KindDuplicateOrder Kind = "duplicate_order"
-	// KindAccountNotFound: the account id is not among the user's accounts.
+	// KindAccountNotFound means the account id is not among the user's accounts.
 	KindAccountNotFound Kind = "account_not_found"
-	// KindNoPermission: IBKR refused the call for lack of permission.
+	// KindNoPermission means IBKR refused the call for lack of permission.
 	KindNoPermission Kind = "no_permission"
-	// KindUnavailable: 5xx or a connection failure before the request was
+	// KindUnavailable means 5xx or a connection failure before the request was
 	// sent (or on a call that is safe to repeat); retry later.
 	KindUnavailable Kind = "unavailable"
-	// KindOutcomeUnknown: an order request was sent but its answer was lost
-	// (timeout, broken connection, unreadable answer). The order may exist:
+	// KindOutcomeUnknown means an order request was sent but its answer was lost
+	// (timeout, broken connection, unreadable answer, 504). The order may exist:
 	// reconcile by cOID; never retry blindly.
 	KindOutcomeUnknown Kind = "outcome_unknown"
-	// KindQuestionDeclined: IBKR asked a reply question the policy did not
+	// KindQuestionDeclined means IBKR asked a reply question the policy did not
 	// confirm (or too many); the order was not placed.
 	KindQuestionDeclined Kind = "question_declined"
-	// KindBadResponse: IBKR answered something this client cannot parse.
+	// KindBadResponse means IBKR answered something this client cannot parse.
 	KindBadResponse Kind = "bad_response"
-	// KindRequestFailed: any other 4xx; Error.Text is IBKR's text.
+	// KindRequestFailed means any other 4xx; Error.Text is IBKR's text.
 	KindRequestFailed Kind = "request_failed"
 )
 

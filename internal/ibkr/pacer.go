@@ -139,6 +139,7 @@ func (p *Pacer) wait(ctx context.Context, lim *rate.Limiter) error {
 // held it past the caller's deadline.
 type paceDeadlineError struct{ wait time.Duration }
 
+// Error says how long the wait would have been.
 func (e *paceDeadlineError) Error() string {
 	return fmt.Sprintf("request pacing needs a %s wait, past the deadline", e.wait)
 }
