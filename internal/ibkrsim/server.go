@@ -1,8 +1,3 @@
-// Package ibkrsim is a simulator of IBKR's Web API server side: the first-party
-// OAuth 1.0a handshake and request signing, the brokerage session, contracts,
-// orders with an auction model, pacing and injectable faults. It trusts nothing
-// a client sends and rejects what IBKR would reject; it shares no code with the
-// client in internal/ibkr on purpose.
 package ibkrsim
 
 import (

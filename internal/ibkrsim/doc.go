@@ -1,0 +1,43 @@
+// Package ibkrsim is a simulator of IBKR's Web API server side: the first-party
+// OAuth 1.0a handshake and request signing, the brokerage session, contracts,
+// orders with an auction model, pacing and injectable faults. It trusts nothing
+// a client sends and rejects what IBKR would reject; it shares no code with the
+// client in internal/ibkr on purpose, so a client bug cannot hide behind a
+// shared one.
+//
+// # IBKR's API (under /v1/api)
+//
+// POST /oauth/live_session_token verifies RSA-SHA256 over prepend + base
+// string and answers the server half of Diffie-Hellman. Every other request is
+// verified with HMAC-SHA256 keyed by the consumer's current live session token
+// (query and form parameters folded in; JSON bodies never signed). Served:
+// /tickle, /logout, /trsrv/stocks, /iserver/auth/ssodh/init, /iserver/auth/status,
+// /iserver/accounts, /iserver/secdef/search, /iserver/questions/suppress[/reset],
+// /iserver/account/{acct}/orders, /iserver/reply/{id},
+// /iserver/account/order/status/{id}, /iserver/account/orders,
+// /iserver/account/trades and DELETE /iserver/account/{acct}/order/{id}.
+//
+// Refusals follow IBKR's shapes: OAuth failures are 401
+// {"error":"id: N, error: invalid consumer|invalid signature|…","statusCode":401};
+// a missing brokerage session is 400 {"error":"Bad Request: no bridge",…};
+// order-path errors are {"error":"…"} — 400 for validation, a duplicate cOID
+// ("Order couldn't be submitted: Local order ID=… is already registered."),
+// "Please query /accounts first", a foreign account, a declined or stale reply
+// and a cancel of a finished order; 404 for an unknown order id. Pacing answers
+// 429 with Retry-After. Where IBKR publishes no text, the simulator's is
+// plausible and stable; clients should classify by endpoint and status.
+//
+// # Control API (under /sim)
+//
+// GET /sim/orders lists every accepted order; POST /sim/consumers registers a
+// Consumer; POST /sim/faults and DELETE /sim/faults[?id=N] inject and clear
+// Faults; POST /sim/auction/open and /sim/auction/close run the auctions
+// (optional body {"prices":{"AAPL":190.5}}); GET /sim/securities lists the
+// ticker table with its prices.
+//
+// A Fault strikes requests whose path after /v1/api matches Path (a prefix, or
+// a path.Match pattern such as /iserver/account/*/orders), optionally only one
+// consumer's, Count times (0: until cleared). latency and status strike before
+// the OAuth check; invalid_lst, competing and timeout_after_accept after it;
+// reply_question when an order is placed.
+package ibkrsim
