@@ -83,6 +83,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f, ok := s.faults.take(FaultStatus, rel, ckey); ok {
+		if f.status == http.StatusTooManyRequests || f.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, f.status, http.StatusText(f.status))
 		return
 	}

@@ -65,6 +65,9 @@ func TestFaultStatusAndLatency(t *testing.T) {
 	for range 2 {
 		r := c.call(http.MethodGet, "/iserver/accounts", nil)
 		mustStatus(t, "status fault", r, http.StatusServiceUnavailable)
+		if r.Header.Get("Retry-After") != "1" || string(r.Body) != `{"error":"Service Unavailable","statusCode":503}` {
+			t.Errorf("status fault answer: %v %s", r.Header, r.Body)
+		}
 	}
 	mustStatus(t, "after the count", c.call(http.MethodGet, "/iserver/accounts", nil), http.StatusOK)
 	mustStatus(t, "other path unaffected", c.call(http.MethodPost, "/tickle", nil), http.StatusOK)
