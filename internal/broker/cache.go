@@ -95,6 +95,12 @@ type loadFunc func(ctx context.Context, userID string) (Conn, *ibkr.Credentials,
 // were queried, the last tickle and a competing login. One handshake per
 // tenant runs at a time, however many requests wait for it. It is safe for
 // concurrent use.
+//
+// A tenant's entry holds the LST and what signing needs, not an
+// ibkr.Session: each Session call hands out a fresh ibkr.Session on the
+// cached token, paced by the account's shared Pacer. Pacers live only while
+// an account's requests flow (a pacer idle for longer than its slowest
+// limit is the same as a new one), which keeps 10,000 warm tenants small.
 type Cache struct {
 	cfg  CacheConfig
 	opts ibkr.Options
@@ -104,9 +110,25 @@ type Cache struct {
 	tenants map[string]*tenant
 	// pacers are shared by every session of one IBKR account, across
 	// renewals, so a new LST never resets the account's request budget.
-	pacers map[string]*ibkr.Pacer
+	pacers map[string]*pacerEntry
 
 	handshakes countdown
+}
+
+// Pacer leases: a session handed out by Session keeps its account's pacer
+// for sessionLease; after the last use a pacer lingers for pacerLinger,
+// longer than IBKR's slowest limit (1 request per 5 s), so evicting it
+// afterwards loses no pacing state.
+const (
+	sessionLease = 5 * time.Minute
+	pacerLinger  = 10 * time.Second
+)
+
+// pacerEntry is one account's pacer and who holds it; Cache.mu guards it.
+type pacerEntry struct {
+	p     *ibkr.Pacer
+	refs  int
+	until time.Time
 }
 
 // countdown counts events; tests and metrics read it.
@@ -133,11 +155,12 @@ type tenant struct {
 
 	mu      sync.Mutex
 	dropped bool // invalidated: no flight may install a session here
-	sess    *ibkr.Session
+	tok     ibkr.LiveSessionToken
 	conn    Conn
-	pacer   *ibkr.Pacer
+	// accessToken and realm are what signing needs besides the LST; they
+	// are not secrets.
+	accessToken, realm string
 
-	lstExpires time.Time
 	renewAt    time.Time
 	lstBad     bool // IBKR refused the LST (401): make a new one
 	brokerage  bool // the brokerage session is open
@@ -152,11 +175,10 @@ type tenant struct {
 	flight    *flight
 }
 
-// flight is one handshake-and-init in progress; done closes when it ends.
+// flight is one handshake-and-init in progress; done closes when it ends
+// with err set when it failed.
 type flight struct {
 	done chan struct{}
-	sess *ibkr.Session
-	conn Conn
 	err  error
 }
 
@@ -164,7 +186,7 @@ type flight struct {
 // flight ran: its result belongs to replaced credentials.
 var errDropped = errors.New("broker session: invalidated while being prepared")
 
-// NewCache returns a cache that loads credentials with load and talks to
+// newCache returns a cache that loads credentials with load and talks to
 // IBKR with opts (its Pacer is ignored: the cache keeps one per account).
 func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc) *Cache {
 	return &Cache{
@@ -172,7 +194,7 @@ func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc) *Cache {
 		opts:    opts,
 		load:    load,
 		tenants: map[string]*tenant{},
-		pacers:  map[string]*ibkr.Pacer{},
+		pacers:  map[string]*pacerEntry{},
 	}
 }
 
@@ -191,22 +213,58 @@ func (c *Cache) tenant(userID string) *tenant {
 	return t
 }
 
-func (c *Cache) pacer(accountID string) *ibkr.Pacer {
+// acquirePacer returns the account's pacer and holds it for at least hold;
+// every acquire is paired with a release.
+func (c *Cache) acquirePacer(accountID string, hold time.Duration) *pacerEntry {
+	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.pacers[accountID]
-	if p == nil {
-		p = ibkr.NewPacer()
-		c.pacers[accountID] = p
+	e := c.pacers[accountID]
+	if e == nil {
+		e = &pacerEntry{p: ibkr.NewPacer()}
+		c.pacers[accountID] = e
 	}
-	return p
+	e.refs++
+	if u := now.Add(hold); u.After(e.until) {
+		e.until = u
+	}
+	return e
+}
+
+// releasePacer ends one hold; the pacer lingers for pacerLinger.
+func (c *Cache) releasePacer(e *pacerEntry) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if u := now.Add(pacerLinger); u.After(e.until) {
+		e.until = u
+	}
+}
+
+// evictPacers forgets the pacers nobody holds or used lately.
+func (c *Cache) evictPacers(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for acct, e := range c.pacers {
+		if e.refs <= 0 && now.After(e.until) {
+			delete(c.pacers, acct)
+		}
+	}
+}
+
+// session builds an ibkr.Session on t's cached token. The caller holds t.mu.
+func (c *Cache) session(t *tenant, pe *pacerEntry) (*ibkr.Session, error) {
+	opts := c.opts
+	opts.Pacer = pe.p
+	return ibkr.ResumeSession(opts, t.conn.ConsumerKey, t.accessToken, t.realm, t.tok)
 }
 
 // ready reports whether t's session can serve a request now: a valid LST,
 // an open brokerage session that no other login holds, and accounts
 // queried. The caller holds t.mu.
 func (t *tenant) ready(now time.Time) bool {
-	return t.sess != nil && !t.lstBad && now.Before(t.lstExpires) && t.brokerage && t.accounts && !t.competing
+	return t.tok.Value != "" && !t.lstBad && now.Before(t.tok.Expires) && t.brokerage && t.accounts && !t.competing
 }
 
 // Session returns the user's IBKR session for the active connection, ready
@@ -215,41 +273,61 @@ func (t *tenant) ready(now time.Time) bool {
 // failure is remembered for CacheConfig.FailureBackoff, so a broken
 // connection is not hammered. The error is an *errs.Error with a broker
 // code (BrokerNotConnected when no connection is saved).
+//
+// Use the session for one unit of work (a few minutes at most) and call
+// Session again for the next: the account's pacer is held for that long,
+// and a renewed LST is picked up. Prefer Do, which also repairs the
+// session when IBKR refuses it.
 func (c *Cache) Session(ctx context.Context, userID string) (*ibkr.Session, Conn, error) {
-	for range 3 {
+	s, conn, pe, err := c.acquire(ctx, userID, sessionLease)
+	if err != nil {
+		return nil, Conn{}, err
+	}
+	c.releasePacer(pe)
+	return s, conn, nil
+}
+
+// acquire is Session holding the account's pacer for hold; the caller
+// releases pe.
+func (c *Cache) acquire(ctx context.Context, userID string, hold time.Duration) (*ibkr.Session, Conn, *pacerEntry, error) {
+	for range 5 {
 		t := c.tenant(userID)
 		now := c.cfg.Now()
 		t.mu.Lock()
 		t.lastUsed = now
 		if t.ready(now) {
-			s, conn := t.sess, t.conn
 			if !now.Before(t.renewAt) {
 				c.startFlight(t) // renew in the background; this LST still works
 			}
+			pe := c.acquirePacer(t.conn.AccountID, hold)
+			s, err := c.session(t, pe)
+			conn := t.conn
 			t.mu.Unlock()
-			return s, conn, nil
+			if err != nil {
+				c.releasePacer(pe)
+				return nil, Conn{}, nil, errs.Wrap(err, errs.Internal, "")
+			}
+			return s, conn, pe, nil
 		}
 		if t.failErr != nil && now.Before(t.failUntil) {
 			err := t.failErr
 			t.mu.Unlock()
-			return nil, Conn{}, err
+			return nil, Conn{}, nil, err
 		}
 		f := c.startFlight(t)
 		t.mu.Unlock()
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return nil, Conn{}, errs.Wrap(ctx.Err(), errs.BrokerUnavailable, "the IBKR session is not ready yet")
+			return nil, Conn{}, nil, errs.Wrap(ctx.Err(), errs.BrokerUnavailable, "the IBKR session is not ready yet")
 		}
-		if errors.Is(f.err, errDropped) {
-			continue
+		if f.err != nil && !errors.Is(f.err, errDropped) {
+			return nil, Conn{}, nil, f.err
 		}
-		if f.err != nil {
-			return nil, Conn{}, f.err
-		}
-		return f.sess, f.conn, nil
+		// Ready now (or invalidated meanwhile): the next round hands out
+		// the session, or prepares the new credentials.
 	}
-	return nil, Conn{}, errs.E(errs.BrokerUnavailable, "the IBKR connection changed while the session was being prepared; try again")
+	return nil, Conn{}, nil, errs.E(errs.BrokerUnavailable, "the IBKR connection changed while the session was being prepared; try again")
 }
 
 // startFlight returns the tenant's flight, starting one when none runs.
@@ -265,6 +343,21 @@ func (c *Cache) startFlight(t *tenant) *flight {
 	return f
 }
 
+// prepared is a session being made ready by a flight.
+type prepared struct {
+	sess               *ibkr.Session
+	pe                 *pacerEntry
+	conn               Conn
+	accessToken, realm string
+}
+
+func (c *Cache) release(p *prepared) {
+	if p != nil && p.pe != nil {
+		c.releasePacer(p.pe)
+		p.pe = nil
+	}
+}
+
 // prepare makes t's session ready: a handshake when there is no valid LST
 // (or it is due for renewal), then the brokerage session, then accounts.
 // A 401 on a cached LST triggers one new handshake.
@@ -275,26 +368,36 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 
 	now := c.cfg.Now()
 	t.mu.Lock()
-	orig := t.sess
-	sess, conn := t.sess, t.conn
-	needLST := sess == nil || t.lstBad || !now.Before(t.renewAt)
+	origTok := t.tok.Value
+	needLST := t.tok.Value == "" || t.lstBad || !now.Before(t.renewAt) || !now.Before(t.tok.Expires)
 	brokerage := t.brokerage && !t.competing && !needLST
 	accounts := t.accounts && brokerage
-	expires := t.lstExpires
+	var cur *prepared
+	if !needLST {
+		cur = &prepared{conn: t.conn, accessToken: t.accessToken, realm: t.realm}
+		cur.pe = c.acquirePacer(t.conn.AccountID, 0)
+		var err error
+		if cur.sess, err = c.session(t, cur.pe); err != nil {
+			needLST = true
+		}
+	}
 	t.mu.Unlock()
+	defer func() { c.release(cur) }()
 
 	var err error
+	fresh := false
 	for attempt := 0; ; attempt++ {
 		if needLST {
-			sess, conn, err = c.handshake(ctx, t.userID)
+			c.release(cur)
+			cur, err = c.handshake(ctx, t.userID)
 			if err != nil {
 				break
 			}
-			expires = sess.Expires()
+			fresh = true
 			brokerage, accounts = false, false
 		}
 		if !brokerage {
-			_, err = sess.InitBrokerage(ctx)
+			_, err = cur.sess.InitBrokerage(ctx)
 			if err == nil {
 				brokerage = true
 				accounts = false
@@ -302,9 +405,9 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 		}
 		if err == nil && !accounts {
 			var list ibkr.AccountList
-			list, err = sess.Accounts(ctx)
-			if err == nil && !list.Has(conn.AccountID) {
-				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(conn.AccountID))
+			list, err = cur.sess.Accounts(ctx)
+			if err == nil && !list.Has(cur.conn.AccountID) {
+				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(cur.conn.AccountID))
 			}
 			accounts = err == nil
 		}
@@ -329,35 +432,34 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 		f.err = asBrokerError(err)
 		t.lastErr = errs.CodeOf(f.err)
 		switch {
-		case needLST && sess != nil:
+		case fresh:
 			// The new LST supersedes the old one at IBKR: keep it, so the
 			// next try needs no new handshake.
-			t.install(sess, conn, expires, c.renewAt(expires))
+			c.install(t, cur)
 			t.brokerage, t.accounts = brokerage, accounts
-		case needLST && orig != nil && t.sess == orig && t.ready(now):
+		case needLST && origTok != "" && t.tok.Value == origTok && t.ready(now):
 			// A renewal handshake failed while the current LST still
 			// works: keep serving it and retry after the back-off.
 			t.renewAt = now.Add(c.cfg.FailureBackoff)
-			f.sess, f.conn, f.err = t.sess, t.conn, nil
+			f.err = nil
 			return
-		case t.sess == orig && orig != nil:
+		case origTok != "" && t.tok.Value == origTok:
 			t.brokerage, t.accounts = brokerage, accounts
 		}
 		t.failErr, t.failUntil = f.err, now.Add(c.cfg.FailureBackoff)
 		return
 	}
-	if sess != t.sess {
-		t.install(sess, conn, expires, c.renewAt(expires))
+	if fresh {
+		c.install(t, cur)
 	}
 	t.brokerage, t.accounts, t.competing = true, true, false
 	t.failErr, t.lastErr = nil, ""
-	f.sess, f.conn = sess, conn
 }
 
-// install makes sess the tenant's session. The caller holds t.mu.
-func (t *tenant) install(sess *ibkr.Session, conn Conn, expires, renewAt time.Time) {
-	t.sess, t.conn = sess, conn
-	t.lstExpires, t.renewAt, t.lstBad = expires, renewAt, false
+// install makes p's token the tenant's. The caller holds t.mu.
+func (c *Cache) install(t *tenant, p *prepared) {
+	t.tok, t.conn, t.accessToken, t.realm = p.sess.Token(), p.conn, p.accessToken, p.realm
+	t.renewAt, t.lstBad = c.renewAt(t.tok.Expires), false
 	t.brokerage, t.accounts = false, false
 }
 
@@ -374,16 +476,18 @@ func (c *Cache) renewAt(exp time.Time) time.Time {
 }
 
 // handshake loads the user's credentials, runs the LST handshake and drops
-// the decrypted keys at once.
-func (c *Cache) handshake(ctx context.Context, userID string) (*ibkr.Session, Conn, error) {
+// the decrypted keys at once. The result holds the account's pacer.
+func (c *Cache) handshake(ctx context.Context, userID string) (*prepared, error) {
 	conn, creds, err := c.load(ctx, userID)
 	if err != nil {
-		return nil, Conn{}, err
+		return nil, err
 	}
+	p := &prepared{conn: conn, accessToken: creds.AccessToken, realm: creds.Realm}
+	p.pe = c.acquirePacer(conn.AccountID, 0)
 	opts := c.opts
-	opts.Pacer = c.pacer(conn.AccountID)
+	opts.Pacer = p.pe.p
 	c.handshakes.add()
-	sess, err := ibkr.Handshake(ctx, opts, creds)
+	p.sess, err = ibkr.Handshake(ctx, opts, creds)
 	dropCredentials(creds)
 	if c.cfg.OnHandshake != nil {
 		result := "ok"
@@ -396,9 +500,10 @@ func (c *Cache) handshake(ctx context.Context, userID string) (*ibkr.Session, Co
 		c.cfg.OnHandshake(result)
 	}
 	if err != nil {
-		return nil, Conn{}, err
+		c.release(p)
+		return nil, err
 	}
-	return sess, conn, nil
+	return p, nil
 }
 
 // asBrokerError gives an IBKR failure its broker code, keeping the detail
@@ -435,7 +540,7 @@ func (c *Cache) Invalidate(userID string) {
 	}
 	t.mu.Lock()
 	t.dropped = true
-	t.sess = nil
+	t.tok = ibkr.LiveSessionToken{}
 	t.mu.Unlock()
 }
 
@@ -457,7 +562,7 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, err error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.sess != sess || sess == nil {
+	if sess == nil || t.tok.Value == "" || sess.Token().Value != t.tok.Value {
 		return
 	}
 	switch kind {
@@ -479,11 +584,12 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, err error) {
 // refused those requests before acting on them, so repeating is safe.
 func (c *Cache) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error {
 	for attempt := 0; ; attempt++ {
-		s, conn, err := c.Session(ctx, userID)
+		s, conn, pe, err := c.acquire(ctx, userID, 0)
 		if err != nil {
 			return err
 		}
 		err = fn(ctx, s, conn)
+		c.releasePacer(pe)
 		switch ibkr.KindOf(err) {
 		case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
 			c.Report(userID, s, err)

@@ -51,7 +51,7 @@ func timePtr(t time.Time) *time.Time {
 func (t *tenant) state(now time.Time) SessionState {
 	st := SessionState{
 		UserID: t.userID, Mode: t.conn.Mode, Competing: t.competing, LastError: t.lastErr,
-		LSTExpiresAt: timePtr(t.lstExpires), RenewAt: timePtr(t.renewAt),
+		LSTExpiresAt: timePtr(t.tok.Expires), RenewAt: timePtr(t.renewAt),
 		LastTickleAt: timePtr(t.lastTickle), LastUsedAt: timePtr(t.lastUsed),
 	}
 	if t.conn.AccountID != "" {
@@ -66,9 +66,9 @@ func (t *tenant) state(now time.Time) SessionState {
 		st.State = StateCompeting
 	case t.failErr != nil:
 		st.State = StateFailed
-	case t.sess == nil:
+	case t.tok.Value == "":
 		st.State = StateDisconnected
-	case t.lstBad || !now.Before(t.lstExpires):
+	case t.lstBad || !now.Before(t.tok.Expires):
 		st.State = StateExpired
 	default:
 		st.State = StateNoBrokerage
@@ -175,14 +175,14 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 		t.mu.Lock()
 		active := now.Sub(t.lastUsed) <= c.cfg.ActiveWithin
 		switch {
-		case t.sess == nil && t.flight == nil && !active:
+		case t.tok.Value == "" && t.flight == nil && !active:
 			c.evict(t)
 			st.evicted++
-		case t.sess == nil || t.flight != nil:
+		case t.tok.Value == "" || t.flight != nil:
 		case !active:
 			// Idle tenants are not kept alive; once the LST is gone there
 			// is nothing left worth keeping in memory.
-			if !now.Before(t.lstExpires) {
+			if !now.Before(t.tok.Expires) {
 				c.evict(t)
 				st.evicted++
 			}
@@ -228,6 +228,7 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 		}()
 	}
 	wg.Wait()
+	c.evictPacers(c.cfg.Now())
 	return st
 }
 
@@ -240,26 +241,34 @@ func (c *Cache) evict(t *tenant) {
 	}
 	c.mu.Unlock()
 	t.dropped = true
-	t.sess = nil
+	t.tok = ibkr.LiveSessionToken{}
 }
 
 // tickle keeps one session alive and acts on what IBKR says: a competing
 // login is noted, a dead brokerage session or a refused LST is repaired.
 func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	t.mu.Lock()
-	sess := t.sess
-	t.mu.Unlock()
-	if sess == nil {
+	if t.tok.Value == "" {
+		t.mu.Unlock()
 		return true, false
+	}
+	tok := t.tok.Value
+	pe := c.acquirePacer(t.conn.AccountID, 0)
+	sess, err := c.session(t, pe)
+	t.mu.Unlock()
+	if err != nil {
+		c.releasePacer(pe)
+		return false, false
 	}
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	res, err := sess.Tickle(tctx)
 	cancel()
+	c.releasePacer(pe)
 
 	now := c.cfg.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.sess != sess || t.dropped {
+	if t.tok.Value != tok || t.dropped {
 		return true, false
 	}
 	t.lastTickle = now
