@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"sim":     {cmdSim, "sim [register]: the IBKR Web API simulator, or register a simulated consumer"},
 		"ibkr":    {cmdIBKR, "ibkr test-connection --creds FILE: check IBKR credentials step by step"},
 		"user":    {cmdUser, "user create --email E --role admin|subscriber: add an account (password on stdin)"},
+		"keys":    {cmdKeys, "keys generate|rotate|rewrap: make master keys, rotate them, re-seal data online"},
 		"devdb":   {cmdDevDB, "devdb -- CMD ARGS: run CMD with a throwaway PostgreSQL cluster (make test)"},
 	}
 }
