@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // MaxBodyBytes bounds every request body; the largest legitimate one is a
@@ -36,6 +37,7 @@ type Deps struct {
 	Metrics   *metrics.Metrics // nil: a private set, still served at /metrics
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
+	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
 }
 
 // Server serves Ordertune's HTTP API.
@@ -44,6 +46,7 @@ type Server struct {
 	log     zerolog.Logger
 	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
+	trading *trading.Service
 	authLayer
 }
 
@@ -54,7 +57,10 @@ func New(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics}
+	if d.Trading == nil && d.Pool != nil {
+		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
+	}
+	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
@@ -77,6 +83,7 @@ func (s *Server) routes() {
 	s.webRoutes()
 	s.authRoutes()
 	s.adminAuthRoutes()
+	s.tradingRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

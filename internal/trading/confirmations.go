@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -162,6 +163,8 @@ type ConfirmationFilter struct {
 	From, To time.Time
 	Limit    int
 	Cursor   string
+
+	userEmail string
 }
 
 var statuses = map[string]bool{StatusPending: true, StatusSubmitted: true, StatusFilled: true, StatusPartiallyFilled: true,
@@ -181,7 +184,10 @@ func (s *Service) Confirmations(ctx context.Context, userID string, f Confirmati
 // first, filtered.
 func (s *Service) AllConfirmations(ctx context.Context, f ConfirmationFilter) ([]Confirmation, string, error) {
 	if f.UserID != "" && !validID(f.UserID) {
-		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "user", Message: "must be a user id"})
+		if !strings.Contains(f.UserID, "@") {
+			return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "user", Message: "must be a user id or an e-mail address"})
+		}
+		f.userEmail, f.UserID = f.UserID, ""
 	}
 	return s.listConfirmations(ctx, f)
 }
@@ -206,6 +212,9 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 	where := "true"
 	if f.UserID != "" {
 		where += " AND c.user_id = " + arg(f.UserID)
+	}
+	if f.userEmail != "" {
+		where += " AND c.user_id IN (SELECT id FROM users WHERE lower(email) = lower(" + arg(strings.TrimSpace(f.userEmail)) + "))"
 	}
 	if f.Status != "" {
 		where += " AND c.status = " + arg(f.Status)

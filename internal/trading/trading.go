@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 )
 
@@ -209,3 +210,20 @@ func (s *Service) isInflight(id string) bool {
 	defer s.inflightMu.Unlock()
 	return s.inflight[id]
 }
+
+// NoBroker is a Broker for a server without IBKR access: every user is
+// "not connected", so logs and settings work and nothing is ever sent.
+type NoBroker struct{}
+
+// ActiveAccount implements Broker.
+func (NoBroker) ActiveAccount(context.Context, string) (Account, error) {
+	return Account{}, errs.E(errs.BrokerNotConnected, "this server has no broker access configured")
+}
+
+// Session implements Broker.
+func (NoBroker) Session(context.Context, string) (Conn, error) {
+	return Conn{}, errs.E(errs.BrokerNotConnected, "this server has no broker access configured")
+}
+
+// Invalidate implements Broker.
+func (NoBroker) Invalidate(string, *ibkr.Session, ibkr.Kind) {}

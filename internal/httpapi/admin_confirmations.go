@@ -1,0 +1,143 @@
+package httpapi
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/trading"
+)
+
+// maxCSVRows bounds one CSV export; narrow the filters for more.
+const maxCSVRows = 100_000
+
+// adminConfirmations is the admin log: every user's confirmations with
+// filters user (id or e-mail), status, ticker, from and to (dates, to
+// inclusive, or RFC 3339 times), paginated; format=csv downloads every
+// matching row as CSV.
+func (s *Server) adminConfirmations(c echo.Context) error {
+	f, err := adminFilter(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if c.QueryParam("format") == "csv" {
+		return s.adminConfirmationsCSV(c, f)
+	}
+	if v := c.QueryParam("format"); v != "" && v != "json" {
+		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
+	}
+	list, next, err := s.trading.AllConfirmations(ctx, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(list, next))
+}
+
+func adminFilter(c echo.Context) (trading.ConfirmationFilter, error) {
+	limit, err := queryLimit(c)
+	if err != nil {
+		return trading.ConfirmationFilter{}, err
+	}
+	f := trading.ConfirmationFilter{UserID: strings.TrimSpace(c.QueryParam("user")), Status: c.QueryParam("status"),
+		Ticker: strings.TrimSpace(c.QueryParam("ticker")), Limit: limit, Cursor: c.QueryParam("cursor")}
+	if f.From, err = parseBound(c.QueryParam("from"), "from", false); err != nil {
+		return f, err
+	}
+	if f.To, err = parseBound(c.QueryParam("to"), "to", true); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// parseBound reads a date (YYYY-MM-DD, UTC) or an RFC 3339 time. A "to"
+// date includes its whole day.
+func parseBound(v, field string, end bool) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.Parse(time.DateOnly, v); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, errs.Fields("invalid filter", errs.FieldError{Field: field, Message: "must be a date YYYY-MM-DD or an RFC 3339 time"})
+}
+
+var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "signal_id", "ticker", "side", "quantity", "order_type", "tif",
+	"limit_price", "mode", "account_id_masked", "status", "broker_order_id", "broker_status", "filled_quantity", "avg_fill_price",
+	"error_code", "error_message"}
+
+func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {
+	ctx := c.Request().Context()
+	f.Limit, f.Cursor = trading.MaxLimit, ""
+	// Read everything first so that an error is still a problem answer,
+	// not a truncated file.
+	var rows []trading.Confirmation
+	for {
+		list, next, err := s.trading.AllConfirmations(ctx, f)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, list...)
+		if next == "" {
+			break
+		}
+		if len(rows) >= maxCSVRows {
+			return errs.E(errs.Invalid, "more than %d confirmations match; narrow the filters (from, to, user)", maxCSVRows)
+		}
+		f.Cursor = next
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="confirmations-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	_ = w.Write(csvHeader)
+	for _, r := range rows {
+		_ = w.Write(csvRecord(r))
+	}
+	w.Flush()
+	return nil
+}
+
+func csvRecord(r trading.Confirmation) []string {
+	opt := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	code, msg := "", ""
+	if r.Error != nil {
+		code, msg = r.Error.Code, r.Error.Message
+	}
+	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, r.SignalID, r.Ticker, r.Side,
+		strconv.FormatInt(r.Quantity, 10), r.OrderType, r.TIF, opt(r.LimitPrice), r.Mode, r.AccountIDMasked, r.Status,
+		opt(r.BrokerOrderID), opt(r.BrokerStatus), r.FilledQuantity, opt(r.AvgFillPrice), code, msg}
+	for i, v := range rec {
+		rec[i] = csvSafe(v)
+	}
+	return rec
+}
+
+// csvSafe defuses spreadsheet formulas: IBKR's texts end up in the file and
+// a cell starting with =, +, - or @ would run as a formula when opened.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			return v // a negative number is data, not a formula
+		}
+		return "'" + v
+	}
+	return v
+}

@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/trading"
+)
+
+// tradingRoute registers a trading route below apiPrefix together with
+// its row of the authorization table, so that the two cannot drift apart.
+func (s *Server) tradingRoute(method, path string, pol policy, h echo.HandlerFunc) {
+	s.policies[routeKey(method, apiPrefix+path)] = pol
+	s.api(method, path, s.needTrading(h))
+}
+
+// tradingRoutes registers signals, settings, confirmations and the admin
+// log and audit routes.
+func (s *Server) tradingRoutes() {
+	s.tradingRoute(http.MethodGet, "/signals", signedIn(), s.listSignals)
+	s.tradingRoute(http.MethodPost, "/signals", adminOnly().orScope(auth.ScopeSignalsWrite), s.createSignal)
+	s.tradingRoute(http.MethodGet, "/signals/:id", signedIn(), s.getSignal)
+	s.tradingRoute(http.MethodDelete, "/signals/:id", adminOnly(), s.withdrawSignal)
+	s.tradingRoute(http.MethodGet, "/signals/:id/preview", signedIn(), s.previewSignal)
+	s.tradingRoute(http.MethodPost, "/signals/:id/confirm", signedIn(), s.confirmSignal)
+
+	s.tradingRoute(http.MethodGet, "/settings", signedIn(), s.getSettings)
+	s.tradingRoute(http.MethodPut, "/settings/position-size", signedIn(), s.putPositionSize)
+
+	s.tradingRoute(http.MethodGet, "/confirmations", signedIn(), s.listConfirmations)
+	s.tradingRoute(http.MethodGet, "/confirmations/:id", ownData(), s.getConfirmation)
+	s.tradingRoute(http.MethodPost, "/confirmations/:id/cancel", ownData(), s.cancelConfirmation)
+
+	s.tradingRoute(http.MethodGet, "/admin/confirmations", adminOnly(), s.adminConfirmations)
+	// The audit trail does not need the trading service.
+	for path, h := range map[string]echo.HandlerFunc{"/admin/audit": s.adminAudit, "/admin/audit/verify": s.adminAuditVerify} {
+		s.policies[routeKey(http.MethodGet, apiPrefix+path)] = adminOnly()
+		s.api(http.MethodGet, path, h)
+	}
+}
+
+// needTrading answers 503 while the trading service is not configured.
+func (s *Server) needTrading(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.trading == nil {
+			return errs.E(errs.Unavailable, "trading is not configured on this server")
+		}
+		return h(c)
+	}
+}
+
+// page is a list answer: {items, next_cursor}.
+type page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func newPage[T any](items []T, next string) page[T] {
+	p := page[T]{Items: items}
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}
+
+// queryLimit reads ?limit=; absent is 0 (the default).
+func queryLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errs.Fields("invalid limit", errs.FieldError{Field: "limit", Message: "must be a whole number"})
+	}
+	return n, nil
+}
+
+func (s *Server) listSignals(c echo.Context) error {
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.trading.ListSignals(c.Request().Context(), principal(c).UserID, trading.SignalFilter{
+		Status: c.QueryParam("status"), Limit: limit, Cursor: c.QueryParam("cursor")})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(list, next))
+}
+
+func (s *Server) createSignal(c echo.Context) error {
+	var in trading.NewSignal
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	g, err := s.trading.CreateSignal(c.Request().Context(), principal(c).UserID, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, g)
+}
+
+func (s *Server) getSignal(c echo.Context) error {
+	g, err := s.trading.Signal(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+func (s *Server) withdrawSignal(c echo.Context) error {
+	if err := s.trading.WithdrawSignal(c.Request().Context(), principal(c).UserID, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) previewSignal(c echo.Context) error {
+	p, err := s.trading.Preview(c.Request().Context(), principal(c).UserID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// confirmSignal answers 201 with the confirmation this request made, 200
+// with the first result of a repeated request, and 202 while the order's
+// outcome is not known (IBKR's answer was lost; reconciliation settles it).
+func (s *Server) confirmSignal(c echo.Context) error {
+	var in struct {
+		Side string `json:"side"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	key := c.Request().Header.Get("Idempotency-Key")
+	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, in.Side)
+	if err != nil {
+		return err
+	}
+	st := http.StatusCreated
+	switch {
+	case conf.Status == trading.StatusUnknown || conf.Status == trading.StatusPending:
+		st = http.StatusAccepted
+	case replay:
+		st = http.StatusOK
+	}
+	return c.JSON(st, conf)
+}
