@@ -141,6 +141,15 @@ func New(cfg Config) (*Service, error) {
 	if s.argon == (Argon2Params{}) {
 		s.argon = DefaultArgon2()
 	}
+	if s.argon.KeyLen < 32 {
+		s.argon.KeyLen = 32
+	}
+	if s.argon.SaltLen < 16 {
+		s.argon.SaltLen = 16
+	}
+	if s.argon.Memory == 0 || s.argon.Time == 0 || s.argon.Threads == 0 {
+		return nil, errors.New("auth: argon2 memory, time and threads must be positive")
+	}
 	n := cfg.MaxConcurrentHashes
 	if n <= 0 {
 		n = 2
