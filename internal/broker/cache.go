@@ -40,6 +40,10 @@ type CacheConfig struct {
 	// OnHandshake, when set, is told each handshake's result: "ok" or the
 	// IBKR failure kind (for metrics).
 	OnHandshake func(result string)
+	// SuppressQuestions lists reply-question message ids suppressed in
+	// every new brokerage session, after accounts are queried (the trading
+	// feature's allowlist); empty suppresses none.
+	SuppressQuestions []string
 }
 
 func (c CacheConfig) withDefaults() CacheConfig {
@@ -409,6 +413,11 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			if err == nil && !list.Has(cur.conn.AccountID) {
 				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(cur.conn.AccountID))
 			}
+			if err == nil && len(c.cfg.SuppressQuestions) > 0 {
+				// Once per brokerage session, so known questions do not
+				// interrupt an order.
+				err = cur.sess.SuppressQuestions(ctx, c.cfg.SuppressQuestions...)
+			}
 			accounts = err == nil
 		}
 		// A cached LST that IBKR no longer accepts (it expired early, or
@@ -544,25 +553,22 @@ func (c *Cache) Invalidate(userID string) {
 	t.mu.Unlock()
 }
 
-// Report tells the cache what a call on sess (from Session) ran into, so
-// the next Session call repairs it: a 401 makes a new LST, "no bridge" or
-// an unauthenticated brokerage session re-initialises it, "Please query
-// /accounts first" queries accounts again. Reports about a session the
-// cache no longer holds are ignored.
-func (c *Cache) Report(userID string, sess *ibkr.Session, err error) {
-	kind := ibkr.KindOf(err)
-	if kind == "" {
-		return
-	}
+// Report tells the cache what IBKR answered a call on sess (from Session
+// or Do), so the next Session call repairs it: KindTokenExpired (a 401)
+// makes a new LST, KindNoBrokerageSession ("no bridge", authenticated
+// false) re-initialises the brokerage session, KindAccountsNotQueried
+// queries accounts again. Reports about an LST the cache no longer holds
+// are ignored.
+func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	c.mu.Lock()
 	t := c.tenants[userID]
 	c.mu.Unlock()
-	if t == nil {
+	if t == nil || sess == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if sess == nil || t.tok.Value == "" || sess.Token().Value != t.tok.Value {
+	if t.tok.Value == "" || sess.Token().Value != t.tok.Value {
 		return
 	}
 	switch kind {
@@ -590,9 +596,9 @@ func (c *Cache) Do(ctx context.Context, userID string, fn func(ctx context.Conte
 		}
 		err = fn(ctx, s, conn)
 		c.releasePacer(pe)
-		switch ibkr.KindOf(err) {
+		switch kind := ibkr.KindOf(err); kind {
 		case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
-			c.Report(userID, s, err)
+			c.Report(userID, s, kind)
 			if attempt == 0 {
 				continue
 			}

@@ -474,3 +474,60 @@ func TestKeepAliveSupervisor(t *testing.T) {
 	<-done // Run returns once its context ends
 	mustAccounts(t, ctx, c, u)
 }
+
+// The allowlisted reply questions are suppressed in each new brokerage
+// session, so IBKR's first-order question (o163) does not stop an order.
+func TestSuppressedQuestions(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		suppress []string
+		want     ibkr.Kind
+	}{
+		{"none suppressed", nil, ibkr.KindQuestionDeclined},
+		{"o163 suppressed", []string{"o163", "o354"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{cache: CacheConfig{SuppressQuestions: tt.suppress}})
+			ctx := ctxT(t)
+			u, _ := e.connected("DU1234567")
+			err := e.svc.Cache().Do(ctx, u, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
+				l, err := s.USStock(ctx, "AAPL")
+				if err != nil {
+					return err
+				}
+				_, err = s.PlaceOrder(ctx, conn.AccountID, ibkr.Order{Conid: l.Conid, COID: "c-" + tt.name[:4], OrderType: "MKT", Side: "BUY", Quantity: 1, TIF: "DAY"}, nil)
+				return err
+			})
+			if got := ibkr.KindOf(err); got != tt.want {
+				t.Errorf("order: kind %q (%v), want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestActiveAccount(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU7654321")
+	want := Account{Mode: Paper, ID: "DU7654321", Masked: "DU•••4321"}
+	for _, warm := range []bool{false, true} {
+		if warm {
+			if _, _, err := e.svc.Cache().Session(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := e.svc.ActiveAccount(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("warm=%v (-want +got):\n%s", warm, diff)
+		}
+	}
+	if _, err := e.svc.ActiveAccount(ctx, e.user()); !errs.Is(err, errs.BrokerNotConnected) {
+		t.Errorf("no connection: %v", err)
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes = %d; ActiveAccount must not call IBKR", got)
+	}
+}

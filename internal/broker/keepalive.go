@@ -90,6 +90,20 @@ func (c *Cache) State(userID string) (SessionState, bool) {
 	return t.state(c.cfg.Now()), true
 }
 
+// conn returns the connection of the user's cached session, when one is
+// installed.
+func (c *Cache) conn(userID string) (Conn, bool) {
+	c.mu.Lock()
+	t := c.tenants[userID]
+	c.mu.Unlock()
+	if t == nil {
+		return Conn{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conn, t.tok.Value != "" && t.conn.AccountID != ""
+}
+
 // States returns every cached tenant's session state, by user id (GET
 // /admin/sessions).
 func (c *Cache) States() []SessionState {

@@ -106,3 +106,44 @@ func (s *Service) OpenSaved(ctx context.Context, userID string, mode Mode) error
 	o.wipe()
 	return nil
 }
+
+// Account is the IBKR account of a user's active connection.
+type Account struct {
+	Mode Mode
+	// ID is the account id; show it only masked.
+	ID     string
+	Masked string
+}
+
+// ActiveAccount returns the account of the user's active connection
+// without calling IBKR: from the cached session when there is one, else
+// from the database (opening the sealed account id only).
+// errs.BrokerNotConnected when no connection is saved for the active mode.
+func (s *Service) ActiveAccount(ctx context.Context, userID string) (Account, error) {
+	if st, ok := s.cache.conn(userID); ok {
+		return Account{Mode: st.Mode, ID: st.AccountID, Masked: MaskAccountID(st.AccountID)}, nil
+	}
+	var mode Mode
+	var sealed []byte
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		m, _, err := activeModeTx(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		mode = m
+		return tx.QueryRow(ctx, `SELECT account_id FROM broker_connections WHERE user_id = $1 AND mode = $2`,
+			userID, string(mode)).Scan(&sealed)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("active account: %w", err)
+	}
+	b, err := s.ring.Open(sealed, aad(userID, mode, fieldAccountID)...)
+	if err != nil {
+		return Account{}, fmt.Errorf("active account: open %s: %w", fieldAccountID, err)
+	}
+	id := string(b)
+	return Account{Mode: mode, ID: id, Masked: MaskAccountID(id)}, nil
+}
