@@ -219,7 +219,8 @@ func (s *Service) conid(ctx context.Context, sess *ibkr.Session, ticker string) 
 		return conid, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("read conid cache: %w", err)
+		// The cache is only a cache: IBKR can answer without it.
+		s.log.Warn().Err(err).Str("ticker", ticker).Msg("conid cache unreadable; asking IBKR")
 	}
 	l, err := sess.USStock(ctx, ticker)
 	if err != nil {
