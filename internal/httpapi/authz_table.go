@@ -41,6 +41,15 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/admin/tokens"):        adminOnly(),
 		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):       adminOnly(),
 		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"): adminOnly(),
+
+		// Settings → Broker: the caller's own connections (the tenant is
+		// the principal, never a path parameter); sessions for admins.
+		routeKey(http.MethodGet, apiPrefix+"/broker"):             signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/broker/active"):      signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/broker/:mode"):       signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/broker/:mode/test"): signedIn(),
+		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/sessions"):     adminOnly(),
 	}
 	for _, p := range WebPagePaths() {
 		t[routeKey(http.MethodGet, p)] = public() // each serves index.html; the data behind it is guarded

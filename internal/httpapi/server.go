@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -37,6 +38,7 @@ type Deps struct {
 	Metrics   *metrics.Metrics // nil: a private set, still served at /metrics
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
+	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
 	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
 }
 
@@ -46,6 +48,7 @@ type Server struct {
 	log     zerolog.Logger
 	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
+	broker  *broker.Service
 	trading *trading.Service
 	authLayer
 }
@@ -61,6 +64,7 @@ func New(d Deps) *Server {
 		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
+	s.broker = d.Broker
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
@@ -83,6 +87,7 @@ func (s *Server) routes() {
 	s.webRoutes()
 	s.authRoutes()
 	s.adminAuthRoutes()
+	s.brokerRoutes()
 	s.tradingRoutes()
 }
 

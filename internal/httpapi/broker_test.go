@@ -1,0 +1,248 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/seal"
+)
+
+// brokerEnv is an authEnv whose server also has a broker service talking
+// to a simulator over HTTP.
+type brokerEnv struct {
+	*authEnv
+	broker *broker.Service
+	sim    *ibkrsim.Server
+	simURL string
+}
+
+func newBrokerEnv(t *testing.T) *brokerEnv {
+	t.Helper()
+	env := &authEnv{t: t, clock: &testClock{t: time.Now()}, logs: &lockedBuffer{}}
+	log := zerolog.New(env.logs).Level(zerolog.TraceLevel)
+	pool := pgtest.Pool(t)
+	ring := seal.RandomRing("test")
+	svc, err := auth.New(auth.Config{
+		Pool: pool, Sealer: ring, Log: log, Clock: env.clock.Now,
+		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.svc = svc
+	sim := ibkrsim.New(ibkrsim.Config{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	b, err := broker.New(broker.Config{Pool: pool, Ring: ring, IBKR: ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv = New(Deps{Log: log, Pool: pool, Auth: svc, Broker: b})
+	env.ts = httptest.NewServer(env.srv.Handler())
+	t.Cleanup(env.ts.Close)
+	t.Cleanup(env.scanLogs)
+	return &brokerEnv{authEnv: env, broker: b, sim: sim, simURL: simSrv.URL}
+}
+
+func readTestKey(t *testing.T, name string) *rsa.PrivateKey {
+	t.Helper()
+	b, err := os.ReadFile("../broker/testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		if k1, err1 := x509.ParsePKCS1PrivateKey(blk.Bytes); err1 == nil {
+			return k1
+		}
+		t.Fatal(err)
+	}
+	return k.(*rsa.PrivateKey)
+}
+
+// register makes a consumer the simulator knows, and remembers every
+// secret of it so that the log scan and the body checks look for them.
+func (env *brokerEnv) register(acct string) map[string]string {
+	env.t.Helper()
+	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: acct,
+		SignatureKey: readTestKey(env.t, "test_signature_key.pem"), EncryptionKey: readTestKey(env.t, "test_encryption_key.pem")})
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	if err := env.sim.AddConsumer(c); err != nil {
+		env.t.Fatal(err)
+	}
+	env.secret(u.AccessTokenSecret)
+	env.secret(u.AccountID)
+	for _, p := range []string{u.SignaturePrivateKeyPEM, u.EncryptionPrivateKeyPEM} {
+		for _, line := range strings.Split(p, "\n") {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				env.secret(line)
+			}
+		}
+	}
+	return map[string]string{
+		"consumer_key": u.ConsumerKey, "access_token": u.AccessToken, "access_token_secret": u.AccessTokenSecret,
+		"signature_key_pem": u.SignaturePrivateKeyPEM, "encryption_key_pem": u.EncryptionPrivateKeyPEM,
+		"dh_params": u.DHPrimeHex, "account_id": u.AccountID,
+	}
+}
+
+// noSecrets fails when a response body holds any remembered secret.
+func (env *brokerEnv) noSecrets(what string, r response) {
+	env.t.Helper()
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	for i, s := range env.secrets {
+		if strings.Contains(string(r.body), s) {
+			env.t.Errorf("%s: the response holds secret number %d", what, i)
+		}
+	}
+}
+
+func TestBrokerOverHTTP(t *testing.T) {
+	env := newBrokerEnv(t)
+	sub := env.newAccount(auth.Subscriber, true)
+	c := env.signIn(sub)
+	creds := env.register("DU1234567")
+
+	// Per-field validation, with the REST field names.
+	bad := map[string]string{}
+	for k, v := range creds {
+		bad[k] = v
+	}
+	bad["consumer_key"], bad["dh_params"] = "lower", "00"
+	r := c.do(http.MethodPut, "/api/v1/broker/paper", bad)
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid PUT: %d %s", r.status, r.body)
+	}
+	var fields []string
+	for _, f := range r.problem(t).Errors {
+		fields = append(fields, f.Field)
+	}
+	if diff := cmp.Diff([]string{"consumer_key", "dh_params"}, fields); diff != "" {
+		t.Errorf("422 fields (-want +got):\n%s", diff)
+	}
+	env.noSecrets("422", r)
+
+	r = c.do(http.MethodPut, "/api/v1/broker/paper", creds)
+	if r.status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	env.noSecrets("PUT", r)
+	var conn broker.Connection
+	r.json(t, &conn)
+	if conn.AccountIDMasked != "DU•••4567" || conn.Status != broker.StatusUntested || conn.ConsumerKey != creds["consumer_key"] {
+		t.Errorf("PUT answered %+v", conn)
+	}
+
+	r = c.do(http.MethodPost, "/api/v1/broker/paper/test", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("test: %d %s", r.status, r.body)
+	}
+	env.noSecrets("test", r)
+	var res broker.TestResult
+	r.json(t, &res)
+	if !res.OK || len(res.Steps) != 4 {
+		t.Errorf("test of the saved set: %+v", res)
+	}
+
+	// A not-yet-saved set under live: the paper account fails the
+	// accounts step, and the answer is still a 200.
+	r = c.do(http.MethodPost, "/api/v1/broker/live/test", creds)
+	env.noSecrets("test before saving", r)
+	r.json(t, &res)
+	if r.status != http.StatusOK || res.OK || res.Error == nil || res.Error.Code != "broker_account_not_found" {
+		t.Errorf("live test of a paper account: %d %+v", r.status, res)
+	}
+
+	r = c.do(http.MethodGet, "/api/v1/broker", nil)
+	env.noSecrets("GET", r)
+	var ov struct {
+		ActiveMode  string                        `json:"active_mode"`
+		Connections map[string]*broker.Connection `json:"connections"`
+	}
+	r.json(t, &ov)
+	if ov.ActiveMode != "paper" || ov.Connections["live"] != nil || ov.Connections["paper"] == nil ||
+		ov.Connections["paper"].Status != broker.StatusConnected || ov.Connections["paper"].LastTest == nil {
+		t.Errorf("GET /broker: %s", r.body)
+	}
+	if _, ok := ov.Connections["live"]; !ok {
+		t.Errorf("GET /broker must list live as null: %s", r.body)
+	}
+
+	// The admin sees the session once it is warm; a subscriber may not look.
+	if _, _, err := env.broker.Cache().Session(context.Background(), sub.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do(http.MethodGet, "/api/v1/admin/sessions", nil); r.status != http.StatusForbidden {
+		t.Errorf("subscriber GET /admin/sessions: %d", r.status)
+	}
+	admin := env.signIn(env.newAccount(auth.Admin, true))
+	r = admin.do(http.MethodGet, "/api/v1/admin/sessions", nil)
+	env.noSecrets("admin sessions", r)
+	var sessions struct {
+		Items []broker.SessionState `json:"items"`
+	}
+	r.json(t, &sessions)
+	if r.status != http.StatusOK || len(sessions.Items) != 1 || sessions.Items[0].UserID != sub.user.ID ||
+		sessions.Items[0].State != broker.StateReady || sessions.Items[0].LSTExpiresAt == nil {
+		t.Errorf("GET /admin/sessions: %d %s", r.status, r.body)
+	}
+
+	for _, tt := range []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{http.MethodPut, "/api/v1/broker/active", map[string]string{"mode": "sideways"}, http.StatusUnprocessableEntity},
+		{http.MethodPut, "/api/v1/broker/active", map[string]string{"mode": "live"}, http.StatusOK},
+		{http.MethodPut, "/api/v1/broker/sideways", creds, http.StatusBadRequest},
+		{http.MethodPost, "/api/v1/broker/live/test", nil, http.StatusNotFound},
+		{http.MethodPost, "/api/v1/broker/paper/test", `{"consumer_key": 7}`, http.StatusUnprocessableEntity},
+		{http.MethodDelete, "/api/v1/broker/paper", nil, http.StatusNoContent},
+		{http.MethodDelete, "/api/v1/broker/paper", nil, http.StatusNotFound},
+	} {
+		if r := c.do(tt.method, tt.path, tt.body); r.status != tt.status {
+			t.Errorf("%s %s: %d %s, want %d", tt.method, tt.path, r.status, r.body, tt.status)
+		}
+	}
+	r = c.do(http.MethodGet, "/api/v1/broker", nil)
+	r.json(t, &ov)
+	if ov.ActiveMode != "live" || ov.Connections["paper"] != nil {
+		t.Errorf("after switching and deleting: %s", r.body)
+	}
+
+	// Another user sees nothing of the first one's connections.
+	other := env.signIn(env.newAccount(auth.Subscriber, true))
+	r = other.do(http.MethodGet, "/api/v1/broker", nil)
+	if !strings.Contains(string(r.body), `"connections":{"live":null,"paper":null}`) {
+		t.Errorf("another user's GET /broker: %s", r.body)
+	}
+}
+
+func TestBrokerRoutesWithoutMasterKey(t *testing.T) {
+	env := newAuthEnv(t)
+	c := env.signIn(env.newAccount(auth.Subscriber, true))
+	r := c.do(http.MethodGet, "/api/v1/broker", nil)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.problem(t).Detail, "ORDERTUNE_MASTER_KEYS") {
+		t.Errorf("GET /broker without a broker service: %d %s", r.status, r.body)
+	}
+}
