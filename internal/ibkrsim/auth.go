@@ -97,8 +97,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.handleLST(w, r, now, hdr, hdrErr)
 		return
 	}
-	// Issue 9 adds "/ws" here: it authenticates by the api session cookie and
+	// The WebSocket authenticates by the api session cookie and the
 	// oauth_token query parameter, not by a signature.
+	if rel == "/ws" {
+		s.serveWS(w, r, now)
+		return
+	}
 
 	c, aerr := s.verifyRequest(r, now, hdr, hdrErr)
 	if aerr != nil {

@@ -25,5 +25,6 @@ func (s *Server) apiRoutes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"/iserver/account/orders", s.accountsFirst(s.handleLiveOrders))
 	m.HandleFunc("GET "+p+"/iserver/account/trades", s.accountsFirst(s.handleTrades))
 	m.HandleFunc("DELETE "+p+"/iserver/account/{acct}/order/{id}", s.accountsFirst(s.handleCancel))
+	s.passthroughRoutes(m)
 	return m
 }
