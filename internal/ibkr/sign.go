@@ -41,15 +41,18 @@ const upperHex = "0123456789ABCDEF"
 
 // appendEnc appends the RFC 3986 percent-encoding of s (upper-case hex).
 func appendEnc(dst []byte, s string) []byte {
+	// Copy runs of unreserved bytes at once: most of a base string is.
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if unreserved(c) {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+			continue
 		}
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		start = i + 1
 	}
-	return dst
+	return append(dst, s[start:]...)
 }
 
 // percentEncode returns the RFC 3986 percent-encoding of s.
