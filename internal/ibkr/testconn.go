@@ -181,8 +181,14 @@ func handshakeFailure(err error) *TestError {
 			return &TestError{Code: e.Kind.Code(), Message: "OAuth handshake failed — live session token did not validate",
 				Hint: "IBKR and we derived different tokens: the access token secret, the encryption key or the DH parameters do not match what IBKR has for this consumer."}
 		}
-		return &TestError{Code: e.Kind.Code(), Message: "OAuth handshake failed — invalid signature",
-			Hint: "Use the signature key whose public key you uploaded for this consumer, and the current access token with its secret."}
+		hint := "Use the signature key whose public key you uploaded for this consumer, and the current access token with its secret."
+		if strings.Contains(strings.ToLower(e.Text), "timestamp") {
+			hint = "IBKR refused the request's timestamp: check this server's clock (IBKR allows a few minutes of skew)."
+		}
+		if e.Text != "" {
+			hint = "IBKR said: " + e.Text + ". " + hint
+		}
+		return &TestError{Code: e.Kind.Code(), Message: "OAuth handshake failed — invalid signature", Hint: hint}
 	case KindConsumerNotRecognized:
 		return &TestError{Code: e.Kind.Code(), Message: "Consumer key not recognized",
 			Hint: "Check the consumer key. A newly registered consumer often stays inactive until after IBKR's weekend restart; try again then."}

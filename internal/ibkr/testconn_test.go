@@ -47,7 +47,11 @@ func TestTestConnection(t *testing.T) {
 		{"invalid signature", nil, ModePaper, [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts, []stepView{
 			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
 			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
-		}, "broker_invalid_signature", "signature key"},
+		}, "broker_invalid_signature", "IBKR said: id: 1, error: invalid signature. Use the signature key"},
+		{"clock skew", nil, ModePaper, [2]any{401, `{"error":"id: 2, error: invalid timestamp","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
+		}, "broker_invalid_signature", "check this server's clock"},
 		{"lst does not validate", nil, ModePaper, [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts, []stepView{
 			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
 			{StepLiveSessionToken, "OAuth handshake failed — live session token did not validate", false},
