@@ -87,19 +87,23 @@ func (s *Session) WebSocket(ctx context.Context) (WebSocketTarget, error) {
 	if t.Session == "" {
 		return WebSocketTarget{}, &Error{Kind: KindBadResponse, Op: "tickle", Method: http.MethodPost, Endpoint: "/tickle", Status: http.StatusOK, Text: "the tickle carried no session id"}
 	}
-	u, err := url.Parse(s.opts.BaseURL + "/ws")
-	if err != nil {
-		return WebSocketTarget{}, &Error{Kind: KindRequestFailed, Op: "websocket", Err: err}
+	return s.WebSocketWith(t.Session), nil
+}
+
+// WebSocketWith returns how to open IBKR's WebSocket with apiSession, the
+// session id of an earlier tickle under the same live session token (IBKR
+// keeps one per token, so callers may reuse it instead of tickling again).
+func (s *Session) WebSocketWith(apiSession string) WebSocketTarget {
+	ws := s.opts.BaseURL + "/ws"
+	switch {
+	case strings.HasPrefix(ws, "https://"):
+		ws = "wss://" + strings.TrimPrefix(ws, "https://")
+	case strings.HasPrefix(ws, "http://"):
+		ws = "ws://" + strings.TrimPrefix(ws, "http://")
 	}
-	switch u.Scheme {
-	case "https":
-		u.Scheme = "wss"
-	case "http":
-		u.Scheme = "ws"
-	}
-	u.RawQuery = url.Values{"oauth_token": {s.accessToken}}.Encode()
+	ws += "?" + url.Values{"oauth_token": {s.accessToken}}.Encode()
 	h := http.Header{}
-	h.Set("Cookie", (&http.Cookie{Name: "api", Value: t.Session}).String())
+	h.Set("Cookie", (&http.Cookie{Name: "api", Value: apiSession}).String())
 	h.Set("User-Agent", s.opts.UserAgent)
-	return WebSocketTarget{URL: u.String(), Header: h}, nil
+	return WebSocketTarget{URL: ws, Header: h}
 }
