@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
@@ -61,18 +61,19 @@ func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
 	}
 	hash := requestHash(signalID, side)
-	// A key seen before answers with its first result, whatever the signal
-	// looks like now (withdrawn, expired).
-	if first, ok, err := s.byKey(ctx, userID, key); err != nil {
-		return Confirmation{}, false, err
-	} else if ok {
-		return s.replay(ctx, first, hash)
-	}
-	g, err := s.Signal(ctx, signalID)
+	first, g, ps, err := s.confirmInputs(ctx, userID, key, signalID)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
-	p, err := s.preview(ctx, userID, g)
+	// A key seen before answers with its first result, whatever the signal
+	// looks like now (withdrawn, expired).
+	if first != nil {
+		return s.replay(ctx, *first, hash)
+	}
+	if g == nil {
+		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
+	}
+	p, err := s.preview(ctx, userID, *g, &ps)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
@@ -92,6 +93,45 @@ func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side strin
 	}
 	c = s.place(ctx, userID, id, p)
 	return c, false, failure(c)
+}
+
+// confirmInputs reads in one round trip what a confirm starts from: the
+// confirmation already made with key (nil if none), the signal (nil if
+// none) and the user's position size.
+func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key)
+	b.Queue(`SELECT `+signalColumns+` FROM signals s WHERE s.id = $1`, signalID)
+	b.Queue(`SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	fail := func(err error) (*Confirmation, *Signal, PositionSize, error) {
+		return nil, nil, PositionSize{}, fmt.Errorf("read confirm inputs: %w", err)
+	}
+	var first *Confirmation
+	c, err := scanConfirmation(br.QueryRow())
+	switch {
+	case err == nil:
+		first = &c
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fail(err)
+	}
+	var sig *Signal
+	g, err := scanSignal(br.QueryRow(), s.cfg.Now())
+	switch {
+	case err == nil:
+		sig = &g
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fail(err)
+	}
+	ps, err := scanPositionSize(br.QueryRow())
+	if err != nil {
+		return fail(err)
+	}
+	if err := br.Close(); err != nil {
+		return fail(err)
+	}
+	return first, sig, ps, nil
 }
 
 // failure is the error a failed confirmation is answered with.
@@ -181,41 +221,43 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 	return c, nil
 }
 
-// insertPending commits the write-ahead row. It reports false when a
-// unique index (the key, or the live (user, signal, side)) already holds
-// another confirmation.
+// insertPending commits the write-ahead row, its first status-history
+// entry and its audit row in one statement (one round trip, one commit:
+// the row, its event and its audit entry exist together or not at all).
+// It reports false when a unique index (the key, or the live (user,
+// signal, side)) already holds another confirmation.
 func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
 	now := s.cfg.Now().UTC()
-	inserted := false
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
-				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15)
-			ON CONFLICT DO NOTHING`,
-			id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
-			p.Broker.Mode, p.Broker.AccountIDMasked, now)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		inserted = true
-		if err := addEvent(ctx, tx, id, now, outcome{status: StatusPending, message: "confirmed by the user; about to send to IBKR"}); err != nil {
-			return err
-		}
-		details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
-			"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode}
-		if p.LimitPrice != nil {
-			details["limit_price"] = *p.LimitPrice
-		}
-		return audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, Action: "confirmation.create", Subject: id, Details: details})
-	})
+	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
+		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode}
+	if p.LimitPrice != nil {
+		details["limit_price"] = *p.LimitPrice
+	}
+	dj, err := json.Marshal(details)
 	if err != nil {
 		return false, fmt.Errorf("record confirmation %s: %w", id, err)
 	}
-	return inserted, nil
+	var n int
+	err = s.pool.QueryRow(ctx, `
+		WITH c AS (
+			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
+				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15)
+			ON CONFLICT DO NOTHING
+			RETURNING id, user_id),
+		e AS (
+			INSERT INTO confirmation_events (confirmation_id, at, status, message)
+			SELECT id, $15, 'pending', 'confirmed by the user; about to send to IBKR' FROM c),
+		a AS (
+			INSERT INTO audit_events (at, user_id, actor_id, ip, action, subject, details)
+			SELECT $15, user_id, user_id, '', 'confirmation.create', id::text, $16 FROM c)
+		SELECT count(*) FROM c`,
+		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
+		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("record confirmation %s: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // outcome is a status change of a confirmation.
@@ -243,10 +285,16 @@ func addEvent(ctx context.Context, tx pgx.Tx, id string, at time.Time, o outcome
 	return err
 }
 
-// apply records o on confirmation id inside tx when the row is still in
-// one of the from statuses, with its event and audit row, and returns the
-// row as it is afterwards. changed is false when the row had moved on.
-func apply(ctx context.Context, tx pgx.Tx, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+// execer runs one statement; a pool and a transaction both do.
+type execer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// apply records o on confirmation id when the row is still in one of the
+// from statuses — the row, its status-history entry and its audit row in
+// one statement, so they commit together — and returns the row as it is
+// afterwards. changed is false when the row had moved on.
+func apply(ctx context.Context, q execer, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
 	var next *time.Time
 	if !o.nextCheck.IsZero() {
 		next = &o.nextCheck
@@ -255,7 +303,18 @@ func apply(ctx context.Context, tx pgx.Tx, id string, from []string, o outcome, 
 	if o.conid > 0 {
 		conid = &o.conid
 	}
-	row := tx.QueryRow(ctx, `
+	details := map[string]any{"status": o.status}
+	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
+		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	dj, err := json.Marshal(details)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	row := q.QueryRow(ctx, `
 		WITH u AS (
 			UPDATE confirmations SET
 				status = $3,
@@ -267,10 +326,16 @@ func apply(ctx context.Context, tx pgx.Tx, id string, from []string, o outcome, 
 				error_code = $9, error_message = $10,
 				next_check_at = $11, misses = $12, updated_at = $13
 			WHERE id = $1 AND status = ANY($2)
-			RETURNING *)
+			RETURNING *),
+		e AS (
+			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
+		a AS (
+			INSERT INTO audit_events (at, user_id, action, subject, details)
+			SELECT $13, user_id, 'confirmation.' || $3, id::text, $15 FROM u)
 		SELECT `+confColumns+` FROM u c`,
 		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
-		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now)
+		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Confirmation{}, false, nil
@@ -278,16 +343,5 @@ func apply(ctx context.Context, tx pgx.Tx, id string, from []string, o outcome, 
 	if err != nil {
 		return Confirmation{}, false, err
 	}
-	if err := addEvent(ctx, tx, id, now, o); err != nil {
-		return Confirmation{}, false, err
-	}
-	details := map[string]any{"status": o.status}
-	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
-		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
-		if v != "" {
-			details[k] = v
-		}
-	}
-	err = audit.Record(ctx, tx, audit.Event{At: now, UserID: c.UserID, Action: "confirmation." + o.status, Subject: id, Details: details})
-	return c, true, err
+	return c, true, nil
 }

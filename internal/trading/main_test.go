@@ -40,7 +40,7 @@ func fastLimits() ibkr.PacerLimits {
 		Tickle: 1, PortfolioAccounts: rate.Every(60 * time.Millisecond)}
 }
 
-func newWorld(t *testing.T, simCfg ibkrsim.Config, tune func(*trading.Config, *tradetest.SimBrokerOptions)) *world {
+func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *tradetest.SimBrokerOptions)) *world {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	tc := trading.Config{Pool: pool, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second}
@@ -59,7 +59,7 @@ func newWorld(t *testing.T, simCfg ibkrsim.Config, tune func(*trading.Config, *t
 
 // subscriber makes a user connected to a fresh simulated account with a
 // position size.
-func (w *world) subscriber(t *testing.T, mode, value string) string {
+func (w *world) subscriber(t testing.TB, mode, value string) string {
 	t.Helper()
 	id := tradetest.NewUser(t, w.pool, "subscriber")
 	w.env.Connect(t, id, "")
@@ -77,7 +77,7 @@ func (w *world) subscriber(t *testing.T, mode, value string) string {
 
 // signal publishes an AAPL strategy I entry at market on open, changed by
 // mod.
-func (w *world) signal(t *testing.T, mod func(*trading.NewSignal)) trading.Signal {
+func (w *world) signal(t testing.TB, mod func(*trading.NewSignal)) trading.Signal {
 	t.Helper()
 	n := trading.NewSignal{Ticker: "AAPL", Strategy: "I", Kind: "entry", SignalDate: "2026-11-20", EntryDate: "2026-11-23",
 		RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031", EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(time.Hour)}

@@ -51,14 +51,7 @@ func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmatio
 	wait := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var c Confirmation
-		var changed bool
-		now := s.cfg.Now().UTC()
-		err := s.tx(ctx, func(tx pgx.Tx) error {
-			var err error
-			c, changed, err = apply(ctx, tx, id, []string{StatusPending}, o, now)
-			return err
-		})
+		c, changed, err := apply(ctx, s.pool, id, []string{StatusPending}, o, s.cfg.Now().UTC())
 		if err == nil {
 			if !changed { // another instance's reconciliation got there first
 				return s.confirmationAny(ctx, id)
@@ -213,9 +206,13 @@ func errText(err error) string {
 // conid returns the ticker's US stock conid, from the cache or else from
 // IBKR (and then cached: conids never change).
 func (s *Service) conid(ctx context.Context, sess *ibkr.Session, ticker string) (int64, error) {
+	if v, ok := s.conids.Load(ticker); ok {
+		return v.(int64), nil
+	}
 	var conid int64
 	err := s.pool.QueryRow(ctx, `SELECT conid FROM conids WHERE ticker = $1`, ticker).Scan(&conid)
 	if err == nil {
+		s.conids.Store(ticker, conid)
 		return conid, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
@@ -230,6 +227,8 @@ func (s *Service) conid(ctx context.Context, sess *ibkr.Session, ticker string) 
 		ON CONFLICT (ticker) DO NOTHING`, ticker, l.Conid, l.Exchange, s.cfg.Now().UTC()); err != nil {
 		// The lookup stands; caching is an optimization.
 		s.log.Warn().Err(err).Str("ticker", ticker).Msg("could not cache conid")
+	} else {
+		s.conids.Store(ticker, l.Conid)
 	}
 	return l.Conid, nil
 }

@@ -54,10 +54,12 @@ func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview
 	if err != nil {
 		return Preview{}, err
 	}
-	return s.preview(ctx, userID, g)
+	return s.preview(ctx, userID, g, nil)
 }
 
-func (s *Service) preview(ctx context.Context, userID string, g Signal) (Preview, error) {
+// preview computes the order; ps is the user's position size when the
+// caller already read it.
+func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *PositionSize) (Preview, error) {
 	switch g.Status {
 	case "withdrawn":
 		return Preview{}, errs.E(errs.Conflict, "this signal was withdrawn; it can no longer be confirmed")
@@ -69,7 +71,7 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal) (Preview
 	var err error
 	if g.Kind == "entry" {
 		p.Side = "BUY"
-		p.Quantity, err = s.entryQuantity(ctx, userID, g)
+		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
 		p.Side = "SELL"
 		p.Quantity, err = s.exitQuantity(ctx, userID, g)
@@ -96,10 +98,15 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal) (Preview
 
 // entryQuantity applies the user's position size to the signal's
 // reference close.
-func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal) (int64, error) {
-	ps, err := positionSize(ctx, s.pool, userID)
-	if err != nil {
-		return 0, fmt.Errorf("read position size: %w", err)
+func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, known *PositionSize) (int64, error) {
+	var ps PositionSize
+	if known != nil {
+		ps = *known
+	} else {
+		var err error
+		if ps, err = positionSize(ctx, s.pool, userID); err != nil {
+			return 0, fmt.Errorf("read position size: %w", err)
+		}
 	}
 	switch ps.Mode {
 	case SizeDollars:

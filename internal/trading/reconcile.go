@@ -196,10 +196,8 @@ func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bo
 			return err
 		}
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, _, err := apply(ctx, tx, r.id, []string{r.status}, o, now)
-		return err
-	})
+	_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	return err
 }
 
 // track maps IBKR's order status to a confirmation outcome; nextCheck is

@@ -108,8 +108,13 @@ type querier interface {
 }
 
 func positionSize(ctx context.Context, q querier, userID string) (PositionSize, error) {
+	return scanPositionSize(q.QueryRow(ctx, `SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID))
+}
+
+// scanPositionSize reads a position_sizes row; none means off.
+func scanPositionSize(row pgx.Row) (PositionSize, error) {
 	var p PositionSize
-	err := q.QueryRow(ctx, `SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID).Scan(&p.Mode, &p.Value)
+	err := row.Scan(&p.Mode, &p.Value)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return PositionSize{Mode: SizeOff}, nil
 	}

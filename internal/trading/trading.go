@@ -144,6 +144,9 @@ type Service struct {
 	// so its own reconciliation never mistakes them for abandoned ones.
 	inflightMu sync.Mutex
 	inflight   map[string]bool
+	// conids remembers the conid cache's rows in memory (ticker → int64):
+	// conids never change, so no order needs a query for one twice.
+	conids sync.Map
 }
 
 // New returns a Service.

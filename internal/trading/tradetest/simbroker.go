@@ -56,7 +56,12 @@ type SimBrokerOptions struct {
 func NewSimBroker(o SimBrokerOptions) *SimBroker {
 	c := o.HTTPClient
 	if c == nil {
-		c = &http.Client{}
+		// Keep connections to the simulator open for every concurrent
+		// caller; the default of two idle connections per host would open
+		// a new TCP connection for most requests under load.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		c = &http.Client{Transport: tr}
 	}
 	return &SimBroker{base: o.BaseURL, client: c, suppress: o.Suppress, limits: o.Limits, users: map[string]*simUser{}}
 }

@@ -1,0 +1,179 @@
+package trading_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
+
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/trading"
+	"github.com/ordertune/ordertune/internal/trading/tradetest"
+)
+
+// BenchmarkConfirm measures the confirm flow end to end — write-ahead row
+// committed, order placed at the simulator over HTTP, outcome committed —
+// at 1, 16 and 64 concurrent clients (each its own user and IBKR account,
+// as orders to one account are serialized by design), next to a baseline
+// of two sequential committed single-row writes on the same database at
+// the same concurrency. It reports p50 and p99 latency and throughput.
+//
+// IBKR's pacing is off in the simulator and the client here, so the
+// numbers show Ordertune's own cost, not IBKR's 10 requests per second.
+//
+//	go test -run '^$' -bench BenchmarkConfirm -benchtime 2000x ./internal/trading/
+func BenchmarkConfirm(b *testing.B) {
+	// A durable cluster of its own: the shared test cluster turns fsync and
+	// synchronous commit off, which would make a commit free and the
+	// comparison meaningless.
+	dir := b.TempDir()
+	cluster, err := localpg.Start(context.Background(), localpg.Options{DataDir: filepath.Join(dir, "pg")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cluster.Stop() })
+	n := 0
+	newPool := func(b *testing.B) *pgxpool.Pool {
+		b.Helper()
+		n++
+		db := fmt.Sprintf("bench%d", n)
+		if _, err := execOn(cluster.URL("postgres"), "CREATE DATABASE "+db); err != nil {
+			b.Fatal(err)
+		}
+		url := cluster.URL(db)
+		if err := postgres.Migrate(url); err != nil {
+			b.Fatal(err)
+		}
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = 80
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		return pool
+	}
+	for _, clients := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), clients) })
+		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), clients) })
+	}
+}
+
+// execOn runs one statement on a fresh connection to url.
+func execOn(url, sql string) (pgconn.CommandTag, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer conn.Close(ctx)
+	return conn.Exec(ctx, sql)
+}
+
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, clients int) {
+	ctx := context.Background()
+	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
+		Suppress: trading.DefaultAllowedQuestions(),
+		Limits:   ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
+	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(b, pool, "admin")}
+	users := make([]string, clients)
+	for i := range users {
+		users[i] = w.subscriber(b, trading.SizeShares, "1")
+		if _, err := env.Broker.Session(ctx, users[i]); err != nil { // handshake outside the measurement
+			b.Fatal(err)
+		}
+	}
+	perClient := (b.N + clients - 1) / clients
+	signals := make([]string, perClient)
+	for i := range signals {
+		signals[i] = w.signal(b, nil).ID
+	}
+	lat := make([][]time.Duration, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < b.N; i += clients {
+				t0 := time.Now()
+				conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
+				lat[c] = append(lat[c], time.Since(t0))
+				if err != nil || conf.Status != trading.StatusSubmitted {
+					b.Errorf("confirm %d: %s %v", i, conf.Status, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	report(b, lat, time.Since(start))
+}
+
+func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE bench_writes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text NOT NULL, at timestamptz NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([][]time.Duration, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < b.N; i += clients {
+				t0 := time.Now()
+				for range 2 { // two sequential committed single-row writes
+					if _, err := pool.Exec(ctx, `INSERT INTO bench_writes (k, at) VALUES ($1, now())`, fmt.Sprint(i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	report(b, lat, time.Since(start))
+}
+
+// report adds p50/p99 latency and throughput to the benchmark's output.
+func report(b *testing.B, lat [][]time.Duration, elapsed time.Duration) {
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(all)-1))
+		return float64(all[i].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+}
