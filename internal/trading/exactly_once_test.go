@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,47 @@ func TestDuplicateCOIDMeansAlreadyPlaced(t *testing.T) {
 	orders := w.env.Orders(t)
 	if len(orders) != 1 || got.Status != trading.StatusSubmitted || got.BrokerOrderID == nil || *got.BrokerOrderID != orders[0].OrderID {
 		t.Errorf("after reconciliation: confirmation %+v, orders %+v; want submitted, one order", got, orders)
+	}
+}
+
+// TestTwoInstancesShareTheAccountLock runs two services (two server
+// instances) with the advisory account lock on one database, confirming
+// different signals of one user at once: every confirm places its one
+// order.
+func TestTwoInstancesShareTheAccountLock(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.AccountAdvisoryLock = true })
+	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, AccountAdvisoryLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := w.subscriber(t, trading.SizeShares, "1")
+	var wg sync.WaitGroup
+	ids := make([]string, 10)
+	for i := range ids {
+		g := w.signal(t, nil)
+		svc := w.svc
+		if i%2 == 1 {
+			svc = other
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _, err := svc.Confirm(ctx, u, g.ID, g.ID, "BUY")
+			if err != nil || c.Status != trading.StatusSubmitted {
+				t.Errorf("confirm %d = (%s, %v)", i, c.Status, err)
+			}
+			ids[i] = c.ID
+		}()
+	}
+	wg.Wait()
+	var got []string
+	for _, o := range w.env.Orders(t) {
+		got = append(got, o.COID)
+	}
+	slices.Sort(got)
+	slices.Sort(ids)
+	if diff := cmp.Diff(ids, got); diff != "" {
+		t.Errorf("cOIDs at the simulator (-want +got):\n%s", diff)
 	}
 }

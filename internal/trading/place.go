@@ -83,6 +83,13 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
 	unlock := s.accounts.lock(p.accountID)
 	defer unlock()
+	if s.cfg.AccountAdvisoryLock {
+		release, err := s.advisoryLock(ctx, p.accountID)
+		if err != nil {
+			return failed(err, "could not take the account's order lock; nothing was sent")
+		}
+		defer release()
+	}
 	var conid int64
 	for attempt := 1; ; attempt++ {
 		conn, err := s.broker.Session(ctx, userID)
@@ -231,4 +238,29 @@ func (s *Service) conid(ctx context.Context, sess *ibkr.Session, ticker string) 
 		s.conids.Store(ticker, l.Conid)
 	}
 	return l.Conid, nil
+}
+
+// advisoryLock takes the account's session-level advisory lock on a
+// connection of its own, for instances sharing one database. It is no
+// transaction: the connection only holds the lock while IBKR is called.
+func (s *Service) advisoryLock(ctx context.Context, accountID string) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("account lock: %w", err)
+	}
+	const key = `hashtextextended('ordertune/ibkr-account/' || $1, 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`, accountID); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("account lock: %w", err)
+	}
+	return func() {
+		// A failed unlock (the database went away) ends the session, and
+		// with it the lock: the connection is not returned to the pool.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, accountID); err != nil {
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}, nil
 }

@@ -92,6 +92,11 @@ type Config struct {
 	// ReconcileLease is how long a claimed row is left alone by other
 	// passes and instances while it is being looked up at IBKR.
 	ReconcileLease time.Duration
+	// AccountAdvisoryLock also serializes orders per IBKR account across
+	// server instances, with a PostgreSQL advisory lock held (outside any
+	// transaction) while the order is sent. One instance needs only its
+	// in-process lock.
+	AccountAdvisoryLock bool
 	// MissesBeforeFailed is how many reconciliation passes must fail to find
 	// an order at IBKR before it is declared never placed. IBKR's first
 	// orders call of a session may be empty, so it is at least 2.
