@@ -51,6 +51,20 @@ func requestHash(signalID, side string) []byte {
 // code and IBKR's text. A confirmation still "pending" or "unknown" means
 // the order's fate is not known yet: the reconciliation worker settles it.
 func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+	defer func() {
+		switch {
+		case replay:
+			s.cfg.OnConfirm("duplicate")
+		case c.ID != "":
+			s.cfg.OnConfirm(c.Status)
+		case errs.As(err) != nil && errs.As(err).Code != errs.Internal:
+			s.cfg.OnConfirm("refused")
+		}
+	}()
+	return s.confirm(ctx, userID, signalID, key, side)
+}
+
+func (s *Service) confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
 	if err := checkKey(key); err != nil {
 		return Confirmation{}, false, err
 	}

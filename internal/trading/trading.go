@@ -92,6 +92,10 @@ type Config struct {
 	// ReconcileLease is how long a claimed row is left alone by other
 	// passes and instances while it is being looked up at IBKR.
 	ReconcileLease time.Duration
+	// OnConfirm, when set, is told each confirm's outcome: "submitted",
+	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
+	// "duplicate" (the first result of a repeat), e.g. for metrics.
+	OnConfirm func(outcome string)
 	// AccountAdvisoryLock also serializes orders per IBKR account across
 	// server instances, with a PostgreSQL advisory lock held (outside any
 	// transaction) while the order is sent. One instance needs only its
@@ -127,6 +131,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReconcileLease <= 0 {
 		c.ReconcileLease = time.Minute
+	}
+	if c.OnConfirm == nil {
+		c.OnConfirm = func(string) {}
 	}
 	if c.MissesBeforeFailed < 2 {
 		c.MissesBeforeFailed = 2
