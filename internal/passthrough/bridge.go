@@ -135,27 +135,34 @@ func (p *Proxy) target(ctx context.Context, userID string, s *ibkr.Session) (ibk
 	if sid, ok := p.sids.get(userID, fp); ok {
 		return s.WebSocketWith(sid), nil
 	}
-	for attempt := 0; ; attempt++ {
-		t, err := s.WebSocket(ctx)
-		var ie *ibkr.Error
-		if attempt == 0 && errors.As(err, &ie) && ie.Kind == ibkr.KindRateLimited && ie.RetryAfter <= 2*time.Second {
-			timer := time.NewTimer(max(ie.RetryAfter, 100*time.Millisecond))
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return ibkr.WebSocketTarget{}, ctx.Err()
-			case <-timer.C:
+	// Sockets opened together share one tickle.
+	v, err, _ := p.tickles.Do(userID+"\x00"+string(fp[:]), func() (any, error) {
+		for attempt := 0; ; attempt++ {
+			t, err := s.WebSocket(ctx)
+			var ie *ibkr.Error
+			if attempt == 0 && errors.As(err, &ie) && ie.Kind == ibkr.KindRateLimited && ie.RetryAfter <= 2*time.Second {
+				timer := time.NewTimer(max(ie.RetryAfter, 100*time.Millisecond))
+				select {
+				case <-ctx.Done():
+					timer.Stop()
+					return nil, ctx.Err()
+				case <-timer.C:
+				}
+				continue
 			}
-			continue
+			if err != nil {
+				return nil, err
+			}
+			if c, err := (&http.Request{Header: t.Header}).Cookie("api"); err == nil {
+				p.sids.put(userID, fp, c.Value)
+			}
+			return t, nil
 		}
-		if err != nil {
-			return ibkr.WebSocketTarget{}, err
-		}
-		if c, err := (&http.Request{Header: t.Header}).Cookie("api"); err == nil {
-			p.sids.put(userID, fp, c.Value)
-		}
-		return t, nil
+	})
+	if err != nil {
+		return ibkr.WebSocketTarget{}, err
 	}
+	return v.(ibkr.WebSocketTarget), nil
 }
 
 // bridge is one browser socket joined to one IBKR socket.

@@ -1,10 +1,12 @@
 package passthrough_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,6 +60,35 @@ type simHost struct {
 	requests []string // "METHOD /path"
 
 	handshakes atomic.Int64
+	sockets    []net.Conn // the simulator's hijacked WebSocket connections
+}
+
+// hijackRecorder hands the simulator's WebSocket connections to the host,
+// so a test can cut IBKR's side of a stream.
+type hijackRecorder struct {
+	http.ResponseWriter
+	h *simHost
+}
+
+func (w hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := w.ResponseWriter.(http.Hijacker).Hijack()
+	if err == nil {
+		w.h.mu.Lock()
+		w.h.sockets = append(w.h.sockets, c)
+		w.h.mu.Unlock()
+	}
+	return c, rw, err
+}
+
+// cutSockets drops every WebSocket connection IBKR's side holds, without a
+// close frame, as a network failure would.
+func (h *simHost) cutSockets() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.sockets {
+		c.Close()
+	}
+	h.sockets = nil
 }
 
 func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
@@ -70,6 +101,9 @@ func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
 			if r.URL.Path == ibkrsim.APIPrefix+"/oauth/live_session_token" {
 				h.handshakes.Add(1)
 			}
+		}
+		if r.URL.Path == ibkrsim.APIPrefix+"/ws" {
+			w = hijackRecorder{w, h}
 		}
 		h.sim.ServeHTTP(w, r)
 	}))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
@@ -52,6 +53,7 @@ type Proxy struct {
 
 	bridges atomic.Int64
 	sids    sidCache
+	tickles singleflight.Group
 }
 
 // New returns a Proxy.

@@ -1,0 +1,302 @@
+package passthrough_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/passthrough"
+)
+
+// dial opens the bridge as the tenant.
+func (e *env) dial(ctx context.Context, tn tenant) (*websocket.Conn, error) {
+	u := strings.Replace(e.front.URL, "http://", "ws://", 1) + "/u/" + tn.id + "/ws"
+	c, resp, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, fmt.Errorf("dial (status %d): %w", status, err)
+	}
+	return c, nil
+}
+
+// readUntil reads JSON messages until match accepts one and returns every
+// message read, the matching one last.
+func readUntil(ctx context.Context, c *websocket.Conn, match func(map[string]any) bool) ([]map[string]any, error) {
+	var seen []map[string]any
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return seen, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return seen, fmt.Errorf("message %q: %w", b, err)
+		}
+		seen = append(seen, m)
+		if match(m) {
+			return seen, nil
+		}
+	}
+}
+
+// orderRefs lists the cOIDs of a sor message.
+func orderRefs(m map[string]any) []string {
+	if m["topic"] != "sor" {
+		return nil
+	}
+	var out []string
+	args, _ := m["args"].([]any)
+	for _, a := range args {
+		if o, ok := a.(map[string]any); ok {
+			if ref, ok := o["order_ref"].(string); ok {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}
+
+func hasRef(m map[string]any, ref string) bool {
+	for _, r := range orderRefs(m) {
+		if r == ref {
+			return true
+		}
+	}
+	return false
+}
+
+func send(ctx context.Context, t testing.TB, c *websocket.Conn, msg string) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// TestBridgeMarketData: subscribe to a conid through the bridge and
+// receive its ticks; a topic off the list is answered, not relayed.
+func TestBridgeMarketData(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU5000001")
+	ctx := ctxT(t)
+	c, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(ctx, t, c, `smd+265598+{"fields":["31","84","86"]}`)
+	seen, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := seen[len(seen)-1]
+	for _, f := range []string{"31", "84", "86"} {
+		if s, _ := tick[f].(string); s == "" {
+			t.Errorf("tick lacks %s: %v", f, tick)
+		}
+	}
+	send(ctx, t, c, `ssd+DU9999999+{}`)
+	if _, err := readUntil(ctx, c, func(m map[string]any) bool {
+		e, _ := m["error"].(string)
+		return m["topic"] == "error" && strings.Contains(e, "not allowed")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Several ticks keep coming.
+	for range 3 {
+		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+}
+
+// waitFor polls cond until it holds (no timing is asserted: a test that
+// never sees it fails at the deadline).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBridgeTenantsSeeOnlyTheirOrders: 100 sockets across 20 tenants; each
+// socket's order updates name only its tenant's orders, both in the list
+// sent at subscription and in later changes.
+func TestBridgeTenantsSeeOnlyTheirOrders(t *testing.T) {
+	e := newEnv(t, envOptions{sim: ibkrsim.Config{Pacing: ibkrsim.Pacing{PerSecond: 1000, Burst: 1000}}})
+	const tenants, perTenant = 20, 5
+	tns := make([]tenant, tenants)
+	for i := range tns {
+		tns[i] = e.tenant(fmt.Sprintf("DU52%05d", i))
+	}
+	// Every tenant already has an order before the sockets open.
+	var wg sync.WaitGroup
+	for _, tn := range tns {
+		wg.Go(func() { e.placeOrder(tn, "before-"+tn.account) })
+	}
+	wg.Wait()
+
+	ctx := ctxT(t)
+	type sock struct {
+		tn   tenant
+		conn *websocket.Conn
+	}
+	socks := make([]sock, 0, tenants*perTenant)
+	var mu sync.Mutex
+	errc := make(chan error, tenants*perTenant)
+	for _, tn := range tns {
+		for range perTenant {
+			wg.Go(func() {
+				c, err := e.dial(ctx, tn)
+				if err != nil {
+					errc <- err
+					return
+				}
+				if err := c.Write(ctx, websocket.MessageText, []byte("sor+{}")); err != nil {
+					errc <- err
+					return
+				}
+				mu.Lock()
+				socks = append(socks, sock{tn, c})
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, s := range socks {
+			s.conn.CloseNow()
+		}
+	}()
+	if got := e.proxy.Bridges(); got != tenants*perTenant {
+		t.Fatalf("%d bridges open, want %d", got, tenants*perTenant)
+	}
+	// Each socket first sees its tenant's existing order.
+	check := func(s sock, ref string) error {
+		seen, err := readUntil(ctx, s.conn, func(m map[string]any) bool { return hasRef(m, ref) })
+		if err != nil {
+			return fmt.Errorf("%s: waiting for %s: %w", s.tn.account, ref, err)
+		}
+		for _, m := range seen {
+			for _, r := range orderRefs(m) {
+				if !strings.HasSuffix(r, s.tn.account) {
+					return fmt.Errorf("%s's socket saw order %s", s.tn.account, r)
+				}
+			}
+		}
+		return nil
+	}
+	run := func(ref func(tenant) string) {
+		errc := make(chan error, len(socks))
+		for _, s := range socks {
+			wg.Go(func() { errc <- check(s, ref(s.tn)) })
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	run(func(tn tenant) string { return "before-" + tn.account })
+	// Then a new order per tenant, placed while every socket listens.
+	for _, tn := range tns {
+		wg.Go(func() { e.placeOrder(tn, "after-"+tn.account) })
+	}
+	wg.Wait()
+	run(func(tn tenant) string { return "after-" + tn.account })
+}
+
+// TestBridgeClosesWhenSessionRenewed: once the tenant's session is renewed
+// (here: the connection invalidated and prepared again) the socket closes
+// with CloseSessionRenewed, and a new socket works.
+func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU5300001")
+	ctx := ctxT(t)
+	c, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(ctx, t, c, `smd+265598+{}`)
+	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Cache().Invalidate(tn.id)
+	e.warm(tn) // a new LST: IBKR's side ends the old session too
+	_, err = readUntil(ctx, c, func(map[string]any) bool { return false })
+	if got := websocket.CloseStatus(err); got != passthrough.CloseSessionRenewed {
+		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseSessionRenewed)
+	}
+	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+
+	c2, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatalf("reconnect: %v", err)
+	}
+	defer c2.CloseNow()
+	send(ctx, t, c2, `smd+265598+{}`)
+	if _, err := readUntil(ctx, c2, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBridgeClosesWhenIBKRGoesAway: when IBKR's side ends, the browser's
+// socket closes with CloseUpstreamGone.
+func TestBridgeClosesWhenIBKRGoesAway(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU5400001")
+	ctx := ctxT(t)
+	c, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// IBKR's greeting proves its side is up (and its socket recorded).
+	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "system" }); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.cutSockets()
+	_, err = readUntil(ctx, c, func(map[string]any) bool { return false })
+	if got := websocket.CloseStatus(err); got != passthrough.CloseUpstreamGone {
+		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseUpstreamGone)
+	}
+	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+}
+
+// TestBridgeRefusesWithoutSession: a tenant without a saved connection
+// gets an error before any upgrade.
+func TestBridgeRefusesWithoutSession(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var id string
+	if err := e.pool.QueryRow(ctxT(t), `INSERT INTO users (email, role, password_hash, created_at, updated_at)
+		VALUES ('n-' || gen_random_uuid() || '@example.test', 'subscriber', '!', now(), now()) RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.dial(ctxT(t), tenant{id: id})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("status %d", http.StatusUnprocessableEntity)) {
+		t.Fatalf("dial without a connection: %v", err)
+	}
+}
