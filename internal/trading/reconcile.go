@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 )
 
@@ -183,7 +184,7 @@ func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bo
 				r.id, r.misses, now.Add(s.cfg.ReconcileInterval))
 			return err
 		}
-		o = outcome{status: StatusFailed, errCode: "broker_order_not_found",
+		o = outcome{status: StatusFailed, errCode: string(errs.BrokerUnavailable),
 			errMessage: "IBKR has no order with this client order id: the order was not placed",
 			message:    fmt.Sprintf("not found at IBKR after %d lookups", r.misses), misses: r.misses}
 	} else {

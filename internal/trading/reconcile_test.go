@@ -145,7 +145,7 @@ func TestAbandonedPendingIsSettled(t *testing.T) {
 	w.settle(t)
 	a, _ := w.svc.Confirmation(ctx, u, placed.ID)
 	b, _ := w.svc.Confirmation(ctx, u, "11111111-1111-4111-8111-111111111111")
-	if a.Status != trading.StatusSubmitted || b.Status != trading.StatusFailed || b.Error == nil || b.Error.Code != "broker_order_not_found" {
+	if a.Status != trading.StatusSubmitted || b.Status != trading.StatusFailed || b.Error == nil || b.Error.Code != "broker_unavailable" {
 		t.Errorf("settled: placed one %s, never sent one %s %+v; want submitted and failed (not found)", a.Status, b.Status, b.Error)
 	}
 }
