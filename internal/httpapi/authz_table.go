@@ -50,6 +50,11 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodPost, apiPrefix+"/broker/:mode/test"): signedIn(),
 		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/sessions"):     adminOnly(),
+
+		// IBKR pass-through: the caller's own IBKR session, signed in with
+		// password and second factor; no API tokens (browser use).
+		routeKey(http.MethodGet, apiPrefix+"/ibkr/ws"): signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/ibkr/*"):  signedIn(),
 	}
 	for _, p := range WebPagePaths() {
 		t[routeKey(http.MethodGet, p)] = public() // each serves index.html; the data behind it is guarded

@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -40,6 +41,9 @@ type Deps struct {
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
 	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
+	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
+	// passthrough.DefaultRoutes().
+	IBKRRoutes *passthrough.Allowlist
 }
 
 // Server serves Ordertune's HTTP API.
@@ -73,6 +77,7 @@ func New(d Deps) *Server {
 	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
 	e.Use(s.csrf, s.authorize)
 	s.routes()
+	s.ibkrRoutes(d.IBKRRoutes)
 	return s
 }
 

@@ -271,3 +271,28 @@ func CheckQuery(rawQuery, tenantAccount string) (string, error) {
 	}
 	return rawQuery, nil
 }
+
+// RedactPath replaces every segment of an escaped path that looks like an
+// IBKR account id (U, DU, F or DF and digits, any case) with "{accountId}",
+// so access logs keep the route but not the account, which Ordertune keeps
+// sealed.
+func RedactPath(escapedPath string) string {
+	segs := strings.Split(escapedPath, "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil && looksLikeAccount(u) {
+			segs[i] = "{accountId}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// looksLikeAccount reports whether s has the shape of an IBKR account id.
+func looksLikeAccount(s string) bool {
+	u := strings.ToUpper(s)
+	for _, p := range []string{"DU", "DF", "U", "F"} {
+		if rest, ok := strings.CutPrefix(u, p); ok && digits(rest, 12) {
+			return true
+		}
+	}
+	return false
+}
