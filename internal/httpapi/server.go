@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.e.GET("/healthz", s.healthz)
 	s.e.GET("/readyz", s.readyz)
 	s.e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	s.openAPIRoute()
 	s.webRoutes()
 	s.authRoutes()
 	s.adminAuthRoutes()
