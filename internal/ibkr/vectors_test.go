@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,4 +384,33 @@ func TestOfficialTESTCONSVector(t *testing.T) {
 	if !strings.HasPrefix(got.header, `OAuth realm="test_realm", oauth_consumer_key="TESTCONS", `) {
 		t.Errorf("header = %s", got.header)
 	}
+}
+
+// TestSignerConcurrent signs every include case from many goroutines at once
+// with one signer (its HMAC states are pooled) and expects the vectors.
+func TestSignerConcurrent(t *testing.T) {
+	v := loadVectors(t)
+	s := vectorSigner(t, v)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 20 {
+				for _, rc := range v.RequestCases {
+					if rc.QueryMode != "include" {
+						continue
+					}
+					base, params, err := splitURL(rc.URL)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got := s.sign(rc.Method, base, params, rc.Nonce, rc.Timestamp); got.header != rc.Authorization {
+						t.Errorf("%s: header %s", rc.Name, got.header)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
