@@ -148,6 +148,15 @@ func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode
 			return "", &TestError{Code: codeAccountNotFound, Message: fmt.Sprintf("Account not found: %s is not among the %d account(s) of this IBKR login", creds.AccountID, len(l.Accounts)),
 				Hint: "Check the account id; it must belong to the IBKR username the consumer key was registered with (paper accounts have their own username)."}
 		}
+		// IBKR's own flag backs the account-id prefix checked above.
+		if mode != "" && l.IsPaper != (mode == ModePaper) {
+			login := "live"
+			if l.IsPaper {
+				login = "paper"
+			}
+			return "", &TestError{Code: codeInvalidArgument, Message: fmt.Sprintf("IBKR reports a %s login, but these are the %s credentials", login, mode),
+				Hint: "Save paper and live credentials under their own mode; each has its own IBKR username and consumer registration."}
+		}
 		kind := "live"
 		if creds.IsPaper() {
 			kind = "paper"

@@ -67,6 +67,12 @@ func TestTestConnection(t *testing.T) {
 			{StepBrokerageSession, "Brokerage session open", true},
 			{StepAccounts, "Account not found: DU1234567 is not among the 1 account(s) of this IBKR login", false},
 		}, "broker_account_not_found", "account id"},
+		{"IBKR says live login for paper mode", nil, ModePaper, [2]any{}, okInit, `{"accounts":["DU1234567"],"isPaper":false}`, []stepView{
+			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "IBKR reports a live login, but these are the paper credentials", false},
+		}, "invalid_argument", "own mode"},
 		{"no permission", nil, ModePaper, [2]any{}, okInit, "403", []stepView{
 			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
