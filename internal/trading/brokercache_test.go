@@ -19,6 +19,7 @@ import (
 // a plain confirm, then one whose LST IBKR refuses mid-flow, which the
 // cache repairs; each places exactly one order.
 func TestConfirmThroughTheBrokerCache(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{})

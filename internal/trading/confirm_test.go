@@ -27,6 +27,7 @@ func simOrders(list []ibkrsim.SimOrder) []simOrder {
 }
 
 func TestConfirmPlacesThePreviewedOrder(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		mode      string
@@ -48,6 +49,7 @@ func TestConfirmPlacesThePreviewedOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			w := newWorld(t, fastSim(), nil)
 			u := w.subscriber(t, tt.sizeMode, tt.sizeValue)
@@ -82,6 +84,7 @@ func TestConfirmPlacesThePreviewedOrder(t *testing.T) {
 }
 
 func TestConfirmRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	off := w.subscriber(t, trading.SizeOff, "")

@@ -23,6 +23,7 @@ import (
 // and expects one row and one order at the simulator, and every caller to
 // see that one confirmation.
 func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
+	t.Parallel()
 	for _, sameKey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("same key %v", sameKey), func(t *testing.T) {
 			ctx := context.Background()
@@ -83,6 +84,7 @@ func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "2")
@@ -122,6 +124,7 @@ const ordersPath = "/iserver/account/*/orders"
 // confirmation's outcome, the orders at the simulator and how many live
 // session tokens were made.
 func TestBrokerFaults(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		status     string
 		code       errs.Code // of Confirm's error; "" for none
@@ -181,6 +184,7 @@ func TestBrokerFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			simCfg := fastSim()
 			if tt.sim != nil {
@@ -226,6 +230,7 @@ func TestBrokerFaults(t *testing.T) {
 // was taken: the confirm answers "unknown" (HTTP 202), reconciliation finds
 // the order by its cOID, and nothing is sent twice.
 func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "4")
@@ -276,6 +281,7 @@ func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
 // confirmation's cOID; the confirm must treat it as placed and reconcile,
 // never send another order.
 func TestDuplicateCOIDMeansAlreadyPlaced(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	const coid = "6f1c1e9a-3b7d-4c1e-9a55-0d4f1e2a3b4c"
 	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) {
@@ -311,6 +317,7 @@ func TestDuplicateCOIDMeansAlreadyPlaced(t *testing.T) {
 // different signals of one user at once: every confirm places its one
 // order.
 func TestTwoInstancesShareTheAccountLock(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.AccountAdvisoryLock = true })
 	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, AccountAdvisoryLock: true})

@@ -54,6 +54,7 @@ func (w *world) view(t *testing.T, c trading.Confirmation) fillView {
 }
 
 func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim := fastSim()
 	sim.PartialFillFraction = 0.5
@@ -92,6 +93,7 @@ func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "3")
@@ -125,6 +127,7 @@ func TestCancel(t *testing.T) {
 // was ever sent) becomes failed after the lookups; one whose order did
 // reach IBKR becomes submitted.
 func TestAbandonedPendingIsSettled(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.PendingGrace = time.Millisecond })
 	u := w.subscriber(t, trading.SizeShares, "3")
@@ -154,6 +157,7 @@ func TestAbandonedPendingIsSettled(t *testing.T) {
 // database; with FOR UPDATE SKIP LOCKED and the lease each due row is
 // looked at by one of them, so every row's history has one entry per change.
 func TestTwoReconcilersNeverShareARow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	second, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, ReconcileInterval: 20 * time.Millisecond})
@@ -199,6 +203,7 @@ func TestTwoReconcilersNeverShareARow(t *testing.T) {
 }
 
 func TestReconcilerStopsWithItsContext(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, fastSim(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -208,6 +213,7 @@ func TestReconcilerStopsWithItsContext(t *testing.T) {
 }
 
 func TestStatusHistoryIsAppendOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "1")
