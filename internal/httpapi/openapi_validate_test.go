@@ -1,0 +1,433 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
+)
+
+// specValidator checks recorded responses against api/openapi.yaml: the
+// operation is found through the server's own echo router (so the route
+// that answered is the one whose schema applies), and kin-openapi validates
+// status, headers, content type and body. It notes every operation it saw.
+type specValidator struct {
+	doc  *openapi3.T
+	srv  *Server
+	opts *openapi3filter.Options
+
+	mu   sync.Mutex
+	seen map[string]bool // "METHOD /openapi/path"
+}
+
+func newSpecValidator(t *testing.T, srv *Server) *specValidator {
+	return &specValidator{
+		doc: loadSpec(t),
+		srv: srv,
+		opts: &openapi3filter.Options{
+			// A status the operation does not document is a failure, not
+			// a pass.
+			IncludeResponseStatus: true,
+			MultiError:            true,
+			// Per validation rather than kin-openapi's global format
+			// table, which other tests in the binary would share.
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{
+				openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC4122)),
+			},
+		},
+		seen: map[string]bool{},
+	}
+}
+
+// validate returns why a response to method target does not match the
+// spec, or nil. A request no route serves must be answered by a 404 or 405
+// problem, validated against the Problem schema.
+func (v *specValidator) validate(method, target string, status int, header http.Header, body []byte) error {
+	req := httptest.NewRequest(method, target, nil)
+	c := v.srv.e.NewContext(req, httptest.NewRecorder())
+	v.srv.e.Router().Find(method, req.URL.EscapedPath(), c)
+	path := specPath(c.Path())
+	var op *openapi3.Operation
+	item := v.doc.Paths.Value(path)
+	if item != nil {
+		op = item.GetOperation(method)
+	}
+	if op == nil {
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			return fmt.Errorf("no operation in the spec for %s %s (route %q), yet status %d", method, target, c.Path(), status)
+		}
+		if ct := header.Get("Content-Type"); ct != "application/problem+json" {
+			return fmt.Errorf("unrouted %s %s: Content-Type %q, want application/problem+json", method, target, ct)
+		}
+		var doc any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			return fmt.Errorf("unrouted %s %s: %v", method, target, err)
+		}
+		return v.doc.Components.Schemas["Problem"].Value.VisitJSON(doc, append(v.opts.SchemaValidationOptions, openapi3.EnableJSONSchema2020())...)
+	}
+	v.mu.Lock()
+	v.seen[method+" "+path] = true
+	v.mu.Unlock()
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req,
+			Route:   &routers.Route{Spec: v.doc, Path: path, PathItem: item, Method: method, Operation: op},
+		},
+		Status:  status,
+		Header:  header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
+		Options: v.opts,
+	}
+	return openapi3filter.ValidateResponse(context.Background(), in)
+}
+
+// do sends a request as c and fails the test when the answer breaks the
+// spec. Extra headers are set for this request only.
+func (v *specValidator) do(t *testing.T, c *client, method, target string, body any, hdr ...string) response {
+	t.Helper()
+	for i := 0; i+1 < len(hdr); i += 2 {
+		c.header.Set(hdr[i], hdr[i+1])
+	}
+	r := c.do(method, target, body)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		c.header.Del(hdr[i])
+	}
+	if err := v.validate(method, target, r.status, r.header, r.body); err != nil {
+		t.Errorf("%s %s → %d breaks api/openapi.yaml: %v\nbody: %.600s", method, target, r.status, err, r.body)
+	}
+	return r
+}
+
+// unseen returns the spec's operations no response was validated for.
+func (v *specValidator) unseen() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for path, item := range v.doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !v.seen[method+" "+path] {
+				out = append(out, method+" "+path)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// newContractEnv is the whole product behind real HTTP: accounts with 2FA,
+// the broker service talking to a simulator over HTTP, and trading placing
+// orders through that broker service (as `ordertune serve` wires it).
+func newContractEnv(t *testing.T) *brokerEnv {
+	t.Helper()
+	env := &authEnv{t: t, clock: &testClock{t: time.Now()}, logs: &lockedBuffer{}}
+	log := zerolog.New(env.logs).Level(zerolog.DebugLevel)
+	pool := pgtest.Pool(t)
+	ring := seal.RandomRing("test")
+	svc, err := auth.New(auth.Config{
+		Pool: pool, Sealer: ring, Log: log, Clock: env.clock.Now,
+		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.svc = svc
+	sim := ibkrsim.New(ibkrsim.Config{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
+		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
+		Cache: broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(b), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv = New(Deps{Log: log, Pool: pool, Auth: svc, Broker: b, Trading: ts})
+	env.ts = httptest.NewServer(env.srv.Handler())
+	t.Cleanup(env.ts.Close)
+	t.Cleanup(env.scanLogs)
+	return &brokerEnv{authEnv: env, broker: b, sim: sim, simURL: simSrv.URL}
+}
+
+// contractStep is one request of TestResponsesMatchSpec. Path and body may
+// name values of earlier answers as {name}; save keeps fields of this
+// answer's JSON under names.
+type contractStep struct {
+	name   string
+	who    string // a caller of the test
+	method string
+	path   string
+	body   any
+	header []string // extra request headers, name and value
+	want   []int    // any of these statuses
+	save   map[string]string
+}
+
+// TestResponsesMatchSpec drives the product end to end over HTTP (2FA
+// sign-in and enrolment, broker connection against the simulator, a signal
+// confirmed into a simulated order, the admin's lists, refusals) and
+// validates every answer against api/openapi.yaml. It then fails for any
+// documented operation no step reached, so a new route needs a step here.
+func TestResponsesMatchSpec(t *testing.T) {
+	env := newContractEnv(t)
+	v := newSpecValidator(t, env.srv)
+	sub := env.newAccount(auth.Subscriber, true)
+	adm := env.newAccount(auth.Admin, true)
+	fresh := env.newAccount(auth.Subscriber, false)
+	creds := env.register("DU1234567")
+	badCreds := map[string]string{}
+	for k, val := range creds {
+		badCreds[k] = val
+	}
+	badCreds["consumer_key"], badCreds["dh_params"] = "lower", "00"
+
+	callers := map[string]*client{
+		"nobody":     env.browser(),
+		"subscriber": env.browser(), // signs in through the steps below
+		"enrolling":  env.browser(),
+		"admin":      env.signIn(adm),
+	}
+	vars := map[string]string{"sub_code": env.code(sub.secret), "missing": newTestUUID()}
+
+	steps := []contractStep{
+		// Operations and the UI.
+		{name: "health", who: "nobody", method: "GET", path: "/healthz", want: []int{200}},
+		{name: "ready", who: "nobody", method: "GET", path: "/readyz", want: []int{200}},
+		{name: "metrics", who: "nobody", method: "GET", path: "/metrics", want: []int{200}},
+		{name: "spec", who: "nobody", method: "GET", path: "/api/openapi.yaml", want: []int{200}},
+		{name: "asset", who: "nobody", method: "GET", path: "/assets/js/main.js", want: []int{200}},
+		{name: "missing asset", who: "nobody", method: "GET", path: "/assets/js/nope.js", want: []int{404}},
+		{name: "unknown route", who: "nobody", method: "GET", path: "/api/v1/nope", want: []int{404}},
+
+		// Sign-in with 2FA, and refusals on the way.
+		{name: "signup closed", who: "nobody", method: "POST", path: "/api/v1/auth/signup", body: map[string]string{"email": "x@example.com", "password": "correct horse battery"}, want: []int{403}},
+		{name: "anonymous me", who: "nobody", method: "GET", path: "/api/v1/me", want: []int{401}},
+		{name: "wrong password", who: "nobody", method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": sub.user.Email, "password": "wrong password"}, want: []int{401}},
+		{name: "login", who: "subscriber", method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": sub.user.Email, "password": sub.password}, want: []int{200}},
+		{name: "me before 2FA", who: "subscriber", method: "GET", path: "/api/v1/me", want: []int{200}},
+		{name: "signals before 2FA", who: "subscriber", method: "GET", path: "/api/v1/signals", want: []int{403}},
+		{name: "2FA", who: "subscriber", method: "POST", path: "/api/v1/auth/totp", body: map[string]string{"code": "{sub_code}"}, want: []int{200}},
+		{name: "me", who: "subscriber", method: "GET", path: "/api/v1/me", want: []int{200}},
+		{name: "wrong method", who: "subscriber", method: "DELETE", path: "/api/v1/me", want: []int{405}},
+
+		// Enrolment.
+		{name: "login to enrol", who: "enrolling", method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": fresh.user.Email, "password": fresh.password}, want: []int{200}},
+		{name: "totp setup", who: "enrolling", method: "POST", path: "/api/v1/me/totp/setup", want: []int{200}, save: map[string]string{"enrol_secret": "secret"}},
+		{name: "totp enable", who: "enrolling", method: "POST", path: "/api/v1/me/totp/enable", body: map[string]string{"code": "{enrol_code}"}, want: []int{200}},
+
+		// Settings → Broker against the simulator.
+		{name: "broker empty", who: "subscriber", method: "GET", path: "/api/v1/broker", want: []int{200}},
+		{name: "broker invalid", who: "subscriber", method: "PUT", path: "/api/v1/broker/paper", body: badCreds, want: []int{422}},
+		{name: "broker bad mode", who: "subscriber", method: "PUT", path: "/api/v1/broker/sideways", body: creds, want: []int{400}},
+		{name: "broker save", who: "subscriber", method: "PUT", path: "/api/v1/broker/paper", body: creds, want: []int{200}},
+		{name: "broker test saved", who: "subscriber", method: "POST", path: "/api/v1/broker/paper/test", want: []int{200}},
+		{name: "broker test unsaved", who: "subscriber", method: "POST", path: "/api/v1/broker/live/test", body: creds, want: []int{200}},
+		{name: "broker active", who: "subscriber", method: "PUT", path: "/api/v1/broker/active", body: map[string]string{"mode": "paper"}, want: []int{200}},
+		{name: "broker live none", who: "subscriber", method: "DELETE", path: "/api/v1/broker/live", want: []int{404, 204}},
+		{name: "broker", who: "subscriber", method: "GET", path: "/api/v1/broker", want: []int{200}},
+
+		// Trading settings.
+		{name: "settings", who: "subscriber", method: "GET", path: "/api/v1/settings", want: []int{200}},
+		{name: "position size invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "-3"}, want: []int{422}},
+		{name: "position size", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "5"}, want: []int{200}},
+
+		// Signals, preview, confirm.
+		{name: "publish as subscriber", who: "subscriber", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{403}},
+		{name: "publish invalid", who: "admin", method: "POST", path: "/api/v1/signals", body: newSignalBody(func(m map[string]any) { m["ticker"] = "lower case" }), want: []int{422}},
+		{name: "publish", who: "admin", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{201}, save: map[string]string{"signal": "id"}},
+		{name: "signals", who: "subscriber", method: "GET", path: "/api/v1/signals?status=all&limit=10", want: []int{200}},
+		{name: "signals bad limit", who: "subscriber", method: "GET", path: "/api/v1/signals?limit=many", want: []int{422}},
+		{name: "signal", who: "subscriber", method: "GET", path: "/api/v1/signals/{signal}", want: []int{200}},
+		{name: "signal missing", who: "subscriber", method: "GET", path: "/api/v1/signals/{missing}", want: []int{404}},
+		{name: "preview", who: "subscriber", method: "GET", path: "/api/v1/signals/{signal}/preview", want: []int{200}},
+		{name: "confirm without key", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal}/confirm", body: map[string]string{"side": "BUY"}, want: []int{400}},
+		{name: "confirm", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-1"}, want: []int{201, 202}, save: map[string]string{"confirmation": "id"}},
+		{name: "confirm again", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-1"}, want: []int{200, 202}},
+		{name: "confirm key reused", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal}/confirm", body: map[string]string{"side": "SELL"}, header: []string{"Idempotency-Key", "contract-1"}, want: []int{409, 422}},
+		{name: "signals with mine", who: "subscriber", method: "GET", path: "/api/v1/signals", want: []int{200}},
+
+		// The IBKR pass-through with the subscriber's own session.
+		{name: "ibkr summary", who: "subscriber", method: "GET", path: "/api/v1/ibkr/portfolio/me/summary", want: []int{200}},
+		{name: "ibkr off the list", who: "subscriber", method: "GET", path: "/api/v1/ibkr/iserver/accounts", want: []int{403}},
+
+		// Confirmations.
+		{name: "confirmations", who: "subscriber", method: "GET", path: "/api/v1/confirmations?status=submitted", want: []int{200}},
+		{name: "confirmation", who: "subscriber", method: "GET", path: "/api/v1/confirmations/{confirmation}", want: []int{200}},
+		{name: "confirmation of another", who: "admin", method: "GET", path: "/api/v1/confirmations/{confirmation}", want: []int{404}},
+		{name: "cancel", who: "subscriber", method: "POST", path: "/api/v1/confirmations/{confirmation}/cancel", want: []int{202}},
+		{name: "cancel missing", who: "subscriber", method: "POST", path: "/api/v1/confirmations/{missing}/cancel", want: []int{404}},
+
+		// Admin.
+		{name: "users as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/users", want: []int{403}},
+		{name: "users", who: "admin", method: "GET", path: "/api/v1/admin/users?limit=2", want: []int{200}},
+		{name: "create user", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "new-" + newTestUUID()[:8] + "@example.com", "role": "subscriber", "password": "a long enough password"}, want: []int{201}, save: map[string]string{"user": "id"}},
+		{name: "create user invalid", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "nobody", "role": "king", "password": "x"}, want: []int{422}},
+		{name: "disable user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]bool{"disabled": true}, want: []int{200}},
+		{name: "tokens", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},
+		{name: "create token", who: "admin", method: "POST", path: "/api/v1/admin/tokens", body: map[string]any{"name": "feed", "scopes": []string{"signals:write"}}, want: []int{201}, save: map[string]string{"token": "id"}},
+		{name: "tokens with one", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},
+		{name: "revoke token", who: "admin", method: "DELETE", path: "/api/v1/admin/tokens/{token}", want: []int{204}},
+		{name: "sessions", who: "admin", method: "GET", path: "/api/v1/admin/sessions", want: []int{200}},
+		{name: "log", who: "admin", method: "GET", path: "/api/v1/admin/confirmations?ticker=AAPL", want: []int{200}},
+		{name: "log csv", who: "admin", method: "GET", path: "/api/v1/admin/confirmations?format=csv", want: []int{200}},
+		{name: "log bad date", who: "admin", method: "GET", path: "/api/v1/admin/confirmations?from=yesterday", want: []int{422}},
+		{name: "audit", who: "admin", method: "GET", path: "/api/v1/admin/audit?limit=50", want: []int{200}},
+		{name: "audit verify", who: "admin", method: "GET", path: "/api/v1/admin/audit/verify", want: []int{200}},
+		{name: "withdraw", who: "admin", method: "DELETE", path: "/api/v1/signals/{signal}", want: []int{204}},
+
+		// The account's own settings, then sign out.
+		{name: "recovery codes", who: "subscriber", method: "POST", path: "/api/v1/me/recovery-codes", want: []int{200}},
+		{name: "password too short", who: "subscriber", method: "POST", path: "/api/v1/me/password", body: map[string]string{"current_password": sub.password, "new_password": "x"}, want: []int{422}},
+		{name: "password", who: "subscriber", method: "POST", path: "/api/v1/me/password", body: map[string]string{"current_password": sub.password, "new_password": env.secret("another long password " + newTestUUID())}, want: []int{204}},
+		{name: "logout", who: "subscriber", method: "POST", path: "/api/v1/auth/logout", want: []int{204}},
+		{name: "after logout", who: "subscriber", method: "GET", path: "/api/v1/settings", want: []int{401}},
+	}
+	for _, p := range WebPagePaths() {
+		steps = append(steps, contractStep{name: "page " + p, who: "nobody", method: "GET", path: strings.ReplaceAll(p, ":id", "{missing}"), want: []int{200}})
+	}
+
+	fill := func(s string) string {
+		for k, val := range vars {
+			s = strings.ReplaceAll(s, "{"+k+"}", val)
+		}
+		return s
+	}
+	for _, st := range steps {
+		var body any
+		if st.body != nil {
+			b, err := json.Marshal(st.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = fill(string(b))
+		}
+		r := v.do(t, callers[st.who], st.method, fill(st.path), body, st.header...)
+		if !slices.Contains(st.want, r.status) {
+			t.Fatalf("%s: %s %s = %d, want one of %v\nbody: %.600s", st.name, st.method, st.path, r.status, st.want, r.body)
+		}
+		for name, field := range st.save {
+			var m map[string]any
+			r.json(t, &m)
+			s, ok := m[field].(string)
+			if !ok || s == "" {
+				t.Fatalf("%s: no %q in %s", st.name, field, r.body)
+			}
+			vars[name] = s
+		}
+		if st.name == "totp setup" {
+			vars["enrol_code"] = env.code(vars["enrol_secret"])
+		}
+	}
+
+	// The spec document answers 304 to a current copy.
+	spec := v.do(t, callers["nobody"], "GET", "/api/openapi.yaml", nil)
+	if r := v.do(t, callers["nobody"], "GET", "/api/openapi.yaml", nil, "If-None-Match", spec.header.Get("ETag")); r.status != http.StatusNotModified {
+		t.Errorf("GET /api/openapi.yaml with its ETag = %d, want 304", r.status)
+	}
+
+	// The IBKR stream: the upgrade answer, validated like any other.
+	admin := callers["admin"]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if r := admin.do("PUT", "/api/v1/broker/paper", env.register("DU7654321")); r.status != http.StatusOK {
+		t.Fatalf("admin's connection: %d %s", r.status, r.body)
+	}
+	ws, res, err := websocket.Dial(ctx, strings.Replace(env.ts.URL, "http://", "ws://", 1)+"/api/v1/ibkr/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {env.srv.sessionCookieName() + "=" + admin.session}}})
+	if err != nil {
+		t.Fatalf("dial the IBKR stream: %v", err)
+	}
+	ws.CloseNow()
+	if err := v.validate("GET", "/api/v1/ibkr/ws", res.StatusCode, res.Header, nil); err != nil {
+		t.Errorf("GET /api/v1/ibkr/ws → %d breaks api/openapi.yaml: %v", res.StatusCode, err)
+	}
+
+	for _, op := range v.unseen() {
+		t.Errorf("no response of %s was validated; add a step to TestResponsesMatchSpec", op)
+	}
+}
+
+// TestSpecValidatorBites proves the validator fails answers that break the
+// spec: a field missing, a float where a decimal string belongs, an
+// undocumented field, an undocumented status, a problem without its
+// request id, and the wrong content type.
+func TestSpecValidatorBites(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t)
+	v := newSpecValidator(t, s)
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	problemHdr := http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"abcdef0123456789"}}
+	settings := `{"position_size":{"mode":"shares","value":"5"}}`
+	problem := `{"type":"about:blank","title":"Not Found","status":404,"detail":"no such signal","code":"not_found","request_id":"abcdef0123456789"}`
+	tests := []struct {
+		name, method, path string
+		status             int
+		header             http.Header
+		body               string
+		ok                 bool
+	}{
+		{"valid settings", "GET", "/api/v1/settings", 200, jsonHdr, settings, true},
+		{"value as a number", "GET", "/api/v1/settings", 200, jsonHdr, `{"position_size":{"mode":"shares","value":5}}`, false},
+		{"unknown mode", "GET", "/api/v1/settings", 200, jsonHdr, `{"position_size":{"mode":"lots","value":"5"}}`, false},
+		{"field missing", "GET", "/api/v1/settings", 200, jsonHdr, `{}`, false},
+		{"undocumented field", "GET", "/api/v1/settings", 200, jsonHdr, `{"position_size":{"mode":"off","value":null},"extra":1}`, false},
+		{"undocumented status", "GET", "/api/v1/settings", 418, jsonHdr, settings, false},
+		{"wrong content type", "GET", "/api/v1/settings", 200, http.Header{"Content-Type": {"text/html"}}, settings, false},
+		{"valid problem", "GET", "/api/v1/signals/" + newTestUUID(), 404, problemHdr, problem, true},
+		{"problem without request id header", "GET", "/api/v1/signals/" + newTestUUID(), 404, http.Header{"Content-Type": {"application/problem+json"}}, problem, false},
+		{"problem with unknown code", "GET", "/api/v1/signals/" + newTestUUID(), 404, problemHdr, strings.Replace(problem, "not_found", "oops", 1), false},
+		{"date not YYYY-MM-DD", "GET", "/api/v1/signals/" + newTestUUID(), 200, jsonHdr, strings.Replace(validSignal, "2026-11-20", "20.11.2026", 1), false},
+		{"valid signal", "GET", "/api/v1/signals/" + newTestUUID(), 200, jsonHdr, validSignal, true},
+		{"id not a uuid", "GET", "/api/v1/signals/" + newTestUUID(), 200, jsonHdr, strings.Replace(validSignal, "0b6f5f3e-8f0a-4c0e-9a57-4d1f2a9f4d11", "42", 1), false},
+		{"health", "GET", "/healthz", 200, jsonHdr, `{"status":"ok"}`, true},
+		{"health not ok", "GET", "/healthz", 200, jsonHdr, `{"status":"fine"}`, false},
+		{"no-store missing", "POST", "/api/v1/me/recovery-codes", 200, jsonHdr, `{"recovery_codes":["a","b","c","d","e","f","g","h","i","j"]}`, false},
+		{"unrouted 404 problem", "GET", "/api/v1/nope", 404, problemHdr, problem, true},
+		{"unrouted 200", "GET", "/api/v1/nope", 200, jsonHdr, `{}`, false},
+	}
+	for _, tt := range tests {
+		err := v.validate(tt.method, tt.path, tt.status, tt.header, []byte(tt.body))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: validate = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+const validSignal = `{"id":"0b6f5f3e-8f0a-4c0e-9a57-4d1f2a9f4d11","ticker":"AAPL","strategy":"II","kind":"entry",
+"signal_date":"2026-11-20","entry_date":"2026-11-23","ref_close":"187.25","rsi2":"3.1","return_2d":"-0.042",
+"entry_mode":"next_open_market","limit_price":null,"expires_at":"2026-11-23T14:30:00Z","created_at":"2026-11-20T21:00:00Z",
+"withdrawn_at":null,"status":"open","my_confirmation":null}`
+
+// newTestUUID returns a random version 4 UUID.
+func newTestUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
