@@ -3,6 +3,7 @@ package trading_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -92,6 +93,7 @@ func TestConfirmRefusals(t *testing.T) {
 	ok := w.subscriber(t, trading.SizeShares, "5")
 	entry := w.signal(t, nil)
 	exit := w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.Ticker = "MSFT"; n.RefClose = "427.5" })
+	expired := w.signal(t, func(n *trading.NewSignal) { n.ExpiresAt = time.Date(2020, 1, 2, 21, 0, 0, 0, time.UTC) })
 	withdrawn := w.signal(t, nil)
 	if err := w.svc.WithdrawSignal(ctx, w.admin, withdrawn.ID); err != nil {
 		t.Fatal(err)
@@ -106,6 +108,7 @@ func TestConfirmRefusals(t *testing.T) {
 		{"wrong side", ok, entry.ID, "SELL", errs.Invalid, "invalid confirmation"},
 		{"exit without entry", ok, exit.ID, "SELL", errs.Invalid, "nothing to sell: you have no filled entry of strategy I in MSFT"},
 		{"withdrawn", ok, withdrawn.ID, "BUY", errs.Conflict, "this signal was withdrawn; it can no longer be confirmed"},
+		{"expired", ok, expired.ID, "BUY", errs.Conflict, "this signal expired at 2020-01-02 21:00 UTC (the auction cutoff); it can no longer be confirmed"},
 		{"unknown signal", ok, "00000000-0000-4000-8000-000000000000", "BUY", errs.NotFound, "no such signal"},
 	}
 	for i, tt := range tests {
