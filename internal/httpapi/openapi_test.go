@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/api"
+	"github.com/ordertune/ordertune/internal/auth"
 )
 
 // loadSpec parses and validates api/openapi.yaml as the server embeds it.
@@ -166,5 +168,92 @@ func TestServesSpec(t *testing.T) {
 	}
 	if rec := get(t, s.Handler(), openAPIPath, map[string]string{"If-None-Match": etag}); rec.Code != http.StatusNotModified {
 		t.Errorf("GET with If-None-Match = %d, want 304", rec.Code)
+	}
+}
+
+// specPolicy is who may call an operation, as the spec says it: security
+// [] for public ones, the bearerToken requirement's scopes, the
+// x-partial-session and x-roles extensions (default: both roles).
+func specPolicy(doc *openapi3.T, op *openapi3.Operation) policy {
+	sec := doc.Security
+	if op.Security != nil {
+		sec = *op.Security
+	}
+	if len(sec) == 0 {
+		return public()
+	}
+	p := signedIn()
+	for _, req := range sec {
+		if scopes, ok := req["bearerToken"]; ok {
+			p.scopes = append(p.scopes, scopes...)
+		}
+	}
+	if v, ok := op.Extensions["x-partial-session"].(bool); ok {
+		p.partial = v
+	}
+	if roles, ok := op.Extensions["x-roles"].([]any); ok {
+		p.roles = nil
+		for _, r := range roles {
+			s, _ := r.(string)
+			p.roles = append(p.roles, auth.Role(s))
+		}
+	}
+	return p
+}
+
+// securityDiff compares each registered route's row of the authorization
+// table with what the spec tells clients about it, and describes every
+// difference. The tenant flag is the server's business, not the client's.
+func securityDiff(s *Server, doc *openapi3.T) []string {
+	type view struct {
+		Public, Partial bool
+		Roles, Scopes   []string
+	}
+	norm := func(p policy) view {
+		v := view{Public: p.public, Partial: p.partial, Scopes: slices.Sorted(slices.Values(p.scopes))}
+		if !p.public {
+			for _, r := range p.roles {
+				v.Roles = append(v.Roles, string(r))
+			}
+			slices.Sort(v.Roles)
+		}
+		return v
+	}
+	var out []string
+	for _, r := range s.e.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue
+		}
+		item := doc.Paths.Value(specPath(r.Path))
+		if item == nil || item.GetOperation(r.Method) == nil {
+			continue // routeDiff reports it
+		}
+		pol, ok := s.policies[routeKey(r.Method, r.Path)]
+		if !ok {
+			continue // TestEveryRouteHasAPolicy reports it
+		}
+		if diff := cmp.Diff(norm(pol), norm(specPolicy(doc, item.GetOperation(r.Method)))); diff != "" {
+			out = append(out, fmt.Sprintf("%s %s: authorization table vs spec (-table +spec):\n%s", r.Method, r.Path, diff))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSpecSecurityMatchesTable: the spec's security (public, token scopes,
+// password-only sessions, roles) says what the authorization table
+// enforces, so clients are told the truth about who may call what.
+func TestSpecSecurityMatchesTable(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	s, _ := newTestServer(t)
+	for _, d := range securityDiff(s, doc) {
+		t.Error(d)
+	}
+
+	// And it notices a drift.
+	s.policies[routeKey(http.MethodGet, apiPrefix+"/me")] = adminOnly().orScope("signals:write")
+	if got := securityDiff(s, doc); len(got) != 1 || !strings.Contains(got[0], "GET /api/v1/me") {
+		t.Errorf("a changed row must be reported once, got %q", got)
 	}
 }
