@@ -10,11 +10,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -82,6 +84,17 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	deps.Auth, deps.PublicURL = authSvc, cfg.PublicURL
 	s := &services{}
+	// Trading: orders go through the broker's session cache; without a
+	// master key there is no broker and confirming answers "not connected".
+	var tradingBroker trading.Broker = trading.NoBroker{}
+	if deps.Broker != nil {
+		tradingBroker = trading.FromBroker(deps.Broker)
+	}
+	if deps.Trading, err = trading.New(trading.Config{Pool: pool, Broker: tradingBroker, Log: log, OnConfirm: m.Confirmation}); err != nil {
+		return nil, err
+	}
+	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
+	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http = httpapi.New(deps)
 	return s, nil
 }
