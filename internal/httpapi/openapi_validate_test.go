@@ -62,22 +62,35 @@ func newSpecValidator(t *testing.T, srv *Server) *specValidator {
 	}
 }
 
-// validate returns why a response to method target does not match the
-// spec, or nil. A request no route serves must be answered by a 404 or 405
-// problem, validated against the Problem schema.
-func (v *specValidator) validate(method, target string, status int, header http.Header, body []byte) error {
+// route finds the operation that documents method target through the
+// server's own echo router; nil when the spec has none.
+func (v *specValidator) route(method, target string) (*routers.Route, map[string]string) {
 	req := httptest.NewRequest(method, target, nil)
 	c := v.srv.e.NewContext(req, httptest.NewRecorder())
 	v.srv.e.Router().Find(method, req.URL.EscapedPath(), c)
 	path := specPath(c.Path())
-	var op *openapi3.Operation
 	item := v.doc.Paths.Value(path)
-	if item != nil {
-		op = item.GetOperation(method)
+	if item == nil || item.GetOperation(method) == nil {
+		return nil, nil
 	}
-	if op == nil {
+	params := map[string]string{}
+	for i, name := range c.ParamNames() {
+		if name == "*" {
+			name = "path"
+		}
+		params[name] = c.ParamValues()[i]
+	}
+	return &routers.Route{Spec: v.doc, Path: path, PathItem: item, Method: method, Operation: item.GetOperation(method)}, params
+}
+
+// validate returns why a response to method target does not match the
+// spec, or nil. A request no route serves must be answered by a 404 or 405
+// problem, validated against the Problem schema.
+func (v *specValidator) validate(method, target string, status int, header http.Header, body []byte) error {
+	route, _ := v.route(method, target)
+	if route == nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-			return fmt.Errorf("no operation in the spec for %s %s (route %q), yet status %d", method, target, c.Path(), status)
+			return fmt.Errorf("no operation in the spec for %s %s, yet status %d", method, target, status)
 		}
 		if ct := header.Get("Content-Type"); ct != "application/problem+json" {
 			return fmt.Errorf("unrouted %s %s: Content-Type %q, want application/problem+json", method, target, ct)
@@ -89,19 +102,32 @@ func (v *specValidator) validate(method, target string, status int, header http.
 		return v.doc.Components.Schemas["Problem"].Value.VisitJSON(doc, append(v.opts.SchemaValidationOptions, openapi3.EnableJSONSchema2020())...)
 	}
 	v.mu.Lock()
-	v.seen[method+" "+path] = true
+	v.seen[method+" "+route.Path] = true
 	v.mu.Unlock()
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{
-			Request: req,
-			Route:   &routers.Route{Spec: v.doc, Path: path, PathItem: item, Method: method, Operation: op},
-		},
-		Status:  status,
-		Header:  header,
-		Body:    io.NopCloser(bytes.NewReader(body)),
-		Options: v.opts,
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: httptest.NewRequest(method, target, nil), Route: route},
+		Status:                 status,
+		Header:                 header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                v.opts,
 	}
 	return openapi3filter.ValidateResponse(context.Background(), in)
+}
+
+// validateRequest returns why a request does not match the spec's
+// parameters and request body, or nil. Authentication is the server's to
+// check, not the validator's.
+func (v *specValidator) validateRequest(method, target string, header http.Header, body []byte) error {
+	route, params := v.route(method, target)
+	if route == nil {
+		return fmt.Errorf("no operation in the spec for %s %s", method, target)
+	}
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	req.Header = header.Clone()
+	opts := *v.opts
+	opts.AuthenticationFunc = openapi3filter.NoopAuthenticationFunc
+	return openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route, Options: &opts})
 }
 
 // do sends a request as c and fails the test when the answer breaks the
@@ -112,11 +138,33 @@ func (v *specValidator) do(t *testing.T, c *client, method, target string, body 
 		c.header.Set(hdr[i], hdr[i+1])
 	}
 	r := c.do(method, target, body)
+	reqHeader := c.header.Clone()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		c.header.Del(hdr[i])
 	}
 	if err := v.validate(method, target, r.status, r.header, r.body); err != nil {
 		t.Errorf("%s %s → %d breaks api/openapi.yaml: %v\nbody: %.600s", method, target, r.status, err, r.body)
+	}
+	// A request the server accepted must be one the spec allows: the
+	// spec may not demand more than the server does.
+	if r.status >= 200 && r.status < 300 {
+		var b []byte
+		if body != nil {
+			switch x := body.(type) {
+			case string:
+				b = []byte(x)
+			default:
+				j, err := json.Marshal(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = j
+			}
+			reqHeader.Set("Content-Type", "application/json")
+		}
+		if err := v.validateRequest(method, target, reqHeader, b); err != nil {
+			t.Errorf("%s %s was accepted (%d) but the spec refuses the request: %v", method, target, r.status, err)
+		}
 	}
 	return r
 }
@@ -414,6 +462,31 @@ func TestSpecValidatorBites(t *testing.T) {
 		err := v.validate(tt.method, tt.path, tt.status, tt.header, []byte(tt.body))
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: validate = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+
+	id := newTestUUID()
+	requests := []struct {
+		name, method, path string
+		header             http.Header
+		body               string
+		ok                 bool
+	}{
+		{"confirm", "POST", "/api/v1/signals/" + id + "/confirm", http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"k1"}}, `{"side":"BUY"}`, true},
+		{"confirm without key", "POST", "/api/v1/signals/" + id + "/confirm", jsonHdr, `{"side":"BUY"}`, false},
+		{"confirm unknown side", "POST", "/api/v1/signals/" + id + "/confirm", http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"k1"}}, `{"side":"HOLD"}`, false},
+		{"confirm unknown field", "POST", "/api/v1/signals/" + id + "/confirm", http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"k1"}}, `{"side":"BUY","qty":3}`, false},
+		{"id not a uuid", "GET", "/api/v1/signals/42", http.Header{}, "", false},
+		{"position size", "PUT", "/api/v1/settings/position-size", jsonHdr, `{"mode":"dollars","value":"2500.00"}`, true},
+		{"position size without mode", "PUT", "/api/v1/settings/position-size", jsonHdr, `{"value":"2500.00"}`, false},
+		{"signals with status", "GET", "/api/v1/signals?status=all&limit=10", http.Header{}, "", true},
+		{"signals with unknown status", "GET", "/api/v1/signals?status=closed", http.Header{}, "", false},
+		{"ibkr path with slashes", "GET", "/api/v1/ibkr/portfolio/me/summary", http.Header{}, "", true},
+	}
+	for _, tt := range requests {
+		err := v.validateRequest(tt.method, tt.path, tt.header, []byte(tt.body))
+		if (err == nil) != tt.ok {
+			t.Errorf("request %s: validateRequest = %v, want ok %v", tt.name, err, tt.ok)
 		}
 	}
 }
