@@ -116,7 +116,7 @@ type Cache struct {
 	// renewals, so a new LST never resets the account's request budget.
 	pacers map[string]*pacerEntry
 
-	handshakes countdown
+	handshakes counter
 }
 
 // Pacer leases: a session handed out by Session keeps its account's pacer
@@ -135,19 +135,19 @@ type pacerEntry struct {
 	until time.Time
 }
 
-// countdown counts events; tests and metrics read it.
-type countdown struct {
+// counter counts events; tests and metrics read it.
+type counter struct {
 	mu sync.Mutex
 	n  int64
 }
 
-func (c *countdown) add() {
+func (c *counter) add() {
 	c.mu.Lock()
 	c.n++
 	c.mu.Unlock()
 }
 
-func (c *countdown) load() int64 {
+func (c *counter) load() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n

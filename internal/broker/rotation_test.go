@@ -149,6 +149,20 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 		t.Errorf("rows left under the old key (-want +got):\n%s", diff)
 	}
 
+	// rewrap lists exactly the broker's sealed columns, with its aad.
+	var listed []string
+	for _, c := range rewrap.Product() {
+		if c.Table == "broker_connections" {
+			listed = append(listed, c.Column)
+			if c.Field != c.Column || c.UserColumn != "user_id" || c.ScopeColumn != "mode" {
+				t.Errorf("rewrap's %s: field %q user %q scope %q; the broker seals with (user_id, column, mode)", c.Column, c.Field, c.UserColumn, c.ScopeColumn)
+			}
+		}
+	}
+	if diff := cmp.Diff(SealedFields(), listed); diff != "" {
+		t.Errorf("rewrap's broker columns (-broker +rewrap):\n%s", diff)
+	}
+
 	// k1 can now be retired: the ring with k2 alone opens everything.
 	retired, err := New(Config{Pool: e.pool, Ring: newOnly})
 	if err != nil {

@@ -166,7 +166,8 @@ func (s *Service) loadSealed(ctx context.Context, userID string, mode Mode) (sea
 	return r, nil
 }
 
-// activeMode returns the user's active mode: the one set, else paper.
+// activeModeTx returns the user's active mode (the one set, else paper)
+// and whether one was set.
 func activeModeTx(ctx context.Context, q pgx.Tx, userID string) (Mode, bool, error) {
 	var m string
 	err := q.QueryRow(ctx, `SELECT active_mode FROM broker_settings WHERE user_id = $1`, userID).Scan(&m)
@@ -415,8 +416,8 @@ func (s *Service) saveTestResult(ctx context.Context, userID string, mode Mode, 
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if saved {
-			// Matching the sealed signature key makes sure the result is
-			// stored on the credentials that were tested.
+			// Matching the consumer key and access token keeps a result
+			// off credentials saved while the test ran.
 			if _, err := tx.Exec(ctx, `UPDATE broker_connections SET last_test = $3, status = $4
 				WHERE user_id = $1 AND mode = $2 AND access_token = $5 AND consumer_key = $6`,
 				userID, string(mode), b, string(statusOf(res)), tested.accessToken, tested.consumerKey); err != nil {
