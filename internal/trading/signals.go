@@ -267,15 +267,31 @@ func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter
 		last := out[limit-1]
 		next = encodeCursor(last.CreatedAt, last.ID)
 	}
-	for i, cid := range confIDs {
-		if cid == nil {
-			continue
+	var ids []string
+	for _, cid := range confIDs {
+		if cid != nil {
+			ids = append(ids, *cid)
 		}
-		c, err := s.confirmation(ctx, s.pool, userID, *cid, false)
+	}
+	if len(ids) > 0 {
+		crows, err := s.pool.Query(ctx, `SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.id = ANY($2)`, userID, ids)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("list signals: %w", err)
 		}
-		out[i].MyConfirmation = &c
+		confs, err := pgx.CollectRows(crows, func(r pgx.CollectableRow) (Confirmation, error) { return scanConfirmation(r) })
+		if err != nil {
+			return nil, "", fmt.Errorf("list signals: %w", err)
+		}
+		byID := make(map[string]*Confirmation, len(confs))
+		for i := range confs {
+			confs[i].UserID = ""
+			byID[confs[i].ID] = &confs[i]
+		}
+		for i, cid := range confIDs {
+			if cid != nil {
+				out[i].MyConfirmation = byID[*cid]
+			}
+		}
 	}
 	if out == nil {
 		out = []Signal{}
