@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/google/go-cmp/cmp"
+	"github.com/pquerna/otp/totp"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/config"
@@ -37,6 +40,10 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
+// waitTimeout bounds each wait for a condition in a page; the slowest is an
+// order settling through the reconciliation worker.
+const waitTimeout = 45 * time.Second
+
 // Viewports the screenshots are taken at.
 const (
 	desktopWidth, desktopHeight = 1280, 900
@@ -46,6 +53,7 @@ const (
 // browserEnv is one running Ordertune with its simulator and a browser.
 type browserEnv struct {
 	base      string // the server's URL
+	vars      map[string]string
 	sim       *ibkrsim.Server
 	simURL    string
 	browser   context.Context
@@ -119,6 +127,7 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 		"ORDERTUNE_MASTER_KEYS":   "k1:" + base64.StdEncoding.EncodeToString(key),
 		"ORDERTUNE_SIGNUP":        "open",
 	}
+	env.vars = vars
 	cfg, err := config.Load(func(k string) string { return vars[k] }, false)
 	if err != nil {
 		t.Fatal(err)
@@ -173,25 +182,31 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 	return env
 }
 
-// tab is one browser tab driven by one test.
+// tab is one browser tab with a browser context (cookie jar) of its own:
+// one person signed in. A tab made in a parent test is handed to subtests
+// with on(t).
 type tab struct {
-	t   *testing.T
+	t *testing.T
+	*tabState
+}
+
+type tabState struct {
 	env *browserEnv
 	ctx context.Context
 
 	mu       sync.Mutex
 	problems []string // console errors and uncaught exceptions
-	shots    map[string]bool
 }
 
-// newTab opens a tab at desktop size. It fails the test at the end if the
-// page logged an error or threw (a CSP violation is one), other than the
-// browser's own line for each non-2xx response, which the UI handles.
+// newTab opens a tab at desktop size in a fresh browser context. It fails
+// t at the end if the page logged an error or threw (a CSP violation is
+// one), other than the browser's own line for each non-2xx response, which
+// the UI handles.
 func (e *browserEnv) newTab(t *testing.T) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(e.browser)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	tb := &tab{t: t, env: e, ctx: ctx, shots: map[string]bool{}}
+	ctx, cancel := chromedp.NewContext(e.browser, chromedp.WithNewBrowserContext())
+	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
+	tb := &tab{t: t, tabState: &tabState{env: e, ctx: ctx}}
 	msgs := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
 		t.Fatal(err)
@@ -223,9 +238,15 @@ func (e *browserEnv) newTab(t *testing.T) *tab {
 	return tb
 }
 
+// on returns the same tab reporting to t.
+func (tb *tab) on(t *testing.T) *tab { return &tab{t: t, tabState: tb.tabState} }
+
+// do runs actions, each wait in them bounded by waitTimeout.
 func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
-	if err := chromedp.Do(tb.ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		tb.t.Fatalf("browser: %v", err)
 	}
 }
@@ -240,7 +261,9 @@ func (tb *tab) open(path string) {
 // eval evaluates a JavaScript expression and decodes its value into T.
 func eval[T any](tb *tab, expr string) T {
 	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr))
+	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
 		tb.t.Fatalf("evaluate %s: %v", expr, err)
 	}
@@ -252,17 +275,19 @@ func eval[T any](tb *tab, expr string) T {
 // polls from the outside (DevTools evaluation is not subject to CSP).
 func (tb *tab) waitJS(expr string) {
 	tb.t.Helper()
+	wctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`Boolean(`+expr+`)`))
+		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](`Boolean(`+expr+`)`))
 		if err == nil && ok {
 			return
 		}
 		select {
-		case <-tb.ctx.Done():
-			body, _ := chromedp.Run(context.WithoutCancel(tb.ctx), chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : ''`))
-			tb.t.Fatalf("waiting for %s: %v (last error %v)\npage text:\n%s", expr, tb.ctx.Err(), err, body)
+		case <-wctx.Done():
+			body, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href + '\n' + document.body.innerText`))
+			tb.t.Fatalf("waiting for %s: %v (last error %v)\npage:\n%s", expr, wctx.Err(), err, body)
 		case <-tick.C:
 		}
 	}
@@ -277,7 +302,10 @@ func (tb *tab) text(sel string) string {
 // typeInto focuses a field and types into it with real key events.
 func (tb *tab) typeInto(sel, s string) {
 	tb.t.Helper()
-	tb.do(chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), s))
+	// chromedp.Clear resets the value attribute, which no longer controls a
+	// field someone typed into; the property does.
+	eval[bool](tb, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = ''; return true; })()`, sel))
+	tb.do(chromedp.SendKeys(chromedp.CSS(sel), s))
 }
 
 func (tb *tab) click(sel string) {
@@ -346,6 +374,119 @@ func (e *browserEnv) apiProblem(t *testing.T, method, path string, body any) (in
 	return resp.StatusCode, p.Detail
 }
 
+// person is someone the tests sign in as.
+type person struct {
+	email, password string
+	secret          string   // the TOTP secret as the enrolment page showed it
+	recovery        []string // the recovery codes as the page showed them
+}
+
+// createUser runs `ordertune user create`, the way an operator makes the
+// first admin.
+func (e *browserEnv) createUser(t *testing.T, p *person, role string) {
+	t.Helper()
+	a := &app{
+		stdin:  strings.NewReader(p.password + "\n"),
+		stdout: io.Discard,
+		stderr: io.Discard,
+		getenv: func(k string) string { return e.vars[k] },
+	}
+	if err := run(t.Context(), a, []string{"user", "create", "--email", p.email, "--role", role}); err != nil {
+		t.Fatalf("user create %s: %v", p.email, err)
+	}
+}
+
+// totpCode returns the code of the current 30-second step (offset 0) or of
+// the one before (-1), which the server also accepts. When the code would
+// expire within 2 s it first waits for the next step, so the server sees
+// the step the test computed.
+func totpCode(t *testing.T, secret string, offset int) string {
+	t.Helper()
+	now := time.Now()
+	if left := 30 - now.Unix()%30; left <= 2 {
+		next := time.NewTimer(time.Until(time.Unix(now.Unix()+left, 0)) + 20*time.Millisecond)
+		<-next.C
+		now = time.Now()
+	}
+	code, err := totp.GenerateCode(secret, now.Add(time.Duration(offset)*30*time.Second))
+	if err != nil {
+		t.Fatalf("totp code: %v", err)
+	}
+	return code
+}
+
+// path returns the page's path and query.
+func (tb *tab) path() string {
+	tb.t.Helper()
+	return eval[string](tb, `location.pathname + location.search`)
+}
+
+// waitPath waits until the page is at path (the client router navigates
+// without a load event).
+func (tb *tab) waitPath(path string) {
+	tb.t.Helper()
+	tb.waitJS(fmt.Sprintf(`location.pathname + location.search === %q && document.querySelector('main h1') && !document.querySelector('main .loading')`, path))
+}
+
+// signIn enters p's e-mail and password and waits for the second step.
+func (tb *tab) signIn(p *person, wantNext string) {
+	tb.t.Helper()
+	tb.open("/signin")
+	tb.typeInto(`[name=email]`, p.email)
+	tb.typeInto(`[name=password]`, p.password)
+	tb.click(`button[type=submit]`)
+	tb.waitJS(fmt.Sprintf(`location.pathname === %q && document.querySelector('main h1')`, wantNext))
+}
+
+// enrol walks through 2FA enrolment: reads the secret the page shows,
+// answers with a code computed from it, and saves the recovery codes.
+func (tb *tab) enrol(p *person) {
+	tb.t.Helper()
+	tb.waitJS(`document.getElementById('totp-secret') && document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`)
+	p.secret = strings.ReplaceAll(tb.text("#totp-secret"), " ", "")
+	if uri := eval[string](tb, `document.querySelector('a[href^="otpauth:"]').href`); !strings.Contains(uri, "secret="+p.secret) {
+		tb.t.Errorf("the page shows secret %q but the otpauth link is %q", p.secret, uri)
+	}
+	if got := tb.activeElement(); got != "input:code" {
+		tb.t.Errorf("focus on the enrolment page = %q, want the code field", got)
+	}
+	tb.screenshot("enrol")
+	// The previous step's code: the sign-in test later uses the current one,
+	// which the replay guard must accept.
+	tb.typeInto(`[name=code]`, totpCode(tb.t, p.secret, -1))
+	tb.do(chromedp.KeyEvent(kb.Enter))
+	tb.waitJS(`document.querySelectorAll('.recovery-codes li').length > 0`)
+	p.recovery = eval[[]string](tb, `[...document.querySelectorAll('.recovery-codes li')].map(li => li.innerText.trim())`)
+	if len(p.recovery) != 10 {
+		tb.t.Errorf("recovery codes shown: %d, want 10", len(p.recovery))
+	}
+	if !eval[bool](tb, `[...document.querySelectorAll('main button')].find(b => b.innerText.startsWith('Continue')).disabled`) {
+		tb.t.Error("Continue is enabled before the user says the codes are saved")
+	}
+	tb.screenshot("recovery-codes")
+	tb.click(`#codes-saved`)
+	tb.do(chromedp.Click(`//button[starts-with(normalize-space(.), 'Continue')]`))
+	tb.waitPath("/")
+	tb.waitJS(`!document.getElementById('topbar').hidden`)
+}
+
+// navLinks lists the top navigation's link texts.
+func (tb *tab) navLinks() []string {
+	tb.t.Helper()
+	return eval[[]string](tb, `[...document.querySelectorAll('#topbar nav a')].map(a => a.innerText.trim())`)
+}
+
+// fetchStatus calls the API from the page, with its cookie, and returns the
+// HTTP status.
+func (tb *tab) fetchStatus(path string) int {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch(%q).then(r => r.status)`, path), chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("fetch %s: %v", path, err)
+	}
+	return v
+}
+
 func TestBrowser(t *testing.T) {
 	env := startBrowserEnv(t)
 
@@ -397,12 +538,141 @@ func TestBrowser(t *testing.T) {
 		tb.typeInto(`[name=password]`, "wrong password 1")
 		tb.click(`button[type=submit]`)
 		tb.waitJS(`document.querySelector('.form-alert:not([hidden])')`)
-		if got := tb.text(".form-alert"); !strings.Contains(got, detail) {
+		if got := tb.text(".form-alert"); !strings.Contains(strings.ToLower(got), strings.ToLower(detail)) {
 			t.Errorf("alert = %q, want the server's detail %q", got, detail)
 		}
 		if got := eval[bool](tb, `document.activeElement.classList.contains('form-alert')`); !got {
 			t.Errorf("focus after a server error is on %s, want the alert", tb.activeElement())
 		}
 		tb.screenshot("error")
+	})
+
+	admin := &person{email: "admin@example.com", password: "correct horse battery"}
+	env.createUser(t, admin, "admin")
+	sub := &person{email: "sam@example.com", password: "subscriber password 1"}
+	adminTab := env.newTab(t)
+	subTab := env.newTab(t)
+
+	t.Run("AdminEnrols", func(t *testing.T) {
+		tb := adminTab.on(t)
+		tb.signIn(admin, "/enroll")
+		tb.enrol(admin)
+		want := []string{"Signals", "My confirmations", "Broker", "Position size", "Log", "Users", "Sessions", "Publish", "Audit"}
+		if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
+			t.Errorf("admin navigation (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("AdminManagesUsers", func(t *testing.T) {
+		tb := adminTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Users']`))
+		tb.waitPath("/admin/users")
+		tb.waitJS(`document.querySelector('tr[data-user-id]')`)
+
+		// The server's per-field error lands next to the password field.
+		tb.typeInto(`form [name=email]`, sub.email)
+		tb.typeInto(`form [name=password]`, "short")
+		tb.click(`form button[type=submit]`)
+		tb.waitJS(`document.querySelector('[data-field=password] .field-error:not([hidden])')`)
+		if got := tb.text(`[data-field=password] .field-error`); !strings.Contains(got, "8 to 128 characters") {
+			t.Errorf("password error = %q, want the server's message", got)
+		}
+		if got := tb.activeElement(); got != "input:password" {
+			t.Errorf("focus after the 422 = %q, want the password field", got)
+		}
+		if got := eval[string](tb, `document.querySelector('[name=password]').getAttribute('aria-invalid')`); got != "true" {
+			t.Errorf("password aria-invalid = %q", got)
+		}
+		tb.screenshot("field-error")
+
+		tb.typeInto(`form [name=password]`, sub.password)
+		tb.click(`form button[type=submit]`)
+		tb.waitJS(fmt.Sprintf(`[...document.querySelectorAll('tbody th')].some(th => th.innerText === %q)`, sub.email))
+
+		// Create a third account and disable it.
+		tb.typeInto(`form [name=email]`, "leaver@example.com")
+		tb.typeInto(`form [name=password]`, "leaver password 1")
+		tb.click(`form button[type=submit]`)
+		tb.waitJS(`[...document.querySelectorAll('tbody th')].some(th => th.innerText === 'leaver@example.com')`)
+		tb.click(`button[aria-label="Disable leaver@example.com"]`)
+		tb.waitJS(`document.querySelector('button[aria-label="Enable leaver@example.com"]')`)
+		row := `[...document.querySelectorAll('tbody tr')].find(tr => tr.querySelector('th').innerText === 'leaver@example.com')`
+		if got := eval[string](tb, row+`.querySelector('.badge').innerText`); got != "Disabled" {
+			t.Errorf("the disabled user's state = %q", got)
+		}
+		tb.screenshot("users")
+	})
+
+	t.Run("SubscriberEnrols", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.signIn(sub, "/enroll")
+		tb.enrol(sub)
+		want := []string{"Signals", "My confirmations", "Broker", "Position size"}
+		if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
+			t.Errorf("subscriber navigation (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("SubscriberRefusedAdminPages", func(t *testing.T) {
+		tb := subTab.on(t)
+		for _, p := range []string{"/admin/confirmations", "/admin/users", "/admin/sessions", "/admin/signals", "/admin/audit"} {
+			tb.open(p)
+			if got := tb.text("main h1"); got != "Admins only" {
+				t.Errorf("%s as a subscriber: heading %q, want Admins only", p, got)
+			}
+			if n := eval[int](tb, `document.querySelectorAll('main table, main form').length`); n != 0 {
+				t.Errorf("%s as a subscriber shows %d tables or forms", p, n)
+			}
+		}
+		tb.screenshot("admins-only")
+		for _, api := range []string{"/api/v1/admin/users", "/api/v1/admin/confirmations", "/api/v1/admin/sessions", "/api/v1/admin/audit"} {
+			if got := tb.fetchStatus(api); got != http.StatusForbidden && got != http.StatusNotFound {
+				t.Errorf("GET %s with the subscriber's session = %d, want 403 (or 404 until the route exists)", api, got)
+			}
+		}
+		if got := tb.fetchStatus("/api/v1/admin/users"); got != http.StatusForbidden {
+			t.Errorf("GET /api/v1/admin/users as a subscriber = %d, want 403", got)
+		}
+	})
+
+	t.Run("SignInWithCode", func(t *testing.T) {
+		tb := env.newTab(t)
+		// A signed-out visit to an admin page comes back to it after 2FA.
+		tb.open("/admin/users")
+		if got := tb.path(); got != "/signin?next=%2Fadmin%2Fusers" {
+			t.Fatalf("signed-out /admin/users went to %q", got)
+		}
+		tb.typeInto(`[name=email]`, admin.email)
+		tb.typeInto(`[name=password]`, admin.password)
+		tb.click(`button[type=submit]`)
+		tb.waitJS(`location.pathname === '/signin/2fa' && document.querySelector('[name=code]')`)
+		if got := tb.activeElement(); got != "input:code" {
+			t.Errorf("focus on the 2FA page = %q, want the code field", got)
+		}
+		tb.typeInto(`[name=code]`, "000000")
+		tb.do(chromedp.KeyEvent(kb.Enter))
+		tb.waitJS(`document.querySelector('[data-field=code] .field-error:not([hidden])')`)
+		if got := tb.path(); got != "/signin/2fa?next=%2Fadmin%2Fusers" {
+			t.Errorf("after a wrong code the page is %q, want to stay on the 2FA step", got)
+		}
+		if got := tb.activeElement(); got != "input:code" {
+			t.Errorf("focus after a wrong code = %q, want the code field", got)
+		}
+		tb.screenshot("wrong-code")
+		tb.typeInto(`[name=code]`, totpCode(t, admin.secret, 0))
+		tb.do(chromedp.KeyEvent(kb.Enter))
+		tb.waitPath("/admin/users")
+	})
+
+	t.Run("SignInWithRecoveryCode", func(t *testing.T) {
+		tb := env.newTab(t)
+		tb.signIn(sub, "/signin/2fa")
+		tb.do(chromedp.Click(`//button[normalize-space(.)='Use a recovery code instead']`))
+		tb.waitJS(`document.activeElement && document.activeElement.name === 'recovery_code'`)
+		tb.typeInto(`[name=recovery_code]`, sub.recovery[0])
+		tb.screenshot("recovery")
+		tb.do(chromedp.KeyEvent(kb.Enter))
+		tb.waitPath("/")
+		tb.waitJS(`!document.getElementById('topbar').hidden`)
 	})
 }

@@ -119,11 +119,42 @@ export function money(v) {
   return s.startsWith('-') ? `−$${s.slice(1)}` : `$${s}`;
 }
 
-/** percent shows a decimal string that is already in percent. */
-export function percent(v) {
+/**
+ * fractionPercent shows a decimal fraction ("-0.031") as a percentage
+ * ("−3.1 %") by moving the decimal point in the string, so no float
+ * rounding creeps in.
+ */
+export function fractionPercent(v) {
   if (v == null || v === '') return '—';
-  const s = String(v);
-  return `${s.startsWith('-') ? '−' + s.slice(1) : s} %`;
+  let s = String(v).trim();
+  if (!/^[+-]?\d+(\.\d+)?$/.test(s)) return s;
+  const neg = s.startsWith('-');
+  if (neg || s.startsWith('+')) s = s.slice(1);
+  const [i, f = ''] = s.split('.');
+  const g = f.padEnd(2, '0');
+  const int = (i + g.slice(0, 2)).replace(/^0+(?=\d)/, '');
+  const frac = g.slice(2).replace(/0+$/, '');
+  const out = int + (frac ? `.${frac}` : '');
+  return `${neg && /[1-9]/.test(out) ? '−' : ''}${out} %`;
+}
+
+/** percentToFraction turns "−3.1" (percent, as typed) into "-0.031". */
+export function percentToFraction(v) {
+  let s = String(v || '').trim().replace(/%$/, '').trim().replace('−', '-');
+  if (!/^[+-]?\d+(\.\d+)?$/.test(s)) return s;
+  const neg = s.startsWith('-');
+  if (neg || s.startsWith('+')) s = s.slice(1);
+  const [i, f = ''] = s.split('.');
+  const padded = i.padStart(3, '0');
+  const int = padded.slice(0, -2).replace(/^0+(?=\d)/, '');
+  const frac = (padded.slice(-2) + f).replace(/0+$/, '');
+  return `${neg ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
+}
+
+/** sentence capitalizes a server message's first letter for display. */
+export function sentence(s) {
+  const t = String(s || '');
+  return t.charAt(0).toUpperCase() + t.slice(1);
 }
 
 /** plain shows a value or a dash. */

@@ -1,7 +1,7 @@
 // Form building and error display. Every control has a visible label, its
 // help text and its error are tied to it with aria-describedby, and a
 // problem+json `errors[]` entry lands next to the field it names.
-import { h, uid, replace } from './dom.js';
+import { h, uid, replace, sentence } from './dom.js';
 
 /**
  * field builds a labelled control wrapped in an element that carries
@@ -101,7 +101,7 @@ export function showProblem(form, err, fieldNames = {}) {
     }
     wrap.classList.add('has-error');
     const p = wrap.querySelector('.field-error');
-    p.textContent = p.textContent ? `${p.textContent} ${fe.message}` : fe.message;
+    p.textContent = p.textContent ? `${p.textContent} ${sentence(fe.message)}` : sentence(fe.message);
     p.hidden = false;
     const controls = wrap.querySelectorAll('input, select, textarea');
     for (const c of controls) c.setAttribute('aria-invalid', 'true');
@@ -109,7 +109,7 @@ export function showProblem(form, err, fieldNames = {}) {
   }
   const matched = (err.errors || []).length - loose.length;
   if (alert) {
-    const lead = matched === 0 ? (err.detail || err.message) : 'Please correct the fields marked below.';
+    const lead = matched === 0 ? sentence(err.detail || err.message) : 'Please correct the fields marked below.';
     replace(alert, h('p', null, lead),
       loose.length ? h('ul', null, loose.map((l) => h('li', null, l))) : null,
       err.requestId && err.status >= 500 ? h('p', { class: 'request-id' }, `Request id: ${err.requestId}`) : null);

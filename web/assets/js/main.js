@@ -244,6 +244,10 @@ async function boot() {
     if (me && me.totp_enabled === false) {
       sessionStorage.setItem(MFA_HINT, 'enroll');
       state.stage = 'mfa';
+    } else if (sessionStorage.getItem(MFA_HINT)) {
+      // /me answers a password-only session too; this tab signed in with
+      // a password and has not given its code yet.
+      state.stage = 'mfa';
     } else {
       state.user = me;
       state.stage = 'in';

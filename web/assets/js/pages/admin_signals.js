@@ -1,5 +1,5 @@
 // Admin → Publish: publish a signal, and withdraw open ones.
-import { h, replace, money, plain, entryModeLabel, table, announce } from '../dom.js';
+import { h, replace, money, plain, entryModeLabel, table, announce, percentToFraction } from '../dom.js';
 import { get, call } from '../api.js';
 import { field, radios, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
 
@@ -69,7 +69,7 @@ export const page = {
           entry_date: v.entry_date,
           ref_close: v.ref_close,
           rsi2: v.rsi2,
-          return_2d: v.return_2d,
+          return_2d: percentToFraction(v.return_2d),
           entry_mode: v.entry_mode,
           expires_at: v.expires_at ? `${v.expires_at.length === 16 ? `${v.expires_at}:00` : v.expires_at}Z` : '',
         };

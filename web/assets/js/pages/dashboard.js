@@ -3,7 +3,7 @@
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
 // without a reload.
 import {
-  h, replace, badge, money, percent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
+  h, replace, badge, money, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 
@@ -206,7 +206,7 @@ export const signals = {
           { label: 'Entry date', cell: (s) => h('span', null, plain(s.entry_date), s.expires_at ? h('span', { class: 'sub' }, 'until ', dateTime(s.expires_at)) : null) },
           { label: 'Ref. close', className: 'num', cell: (s) => money(s.ref_close) },
           { label: 'RSI(2)', className: 'num', cell: (s) => plain(s.rsi2) },
-          { label: '2-day return', className: 'num', cell: (s) => percent(s.return_2d) },
+          { label: '2-day return', className: 'num', cell: (s) => fractionPercent(s.return_2d) },
           { label: 'Entry mode', cell: (s) => entryModeLabel(s.entry_mode) },
           { label: 'Limit', className: 'num', cell: (s) => (s.limit_price ? money(s.limit_price) : '—') },
           { label: 'My status', className: 'status-col', cell: statusCell },

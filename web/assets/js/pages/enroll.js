@@ -4,6 +4,7 @@
 import { h, replace, announce } from '../dom.js';
 import { call, send } from '../api.js';
 import { field, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
+import { codeProblem } from './signin.js';
 
 function groupSecret(s) {
   return (s || '').replace(/(.{4})/g, '$1 ').trim();
@@ -79,10 +80,10 @@ export const page = {
       }
       await busy(submit, 'Checking…', async () => {
         try {
-          const { data } = await call('POST', '/me/totp/enable', { code });
+          const { data } = await call('POST', '/me/totp/enable', { code }, { quietAuth: true });
           recoveryStep(main, ctx, data.recovery_codes || []);
         } catch (err) {
-          showProblem(form, err);
+          await codeProblem(form, err, 'code', ctx);
         }
       });
     });

@@ -1,13 +1,34 @@
 // Sign in: the password, then the second factor (a TOTP code or a
 // recovery code).
-import { h, replace } from '../dom.js';
-import { call } from '../api.js';
+import { h, replace, sentence } from '../dom.js';
+import { call, get } from '../api.js';
 import { field, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
 
 function safeNext(query) {
   const next = query.get('next') || '/';
   // Only paths inside the app: never another origin ("//evil", "https:").
   return next.startsWith('/') && !next.startsWith('//') ? next : '/';
+}
+
+/**
+ * codeProblem shows a refused second-factor code next to its field. The
+ * server answers a wrong code and a lost session alike (401); asking for
+ * /me tells them apart, and a lost session starts the sign-in over.
+ */
+export async function codeProblem(form, err, fieldName, ctx) {
+  if (err.status === 401 && !(err.errors || []).length) {
+    try {
+      await get('/me', { quietAuth: true });
+    } catch (e) {
+      if (e.status === 401) {
+        await ctx.signOut();
+        return;
+      }
+    }
+    showProblem(form, { ...err, errors: [{ field: fieldName, message: sentence(err.detail || err.message) }] });
+    return;
+  }
+  showProblem(form, err);
 }
 
 /** password is the first step: e-mail and password. */
@@ -94,11 +115,7 @@ export const totp = {
           await ctx.signedIn();
           ctx.navigate(safeNext(ctx.query), { replace: true });
         } catch (err) {
-          if (err.code === 'unauthenticated') {
-            ctx.navigate('/signin', { replace: true });
-            return;
-          }
-          showProblem(form, err);
+          await codeProblem(form, err, name, ctx);
         }
       });
     });
