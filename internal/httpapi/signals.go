@@ -146,6 +146,7 @@ func (s *Server) confirmSignal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	conf.UserID = "" // the caller's own; only the admin log names owners
 	st := http.StatusCreated
 	switch {
 	case conf.Status == trading.StatusUnknown || conf.Status == trading.StatusPending:
