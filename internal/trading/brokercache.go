@@ -17,6 +17,7 @@ func FromBroker(s *broker.Service) Broker { return brokerCache{s} }
 
 type brokerCache struct{ s *broker.Service }
 
+// ActiveAccount implements Broker without calling IBKR.
 func (b brokerCache) ActiveAccount(ctx context.Context, userID string) (Account, error) {
 	a, err := b.s.ActiveAccount(ctx, userID)
 	if err != nil {
@@ -25,6 +26,7 @@ func (b brokerCache) ActiveAccount(ctx context.Context, userID string) (Account,
 	return Account{Mode: string(a.Mode), ID: a.ID, Masked: a.Masked}, nil
 }
 
+// Session implements Broker with the cache's ready session.
 func (b brokerCache) Session(ctx context.Context, userID string) (Conn, error) {
 	sess, conn, err := b.s.Cache().Session(ctx, userID)
 	if err != nil {
@@ -33,6 +35,7 @@ func (b brokerCache) Session(ctx context.Context, userID string) (Conn, error) {
 	return Conn{Session: sess, Account: Account{Mode: string(conn.Mode), ID: conn.AccountID, Masked: broker.MaskAccountID(conn.AccountID)}}, nil
 }
 
+// Invalidate implements Broker by reporting IBKR's refusal to the cache.
 func (b brokerCache) Invalidate(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	b.s.Cache().Report(userID, sess, kind)
 }
