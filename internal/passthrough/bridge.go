@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -85,6 +88,17 @@ func (p *Proxy) Bridges() int64 { return p.bridges.Load() }
 // the upgrade did not happen, and then nothing was written to w.
 func (p *Proxy) ServeWebSocket(w http.ResponseWriter, r *http.Request, userID string) error {
 	ctx := r.Context()
+	// Refuse what the upgrade would refuse before IBKR is asked anything.
+	if !isUpgrade(r) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "WebSocket upgrade required", http.StatusUpgradeRequired)
+		return nil
+	}
+	if !originAllowed(r, p.ws.OriginPatterns) {
+		http.Error(w, "WebSocket origin not allowed", http.StatusForbidden)
+		return nil
+	}
 	var sess *ibkr.Session
 	dctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
@@ -194,10 +208,12 @@ func (b *bridge) run(parent context.Context) {
 	case <-parent.Done():
 		why = closeReason{websocket.StatusGoingAway, "server shutting down"}
 	}
-	cancel()
-	// Close both sides; a side that is already gone returns at once.
+	// Close both sides before cancelling ctx: the library drops a
+	// connection whose read context ends, which would lose the close
+	// frame that tells the browser why. A side already gone returns at once.
 	b.down.Close(why.code, why.reason)
 	b.up.Close(websocket.StatusNormalClosure, "")
+	cancel()
 	b.up.CloseNow()
 	b.down.CloseNow()
 }
@@ -280,4 +296,45 @@ func (b *bridge) watch(ctx context.Context) closeReason {
 			}
 		}
 	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade.
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
+}
+
+// headerHas reports whether a comma-separated header holds token, in any
+// case.
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// originAllowed reports whether a browser's Origin is the request's own
+// host or matches one of patterns (path.Match on the host), the rule the
+// WebSocket library applies in Accept; no Origin (not a browser) passes.
+func originAllowed(r *http.Request, patterns []string) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
 }

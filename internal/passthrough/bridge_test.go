@@ -300,3 +300,28 @@ func TestBridgeRefusesWithoutSession(t *testing.T) {
 		t.Fatalf("dial without a connection: %v", err)
 	}
 }
+
+// TestBridgeRefusesBadUpgrades: a plain GET and a cross-origin browser are
+// refused before IBKR is asked anything.
+func TestBridgeRefusesBadUpgrades(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU5500001")
+	e.warm(tn)
+	before := e.sim.seen()
+	resp, err := e.front.Client().Get(e.front.URL + "/u/" + tn.id + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET: %d", resp.StatusCode)
+	}
+	u := strings.Replace(e.front.URL, "http://", "ws://", 1) + "/u/" + tn.id + "/ws"
+	_, resp, err = websocket.Dial(ctxT(t), u, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin: %v %v", err, resp)
+	}
+	if got := e.sim.since(before); len(got) != 0 {
+		t.Errorf("reached the simulator: %v", got)
+	}
+}

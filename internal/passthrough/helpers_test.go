@@ -209,6 +209,7 @@ func writeProblem(w http.ResponseWriter, err error) {
 // consumer and account.
 type tenant struct {
 	id, account, consumerKey string
+	creds                    ibkrsim.UserCredentials
 }
 
 // tenant registers a consumer for a fresh account and saves it as a new
@@ -248,7 +249,7 @@ func (e *env) tenant(account string) tenant {
 	if _, err := e.svc.Save(context.Background(), id, broker.Paper, in, broker.Actor{UserID: id}); err != nil {
 		e.t.Fatalf("save connection: %v", err)
 	}
-	return tenant{id: id, account: u.AccountID, consumerKey: u.ConsumerKey}
+	return tenant{id: id, account: u.AccountID, consumerKey: u.ConsumerKey, creds: u}
 }
 
 // warm makes the tenant's session ready (handshake, brokerage session,
