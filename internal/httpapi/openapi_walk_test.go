@@ -160,6 +160,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		// The IBKR pass-through with the subscriber's own session.
 		{name: "ibkr summary", who: "subscriber", method: "GET", path: "/api/v1/ibkr/portfolio/me/summary", want: []int{200}},
 		{name: "ibkr off the list", who: "subscriber", method: "GET", path: "/api/v1/ibkr/iserver/accounts", want: []int{403}},
+		{name: "ibkr stream without upgrade", who: "subscriber", method: "GET", path: "/api/v1/ibkr/ws", want: []int{426}},
 
 		// Confirmations.
 		{name: "confirmations", who: "subscriber", method: "GET", path: "/api/v1/confirmations?status=submitted", want: []int{200}},
