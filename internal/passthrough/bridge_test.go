@@ -325,3 +325,28 @@ func TestBridgeRefusesBadUpgrades(t *testing.T) {
 		t.Errorf("reached the simulator: %v", got)
 	}
 }
+
+// TestBridgeOutlivesServerTimeouts: the HTTP server's read and write
+// timeouts (internal/httpapi sets them) do not cut a socket that is in use.
+func TestBridgeOutlivesServerTimeouts(t *testing.T) {
+	e := newEnv(t, envOptions{frontTimeout: 300 * time.Millisecond})
+	tn := e.tenant("DU5600001")
+	ctx := ctxT(t)
+	c, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(ctx, t, c, `smd+265598+{}`)
+	// The simulator ticks every 200 ms: 8 ticks span well past 300 ms.
+	for i := range 8 {
+		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+	}
+	send(ctx, t, c, `umd+265598+{}`)
+	send(ctx, t, c, `tic`)
+	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "tic" }); err != nil {
+		t.Fatalf("after the timeouts, the browser's messages still reach IBKR: %v", err)
+	}
+}

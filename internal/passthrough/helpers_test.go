@@ -143,6 +143,9 @@ type env struct {
 type envOptions struct {
 	sim   ibkrsim.Config
 	proxy passthrough.Config
+	// frontTimeout sets the front server's read and write timeouts, as
+	// internal/httpapi's server has them.
+	frontTimeout time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -178,7 +181,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 			writeProblem(w, err)
 		}
 	})
-	e.front = httptest.NewServer(mux)
+	e.front = httptest.NewUnstartedServer(mux)
+	e.front.Config.ReadTimeout, e.front.Config.WriteTimeout = o.frontTimeout, o.frontTimeout
+	e.front.Start()
 	t.Cleanup(e.front.Close)
 	return e
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,4 +196,34 @@ func TestErrorAnswersStreamUnchanged(t *testing.T) {
 	if diff := cmp.Diff(want, string(body)); status != http.StatusBadRequest || diff != "" {
 		t.Errorf("status %d, body (-want +got):\n%s", status, diff)
 	}
+}
+
+// TestOrderPathGoesFirst: while a burst of pass-through reads waits for the
+// tenant's pacing budget (10 requests a second), an order placed on the
+// same session is not queued behind them: it is done while reads are still
+// waiting.
+func TestOrderPathGoesFirst(t *testing.T) {
+	e := newEnv(t, envOptions{sim: ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}})
+	tn := e.tenant("DU4600001")
+	e.warm(tn)
+	const reads = 30
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for range reads {
+		wg.Go(func() {
+			if status, _, body := e.get(tn, "iserver/marketdata/snapshot?conids=265598"); status != http.StatusOK {
+				t.Errorf("read: %d %s", status, body)
+			}
+			done.Add(1)
+		})
+	}
+	// Let the reads start waiting on the pacer.
+	waitFor(t, "reads under way", func() bool { return done.Load() >= 3 })
+	e.placeOrder(tn, "priority-1")
+	finishedBefore := done.Load()
+	wg.Wait()
+	if finishedBefore >= reads {
+		t.Errorf("the order finished after all %d reads: it waited behind them", reads)
+	}
+	t.Logf("reads finished before the order: %d of %d", finishedBefore, reads)
 }
