@@ -109,7 +109,7 @@ func (e *env) scanLogs() {
 	defer e.mu.Unlock()
 	for _, s := range e.secrets {
 		if s != "" && strings.Contains(out, s) {
-			e.t.Errorf("the log contains a secret %q", s)
+			e.t.Errorf("the log contains a secret (%d characters)", len(s))
 		}
 	}
 }

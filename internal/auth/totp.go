@@ -32,10 +32,9 @@ const totpField = "totp_secret"
 // Enrollment is what an authenticator app needs: the base32 secret, the
 // otpauth:// URI and the same URI as a QR code PNG in a data: URI.
 type Enrollment struct {
-	Secret     string
-	URI        string
-	QRPNGData  string
-	AccountFor string
+	Secret    string
+	URI       string
+	QRPNGData string
 }
 
 func totpOpts() totp.ValidateOpts {
@@ -133,10 +132,9 @@ func (s *Service) newEnrollment(email, secret string) (Enrollment, error) {
 		return Enrollment{}, fmt.Errorf("totp qr code: %w", err)
 	}
 	return Enrollment{
-		Secret:     key.Secret(),
-		URI:        key.URL(),
-		QRPNGData:  "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()),
-		AccountFor: email,
+		Secret:    key.Secret(),
+		URI:       key.URL(),
+		QRPNGData: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()),
 	}, nil
 }
 

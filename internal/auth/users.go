@@ -122,15 +122,9 @@ func (s *Service) ListUsers(ctx context.Context, limit int, cursor string) ([]Us
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	after, afterID := time.Time{}, "00000000-0000-0000-0000-000000000000"
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		ts, id, ok := strings.Cut(string(b), "|")
-		t, terr := time.Parse(time.RFC3339Nano, ts)
-		if err != nil || !ok || terr != nil || !ValidID(id) {
-			return nil, "", errs.Fields("invalid cursor", errs.FieldError{Field: "cursor", Message: "not a cursor this API returned"})
-		}
-		after, afterID = t, id
+	after, afterID, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users
 		WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`, after, afterID, limit+1)
@@ -144,10 +138,28 @@ func (s *Service) ListUsers(ctx context.Context, limit int, cursor string) ([]Us
 	next := ""
 	if len(users) > limit {
 		users = users[:limit]
-		last := users[limit-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(last.CreatedAt.Format(time.RFC3339Nano) + "|" + last.ID))
+		next = makeCursor(users[limit-1])
 	}
 	return users, next, nil
+}
+
+// makeCursor encodes the position after u in creation order.
+func makeCursor(u User) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(u.CreatedAt.Format(time.RFC3339Nano) + "|" + u.ID))
+}
+
+// parseCursor reads a cursor from makeCursor; "" is the start.
+func parseCursor(cursor string) (time.Time, string, error) {
+	if cursor == "" {
+		return time.Time{}, "00000000-0000-0000-0000-000000000000", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	ts, id, ok := strings.Cut(string(b), "|")
+	t, terr := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || !ok || terr != nil || !ValidID(id) {
+		return time.Time{}, "", errs.Fields("invalid cursor", errs.FieldError{Field: "cursor", Message: "not a cursor this API returned"})
+	}
+	return t, id, nil
 }
 
 // SetDisabled disables an account, ending all its sessions, or enables it

@@ -299,3 +299,52 @@ func TestConcurrentCodeSubmissions(t *testing.T) {
 		t.Fatalf("statuses %v: want exactly one 200, the rest 401 or 429", count)
 	}
 }
+
+// TestAuditRowsOverHTTP: each account event is in the audit trail with
+// the user, the client's address and the time it happened.
+func TestAuditRowsOverHTTP(t *testing.T) {
+	t.Parallel()
+	env := newAuthEnv(t)
+	a := env.newAccount(auth.Admin, true)
+	c := env.browser()
+	c.do(http.MethodPost, "/api/v1/auth/login", map[string]string{"email": a.user.Email, "password": env.secret("wrong-password")})
+	env.clock.Advance(time.Second)
+	c = env.signIn(a)
+	env.clock.Advance(time.Second)
+	var tok tokenView
+	c.do(http.MethodPost, "/api/v1/admin/tokens", map[string]any{"name": "feed", "scopes": []string{"signals:write"}}).json(t, &tok)
+	c.do(http.MethodDelete, "/api/v1/admin/tokens/"+tok.ID, nil)
+	c.do(http.MethodPost, "/api/v1/me/password", map[string]string{"current_password": a.password, "new_password": env.secret("another-password")})
+
+	type row struct {
+		Action, UserID, IP string
+		At                 time.Time
+	}
+	rows, err := env.srv.pool.Query(t.Context(), `SELECT action, coalesce(user_id::text, ''), coalesce(ip, ''), at
+		FROM audit_events WHERE action NOT IN ('user.created', '2fa.enabled') ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.Action, &r.UserID, &r.IP, &r.At); err != nil {
+			t.Fatal(err)
+		}
+		r.At = r.At.UTC()
+		got = append(got, r)
+	}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	id, ip := a.user.ID, "127.0.0.1"
+	want := []row{
+		{"login.failure", id, ip, t0},
+		{"login.password", id, ip, t0.Add(time.Second)},
+		{"login.success", id, ip, t0.Add(time.Second)},
+		{"token.created", id, ip, t0.Add(2 * time.Second)},
+		{"token.revoked", id, ip, t0.Add(2 * time.Second)},
+		{"password.changed", id, ip, t0.Add(2 * time.Second)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit rows (-want +got):\n%s", diff)
+	}
+}

@@ -295,3 +295,24 @@ func TestAdminUsersOverHTTP(t *testing.T) {
 		t.Errorf("PATCH without disabled: %d", r.status)
 	}
 }
+
+// FuzzBearerToken: any Authorization header parses without panic, and a
+// token is only taken from the Bearer scheme.
+func FuzzBearerToken(f *testing.F) {
+	f.Add("Bearer ot_abc")
+	f.Add("bearer  ot_abc ")
+	f.Add("Basic dXNlcjpwdw==")
+	f.Add("Bearer")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, h string) {
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", h)
+		tok, ok := bearerToken(req)
+		if ok && !strings.EqualFold(strings.SplitN(req.Header.Get("Authorization"), " ", 2)[0], "Bearer") {
+			t.Fatalf("took %q from a non-Bearer header %q", tok, h)
+		}
+		if ok && tok != strings.TrimSpace(tok) {
+			t.Fatalf("token %q keeps surrounding space", tok)
+		}
+	})
+}
