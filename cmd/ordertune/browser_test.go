@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -21,11 +22,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -209,6 +213,11 @@ func (e *browserEnv) newTab(t *testing.T) *tab {
 	tb := &tab{t: t, tabState: &tabState{env: e, ctx: ctx}}
 	msgs := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
+		t.Fatal(err)
+	}
+	// Overlay scrollbars, as on phones: a classic scrollbar would take its
+	// width out of the screenshots.
+	if _, err := chromedp.Call(ctx, emulation.SetScrollbarsHidden, emulation.SetScrollbarsHiddenParams{Hidden: true}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -487,6 +496,78 @@ func (tb *tab) fetchStatus(path string) int {
 	return v
 }
 
+// setValue sets a field's value the way a paste does (one input event),
+// for long PEM blocks that would take seconds to type key by key.
+func (tb *tab) setValue(sel, v string) {
+	tb.t.Helper()
+	b, _ := json.Marshal(v)
+	eval[bool](tb, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %s; e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, b))
+}
+
+// simCall calls the simulator's control API over HTTP.
+func (e *browserEnv) simCall(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.simURL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+}
+
+// simCredentials makes a simulated IBKR consumer the way IBKR's
+// self-service portal does; registered tells the simulator about it.
+func (e *browserEnv) simCredentials(t *testing.T, keys [2]*rsa.PrivateKey, account string, registered bool) ibkrsim.UserCredentials {
+	t.Helper()
+	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: account, SignatureKey: keys[0], EncryptionKey: keys[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if registered {
+		e.simCall(t, http.MethodPost, "/sim/consumers", c, nil)
+	}
+	return u
+}
+
+// fillBroker pastes a credential set into Settings → Broker.
+func (tb *tab) fillBroker(u ibkrsim.UserCredentials) {
+	tb.t.Helper()
+	tb.typeInto(`[name=consumer_key]`, u.ConsumerKey)
+	tb.typeInto(`[name=access_token]`, u.AccessToken)
+	tb.setValue(`[name=access_token_secret]`, u.AccessTokenSecret)
+	tb.setValue(`[name=signature_key_pem]`, u.SignaturePrivateKeyPEM)
+	tb.setValue(`[name=encryption_key_pem]`, u.EncryptionPrivateKeyPEM)
+	tb.setValue(`[name=dh_params]`, u.DHPrimeHex)
+	tb.typeInto(`[name=account_id]`, u.AccountID)
+}
+
+// testSteps reads the Test Connection result: step name → ok.
+func (tb *tab) testSteps() map[string]bool {
+	tb.t.Helper()
+	return eval[map[string]bool](tb, `Object.fromEntries([...document.querySelectorAll('.test-region .step[data-ok]')].map(li => [li.dataset.step, li.dataset.ok === 'true']))`)
+}
+
 func TestBrowser(t *testing.T) {
 	env := startBrowserEnv(t)
 
@@ -675,4 +756,257 @@ func TestBrowser(t *testing.T) {
 		tb.waitPath("/")
 		tb.waitJS(`!document.getElementById('topbar').hidden`)
 	})
+
+	var keys [2]*rsa.PrivateKey
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+
+	t.Run("BrokerTestFails", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Broker']`))
+		tb.waitPath("/settings/broker")
+		if got := tb.text(".status-line .badge"); got != "Not connected" {
+			t.Errorf("status before any credentials = %q", got)
+		}
+		labels := eval[[]string](tb, `[...document.querySelectorAll('.broker-form input, .broker-form textarea')].map(i => i.labels.length ? i.labels[0].innerText : 'UNLABELLED ' + i.name)`)
+		for _, l := range labels {
+			if strings.HasPrefix(l, "UNLABELLED") {
+				t.Errorf("broker form: %s", l)
+			}
+		}
+		tb.screenshot("empty")
+
+		// A malformed key: the server's 422 names the field, and the page
+		// shows it there.
+		u := env.simCredentials(t, keys, "DU7654321", false)
+		tb.fillBroker(u)
+		tb.setValue(`[name=signature_key_pem]`, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----")
+		tb.click(`button[data-action=save]`)
+		tb.waitJS(`document.querySelector('[data-field=signature_key_pem] .field-error:not([hidden])')`)
+		if got := tb.activeElement(); got != "textarea:signature_key_pem" {
+			t.Errorf("focus after the 422 = %q, want the signature key", got)
+		}
+		tb.screenshot("field-error")
+
+		// A consumer IBKR does not know yet: the handshake step fails with
+		// the words users know and a hint.
+		tb.setValue(`[name=signature_key_pem]`, u.SignaturePrivateKeyPEM)
+		tb.click(`button[data-action=test]`)
+		tb.waitJS(`document.querySelector('.test-region .test-result[data-ok]')`)
+		steps := tb.testSteps()
+		if diff := cmp.Diff(map[string]bool{"credentials": true, "live_session_token": false}, steps); diff != "" {
+			t.Errorf("steps (-want +got):\n%s", diff)
+		}
+		if got := tb.text(`.test-region [data-step=live_session_token] .step-msg`); !strings.Contains(got, "Consumer key not recognized") {
+			t.Errorf("handshake step message = %q", got)
+		}
+		if got := tb.text(`.test-region [data-step=live_session_token] .step-hint`); got == "" {
+			t.Error("the failed step shows no hint")
+		}
+		if got := tb.text(`.test-region [data-step=live_session_token] .step-ms`); !strings.HasSuffix(got, " ms") {
+			t.Errorf("the step's duration = %q", got)
+		}
+		tb.screenshot("consumer-not-recognized")
+	})
+
+	t.Run("BrokerConnects", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.open("/settings/broker?mode=paper")
+		u := env.simCredentials(t, keys, "DU1234567", true)
+		tb.fillBroker(u)
+		tb.click(`button[data-action=test]`)
+		tb.waitJS(`document.querySelector('.test-region .test-result[data-ok]')`)
+		want := map[string]bool{"credentials": true, "live_session_token": true, "brokerage_session": true, "accounts": true}
+		if diff := cmp.Diff(want, tb.testSteps()); diff != "" {
+			t.Errorf("steps of a good set (-want +got):\n%s", diff)
+		}
+		tb.click(`button[data-action=save]`)
+		tb.waitJS(`document.querySelector('.status-line .badge[data-status=connected]')`)
+		if got := tb.text(".facts"); !strings.Contains(got, u.ConsumerKey) || !strings.Contains(got, "4567") || strings.Contains(got, u.AccountID) {
+			t.Errorf("saved connection facts = %q: want the consumer key and the masked account", got)
+		}
+		if n := eval[int](tb, `[...document.querySelectorAll('.broker-form input, .broker-form textarea')].filter(e => e.value).length`); n != 0 {
+			t.Errorf("%d fields still hold pasted secrets after saving", n)
+		}
+		tb.screenshot("connected")
+	})
+
+	t.Run("PositionSize", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Position size']`))
+		tb.waitPath("/settings/position-size")
+		tb.click(`input[name=mode][value=dollars]`)
+		tb.typeInto(`[name=value]`, "lots")
+		tb.click(`button[type=submit]`)
+		tb.waitJS(`document.querySelector('[data-field=value] .field-error:not([hidden])')`)
+		tb.screenshot("error")
+		tb.typeInto(`[name=value]`, "5000")
+		tb.click(`button[type=submit]`)
+		tb.waitJS(`document.querySelector('.saved-msg').innerText === 'Saved.'`)
+		tb.open("/settings/position-size")
+		if got := eval[[]string](tb, `[document.querySelector('input[name=mode]:checked').value, document.querySelector('[name=value]').value]`); strings.Join(got, " ") != "dollars 5000" {
+			t.Errorf("after reload: %q, want dollars 5000", got)
+		}
+		tb.screenshot("saved")
+	})
+
+	var confirmationID string
+	t.Run("ConfirmAndFill", func(t *testing.T) {
+		at := adminTab.on(t)
+		at.do(chromedp.Click(`//nav//a[normalize-space(.)='Publish']`))
+		at.waitPath("/admin/signals")
+		at.typeInto(`[name=ticker]`, "aapl")
+		at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
+		at.typeInto(`[name=ref_close]`, "187.25")
+		at.typeInto(`[name=rsi2]`, "4.5")
+		at.typeInto(`[name=return_2d]`, "-3.1")
+		at.screenshot("publish")
+		at.click(`form button[type=submit]`)
+		at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published AAPL.'`)
+		at.waitJS(`[...document.querySelectorAll('tbody th')].some(th => th.innerText === 'AAPL')`)
+		at.screenshot("published")
+
+		tb := subTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Signals']`))
+		tb.waitPath("/")
+		row := `tr[data-ticker=AAPL]`
+		tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
+		cells := eval[[]string](tb, `[...document.querySelectorAll('`+row+` > *')].map(c => c.innerText.trim())`)
+		if len(cells) < 9 || cells[4] != "$187.25" || cells[5] != "4.5" || cells[6] != "−3.1 %" || cells[7] != "Market on open" {
+			t.Errorf("signal row = %q", cells)
+		}
+		tb.screenshot("signals")
+		tb.click(row + ` [data-action=confirm]`)
+		tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]')`)
+		facts := eval[map[string]string](tb, `Object.fromEntries([...document.querySelectorAll('dialog[open] .facts > div')].map(d => [d.querySelector('dt').innerText, d.querySelector('dd').innerText]))`)
+		wantFacts := map[string]string{
+			"Side": "Buy", "Order type": "Market at the open (MKT, OPG)", "Limit price": "None", "Quantity": "26 shares",
+			"Estimated value": "$4868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
+		}
+		if diff := cmp.Diff(wantFacts, facts); diff != "" {
+			t.Errorf("confirm dialog (-want +got):\n%s", diff)
+		}
+		if acct := facts["Account"]; !strings.HasSuffix(acct, "4567") || strings.Contains(acct, "DU1234567") {
+			t.Errorf("account in the dialog = %q, want it masked", acct)
+		}
+		tb.screenshot("confirm-dialog")
+
+		// Two clicks in the same instant: the button disables on the first,
+		// and the one idempotency key covers any retry.
+		if !eval[bool](tb, `(() => { const b = [...document.querySelectorAll('dialog[open] button')].find(b => b.innerText.startsWith('Confirm')); b.click(); const d = b.disabled; b.click(); return d; })()`) {
+			t.Error("Confirm did not disable on the first click")
+		}
+		tb.waitJS(`!document.querySelector('dialog[open]') && document.querySelector('` + row + ` .badge')`)
+		status := tb.text(row + ` .badge`)
+		if status != "Submitted" && status != "Filled" {
+			t.Errorf("status right after confirming = %q, want Submitted", status)
+		}
+		href := eval[string](tb, `document.querySelector('`+row+` a.status-link').getAttribute('href')`)
+		confirmationID = strings.TrimPrefix(href, "/confirmations/")
+		tb.screenshot("submitted")
+
+		var orders []ibkrsim.SimOrder
+		env.simCall(t, http.MethodGet, "/sim/orders", nil, &orders)
+		if len(orders) != 1 || orders[0].COID != confirmationID || orders[0].Side != "BUY" || orders[0].Quantity != 26 || orders[0].TIF != "OPG" {
+			t.Fatalf("orders at the simulator: %+v, want one BUY 26 OPG with cOID %s", orders, confirmationID)
+		}
+
+		env.simCall(t, http.MethodPost, "/sim/auction/open", nil, nil)
+		// No reload: the page polls until the row settles.
+		tb.waitJS(`document.querySelector('` + row + ` .badge[data-status=filled]')`)
+		if got := tb.text(row + ` .status-cell`); !strings.Contains(got, "26 @ $") {
+			t.Errorf("filled status cell = %q, want the fill", got)
+		}
+		tb.screenshot("filled")
+	})
+
+	t.Run("MyConfirmations", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='My confirmations']`))
+		tb.waitPath("/confirmations")
+		tb.waitJS(`document.querySelector('tr[data-confirmation-id="` + confirmationID + `"] .badge[data-status=filled]')`)
+		tb.screenshot("list")
+		tb.click(`tr[data-confirmation-id="` + confirmationID + `"] a`)
+		tb.waitPath("/confirmations/" + confirmationID)
+		tb.waitJS(`document.querySelector('.timeline')`)
+		history := eval[[]string](tb, `[...document.querySelectorAll('.timeline .badge')].map(b => b.dataset.status)`)
+		if len(history) < 2 || history[len(history)-1] != "filled" || !slices.Contains(history, "submitted") {
+			t.Errorf("status history = %q, want submitted … filled", history)
+		}
+		tb.screenshot("detail")
+	})
+
+	t.Run("AdminLogAndCSV", func(t *testing.T) {
+		tb := adminTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Log']`))
+		tb.waitPath("/admin/confirmations")
+		tb.typeInto(`[name=user]`, sub.email)
+		tb.typeInto(`[name=ticker]`, "aapl")
+		tb.click(`.filters button[type=submit]`)
+		tb.waitPath("/admin/confirmations?user=sam%40example.com&ticker=AAPL")
+		tb.waitJS(`document.querySelector('tr[data-confirmation-id="` + confirmationID + `"] .badge[data-status=filled]')`)
+		tb.screenshot("log")
+
+		dir := t.TempDir()
+		bc := chromedp.FromContext(tb.ctx).BrowserContextID
+		if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tb.click(`a[data-action=csv]`)
+		csv := waitDownload(t, dir)
+		if !strings.Contains(csv, confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "id,") {
+			t.Errorf("downloaded CSV does not hold the filled confirmation %s:\n%s", confirmationID, csv)
+		}
+	})
+
+	t.Run("AdminSessionsAndAudit", func(t *testing.T) {
+		tb := adminTab.on(t)
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Sessions']`))
+		tb.waitPath("/admin/sessions")
+		tb.waitJS(`document.querySelector('main table')`)
+		if got := tb.text("main tbody"); !strings.Contains(got, sub.email) {
+			t.Errorf("sessions table = %q, want the subscriber's session", got)
+		}
+		tb.screenshot("sessions")
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Audit']`))
+		tb.waitPath("/admin/audit")
+		tb.click(`button[data-action=verify]`)
+		tb.waitJS(`document.querySelector('.verify-region [data-ok]')`)
+		if got := eval[string](tb, `document.querySelector('.verify-region [data-ok]').dataset.ok`); got != "true" {
+			t.Errorf("audit verification shows ok=%s: %s", got, tb.text(".verify-region"))
+		}
+		tb.screenshot("audit")
+	})
+}
+
+// waitDownload waits for the one file a download writes into dir.
+func waitDownload(t *testing.T, dir string) string {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".crdownload") {
+				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+				if err == nil && len(b) > 0 {
+					return string(b)
+				}
+			}
+		}
+		select {
+		case <-deadline.C:
+			t.Fatalf("no download finished in %s", waitTimeout)
+		case <-tick.C:
+		}
+	}
 }

@@ -133,14 +133,17 @@ function renderTopbar(path) {
       navLink('/admin/signals', 'Publish', path),
       navLink('/admin/audit', 'Audit', path)));
   }
+  const who = () => h('span', { class: 'who' }, u.email, u.role === 'admin' ? h('span', { class: 'role' }, ' · admin') : null);
   replace(bar,
     h('div', { class: 'topbar-inner' },
-      h('a', { class: 'brand', href: '/' }, h('img', { src: document.querySelector('link[rel=icon]').href, alt: '', width: 24, height: 24 }), 'Ordertune'),
-      toggle,
+      h('div', { class: 'topbar-row' },
+        h('a', { class: 'brand', href: '/' }, h('img', { src: document.querySelector('link[rel=icon]').href, alt: '', width: 24, height: 24 }), 'Ordertune'),
+        h('div', { class: 'account account-wide' }, who(),
+          h('button', { type: 'button', class: 'btn btn-quiet', onclick: signOut }, 'Sign out')),
+        toggle),
       h('nav', { id: menuId, class: 'nav', 'aria-label': 'Main' },
         groups,
-        h('div', { class: 'nav-user' },
-          h('span', { class: 'who' }, u.email, u.role === 'admin' ? h('span', { class: 'role' }, ' · admin') : null),
+        h('div', { class: 'account account-menu' }, who(),
           h('button', { type: 'button', class: 'btn btn-quiet', onclick: signOut }, 'Sign out')))));
 }
 

@@ -2,6 +2,7 @@
 import { h, replace, badge, money, plain, dateTime, table } from '../dom.js';
 import { get, query } from '../api.js';
 import { statusSelect } from './confirmations.js';
+import { formAlert, showProblem, clearErrors } from '../forms.js';
 
 const FILTERS = ['user', 'status', 'ticker', 'from', 'to'];
 
@@ -12,12 +13,15 @@ export const page = {
     const f = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || '']));
     const input = (name, label, attrs) => {
       const id = `log-${name}`;
-      return h('div', { class: 'field' }, h('label', { for: id }, label),
-        h('input', { id, name, value: f[name], ...attrs }));
+      return h('div', { class: 'field', 'data-field': name }, h('label', { for: id }, label),
+        h('input', { id, name, value: f[name], 'aria-describedby': `${id}-err`, ...attrs }),
+        h('p', { class: 'field-error', id: `${id}-err`, hidden: true }));
     };
-    const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the log' },
+    const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the log', novalidate: true },
+      formAlert(),
       input('user', 'User', { type: 'text', placeholder: 'e-mail or id', autocomplete: 'off', spellcheck: 'false' }),
-      h('div', { class: 'field' }, h('label', { for: 'log-status' }, 'Status'), statusSelect('log-status', f.status)),
+      h('div', { class: 'field', 'data-field': 'status' }, h('label', { for: 'log-status' }, 'Status'), statusSelect('log-status', f.status),
+        h('p', { class: 'field-error', hidden: true })),
       input('ticker', 'Ticker', { type: 'text', autocomplete: 'off', spellcheck: 'false', class: 'short' }),
       input('from', 'From', { type: 'date' }),
       input('to', 'To', { type: 'date' }),
@@ -41,13 +45,18 @@ export const page = {
     let items = [];
     async function load(cursor) {
       try {
-        const data = await get(`/admin/confirmations${query({ ...f, cursor, limit: 100 })}`);
+        const [data, users] = await Promise.all([
+          get(`/admin/confirmations${query({ ...f, cursor, limit: 100 })}`),
+          emails ? Promise.resolve(null) : get('/admin/users?limit=200').catch(() => ({ items: [] })),
+        ]);
+        if (users) emails = Object.fromEntries((users.items || []).map((u) => [u.id, u.email]));
+        clearErrors(filters);
         items = items.concat(data.items || []);
         replace(region, table({
           caption: 'Confirmations',
           columns: [
             { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
-            { label: 'User', cell: (c) => plain(c.user_email || c.email || c.user_id) },
+            { label: 'User', cell: (c) => plain(emails[c.user_id] || c.user_id) },
             { label: 'Ticker', header: true, cell: (c) => plain(c.ticker) },
             { label: 'Side', cell: (c) => plain(c.side) },
             { label: 'Qty', className: 'num', cell: (c) => plain(c.quantity) },
@@ -61,9 +70,11 @@ export const page = {
           empty: 'No confirmations match these filters.',
         }), data.next_cursor ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: () => load(data.next_cursor) }, 'Show more')) : null);
       } catch (err) {
-        replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
+        replace(region);
+        showProblem(filters, err);
       }
     }
+    let emails = null;
     await load('');
   },
 };

@@ -21,18 +21,20 @@ export const page = {
       region);
     async function load() {
       try {
-        const data = await get('/admin/sessions');
+        const [data, users] = await Promise.all([get('/admin/sessions'), get('/admin/users?limit=200').catch(() => ({ items: [] }))]);
         const items = data.items || [];
+        const email = Object.fromEntries((users.items || []).map((u) => [u.id, u.email]));
         replace(region, table({
           caption: 'Sessions by tenant',
           columns: [
-            { label: 'User', header: true, cell: (s) => plain(s.user_email || s.email || s.user_id || s.tenant) },
-            { label: 'Mode', cell: (s) => plain(s.mode) },
+            { label: 'User', header: true, cell: (s) => plain(email[s.user_id] || s.user_id) },
+            { label: 'Mode', cell: (s) => (s.mode === 'live' ? 'Live' : s.mode === 'paper' ? 'Paper' : '—') },
+            { label: 'Account', cell: (s) => h('span', { class: 'mono' }, plain(s.account_id_masked)) },
             { label: 'State', cell: (s) => stateBadge(s.state) },
             { label: 'LST expires', cell: (s) => dateTime(s.lst_expires_at || s.lst_expiry) },
             { label: 'Last tickle', cell: (s) => dateTime(s.last_tickle_at || s.last_tickle) },
             { label: 'Competing', cell: (s) => (s.competing ? badge('failed', 'Competing session') : 'No') },
-            { label: 'Last error', cell: (s) => plain(s.last_error && (s.last_error.message || s.last_error)) },
+            { label: 'Last error', cell: (s) => plain(s.last_error ? String(s.last_error).replace(/_/g, ' ') : '') },
           ],
           rows: items.map((s) => ({ data: s })),
           empty: 'No tenant has an IBKR session in memory right now.',

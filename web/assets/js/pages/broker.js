@@ -84,7 +84,7 @@ export const page = {
     let mode = ctx.query.get('mode') === 'live' ? 'live' : (ctx.query.get('mode') === 'paper' ? 'paper' : null);
 
     const head = h('div', { class: 'page-head' }, h('h1', null, 'Broker'));
-    const summary = h('section', { class: 'card', 'aria-labelledby': 'conn-h' });
+    const summary = h('section', { class: 'card', 'aria-labelledby': 'conn-h' }, h('p', { class: 'loading' }, 'Loading your connection…'));
     const modeSwitch = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Credential set' });
     const resultRegion = h('div', { class: 'test-region', 'aria-live': 'polite' });
     const loadAlert = h('div');
