@@ -16,6 +16,16 @@
 // /iserver/account/{acct}/orders, /iserver/reply/{id},
 // /iserver/account/order/status/{id}, /iserver/account/orders,
 // /iserver/account/trades and DELETE /iserver/account/{acct}/order/{id}.
+// The read-only routes a front end reaches through Ordertune's pass-through
+// (passthrough.go) add /iserver/marketdata/snapshot and /history and
+// /iserver/contract/{conid}/info (prices a stable function of ticker and
+// clock), and /portfolio/{acct}/positions[/{page}] and /summary from the
+// account's own fills.
+//
+// GET /ws (ws.go) is IBKR's streaming WebSocket: it authenticates by the
+// api=<session from /tickle> cookie and the oauth_token query parameter,
+// streams "smd+<conid>" ticks for smd subscriptions and "sor" updates of
+// the consumer's own orders, and closes with 1008 when that session ends.
 //
 // Refusals follow IBKR's shapes: OAuth failures are 401
 // {"error":"id: N, error: invalid consumer|invalid signature|…","statusCode":401};
