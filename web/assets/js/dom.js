@@ -189,7 +189,7 @@ export function newIdempotencyKey() {
 
 /** table builds an accessible data table; cells carry their header as
  * data-label so narrow screens can show each row as a card. */
-export function table({ caption, columns, rows, empty, className }) {
+export function table({ caption, columns, rows, empty, className, hideCaption }) {
   const head = h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.className }, c.label))));
   const body = h('tbody');
   for (const row of rows) {
@@ -204,5 +204,5 @@ export function table({ caption, columns, rows, empty, className }) {
     body.append(h('tr', { class: 'empty-row' }, h('td', { colspan: columns.length }, empty || 'Nothing here yet.')));
   }
   return h('div', { class: 'table-wrap' },
-    h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', null, caption) : null, head, body));
+    h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', { class: hideCaption ? 'sr-only' : null }, caption) : null, head, body));
 }

@@ -26,14 +26,15 @@ export function field(opts) {
     spellcheck: opts.spellcheck === undefined ? null : String(opts.spellcheck),
     ...(opts.attrs || {}),
   };
+  const cls = [opts.mono && 'mono', opts.attrs && opts.attrs.class].filter(Boolean).join(' ') || null;
   let control;
   if (opts.type === 'textarea') {
-    control = h('textarea', { ...common, rows: opts.rows || 4, class: opts.mono ? 'mono' : null }, opts.value || '');
+    control = h('textarea', { ...common, rows: opts.rows || 4, class: cls }, opts.value || '');
   } else if (opts.type === 'select') {
     control = h('select', common, (opts.options || []).map((o) =>
       h('option', { value: o.value, selected: o.value === opts.value }, o.label)));
   } else {
-    control = h('input', { ...common, type: opts.type || 'text', value: opts.value ?? '', class: opts.mono ? 'mono' : null });
+    control = h('input', { ...common, type: opts.type || 'text', value: opts.value ?? '', class: cls });
   }
   return h('div', { class: `field ${opts.className || ''}`, 'data-field': opts.name },
     h('label', { for: id }, opts.label, opts.optional ? h('span', { class: 'optional' }, ' (optional)') : null),

@@ -110,7 +110,7 @@ function renderTopbar(path) {
   const u = state.user;
   const menuId = 'primary-nav';
   const toggle = h('button', {
-    type: 'button', class: 'menu-toggle', 'aria-expanded': 'false', 'aria-controls': menuId,
+    type: 'button', class: 'btn menu-toggle', 'aria-expanded': 'false', 'aria-controls': menuId,
     onclick: (e) => {
       const open = e.currentTarget.getAttribute('aria-expanded') !== 'true';
       e.currentTarget.setAttribute('aria-expanded', String(open));

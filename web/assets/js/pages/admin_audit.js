@@ -1,5 +1,5 @@
 // Admin → Audit: the hash-chained audit trail and its verification.
-import { h, replace, dateTime, plain, table, badge } from '../dom.js';
+import { h, replace, dateTime, plain, table, badge, sentence } from '../dom.js';
 import { get, query } from '../api.js';
 import { busy } from '../forms.js';
 
@@ -27,27 +27,34 @@ export const page = {
       try {
         const r = await get('/admin/audit/verify');
         const ok = r.ok !== false && !r.first_bad && !r.first_bad_id;
-        const extra = Object.entries(r).filter(([k]) => k !== 'ok');
+        const extra = Object.entries(r).filter(([k]) => k !== 'ok' && !(k === 'first_bad' && r[k] == null));
         replace(verifyRegion,
           h('p', { class: 'status-line', 'data-ok': String(ok) }, ok ? badge('connected', 'Chain intact') : badge('failed', 'Chain broken'),
             ' ', ok ? 'Every entry matches its hash.' : 'An entry was changed, removed or reordered.'),
-          extra.length ? h('dl', { class: 'facts' }, extra.map(([k, v]) => h('div', null, h('dt', null, k.replace(/_/g, ' ')), h('dd', { class: 'mono small' }, describe(v))))) : null);
+          extra.length ? h('dl', { class: 'facts' }, extra.map(([k, v]) => h('div', null,
+            h('dt', null, sentence(k.replace(/_/g, ' '))),
+            h('dd', null, k.endsWith('_at') ? dateTime(v) : describe(v))))) : null);
       } catch (err) {
         replace(verifyRegion, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
       }
     }));
 
     try {
-      const data = await get(`/admin/audit${query({ limit: 100 })}`);
+      const [data, users] = await Promise.all([get(`/admin/audit${query({ limit: 100 })}`), get('/admin/users?limit=200').catch(() => ({ items: [] }))]);
+      const email = Object.fromEntries((users.items || []).map((u) => [u.id, u.email]));
+      const who = (id) => (id ? email[id] || id : '—');
       replace(listRegion, table({
         caption: 'Audit entries',
+        hideCaption: true,
         columns: [
           { label: '#', className: 'num', cell: (e) => plain(e.seq ?? e.id) },
-          { label: 'Time', cell: (e) => dateTime(e.at || e.created_at || e.occurred_at) },
-          { label: 'Actor', cell: (e) => plain(e.actor_email || e.actor || e.user_email || e.user_id) },
-          { label: 'Action', header: true, cell: (e) => plain(e.action || e.kind || e.event) },
-          { label: 'Subject', cell: (e) => plain(e.subject || e.target || e.entity_id) },
+          { label: 'Time', cell: (e) => dateTime(e.at) },
+          { label: 'Action', header: true, cell: (e) => plain(e.action) },
+          { label: 'By', cell: (e) => who(e.actor_id) },
+          { label: 'Account', cell: (e) => who(e.user_id) },
+          { label: 'Subject', cell: (e) => h('span', { class: 'small' }, plain(e.subject)) },
           { label: 'IP', cell: (e) => h('span', { class: 'mono small' }, plain(e.ip)) },
+          { label: 'Sealed', cell: (e) => (e.sealed ? 'Yes' : 'Not yet') },
         ],
         rows: (data.items || []).map((e) => ({ data: e })),
         empty: 'No audit entries yet.',

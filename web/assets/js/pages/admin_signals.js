@@ -26,7 +26,7 @@ export const page = {
     const form = h('form', { class: 'stack', novalidate: true },
       formAlert(),
       h('div', { class: 'grid-3' },
-        field({ label: 'Ticker', name: 'ticker', required: true, autocomplete: 'off', spellcheck: false, help: 'A NASDAQ-100 symbol, e.g. AAPL.' }),
+        field({ label: 'Ticker', name: 'ticker', required: true, autocomplete: 'off', spellcheck: false, help: 'A NASDAQ-100 symbol, e.g. AAPL.', attrs: { class: 'ticker-input' } }),
         field({ label: 'Strategy', name: 'strategy', type: 'select', value: 'I', options: STRATEGIES.map((s) => ({ value: s, label: s })) }),
         radios({ legend: 'Kind', name: 'kind', value: 'entry', options: [{ value: 'entry', label: 'Entry (buy)' }, { value: 'exit', label: 'Exit (sell)' }] })),
       h('div', { class: 'grid-3' },
@@ -110,6 +110,7 @@ export const page = {
         const data = await get('/signals?status=open');
         replace(listRegion, table({
           caption: 'Open signals',
+          hideCaption: true,
           columns: [
             { label: 'Ticker', header: true, cell: (s) => s.ticker },
             { label: 'Strategy', cell: (s) => plain(s.strategy) },

@@ -44,7 +44,8 @@ function stepsList(result, running) {
       h('div', { class: 'step-body' },
         h('p', { class: 'step-title' },
           h('strong', null, label), h('span', { class: 'sr-only' }, `: ${srState}`),
-          s && s.duration_ms != null ? h('span', { class: 'step-ms' }, `${s.duration_ms} ms`) : null),
+          s && s.duration_ms != null ? h('span', { class: 'step-ms' }, `${s.duration_ms} ms`) : null,
+          !s && !running ? h('span', { class: 'step-ms', 'aria-hidden': 'true' }, 'not run') : null),
         h('p', { class: 'step-msg' }, s ? (s.message || (s.ok ? 'OK' : 'Failed')) : what),
         s && s.hint ? h('p', { class: 'step-hint' }, h('span', { class: 'hint-label' }, 'What to do: '), s.hint) : null));
   }));
@@ -57,9 +58,12 @@ function testResultView(result) {
     h('p', { class: 'test-summary' },
       h('strong', null, ok ? 'Connection works.' : 'Connection failed.'),
       ' ', result && result.tested_at ? h('span', { class: 'muted small' }, 'Tested ', dateTime(result.tested_at)) : null),
+    // The failed step below carries the hint; repeat it here only when no
+    // step does.
     !ok && err ? h('div', { class: 'test-error' },
       h('p', null, err.message),
-      err.hint ? h('p', { class: 'step-hint' }, h('span', { class: 'hint-label' }, 'What to do: '), err.hint) : null) : null,
+      err.hint && !((result.steps || []).some((st) => st.hint === err.hint))
+        ? h('p', { class: 'step-hint' }, h('span', { class: 'hint-label' }, 'What to do: '), err.hint) : null) : null,
     stepsList(result, false));
 }
 
@@ -211,6 +215,7 @@ export const page = {
       try {
         const { data } = await call('POST', `/broker/${mode}/test`, body);
         replace(resultRegion, testResultView(data));
+        resultRegion.scrollIntoView({ block: 'nearest' });
         announce(data.ok ? 'Connection works.' : `Connection failed: ${(data.error && data.error.message) || ''}`);
         await reload();
       } catch (err) {
