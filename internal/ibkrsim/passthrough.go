@@ -171,11 +171,15 @@ func parseSpan(s string) (time.Duration, error) {
 		"min": time.Minute, "mins": time.Minute, "h": time.Hour, "hour": time.Hour, "hours": time.Hour,
 		"d": day, "w": 7 * day, "m": 30 * day, "y": 365 * day,
 	}[s[i:]]
-	if unit == 0 {
+	if unit == 0 || time.Duration(n) > maxSpan/unit {
 		return 0, fmt.Errorf("invalid size %q", limit(s))
 	}
 	return time.Duration(n) * unit, nil
 }
+
+// maxSpan bounds a period or bar size (IBKR's history reaches back decades,
+// not centuries), which also keeps the arithmetic far from overflowing.
+const maxSpan = 50 * 365 * 24 * time.Hour
 
 // maxHistoryBars bounds one history answer, as IBKR does (1000 points).
 const maxHistoryBars = 1000

@@ -79,9 +79,10 @@ func (p *Proxy) Bridges() int64 { return p.bridges.Load() }
 
 // ServeWebSocket upgrades r to a WebSocket and bridges it to IBKR's stream
 // with userID's session: the api cookie from a tickle and the access token
-// (PROTOCOL.md §5.9). Frames are relayed both ways, text as text and binary
-// as binary; a browser message whose topic is not allowed is answered with
-// {"topic":"error",...} and not sent on. The bridge pings the browser and
+// (PROTOCOL.md §5.9). IBKR's frames reach the browser unchanged (text or
+// binary); the browser's text messages go to IBKR unchanged when their topic
+// is allowed, and anything else (another topic, a binary frame) is answered
+// with {"topic":"error",...} and not sent on. The bridge pings the browser and
 // tickles IBKR's socket every HeartbeatEvery, and it closes both sides when
 // either goes away, when ctx of the request ends, or when the tenant's
 // session is renewed (CloseSessionRenewed). An error is returned only when
