@@ -326,11 +326,13 @@ func TestBridgeRefusesBadUpgrades(t *testing.T) {
 	}
 }
 
-// TestBridgeOutlivesServerTimeouts: the HTTP server's read and write
-// timeouts (internal/httpapi sets them) do not cut a socket that is in use.
+// TestBridgeOutlivesServerTimeouts: neither the HTTP server's read and
+// write timeouts (internal/httpapi sets them) nor the proxy's timeout for
+// opening the stream cut a socket that is in use.
 func TestBridgeOutlivesServerTimeouts(t *testing.T) {
-	e := newEnv(t, envOptions{frontTimeout: 300 * time.Millisecond})
+	e := newEnv(t, envOptions{frontTimeout: 300 * time.Millisecond, proxy: passthrough.Config{Timeout: time.Second}})
 	tn := e.tenant("DU5600001")
+	e.warm(tn)
 	ctx := ctxT(t)
 	c, err := e.dial(ctx, tn)
 	if err != nil {
@@ -338,8 +340,8 @@ func TestBridgeOutlivesServerTimeouts(t *testing.T) {
 	}
 	defer c.CloseNow()
 	send(ctx, t, c, `smd+265598+{}`)
-	// The simulator ticks every 200 ms: 8 ticks span well past 300 ms.
-	for i := range 8 {
+	// The simulator ticks every 200 ms: 10 ticks span well past both.
+	for i := range 10 {
 		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
 			t.Fatalf("tick %d: %v", i, err)
 		}
