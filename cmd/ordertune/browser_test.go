@@ -331,6 +331,9 @@ func (tb *tab) screenshot(name string) {
 	if bad := eval[string](tb, `(document.body.innerText.match(/\b(null|undefined|NaN)\b|\[object Object\]/) || [''])[0]`); bad != "" {
 		tb.t.Errorf("page %s shows %q: a value was rendered without formatting", name, bad)
 	}
+	for _, low := range eval[[]string](tb, contrastCheck) {
+		tb.t.Errorf("page %s: text contrast below WCAG AA: %s", name, low)
+	}
 	base := nonFileChars.ReplaceAllString(strings.ToLower(tb.t.Name()+"-"+name), "-")
 	for _, vp := range []struct {
 		suffix string
@@ -347,6 +350,37 @@ func (tb *tab) screenshot(name string) {
 	}
 	tb.do(chromedp.EmulateViewport(desktopWidth, desktopHeight))
 }
+
+// contrastCheck lists visible text whose contrast with its background is
+// below WCAG AA (4.5:1, or 3:1 for large text). Disabled controls are
+// exempt, as WCAG says; behind an open modal dialog only the dialog counts.
+const contrastCheck = `(() => {
+  const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); return m ? m[1].split(',').map(Number) : null; };
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const bgOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const modal = document.querySelector('dialog[open]');
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (modal && !modal.contains(el)) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    if (el.closest('.sr-only, [hidden], option, :disabled, .skip-link') || !el.getClientRects().length) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden') continue;
+    const a = lum(rgb(cs.color)), b = lum(bgOf(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(el.tagName.toLowerCase() + '.' + el.className + ' "' + el.textContent.trim().slice(0, 40) + '" ' + ratio.toFixed(2) + ' < ' + need);
+  }
+  return out;
+})()`
 
 // activeElement describes the focused element as tag#name-or-text.
 func (tb *tab) activeElement() string {
@@ -584,6 +618,13 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.screenshot("empty")
 
+		// The contrast check itself finds pale text.
+		eval[bool](tb, `(() => { const p = document.createElement('p'); p.id = 'pale'; p.textContent = 'pale'; p.style.color = '#ccc'; document.querySelector('main').append(p); return true; })()`)
+		if low := eval[[]string](tb, contrastCheck); len(low) != 1 || !strings.Contains(low[0], `"pale"`) {
+			t.Errorf("contrast check on pale text = %q, want exactly it", low)
+		}
+		eval[bool](tb, `(document.getElementById('pale').remove(), true)`)
+
 		// Keyboard order: skip link, e-mail, password, the button.
 		var order []string
 		for range 4 {
@@ -766,6 +807,34 @@ func TestBrowser(t *testing.T) {
 		keys[i] = k
 	}
 
+	t.Run("PhoneMenu", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.open("/")
+		tb.do(chromedp.EmulateViewport(phoneWidth, phoneHeight))
+		defer tb.do(chromedp.EmulateViewport(desktopWidth, desktopHeight))
+		if eval[bool](tb, `document.getElementById('primary-nav').checkVisibility()`) {
+			t.Fatal("at phone width the navigation shows before the menu is opened")
+		}
+		tb.do(chromedp.Focus(chromedp.CSS(`.menu-toggle`)), chromedp.KeyEvent(kb.Enter))
+		tb.waitJS(`document.querySelector('.menu-toggle').getAttribute('aria-expanded') === 'true' && document.getElementById('primary-nav').checkVisibility()`)
+		png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(env.artifacts, "testbrowser-phonemenu-open-phone.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tb.pressTab(false)
+		if got := tb.activeElement(); got != "a:Signals" {
+			t.Errorf("Tab after opening the menu reaches %q, want the first link", got)
+		}
+		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Position size']`))
+		tb.waitPath("/settings/position-size")
+		if eval[bool](tb, `document.getElementById('primary-nav').checkVisibility()`) {
+			t.Error("the menu stays open after choosing a page")
+		}
+	})
+
 	t.Run("BrokerTestFails", func(t *testing.T) {
 		tb := subTab.on(t)
 		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Broker']`))
@@ -881,6 +950,14 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("signal row = %q", cells)
 		}
 		tb.screenshot("signals")
+
+		// Keyboard only: Enter opens the dialog, focus lands on Confirm once
+		// the preview is in, Escape closes it and focus returns to the row.
+		tb.do(chromedp.Focus(chromedp.CSS(row+` [data-action=confirm]`)), chromedp.KeyEvent(kb.Enter))
+		tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && document.activeElement.innerText === 'Confirm Buy' && document.querySelector('dialog[open]').contains(document.activeElement)`)
+		tb.do(chromedp.KeyEvent(kb.Escape))
+		tb.waitJS(`!document.querySelector('dialog') && document.activeElement.dataset.action === 'confirm'`)
+
 		tb.click(row + ` [data-action=confirm]`)
 		tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]')`)
 		facts := eval[map[string]string](tb, `Object.fromEntries([...document.querySelectorAll('dialog[open] .facts > div')].map(d => [d.querySelector('dt').innerText, d.querySelector('dd').innerText]))`)

@@ -141,6 +141,7 @@ export async function busy(button, label, fn) {
   } finally {
     button.disabled = false;
     button.removeAttribute('aria-busy');
-    button.textContent = old;
+    // fn may have relabelled the button for its new state; keep that.
+    if (!label || button.textContent === label) button.textContent = old;
   }
 }
