@@ -5,17 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
+	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -84,6 +88,13 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	deps.Auth, deps.PublicURL = authSvc, cfg.PublicURL
 	s := &services{}
+	if deps.Broker, err = newBroker(cfg, pool, m); err != nil {
+		return nil, err
+	}
+	if deps.Broker != nil {
+		cache := deps.Broker.Cache()
+		s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
+	}
 	// Trading: orders go through the broker's session cache; without a
 	// master key there is no broker and confirming answers "not connected".
 	var tradingBroker trading.Broker = trading.NoBroker{}
@@ -97,6 +108,28 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http = httpapi.New(deps)
 	return s, nil
+}
+
+// newBroker builds the broker service; without a master key there is none
+// (the broker routes then answer 503). Its keep-alive is a worker.
+func newBroker(cfg config.Config, pool *pgxpool.Pool, m *metrics.Metrics) (*broker.Service, error) {
+	if cfg.MasterKeys == "" {
+		return nil, nil
+	}
+	ring, err := seal.ParseRing(cfg.MasterKeys)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERTUNE_MASTER_KEYS: %w", err)
+	}
+	b, err := broker.New(broker.Config{
+		Pool: pool, Ring: ring,
+		IBKR:  ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(nil)}},
+		Cache: broker.CacheConfig{OnHandshake: m.Handshake, SuppressQuestions: trading.DefaultAllowedQuestions()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.RegisterSessions(b.Cache().StateCounts)
+	return b, nil
 }
 
 // serve runs the HTTP server on cfg.Addr and the workers until ctx ends.
