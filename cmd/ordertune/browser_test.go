@@ -881,6 +881,21 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the step's duration = %q", got)
 		}
 		tb.screenshot("consumer-not-recognized")
+
+		// Saved, the set is tested at once and shows as pending activation.
+		tb.click(`button[data-action=save]`)
+		tb.waitJS(`document.querySelector('.status-line .badge[data-status=pending_activation]')`)
+		if got := tb.text(".status-line .badge"); got != "Pending activation" {
+			t.Errorf("badge = %q", got)
+		}
+		tb.screenshot("pending-activation")
+
+		// Delete asks first, in a dialog, then forgets the set.
+		tb.click(`button[data-action=delete]`)
+		tb.waitJS(`document.querySelector('dialog[open]')`)
+		tb.screenshot("delete-dialog")
+		tb.do(chromedp.Click(`//dialog//button[starts-with(normalize-space(.), 'Delete')]`))
+		tb.waitJS(`!document.querySelector('dialog') && document.querySelector('.status-line .badge') && document.querySelector('.status-line .badge').innerText === 'Not connected'`)
 	})
 
 	t.Run("BrokerConnects", func(t *testing.T) {
