@@ -88,6 +88,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	deps.Auth, deps.PublicURL = authSvc, cfg.PublicURL
 	s := &services{}
+	s.workers = append(s.workers, authSweeper(authSvc))
 	if deps.Broker, err = newBroker(cfg, pool, m); err != nil {
 		return nil, err
 	}

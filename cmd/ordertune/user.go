@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
@@ -37,6 +38,13 @@ func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*auth.S
 		ac.Sealer = ring
 	}
 	return auth.New(ac)
+}
+
+// authSweeper is the worker that clears expired sessions and spent
+// throttle rows; expired ones are refused anyway, so the interval only
+// bounds how much dead data the tables keep.
+func authSweeper(svc *auth.Service) func(ctx context.Context) {
+	return func(ctx context.Context) { svc.RunSweeper(ctx, 10*time.Minute) }
 }
 
 func cmdUser(ctx context.Context, a *app, args []string) error {
