@@ -70,11 +70,19 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginR
 		}
 		return LoginResult{}, errBadCredentials()
 	}
-	if u.Disabled {
-		return LoginResult{}, errs.E(errs.Forbidden, "this account is disabled")
-	}
-	if u.Locked {
-		return LoginResult{}, errs.E(errs.Forbidden, "this account is locked after too many failed attempts; an admin can unlock it")
+	if u.Disabled || u.Locked {
+		reason, refusal := "disabled", errs.E(errs.Forbidden, "this account is disabled")
+		if !u.Disabled {
+			reason, refusal = "locked", errs.E(errs.Forbidden, "this account is locked after too many failed attempts; an admin can unlock it")
+		}
+		err := s.tx(ctx, func(tx pgx.Tx) error {
+			return audit.Record(ctx, tx, audit.Event{At: s.now(), UserID: u.ID, IP: ip, Action: "login.refused",
+				Details: map[string]any{"reason": reason}})
+		})
+		if err != nil {
+			return LoginResult{}, internal("login", err)
+		}
+		return LoginResult{}, refusal
 	}
 
 	res := LoginResult{User: u, MFA: MFARequired}

@@ -168,7 +168,7 @@ func TestSessionsEndServerSide(t *testing.T) {
 	want := []string{"user.created", "2fa.enabled",
 		"login.password", "login.success", "login.password", "login.success", "logout",
 		"login.password", "login.success", "login.failure", "password.changed", "login.failure",
-		"user.disabled", "user.enabled", "login.password"}
+		"user.disabled", "login.refused", "user.enabled", "login.password"}
 	if diff := cmp.Diff(want, e.auditActions(u.ID)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}

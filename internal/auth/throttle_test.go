@@ -150,8 +150,8 @@ func TestLockoutAfterConsecutiveFailures(t *testing.T) {
 		t.Fatalf("after an admin lifted the lock: %v", err)
 	}
 	acts := e.auditActions(u.ID)
-	if acts[len(acts)-3] != "user.locked" {
-		t.Errorf("audit tail %v, want user.locked before the unlock", acts[len(acts)-3:])
+	if diff := cmp.Diff([]string{"user.locked", "login.refused", "user.enabled", "login.password"}, acts[len(acts)-4:]); diff != "" {
+		t.Errorf("audit tail (-want +got):\n%s", diff)
 	}
 }
 
