@@ -3,92 +3,12 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 )
-
-// CacheConfig tunes the session cache. Zero fields take the defaults.
-type CacheConfig struct {
-	// RenewBefore is how long before the live session token expires a new
-	// one is made (default 1 h).
-	RenewBefore time.Duration
-	// RenewJitter spreads renewals over this much more time (default 30
-	// min), so thousands of tenants do not renew in the same second.
-	RenewJitter time.Duration
-	// FailureBackoff is how long a failed handshake is remembered before the
-	// next request tries again (default 5 s).
-	FailureBackoff time.Duration
-	// TickleEvery is the keep-alive period (default 60 s; IBKR asks for
-	// about a minute).
-	TickleEvery time.Duration
-	// ActiveWithin limits keep-alive to tenants that used their session
-	// this recently (default 24 h).
-	ActiveWithin time.Duration
-	// CallTimeout bounds one handshake-and-init or one tickle (default 30 s).
-	CallTimeout time.Duration
-	// KeepAliveWorkers bounds the tickles in flight at once (default 8).
-	KeepAliveWorkers int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Jitter returns a duration in [0, max); nil means math/rand/v2.
-	Jitter func(max time.Duration) time.Duration
-	// OnHandshake, when set, is told each handshake's result: "ok" or the
-	// IBKR failure kind (for metrics).
-	OnHandshake func(result string)
-	// SuppressQuestions lists reply-question message ids suppressed in
-	// every new brokerage session, after accounts are queried (the trading
-	// feature's allowlist); empty suppresses none.
-	SuppressQuestions []string
-}
-
-func (c CacheConfig) withDefaults() CacheConfig {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.RenewBefore, time.Hour)
-	def(&c.RenewJitter, 30*time.Minute)
-	def(&c.FailureBackoff, 5*time.Second)
-	def(&c.TickleEvery, time.Minute)
-	def(&c.ActiveWithin, 24*time.Hour)
-	def(&c.CallTimeout, 30*time.Second)
-	if c.KeepAliveWorkers <= 0 {
-		c.KeepAliveWorkers = 8
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Jitter == nil {
-		c.Jitter = func(max time.Duration) time.Duration {
-			if max <= 0 {
-				return 0
-			}
-			return rand.N(max)
-		}
-	}
-	return c
-}
-
-// Conn describes the connection a cached session belongs to.
-type Conn struct {
-	UserID      string
-	Mode        Mode
-	ConsumerKey string
-	// AccountID is the IBKR account orders go to (a paper DU… account
-	// under Paper, a live U… account under Live).
-	AccountID string
-}
-
-// Format prints the account id masked.
-func (c Conn) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "broker.Conn{user:%s mode:%s consumer_key:%s account:%s}", c.UserID, c.Mode, c.ConsumerKey, MaskAccountID(c.AccountID))
-}
 
 // loadFunc loads a user's active connection with its secrets decrypted
 // and parsed; the cache drops the credentials right after the handshake.
@@ -117,22 +37,6 @@ type Cache struct {
 	pacers map[string]*pacerEntry
 
 	handshakes counter
-}
-
-// Pacer leases: a session handed out by Session keeps its account's pacer
-// for sessionLease; after the last use a pacer lingers for pacerLinger,
-// longer than IBKR's slowest limit (1 request per 5 s), so evicting it
-// afterwards loses no pacing state.
-const (
-	sessionLease = 5 * time.Minute
-	pacerLinger  = 10 * time.Second
-)
-
-// pacerEntry is one account's pacer and who holds it; Cache.mu guards it.
-type pacerEntry struct {
-	p     *ibkr.Pacer
-	refs  int
-	until time.Time
 }
 
 // counter counts events; tests and metrics read it.
@@ -215,46 +119,6 @@ func (c *Cache) tenant(userID string) *tenant {
 		c.tenants[userID] = t
 	}
 	return t
-}
-
-// acquirePacer returns the account's pacer and holds it for at least hold;
-// every acquire is paired with a release.
-func (c *Cache) acquirePacer(accountID string, hold time.Duration) *pacerEntry {
-	now := c.cfg.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.pacers[accountID]
-	if e == nil {
-		e = &pacerEntry{p: ibkr.NewPacer()}
-		c.pacers[accountID] = e
-	}
-	e.refs++
-	if u := now.Add(hold); u.After(e.until) {
-		e.until = u
-	}
-	return e
-}
-
-// releasePacer ends one hold; the pacer lingers for pacerLinger.
-func (c *Cache) releasePacer(e *pacerEntry) {
-	now := c.cfg.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e.refs--
-	if u := now.Add(pacerLinger); u.After(e.until) {
-		e.until = u
-	}
-}
-
-// evictPacers forgets the pacers nobody holds or used lately.
-func (c *Cache) evictPacers(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for acct, e := range c.pacers {
-		if e.refs <= 0 && now.After(e.until) {
-			delete(c.pacers, acct)
-		}
-	}
 }
 
 // session builds an ibkr.Session on t's cached token. The caller holds t.mu.

@@ -7,14 +7,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
-
-func zerologDiscard() zerolog.Logger { return zerolog.Nop() }
 
 // waitFor polls cond until it holds; the deadline only bounds a broken
 // test, it asserts no timing.
@@ -367,112 +364,6 @@ func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 	if got := e.sim.handshakes.Load(); got != 3 {
 		t.Errorf("handshakes after a persistent 401 = %d, want 3", got)
 	}
-}
-
-func TestLostBrokerageSessionIsReopened(t *testing.T) {
-	e := newEnv(t, envOptions{fake: true, sim: ibkrsim.Config{SessionIdleTimeout: 6 * time.Minute}})
-	ctx := ctxT(t)
-	u, _ := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
-
-	// Nobody tickled for 7 minutes: IBKR closed the brokerage session, and
-	// the next tickle says authenticated:false.
-	e.clock.Advance(7 * time.Minute)
-	c.sweep(ctx)
-	waitFor(t, "the brokerage session to be reopened", func() bool {
-		st, _ := c.State(u)
-		return st.State == StateReady && st.LastTickleAt != nil
-	})
-	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1: a lost brokerage session needs a re-init, not a new LST", got)
-	}
-
-	// "no bridge" on a request is repaired the same way.
-	e.clock.Advance(7 * time.Minute)
-	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1", got)
-	}
-}
-
-func TestCompetingSessionDetected(t *testing.T) {
-	e := newEnv(t, envOptions{fake: true})
-	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
-
-	// Another login takes the brokerage session.
-	e.sim.fault(map[string]any{"path": "/tickle", "kind": "competing", "count": 1, "consumer_key": in.ConsumerKey})
-	e.clock.Advance(2 * time.Minute)
-	if s := c.sweep(ctx); s.competing != 1 {
-		t.Errorf("sweep saw %d competing sessions, want 1", s.competing)
-	}
-	st, _ := c.State(u)
-	if st.State != StateCompeting || !st.Competing {
-		t.Fatalf("state = %+v, want competing", st)
-	}
-	ov, err := e.svc.Overview(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := ov.Connections[Paper].Session; s == nil || !s.Competing {
-		t.Errorf("GET /broker does not show the competing login: %+v", s)
-	}
-	var found bool
-	for _, s := range c.States() {
-		if s.UserID == u && s.Competing {
-			found = true
-		}
-	}
-	if !found {
-		t.Error("admin sessions do not show the competing login")
-	}
-
-	// The keep-alive does not fight for the session.
-	e.clock.Advance(2 * time.Minute)
-	c.sweep(ctx)
-	if st, _ := c.State(u); st.State != StateCompeting {
-		t.Errorf("after another keep-alive pass: %s, want still competing", st.State)
-	}
-
-	// The user acting again takes it back.
-	mustAccounts(t, ctx, c, u)
-	if st, _ := c.State(u); st.State != StateReady || st.Competing {
-		t.Errorf("after the user's request: %+v, want ready", st)
-	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1", got)
-	}
-}
-
-func TestKeepAliveSupervisor(t *testing.T) {
-	e := newEnv(t, envOptions{cache: CacheConfig{TickleEvery: 40 * time.Millisecond}})
-	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
-
-	// The first tickles fail; the supervisor carries on.
-	e.sim.fault(map[string]any{"path": "/tickle", "kind": "status", "value": 500, "count": 3, "consumer_key": in.ConsumerKey})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(runCtx, zerologDiscard())
-	}()
-	waitFor(t, "a good tickle after the failures", func() bool {
-		st, _ := c.State(u)
-		return e.sim.tickles.Load() >= 4 && st.LastError == "" && st.LastTickleAt != nil
-	})
-	if st, _ := c.State(u); st.State != StateReady {
-		t.Errorf("state = %+v, want ready", st)
-	}
-	stop()
-	<-done // Run returns once its context ends
-	mustAccounts(t, ctx, c, u)
 }
 
 // The allowlisted reply questions are suppressed in each new brokerage
