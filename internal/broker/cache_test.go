@@ -422,3 +422,32 @@ func TestActiveAccount(t *testing.T) {
 		t.Errorf("handshakes = %d; ActiveAccount must not call IBKR", got)
 	}
 }
+
+// The decrypted keys and the access token secret are dropped (the secret's
+// bytes zeroed) as soon as the handshake is done.
+func TestDecryptedKeysDroppedAfterHandshake(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	var loaded *ibkr.Credentials
+	var secret []byte
+	c := newCache(CacheConfig{}, ibkr.Options{BaseURL: e.sim.baseURL()}, func(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error) {
+		conn, creds, err := e.svc.loadActive(ctx, userID)
+		loaded, secret = creds, creds.AccessTokenSecret
+		return conn, creds, err
+	})
+	if _, _, err := c.Session(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if loaded.SignatureKey != nil || loaded.EncryptionKey != nil || loaded.AccessTokenSecret != nil || loaded.DHPrime != nil {
+		t.Errorf("credentials kept after the handshake: %v", loaded)
+	}
+	if len(secret) == 0 {
+		t.Fatal("no access token secret was loaded")
+	}
+	for _, b := range secret {
+		if b != 0 {
+			t.Fatal("the access token secret's bytes were not zeroed")
+		}
+	}
+}

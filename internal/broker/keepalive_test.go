@@ -2,11 +2,14 @@ package broker
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
@@ -114,4 +117,54 @@ func TestKeepAliveSupervisor(t *testing.T) {
 	stop()
 	<-done // Run returns once its context ends
 	mustAccounts(t, ctx, c, u)
+}
+
+// A keep-alive pass that panics is logged and the supervisor goes on.
+func TestSupervisorSurvivesPanics(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 3 {
+			panic("clock broke")
+		}
+		return time.Now()
+	}
+	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil)
+	var logs lockedBuf
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, zerolog.New(&logs))
+	}()
+	waitFor(t, "passes after the panics", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls >= 8
+	})
+	stop()
+	<-done
+	if got := strings.Count(logs.String(), "panicked"); got != 3 {
+		t.Errorf("logged %d panics, want 3:\n%s", got, logs.String())
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
