@@ -32,6 +32,8 @@ type authEnv struct {
 	svc   *auth.Service
 	clock *testClock
 	logs  *lockedBuffer
+	// features are the other features' services, when allFeatures.
+	features *features
 
 	mu      sync.Mutex
 	secrets []string
@@ -103,7 +105,7 @@ func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
 	env.svc = svc
 	d := Deps{Log: log, Pool: pool, Auth: svc, PublicURL: o.publicURL}
 	if o.allFeatures {
-		wireAllFeatures(t, &d)
+		env.features = wireAllFeatures(t, &d)
 	}
 	env.srv = New(d)
 	env.ts = httptest.NewServer(env.srv.Handler())
