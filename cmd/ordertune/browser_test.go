@@ -1017,6 +1017,54 @@ func TestBrowser(t *testing.T) {
 		tb.screenshot("filled")
 	})
 
+	t.Run("ConfirmFailsWithIBKRsMessage", func(t *testing.T) {
+		at := adminTab.on(t)
+		at.open("/admin/signals")
+		at.typeInto(`[name=ticker]`, "MSFT")
+		at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
+		at.typeInto(`[name=ref_close]`, "410.10")
+		at.typeInto(`[name=rsi2]`, "7.25")
+		at.typeInto(`[name=return_2d]`, "-2")
+		at.setValue(`[name=entry_mode]`, "next_open_limit")
+		at.typeInto(`[name=limit_price]`, "405.00")
+		at.click(`form button[type=submit]`)
+		at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published MSFT.'`)
+
+		// IBKR asks a question Ordertune has no policy for: the order must
+		// not go through, and the user reads IBKR's own words.
+		env.simCall(t, http.MethodPost, "/sim/faults", map[string]any{
+			"path": "/iserver/account/*/orders", "kind": "reply_question", "value": "o999", "count": 1,
+		}, nil)
+		tb := subTab.on(t)
+		tb.open("/")
+		row := `tr[data-ticker=MSFT]`
+		tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
+		if got := tb.text(row + ` > :nth-child(9)`); got != "$405.00" {
+			t.Errorf("limit cell = %q", got)
+		}
+		tb.click(row + ` [data-action=confirm]`)
+		tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]')`)
+		if got := tb.text(`dialog[open] .facts`); !strings.Contains(got, "Limit at the open (LMT, OPG)") || !strings.Contains(got, "$405.00") {
+			t.Errorf("limit order dialog = %q", got)
+		}
+		tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Confirm Buy']`))
+		tb.waitJS(`document.querySelector('dialog[open] .form-alert:not([hidden])') && document.querySelector('` + row + ` .badge[data-status=failed]')`)
+		if got := tb.text(`dialog[open] .form-alert`); !strings.Contains(got, "Are you sure you want to submit this order?") {
+			t.Errorf("the dialog says %q, want IBKR's question text", got)
+		}
+		tb.screenshot("refused-dialog")
+		tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Close']`))
+		tb.waitJS(`!document.querySelector('dialog')`)
+		if got := tb.text(row + ` .status-error`); !strings.Contains(got, "Are you sure you want to submit this order?") {
+			t.Errorf("failed row says %q, want IBKR's question text", got)
+		}
+		// A failed confirmation may be tried again.
+		if n := eval[int](tb, `document.querySelectorAll('`+row+` [data-action=confirm]').length`); n != 1 {
+			t.Errorf("no Confirm button after a failure")
+		}
+		tb.screenshot("failed")
+	})
+
 	t.Run("MyConfirmations", func(t *testing.T) {
 		tb := subTab.on(t)
 		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='My confirmations']`))

@@ -115,7 +115,10 @@ export function entryModeLabel(mode) {
 /** money shows a decimal string as dollars without going through floats. */
 export function money(v) {
   if (v == null || v === '') return '—';
-  const s = String(v);
+  let s = String(v);
+  // Cents always show ("405" → "405.00"); finer prices keep their digits.
+  if (/^-?\d+$/.test(s)) s += '.00';
+  else if (/^-?\d+\.\d$/.test(s)) s += '0';
   return s.startsWith('-') ? `−$${s.slice(1)}` : `$${s}`;
 }
 

@@ -9,6 +9,14 @@ import { get, call, query } from '../api.js';
 
 const POLL_MS = 2000;
 
+/** closesAt shows when confirming ends: the time alone when that is on the
+ * entry date, as it normally is (the auction cutoff). */
+function closesAt(sig) {
+  const iso = new Date(sig.expires_at).toISOString();
+  const [d, t] = [iso.slice(0, 10), iso.slice(11, 16)];
+  return h('time', { datetime: sig.expires_at }, d === sig.entry_date ? `${t} UTC` : `${d} ${t} UTC`);
+}
+
 function sideOf(signal) {
   return signal.kind === 'exit' ? 'SELL' : 'BUY';
 }
@@ -37,7 +45,7 @@ function canConfirm(sig) {
   return !c || c.status === 'failed' || c.status === 'cancelled';
 }
 
-function confirmDialog(sig, onDone) {
+function confirmDialog(sig, onDone, onFailed) {
   const side = sideOf(sig);
   const verb = side === 'BUY' ? 'Buy' : 'Sell';
   // One key per dialog: a double click, a retry after a network error or a
@@ -117,6 +125,9 @@ function confirmDialog(sig, onDone) {
         confirmBtn.textContent = `Confirm ${verb}`;
       }
       showError(err);
+      // IBKR may have refused the order after Ordertune recorded it: the
+      // row behind the dialog shows the failed confirmation at once.
+      onFailed();
     }
   });
 }
@@ -191,7 +202,7 @@ export const signals = {
         const target = (row && row.querySelector('.status-link, [data-action=confirm]')) || opener;
         if (target && target.isConnected) target.focus();
         schedule();
-      });
+      }, () => load(false));
     }
 
     function renderTable(items) {
@@ -203,7 +214,7 @@ export const signals = {
           { label: 'Ticker', header: true, cell: (s) => h('span', { class: 'ticker' }, s.ticker, s.kind === 'exit' ? h('span', { class: 'kind' }, ' exit') : null) },
           { label: 'Strategy', cell: (s) => plain(s.strategy) },
           { label: 'Signal date', cell: (s) => plain(s.signal_date) },
-          { label: 'Entry date', cell: (s) => h('span', null, plain(s.entry_date), s.expires_at ? h('span', { class: 'sub' }, 'until ', dateTime(s.expires_at)) : null) },
+          { label: 'Entry date', cell: (s) => h('span', null, plain(s.entry_date), s.expires_at ? h('span', { class: 'sub' }, 'closes ', closesAt(s)) : null) },
           { label: 'Ref. close', className: 'num', cell: (s) => money(s.ref_close) },
           { label: 'RSI(2)', className: 'num', cell: (s) => plain(s.rsi2) },
           { label: '2-day return', className: 'num', cell: (s) => fractionPercent(s.return_2d) },
