@@ -733,6 +733,12 @@ func TestBrowser(t *testing.T) {
 		if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 			t.Errorf("subscriber navigation (-want +got):\n%s", diff)
 		}
+		// A new subscriber is told what to set up before confirming.
+		tb.waitJS(`document.querySelector('.setup')`)
+		if got := eval[[]string](tb, `[...document.querySelectorAll('.setup a')].map(a => a.getAttribute('href'))`); strings.Join(got, " ") != "/settings/broker /settings/position-size" {
+			t.Errorf("setup links = %q", got)
+		}
+		tb.screenshot("dashboard")
 	})
 
 	t.Run("SubscriberRefusedAdminPages", func(t *testing.T) {
@@ -924,6 +930,11 @@ func TestBrowser(t *testing.T) {
 		tb := subTab.on(t)
 		tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Position size']`))
 		tb.waitPath("/settings/position-size")
+		if eval[bool](tb, `document.querySelector('[data-field=value]').checkVisibility()`) {
+			t.Error("the amount shows while the position size is off")
+		}
+		tb.click(`button[type=submit]`)
+		tb.waitJS(`document.querySelector('.saved-msg').innerText === 'Saved.'`)
 		tb.click(`input[name=mode][value=dollars]`)
 		tb.typeInto(`[name=value]`, "lots")
 		tb.click(`button[type=submit]`)
