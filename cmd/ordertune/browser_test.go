@@ -924,6 +924,20 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%d fields still hold pasted secrets after saving", n)
 		}
 		tb.screenshot("connected")
+
+		// The switch shows the other credential set, and orders keep going
+		// to the paper account until a live one exists.
+		tb.click(`label[for=mode-live]`)
+		tb.waitJS(`document.getElementById('conn-h').innerText === 'Live connection'`)
+		if got := tb.text(".status-line .badge"); got != "Not connected" {
+			t.Errorf("live badge = %q", got)
+		}
+		if got := tb.text("main"); !strings.Contains(got, "Orders currently go to your paper account.") {
+			t.Errorf("the live view does not say where orders go:\n%s", got)
+		}
+		tb.screenshot("live")
+		tb.click(`label[for=mode-paper]`)
+		tb.waitJS(`document.getElementById('conn-h').innerText === 'Paper connection'`)
 	})
 
 	t.Run("PositionSize", func(t *testing.T) {
@@ -1114,6 +1128,20 @@ func TestBrowser(t *testing.T) {
 		csv := waitDownload(t, dir)
 		if !strings.Contains(csv, confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "id,") {
 			t.Errorf("downloaded CSV does not hold the filled confirmation %s:\n%s", confirmationID, csv)
+		}
+	})
+
+	t.Run("SignOut", func(t *testing.T) {
+		tb := subTab.on(t)
+		tb.open("/")
+		tb.do(chromedp.Click(`//div[contains(@class,'account-wide')]//button[normalize-space(.)='Sign out']`))
+		tb.waitPath("/signin")
+		if got := tb.fetchStatus("/api/v1/me"); got != http.StatusUnauthorized {
+			t.Errorf("GET /me after signing out = %d, want 401", got)
+		}
+		tb.open("/confirmations")
+		if got := tb.path(); got != "/signin?next=%2Fconfirmations" {
+			t.Errorf("a signed-out visit to /confirmations went to %q", got)
 		}
 	})
 

@@ -61,7 +61,7 @@ export const page = {
             { label: 'E-mail', header: true, cell: (u) => u.email },
             { label: 'Role', cell: (u) => (u.role === 'admin' ? 'Admin' : 'Subscriber') },
             { label: '2FA', cell: (u) => (u.totp_enabled ? 'On' : 'Not set up') },
-            { label: 'State', cell: (u) => (u.disabled ? badge('failed', 'Disabled') : badge('connected', 'Active')) },
+            { label: 'State', cell: (u) => (u.disabled ? badge('failed', 'Disabled') : u.locked ? badge('pending_activation', 'Locked') : badge('connected', 'Active')) },
             { label: 'Created', cell: (u) => dateTime(u.created_at) },
             {
               label: 'Action',
