@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/seal"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -61,7 +62,7 @@ func TestServeRefusesDirtySchema(t *testing.T) {
 func TestServeRefusesOutdatedSchemaUnlessMigrate(t *testing.T) {
 	url := pgtest.EmptyDB(t)
 	addr := freeAddr(t)
-	a, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": addr})
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
 	err := run(t.Context(), a, []string{"serve"})
 	if err == nil || !strings.Contains(err.Error(), "migrate") {
 		t.Fatalf("serve on an unmigrated database: err = %v", err)
@@ -79,6 +80,23 @@ func TestServeRefusesOutdatedSchemaUnlessMigrate(t *testing.T) {
 	if err != nil || !st.Current() {
 		t.Fatalf("schema after serve --migrate: %+v, %v", st, err)
 	}
+}
+
+func TestServeRefusesWithoutMasterKeys(t *testing.T) {
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": pgtest.DB(t), "ORDERTUNE_ADDR": freeAddr(t)})
+	err := run(t.Context(), a, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "ORDERTUNE_MASTER_KEYS") {
+		t.Fatalf("serve without a key ring: err = %v, want a refusal naming ORDERTUNE_MASTER_KEYS", err)
+	}
+}
+
+func testMasterKey(t *testing.T) string {
+	t.Helper()
+	k, err := seal.GenerateKey("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestMigrateCommand(t *testing.T) {

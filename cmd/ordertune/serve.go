@@ -12,12 +12,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -74,53 +76,55 @@ func checkSchema(url string, migrate bool, log zerolog.Logger) error {
 // serve, demo and the end-to-end tests run exactly the same wiring.
 type services struct {
 	http    *httpapi.Server
+	auth    *auth.Service
+	trading *trading.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
 }
 
 // build wires every feature. Add new services here.
 func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services, error) {
-	m := metrics.New()
-	m.RegisterPool(pool)
-	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m}
-	authSvc, err := newAuth(cfg, log, pool)
-	if err != nil {
-		return nil, err
-	}
-	deps.Auth, deps.PublicURL = authSvc, cfg.PublicURL
-	s := &services{}
-	s.workers = append(s.workers, authSweeper(authSvc))
-	if deps.Broker, err = newBroker(cfg, pool, m); err != nil {
-		return nil, err
-	}
-	if deps.Broker != nil {
-		cache := deps.Broker.Cache()
-		s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
-	}
-	// Trading: orders go through the broker's session cache; without a
-	// master key there is no broker and confirming answers "not connected".
-	var tradingBroker trading.Broker = trading.NoBroker{}
-	if deps.Broker != nil {
-		tradingBroker = trading.FromBroker(deps.Broker)
-	}
-	if deps.Trading, err = trading.New(trading.Config{Pool: pool, Broker: tradingBroker, Log: log, OnConfirm: m.Confirmation}); err != nil {
-		return nil, err
-	}
-	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
-	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
-	s.http = httpapi.New(deps)
-	return s, nil
-}
-
-// newBroker builds the broker service; without a master key there is none
-// (the broker routes then answer 503). Its keep-alive is a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, m *metrics.Metrics) (*broker.Service, error) {
 	if cfg.MasterKeys == "" {
-		return nil, nil
+		return nil, errors.New("ORDERTUNE_MASTER_KEYS is not set: TOTP secrets and broker credentials are sealed with it " +
+			"(`ordertune keys generate` makes one; `ordertune demo` keeps one under .data/)")
 	}
 	ring, err := seal.ParseRing(cfg.MasterKeys)
 	if err != nil {
 		return nil, fmt.Errorf("ORDERTUNE_MASTER_KEYS: %w", err)
 	}
+	var routes *passthrough.Allowlist
+	if cfg.IBKRPassthroughRoutes != "" {
+		if routes, err = passthrough.ParseRouteList(cfg.IBKRPassthroughRoutes); err != nil {
+			return nil, fmt.Errorf("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES: %w", err)
+		}
+	}
+	m := metrics.New()
+	m.RegisterPool(pool)
+	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes}
+	s := &services{}
+	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
+		return nil, err
+	}
+	s.workers = append(s.workers, authSweeper(deps.Auth))
+
+	if deps.Broker, err = newBroker(cfg, pool, ring, m); err != nil {
+		return nil, err
+	}
+	cache := deps.Broker.Cache()
+	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
+
+	if deps.Trading, err = trading.New(trading.Config{
+		Pool: pool, Broker: trading.FromBroker(deps.Broker), Log: log, OnConfirm: m.Confirmation,
+	}); err != nil {
+		return nil, err
+	}
+	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
+	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
+	s.http, s.auth, s.trading = httpapi.New(deps), deps.Auth, deps.Trading
+	return s, nil
+}
+
+// newBroker builds the broker service; its keep-alive runs as a worker.
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:  ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(nil)}},
@@ -141,6 +145,11 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, pool *pgx
 	if err != nil {
 		return err
 	}
+	return svc.run(ctx, cfg, log, ready)
+}
+
+// run serves HTTP on cfg.Addr and runs the workers until ctx ends.
+func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr string)) error {
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

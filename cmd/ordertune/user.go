@@ -19,10 +19,9 @@ import (
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
-// newAuth builds the account service from the configuration. Without
-// ORDERTUNE_MASTER_KEYS accounts still work, but 2FA enrolment answers
-// "unavailable" until a key ring is configured.
-func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*auth.Service, error) {
+// newAuth builds the account service from the configuration. ring seals
+// TOTP secrets; `user create` has none to seal and passes nil.
+func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring) (*auth.Service, error) {
 	ac := auth.Config{
 		Pool:          pool,
 		Log:           log,
@@ -30,11 +29,7 @@ func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*auth.S
 		SessionMaxAge: cfg.SessionMaxAge,
 		SignupOpen:    cfg.Signup == "open",
 	}
-	if cfg.MasterKeys != "" {
-		ring, err := seal.ParseRing(cfg.MasterKeys)
-		if err != nil {
-			return nil, fmt.Errorf("ORDERTUNE_MASTER_KEYS: %w", err)
-		}
+	if ring != nil { // a nil *Ring in the interface would not compare nil
 		ac.Sealer = ring
 	}
 	return auth.New(ac)
@@ -87,7 +82,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	svc, err := newAuth(cfg, log, pool)
+	svc, err := newAuth(cfg, log, pool, nil)
 	if err != nil {
 		return err
 	}

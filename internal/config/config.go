@@ -24,6 +24,10 @@ type Config struct {
 	LogLevel    string // ORDERTUNE_LOG_LEVEL
 	LogFormat   string // ORDERTUNE_LOG_FORMAT: json or console
 
+	// IBKRPassthroughRoutes is the operator's allowlist of read-only IBKR
+	// routes forwarded per tenant (comma-separated); "" means the default.
+	IBKRPassthroughRoutes string // ORDERTUNE_IBKR_PASSTHROUGH_ROUTES
+
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
@@ -79,16 +83,17 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		signupDefault = "open"
 	}
 	c := Config{
-		Addr:           get("ORDERTUNE_ADDR", "127.0.0.1:8080"),
-		DatabaseURL:    get("DATABASE_URL", ""),
-		MasterKeys:     get("ORDERTUNE_MASTER_KEYS", ""),
-		IBKRBaseURL:    strings.TrimRight(get("ORDERTUNE_IBKR_BASE_URL", "https://api.ibkr.com/v1/api"), "/"),
-		Signup:         get("ORDERTUNE_SIGNUP", signupDefault),
-		LogLevel:       get("ORDERTUNE_LOG_LEVEL", "info"),
-		LogFormat:      get("ORDERTUNE_LOG_FORMAT", "json"),
-		SessionIdle:    duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
-		SessionMaxAge:  duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
-		ShutdownPeriod: duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
+		Addr:                  get("ORDERTUNE_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:           get("DATABASE_URL", ""),
+		MasterKeys:            get("ORDERTUNE_MASTER_KEYS", ""),
+		IBKRBaseURL:           strings.TrimRight(get("ORDERTUNE_IBKR_BASE_URL", "https://api.ibkr.com/v1/api"), "/"),
+		Signup:                get("ORDERTUNE_SIGNUP", signupDefault),
+		IBKRPassthroughRoutes: get("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES", ""),
+		LogLevel:              get("ORDERTUNE_LOG_LEVEL", "info"),
+		LogFormat:             get("ORDERTUNE_LOG_FORMAT", "json"),
+		SessionIdle:           duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
+		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
+		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
 
@@ -126,6 +131,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Bool("master_keys_set", c.MasterKeys != "").
 		Str("ibkr_base_url", c.IBKRBaseURL).
 		Str("signup", c.Signup).
+		Str("ibkr_passthrough_routes", c.IBKRPassthroughRoutes).
 		Str("log_level", c.LogLevel).
 		Str("log_format", c.LogFormat).
 		Dur("session_idle", c.SessionIdle).
