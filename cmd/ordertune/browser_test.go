@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1119,13 +1120,17 @@ func TestBrowser(t *testing.T) {
 
 		dir := t.TempDir()
 		bc := chromedp.FromContext(tb.ctx).BrowserContextID
+		// The subscription ends with dctx, which bounds the wait.
+		dctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+		defer cancel()
+		progress := chromedp.BrowserEvents(dctx, browser.DownloadProgress)
 		if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir,
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir, EventsEnabled: ptr(true),
 		}); err != nil {
 			t.Fatal(err)
 		}
 		tb.click(`a[data-action=csv]`)
-		csv := waitDownload(t, dir)
+		csv := waitDownload(t, progress, dir)
 		if !strings.Contains(csv, confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "id,") {
 			t.Errorf("downloaded CSV does not hold the filled confirmation %s:\n%s", confirmationID, csv)
 		}
@@ -1165,27 +1170,27 @@ func TestBrowser(t *testing.T) {
 	})
 }
 
-// waitDownload waits for the one file a download writes into dir.
-func waitDownload(t *testing.T, dir string) string {
+// waitDownload waits until the browser reports a download completed and
+// returns the file's content (allowAndName names it by the download's GUID).
+func waitDownload(t *testing.T, progress iter.Seq2[browser.EventDownloadProgress, error], dir string) string {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if !strings.HasSuffix(e.Name(), ".crdownload") {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				if err == nil && len(b) > 0 {
-					return string(b)
-				}
-			}
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("waiting for the download: %v", err)
 		}
-		select {
-		case <-deadline.C:
-			t.Fatalf("no download finished in %s", waitTimeout)
-		case <-tick.C:
+		switch ev.State {
+		case browser.DownloadProgressStateCompleted:
+			b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		case browser.DownloadProgressStateCanceled:
+			t.Fatal("the browser cancelled the download")
 		}
 	}
+	t.Fatal("the browser's events ended before the download finished")
+	return ""
 }
+
+func ptr[T any](v T) *T { return &v }
