@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/ordertune/ordertune/internal/auth"
 )
 
 // routePolicies is the authorization table: one row for every route, with
@@ -50,6 +52,23 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodPost, apiPrefix+"/broker/:mode/test"): signedIn(),
 		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/sessions"):     adminOnly(),
+
+		// Signals, settings, confirmations (tenant rows are the caller's own:
+		// another tenant's id is "not found"), the admin log and audit trail.
+		routeKey(http.MethodGet, apiPrefix+"/signals"):                   signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/signals"):                  adminOnly().orScope(auth.ScopeSignalsWrite),
+		routeKey(http.MethodGet, apiPrefix+"/signals/:id"):               signedIn(),
+		routeKey(http.MethodDelete, apiPrefix+"/signals/:id"):            adminOnly(),
+		routeKey(http.MethodGet, apiPrefix+"/signals/:id/preview"):       signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/signals/:id/confirm"):      signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/settings"):                  signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/position-size"):    signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/confirmations"):             signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/confirmations/:id"):         ownData(),
+		routeKey(http.MethodPost, apiPrefix+"/confirmations/:id/cancel"): ownData(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/confirmations"):       adminOnly(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/audit"):               adminOnly(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/audit/verify"):        adminOnly(),
 
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).
