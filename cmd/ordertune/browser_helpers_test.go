@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+)
+
+// Ordertune-specific steps of the browser tests: people, sign-in and
+// enrolment, the simulator, Settings → Broker.
+
+// person is someone the tests sign in as.
+type person struct {
+	email, password string
+	secret          string   // the TOTP secret as the enrolment page showed it
+	recovery        []string // the recovery codes as the page showed them
+}
+
+// createUser runs `ordertune user create`, the way an operator makes the
+// first admin.
+func (e *browserEnv) createUser(t *testing.T, p *person, role string) {
+	t.Helper()
+	a := &app{
+		stdin:  strings.NewReader(p.password + "\n"),
+		stdout: io.Discard,
+		stderr: io.Discard,
+		getenv: func(k string) string { return e.vars[k] },
+	}
+	if err := run(t.Context(), a, []string{"user", "create", "--email", p.email, "--role", role}); err != nil {
+		t.Fatalf("user create %s: %v", p.email, err)
+	}
+}
+
+// totpCode returns the code of the current 30-second step (offset 0) or of
+// the one before (-1), which the server also accepts. When the code would
+// expire within 2 s it first waits for the next step, so the server sees
+// the step the test computed.
+func totpCode(t *testing.T, secret string, offset int) string {
+	t.Helper()
+	now := time.Now()
+	if left := 30 - now.Unix()%30; left <= 2 {
+		next := time.NewTimer(time.Until(time.Unix(now.Unix()+left, 0)) + 20*time.Millisecond)
+		<-next.C
+		now = time.Now()
+	}
+	code, err := totp.GenerateCode(secret, now.Add(time.Duration(offset)*30*time.Second))
+	if err != nil {
+		t.Fatalf("totp code: %v", err)
+	}
+	return code
+}
+
+// path returns the page's path and query.
+func (tb *tab) path() string {
+	tb.t.Helper()
+	return eval[string](tb, `location.pathname + location.search`)
+}
+
+// waitPath waits until the page is at path (the client router navigates
+// without a load event).
+func (tb *tab) waitPath(path string) {
+	tb.t.Helper()
+	tb.waitJS(fmt.Sprintf(`location.pathname + location.search === %q && document.querySelector('main h1') && !document.querySelector('main .loading')`, path))
+}
+
+// signIn enters p's e-mail and password and waits for the second step.
+func (tb *tab) signIn(p *person, wantNext string) {
+	tb.t.Helper()
+	tb.open("/signin")
+	tb.typeInto(`[name=email]`, p.email)
+	tb.typeInto(`[name=password]`, p.password)
+	tb.click(`button[type=submit]`)
+	tb.waitJS(fmt.Sprintf(`location.pathname === %q && document.querySelector('main h1')`, wantNext))
+}
+
+// enrol walks through 2FA enrolment: reads the secret the page shows,
+// answers with a code computed from it, and saves the recovery codes.
+func (tb *tab) enrol(p *person) {
+	tb.t.Helper()
+	tb.waitJS(`document.getElementById('totp-secret') && document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`)
+	p.secret = strings.ReplaceAll(tb.text("#totp-secret"), " ", "")
+	if uri := eval[string](tb, `document.querySelector('a[href^="otpauth:"]').href`); !strings.Contains(uri, "secret="+p.secret) {
+		tb.t.Errorf("the page shows secret %q but the otpauth link is %q", p.secret, uri)
+	}
+	if got := tb.activeElement(); got != "input:code" {
+		tb.t.Errorf("focus on the enrolment page = %q, want the code field", got)
+	}
+	tb.screenshot("enrol")
+	// The previous step's code: the sign-in test later uses the current one,
+	// which the replay guard must accept.
+	tb.typeInto(`[name=code]`, totpCode(tb.t, p.secret, -1))
+	tb.do(chromedp.KeyEvent(kb.Enter))
+	tb.waitJS(`document.querySelectorAll('.recovery-codes li').length > 0`)
+	p.recovery = eval[[]string](tb, `[...document.querySelectorAll('.recovery-codes li')].map(li => li.innerText.trim())`)
+	if len(p.recovery) != 10 {
+		tb.t.Errorf("recovery codes shown: %d, want 10", len(p.recovery))
+	}
+	if !eval[bool](tb, `[...document.querySelectorAll('main button')].find(b => b.innerText.startsWith('Continue')).disabled`) {
+		tb.t.Error("Continue is enabled before the user says the codes are saved")
+	}
+	tb.screenshot("recovery-codes")
+	tb.click(`#codes-saved`)
+	tb.do(chromedp.Click(`//button[starts-with(normalize-space(.), 'Continue')]`))
+	tb.waitPath("/")
+	tb.waitJS(`!document.getElementById('topbar').hidden`)
+}
+
+// navLinks lists the top navigation's link texts.
+func (tb *tab) navLinks() []string {
+	tb.t.Helper()
+	return eval[[]string](tb, `[...document.querySelectorAll('#topbar nav a')].map(a => a.innerText.trim())`)
+}
+
+// fetchStatus calls the API from the page, with its cookie, and returns the
+// HTTP status.
+func (tb *tab) fetchStatus(path string) int {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch(%q).then(r => r.status)`, path), chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("fetch %s: %v", path, err)
+	}
+	return v
+}
+
+// setValue sets a field's value the way a paste does (one input event),
+// for long PEM blocks that would take seconds to type key by key.
+func (tb *tab) setValue(sel, v string) {
+	tb.t.Helper()
+	b, _ := json.Marshal(v)
+	eval[bool](tb, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %s; e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, b))
+}
+
+// simCall calls the simulator's control API over HTTP.
+func (e *browserEnv) simCall(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.simURL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+}
+
+// simCredentials makes a simulated IBKR consumer the way IBKR's
+// self-service portal does; registered tells the simulator about it.
+func (e *browserEnv) simCredentials(t *testing.T, keys [2]*rsa.PrivateKey, account string, registered bool) ibkrsim.UserCredentials {
+	t.Helper()
+	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: account, SignatureKey: keys[0], EncryptionKey: keys[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if registered {
+		e.simCall(t, http.MethodPost, "/sim/consumers", c, nil)
+	}
+	return u
+}
+
+// fillBroker pastes a credential set into Settings → Broker.
+func (tb *tab) fillBroker(u ibkrsim.UserCredentials) {
+	tb.t.Helper()
+	tb.typeInto(`[name=consumer_key]`, u.ConsumerKey)
+	tb.typeInto(`[name=access_token]`, u.AccessToken)
+	tb.setValue(`[name=access_token_secret]`, u.AccessTokenSecret)
+	tb.setValue(`[name=signature_key_pem]`, u.SignaturePrivateKeyPEM)
+	tb.setValue(`[name=encryption_key_pem]`, u.EncryptionPrivateKeyPEM)
+	tb.setValue(`[name=dh_params]`, u.DHPrimeHex)
+	tb.typeInto(`[name=account_id]`, u.AccountID)
+}
+
+// testSteps reads the Test Connection result: step name → ok.
+func (tb *tab) testSteps() map[string]bool {
+	tb.t.Helper()
+	return eval[map[string]bool](tb, `Object.fromEntries([...document.querySelectorAll('.test-region .step[data-ok]')].map(li => [li.dataset.step, li.dataset.ok === 'true']))`)
+}
