@@ -116,6 +116,29 @@ func TestDemoWalkthrough(t *testing.T) {
 		t.Fatalf("the admin log lacks the filled confirmation %s: %+v", conf.ID, log.Items)
 	}
 	sub.do(t, "GET", "/api/v1/admin/confirmations", nil, 403, nil)
+
+	// What happened is visible to the operator too.
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ordertune_confirmations_total{outcome="submitted"} 1`,
+		`ordertune_ibkr_handshakes_total{result="ok"}`,
+		`ordertune_ibkr_requests_total{endpoint="/iserver/account/{account}/orders",status="200"}`,
+		`ordertune_ibkr_sessions{state=`,
+		`ordertune_db_pool_connections{state="idle"}`,
+		`ordertune_http_request_duration_seconds_count{method="POST",route="/api/v1/signals/:id/confirm",status="201"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(metrics), creds.AccountID) {
+		t.Error("/metrics names the account id")
+	}
 }
 
 type apiClient struct {
