@@ -35,6 +35,12 @@ func (f *browserFlow) signInPage(t *testing.T) {
 		t.Errorf("contrast check on pale text = %q, want exactly it", low)
 	}
 	eval[bool](tb, `(document.getElementById('pale').remove(), true)`)
+	// And the name check finds an unlabelled field.
+	eval[bool](tb, `(() => { const i = document.createElement('input'); i.name = 'stray'; document.querySelector('main').append(i); return true; })()`)
+	if got := eval[[]string](tb, nameCheck); len(got) != 1 || got[0] != "unlabelled field stray" {
+		t.Errorf("name check with an unlabelled field = %q", got)
+	}
+	eval[bool](tb, `(document.querySelector('[name=stray]').remove(), true)`)
 
 	// Keyboard order: skip link, e-mail, password, the button.
 	var order []string

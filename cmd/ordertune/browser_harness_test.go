@@ -330,6 +330,9 @@ func (tb *tab) screenshot(name string) {
 	for _, low := range eval[[]string](tb, contrastCheck) {
 		tb.t.Errorf("page %s: text contrast below WCAG AA: %s", name, low)
 	}
+	for _, p := range eval[[]string](tb, nameCheck) {
+		tb.t.Errorf("page %s: %s", name, p)
+	}
 	base := nonFileChars.ReplaceAllString(strings.ToLower(tb.t.Name()+"-"+name), "-")
 	for _, vp := range []struct {
 		suffix string
@@ -374,6 +377,22 @@ const contrastCheck = `(() => {
     const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
     const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
     if (ratio < need) out.push(el.tagName.toLowerCase() + '.' + el.className + ' "' + el.textContent.trim().slice(0, 40) + '" ' + ratio.toFixed(2) + ' < ' + need);
+  }
+  return out;
+})()`
+
+// nameCheck lists controls without an accessible name: a field without a
+// label, a button or link without text or aria-label, an image without alt.
+const nameCheck = `(() => {
+  const out = [];
+  for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!e.labels.length && !e.getAttribute('aria-label')) out.push('unlabelled field ' + (e.name || e.id));
+  }
+  for (const e of document.querySelectorAll('button, a[href]')) {
+    if (!e.innerText.trim() && !e.getAttribute('aria-label')) out.push('nameless ' + e.tagName.toLowerCase() + ' ' + e.outerHTML.slice(0, 80));
+  }
+  for (const e of document.querySelectorAll('img')) {
+    if (!e.hasAttribute('alt')) out.push('image without alt ' + e.src.slice(0, 60));
   }
   return out;
 })()`
