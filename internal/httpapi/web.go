@@ -66,8 +66,9 @@ type webUI struct {
 	assets  map[string]webFile // by path below assets/
 }
 
-// contentTypes is fixed here rather than taken from the system's MIME
-// tables, which differ between machines (and send .js as text/plain on some).
+// contentType names a file's media type from a fixed table rather than the
+// system's MIME tables, which differ between machines (and give .js as
+// text/plain on some).
 func contentType(name string) string {
 	switch path.Ext(name) {
 	case ".html":
