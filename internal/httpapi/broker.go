@@ -34,8 +34,18 @@ func brokerActor(c echo.Context) broker.Actor {
 	return broker.Actor{UserID: principal(c).UserID, IP: c.RealIP()}
 }
 
-func brokerMode(c echo.Context) (broker.Mode, error) {
-	return broker.ParseMode(c.Param("mode"))
+// brokerForMode returns the broker service and the connection the path's
+// :mode names; every per-mode route refuses in the same order.
+func (s *Server) brokerForMode(c echo.Context) (*broker.Service, broker.Mode, error) {
+	b, err := s.brokerService()
+	if err != nil {
+		return nil, "", err
+	}
+	mode, err := broker.ParseMode(c.Param("mode"))
+	if err != nil {
+		return nil, "", err
+	}
+	return b, mode, nil
 }
 
 func (s *Server) getBroker(c echo.Context) error {
@@ -52,11 +62,7 @@ func (s *Server) getBroker(c echo.Context) error {
 }
 
 func (s *Server) putBroker(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
-	mode, err := brokerMode(c)
+	b, mode, err := s.brokerForMode(c)
 	if err != nil {
 		return err
 	}
@@ -75,11 +81,7 @@ func (s *Server) putBroker(c echo.Context) error {
 // testBroker tests the saved set, or the set in the body when there is
 // one. A failed test is a 200 with ok false: the request itself worked.
 func (s *Server) testBroker(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
-	mode, err := brokerMode(c)
+	b, mode, err := s.brokerForMode(c)
 	if err != nil {
 		return err
 	}
@@ -104,11 +106,7 @@ func (s *Server) testBroker(c echo.Context) error {
 }
 
 func (s *Server) deleteBroker(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
-	mode, err := brokerMode(c)
+	b, mode, err := s.brokerForMode(c)
 	if err != nil {
 		return err
 	}
