@@ -5,18 +5,22 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // browserFlow is the state the scenarios of TestBrowser share, in order:
 // the people, their tabs, and the confirmation they make.
@@ -250,6 +254,23 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	}
 	tb.screenshot("confirm-dialog")
 
+	// Watch what the page sends: one confirm, carrying an Idempotency-Key.
+	nctx, stopWatching := context.WithCancel(tb.ctx)
+	sent := chromedp.Events(nctx, network.RequestWillBeSent)
+	var confirms []network.Headers
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			if ev.Request.Method == http.MethodPost && strings.HasSuffix(ev.Request.URL, "/confirm") {
+				confirms = append(confirms, ev.Request.Headers)
+			}
+		}
+	}()
+
 	// Two clicks in the same instant: the button disables on the first,
 	// and the one idempotency key covers any retry.
 	if !eval[bool](tb, `(() => { const b = [...document.querySelectorAll('dialog[open] button')].find(b => b.innerText.startsWith('Confirm')); b.click(); const d = b.disabled; b.click(); return d; })()`) {
@@ -259,6 +280,13 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	status := tb.text(row + ` .badge`)
 	if status != "Submitted" && status != "Filled" {
 		t.Errorf("status right after confirming = %q, want Submitted", status)
+	}
+	stopWatching()
+	<-watched
+	if len(confirms) != 1 {
+		t.Errorf("the page sent %d confirm requests, want 1", len(confirms))
+	} else if key, _ := confirms[0]["Idempotency-Key"].(string); !uuidRE.MatchString(key) {
+		t.Errorf("Idempotency-Key = %q, want a random UUID", key)
 	}
 	href := eval[string](tb, `document.querySelector('`+row+` a.status-link').getAttribute('href')`)
 	f.confirmationID = strings.TrimPrefix(href, "/confirmations/")
