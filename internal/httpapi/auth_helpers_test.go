@@ -89,29 +89,36 @@ func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
 	env := &authEnv{t: t, clock: &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, logs: &lockedBuffer{}}
 	log := zerolog.New(env.logs).Level(zerolog.TraceLevel)
 	pool := pgtest.Pool(t)
-	svc, err := auth.New(auth.Config{
-		Pool:       pool,
-		Sealer:     seal.RandomRing("test"),
-		Log:        log,
-		Clock:      env.clock.Now,
-		SignupOpen: o.signupOpen,
-		// Cheap hashing keeps the suite fast; the production cost is
-		// proven in package auth.
-		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.svc = svc
-	d := Deps{Log: log, Pool: pool, Auth: svc, PublicURL: o.publicURL}
+	env.startAuth(auth.Config{Pool: pool, Sealer: seal.RandomRing("test"), Log: log, SignupOpen: o.signupOpen})
+	d := Deps{Log: log, Pool: pool, Auth: env.svc, PublicURL: o.publicURL}
 	if o.allFeatures {
 		env.features = wireAllFeatures(t, &d)
 	}
+	env.serve(d)
+	return env
+}
+
+// startAuth sets env.svc to an account service of cfg on the env's clock.
+func (env *authEnv) startAuth(cfg auth.Config) {
+	env.t.Helper()
+	cfg.Clock = env.clock.Now
+	// Cheap hashing keeps the suite fast; the production cost is proven
+	// in package auth.
+	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	svc, err := auth.New(cfg)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.svc = svc
+}
+
+// serve starts the server of d over real HTTP for the test's lifetime and
+// scans its log for secrets when the test ends.
+func (env *authEnv) serve(d Deps) {
 	env.srv = New(d)
 	env.ts = httptest.NewServer(env.srv.Handler())
-	t.Cleanup(env.ts.Close)
-	t.Cleanup(env.scanLogs)
-	return env
+	env.t.Cleanup(env.ts.Close)
+	env.t.Cleanup(env.scanLogs)
 }
 
 // secret remembers s as something no log line may hold, and returns it.

@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // brokerEnv is an authEnv whose server also has a broker service talking
@@ -34,29 +35,39 @@ type brokerEnv struct {
 
 func newBrokerEnv(t *testing.T) *brokerEnv {
 	t.Helper()
+	return newBrokerEnvWith(t, brokerEnvOptions{logLevel: zerolog.TraceLevel})
+}
+
+// brokerEnvOptions adjust newBrokerEnvWith.
+type brokerEnvOptions struct {
+	logLevel zerolog.Level
+	cache    broker.CacheConfig
+	trading  bool // also place orders through the broker service, as `ordertune serve` wires it
+}
+
+func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
+	t.Helper()
 	env := &authEnv{t: t, clock: &testClock{t: time.Now()}, logs: &lockedBuffer{}}
-	log := zerolog.New(env.logs).Level(zerolog.TraceLevel)
+	log := zerolog.New(env.logs).Level(o.logLevel)
 	pool := pgtest.Pool(t)
 	ring := seal.RandomRing("test")
-	svc, err := auth.New(auth.Config{
-		Pool: pool, Sealer: ring, Log: log, Clock: env.clock.Now,
-		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.svc = svc
+	env.startAuth(auth.Config{Pool: pool, Sealer: ring, Log: log})
 	sim := ibkrsim.New(ibkrsim.Config{})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
-	b, err := broker.New(broker.Config{Pool: pool, Ring: ring, IBKR: ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix}})
+	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
+		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
+		Cache: o.cache})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.srv = New(Deps{Log: log, Pool: pool, Auth: svc, Broker: b})
-	env.ts = httptest.NewServer(env.srv.Handler())
-	t.Cleanup(env.ts.Close)
-	t.Cleanup(env.scanLogs)
+	d := Deps{Log: log, Pool: pool, Auth: env.svc, Broker: b}
+	if o.trading {
+		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(b), Log: log}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.serve(d)
 	return &brokerEnv{authEnv: env, broker: b, sim: sim, simURL: simSrv.URL}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -15,10 +14,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
-	"github.com/ordertune/ordertune/internal/ibkr"
-	"github.com/ordertune/ordertune/internal/ibkrsim"
-	"github.com/ordertune/ordertune/internal/postgres/pgtest"
-	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -27,36 +22,11 @@ import (
 // orders through that broker service (as `ordertune serve` wires it).
 func newContractEnv(t *testing.T) *brokerEnv {
 	t.Helper()
-	env := &authEnv{t: t, clock: &testClock{t: time.Now()}, logs: &lockedBuffer{}}
-	log := zerolog.New(env.logs).Level(zerolog.DebugLevel)
-	pool := pgtest.Pool(t)
-	ring := seal.RandomRing("test")
-	svc, err := auth.New(auth.Config{
-		Pool: pool, Sealer: ring, Log: log, Clock: env.clock.Now,
-		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+	return newBrokerEnvWith(t, brokerEnvOptions{
+		logLevel: zerolog.DebugLevel,
+		cache:    broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()},
+		trading:  true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.svc = svc
-	sim := ibkrsim.New(ibkrsim.Config{})
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
-	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
-		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
-		Cache: broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(b), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.srv = New(Deps{Log: log, Pool: pool, Auth: svc, Broker: b, Trading: ts})
-	env.ts = httptest.NewServer(env.srv.Handler())
-	t.Cleanup(env.ts.Close)
-	t.Cleanup(env.scanLogs)
-	return &brokerEnv{authEnv: env, broker: b, sim: sim, simURL: simSrv.URL}
 }
 
 // contractStep is one request of TestResponsesMatchSpec. Path and body may
