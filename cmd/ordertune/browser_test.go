@@ -20,6 +20,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
+// uuidRE matches a random (version 4) UUID, what crypto.randomUUID makes.
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // browserFlow is the state the scenarios of TestBrowser share, in order:
