@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
@@ -79,27 +80,11 @@ func keys(t testing.TB) testKeys {
 	return k
 }
 
-// fakeClock is a settable clock shared by the simulator, the IBKR client
-// and the cache, so expiry and renewal are tested without sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns a settable clock to share between the simulator, the
+// IBKR client and the cache, so expiry and renewal are tested without
+// sleeping.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 }
 
 // simHost serves a simulator over real HTTP and counts what reaches it.
@@ -206,7 +191,7 @@ type env struct {
 	sim   *simHost
 	ring  *seal.Ring
 	svc   *Service
-	clock *fakeClock
+	clock *clocktest.Clock
 }
 
 type envOptions struct {

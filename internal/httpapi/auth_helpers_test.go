@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
@@ -30,30 +31,13 @@ type authEnv struct {
 	srv   *Server
 	ts    *httptest.Server
 	svc   *auth.Service
-	clock *testClock
+	clock *clocktest.Clock
 	logs  *lockedBuffer
 	// features are the other features' services, when allFeatures.
 	features *features
 
 	mu      sync.Mutex
 	secrets []string
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 type lockedBuffer struct {
@@ -86,7 +70,7 @@ func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	env := &authEnv{t: t, clock: &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, logs: &lockedBuffer{}}
+	env := &authEnv{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &lockedBuffer{}}
 	log := zerolog.New(env.logs).Level(zerolog.TraceLevel)
 	pool := pgtest.Pool(t)
 	env.startAuth(auth.Config{Pool: pool, Sealer: seal.RandomRing("test"), Log: log, SignupOpen: o.signupOpen})

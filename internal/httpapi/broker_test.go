@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
@@ -47,7 +48,7 @@ type brokerEnvOptions struct {
 
 func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	t.Helper()
-	env := &authEnv{t: t, clock: &testClock{t: time.Now()}, logs: &lockedBuffer{}}
+	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &lockedBuffer{}}
 	log := zerolog.New(env.logs).Level(o.logLevel)
 	pool := pgtest.Pool(t)
 	ring := seal.RandomRing("test")
