@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -49,11 +50,28 @@ func WebPagePaths() []string {
 // WebAssetsPath is the route of the UI's static files.
 const WebAssetsPath = "/assets/*"
 
-// webFile is one prepared file of the UI.
+// webFile is one prepared file of the UI, with its gzip encoding when that
+// is worth sending.
 type webFile struct {
 	body        []byte
 	etag        string
 	contentType string
+	gz          []byte // nil when compression would not pay
+}
+
+// newWebFile prepares b for serving as name.
+func newWebFile(name string, b []byte) webFile {
+	f := webFile{body: b, etag: etagOf(b), contentType: contentType(name)}
+	if strings.HasPrefix(f.contentType, "text/") || f.contentType == "image/svg+xml" || f.contentType == "application/json" {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(b)
+		zw.Close()
+		if buf.Len() < len(b)*9/10 {
+			f.gz = buf.Bytes()
+		}
+	}
+	return f
 }
 
 // webUI is the embedded UI prepared once at start-up. Assets are addressed
@@ -111,7 +129,7 @@ func newWebUI(fsys fs.FS) (*webUI, error) {
 			return err
 		}
 		rel := strings.TrimPrefix(p, "assets/")
-		ui.assets[rel] = webFile{body: b, etag: etagOf(b), contentType: contentType(p)}
+		ui.assets[rel] = newWebFile(p, b)
 		names = append(names, rel)
 		return nil
 	})
@@ -132,7 +150,7 @@ func newWebUI(fsys fs.FS) (*webUI, error) {
 	// Point the shell at this build's URLs; modules import each other by
 	// relative paths, so they all stay under the same version.
 	index = bytes.ReplaceAll(index, []byte(`"/assets/`), []byte(`"/assets/`+ui.version+`/`))
-	ui.index = webFile{body: index, etag: etagOf(index), contentType: contentType("index.html")}
+	ui.index = newWebFile("index.html", index)
 	return ui, nil
 }
 
@@ -203,10 +221,34 @@ func isVersion(s string) bool {
 	return true
 }
 
-// serveFile writes f, answering If-None-Match with 304 and HEAD without a body.
+// serveFile writes f, gzipped when the client accepts it, answering
+// If-None-Match with 304 and HEAD without a body.
 func serveFile(c echo.Context, name string, f webFile) {
 	h := c.Response().Header()
 	h.Set("Content-Type", f.contentType)
-	h.Set("ETag", f.etag)
-	http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(f.body))
+	body, etag := f.body, f.etag
+	if f.gz != nil {
+		h.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+			// Each encoding is its own representation, with its own ETag.
+			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(body))
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip
+// (present and not refused with q=0).
+func acceptsGzip(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }

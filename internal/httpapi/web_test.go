@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -221,6 +224,69 @@ func FuzzWebAssetPath(f *testing.F) {
 			if !found {
 				t.Fatalf("path %q served something that is not an asset", p)
 			}
+		}
+	})
+}
+
+func TestWebGzip(t *testing.T) {
+	s, _ := newTestServer(t)
+	ui := testUI(t)
+	main := ui.assets["js/main.js"]
+	if main.gz == nil {
+		t.Fatal("main.js is not prepared gzipped")
+	}
+	tests := []struct {
+		accept       string
+		wantEncoding string
+	}{
+		{"", ""},
+		{"gzip", "gzip"},
+		{"br, gzip, deflate", "gzip"},
+		{"gzip;q=0", ""},
+		{"GZIP; q=0.5", "gzip"},
+		{"identity", ""},
+	}
+	for _, tt := range tests {
+		rec := get(t, s.Handler(), "/assets/"+ui.version+"/js/main.js", map[string]string{"Accept-Encoding": tt.accept})
+		if got := rec.Header().Get("Content-Encoding"); got != tt.wantEncoding {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want %q", tt.accept, got, tt.wantEncoding)
+			continue
+		}
+		if rec.Header().Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q: Vary = %q", tt.accept, rec.Header().Get("Vary"))
+		}
+		body := rec.Body.Bytes()
+		if tt.wantEncoding == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(rec.Header().Get("ETag"), `-gz"`) {
+				t.Errorf("gzipped ETag %q shares the plain one's", rec.Header().Get("ETag"))
+			}
+		}
+		if !bytes.Equal(body, main.body) {
+			t.Errorf("Accept-Encoding %q: body differs from the asset", tt.accept)
+		}
+	}
+	// The gzipped representation revalidates by its own ETag.
+	rec := get(t, s.Handler(), "/assets/js/main.js", map[string]string{"Accept-Encoding": "gzip", "If-None-Match": strings.TrimSuffix(main.etag, `"`) + `-gz"`})
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("revalidating the gzipped file: %d, want 304", rec.Code)
+	}
+}
+
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"gzip", "gzip;q=0", "br;q=1, gzip;q=0.5", ";;,", "gzip;q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := acceptsGzip(s)
+		if got && !strings.Contains(strings.ToLower(s), "gzip") {
+			t.Fatalf("acceptsGzip(%q) = true without gzip in it", s)
 		}
 	})
 }
