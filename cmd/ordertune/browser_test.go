@@ -72,6 +72,7 @@ func TestBrowser(t *testing.T) {
 		{"AdminLogAndCSV", f.adminLogAndCSV},
 		{"SignOut", f.signOut},
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},
+		{"AdminWithdrawsSignal", f.adminWithdrawsSignal},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			// Later scenarios need what this one should have done.
@@ -422,4 +423,18 @@ func (f *browserFlow) adminSessionsAndAudit(t *testing.T) {
 		t.Errorf("audit verification shows ok=%s: %s", got, tb.text(".verify-region"))
 	}
 	tb.screenshot("audit")
+}
+
+// adminWithdrawsSignal withdraws the MSFT signal; it leaves the open list.
+func (f *browserFlow) adminWithdrawsSignal(t *testing.T) {
+	tb := f.adminTab.on(t)
+	tb.open("/admin/signals")
+	tb.waitJS(`document.querySelector('button[aria-label^="Withdraw MSFT"]')`)
+	tb.click(`button[aria-label^="Withdraw MSFT"]`)
+	tb.waitJS(`!document.querySelector('button[aria-label^="Withdraw MSFT"]') && document.querySelector('button[aria-label^="Withdraw AAPL"]')`)
+	tb.open("/")
+	tb.waitJS(`document.querySelector('tr[data-ticker=AAPL]')`)
+	if n := eval[int](tb, `document.querySelectorAll('tr[data-ticker=MSFT]').length`); n != 0 {
+		t.Error("the withdrawn signal is still listed as open")
+	}
 }
