@@ -1,12 +1,10 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
@@ -31,34 +30,15 @@ var cheapArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, Salt
 // env is one test's service, clock, captured log and the secrets it saw,
 // which the log must never contain.
 type env struct {
-	t       *testing.T
-	svc     *Service
-	clock   *clocktest.Clock
-	logs    *syncBuffer
-	mu      sync.Mutex
-	secrets []string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	t     *testing.T
+	svc   *Service
+	clock *clocktest.Clock
+	logs  *logtest.Sink
 }
 
 func newEnv(t *testing.T, mod ...func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}}
+	e := &env{t: t, clock: newClock(), logs: &logtest.Sink{}}
 	cfg := Config{
 		Pool:   pgtest.Pool(t),
 		Sealer: seal.RandomRing("test"),
@@ -79,21 +59,12 @@ func newEnv(t *testing.T, mod ...func(*Config)) *env {
 }
 
 // secret remembers s as something no log line may contain, and returns it.
-func (e *env) secret(s string) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.secrets = append(e.secrets, s)
-	return s
-}
+func (e *env) secret(s string) string { return e.logs.Secret(s) }
 
 func (e *env) scanLogs() {
-	out := e.logs.String()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, s := range e.secrets {
-		if s != "" && logHolds(out, s) {
-			e.t.Errorf("the log contains a secret (%d characters)", len(s))
-		}
+	secrets := e.logs.Secrets()
+	for _, i := range e.logs.Leaks() {
+		e.t.Errorf("the log contains a secret (%d characters)", len(secrets[i]))
 	}
 }
 
@@ -174,26 +145,3 @@ func (e *env) auditActions(userID string) []string {
 type cryptoRand struct{}
 
 func (cryptoRand) Read(b []byte) (int, error) { return rand.Read(b) }
-
-// logHolds reports whether log contains secret; short secrets (6-digit
-// codes) count only as a whole word, so digits inside a request id or a
-// latency are not a false alarm.
-func logHolds(log, secret string) bool {
-	if len(secret) > 8 {
-		return strings.Contains(log, secret)
-	}
-	isWord := func(b byte) bool {
-		return b == '.' || b == '_' || b == '-' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
-	}
-	for i := 0; ; {
-		j := strings.Index(log[i:], secret)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(secret)
-		if (start == 0 || !isWord(log[start-1])) && (end == len(log) || !isWord(log[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 )
 
 func TestLostBrokerageSessionIsReopened(t *testing.T) {
@@ -133,7 +134,7 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 		return time.Now()
 	}
 	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil)
-	var logs lockedBuf
+	var logs logtest.Sink
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -150,21 +151,4 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 	if got := strings.Count(logs.String(), "panicked"); got != 3 {
 		t.Errorf("logged %d panics, want 3:\n%s", got, logs.String())
 	}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,14 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/clocktest"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
@@ -32,29 +31,9 @@ type authEnv struct {
 	ts    *httptest.Server
 	svc   *auth.Service
 	clock *clocktest.Clock
-	logs  *lockedBuffer
+	logs  *logtest.Sink
 	// features are the other features' services, when allFeatures.
 	features *features
-
-	mu      sync.Mutex
-	secrets []string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // authEnvOptions adjust newAuthEnv.
@@ -70,7 +49,7 @@ func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	env := &authEnv{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &lockedBuffer{}}
+	env := &authEnv{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &logtest.Sink{}}
 	log := zerolog.New(env.logs).Level(zerolog.TraceLevel)
 	pool := pgtest.Pool(t)
 	env.startAuth(auth.Config{Pool: pool, Sealer: seal.RandomRing("test"), Log: log, SignupOpen: o.signupOpen})
@@ -106,26 +85,15 @@ func (env *authEnv) serve(d Deps) {
 }
 
 // secret remembers s as something no log line may hold, and returns it.
-func (env *authEnv) secret(s string) string {
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	if s != "" {
-		env.secrets = append(env.secrets, s)
-	}
-	return s
-}
+func (env *authEnv) secret(s string) string { return env.logs.Secret(s) }
 
 func (env *authEnv) scanLogs() {
-	out := env.logs.String()
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	if !strings.Contains(out, `"message":"request"`) {
+	if !strings.Contains(env.logs.String(), `"message":"request"`) {
 		env.t.Errorf("no access log captured; the scan would prove nothing")
 	}
-	for i, s := range env.secrets {
-		if logHolds(out, s) {
-			env.t.Errorf("the log contains secret number %d of this test (%d characters)", i, len(s))
-		}
+	secrets := env.logs.Secrets()
+	for _, i := range env.logs.Leaks() {
+		env.t.Errorf("the log contains secret number %d of this test (%d characters)", i, len(secrets[i]))
 	}
 }
 
@@ -300,27 +268,4 @@ func (env *authEnv) passwordOnly(a account) *client {
 		env.t.Fatalf("login: %d %s", r.status, r.body)
 	}
 	return c
-}
-
-// logHolds reports whether log contains secret. Short secrets (6-digit
-// codes) count only as a whole word, so a request id or a latency that
-// happens to contain the same digits is not a false alarm.
-func logHolds(log, secret string) bool {
-	if len(secret) > 8 {
-		return strings.Contains(log, secret)
-	}
-	isWord := func(b byte) bool {
-		return b == '.' || b == '_' || b == '-' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
-	}
-	for i := 0; ; {
-		j := strings.Index(log[i:], secret)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(secret)
-		if (start == 0 || !isWord(log[start-1])) && (end == len(log) || !isWord(log[end])) {
-			return true
-		}
-		i = start + 1
-	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -48,7 +49,7 @@ type brokerEnvOptions struct {
 
 func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	t.Helper()
-	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &lockedBuffer{}}
+	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &logtest.Sink{}}
 	log := zerolog.New(env.logs).Level(o.logLevel)
 	pool := pgtest.Pool(t)
 	ring := seal.RandomRing("test")
@@ -120,9 +121,7 @@ func (env *brokerEnv) register(acct string) map[string]string {
 // noSecrets fails when a response body holds any remembered secret.
 func (env *brokerEnv) noSecrets(what string, r response) {
 	env.t.Helper()
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	for i, s := range env.secrets {
+	for i, s := range env.logs.Secrets() {
 		if strings.Contains(string(r.body), s) {
 			env.t.Errorf("%s: the response holds secret number %d", what, i)
 		}
