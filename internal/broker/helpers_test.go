@@ -7,11 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,62 +21,12 @@ import (
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// testKeys are the generated test keys under testdata/: RSA key generation
-// is too slow to repeat in every test.
-type testKeys struct {
-	sig, enc, wrong *rsa.PrivateKey
-	dhPEM           string
-}
-
-var loadTestKeys = sync.OnceValues(func() (testKeys, error) {
-	read := func(name string) (*rsa.PrivateKey, error) {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			return nil, err
-		}
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return nil, fmt.Errorf("%s: no PEM", name)
-		}
-		if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
-			return k, nil
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		return k.(*rsa.PrivateKey), nil
-	}
-	var k testKeys
-	var err error
-	if k.sig, err = read("test_signature_key.pem"); err != nil {
-		return k, err
-	}
-	if k.enc, err = read("test_encryption_key.pem"); err != nil {
-		return k, err
-	}
-	if k.wrong, err = read("test_wrong_signature_key.pem"); err != nil {
-		return k, err
-	}
-	dh, err := os.ReadFile(filepath.Join("testdata", "test_dhparam.pem"))
-	k.dhPEM = string(dh)
-	return k, err
-})
-
-func keys(t testing.TB) testKeys {
-	t.Helper()
-	k, err := loadTestKeys()
-	if err != nil {
-		t.Fatalf("test keys: %v", err)
-	}
-	return k
-}
 
 // newFakeClock returns a settable clock to share between the simulator, the
 // IBKR client and the cache, so expiry and renewal are tested without
@@ -148,11 +96,7 @@ func (h *simHost) register(acct string, add bool) Input {
 // registerConsumer creates a consumer without telling the simulator.
 func (h *simHost) registerConsumer(acct string) (Input, ibkrsim.Consumer) {
 	h.t.Helper()
-	k := keys(h.t)
-	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: acct, SignatureKey: k.sig, EncryptionKey: k.enc})
-	if err != nil {
-		h.t.Fatalf("register: %v", err)
-	}
+	c, u := simtest.Register(h.t, acct)
 	return Input{
 		ConsumerKey: u.ConsumerKey, AccessToken: u.AccessToken, AccessTokenSecret: u.AccessTokenSecret,
 		SignatureKeyPEM: u.SignaturePrivateKeyPEM, EncryptionKeyPEM: u.EncryptionPrivateKeyPEM,

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/rewrap"
 	"github.com/ordertune/ordertune/internal/seal"
 )
@@ -39,7 +40,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 			in := inputs[i]
 			if m == Paper && i%3 == 0 {
 				in.EncryptionKeyPEM = "" // some rows have no encryption key (NULL)
-				in.SignatureKeyPEM, in.AccessTokenSecret = pemOf(t, keys(t).enc), inputs[i].AccessTokenSecret
+				in.SignatureKeyPEM, in.AccessTokenSecret = pemOf(t, simtest.MustKeys(t).Encryption), inputs[i].AccessTokenSecret
 			}
 			if _, err := e.svc.Save(ctx, ids[i], m, in, Actor{}); err != nil {
 				t.Fatal(err)

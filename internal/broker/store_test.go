@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
@@ -85,7 +86,7 @@ func TestSaveRejectsInvalidFields(t *testing.T) {
 	ctx := ctxT(t)
 	u := e.user()
 	good := e.sim.register("DU1234567", false)
-	k := keys(t)
+	k := simtest.MustKeys(t)
 	tests := []struct {
 		name   string
 		edit   func(*Input)
@@ -96,7 +97,7 @@ func TestSaveRejectsInvalidFields(t *testing.T) {
 		{"access token not hex", func(in *Input) { in.AccessToken = "not-a-token" }, []string{"access_token"}},
 		{"secret truncated", func(in *Input) { in.AccessTokenSecret = in.AccessTokenSecret[:100] }, []string{"access_token_secret"}},
 		{"signature key garbage", func(in *Input) { in.SignatureKeyPEM = "hello" }, []string{"signature_key_pem"}},
-		{"encryption key is a DH PEM", func(in *Input) { in.EncryptionKeyPEM = k.dhPEM }, []string{"encryption_key_pem"}},
+		{"encryption key is a DH PEM", func(in *Input) { in.EncryptionKeyPEM = k.DHParamPEM }, []string{"encryption_key_pem"}},
 		{"DH prime too short", func(in *Input) { in.DHParams = "abcdef" }, []string{"dh_params"}},
 		{"account id malformed", func(in *Input) { in.AccountID = "X123" }, []string{"account_id"}},
 		{"everything empty", func(in *Input) { *in = Input{} }, []string{"consumer_key", "access_token", "account_id", "signature_key_pem", "access_token_secret", "dh_params"}},
@@ -133,7 +134,7 @@ func TestSaveAcceptsPEMDHParamsAndDefaultedEncryptionKey(t *testing.T) {
 	ctx := ctxT(t)
 	u := e.user()
 	in := e.sim.register("DU1234567", false)
-	in.DHParams = keys(t).dhPEM
+	in.DHParams = simtest.MustKeys(t).DHParamPEM
 	if _, err := e.svc.Save(ctx, u, Paper, in, Actor{}); err != nil {
 		t.Fatalf("PEM DH params: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // stepOutline is what a test checks of a step: its name and outcome.
@@ -38,7 +39,7 @@ func TestConnectionTest(t *testing.T) {
 	ctx := ctxT(t)
 	wrongKey := func(in *Input) {
 		// A key IBKR was never given for this consumer.
-		in.SignatureKeyPEM = pemOf(t, keys(t).wrong)
+		in.SignatureKeyPEM = pemOf(t, simtest.MustKeys(t).WrongSignature)
 	}
 	tests := []struct {
 		name  string

@@ -2,12 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
@@ -73,32 +70,11 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	return &brokerEnv{authEnv: env, broker: b, sim: sim, simURL: simSrv.URL}
 }
 
-func readTestKey(t *testing.T, name string) *rsa.PrivateKey {
-	t.Helper()
-	b, err := os.ReadFile("../broker/testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		if k1, err1 := x509.ParsePKCS1PrivateKey(blk.Bytes); err1 == nil {
-			return k1
-		}
-		t.Fatal(err)
-	}
-	return k.(*rsa.PrivateKey)
-}
-
 // register makes a consumer the simulator knows, and remembers every
 // secret of it so that the log scan and the body checks look for them.
 func (env *brokerEnv) register(acct string) map[string]string {
 	env.t.Helper()
-	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: acct,
-		SignatureKey: readTestKey(env.t, "test_signature_key.pem"), EncryptionKey: readTestKey(env.t, "test_encryption_key.pem")})
-	if err != nil {
-		env.t.Fatal(err)
-	}
+	c, u := simtest.Register(env.t, acct)
 	if err := env.sim.AddConsumer(c); err != nil {
 		env.t.Fatal(err)
 	}

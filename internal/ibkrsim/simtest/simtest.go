@@ -1,0 +1,104 @@
+// Package simtest holds what tests of the IBKR simulator and of its callers
+// share: generated test keys for simulated consumers, and registering a
+// consumer with them. It imports only the simulator, never the client in
+// internal/ibkr, so the simulator's own tests can use it too.
+package simtest
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"embed"
+	"encoding/pem"
+	"fmt"
+	"testing"
+
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+)
+
+// testdata holds generated test keys only, never a real IBKR key.
+//
+//go:embed testdata/*.pem
+var testdata embed.FS
+
+// Keys are generated test keys for simulated consumers: RSA key generation
+// is too slow to repeat in every test.
+type Keys struct {
+	// Signature and Encryption are a consumer's two RSA keys.
+	Signature, Encryption *rsa.PrivateKey
+	// WrongSignature is a third key, for requests signed with a key the
+	// simulator does not know.
+	WrongSignature *rsa.PrivateKey
+	// DHParamPEM is a Diffie-Hellman parameters PEM (a valid file, but not a
+	// key: tests put it where a key belongs).
+	DHParamPEM string
+}
+
+// LoadKeys returns the generated test keys.
+func LoadKeys() (Keys, error) {
+	var k Keys
+	var err error
+	if k.Signature, err = readKey("test_signature_key.pem"); err != nil {
+		return Keys{}, err
+	}
+	if k.Encryption, err = readKey("test_encryption_key.pem"); err != nil {
+		return Keys{}, err
+	}
+	if k.WrongSignature, err = readKey("test_wrong_signature_key.pem"); err != nil {
+		return Keys{}, err
+	}
+	dh, err := testdata.ReadFile("testdata/test_dhparam.pem")
+	if err != nil {
+		return Keys{}, fmt.Errorf("test keys: %w", err)
+	}
+	k.DHParamPEM = string(dh)
+	return k, nil
+}
+
+// MustKeys is LoadKeys for a test: a broken testdata file fails t.
+func MustKeys(t testing.TB) Keys {
+	t.Helper()
+	k, err := LoadKeys()
+	if err != nil {
+		t.Fatalf("test keys: %v", err)
+	}
+	return k
+}
+
+// readKey parses one embedded key, PKCS#1 or PKCS#8 (the files use both, as
+// users' files do).
+func readKey(name string) (*rsa.PrivateKey, error) {
+	b, err := testdata.ReadFile("testdata/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("test key %s: %w", name, err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("test key %s: no PEM block", name)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("test key %s: %w", name, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("test key %s: %T, not an RSA key", name, k)
+	}
+	return rk, nil
+}
+
+// Register makes a consumer for account (a fresh paper account when empty)
+// with the test keys and returns its server and user sides. The simulator
+// learns of it only when the caller adds it, so a test can also hold a
+// consumer IBKR has not activated yet.
+func Register(t testing.TB, account string) (ibkrsim.Consumer, ibkrsim.UserCredentials) {
+	t.Helper()
+	k := MustKeys(t)
+	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: account, SignatureKey: k.Signature, EncryptionKey: k.Encryption})
+	if err != nil {
+		t.Fatalf("register consumer: %v", err)
+	}
+	return c, u
+}

@@ -1,0 +1,63 @@
+package simtest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
+)
+
+func TestLoadKeys(t *testing.T) {
+	k, err := simtest.LoadKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []struct {
+		name string
+		bits int
+	}{
+		{"signature", k.Signature.N.BitLen()},
+		{"encryption", k.Encryption.N.BitLen()},
+		{"wrong signature", k.WrongSignature.N.BitLen()},
+	}
+	for _, tt := range keys {
+		if tt.bits != 2048 {
+			t.Errorf("%s key: %d bits, want 2048", tt.name, tt.bits)
+		}
+	}
+	if k.Signature.Equal(k.WrongSignature) || k.Signature.Equal(k.Encryption) {
+		t.Error("the test keys are not distinct")
+	}
+	if !strings.HasPrefix(k.DHParamPEM, "-----BEGIN DH PARAMETERS-----") {
+		t.Errorf("DHParamPEM starts %.30q, want a DH parameters PEM", k.DHParamPEM)
+	}
+}
+
+func TestRegister(t *testing.T) {
+	tests := []struct {
+		account string
+		want    string // "" when any fresh paper account will do
+	}{
+		{"DU7000001", "DU7000001"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		c, u := simtest.Register(t, tt.account)
+		if tt.want != "" {
+			if diff := cmp.Diff(tt.want, u.AccountID); diff != "" {
+				t.Errorf("Register(%q) account (-want +got):\n%s", tt.account, diff)
+			}
+		} else if !strings.HasPrefix(u.AccountID, "DU") {
+			t.Errorf("Register(\"\") account %q, want a paper account", u.AccountID)
+		}
+		if c.ConsumerKey != u.ConsumerKey {
+			t.Errorf("consumer key %q on the server side, %q on the user side", c.ConsumerKey, u.ConsumerKey)
+		}
+		if err := ibkrsim.New(ibkrsim.Config{}).AddConsumer(c); err != nil {
+			t.Errorf("the simulator refused the registered consumer: %v", err)
+		}
+	}
+}
