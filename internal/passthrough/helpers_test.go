@@ -22,33 +22,13 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// keyPair holds the shared vectors' generated test keys: RSA generation is
-// too slow to repeat per tenant.
-type keyPair struct{ sigPEM, encPEM string }
-
-var loadKeys = sync.OnceValues(func() (keyPair, error) {
-	raw, err := os.ReadFile("../ibkr/testdata/vectors.json")
-	if err != nil {
-		return keyPair{}, err
-	}
-	var v struct {
-		Credentials struct {
-			Sig string `json:"signature_private_key_pem"`
-			Enc string `json:"encryption_private_key_pem"`
-		} `json:"credentials"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return keyPair{}, err
-	}
-	return keyPair{v.Credentials.Sig, v.Credentials.Enc}, nil
-})
 
 // simHost serves the simulator over real HTTP and records every request
 // that reaches it, so a test can prove a refused call never got there.
@@ -221,27 +201,12 @@ type tenant struct {
 // user's paper connection.
 func (e *env) tenant(account string) tenant {
 	e.t.Helper()
-	k, err := loadKeys()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sig, err := ibkr.ParseRSAPrivateKey(k.sigPEM)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	enc, err := ibkr.ParseRSAPrivateKey(k.encPEM)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	c, u, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: account, SignatureKey: sig, EncryptionKey: enc})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	c, u := simtest.Register(e.t, account)
 	if err := e.sim.sim.AddConsumer(c); err != nil {
 		e.t.Fatal(err)
 	}
 	var id string
-	err = e.pool.QueryRow(context.Background(), `INSERT INTO users (email, role, password_hash, created_at, updated_at)
+	err := e.pool.QueryRow(context.Background(), `INSERT INTO users (email, role, password_hash, created_at, updated_at)
 		VALUES ('u-' || gen_random_uuid() || '@example.test', 'subscriber', '!', now(), now()) RETURNING id`).Scan(&id)
 	if err != nil {
 		e.t.Fatalf("insert user: %v", err)
