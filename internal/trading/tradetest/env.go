@@ -3,12 +3,7 @@ package tradetest
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
-	"crypto/x509"
-	_ "embed"
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -17,22 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
-
-// testKeyPEM is a generated RSA key for simulated consumers only (never a
-// real IBKR key); sharing it saves generating keys per consumer.
-//
-//go:embed testdata/test_rsa_key.pem
-var testKeyPEM []byte
-
-// TestKey returns the generated test RSA key.
-func TestKey() (*rsa.PrivateKey, error) {
-	blk, _ := pem.Decode(testKeyPEM)
-	if blk == nil {
-		return nil, fmt.Errorf("test key: no PEM block")
-	}
-	return x509.ParsePKCS1PrivateKey(blk.Bytes)
-}
 
 // Env is an IBKR simulator served over real HTTP, and a SimBroker talking
 // to it.
@@ -41,32 +22,24 @@ type Env struct {
 	// URL is the simulator's root (the control API lives under /sim).
 	URL    string
 	Broker *SimBroker
-	key    *rsa.PrivateKey
 }
 
 // NewEnv starts a simulator with cfg on a loopback port for the test's
 // lifetime. opts.BaseURL is filled in.
 func NewEnv(t testing.TB, cfg ibkrsim.Config, opts SimBrokerOptions) *Env {
 	t.Helper()
-	key, err := TestKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	sim := ibkrsim.New(cfg)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	opts.BaseURL = srv.URL + ibkrsim.APIPrefix
-	return &Env{Sim: sim, URL: srv.URL, Broker: NewSimBroker(opts), key: key}
+	return &Env{Sim: sim, URL: srv.URL, Broker: NewSimBroker(opts)}
 }
 
 // Connect registers a fresh simulated consumer with account (empty: a new
 // paper account) and links userID to it.
 func (e *Env) Connect(t testing.TB, userID, account string) ibkrsim.UserCredentials {
 	t.Helper()
-	c, uc, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: account, SignatureKey: e.key, EncryptionKey: e.key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, uc := simtest.Register(t, account)
 	if err := e.Sim.AddConsumer(c); err != nil {
 		t.Fatal(err)
 	}
