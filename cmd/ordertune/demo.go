@@ -206,12 +206,13 @@ func seedDemo(ctx context.Context, dir string, svc *services, sim *ibkrsim.Serve
 func seedSignals(ctx context.Context, svc *trading.Service, adminID string, sim *ibkrsim.Server) error {
 	today := time.Now().UTC().Format(time.DateOnly)
 	expires := time.Now().UTC().Add(7 * 24 * time.Hour)
+	// return_2d is a fraction (-0.0241 is -2.41 %), as the API carries it.
 	samples := []struct {
 		ticker, strategy, mode, rsi, ret string
 	}{
-		{"AAPL", "I", "next_open_market", "6.2", "-2.41"},
-		{"MSFT", "II", "next_open_limit", "4.8", "-3.05"},
-		{"NVDA", "III", "signal_close", "9.7", "-4.12"},
+		{"AAPL", "I", "next_open_market", "6.2", "-0.0241"},
+		{"MSFT", "II", "next_open_limit", "4.8", "-0.0305"},
+		{"NVDA", "III", "signal_close", "9.7", "-0.0412"},
 	}
 	for _, s := range samples {
 		sec, ok := sim.Security(s.ticker)
