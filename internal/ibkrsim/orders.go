@@ -59,19 +59,25 @@ func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	qs := s.questionsFor(c, o, sec, forced)
 	c.sess.anyOrder = true
-	if len(qs) > 0 {
-		p := &pendingOrder{account: acct, req: o, sec: sec, questions: qs}
-		ans, err := s.ask(c, p, st.now)
+	s.askOrAccept(w, c, &pendingOrder{account: acct, req: o, sec: sec, questions: qs}, st.now)
+}
+
+// askOrAccept answers with p's next question, or places p when none is
+// left. The caller holds c.mu; askOrAccept releases it before placing,
+// since accept takes the book's lock.
+func (s *Server) askOrAccept(w http.ResponseWriter, c *consumer, p *pendingOrder, now time.Time) {
+	if len(p.questions) == 0 {
 		c.mu.Unlock()
-		if err != nil {
-			writeBareError(w, http.StatusInternalServerError, "internal error")
-			return
-		}
-		writeJSON(w, http.StatusOK, ans)
+		s.accept(w, c, p.account, p.req, p.sec, now)
 		return
 	}
+	ans, err := s.ask(c, p, now)
 	c.mu.Unlock()
-	s.accept(w, c, acct, o, sec, st.now)
+	if err != nil {
+		writeBareError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // ask registers p under a fresh reply id and renders its first question; the
@@ -202,18 +208,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.questions = p.questions[1:]
-	if len(p.questions) > 0 {
-		ans, err := s.ask(c, p, st.now)
-		c.mu.Unlock()
-		if err != nil {
-			writeBareError(w, http.StatusInternalServerError, "internal error")
-			return
-		}
-		writeJSON(w, http.StatusOK, ans)
-		return
-	}
-	c.mu.Unlock()
-	s.accept(w, c, p.account, p.req, p.sec, st.now)
+	s.askOrAccept(w, c, p, st.now)
 }
 
 // findOrder looks an order up among the consumer's own accounts only, so one
