@@ -5,12 +5,12 @@
 # machine is shared, so every comparison is against a baseline of the same run.
 #
 #   scripts/bench.sh            # everything (about 5 minutes on 2 cores)
-#   scripts/bench.sh signing    # one part: signing handshake sim cache confirm passthrough coldstart
+#   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=scripts/bench-out
 mkdir -p "$out"
-parts=${*:-"signing handshake sim cache confirm passthrough coldstart"}
+parts=${*:-"signing handshake sim simload cache confirm passthrough coldstart"}
 scripts/ensure-deps.sh postgres
 make -s build
 
@@ -29,6 +29,14 @@ for part in $parts; do
     run singleflight go test -race -count 1 -run 'TestSingleFlight$' -v ./internal/broker/ ;;
   sim)
     run sim go test -run '^$' -bench BenchmarkSignedRequests -benchtime 20000x -count 3 ./internal/ibkrsim/ ;;
+  simload)
+    # The load tool against `ordertune sim` in its own process, over TCP.
+    .bin/ordertune sim --addr 127.0.0.1:15005 --no-pacing > "$out/simload-server.log" 2>&1 &
+    sim_pid=$!
+    trap 'kill $sim_pid 2>/dev/null || true' EXIT
+    sleep 1
+    run simload go run ./scripts/simload --sim http://127.0.0.1:15005 --consumers 50 --workers 32 --duration 10s
+    kill $sim_pid; wait $sim_pid 2>/dev/null || true; trap - EXIT ;;
   cache)
     run cache go test -count 1 -run TestMemoryOfWarmSessions -v ./internal/broker/
     run cache-bench go test -run '^$' -bench WarmSession -benchtime 100000x -benchmem ./internal/broker/ ;;

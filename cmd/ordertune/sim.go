@@ -28,6 +28,7 @@ func cmdSim(ctx context.Context, a *app, args []string) error {
 	idle := fs.Duration("session-timeout", 6*time.Minute, "brokerage session lifetime without requests")
 	penalty := fs.Duration("penalty-box", 10*time.Minute, "how long a session over the rate limit is refused")
 	publicURL := fs.String("public-url", "", "base URL clients sign, e.g. https://sim.example/v1/api (default: from the Host header)")
+	noPacing := fs.Bool("no-pacing", false, "turn IBKR's rate limits off (load tests only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func cmdSim(ctx context.Context, a *app, args []string) error {
 		SessionIdleTimeout:  *idle,
 		LenientQuerySigning: *lenient,
 		Logger:              log,
-		Pacing:              ibkrsim.Pacing{PenaltyBox: *penalty},
+		Pacing:              ibkrsim.Pacing{PenaltyBox: *penalty, Disabled: *noPacing},
 	})
 	if *consumers != "" {
 		if err := srv.LoadConsumersFile(*consumers); err != nil {
