@@ -106,27 +106,13 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, clients int) {
 	for i := range signals {
 		signals[i] = w.signal(b, nil).ID
 	}
-	lat := make([][]time.Duration, clients)
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := c; i < b.N; i += clients {
-				t0 := time.Now()
-				conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
-				lat[c] = append(lat[c], time.Since(t0))
-				if err != nil || conf.Status != trading.StatusSubmitted {
-					b.Errorf("confirm %d: %s %v", i, conf.Status, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	report(b, lat, time.Since(start))
+	measure(b, clients, func(c, i int) error {
+		conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
+		if err != nil || conf.Status != trading.StatusSubmitted {
+			return fmt.Errorf("confirm %d: %s %v", i, conf.Status, err)
+		}
+		return nil
+	})
 }
 
 func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
@@ -134,6 +120,20 @@ func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE bench_writes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text NOT NULL, at timestamptz NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
+	measure(b, clients, func(_, i int) error {
+		for range 2 { // two sequential committed single-row writes
+			if _, err := pool.Exec(ctx, `INSERT INTO bench_writes (k, at) VALUES ($1, now())`, fmt.Sprint(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// measure runs op b.N times spread over clients goroutines (client c takes
+// i = c, c+clients, ...) and reports latency and throughput. A failed op
+// stops its client; the benchmark has failed then, so its latency is moot.
+func measure(b *testing.B, clients int, op func(c, i int) error) {
 	lat := make([][]time.Duration, clients)
 	b.ResetTimer()
 	start := time.Now()
@@ -144,11 +144,9 @@ func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
 			defer wg.Done()
 			for i := c; i < b.N; i += clients {
 				t0 := time.Now()
-				for range 2 { // two sequential committed single-row writes
-					if _, err := pool.Exec(ctx, `INSERT INTO bench_writes (k, at) VALUES ($1, now())`, fmt.Sprint(i)); err != nil {
-						b.Error(err)
-						return
-					}
+				if err := op(c, i); err != nil {
+					b.Error(err)
+					return
 				}
 				lat[c] = append(lat[c], time.Since(t0))
 			}
