@@ -406,29 +406,11 @@ func (c *client) callQuiet(method, pathQuery string, body any) resp {
 	c.mu.Lock()
 	lst := c.lst
 	c.mu.Unlock()
-	path, rawQuery, _ := strings.Cut(pathQuery, "?")
-	q, _ := url.ParseQuery(rawQuery)
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+"/v1/api"+pathQuery, rd)
+	r, err := c.send(lst, method, pathQuery, body)
 	if err != nil {
 		return resp{Body: []byte(err.Error())}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("User-Agent", "ibkrsim-test/1")
-	req.Header.Set("Authorization", c.signHMAC(lst, method, path, q))
-	res, err := c.http.Do(req)
-	if err != nil {
-		return resp{Body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Body: b, Header: res.Header}
+	return r
 }
 
 // call sends a signed request; path is relative to /v1/api and may carry a
@@ -443,22 +425,33 @@ func (c *client) call(method, pathQuery string, body any) resp {
 
 func (c *client) callWith(lst []byte, method, pathQuery string, body any) resp {
 	c.t.Helper()
+	r, err := c.send(lst, method, pathQuery, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// send signs a request with lst and sends it; path is relative to /v1/api
+// and may carry a query; body is JSON-encoded when not nil. It reports
+// errors rather than failing the test, so any goroutine may call it.
+func (c *client) send(lst []byte, method, pathQuery string, body any) (resp, error) {
 	path, rawQuery, _ := strings.Cut(pathQuery, "?")
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		c.t.Fatalf("query: %v", err)
+		return resp{}, fmt.Errorf("query: %w", err)
 	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			c.t.Fatal(err)
+			return resp{}, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, c.base+"/v1/api"+pathQuery, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return resp{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -467,11 +460,11 @@ func (c *client) callWith(lst []byte, method, pathQuery string, body any) resp {
 	req.Header.Set("Authorization", c.signHMAC(lst, method, path, q))
 	res, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, pathQuery, err)
+		return resp{}, fmt.Errorf("%s %s: %w", method, pathQuery, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Body: b, Header: res.Header}
+	return resp{Status: res.StatusCode, Body: b, Header: res.Header}, nil
 }
 
 // mustStatus fails unless r has status want.
