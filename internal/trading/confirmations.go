@@ -193,11 +193,7 @@ func (s *Service) AllConfirmations(ctx context.Context, f ConfirmationFilter) ([
 }
 
 func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) ([]Confirmation, string, error) {
-	limit, err := pageLimit(f.Limit)
-	if err != nil {
-		return nil, "", err
-	}
-	cur, err := decodeCursor(f.Cursor)
+	limit, cur, err := parsePage(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, "", err
 	}

@@ -59,3 +59,17 @@ func pageLimit(n int) (int, error) {
 	}
 	return n, nil
 }
+
+// parsePage checks a list request's limit and cursor, the two inputs every
+// list shares.
+func parsePage(limit int, after string) (int, *cursor, error) {
+	n, err := pageLimit(limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	cur, err := decodeCursor(after)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, cur, nil
+}

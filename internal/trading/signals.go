@@ -210,11 +210,7 @@ type SignalFilter struct {
 // ListSignals lists signals newest first, each with userID's latest
 // confirmation of it.
 func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter) ([]Signal, string, error) {
-	limit, err := pageLimit(f.Limit)
-	if err != nil {
-		return nil, "", err
-	}
-	cur, err := decodeCursor(f.Cursor)
+	limit, cur, err := parsePage(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
