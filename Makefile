@@ -3,7 +3,7 @@
 
 BIN       := .bin/ordertune
 GO        ?= go
-GOFLAGS   ?=
+TESTFLAGS ?=
 TEST_TIMEOUT ?= 18m
 
 .PHONY: run test build lint fmt-check vet deps-run deps-test clean
@@ -13,10 +13,10 @@ run: deps-run build
 
 build:
 	@mkdir -p $(dir $(BIN))
-	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/ordertune
+	$(GO) build -o $(BIN) ./cmd/ordertune
 
 test: deps-test fmt-check vet build
-	$(BIN) devdb -- $(GO) test $(GOFLAGS) -race -timeout $(TEST_TIMEOUT) ./...
+	$(BIN) devdb -- $(GO) test $(TESTFLAGS) -race -timeout $(TEST_TIMEOUT) ./...
 
 lint: fmt-check vet
 
