@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +50,7 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	pool := pgtest.Pool(t)
 	ring := seal.RandomRing("test")
 	env.startAuth(auth.Config{Pool: pool, Sealer: ring, Log: log})
-	sim := ibkrsim.New(ibkrsim.Config{})
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(simSrv.Close)
+	sim, simSrv := simtest.Serve(t, ibkrsim.Config{})
 	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
 		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
 		Cache: o.cache})
@@ -74,10 +71,7 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 // secret of it so that the log scan and the body checks look for them.
 func (env *brokerEnv) register(acct string) map[string]string {
 	env.t.Helper()
-	c, u := simtest.Register(env.t, acct)
-	if err := env.sim.AddConsumer(c); err != nil {
-		env.t.Fatal(err)
-	}
+	u := simtest.AddConsumer(env.t, env.sim, acct)
 	env.secret(u.AccessTokenSecret)
 	env.secret(u.AccountID)
 	for _, p := range []string{u.SignaturePrivateKeyPEM, u.EncryptionPrivateKeyPEM} {

@@ -201,10 +201,7 @@ type tenant struct {
 // user's paper connection.
 func (e *env) tenant(account string) tenant {
 	e.t.Helper()
-	c, u := simtest.Register(e.t, account)
-	if err := e.sim.sim.AddConsumer(c); err != nil {
-		e.t.Fatal(err)
-	}
+	u := simtest.AddConsumer(e.t, e.sim.sim, account)
 	var id string
 	err := e.pool.QueryRow(context.Background(), `INSERT INTO users (email, role, password_hash, created_at, updated_at)
 		VALUES ('u-' || gen_random_uuid() || '@example.test', 'subscriber', '!', now(), now()) RETURNING id`).Scan(&id)

@@ -1,6 +1,6 @@
-// Package simtest holds what tests of the IBKR simulator and of its callers
-// share: generated test keys for simulated consumers, and registering a
-// consumer with them. It imports only the simulator, never the client in
+// Package simtest holds what tests of the IBKR simulator's callers share: a
+// simulator over real HTTP, generated test keys for simulated consumers, and
+// registering consumers with them. It imports only the simulator, never the client in
 // internal/ibkr, so the simulator's own tests can use it too.
 package simtest
 
@@ -10,6 +10,7 @@ import (
 	"embed"
 	"encoding/pem"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
@@ -101,4 +102,27 @@ func Register(t testing.TB, account string) (ibkrsim.Consumer, ibkrsim.UserCrede
 		t.Fatalf("register consumer: %v", err)
 	}
 	return c, u
+}
+
+// AddConsumer registers a consumer for account (a fresh paper account when
+// empty) with the test keys, tells sim about it, and returns the user side,
+// as a subscriber's credentials file holds it.
+func AddConsumer(t testing.TB, sim *ibkrsim.Server, account string) ibkrsim.UserCredentials {
+	t.Helper()
+	c, u := Register(t, account)
+	if err := sim.AddConsumer(c); err != nil {
+		t.Fatalf("add consumer: %v", err)
+	}
+	return u
+}
+
+// Serve starts a simulator with cfg on a loopback port for the test's
+// lifetime. The client's base URL is the server's URL + ibkrsim.APIPrefix;
+// the control API lives under /sim.
+func Serve(t testing.TB, cfg ibkrsim.Config) (*ibkrsim.Server, *httptest.Server) {
+	t.Helper()
+	sim := ibkrsim.New(cfg)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return sim, srv
 }

@@ -61,3 +61,26 @@ func TestRegister(t *testing.T) {
 		}
 	}
 }
+
+// TestServeAndAddConsumer proves a consumer added to a served simulator is
+// known to it: adding the same consumer key again is refused.
+func TestServeAndAddConsumer(t *testing.T) {
+	sim, srv := simtest.Serve(t, ibkrsim.Config{})
+	u := simtest.AddConsumer(t, sim, "DU7000002")
+	if diff := cmp.Diff("DU7000002", u.AccountID); diff != "" {
+		t.Errorf("account (-want +got):\n%s", diff)
+	}
+	again, _ := simtest.Register(t, "DU7000003")
+	again.ConsumerKey = u.ConsumerKey
+	if err := sim.AddConsumer(again); err == nil {
+		t.Error("the simulator accepted a second consumer with the added one's key")
+	}
+	res, err := srv.Client().Get(srv.URL + "/sim/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("GET /sim/orders: status %d, want 200", res.StatusCode)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -28,9 +27,7 @@ type Env struct {
 // lifetime. opts.BaseURL is filled in.
 func NewEnv(t testing.TB, cfg ibkrsim.Config, opts SimBrokerOptions) *Env {
 	t.Helper()
-	sim := ibkrsim.New(cfg)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
+	sim, srv := simtest.Serve(t, cfg)
 	opts.BaseURL = srv.URL + ibkrsim.APIPrefix
 	return &Env{Sim: sim, URL: srv.URL, Broker: NewSimBroker(opts)}
 }
@@ -39,10 +36,7 @@ func NewEnv(t testing.TB, cfg ibkrsim.Config, opts SimBrokerOptions) *Env {
 // paper account) and links userID to it.
 func (e *Env) Connect(t testing.TB, userID, account string) ibkrsim.UserCredentials {
 	t.Helper()
-	c, uc := simtest.Register(t, account)
-	if err := e.Sim.AddConsumer(c); err != nil {
-		t.Fatal(err)
-	}
+	uc := simtest.AddConsumer(t, e.Sim, account)
 	if err := e.Broker.Link(userID, uc); err != nil {
 		t.Fatal(err)
 	}
