@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,15 +196,10 @@ func (e *env) connected(acct string) (string, Input) {
 // the base64 bodies of the PEM keys (line by line), the access token
 // secret and the account id.
 func secrets(in Input) []string {
-	var out []string
-	for _, p := range []string{in.SignatureKeyPEM, in.EncryptionKeyPEM} {
-		for _, line := range strings.Split(p, "\n") {
-			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
-				out = append(out, line)
-			}
-		}
-	}
-	return append(out, in.AccessTokenSecret, in.AccountID)
+	return simtest.Secrets(ibkrsim.UserCredentials{
+		SignaturePrivateKeyPEM: in.SignatureKeyPEM, EncryptionPrivateKeyPEM: in.EncryptionKeyPEM,
+		AccessTokenSecret: in.AccessTokenSecret, AccountID: in.AccountID,
+	})
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -72,14 +72,8 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 func (env *brokerEnv) register(acct string) map[string]string {
 	env.t.Helper()
 	u := simtest.AddConsumer(env.t, env.sim, acct)
-	env.secret(u.AccessTokenSecret)
-	env.secret(u.AccountID)
-	for _, p := range []string{u.SignaturePrivateKeyPEM, u.EncryptionPrivateKeyPEM} {
-		for _, line := range strings.Split(p, "\n") {
-			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
-				env.secret(line)
-			}
-		}
+	for _, s := range simtest.Secrets(u) {
+		env.secret(s)
 	}
 	return map[string]string{
 		"consumer_key": u.ConsumerKey, "access_token": u.AccessToken, "access_token_secret": u.AccessTokenSecret,

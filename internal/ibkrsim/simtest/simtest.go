@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
@@ -125,4 +126,19 @@ func Serve(t testing.TB, cfg ibkrsim.Config) (*ibkrsim.Server, *httptest.Server)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	return sim, srv
+}
+
+// Secrets lists the strings of u that must never appear in a log or an
+// answer: the base64 body of each PEM key line by line (a leak may be cut
+// at any line break), the access token secret and the account id.
+func Secrets(u ibkrsim.UserCredentials) []string {
+	var out []string
+	for _, p := range []string{u.SignaturePrivateKeyPEM, u.EncryptionPrivateKeyPEM} {
+		for _, line := range strings.Split(p, "\n") {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				out = append(out, line)
+			}
+		}
+	}
+	return append(out, u.AccessTokenSecret, u.AccountID)
 }

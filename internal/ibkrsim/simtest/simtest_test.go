@@ -84,3 +84,16 @@ func TestServeAndAddConsumer(t *testing.T) {
 		t.Errorf("GET /sim/orders: status %d, want 200", res.StatusCode)
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + strings.Repeat("A", 64) + "\n" + strings.Repeat("B", 12) + "==\n-----END RSA PRIVATE KEY-----\n"
+	u := ibkrsim.UserCredentials{
+		ConsumerKey: "NOTSECRET", AccessToken: "notsecret-token",
+		SignaturePrivateKeyPEM: pem, EncryptionPrivateKeyPEM: strings.ReplaceAll(pem, "A", "C"),
+		AccessTokenSecret: "c2VjcmV0", AccountID: "DU7000004",
+	}
+	want := []string{strings.Repeat("A", 64), strings.Repeat("C", 64), "c2VjcmV0", "DU7000004"}
+	if diff := cmp.Diff(want, simtest.Secrets(u)); diff != "" {
+		t.Errorf("Secrets (-want +got):\n%s", diff)
+	}
+}
