@@ -153,7 +153,7 @@ func ParseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
 	}
 	s := normalizePasted(pemText)
 	if s == "" {
-		return nil, keyError("is empty: paste the private key, starting with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----")
+		return nil, keyError("is empty: paste the private key, starting with the line BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY")
 	}
 	blocks := findPEMBlocks(s)
 	if len(blocks) == 0 {
@@ -163,7 +163,7 @@ func ParseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
 				return checkRSAKey(key)
 			}
 		}
-		return nil, keyError("is not a PEM private key: it should start with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----")
+		return nil, keyError("is not a PEM private key: it should start with the line BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY")
 	}
 	// Prefer a private-key block when several were pasted (a key and its
 	// certificate, say).
@@ -182,7 +182,7 @@ func ParseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
 	case "PUBLIC KEY", "RSA PUBLIC KEY":
 		return nil, keyError("is a public key (BEGIN " + b.Type + "), not the private key: paste the private key file instead; the public key is what you uploaded to IBKR")
 	case "CERTIFICATE":
-		return nil, keyError("is a certificate (BEGIN CERTIFICATE), not a private key: paste the private key, starting with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----")
+		return nil, keyError("is a certificate (BEGIN CERTIFICATE), not a private key: paste the private key, starting with the line BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY")
 	case "DH PARAMETERS":
 		return nil, keyError("contains Diffie-Hellman parameters (BEGIN DH PARAMETERS), not a private key: paste them in the DH parameters field")
 	case "EC PRIVATE KEY":
@@ -190,7 +190,7 @@ func ParseRSAPrivateKey(pemText string) (*rsa.PrivateKey, error) {
 	case "OPENSSH PRIVATE KEY":
 		return nil, keyError("is an OpenSSH key; IBKR needs an RSA key in PEM form (openssl genrsa -out key.pem 2048)")
 	default:
-		return nil, keyErrorf("is a %q PEM block, not a private key: paste the RSA private key, starting with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----", truncateLabel(b.Type))
+		return nil, keyErrorf("is a %q PEM block, not a private key: paste the RSA private key, starting with the line BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY", truncateLabel(b.Type))
 	}
 	if b.Encrypted {
 		return nil, keyError(removePassphraseHint)

@@ -98,8 +98,8 @@ export const page = {
       field({ label: 'Consumer key', name: 'consumer_key', help: help.consumer_key, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 32 } }),
       field({ label: 'Access token', name: 'access_token', help: help.access_token, spellcheck: false, autocomplete: 'off', mono: true }),
       field({ label: 'Access token secret', name: 'access_token_secret', type: 'password', help: help.access_token_secret, autocomplete: 'new-password', mono: true }),
-      field({ label: 'Signature key (private, PEM)', name: 'signature_key_pem', type: 'textarea', rows: 5, help: help.signature_key_pem, spellcheck: false, mono: true, placeholder: '-----BEGIN PRIVATE KEY-----' }),
-      field({ label: 'Encryption key (private, PEM)', name: 'encryption_key_pem', type: 'textarea', rows: 5, help: help.encryption_key_pem, spellcheck: false, mono: true, optional: true, placeholder: '-----BEGIN PRIVATE KEY-----' }),
+      field({ label: 'Signature key (private, PEM)', name: 'signature_key_pem', type: 'textarea', rows: 5, help: help.signature_key_pem, spellcheck: false, mono: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
+      field({ label: 'Encryption key (private, PEM)', name: 'encryption_key_pem', type: 'textarea', rows: 5, help: help.encryption_key_pem, spellcheck: false, mono: true, optional: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
       field({ label: 'Diffie-Hellman parameters', name: 'dh_params', type: 'textarea', rows: 4, help: help.dh_params, spellcheck: false, mono: true, placeholder: '-----BEGIN DH PARAMETERS-----' }),
       field({ label: 'Account id', name: 'account_id', help: help.account_id, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 16 } }));
     const testBtn = h('button', { type: 'button', class: 'btn', 'data-action': 'test' }, 'Test Connection');
