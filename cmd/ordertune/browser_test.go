@@ -222,6 +222,12 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published AAPL.'`)
 	at.waitJS(`[...document.querySelectorAll('tbody th')].some(th => th.innerText === 'AAPL')`)
 	at.screenshot("published")
+	// The admin has no broker connected: the Last column shows a muted
+	// dash and the page stays as it was.
+	at.open("/")
+	at.waitJS(`document.querySelector('tr[data-ticker=AAPL] [data-action=confirm]')`)
+	f.noBrokerLivePrice(at, `tr[data-ticker=AAPL]`)
+	at.screenshot("signals-no-broker")
 
 	tb := f.subTab.on(t)
 	tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Signals']`))
@@ -229,9 +235,14 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	row := `tr[data-ticker=AAPL]`
 	tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
 	cells := eval[[]string](tb, `[...document.querySelectorAll('`+row+` > *')].map(c => c.innerText.trim())`)
-	if len(cells) < 9 || cells[4] != "$187.25" || cells[5] != "4.5" || cells[6] != "−3.1 %" || cells[7] != "Market on open" {
+	if len(cells) < 10 || cells[4] != "$187.25" || cells[6] != "4.5" || cells[7] != "−3.1 %" || cells[8] != "Market on open" {
 		t.Errorf("signal row = %q", cells)
 	}
+	// The Last column fills in from the subscriber's own IBKR session,
+	// without a reload, and keeps moving.
+	first := f.checkLivePrice(tb, row+` .live-price`, "187.25")
+	tb.waitJS(`Number(document.querySelector('` + row + ` .live-price').dataset.updated) > ` + first)
+	f.checkLivePrice(tb, row+` .live-price`, "187.25")
 	tb.screenshot("signals")
 
 	// Keyboard only: Enter opens the dialog, focus lands on Confirm once
@@ -243,10 +254,16 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 
 	tb.click(row + ` [data-action=confirm]`)
 	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]')`)
+	tb.waitJS(`document.querySelector('dialog[open] [data-fact=live-price] .live-price[data-price]')`)
+	f.checkLivePrice(tb, `dialog[open] [data-fact=live-price] .live-price`, "187.25")
 	facts := eval[map[string]string](tb, `Object.fromEntries([...document.querySelectorAll('dialog[open] .facts > div')].map(d => [d.querySelector('dt').innerText, d.querySelector('dd').innerText]))`)
+	if live := facts["Live price"]; !strings.Contains(live, "vs reference close") || !strings.Contains(live, "Bid $") {
+		t.Errorf("live price in the dialog = %q, want the price, its change from the reference close, bid and ask", live)
+	}
 	wantFacts := map[string]string{
 		"Side": "Buy", "Order type": "Market at the open (MKT, OPG)", "Limit price": "None", "Quantity": "26 shares",
-		"Estimated value": "$4868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
+		"Reference close": "$187.25", "Live price": facts["Live price"],
+		"Estimated value (at reference close)": "$4868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
 	}
 	if diff := cmp.Diff(wantFacts, facts); diff != "" {
 		t.Errorf("confirm dialog (-want +got):\n%s", diff)
@@ -332,7 +349,7 @@ func (f *browserFlow) confirmFailsWithIBKRsMessage(t *testing.T) {
 	tb.open("/")
 	row := `tr[data-ticker=MSFT]`
 	tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
-	if got := tb.text(row + ` > :nth-child(9)`); got != "$405.00" {
+	if got := tb.text(row + ` > :nth-child(10)`); got != "$405.00" {
 		t.Errorf("limit cell = %q", got)
 	}
 	tb.click(row + ` [data-action=confirm]`)

@@ -6,6 +6,7 @@ import {
   h, replace, badge, money, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
+import { livePriceFeed } from '../liveprice.js';
 
 const POLL_MS = 2000;
 
@@ -45,7 +46,7 @@ function canConfirm(sig) {
   return !c || c.status === 'failed' || c.status === 'cancelled';
 }
 
-function confirmDialog(sig, onDone, onFailed) {
+function confirmDialog(sig, feed, onDone, onFailed) {
   const side = sideOf(sig);
   const verb = side === 'BUY' ? 'Buy' : 'Sell';
   // One key per dialog: a double click, a retry after a network error or a
@@ -85,13 +86,15 @@ function confirmDialog(sig, onDone, onFailed) {
         h('div', null, h('dt', null, 'Order type'), h('dd', null, orderTypeLabel(p))),
         h('div', null, h('dt', null, 'Limit price'), h('dd', null, p.limit_price ? money(p.limit_price) : 'None')),
         h('div', null, h('dt', null, 'Quantity'), h('dd', { 'data-fact': 'quantity' }, `${plain(p.quantity)} shares`)),
-        h('div', null, h('dt', null, 'Estimated value'), h('dd', null, money(p.estimated_value))),
+        h('div', null, h('dt', null, 'Reference close'), h('dd', null, money(sig.ref_close))),
+        h('div', null, h('dt', null, 'Live price'), h('dd', { 'data-fact': 'live-price' }, feed.view(sig.ticker, sig.ref_close, { detail: true }))),
+        h('div', null, h('dt', null, 'Estimated value (at reference close)'), h('dd', { 'data-fact': 'estimated-value' }, money(p.estimated_value))),
         h('div', null, h('dt', null, 'Broker'), h('dd', null, (p.broker && p.broker.name) || 'Interactive Brokers')),
         h('div', null, h('dt', null, 'Mode'), h('dd', null, live ? 'Live' : 'Paper')),
         h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(p.broker && p.broker.account_id_masked)))),
       live ? h('p', { class: 'notice notice-warn' }, 'This places a real order in your live account.')
         : h('p', { class: 'muted small' }, 'Paper trading: no real money moves.'),
-      h('p', { class: 'small muted' }, 'The estimate uses the reference close; the fill price is set by the market.'));
+      h('p', { class: 'small muted' }, 'The estimate uses the reference close, not the live price; the fill price is set by the market.'));
     confirmBtn.disabled = false;
     confirmBtn.focus();
   }).catch((err) => {
@@ -154,7 +157,8 @@ export const signals = {
     let timer = null;
     let stopped = false;
     let current = [];
-    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); });
+    const feed = livePriceFeed();
+    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); feed.stop(); });
 
     const region = h('div', { class: 'signals-region', 'aria-live': 'off' }, h('p', { class: 'loading' }, 'Loading signals…'));
     const scopeSel = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Which signals' },
@@ -192,7 +196,7 @@ export const signals = {
 
     function openDialog(sig, opener) {
       clearTimeout(timer);
-      confirmDialog(sig, (conf) => {
+      confirmDialog(sig, feed, (conf) => {
         if (conf) {
           sig.my_confirmation = conf;
           updateRow(sig);
@@ -216,6 +220,7 @@ export const signals = {
           { label: 'Signal date', cell: (s) => plain(s.signal_date) },
           { label: 'Entry date', cell: (s) => h('span', null, plain(s.entry_date), s.expires_at ? h('span', { class: 'sub' }, 'closes ', closesAt(s)) : null) },
           { label: 'Ref. close', className: 'num', cell: (s) => money(s.ref_close) },
+          { label: 'Last', className: 'num live-col', cell: (s) => feed.view(s.ticker, s.ref_close) },
           { label: 'RSI(2)', className: 'num', cell: (s) => plain(s.rsi2) },
           { label: '2-day return', className: 'num', cell: (s) => fractionPercent(s.return_2d) },
           { label: 'Entry mode', cell: (s) => entryModeLabel(s.entry_mode) },
