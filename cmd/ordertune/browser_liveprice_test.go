@@ -113,6 +113,7 @@ func (f *browserFlow) noBrokerLivePrice(tb *tab, row string) {
 	sel := row + ` .live-price`
 	tb.waitJS(fmt.Sprintf(`document.querySelector(%q) && document.querySelector(%q).dataset.state === 'unavailable'`, sel, sel))
 	got := tb.livePrice(sel)
+	tb.t.Logf("live price without a broker: %+v", got)
 	if got.Price != "" || !strings.HasPrefix(got.Text, "—") || !strings.Contains(got.Text, "Live price unavailable") {
 		tb.t.Errorf("live price without a broker: %+v, want a dash and the words for screen readers", got)
 	}

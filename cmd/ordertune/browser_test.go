@@ -257,7 +257,7 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	tb.waitJS(`document.querySelector('dialog[open] [data-fact=live-price] .live-price[data-price]')`)
 	f.checkLivePrice(tb, `dialog[open] [data-fact=live-price] .live-price`, "187.25")
 	facts := eval[map[string]string](tb, `Object.fromEntries([...document.querySelectorAll('dialog[open] .facts > div')].map(d => [d.querySelector('dt').innerText, d.querySelector('dd').innerText]))`)
-	if live := facts["Live price"]; !strings.Contains(live, "vs reference close") || !strings.Contains(live, "Bid $") {
+	if live := facts["Live price"]; !strings.Contains(live, "vs reference close") || !strings.Contains(live, "Bid $") || !strings.Contains(live, "· ask $") {
 		t.Errorf("live price in the dialog = %q, want the price, its change from the reference close, bid and ask", live)
 	}
 	wantFacts := map[string]string{

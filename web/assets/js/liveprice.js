@@ -72,8 +72,8 @@ export function livePriceFeed() {
       if (v.detail) {
         replace(v.el,
           h('span', { class: 'live-last' }, money(q.price)),
-          change ? h('span', { class: 'muted' }, ` (${change} vs reference close)`) : null,
-          h('span', { class: 'sub' }, [bidAsk ? `${bidAsk[0].toUpperCase()}${bidAsk.slice(1)} · ` : '', q.updated ? `as of ${timeText(q.updated)}` : ''].join('')));
+          change ? h('span', { class: 'sub' }, `${change} vs reference close`) : null,
+          bidAsk ? h('span', { class: 'sub' }, `${bidAsk[0].toUpperCase()}${bidAsk.slice(1).replace(', ', ' · ')}`) : null);
       } else {
         replace(v.el, h('span', { class: 'live-last' }, money(q.price)), change ? h('span', { class: 'sub' }, change) : null);
       }
