@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 )
 
 // The live price next to the reference close: the dashboard and the
@@ -122,5 +125,46 @@ func (f *browserFlow) noBrokerLivePrice(tb *tab, row string) {
 	}
 	if eval[int](tb, `document.querySelectorAll('`+row+` [data-action=confirm]').length`) != 1 {
 		tb.t.Error("the row lost its Confirm button while the live price was unavailable")
+	}
+}
+
+// livePriceValues runs the page's own parser of IBKR's market-data values
+// (the module the dashboard imports) over the shapes IBKR sends.
+func (f *browserFlow) livePriceValues(t *testing.T) {
+	tb := f.subTab.on(t)
+	tb.open("/")
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{"187.30", "187.30"},
+		{"C187.25", "187.25"}, // prior close, before the first trade
+		{"H187.3", "187.3"},   // halted
+		{"1,234.50", "1234.50"},
+		{187.3, "187.3"},
+		{"", ""},
+		{nil, ""},
+		{"0", ""},
+		{"0.00", ""},
+		{"-1.50", ""},
+		{"N/A", ""},
+		{"187.30x", ""},
+		{"1e3", ""},
+	}
+	in := make([]any, len(tests))
+	for i, tc := range tests {
+		in[i] = tc.in
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evalAwait[[]string](tb, `import('/assets/js/liveprice.js').then(m => `+string(b)+`.map(m.priceValue))`)
+	want := make([]string, len(tests))
+	for i, tc := range tests {
+		want[i] = tc.want
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("priceValue of %s (-want +got):\n%s", b, diff)
 	}
 }

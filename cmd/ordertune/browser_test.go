@@ -67,6 +67,7 @@ func TestBrowser(t *testing.T) {
 		{"BrokerConnects", f.brokerConnects},
 		{"PositionSize", f.positionSize},
 		{"ConfirmAndFill", f.confirmAndFill},
+		{"LivePriceValues", f.livePriceValues},
 		{"ConfirmFailsWithIBKRsMessage", f.confirmFailsWithIBKRsMessage},
 		{"MyConfirmations", f.myConfirmations},
 		{"AdminLogAndCSV", f.adminLogAndCSV},

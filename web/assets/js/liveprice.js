@@ -55,7 +55,7 @@ export function livePriceFeed() {
   let stopped = false;
   let timer = null;
   let busy = false;
-  let retried = false;
+  const retried = new Set(); // conids whose empty first answer was asked again
 
   function render(v, ticker) {
     const conid = conids.get(ticker);
@@ -125,6 +125,9 @@ export function livePriceFeed() {
     }
   }
 
+  /** snapshot fetches quotes for ids; it reports whether a conid answered
+   * without a price for the first time, which IBKR does while it starts
+   * streaming (worth one quick retry). */
   async function snapshot(ids) {
     let anyMissing = false;
     for (let i = 0; i < ids.length; i += CHUNK) {
@@ -134,7 +137,7 @@ export function livePriceFeed() {
         const conid = Number(row && row.conid);
         if (!part.includes(conid)) continue;
         const price = priceValue(row['31']);
-        if (!price) anyMissing = true;
+        if (!price && !retried.has(conid)) { retried.add(conid); anyMissing = true; }
         const before = quotes.get(conid);
         // A row without a price keeps the last one shown rather than
         // flickering to a dash.
@@ -165,7 +168,7 @@ export function livePriceFeed() {
       const ids = [...new Set(list.map((t) => conids.get(t)).filter(Boolean))];
       if (ids.length) {
         const missing = await snapshot(ids);
-        if (missing && !retried) { retried = true; next = RETRY_MS; }
+        if (missing) next = RETRY_MS;
       }
       unavailable = '';
     } catch (err) {
