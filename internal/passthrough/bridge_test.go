@@ -30,6 +30,18 @@ func (e *env) dial(ctx context.Context, tn tenant) (*websocket.Conn, error) {
 	return c, nil
 }
 
+// mustDial is dial for the test's own goroutine: a failure ends the test,
+// and the socket is closed when the test ends.
+func (e *env) mustDial(ctx context.Context, t testing.TB, tn tenant) *websocket.Conn {
+	t.Helper()
+	c, err := e.dial(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
 // readUntil reads JSON messages until match accepts one and returns every
 // message read, the matching one last.
 func readUntil(ctx context.Context, c *websocket.Conn, match func(map[string]any) bool) ([]map[string]any, error) {
@@ -89,11 +101,7 @@ func TestBridgeMarketData(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tn := e.tenant("DU5000001")
 	ctx := ctxT(t)
-	c, err := e.dial(ctx, tn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{"fields":["31","84","86"]}`)
 	seen, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" })
 	if err != nil {
@@ -235,18 +243,14 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tn := e.tenant("DU5300001")
 	ctx := ctxT(t)
-	c, err := e.dial(ctx, tn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{}`)
 	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Cache().Invalidate(tn.id)
 	e.warm(tn) // a new LST: IBKR's side ends the old session too
-	_, err = readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseSessionRenewed {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseSessionRenewed)
 	}
@@ -269,17 +273,13 @@ func TestBridgeClosesWhenIBKRGoesAway(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tn := e.tenant("DU5400001")
 	ctx := ctxT(t)
-	c, err := e.dial(ctx, tn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.mustDial(ctx, t, tn)
 	// IBKR's greeting proves its side is up (and its socket recorded).
 	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "system" }); err != nil {
 		t.Fatal(err)
 	}
 	e.sim.cutSockets()
-	_, err = readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseUpstreamGone {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseUpstreamGone)
 	}
@@ -334,11 +334,7 @@ func TestBridgeOutlivesServerTimeouts(t *testing.T) {
 	tn := e.tenant("DU5600001")
 	e.warm(tn)
 	ctx := ctxT(t)
-	c, err := e.dial(ctx, tn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{}`)
 	// The simulator ticks every 200 ms: 10 ticks span well past both.
 	for i := range 10 {

@@ -34,11 +34,7 @@ func TestBridgeOrderUpdateFromConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := e.dial(ctx, tn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `sor+{}`)
 	conf, _, err := svc.Confirm(ctx, tn.id, g.ID, "bridge-key-1", "BUY")
 	if err != nil {
