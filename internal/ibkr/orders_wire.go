@@ -2,6 +2,7 @@ package ibkr
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,13 +199,8 @@ func parseOrderStatus(body []byte) (OrderStatus, error) {
 	}
 	s := OrderStatus{
 		OrderID: string(w.OrderID), Conid: int64(w.Conid), Status: w.Status, Side: w.Side,
-		OrderType: w.OrderType, TIF: w.TIF, CumFill: w.CumFill, TotalSize: w.TotalSize, AvgPrice: w.AvgPrice, Account: w.Account,
-	}
-	if s.TotalSize == "" {
-		s.TotalSize = w.Size
-	}
-	if s.Account == "" {
-		s.Account = w.AccountAlias
+		OrderType: w.OrderType, TIF: w.TIF, CumFill: w.CumFill, TotalSize: cmp.Or(w.TotalSize, w.Size),
+		AvgPrice: w.AvgPrice, Account: cmp.Or(w.Account, w.AccountAlias),
 	}
 	if s.Status == "" {
 		return OrderStatus{}, errors.New("order_status missing")
@@ -265,12 +261,8 @@ func parseLiveOrders(body []byte) ([]LiveOrder, error) {
 	}
 	out := make([]LiveOrder, 0, len(list))
 	for _, w := range list {
-		acct := w.Acct
-		if acct == "" {
-			acct = w.Account
-		}
 		out = append(out, LiveOrder{
-			OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: acct, Conid: int64(w.Conid),
+			OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: cmp.Or(w.Acct, w.Account), Conid: int64(w.Conid),
 			Ticker: w.Ticker, Side: w.Side, OrderType: w.OrderType, TIF: w.TIF, Status: w.Status,
 			FilledQuantity: w.FilledQuantity, RemainingQuantity: w.RemainingQuantity,
 			TotalSize: w.TotalSize, AvgPrice: w.AvgPrice, Price: w.Price,
@@ -318,12 +310,8 @@ func parseTrades(body []byte) ([]Trade, error) {
 	}
 	out := make([]Trade, 0, len(list))
 	for _, w := range list {
-		acct := w.Account
-		if acct == "" {
-			acct = w.AccountCode
-		}
 		t := Trade{
-			ExecutionID: string(w.ExecutionID), OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: acct,
+			ExecutionID: string(w.ExecutionID), OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: cmp.Or(w.Account, w.AccountCode),
 			Conid: int64(w.Conid), Symbol: w.Symbol, Side: w.Side, Size: w.Size, Price: w.Price, Commission: w.Commission,
 		}
 		if w.TradeTimeR != "" {
