@@ -86,7 +86,7 @@ func TestServeAndAddConsumer(t *testing.T) {
 }
 
 func TestSecrets(t *testing.T) {
-	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + strings.Repeat("A", 64) + "\n" + strings.Repeat("B", 12) + "==\n-----END RSA PRIVATE KEY-----\n"
+	pem := "-----BEGIN TEST BLOCK-----\n" + strings.Repeat("A", 64) + "\n" + strings.Repeat("B", 12) + "==\n-----END TEST BLOCK-----\n"
 	u := ibkrsim.UserCredentials{
 		ConsumerKey: "NOTSECRET", AccessToken: "notsecret-token",
 		SignaturePrivateKeyPEM: pem, EncryptionPrivateKeyPEM: strings.ReplaceAll(pem, "A", "C"),
