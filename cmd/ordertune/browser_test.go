@@ -373,6 +373,11 @@ func (f *browserFlow) confirmFailsWithIBKRsMessage(t *testing.T) {
 	if n := eval[int](tb, `document.querySelectorAll('`+row+` [data-action=confirm]').length`); n != 1 {
 		t.Errorf("no Confirm button after a failure")
 	}
+	// With the live price column and IBKR's message, the table still fits
+	// a desktop screen: nothing hides behind a horizontal scroll.
+	if w := eval[[]int](tb, `(() => { const e = document.querySelector('.signals-region .table-wrap'); return [e.scrollWidth, e.clientWidth]; })()`); w[0] > w[1] {
+		t.Errorf("signals table is %d px wide in a %d px box at %d px", w[0], w[1], desktopWidth)
+	}
 	tb.screenshot("failed")
 }
 
