@@ -123,8 +123,19 @@ func (f *browserFlow) noBrokerLivePrice(tb *tab, row string) {
 	if !strings.HasPrefix(got.Title, "Live price unavailable: ") || len(got.Title) <= len("Live price unavailable: ") {
 		tb.t.Errorf("live price title without a broker = %q, want the reason", got.Title)
 	}
+	if dash := eval[string](tb, fmt.Sprintf(`(document.querySelector(%q) || {innerText: ''}).innerText`, sel+` .muted[aria-hidden=true]`)); dash != "—" {
+		tb.t.Errorf("placeholder = %q, want a muted dash", dash)
+	}
 	if eval[int](tb, `document.querySelectorAll('`+row+` [data-action=confirm]').length`) != 1 {
 		tb.t.Error("the row lost its Confirm button while the live price was unavailable")
+	}
+	// The refused pass-through call is only the browser's network line,
+	// which the tab ignores; the page itself logs nothing and throws nothing.
+	tb.mu.Lock()
+	problems := append([]string(nil), tb.problems...)
+	tb.mu.Unlock()
+	if len(problems) != 0 {
+		tb.t.Errorf("browser console without a broker: %q", problems)
 	}
 }
 
