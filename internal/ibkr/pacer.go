@@ -3,6 +3,7 @@ package ibkr
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -49,6 +50,10 @@ type PacerConfig struct {
 // suffer. One Pacer must be shared by every user of one IBKR session
 // (consumer and access token); it is safe for concurrent use.
 type Pacer struct {
+	// mu orders the clock readings with the reservations made at them: a
+	// limiter handed a time older than one it has seen moves its clock back
+	// and then gives out tokens twice.
+	mu        sync.Mutex
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 	global    *rate.Limiter
@@ -115,21 +120,28 @@ func (p *Pacer) wait(ctx context.Context, lim *rate.Limiter) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	p.mu.Lock()
 	now := p.now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
+		p.mu.Unlock()
 		return fmt.Errorf("request pacing: limit cannot be met")
 	}
 	d := r.DelayFrom(now)
 	if d <= 0 {
+		p.mu.Unlock()
 		return nil
 	}
 	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < d {
 		r.CancelAt(now)
+		p.mu.Unlock()
 		return &paceDeadlineError{wait: d}
 	}
+	p.mu.Unlock()
 	if err := p.sleep(ctx, d); err != nil {
+		p.mu.Lock()
 		r.CancelAt(p.now())
+		p.mu.Unlock()
 		return err
 	}
 	return nil

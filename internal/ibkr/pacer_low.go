@@ -30,8 +30,10 @@ func (p *Pacer) WaitLow(ctx context.Context, endpoint string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		p.mu.Lock()
 		now := p.now()
 		d := p.tryTake(now, lims)
+		p.mu.Unlock()
 		if d <= 0 {
 			return nil
 		}
