@@ -90,6 +90,19 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcom
 		}
 		defer release()
 	}
+	if p.Side == "SELL" {
+		// Re-checked under the account's lock: another exit of the same
+		// position may have been placed since the preview.
+		left, err := s.exitQuantity(ctx, userID, *p.signal, id)
+		if err != nil {
+			return failed(err, "nothing was sent")
+		}
+		if left < p.Quantity {
+			return outcome{status: StatusFailed, errCode: string(errs.Conflict),
+				errMessage: fmt.Sprintf("only %d shares of this position are left to sell, not %d: another exit was placed meanwhile; nothing was sent, confirm again", left, p.Quantity),
+				message:    "exit quantity changed; nothing sent"}
+		}
+	}
 	var conid int64
 	for attempt := 1; ; attempt++ {
 		conn, err := s.broker.Session(ctx, userID)

@@ -74,7 +74,7 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
 		p.Side = "SELL"
-		p.Quantity, err = s.exitQuantity(ctx, userID, g)
+		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
 	}
 	if err != nil {
 		return Preview{}, err
@@ -131,21 +131,36 @@ func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, kn
 }
 
 // exitQuantity is what the user's matching entry (same strategy and
-// ticker, newest first) filled.
-func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal) (int64, error) {
-	var q int64
+// ticker, newest first) filled, less what exits since that entry sold or
+// still may sell: a second exit signal for the same position sells only
+// what is left. The confirmation except (the one being placed) does not
+// count against itself.
+func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal, except string) (int64, error) {
+	var filled, sold int64
 	err := s.pool.QueryRow(ctx, `
-		SELECT floor(c.filled_quantity)::bigint
-		FROM confirmations c JOIN signals e ON e.id = c.signal_id
-		WHERE c.user_id = $1 AND c.side = 'BUY' AND e.kind = 'entry' AND e.strategy = $2 AND e.ticker = $3
-		  AND c.filled_quantity >= 1
-		ORDER BY c.created_at DESC, c.id DESC
-		LIMIT 1`, userID, g.Strategy, g.Ticker).Scan(&q)
+		WITH entry AS (
+			SELECT c.filled_quantity, c.created_at
+			FROM confirmations c JOIN signals e ON e.id = c.signal_id
+			WHERE c.user_id = $1 AND c.side = 'BUY' AND e.kind = 'entry' AND e.strategy = $2 AND e.ticker = $3
+			  AND c.filled_quantity >= 1
+			ORDER BY c.created_at DESC, c.id DESC
+			LIMIT 1)
+		SELECT floor(entry.filled_quantity)::bigint, coalesce((
+			SELECT ceil(sum(CASE
+				WHEN x.status IN ('filled', 'cancelled', 'failed') OR (x.status = 'partially_filled' AND x.next_check_at IS NULL)
+				THEN x.filled_quantity ELSE x.quantity END))::bigint
+			FROM confirmations x JOIN signals xs ON xs.id = x.signal_id
+			WHERE x.user_id = $1 AND x.side = 'SELL' AND xs.kind = 'exit' AND xs.strategy = $2 AND xs.ticker = $3
+			  AND x.created_at >= entry.created_at AND x.id::text <> $4), 0)
+		FROM entry`, userID, g.Strategy, g.Ticker, except).Scan(&filled, &sold)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, errs.E(errs.Invalid, "nothing to sell: you have no filled entry of strategy %s in %s", g.Strategy, g.Ticker)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("exit quantity: %w", err)
 	}
-	return q, nil
+	if filled-sold <= 0 {
+		return 0, errs.E(errs.Invalid, "nothing left to sell: the %d shares your strategy %s entry in %s bought are already sold or being sold", filled, g.Strategy, g.Ticker)
+	}
+	return filled - sold, nil
 }

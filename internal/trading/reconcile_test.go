@@ -2,6 +2,8 @@ package trading_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +91,70 @@ func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
 	orders := w.env.Orders(t)
 	if len(orders) != 2 || orders[1].COID != sell.ID || orders[1].Side != "SELL" || orders[1].Quantity != 4 {
 		t.Errorf("orders = %+v, want the SELL 4 as second", orders)
+	}
+
+	// A second exit of the same position finds nothing left while the
+	// first one may still sell, and the shares again once it is cancelled.
+	exit2 := w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose })
+	if _, err := w.svc.Preview(ctx, u, exit2.ID); err == nil || !strings.Contains(err.Error(), "nothing left to sell") {
+		t.Errorf("second exit while the first is working: err = %v, want nothing left to sell", err)
+	}
+	if _, err := w.svc.Cancel(ctx, u, sell.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.track(t, u, sell.ID, trading.StatusCancelled)
+	if p, err := w.svc.Preview(ctx, u, exit2.ID); err != nil || p.Quantity != 4 {
+		t.Errorf("second exit after the first was cancelled: %+v, %v; want SELL 4", p, err)
+	}
+}
+
+// TestExitPlacedMeanwhileIsRechecked confirms two exits of one position at
+// once: one sells the shares, the other fails without reaching IBKR.
+func TestExitPlacedMeanwhileIsRechecked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	u := w.subscriber(t, trading.SizeShares, "5")
+	c, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "buy", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.track(t, u, c.ID, trading.StatusSubmitted)
+	w.env.Auction(t, true)
+	w.track(t, u, c.ID, trading.StatusFilled)
+	exits := []string{
+		w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID,
+		w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID,
+	}
+	var wg sync.WaitGroup
+	results := make([]trading.Confirmation, len(exits))
+	errors := make([]error, len(exits))
+	for i, id := range exits {
+		wg.Go(func() { results[i], _, errors[i] = w.svc.Confirm(ctx, u, id, fmt.Sprint("sell", i), "SELL") })
+	}
+	wg.Wait()
+	// The loser is refused at its preview or, when both previews came
+	// first, fails at the re-check under the account's lock.
+	submitted := 0
+	for i, r := range results {
+		switch {
+		case r.Status == trading.StatusSubmitted && errors[i] == nil:
+			submitted++
+		case errors[i] == nil || !strings.Contains(errors[i].Error(), "left to sell"):
+			t.Errorf("exit %d: %s, %v; want submitted, or an error saying what is left to sell", i, r.Status, errors[i])
+		}
+	}
+	if submitted != 1 {
+		t.Errorf("%d exits submitted, want 1", submitted)
+	}
+	var sells int
+	for _, o := range w.env.Orders(t) {
+		if o.Side == "SELL" {
+			sells++
+		}
+	}
+	if sells != 1 {
+		t.Errorf("%d SELL orders at the simulator, want 1", sells)
 	}
 }
 
