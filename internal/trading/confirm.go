@@ -308,6 +308,14 @@ type execer interface {
 // from statuses — the row, its status-history entry and its audit row in
 // one statement, so they commit together — and returns the row as it is
 // afterwards. changed is false when the row had moved on.
+//
+// The commit does not wait for the WAL flush (synchronous_commit off, for
+// this transaction only). An outcome is IBKR's fact, not ours: if a crash
+// loses the last fraction of a second of commits, the row is left as it
+// was — "pending" or the previous status — and reconciliation reads the
+// order again by its cOID and records the same outcome. What must be
+// durable before IBKR is called, the pending row, is committed
+// synchronously by insertPending.
 func apply(ctx context.Context, q execer, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
 	var next *time.Time
 	if !o.nextCheck.IsZero() {
@@ -346,8 +354,10 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
 		a AS (
 			INSERT INTO audit_events (at, user_id, action, subject, details)
-			SELECT $13, user_id, 'confirmation.' || $3, id::text, $15 FROM u)
-		SELECT `+confColumns+` FROM u c`,
+			SELECT $13, user_id, 'confirmation.' || $3, id::text, $15 FROM u),
+		async AS (
+			SELECT set_config('synchronous_commit', 'off', true))
+		SELECT `+confColumns+` FROM u c, async`,
 		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
 		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)

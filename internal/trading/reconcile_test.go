@@ -292,3 +292,32 @@ func TestStatusHistoryIsAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestReferencedRowsAreNeverDeleted: confirmations refer to their user and
+// signal without foreign keys (see migration 000005), so the rows they refer
+// to must never go away.
+func TestReferencedRowsAreNeverDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	u := w.subscriber(t, trading.SizeShares, "1")
+	g := w.signal(t, nil)
+	c, _, err := w.svc.Confirm(ctx, u, g.ID, "k", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct{ sql, id string }{
+		{`DELETE FROM signals WHERE id = $1`, g.ID},
+		{`DELETE FROM confirmations WHERE id = $1`, c.ID},
+		{`DELETE FROM users WHERE id = $1`, u},
+	} {
+		if _, err := w.pool.Exec(ctx, q.sql, q.id); err == nil || !strings.Contains(err.Error(), "SQLSTATE 23001") {
+			t.Errorf("%s: err = %v, want a restrict violation (23001)", q.sql, err)
+		}
+	}
+	// A user who never confirmed anything can still be deleted.
+	other := w.subscriber(t, trading.SizeShares, "1")
+	if tag, err := w.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, other); err != nil || tag.RowsAffected() != 1 {
+		t.Errorf("deleting a user without confirmations: %v, %v rows; want 1 row deleted", err, tag.RowsAffected())
+	}
+}
