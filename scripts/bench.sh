@@ -41,7 +41,7 @@ for part in $parts; do
     run cache go test -count 1 -run TestMemoryOfWarmSessions -v ./internal/broker/
     run cache-bench go test -run '^$' -bench WarmSession -benchtime 100000x -benchmem ./internal/broker/ ;;
   confirm)
-    run confirm go test -run '^$' -bench BenchmarkConfirm -benchtime 2000x -timeout 30m ./internal/trading/ ;;
+    run confirm go test -run '^$' -bench BenchmarkConfirm -benchtime 4000x -timeout 30m ./internal/trading/ ;;
   passthrough)
     run passthrough go test -run '^$' -bench 'BenchmarkPassthroughOverhead|BenchmarkCacheDo' -benchtime 3000x -count 3 ./internal/passthrough/ ;;
   coldstart)
