@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -23,11 +24,22 @@ import (
 	"github.com/ordertune/ordertune/migrations"
 )
 
-// Open connects a pool to url and checks that the database answers.
+// minPoolConns is the pool size when DATABASE_URL sets none. pgx's own
+// default (4, or the number of CPUs) queues a burst of confirms — everyone
+// pressing Confirm when a signal is published — behind a handful of
+// connections while the reconciler and the audit sealer want theirs too.
+const minPoolConns = 8
+
+// Open connects a pool to url and checks that the database answers. The
+// pool holds pool_max_conns connections when url says so, else the larger
+// of 8 and four per CPU.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, errors.New("parse DATABASE_URL: invalid connection string")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(minPoolConns, 4*runtime.GOMAXPROCS(0)))
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -90,5 +92,31 @@ func TestStateReportsDirtyAndOutdated(t *testing.T) {
 	}
 	if !st.Dirty || st.Current() {
 		t.Fatalf("dirty database reported as %+v", st)
+	}
+}
+
+func TestOpenSizesThePool(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		name string
+		url  string
+		want int32
+	}{
+		{"no size in the URL", url, int32(max(8, 4*runtime.GOMAXPROCS(0)))},
+		{"the URL's size wins", url + sep + "pool_max_conns=3", 3},
+	} {
+		pool, err := postgres.Open(context.Background(), tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; got != tc.want {
+			t.Errorf("%s: MaxConns = %d, want %d", tc.name, got, tc.want)
+		}
+		pool.Close()
 	}
 }
