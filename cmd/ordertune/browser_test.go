@@ -70,6 +70,7 @@ func TestBrowser(t *testing.T) {
 		{"LivePriceValues", f.livePriceValues},
 		{"ConfirmFailsWithIBKRsMessage", f.confirmFailsWithIBKRsMessage},
 		{"MyConfirmations", f.myConfirmations},
+		{"CancelOrder", f.cancelOrder},
 		{"AdminLogAndCSV", f.adminLogAndCSV},
 		{"SignOut", f.signOut},
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},

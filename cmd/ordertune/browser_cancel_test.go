@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+)
+
+// cancelOrder confirms a new signal, cancels the working order from its
+// detail page and watches it become Cancelled without a reload.
+func (f *browserFlow) cancelOrder(t *testing.T) {
+	at := f.adminTab.on(t)
+	at.open("/admin/signals")
+	at.typeInto(`[name=ticker]`, "NVDA")
+	at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
+	at.typeInto(`[name=ref_close]`, "140.20")
+	at.typeInto(`[name=rsi2]`, "3")
+	at.typeInto(`[name=return_2d]`, "-4")
+	at.click(`form button[type=submit]`)
+	at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published NVDA.'`)
+
+	tb := f.subTab.on(t)
+	tb.open("/")
+	row := `tr[data-ticker=NVDA]`
+	tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
+	tb.click(row + ` [data-action=confirm]`)
+	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]')`)
+	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Confirm Buy']`))
+	tb.waitJS(`!document.querySelector('dialog[open]') && document.querySelector('` + row + ` .badge[data-status=submitted]')`)
+	href := eval[string](tb, `document.querySelector('`+row+` a.status-link').getAttribute('href')`)
+	id := strings.TrimPrefix(href, "/confirmations/")
+
+	tb.open(href)
+	tb.waitJS(`[...document.querySelectorAll('button')].some(b => b.innerText === 'Cancel order')`)
+	tb.screenshot("cancel-before")
+	tb.do(chromedp.Click(`//button[normalize-space(.)='Cancel order']`))
+	// The order is cancelled at IBKR at once; the page keeps polling until
+	// reconciliation records it, with no reload.
+	tb.waitJS(`document.querySelector('.status-line .badge[data-status=cancelled]')`)
+	if n := eval[int](tb, `[...document.querySelectorAll('button')].filter(b => b.innerText === 'Cancel order').length`); n != 0 {
+		t.Error("a cancelled order still offers Cancel order")
+	}
+	history := eval[[]string](tb, `[...document.querySelectorAll('.timeline .badge')].map(b => b.dataset.status)`)
+	if len(history) == 0 || history[len(history)-1] != "cancelled" {
+		t.Errorf("status history = %q, want it to end in cancelled", history)
+	}
+	tb.screenshot("cancelled")
+
+	var orders []ibkrsim.SimOrder
+	f.env.simCall(t, http.MethodGet, "/sim/orders", nil, &orders)
+	found := false
+	for _, o := range orders {
+		if o.COID == id {
+			found = true
+			if o.Status != "Cancelled" {
+				t.Errorf("the order at the simulator is %q, want Cancelled", o.Status)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no order with cOID %s at the simulator", id)
+	}
+}
