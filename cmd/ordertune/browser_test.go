@@ -71,6 +71,7 @@ func TestBrowser(t *testing.T) {
 		{"ConfirmFailsWithIBKRsMessage", f.confirmFailsWithIBKRsMessage},
 		{"MyConfirmations", f.myConfirmations},
 		{"CancelOrder", f.cancelOrder},
+		{"UseLiveForOrders", f.useLiveForOrders},
 		{"AdminLogAndCSV", f.adminLogAndCSV},
 		{"SignOut", f.signOut},
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},
