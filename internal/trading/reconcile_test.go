@@ -108,9 +108,9 @@ func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
 	}
 }
 
-// TestExitPlacedMeanwhileIsRechecked confirms two exits of one position at
+// TestTwoExitsAtOnceSellOnce confirms two exits of one position at
 // once: one sells the shares, the other fails without reaching IBKR.
-func TestExitPlacedMeanwhileIsRechecked(t *testing.T) {
+func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
