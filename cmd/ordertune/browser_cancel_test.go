@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -16,11 +15,7 @@ import (
 func (f *browserFlow) cancelOrder(t *testing.T) {
 	at := f.adminTab.on(t)
 	at.open("/admin/signals")
-	at.typeInto(`[name=ticker]`, "NVDA")
-	at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
-	at.typeInto(`[name=ref_close]`, "140.20")
-	at.typeInto(`[name=rsi2]`, "3")
-	at.typeInto(`[name=return_2d]`, "-4")
+	at.fillSignal("NVDA", "140.20", "3", "-4")
 	at.click(`form button[type=submit]`)
 	at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published NVDA.'`)
 

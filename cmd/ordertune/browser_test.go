@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
@@ -215,11 +214,7 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	at := f.adminTab.on(t)
 	at.do(chromedp.Click(`//nav//a[normalize-space(.)='Publish']`))
 	at.waitPath("/admin/signals")
-	at.typeInto(`[name=ticker]`, "aapl")
-	at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
-	at.typeInto(`[name=ref_close]`, "187.25")
-	at.typeInto(`[name=rsi2]`, "4.5")
-	at.typeInto(`[name=return_2d]`, "-3.1")
+	at.fillSignal("aapl", "187.25", "4.5", "-3.1") // lower case on purpose: it is published as AAPL
 	at.screenshot("publish")
 	at.click(`form button[type=submit]`)
 	at.waitJS(`document.querySelector('.saved-msg').innerText === 'Published AAPL.'`)
@@ -333,11 +328,7 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 func (f *browserFlow) confirmFailsWithIBKRsMessage(t *testing.T) {
 	at := f.adminTab.on(t)
 	at.open("/admin/signals")
-	at.typeInto(`[name=ticker]`, "MSFT")
-	at.setValue(`[name=expires_at]`, time.Now().UTC().Add(2*time.Hour).Format("2006-01-02T15:04"))
-	at.typeInto(`[name=ref_close]`, "410.10")
-	at.typeInto(`[name=rsi2]`, "7.25")
-	at.typeInto(`[name=return_2d]`, "-2")
+	at.fillSignal("MSFT", "410.10", "7.25", "-2")
 	at.setValue(`[name=entry_mode]`, "next_open_limit")
 	at.typeInto(`[name=limit_price]`, "405.00")
 	at.click(`form button[type=submit]`)
