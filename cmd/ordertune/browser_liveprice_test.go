@@ -179,3 +179,27 @@ func (f *browserFlow) livePriceValues(t *testing.T) {
 		t.Errorf("priceValue of %s (-want +got):\n%s", b, diff)
 	}
 }
+
+// livePricePausesWhenHidden hides the tab (as the browser does for a
+// background tab: visibilityState and a visibilitychange event) and sees
+// the live prices stop asking IBKR, then start again at once when shown.
+func (f *browserFlow) livePricePausesWhenHidden(t *testing.T) {
+	tb := f.subTab.on(t)
+	tb.open("/")
+	tb.waitJS(`document.querySelector('tr[data-ticker=AAPL] .live-price[data-price]')`)
+	const snapshots = `performance.getEntriesByType('resource').filter(e => e.name.includes('/marketdata/snapshot')).length`
+	setVisibility := func(state string) {
+		eval[bool](tb, `(() => { Object.defineProperty(document, 'visibilityState', { value: '`+state+`', configurable: true });
+			document.dispatchEvent(new Event('visibilitychange')); return true; })()`)
+	}
+	setVisibility("hidden")
+	// A request already on its way may still land; after that, nothing for
+	// more than two polling periods (3 s each).
+	before := evalAwait[int](tb, `new Promise(r => setTimeout(() => r(`+snapshots+`), 1500))`)
+	after := evalAwait[int](tb, `new Promise(r => setTimeout(() => r(`+snapshots+`), 7000))`)
+	if after != before {
+		t.Errorf("a hidden tab asked IBKR for %d snapshots in 7 s, want none", after-before)
+	}
+	setVisibility("visible")
+	tb.waitJS(snapshots + ` > ` + strconv.Itoa(after))
+}

@@ -67,6 +67,7 @@ func TestBrowser(t *testing.T) {
 		{"PositionSize", f.positionSize},
 		{"ConfirmAndFill", f.confirmAndFill},
 		{"LivePriceValues", f.livePriceValues},
+		{"LivePricePausesWhenHidden", f.livePricePausesWhenHidden},
 		{"ConfirmFailsWithIBKRsMessage", f.confirmFailsWithIBKRsMessage},
 		{"MyConfirmations", f.myConfirmations},
 		{"CancelOrder", f.cancelOrder},
