@@ -72,6 +72,7 @@ func TestBrowser(t *testing.T) {
 		{"MyConfirmations", f.myConfirmations},
 		{"CancelOrder", f.cancelOrder},
 		{"UseLiveForOrders", f.useLiveForOrders},
+		{"ChangePassword", f.changePassword},
 		{"AdminLogAndCSV", f.adminLogAndCSV},
 		{"SignOut", f.signOut},
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},

@@ -39,6 +39,7 @@ func WebPagePaths() []string {
 		"/confirmations/:id",
 		"/settings/broker",
 		"/settings/position-size",
+		"/settings/password",
 		"/admin/confirmations",
 		"/admin/users",
 		"/admin/sessions",

@@ -8,6 +8,7 @@ import * as dashboard from './pages/dashboard.js';
 import * as confirmations from './pages/confirmations.js';
 import * as broker from './pages/broker.js';
 import * as position from './pages/position.js';
+import * as password from './pages/password.js';
 import * as adminLog from './pages/admin_log.js';
 import * as adminUsers from './pages/admin_users.js';
 import * as adminSessions from './pages/admin_sessions.js';
@@ -26,6 +27,7 @@ export const routes = [
   { path: '/confirmations/:id', page: confirmations.detail, access: 'user' },
   { path: '/settings/broker', page: broker.page, access: 'user' },
   { path: '/settings/position-size', page: position.page, access: 'user' },
+  { path: '/settings/password', page: password.page, access: 'user' },
   { path: '/admin/confirmations', page: adminLog.page, access: 'admin' },
   { path: '/admin/users', page: adminUsers.page, access: 'admin' },
   { path: '/admin/sessions', page: adminSessions.page, access: 'admin' },
@@ -122,7 +124,8 @@ function renderTopbar(path) {
       navLink('/', 'Signals', path),
       navLink('/confirmations', 'My confirmations', path),
       navLink('/settings/broker', 'Broker', path),
-      navLink('/settings/position-size', 'Position size', path)),
+      navLink('/settings/position-size', 'Position size', path),
+      navLink('/settings/password', 'Password', path)),
   ];
   if (u.role === 'admin') {
     groups.push(h('ul', { class: 'nav-group nav-admin', 'aria-label': 'Admin' },
