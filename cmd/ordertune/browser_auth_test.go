@@ -91,7 +91,7 @@ func (f *browserFlow) adminEnrols(t *testing.T) {
 	tb := f.adminTab.on(t)
 	tb.signIn(f.admin, "/enroll")
 	tb.enrol(f.admin)
-	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Password", "Log", "Users", "Sessions", "Publish", "Audit"}
+	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Password", "Log", "Users", "Sessions", "Publish", "Audit", "Tokens"}
 	if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 		t.Errorf("admin navigation (-want +got):\n%s", diff)
 	}

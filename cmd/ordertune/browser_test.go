@@ -77,6 +77,7 @@ func TestBrowser(t *testing.T) {
 		{"SignOut", f.signOut},
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},
 		{"AdminWithdrawsSignal", f.adminWithdrawsSignal},
+		{"AdminTokens", f.adminTokens},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			// Later scenarios need what this one should have done.

@@ -45,6 +45,7 @@ func WebPagePaths() []string {
 		"/admin/sessions",
 		"/admin/signals",
 		"/admin/audit",
+		"/admin/tokens",
 	}
 }
 

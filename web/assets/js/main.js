@@ -14,6 +14,7 @@ import * as adminUsers from './pages/admin_users.js';
 import * as adminSessions from './pages/admin_sessions.js';
 import * as adminSignals from './pages/admin_signals.js';
 import * as adminAudit from './pages/admin_audit.js';
+import * as adminTokens from './pages/admin_tokens.js';
 
 // access: 'public' (signed out only), 'mfa' (password given, second factor
 // pending), 'user' (fully signed in), 'admin' (fully signed in admin).
@@ -33,6 +34,7 @@ export const routes = [
   { path: '/admin/sessions', page: adminSessions.page, access: 'admin' },
   { path: '/admin/signals', page: adminSignals.page, access: 'admin' },
   { path: '/admin/audit', page: adminAudit.page, access: 'admin' },
+  { path: '/admin/tokens', page: adminTokens.page, access: 'admin' },
 ];
 
 const MFA_HINT = 'ordertune.mfa';
@@ -134,7 +136,8 @@ function renderTopbar(path) {
       navLink('/admin/users', 'Users', path),
       navLink('/admin/sessions', 'Sessions', path),
       navLink('/admin/signals', 'Publish', path),
-      navLink('/admin/audit', 'Audit', path)));
+      navLink('/admin/audit', 'Audit', path),
+      navLink('/admin/tokens', 'Tokens', path)));
   }
   const who = () => h('span', { class: 'who' }, u.email, u.role === 'admin' ? h('span', { class: 'role' }, ' · admin') : null);
   replace(bar,
