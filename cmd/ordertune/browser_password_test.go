@@ -28,6 +28,15 @@ func (f *browserFlow) changePassword(t *testing.T) {
 	}
 
 	tb.setValue(`[name=current_password]`, f.sub.password)
+	tb.setValue(`[name=new_password]`, "short")
+	tb.setValue(`[name=new_password_again]`, "short")
+	tb.click(`form button[type=submit]`)
+	tb.waitJS(`!document.querySelector('[data-field=new_password] .field-error').hidden`)
+	if got := fieldError("new_password"); !strings.Contains(got, "8 to") {
+		t.Errorf("a too short new password says %q, want the server's length rule", got)
+	}
+
+	tb.setValue(`[name=new_password]`, next)
 	tb.setValue(`[name=new_password_again]`, next+"x")
 	tb.click(`form button[type=submit]`)
 	tb.waitJS(`!document.querySelector('[data-field=new_password_again] .field-error').hidden`)

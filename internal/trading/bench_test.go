@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func history(b *testing.B, pool *pgxpool.Pool, signalID string) {
 	for _, q := range []string{`
 		INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
 			order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at)
-		SELECT gen_random_uuid(), u.id, '` + signalID + `', 'BUY', 'history-' || g, '\x00', 'AAPL', 1, 'MKT', 'OPG', 100,
+		SELECT gen_random_uuid(), u.id, $1::uuid, 'BUY', 'history-' || g, '\x00', 'AAPL', 1, 'MKT', 'OPG', 100,
 			'paper', 'DU…1', 'cancelled', now() - g * interval '1 hour', now() - g * interval '1 hour'
 		FROM users u CROSS JOIN generate_series(1, 1000) g WHERE u.role = 'subscriber'`, `
 		INSERT INTO confirmation_events (confirmation_id, at, status, message)
@@ -161,7 +162,11 @@ func history(b *testing.B, pool *pgxpool.Pool, signalID string) {
 		SELECT e.at, c.user_id, 'confirmation.' || e.status, c.id::text
 		FROM confirmation_events e JOIN confirmations c ON c.id = e.confirmation_id`,
 		`ANALYZE`} {
-		if _, err := pool.Exec(ctx, q); err != nil {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{signalID}
+		}
+		if _, err := pool.Exec(ctx, q, args...); err != nil {
 			b.Fatal(err)
 		}
 	}
