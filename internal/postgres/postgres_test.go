@@ -120,3 +120,48 @@ func TestOpenSizesThePool(t *testing.T) {
 		pool.Close()
 	}
 }
+
+// TestMigration6MakesOldPendingRowsDue: before migration 6 an abandoned
+// pending row had no next_check_at and reconciliation found it by status;
+// now it finds open rows only, so the migration must make such rows due.
+func TestMigration6MakesOldPendingRowsDue(t *testing.T) {
+	url := pgtest.EmptyDB(t)
+	m, err := postgres.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for st, _ := m.State(); st.Version > 5; st, _ = m.State() {
+		if err := m.Down(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, status := range []string{"pending", "filled"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker,
+			quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at)
+			VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'BUY', $1, '\x00', 'AAPL', 1, 'MKT', 'OPG', 1, 'paper', 'DU…1', $1, now(), now())`,
+			status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := conn.Query(ctx, `SELECT status FROM confirmations WHERE open AND next_check_at <= now() ORDER BY status`)
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0] != "pending" {
+		t.Errorf("due after migration 6 = %v, want [pending]", due)
+	}
+}

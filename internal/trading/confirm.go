@@ -165,7 +165,7 @@ func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, 
 		return s.replay(ctx, first, hash)
 	}
 	row := s.pool.QueryRow(ctx, `SELECT `+confColumns+` FROM confirmations c
-		WHERE c.user_id = $1 AND c.signal_id = $2 AND c.side = $3 AND c.status NOT IN ('failed', 'cancelled')`, userID, signalID, side)
+		WHERE c.user_id = $1 AND c.signal_id = $2 AND c.side = $3 AND c.live`, userID, signalID, side)
 	first, err := scanConfirmation(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The live one failed or was cancelled in between: the user may
@@ -238,6 +238,8 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 // insertPending commits the write-ahead row, its first status-history
 // entry and its audit row in one statement (one round trip, one commit:
 // the row, its event and its audit entry exist together or not at all).
+// The row is due for reconciliation once PendingGrace has passed: by then
+// its request has recorded the outcome, or it died.
 // It reports false when a unique index (the key, or the live (user,
 // signal, side)) already holds another confirmation.
 func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
@@ -255,8 +257,8 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 	err = s.pool.QueryRow(ctx, `
 		WITH c AS (
 			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
-				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15)
+				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15, $17)
 			ON CONFLICT DO NOTHING
 			RETURNING id, user_id),
 		e AS (
@@ -267,7 +269,7 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 			SELECT $15, user_id, user_id, '', 'confirmation.create', id::text, $16 FROM c)
 		SELECT count(*) FROM c`,
 		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
-		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj).Scan(&n)
+		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("record confirmation %s: %w", id, err)
 	}

@@ -78,11 +78,10 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 		rows, err := tx.Query(ctx, `
 			SELECT id, user_id, status, mode, broker_order_id, filled_quantity::text, avg_fill_price::text, broker_status, quantity, misses
 			FROM confirmations
-			WHERE (next_check_at <= $1 AND status <> 'pending')
-			   OR (status = 'pending' AND updated_at < $2 AND (next_check_at IS NULL OR next_check_at <= $1))
-			ORDER BY next_check_at NULLS FIRST
-			LIMIT $3
-			FOR UPDATE SKIP LOCKED`, now, now.Add(-s.cfg.PendingGrace), s.cfg.ReconcileBatch)
+			WHERE open AND next_check_at <= $1
+			ORDER BY next_check_at
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED`, now, s.cfg.ReconcileBatch)
 		if err != nil {
 			return err
 		}

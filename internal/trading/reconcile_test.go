@@ -202,13 +202,14 @@ func TestAbandonedPendingIsSettled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Pretend both requests died before recording anything.
-	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET status = 'pending', broker_order_id = NULL, broker_status = NULL, next_check_at = NULL, updated_at = now() - interval '1 hour'`); err != nil {
+	// Pretend both requests died before recording anything: the rows are as
+	// insertPending left them, due when their grace period ended.
+	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET status = 'pending', broker_order_id = NULL, broker_status = NULL, next_check_at = now() - interval '1 second', updated_at = now() - interval '1 hour'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.pool.Exec(ctx, `
-		INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at)
-		VALUES ('11111111-1111-4111-8111-111111111111', $1, $2, 'BUY', 'b', '\x00', 'AAPL', 3, 'MKT', 'OPG', 187.25, 'paper', 'DU•••1', 'pending', now(), now() - interval '1 hour')`, u, g2.ID); err != nil {
+		INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
+		VALUES ('11111111-1111-4111-8111-111111111111', $1, $2, 'BUY', 'b', '\x00', 'AAPL', 3, 'MKT', 'OPG', 187.25, 'paper', 'DU•••1', 'pending', now(), now() - interval '1 hour', now() - interval '1 second')`, u, g2.ID); err != nil {
 		t.Fatal(err)
 	}
 	w.settle(t)
