@@ -1,12 +1,16 @@
 package trading_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +37,12 @@ import (
 // IBKR's pacing is off in the simulator and the client here, so the
 // numbers show Ordertune's own cost, not IBKR's 10 requests per second.
 //
+// Next to the latencies it reports the CPU time one operation costs: the
+// PostgreSQL server's processes and this process (client, pgx and the
+// simulator) together, and PostgreSQL's share. Once the clients saturate
+// the machine, latency is this cost times the queue, and on a shared,
+// noisy machine the CPU time is the steadier figure.
+//
 //	go test -run '^$' -bench BenchmarkConfirm -benchtime 2000x ./internal/trading/
 func BenchmarkConfirm(b *testing.B) {
 	// A durable cluster of its own: the shared test cluster turns fsync and
@@ -44,6 +54,7 @@ func BenchmarkConfirm(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cluster.Stop() })
+	meter := cpuMeter{server: cluster.PID()}
 	n := 0
 	newPool := func(b *testing.B) *pgxpool.Pool {
 		b.Helper()
@@ -69,8 +80,9 @@ func BenchmarkConfirm(b *testing.B) {
 		return pool
 	}
 	for _, clients := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), clients) })
-		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), clients) })
+		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients) })
+		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), meter, clients) })
+		b.Run(fmt.Sprintf("clients=%d/ibkr_order_only", clients), func(b *testing.B) { benchOrderOnly(b, newPool(b), meter, clients) })
 	}
 }
 
@@ -85,7 +97,7 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 	return conn.Exec(ctx, sql)
 }
 
-func benchConfirm(b *testing.B, pool *pgxpool.Pool, clients int) {
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
 	ctx := context.Background()
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Suppress: trading.DefaultAllowedQuestions(),
@@ -113,7 +125,7 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, clients int) {
 		_, _, err := svc.Confirm(ctx, users[c], warmup, "warmup", "BUY")
 		return err
 	})
-	measure(b, clients, func(c, i int) error {
+	measure(b, meter, clients, func(c, i int) error {
 		conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
 		if err != nil || conf.Status != trading.StatusSubmitted {
 			return fmt.Errorf("confirm %d: %s %v", i, conf.Status, err)
@@ -122,7 +134,44 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, clients int) {
 	})
 }
 
-func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
+// benchOrderOnly places the confirm's order at the simulator through the
+// same client and sessions, without the database: the part of a confirm's
+// cost that IBKR's HTTP API and its simulator account for.
+func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
+	ctx := context.Background()
+	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
+		Suppress: trading.DefaultAllowedQuestions(),
+		Limits:   ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
+	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &world{env: env, pool: pool, svc: svc}
+	conns := make([]trading.Conn, clients)
+	var conid int64
+	for i := range conns {
+		if conns[i], err = env.Broker.Session(ctx, w.subscriber(b, trading.SizeShares, "1")); err != nil {
+			b.Fatal(err)
+		}
+		if conid == 0 {
+			l, err := conns[i].Session.USStock(ctx, "AAPL")
+			if err != nil {
+				b.Fatal(err)
+			}
+			conid = l.Conid
+		}
+	}
+	place := func(c int, coid string) error {
+		a := conns[c].Account.ID
+		_, err := conns[c].Session.PlaceOrder(ctx, a, ibkr.Order{AcctID: a, Conid: conid, COID: coid, OrderType: "MKT",
+			Side: "BUY", Quantity: 1, TIF: "OPG"}, ibkr.ConfirmMessageIDs(trading.DefaultAllowedQuestions()...))
+		return err
+	}
+	warm(b, clients, func(c int) error { return place(c, fmt.Sprint("warmup-", c)) })
+	measure(b, meter, clients, func(c, i int) error { return place(c, fmt.Sprint(i)) })
+}
+
+func benchBaseline(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE bench_writes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text NOT NULL, at timestamptz NOT NULL)`); err != nil {
 		b.Fatal(err)
@@ -132,7 +181,7 @@ func benchBaseline(b *testing.B, pool *pgxpool.Pool, clients int) {
 		return err
 	}
 	warm(b, clients, func(int) error { return insert("warmup") })
-	measure(b, clients, func(_, i int) error {
+	measure(b, meter, clients, func(_, i int) error {
 		for range 2 { // two sequential committed single-row writes
 			if err := insert(fmt.Sprint(i)); err != nil {
 				return err
@@ -190,9 +239,10 @@ func warm(b *testing.B, clients int, op func(c int) error) {
 // measure runs op b.N times spread over clients goroutines (client c takes
 // i = c, c+clients, ...) and reports latency and throughput. A failed op
 // stops its client; the benchmark has failed then, so its latency is moot.
-func measure(b *testing.B, clients int, op func(c, i int) error) {
+func measure(b *testing.B, meter cpuMeter, clients int, op func(c, i int) error) {
 	lat := make([][]time.Duration, clients)
 	b.ResetTimer()
+	cpu0 := meter.read(b)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range clients {
@@ -210,7 +260,61 @@ func measure(b *testing.B, clients int, op func(c, i int) error) {
 		}()
 	}
 	wg.Wait()
-	report(b, lat, time.Since(start))
+	elapsed := time.Since(start)
+	cpu := meter.read(b).sub(cpu0)
+	report(b, lat, elapsed)
+	b.ReportMetric(float64((cpu.server+cpu.self).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(cpu.server.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+}
+
+// cpuMeter reads the CPU time used so far by the PostgreSQL server (the
+// postmaster and every process it started) and by this process.
+type cpuMeter struct{ server int }
+
+type cpuTimes struct{ server, self time.Duration }
+
+func (t cpuTimes) sub(u cpuTimes) cpuTimes { return cpuTimes{t.server - u.server, t.self - u.self} }
+
+func (m cpuMeter) read(b *testing.B) cpuTimes {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	t := cpuTimes{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || (pid != m.server && parentOf(pid) != m.server) {
+			continue
+		}
+		// schedstat's first field: nanoseconds on a CPU, all threads.
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			continue // the process ended in between
+		}
+		var ns int64
+		fmt.Sscan(string(raw), &ns)
+		t.server += time.Duration(ns)
+	}
+	return t
+}
+
+// parentOf returns pid's parent process id, or 0.
+func parentOf(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces, so start after ')'.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // report adds p50/p99 latency and throughput to the benchmark's output.

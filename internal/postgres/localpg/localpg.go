@@ -205,6 +205,9 @@ func (c *Cluster) URL(db string) string {
 // Port returns the TCP port the server listens on.
 func (c *Cluster) Port() int { return c.port }
 
+// PID is the server's (the postmaster's) process id.
+func (c *Cluster) PID() int { return c.cmd.Process.Pid }
+
 // DataDir returns the cluster's data folder.
 func (c *Cluster) DataDir() string { return c.dir }
 
