@@ -80,8 +80,9 @@ func BenchmarkConfirm(b *testing.B) {
 		return pool
 	}
 	for _, clients := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients) })
+		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false) })
 		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), meter, clients) })
+		b.Run(fmt.Sprintf("clients=%d/durable_writes_only", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, true) })
 		b.Run(fmt.Sprintf("clients=%d/ibkr_order_only", clients), func(b *testing.B) { benchOrderOnly(b, newPool(b), meter, clients) })
 	}
 }
@@ -97,7 +98,9 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 	return conn.Exec(ctx, sql)
 }
 
-func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
+// benchConfirm measures whole confirms, or with writesOnly just their two
+// durable writes (the previews are made before the clock starts).
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly bool) {
 	ctx := context.Background()
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Suppress: trading.DefaultAllowedQuestions(),
@@ -125,6 +128,16 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int)
 		_, _, err := svc.Confirm(ctx, users[c], warmup, "warmup", "BUY")
 		return err
 	})
+	if writesOnly {
+		previews := make([]trading.Preview, b.N)
+		for i := range previews {
+			if previews[i], err = svc.Preview(ctx, users[i%clients], signals[i/clients]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		measure(b, meter, clients, func(c, i int) error { return svc.DurableWrites(ctx, users[c], fmt.Sprint(i), previews[i]) })
+		return
+	}
 	measure(b, meter, clients, func(c, i int) error {
 		conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
 		if err != nil || conf.Status != trading.StatusSubmitted {
