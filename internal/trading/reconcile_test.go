@@ -158,6 +158,49 @@ func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	}
 }
 
+// TestStaleExitPreviewIsRechecked makes deterministic the race that
+// TestTwoExitsAtOnceSellOnce leaves to the scheduler: both exits are
+// previewed (5 shares each) before either is placed. The second is placed
+// with its stale preview, and the re-check under the account's lock must
+// refuse it before anything reaches IBKR.
+func TestStaleExitPreviewIsRechecked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), nil)
+	u := w.subscriber(t, trading.SizeShares, "5")
+	c, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "buy", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.track(t, u, c.ID, trading.StatusSubmitted)
+	w.env.Auction(t, true)
+	w.track(t, u, c.ID, trading.StatusFilled)
+	exit := func(*testing.T) string {
+		return w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID
+	}
+	first, second := exit(t), exit(t)
+	stale, err := w.svc.Preview(ctx, u, second)
+	if err != nil || stale.Quantity != 5 {
+		t.Fatalf("preview of the second exit = %d shares, %v; want 5", stale.Quantity, err)
+	}
+	if c, _, err := w.svc.Confirm(ctx, u, first, "sell1", "SELL"); err != nil || c.Status != trading.StatusSubmitted || c.Quantity != 5 {
+		t.Fatalf("first exit = %s of %d, %v; want 5 submitted", c.Status, c.Quantity, err)
+	}
+	late, err := w.svc.ConfirmPreviewed(ctx, u, "sell2", stale)
+	if err == nil || !strings.Contains(err.Error(), "already sold or being sold") || late.Status != trading.StatusFailed {
+		t.Errorf("second exit with the stale preview = %s, %v; want failed: the shares are already being sold", late.Status, err)
+	}
+	var sells int
+	for _, o := range w.env.Orders(t) {
+		if o.Side == "SELL" {
+			sells++
+		}
+	}
+	if sells != 1 {
+		t.Errorf("%d SELL orders at the simulator, want 1", sells)
+	}
+}
+
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
