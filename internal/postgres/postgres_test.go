@@ -31,18 +31,26 @@ func tables(t *testing.T, url string) []string {
 	return names
 }
 
-// TestMigrationsUpDownUp proves every migration has a working down and that
-// applying the set again after reverting gives the same schema.
-func TestMigrationsUpDownUp(t *testing.T) {
+// migrated returns a fresh database with every migration applied, and its
+// migrator.
+func migrated(t *testing.T) (string, *postgres.Migrator) {
+	t.Helper()
 	url := pgtest.EmptyDB(t)
 	m, err := postgres.NewMigrator(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	if err := m.Up(); err != nil {
 		t.Fatal(err)
 	}
+	return url, m
+}
+
+// TestMigrationsUpDownUp proves every migration has a working down and that
+// applying the set again after reverting gives the same schema.
+func TestMigrationsUpDownUp(t *testing.T) {
+	url, m := migrated(t)
 	first := tables(t, url)
 	if len(first) == 0 {
 		t.Fatal("no tables after migrate up")
@@ -125,15 +133,7 @@ func TestOpenSizesThePool(t *testing.T) {
 // pending row had no next_check_at and reconciliation found it by status;
 // now it finds open rows only, so the migration must make such rows due.
 func TestMigration6MakesOldPendingRowsDue(t *testing.T) {
-	url := pgtest.EmptyDB(t)
-	m, err := postgres.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
+	url, m := migrated(t)
 	for st, _ := m.State(); st.Version > 5; st, _ = m.State() {
 		if err := m.Down(); err != nil {
 			t.Fatal(err)

@@ -98,10 +98,9 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 	return conn.Exec(ctx, sql)
 }
 
-// benchConfirm measures whole confirms, or with writesOnly just their two
-// durable writes (the previews are made before the clock starts).
-func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly bool) {
-	ctx := context.Background()
+// benchWorld is a world for the benchmarks: the simulator and the client
+// with IBKR's pacing off.
+func benchWorld(b *testing.B, pool *pgxpool.Pool) *world {
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Suppress: trading.DefaultAllowedQuestions(),
 		Limits:   ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
@@ -109,7 +108,15 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(b, pool, "admin")}
+	return &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(b, pool, "admin")}
+}
+
+// benchConfirm measures whole confirms, or with writesOnly just their two
+// durable writes (the previews are made before the clock starts).
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly bool) {
+	ctx := context.Background()
+	w := benchWorld(b, pool)
+	env, svc := w.env, w.svc
 	users := make([]string, clients)
 	for i := range users {
 		users[i] = w.subscriber(b, trading.SizeShares, "1")
@@ -131,6 +138,7 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 	if writesOnly {
 		previews := make([]trading.Preview, b.N)
 		for i := range previews {
+			var err error
 			if previews[i], err = svc.Preview(ctx, users[i%clients], signals[i/clients]); err != nil {
 				b.Fatal(err)
 			}
@@ -152,18 +160,12 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 // cost that IBKR's HTTP API and its simulator account for.
 func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
 	ctx := context.Background()
-	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
-		Suppress: trading.DefaultAllowedQuestions(),
-		Limits:   ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
-	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &world{env: env, pool: pool, svc: svc}
+	w := benchWorld(b, pool)
 	conns := make([]trading.Conn, clients)
 	var conid int64
 	for i := range conns {
-		if conns[i], err = env.Broker.Session(ctx, w.subscriber(b, trading.SizeShares, "1")); err != nil {
+		var err error
+		if conns[i], err = w.env.Broker.Session(ctx, w.subscriber(b, trading.SizeShares, "1")); err != nil {
 			b.Fatal(err)
 		}
 		if conid == 0 {

@@ -108,6 +108,31 @@ func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
 	}
 }
 
+// filledEntry confirms a strategy I entry in AAPL for u and fills it at
+// the opening auction.
+func (w *world) filledEntry(t *testing.T, u string) {
+	t.Helper()
+	c, _, err := w.svc.Confirm(context.Background(), u, w.signal(t, nil).ID, "buy", "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.track(t, u, c.ID, trading.StatusSubmitted)
+	w.env.Auction(t, true)
+	w.track(t, u, c.ID, trading.StatusFilled)
+}
+
+// sellOrders counts the SELL orders the simulator has seen.
+func (w *world) sellOrders(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, o := range w.env.Orders(t) {
+		if o.Side == "SELL" {
+			n++
+		}
+	}
+	return n
+}
+
 // TestTwoExitsAtOnceSellOnce confirms two exits of one position at
 // once: one sells the shares, the other fails without reaching IBKR.
 func TestTwoExitsAtOnceSellOnce(t *testing.T) {
@@ -115,13 +140,7 @@ func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "5")
-	c, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "buy", "BUY")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.track(t, u, c.ID, trading.StatusSubmitted)
-	w.env.Auction(t, true)
-	w.track(t, u, c.ID, trading.StatusFilled)
+	w.filledEntry(t, u)
 	exits := []string{
 		w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID,
 		w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID,
@@ -147,13 +166,7 @@ func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	if submitted != 1 {
 		t.Errorf("%d exits submitted, want 1", submitted)
 	}
-	var sells int
-	for _, o := range w.env.Orders(t) {
-		if o.Side == "SELL" {
-			sells++
-		}
-	}
-	if sells != 1 {
+	if sells := w.sellOrders(t); sells != 1 {
 		t.Errorf("%d SELL orders at the simulator, want 1", sells)
 	}
 }
@@ -168,13 +181,7 @@ func TestStaleExitPreviewIsRechecked(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, fastSim(), nil)
 	u := w.subscriber(t, trading.SizeShares, "5")
-	c, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "buy", "BUY")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.track(t, u, c.ID, trading.StatusSubmitted)
-	w.env.Auction(t, true)
-	w.track(t, u, c.ID, trading.StatusFilled)
+	w.filledEntry(t, u)
 	exit := func(*testing.T) string {
 		return w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID
 	}
@@ -190,13 +197,7 @@ func TestStaleExitPreviewIsRechecked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already sold or being sold") || late.Status != trading.StatusFailed {
 		t.Errorf("second exit with the stale preview = %s, %v; want failed: the shares are already being sold", late.Status, err)
 	}
-	var sells int
-	for _, o := range w.env.Orders(t) {
-		if o.Side == "SELL" {
-			sells++
-		}
-	}
-	if sells != 1 {
+	if sells := w.sellOrders(t); sells != 1 {
 		t.Errorf("%d SELL orders at the simulator, want 1", sells)
 	}
 }
