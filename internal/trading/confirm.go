@@ -95,6 +95,13 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
 			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
 	}
+	return s.confirmPreviewed(ctx, userID, key, hash, p)
+}
+
+// confirmPreviewed records the previewed order p as pending and places it,
+// or answers with the confirmation that already holds the key or the live
+// (user, signal, side).
+func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
@@ -103,9 +110,9 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, err
 	}
 	if !inserted {
-		return s.firstOf(ctx, userID, key, hash, signalID, side)
+		return s.firstOf(ctx, userID, key, hash, p.SignalID, p.Side)
 	}
-	c = s.place(ctx, userID, id, p)
+	c := s.place(ctx, userID, id, p)
 	return c, false, failure(c)
 }
 
@@ -238,10 +245,11 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 // insertPending commits the write-ahead row, its first status-history
 // entry and its audit row in one statement (one round trip, one commit:
 // the row, its event and its audit entry exist together or not at all).
-// The row is due for reconciliation once PendingGrace has passed: by then
-// its request has recorded the outcome, or it died.
 // It reports false when a unique index (the key, or the live (user,
 // signal, side)) already holds another confirmation.
+//
+// The row is due for reconciliation once PendingGrace has passed: by then
+// its request has recorded the outcome, or it died.
 func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
 	now := s.cfg.Now().UTC()
 	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,

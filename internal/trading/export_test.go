@@ -33,14 +33,6 @@ func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Previ
 // the confirm's own preview: what a confirm does when another confirm
 // changes the position between its preview and its insert.
 func (s *Service) ConfirmPreviewed(ctx context.Context, userID, key string, p Preview) (Confirmation, error) {
-	id := s.cfg.NewID()
-	inserted, err := s.insertPending(ctx, userID, key, requestHash(p.SignalID, p.Side), id, p)
-	if err != nil {
-		return Confirmation{}, err
-	}
-	if !inserted {
-		return Confirmation{}, fmt.Errorf("key %q or signal %s already confirmed", key, p.SignalID)
-	}
-	c := s.place(ctx, userID, id, p)
-	return c, failure(c)
+	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, p.Side), p)
+	return c, err
 }

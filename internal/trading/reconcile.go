@@ -78,7 +78,7 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 		rows, err := tx.Query(ctx, `
 			SELECT id, user_id, status, mode, broker_order_id, filled_quantity::text, avg_fill_price::text, broker_status, quantity, misses
 			FROM confirmations
-			WHERE open AND next_check_at <= $1
+			WHERE open AND next_check_at <= $1 -- open: the partial index confirmations_open
 			ORDER BY next_check_at
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED`, now, s.cfg.ReconcileBatch)
