@@ -40,7 +40,7 @@ type Deps struct {
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
-	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
+	Trading   *trading.Service // nil: the trading routes answer 503; main builds it (with trading.NoBroker when there is no broker)
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
@@ -63,9 +63,6 @@ func New(d Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
-	}
-	if d.Trading == nil && d.Pool != nil {
-		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
 	s.broker = d.Broker

@@ -269,6 +269,17 @@ func TestConfirmOverHTTP(t *testing.T) {
 	if n := len(e.sim.Orders(t)); n != 2 {
 		t.Errorf("orders at the simulator = %d, want 2", n)
 	}
+	// IBKR asks a question off the allowlist: the confirmation fails, and
+	// the problem carries IBKR's code and the failed confirmation.
+	_, body = e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(func(m map[string]any) { m["ticker"] = "MSFT" }))
+	g3 := decodeAs[trading.Signal](t, body)
+	e.sim.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders", Kind: ibkrsim.FaultReplyQuestion, Value: json.RawMessage(`"o999"`), Count: 1})
+	st, body = confirm(e.a, g3.ID, "k6", "BUY")
+	failed := decodeAs[Problem](t, body)
+	if st != http.StatusUnprocessableEntity || failed.Code != "broker_question" || failed.Confirmation == nil ||
+		failed.Confirmation.Status != trading.StatusFailed || failed.Confirmation.SignalID != g3.ID || failed.Confirmation.UserID != "" {
+		t.Errorf("failed confirm = %d %s, want 422 broker_question with the failed confirmation", st, body)
+	}
 	// Settings round trip.
 	st, body = e.call(t, e.a, http.MethodPut, "/settings/position-size", map[string]any{"mode": "dollars", "value": "2500.50"})
 	if st != http.StatusOK || string(bytes.TrimSpace(body)) != `{"position_size":{"mode":"dollars","value":"2500.5"}}` {
