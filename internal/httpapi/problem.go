@@ -121,11 +121,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		msg = "internal error; quote the request id when you report it"
 	}
 	rid := requestID(c)
-	ev := s.log.Info()
+	ev := s.reqLog(c).Info()
 	if st >= 500 {
-		ev = s.log.Error()
+		ev = s.reqLog(c).Error()
 	}
-	ev.Str("request_id", rid).Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
+	ev.Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
 
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))

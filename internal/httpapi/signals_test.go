@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
@@ -35,6 +36,7 @@ type tradeEnv struct {
 	sim     *tradetest.Env
 	auth    *auth.Service
 	trading *trading.Service
+	logs    *logtest.Sink // the server's log, at debug level
 	admin   user
 	a, b    user
 }
@@ -53,13 +55,14 @@ func newTradeEnv(t *testing.T) *tradeEnv {
 	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
 		tradetest.SimBrokerOptions{
 			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
-	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker})
+	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Deps{Log: zerolog.Nop(), Pool: pool, Auth: as, Trading: ts}).Handler())
+	logs := &logtest.Sink{}
+	srv := httptest.NewServer(New(Deps{Log: zerolog.New(logs).Level(zerolog.DebugLevel), Pool: pool, Auth: as, Trading: ts}).Handler())
 	t.Cleanup(srv.Close)
-	e := &tradeEnv{srv: srv, pool: pool, sim: sim, auth: as, trading: ts}
+	e := &tradeEnv{srv: srv, pool: pool, sim: sim, auth: as, trading: ts, logs: logs}
 	e.admin = e.user(t, "admin")
 	e.a, e.b = e.user(t, "subscriber"), e.user(t, "subscriber")
 	for _, u := range []user{e.a, e.b} {

@@ -22,13 +22,16 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	o := s.send(octx, userID, id, p)
 	cancel()
 	c, err := s.record(ctx, id, o)
+	log := s.logger(ctx)
 	if err != nil {
-		s.log.Error().Err(err).Str("confirmation", id).Str("outcome", o.status).
+		log.Error().Err(err).Str("outcome", o.status).
 			Msg("could not record an order outcome; reconciliation will settle it")
 		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
 			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
+		return c
 	}
+	log.Info().Str("status", c.Status).Str("error_code", o.errCode).Msg("order outcome recorded")
 	return c
 }
 
@@ -157,7 +160,7 @@ func (s *Service) conid(ctx context.Context, userID, ticker string) (int64, erro
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		// The cache is only a cache: IBKR can answer without it.
-		s.log.Warn().Err(err).Str("ticker", ticker).Msg("conid cache unreadable; asking IBKR")
+		s.logger(ctx).Warn().Err(err).Str("ticker", ticker).Msg("conid cache unreadable; asking IBKR")
 	}
 	l, err := s.broker.ResolveContract(ctx, userID, ticker)
 	if err != nil {
@@ -166,7 +169,7 @@ func (s *Service) conid(ctx context.Context, userID, ticker string) (int64, erro
 	if _, err := s.pool.Exec(ctx, `INSERT INTO conids (ticker, conid, exchange, resolved_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (ticker) DO NOTHING`, ticker, l.Conid, l.Exchange, s.cfg.Now().UTC()); err != nil {
 		// The lookup stands; caching is an optimization.
-		s.log.Warn().Err(err).Str("ticker", ticker).Msg("could not cache conid")
+		s.logger(ctx).Warn().Err(err).Str("ticker", ticker).Msg("could not cache conid")
 	} else {
 		s.conids.Store(ticker, l.Conid)
 	}

@@ -7,19 +7,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // RunReconciler settles and tracks confirmations until ctx ends: every
 // ReconcileInterval it claims the rows that are due and looks them up at
 // IBKR.
 func (s *Service) RunReconciler(ctx context.Context) {
+	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context { return l.Str("worker", "reconcile") })
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
+			s.logger(ctx).Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
 		}
 		select {
 		case <-ctx.Done():
@@ -178,7 +181,10 @@ func (s *Service) settle(ctx context.Context, r claimed, st OrderState, found bo
 			return err
 		}
 	}
-	_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	_, changed, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	if err == nil && changed {
+		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", r.status).Str("status", o.status).Msg("reconciled")
+	}
 	return err
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // Config configures a Service. Zero fields take defaults.
@@ -118,6 +120,13 @@ func New(cfg Config) (*Service, error) {
 		accounts: accountLocks{pool: cfg.Pool},
 		inflight: map[string]bool{},
 	}, nil
+}
+
+// logger returns ctx's logger (a request's, with its id and user, or a
+// worker's), or the service's outside both.
+func (s *Service) logger(ctx context.Context) *zerolog.Logger {
+	l := logging.FromContext(ctx, s.log)
+	return &l
 }
 
 // tx runs fn in a transaction owned by the exported method calling it.
