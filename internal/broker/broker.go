@@ -11,10 +11,9 @@ package broker
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -80,49 +79,24 @@ type Overview struct {
 	Connections map[Mode]*Connection `json:"connections"`
 }
 
-// TestResult is the outcome of Test Connection, step by step.
-type TestResult struct {
-	OK       bool       `json:"ok"`
-	TestedAt time.Time  `json:"tested_at"`
-	Steps    []Step     `json:"steps"`
-	Error    *TestError `json:"error"`
-}
+// TestResult is the outcome of Test Connection, step by step: the one
+// step machine of ibkr.TestConnection, which the CLI runs too.
+type TestResult = ibkr.TestResult
 
 // Step is one step of Test Connection: credentials, live_session_token,
 // brokerage_session or accounts.
-type Step struct {
-	Name       string `json:"name"`
-	OK         bool   `json:"ok"`
-	DurationMS int64  `json:"duration_ms"`
-	Message    string `json:"message"`
-	Hint       string `json:"hint"`
-}
+type Step = ibkr.TestStep
 
 // TestError is why Test Connection failed, in the words users know.
-type TestError struct {
-	Code    errs.Code `json:"code"`
-	Message string    `json:"message"`
-	Hint    string    `json:"hint"`
-}
+type TestError = ibkr.TestError
 
 // The names of the Test Connection steps, in order.
 const (
-	StepCredentials      = "credentials"
-	StepLiveSessionToken = "live_session_token"
-	StepBrokerageSession = "brokerage_session"
-	StepAccounts         = "accounts"
+	StepCredentials      = ibkr.StepCredentials
+	StepLiveSessionToken = ibkr.StepLiveSessionToken
+	StepBrokerageSession = ibkr.StepBrokerageSession
+	StepAccounts         = ibkr.StepAccounts
 )
 
-// MaskAccountID shows an account id as its prefix and last four digits,
-// "U•••4567", enough for a user to recognise it.
-func MaskAccountID(id string) string {
-	prefix := "U"
-	if strings.HasPrefix(id, "DU") {
-		prefix = "DU"
-	}
-	digits := strings.TrimPrefix(id, prefix)
-	if len(digits) > 4 {
-		digits = digits[len(digits)-4:]
-	}
-	return prefix + "•••" + digits
-}
+// MaskAccountID shows an account id as users see it, "U•••4567".
+func MaskAccountID(id string) string { return ibkr.MaskAccountID(id) }
