@@ -1,7 +1,15 @@
 // Package broker owns a user's IBKR connections: two credential sets (live
-// and paper) sealed at rest, which one is active, Test Connection, and the
-// per-tenant session cache that keeps each tenant's IBKR session ready
-// (live session token, brokerage session, accounts queried) in memory only.
+// and paper) sealed at rest, which one is active, Test Connection (storage
+// and audit around ibkr.TestConnection), and the per-tenant session cache
+// that keeps each tenant's IBKR session ready (live session token,
+// brokerage session, accounts queried) in memory only.
+//
+// Orders is the trading feature's way to IBKR: it implements the Broker
+// interface that package trading declares, in trading's words, on top of
+// the cache's Do, which repairs a refused session (Repairing) and runs the
+// call once more. The reply-question allowlist is configured here, once
+// (Config.AllowedQuestions): suppressed at session start and confirmed on
+// orders.
 //
 // Secrets (the two private keys, the access token secret, the DH parameters
 // and the account id) are sealed with the key ring, bound to the user, the

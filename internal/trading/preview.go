@@ -23,8 +23,8 @@ type BrokerInfo struct {
 type Preview struct {
 	SignalID       string     `json:"signal_id"`
 	Ticker         string     `json:"ticker"`
-	Side           string     `json:"side"`
-	OrderType      string     `json:"order_type"`
+	Side           Side       `json:"side"`
+	OrderType      OrderKind  `json:"order_type"`
 	TIF            string     `json:"tif"`
 	LimitPrice     *string    `json:"limit_price"`
 	Quantity       int64      `json:"quantity"`
@@ -37,14 +37,14 @@ type Preview struct {
 }
 
 // orderShape maps an entry mode to IBKR's order type and time in force.
-func orderShape(entryMode string) (orderType, tif string) {
+func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	switch entryMode {
 	case NextOpenLimit:
-		return "LMT", "OPG"
+		return Limit, "OPG"
 	case SignalClose:
-		return "MOC", "DAY"
+		return MarketOnClose, "DAY"
 	default:
-		return "MKT", "OPG"
+		return Market, "OPG"
 	}
 }
 
@@ -70,10 +70,10 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {
-		p.Side = "BUY"
+		p.Side = Buy
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
-		p.Side = "SELL"
+		p.Side = Sell
 		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
 	}
 	if err != nil {
