@@ -72,15 +72,21 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 // send places the order at IBKR, one order per account at a time, and
 // classifies the answer.
 func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
-	unlock, err := s.accounts.lock(ctx, p.accountID)
+	// The contract first: its lookup places nothing, and the lock's
+	// connection is then the only one an order holds while it is sent.
+	conid, err := s.conid(ctx, userID, p.Ticker)
+	if err != nil {
+		return failed(err, "could not find the IBKR contract; nothing was sent")
+	}
+	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
 	if err != nil {
 		return failed(err, "could not take the account's order lock; nothing was sent")
 	}
 	defer unlock()
-	if p.Side == "SELL" {
+	if p.Side == Sell {
 		// Re-checked under the account's lock: another exit of the same
 		// position may have been placed since the preview.
-		left, err := s.exitQuantity(ctx, userID, *p.signal, id)
+		left, err := s.exitQuantity(ctx, conn, userID, *p.signal, id)
 		if err != nil {
 			return failed(err, "nothing was sent")
 		}
@@ -89,10 +95,6 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcom
 				errMessage: fmt.Sprintf("only %d shares of this position are left to sell, not %d: another exit was placed meanwhile; nothing was sent, confirm again", left, p.Quantity),
 				message:    "exit quantity changed; nothing sent"}
 		}
-	}
-	conid, err := s.conid(ctx, userID, p.Ticker)
-	if err != nil {
-		return failed(err, "could not find the IBKR contract; nothing was sent")
 	}
 	order := Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: id,
 		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}

@@ -74,7 +74,7 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
 		p.Side = Sell
-		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
+		p.Quantity, err = s.exitQuantity(ctx, s.pool, userID, g, "")
 	}
 	if err != nil {
 		return Preview{}, err
@@ -135,9 +135,9 @@ func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, kn
 // still may sell: a second exit signal for the same position sells only
 // what is left. The confirmation except (the one being placed) does not
 // count against itself.
-func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal, except string) (int64, error) {
+func (s *Service) exitQuantity(ctx context.Context, q execer, userID string, g Signal, except string) (int64, error) {
 	var filled, sold int64
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH entry AS (
 			SELECT c.filled_quantity, c.created_at
 			FROM confirmations c JOIN signals e ON e.id = c.signal_id

@@ -34,9 +34,14 @@ import (
 
 // Config configures a Service. Zero fields take defaults.
 type Config struct {
-	Pool   *pgxpool.Pool
-	Broker Broker
-	Log    zerolog.Logger
+	Pool *pgxpool.Pool
+	// LockPool holds the account locks: one connection per IBKR account an
+	// order is being sent to. A pool of its own keeps an order that holds a
+	// lock from waiting for a connection that other lock holders have
+	// taken; nil means Pool (enough for tests).
+	LockPool *pgxpool.Pool
+	Broker   Broker
+	Log      zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID returns a fresh UUID (a confirmation's id and cOID); nil means
@@ -66,6 +71,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.LockPool == nil {
+		c.LockPool = c.Pool
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -125,7 +133,7 @@ func New(cfg Config) (*Service, error) {
 		pool:     cfg.Pool,
 		broker:   cfg.Broker,
 		log:      cfg.Log,
-		accounts: accountLocks{pool: cfg.Pool},
+		accounts: accountLocks{pool: cfg.LockPool},
 		inflight: map[string]bool{},
 	}, nil
 }
