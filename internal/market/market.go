@@ -97,6 +97,16 @@ func New(cfg Config) (*Clock, error) {
 	return &Clock{cfg: cfg, loc: loc}, nil
 }
 
+// Default returns a Clock with the default cut-offs and restart windows
+// on the system clock.
+func Default() *Clock {
+	c, err := New(Config{})
+	if err != nil {
+		panic(err) // the time zone database is embedded; the defaults are valid
+	}
+	return c
+}
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time { return c.cfg.Now() }
 
