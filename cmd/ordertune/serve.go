@@ -18,6 +18,7 @@ import (
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -97,9 +98,13 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 			return nil, fmt.Errorf("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES: %w", err)
 		}
 	}
+	clock, err := market.New(cfg.Market)
+	if err != nil {
+		return nil, err
+	}
 	m := metrics.New()
 	m.RegisterPool(pool)
-	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes}
+	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
 	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
 		return nil, err
