@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // MaxIdempotencyKey bounds an Idempotency-Key's length.
@@ -103,6 +105,9 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 // (user, signal, side).
 func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
+	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
+		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
+	})
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
 	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
