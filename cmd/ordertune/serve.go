@@ -118,7 +118,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation, Market: clock,
 	}); err != nil {
 		return nil, err
 	}

@@ -118,6 +118,10 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
 	c.Market.OPGCutoff = timeOfDay("ORDERTUNE_CUTOFF_OPG")
 	c.Market.MOCCutoff = timeOfDay("ORDERTUNE_CUTOFF_MOC")
+	if demo {
+		// The demo's IBKR is the simulator, which restarts only when told.
+		c.Market.Maintenance = []market.Window{}
+	}
 	if s := get("ORDERTUNE_IBKR_MAINTENANCE", ""); s != "" {
 		ws, err := market.ParseWindows(s)
 		if err != nil {

@@ -43,6 +43,9 @@ func (w Window) String() string {
 
 // FormatWindows formats ws as a comma-separated list that ParseWindows reads.
 func FormatWindows(ws []Window) string {
+	if ws != nil && len(ws) == 0 {
+		return "none"
+	}
 	parts := make([]string, len(ws))
 	for i, w := range ws {
 		parts[i] = w.String()
@@ -50,12 +53,16 @@ func FormatWindows(ws []Window) string {
 	return strings.Join(parts, ", ")
 }
 
-// ParseWindows reads a comma-separated list of restart windows, each either
+// ParseWindows reads a comma-separated list of restart windows, or "none",
+// each window either
 // "daily HH:MM-HH:MM" or "Day HH:MM-[Day ]HH:MM" with three-letter English
 // day names ("Fri 23:00-Sat 03:00"). A window that ends at or before its
 // start time without an end day ends the next day. Windows last less than
 // a week.
 func ParseWindows(s string) ([]Window, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return []Window{}, nil
+	}
 	var ws []Window
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -145,7 +152,8 @@ func parseWeekday(s string) (time.Weekday, error) {
 
 // Maintenance returns IBKR's restart window that contains t, or else the
 // next one after t; in reports whether t is inside it. Overlapping windows
-// (the daily reset inside the weekend one) count as one.
+// (the daily reset inside the weekend one) count as one. Without windows
+// start and end are zero.
 func (c *Clock) Maintenance(t time.Time) (start, end time.Time, in bool) {
 	type span struct{ from, to time.Time }
 	var spans []span

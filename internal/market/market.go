@@ -57,7 +57,8 @@ type Config struct {
 	// early close it moves as far before the close as it is before 16:00.
 	MOCCutoff time.Duration
 	// Maintenance are IBKR's restart windows; nil means
-	// DefaultMaintenance.
+	// DefaultMaintenance, an empty slice none (the simulator restarts only
+	// when told).
 	Maintenance []Window
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

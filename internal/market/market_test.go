@@ -248,6 +248,20 @@ func TestParseWindows(t *testing.T) {
 			t.Errorf("ParseWindows(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
+	none, err := ParseWindows(" None ")
+	if err != nil || none == nil || len(none) != 0 || FormatWindows(none) != "none" {
+		t.Errorf(`ParseWindows("none") = %#v, %v`, none, err)
+	}
+	c, err := New(Config{Maintenance: none})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start, _, in := c.Maintenance(time.Now()); in || !start.IsZero() {
+		t.Errorf("no windows: start %v in %v", start, in)
+	}
+	if v := c.View(); v.BrokerMaintenance.NextStart != nil || v.BrokerMaintenance.Now {
+		t.Errorf("no windows: view %+v", v.BrokerMaintenance)
+	}
 	for _, bad := range []string{"", "daily", "daily 25:00-01:00", "Fri 23:00", "Xyz 01:00-02:00",
 		"daily 01:00-Sat 02:00", "daily 01:00-01:00", "Mon 1:00-2:00", "Fri 23:00-Fri 23:00x"} {
 		if _, err := ParseWindows(bad); err == nil {

@@ -31,11 +31,11 @@ type CutoffsView struct {
 }
 
 // MaintenanceView says whether IBKR is restarting now, and the current or
-// next restart window.
+// next restart window (null when none is configured).
 type MaintenanceView struct {
-	Now       bool      `json:"now"`
-	NextStart time.Time `json:"next_start"`
-	NextEnd   time.Time `json:"next_end"`
+	Now       bool       `json:"now"`
+	NextStart *time.Time `json:"next_start"`
+	NextEnd   *time.Time `json:"next_end"`
 }
 
 // View returns the market's clock at the clock's current time.
@@ -62,6 +62,15 @@ func (c *Clock) View() View {
 			OPG: c.Cutoff(Open, now).UTC(),
 			MOC: c.Cutoff(Close, now).UTC(),
 		},
-		BrokerMaintenance: MaintenanceView{Now: in, NextStart: start.UTC(), NextEnd: end.UTC()},
+		BrokerMaintenance: maintenanceView(start, end, in),
 	}
+}
+
+func maintenanceView(start, end time.Time, in bool) MaintenanceView {
+	v := MaintenanceView{Now: in}
+	if !start.IsZero() {
+		s, e := start.UTC(), end.UTC()
+		v.NextStart, v.NextEnd = &s, &e
+	}
+	return v
 }

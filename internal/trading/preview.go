@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,6 +31,12 @@ type Preview struct {
 	Quantity       int64      `json:"quantity"`
 	EstimatedValue string     `json:"estimated_value"`
 	Broker         BrokerInfo `json:"broker"`
+	// CutoffAt is when confirmations close: the signal's expiry, at the
+	// latest its order's auction cut-off.
+	CutoffAt time.Time `json:"cutoff_at"`
+	// AuctionDate is the trading day whose auction the order is for: the
+	// entry date, or the next trading day when the exchange is closed then.
+	AuctionDate string `json:"auction_date"`
 
 	refPrice  string  // the signal's reference close
 	accountID string  // the unmasked account, never shown
@@ -64,9 +71,14 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	case "withdrawn":
 		return Preview{}, errs.E(errs.Conflict, "this signal was withdrawn; it can no longer be confirmed")
 	case "expired":
-		return Preview{}, errs.E(errs.Conflict, "this signal expired at %s (the auction cutoff); it can no longer be confirmed", g.ExpiresAt.Format("2006-01-02 15:04 MST"))
+		return Preview{}, errs.E(errs.PastCutoff, "confirmations of this signal closed at %s, its order's auction cut-off; it can no longer be confirmed",
+			g.ExpiresAt.In(s.cfg.Market.Location()).Format("2006-01-02 15:04 MST"))
 	}
-	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g}
+	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g, CutoffAt: g.ExpiresAt}
+	if ed, err := time.Parse(time.DateOnly, g.EntryDate); err == nil {
+		_, day := s.cfg.Market.CutoffOn(auction(g.EntryMode), ed)
+		p.AuctionDate = day.Date.Format(time.DateOnly)
+	}
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {
