@@ -63,6 +63,7 @@ func TestConfirmPlacesThePreviewedOrder(t *testing.T) {
 			want.SignalID, want.Ticker = g.ID, "AAPL"
 			want.Broker = trading.BrokerInfo{Name: "Interactive Brokers", Mode: "paper", AccountIDMasked: p.Broker.AccountIDMasked}
 			want.CutoffAt, want.AuctionDate = g.ExpiresAt, g.EntryDate
+			want.WhatIf = p.WhatIf // TestPreviewAsksWhatIf checks it
 			if diff := cmp.Diff(want, p, cmp.AllowUnexported(trading.Preview{}), cmp.FilterPath(func(p cmp.Path) bool {
 				sf, ok := p.Last().(cmp.StructField)
 				return ok && (sf.Name() == "refPrice" || sf.Name() == "accountID" || sf.Name() == "signal")

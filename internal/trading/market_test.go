@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
@@ -130,5 +133,45 @@ func TestConfirmDuringIBKRsRestart(t *testing.T) {
 	clock.Set(time.Date(2026, 12, 2, 1, 45, 0, 0, ny))
 	if c, _, err := w.svc.Confirm(context.Background(), user, g.ID, "k1", "BUY"); err != nil || c.Status != trading.StatusSubmitted {
 		t.Fatalf("after the restart: %+v, %v", c, err)
+	}
+}
+
+// The preview asks IBKR's what-if: commission, margin and equity, IBKR's
+// refusal shown before confirming, and no what-if at all (never an error)
+// when IBKR cannot answer it.
+func TestPreviewAsksWhatIf(t *testing.T) {
+	w := newWorld(t, fastSim(), nil)
+	ctx := context.Background()
+	user := w.subscriber(t, trading.SizeShares, "1000")
+	g := w.signal(t, nil)
+
+	p, err := w.svc.Preview(ctx, user, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The simulator's fixed pricing: USD 0.005 a share, 1000 × 187.25 at
+	// 50 % Reg T initial margin, equity 1,000,000 less the commission.
+	want := &trading.WhatIf{Commission: "5", InitialMarginChange: "93625", EquityWithLoanAfter: "999995", Warnings: []string{}}
+	if diff := cmp.Diff(want, p.WhatIf); diff != "" {
+		t.Errorf("what-if (-want +got):\n%s", diff)
+	}
+
+	w.env.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders/whatif", Kind: ibkrsim.FaultReject,
+		Value: []byte(`"No trading permissions."`), Count: 1})
+	p, err = w.svc.Preview(ctx, user, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.WhatIf == nil || p.WhatIf.Refusal == nil || *p.WhatIf.Refusal != "No trading permissions." {
+		t.Errorf("refused what-if: %+v", p.WhatIf)
+	}
+
+	w.env.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders/whatif", Kind: ibkrsim.FaultStatus, Value: []byte(`500`), Count: 5})
+	p, err = w.svc.Preview(ctx, user, g.ID)
+	if err != nil || p.WhatIf != nil {
+		t.Errorf("IBKR failing the what-if: preview %+v, %v; want a preview without what-if", p.WhatIf, err)
+	}
+	if got := len(w.env.Orders(t)); got != 0 {
+		t.Errorf("orders at the simulator after previews = %d", got)
 	}
 }

@@ -37,6 +37,9 @@ type Preview struct {
 	// AuctionDate is the trading day whose auction the order is for: the
 	// entry date, or the next trading day when the exchange is closed then.
 	AuctionDate string `json:"auction_date"`
+	// WhatIf is the broker's what-if for the order, or nil when it could
+	// not be had; it never blocks a confirm by itself.
+	WhatIf *WhatIf `json:"whatif"`
 
 	refPrice  string  // the signal's reference close
 	accountID string  // the unmasked account, never shown
@@ -55,13 +58,44 @@ func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	}
 }
 
-// Preview computes what confirming signalID would place for userID.
+// Preview computes what confirming signalID would place for userID, and
+// asks the broker's what-if what it would cost: commission, margin, and
+// whether the account may trade it at all.
 func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview, error) {
 	g, err := s.Signal(ctx, signalID)
 	if err != nil {
 		return Preview{}, err
 	}
-	return s.preview(ctx, userID, g, nil)
+	p, err := s.preview(ctx, userID, g, nil)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.WhatIf = s.whatIf(ctx, userID, p)
+	return p, nil
+}
+
+// whatIf asks the broker about p's order; a failure is logged and leaves
+// the preview without it, since IBKR answering the real order is what
+// counts.
+func (s *Service) whatIf(ctx context.Context, userID string, p Preview) *WhatIf {
+	if p.Quantity <= 0 {
+		return nil
+	}
+	conid, err := s.conid(ctx, userID, p.Ticker)
+	if err == nil {
+		var w WhatIf
+		if w, err = s.broker.WhatIf(ctx, userID, p.order(conid, "")); err == nil {
+			return &w
+		}
+	}
+	s.logger(ctx).Info().Err(err).Str("signal_id", p.SignalID).Msg("what-if unavailable; preview without it")
+	return nil
+}
+
+// order is the order p describes, with its contract and client order id.
+func (p Preview) order(conid int64, coid string) Order {
+	return Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: coid,
+		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}
 }
 
 // preview computes the order; ps is the user's position size when the
