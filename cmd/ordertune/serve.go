@@ -112,7 +112,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m); err != nil {
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
@@ -140,11 +140,11 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics) (*broker.Service, error) {
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.InMaintenance},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {

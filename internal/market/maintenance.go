@@ -150,6 +150,12 @@ func parseWeekday(s string) (time.Weekday, error) {
 	return 0, fmt.Errorf("day %q: want daily or Mon, Tue, Wed, Thu, Fri, Sat, Sun", s)
 }
 
+// InMaintenance reports whether IBKR is restarting at t.
+func (c *Clock) InMaintenance(t time.Time) bool {
+	_, _, in := c.Maintenance(t)
+	return in
+}
+
 // Maintenance returns IBKR's restart window that contains t, or else the
 // next one after t; in reports whether t is inside it. Overlapping windows
 // (the daily reset inside the weekend one) count as one. Without windows
