@@ -144,7 +144,7 @@ func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metric
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.InMaintenance},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {

@@ -188,7 +188,7 @@ type sweepStats struct {
 func (c *Cache) sweep(ctx context.Context) sweepStats {
 	var st sweepStats
 	now := c.cfg.Now()
-	if c.cfg.Maintenance != nil && c.cfg.Maintenance(now) {
+	if _, restarting := c.restarting(now); restarting {
 		st.paused = true
 		return st
 	}
@@ -312,4 +312,13 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 		c.startFlight(t)
 	}
 	return false, false
+}
+
+// restarting reports whether IBKR is in a restart window at now, and until
+// when.
+func (c *Cache) restarting(now time.Time) (time.Time, bool) {
+	if c.cfg.Maintenance == nil {
+		return time.Time{}, false
+	}
+	return c.cfg.Maintenance(now)
 }

@@ -159,7 +159,9 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 // anything, with the same live session token.
 func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 	var restarting atomic.Bool
-	e := newEnv(t, envOptions{fake: true, cache: CacheConfig{Maintenance: func(time.Time) bool { return restarting.Load() }}})
+	e := newEnv(t, envOptions{fake: true, cache: CacheConfig{Maintenance: func(now time.Time) (time.Time, bool) {
+		return now.Add(time.Hour), restarting.Load()
+	}}})
 	ctx := ctxT(t)
 	u, _ := e.connected("DU1234567")
 	c := e.svc.Cache()

@@ -150,10 +150,10 @@ func parseWeekday(s string) (time.Weekday, error) {
 	return 0, fmt.Errorf("day %q: want daily or Mon, Tue, Wed, Thu, Fri, Sat, Sun", s)
 }
 
-// InMaintenance reports whether IBKR is restarting at t.
-func (c *Clock) InMaintenance(t time.Time) bool {
-	_, _, in := c.Maintenance(t)
-	return in
+// RestartingUntil reports whether IBKR is restarting at t, and until when.
+func (c *Clock) RestartingUntil(t time.Time) (time.Time, bool) {
+	_, end, in := c.Maintenance(t)
+	return end, in
 }
 
 // Maintenance returns IBKR's restart window that contains t, or else the
