@@ -74,7 +74,7 @@ func New(d Deps) *Server {
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
+	e.Use(s.requestID, s.responseHeaders, s.accessLog, s.recoverPanic, s.bodyLimit, s.cleanQuery)
 	e.Use(s.csrf, s.authorize)
 	s.routes()
 	s.ibkrRoutes(d.IBKRRoutes)
