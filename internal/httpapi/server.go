@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -186,7 +187,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Info().
 			Str("request_id", requestID(c)).
 			Str("method", req.Method).
-			Str("path", req.URL.Path).
+			Str("path", logPath(req.URL.Path)).
 			Str("route", c.Path()).
 			Int("status", res.Status).
 			Int64("bytes", res.Size).
@@ -195,6 +196,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			Msg("request")
 		return nil
 	}
+}
+
+// logPath is the path as the access log shows it: below the IBKR
+// pass-through, account ids are masked whatever became of the request
+// (refused by the allowlist, the authorization or the method).
+func logPath(p string) string {
+	if strings.HasPrefix(p, apiPrefix+ibkrPrefix+"/") {
+		return passthrough.RedactPath(p)
+	}
+	return p
 }
 
 // recoverPanic turns a handler panic into a 500 problem; the stack goes to
