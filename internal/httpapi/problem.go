@@ -101,6 +101,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		e = &errs.Error{Code: errs.Internal, Err: err}
 		st = status(e)
 	}
+	if out := asOutage(e, err); out != e {
+		e, st = out, status(out)
+	}
 	if st == http.StatusAccepted {
 		// An unknown broker outcome is answered by its handler with the
 		// confirmation; one reaching here is a bug, not a success.
