@@ -55,6 +55,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	broker  *broker.Service
 	trading *trading.Service
+	drain   drainer // closed near the end of the shutdown grace
 	authLayer
 }
 
@@ -100,7 +101,8 @@ func (s *Server) routes() {
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
 // new connections are refused and requests in flight get up to grace to
-// finish.
+// finish. Confirms still waiting for IBKR shortly before the grace ends
+// are answered 202 with their confirmation; reconciliation settles them.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           s.e,
@@ -121,6 +123,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	s.log.Info().Msg("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// Shortly before the grace ends, confirms still waiting for IBKR
+	// answer with their confirmation (202) rather than being cut off.
+	drain := time.AfterFunc(grace-drainMargin(grace), s.drain.start)
+	defer drain.Stop()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}

@@ -138,7 +138,7 @@ func (s *Server) confirmSignal(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, in.Side)
+	conf, replay, err := s.confirmOrDrain(c, principal(c).UserID, c.Param("id"), key, in.Side)
 	if err != nil {
 		return err
 	}
