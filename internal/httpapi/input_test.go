@@ -374,3 +374,23 @@ func FuzzRouteInputs(f *testing.F) {
 		}
 	})
 }
+
+// TestSpecDocumentsBoundaryAnswers: what the boundary may answer on any
+// API route is documented on every operation — 503 when the database is
+// down, 400 and 422 for a query string (every route has one, if only
+// unexpected) or a body the input-cleaning rule or the decoder refuses.
+func TestSpecDocumentsBoundaryAnswers(t *testing.T) {
+	doc := loadSpec(t)
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, apiPrefix) {
+			continue
+		}
+		for method, op := range item.Operations() {
+			for _, code := range []string{"400", "422", "503"} {
+				if op.Responses.Value(code) == nil {
+					t.Errorf("%s %s does not document %s", method, path, code)
+				}
+			}
+		}
+	}
+}
