@@ -337,10 +337,7 @@ func FuzzRouteInputs(f *testing.F) {
 	cl := env.ts.Client()
 	cl.Timeout = 30 * time.Second
 	f.Fuzz(func(t *testing.T, i int, query string, body []byte) {
-		if i < 0 {
-			i = -i
-		}
-		r := routes[i%len(routes)]
+		r := routes[uint(i)%uint(len(routes))]
 		path := pathParam.ReplaceAllStringFunc(r.path, func(p string) string {
 			if p == ":mode" {
 				return "paper"
