@@ -391,3 +391,32 @@ func TestSpecDocumentsBoundaryAnswers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeStrict feeds arbitrary bodies to the one JSON decoder: it never
+// panics, every refusal is an invalid_argument, and every string of an
+// accepted body passed the input-cleaning rule.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`{"side":"BUY"}`, `{"SIDE":"BUY"}`, `{"side":"a","side":"b"}`, `{"side":"\u0000"}`,
+		"{\"side\":\"\xff\"}", `{"side":"\ud800"}`, `{"name":"n","scopes":["a",{"x":1}]}`, `{"signature_key_pem":"a\nb"}`,
+		`{"expires_at":"2026-11-23T14:30:00Z","limit_price":null}`, `[]`, `null`, `{"a":{"b":{"c":[]}}}`, `{} {}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var token struct {
+			Name   string   `json:"name"`
+			Scopes []string `json:"scopes"`
+		}
+		for _, v := range []any{&token, &broker.Input{}, &trading.NewSignal{}, &map[string]any{}} {
+			err := decodeStrict(body, v)
+			if err == nil {
+				if b, _ := json.Marshal(v); strings.Contains(string(b), `\u0000`) {
+					t.Errorf("%q decoded with a NUL into %T", body, v)
+				}
+				continue
+			}
+			if e := errs.As(err); e == nil || e.Code != errs.Invalid {
+				t.Errorf("%q into %T: %v, want invalid_argument", body, v, err)
+			}
+		}
+	})
+}

@@ -19,6 +19,6 @@ func asOutage(e *errs.Error, err error) *errs.Error {
 	if e.Code != errs.Internal || !postgres.Unavailable(err) {
 		return e
 	}
-	return &errs.Error{Code: errs.Unavailable, Message: "the database is unreachable; try again shortly",
+	return &errs.Error{Code: errs.Unavailable, Message: "the service is briefly unavailable (its database is unreachable); try again shortly",
 		RetryAfter: outageRetryAfter, Err: err}
 }
