@@ -80,6 +80,7 @@ type tenant struct {
 	lastTickle time.Time
 	lastUsed   time.Time
 	lastErr    errs.Code
+	lastRepair time.Time // when a 401 last marked the LST bad (RepairEvery)
 
 	failErr   error
 	failUntil time.Time
@@ -442,7 +443,14 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	}
 	switch kind {
 	case ibkr.KindTokenExpired:
-		t.lstBad = true
+		now := c.cfg.Now()
+		if !t.lastRepair.IsZero() && now.Sub(t.lastRepair) < c.cfg.RepairEvery {
+			// Over the tenant's handshake budget: the token was just
+			// made anew, so IBKR refuses the request, not the token.
+			t.lastErr = errs.Code(kind.Code())
+			return
+		}
+		t.lstBad, t.lastRepair = true, now
 	case ibkr.KindNoBrokerageSession:
 		t.brokerage, t.accounts = false, false
 	case ibkr.KindAccountsNotQueried:

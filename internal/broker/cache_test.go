@@ -340,7 +340,7 @@ func TestRecoveryAfterSimulatorRestart(t *testing.T) {
 }
 
 func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
 	u, in := e.connected("DU1234567")
 	c := e.svc.Cache()
@@ -352,7 +352,9 @@ func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 		t.Errorf("handshakes after one 401 = %d, want 2", got)
 	}
 
-	// IBKR keeps refusing: exactly one more handshake, then the error.
+	// IBKR keeps refusing, after the handshake budget's interval: exactly
+	// one more handshake, then the error.
+	e.clock.Advance(c.cfg.RepairEvery)
 	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 0, "consumer_key": in.ConsumerKey})
 	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
 		_, err := s.Accounts(ctx)

@@ -45,7 +45,7 @@ type brokerEnvOptions struct {
 	trading   bool // also place orders through the broker service, as `ordertune serve` wires it
 }
 
-func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
+func newBrokerEnvWith(t testing.TB, o brokerEnvOptions) *brokerEnv {
 	t.Helper()
 	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &logtest.Sink{}}
 	log := zerolog.New(env.logs).Level(o.logLevel)
