@@ -352,7 +352,7 @@ func TestE2ETestConnection(t *testing.T) {
 			var out strings.Builder
 			ibkr.FormatTestResult(&out, res)
 			if tc.wantStep == "" {
-				if !res.OK || len(res.Steps) != 4 {
+				if !res.OK || len(res.Steps) != 5 || res.Steps[4].Name != ibkr.StepTradingPermissions {
 					t.Fatalf("want success:\n%s", out.String())
 				}
 				return
