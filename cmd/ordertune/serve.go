@@ -113,7 +113,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, Broker: trading.FromBroker(deps.Broker), Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation,
 	}); err != nil {
 		return nil, err
 	}
@@ -127,8 +127,9 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
-		IBKR:  ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache: broker.CacheConfig{OnHandshake: m.Handshake, SuppressQuestions: trading.DefaultAllowedQuestions()},
+		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake},
+		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {
 		return nil, err

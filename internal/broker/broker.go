@@ -15,26 +15,18 @@ import (
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Mode names a credential set: each user has one for live trading and one
-// for paper trading.
-type Mode string
+// for paper trading. It is the trading feature's Mode.
+type Mode = trading.Mode
 
 // The two modes.
 const (
-	Live  Mode = "live"
-	Paper Mode = "paper"
+	Live  = trading.Live
+	Paper = trading.Paper
 )
-
-// ParseMode checks a mode given by a client.
-func ParseMode(s string) (Mode, error) {
-	switch Mode(s) {
-	case Live, Paper:
-		return Mode(s), nil
-	}
-	return "", errs.E(errs.Invalid, "mode must be live or paper")
-}
 
 // Status is a connection's state as last seen by Test Connection.
 type Status string

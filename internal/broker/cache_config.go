@@ -34,10 +34,6 @@ type CacheConfig struct {
 	// OnHandshake, when set, is told each handshake's result: "ok" or the
 	// IBKR failure kind (for metrics).
 	OnHandshake func(result string)
-	// SuppressQuestions lists reply-question message ids suppressed in
-	// every new brokerage session, after accounts are queried (the trading
-	// feature's allowlist); empty suppresses none.
-	SuppressQuestions []string
 }
 
 func (c CacheConfig) withDefaults() CacheConfig {

@@ -140,8 +140,10 @@ type env struct {
 type envOptions struct {
 	sim   ibkrsim.Config
 	cache CacheConfig
-	fake  bool // share a fake clock between simulator, client and cache
-	ring  *seal.Ring
+	// questions is Config.AllowedQuestions.
+	questions []string
+	fake      bool // share a fake clock between simulator, client and cache
+	ring      *seal.Ring
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -159,7 +161,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.sim = newSimHost(t, o.sim)
 	svc, err := New(Config{
-		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache,
+		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache, AllowedQuestions: o.questions,
 		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), Now: now},
 	})
 	if err != nil {

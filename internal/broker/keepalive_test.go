@@ -133,7 +133,7 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 		}
 		return time.Now()
 	}
-	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil)
+	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil, nil)
 	var logs logtest.Sink
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

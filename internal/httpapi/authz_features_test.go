@@ -22,7 +22,7 @@ type features struct {
 // lines here.
 func wireAllFeatures(t *testing.T, d *Deps) *features {
 	t.Helper()
-	sim := tradetest.NewEnv(t, ibkrsim.Config{}, tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions()})
+	sim := tradetest.NewEnv(t, ibkrsim.Config{}, tradetest.SimBrokerOptions{})
 	ts, err := trading.New(trading.Config{Pool: d.Pool, Broker: sim.Broker, Log: d.Log})
 	if err != nil {
 		t.Fatal(err)

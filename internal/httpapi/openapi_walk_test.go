@@ -14,7 +14,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // newContractEnv is the whole product behind real HTTP: accounts with 2FA,
@@ -23,9 +22,9 @@ import (
 func newContractEnv(t *testing.T) *brokerEnv {
 	t.Helper()
 	return newBrokerEnvWith(t, brokerEnvOptions{
-		logLevel: zerolog.DebugLevel,
-		cache:    broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()},
-		trading:  true,
+		logLevel:  zerolog.DebugLevel,
+		questions: broker.DefaultAllowedQuestions(),
+		trading:   true,
 	})
 }
 

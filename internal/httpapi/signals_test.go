@@ -51,7 +51,7 @@ func newTradeEnv(t *testing.T) *tradeEnv {
 		t.Fatal(err)
 	}
 	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
-		tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(),
+		tradetest.SimBrokerOptions{
 			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
 	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ordertune/ordertune/internal/errs"
 )
 
 // Mode is which of a user's two credential sets is meant: paper or live.
@@ -20,13 +22,10 @@ const (
 
 // The Test Connection step names, in order.
 const (
-	StepCredentials       = "credentials"
-	StepLiveSessionToken  = "live_session_token"
-	StepBrokerageSession  = "brokerage_session"
-	StepAccounts          = "accounts"
-	codeInvalidArgument   = "invalid_argument"
-	codeAccountNotFound   = "broker_account_not_found"
-	codeBrokerUnavailable = "broker_unavailable"
+	StepCredentials      = "credentials"
+	StepLiveSessionToken = "live_session_token"
+	StepBrokerageSession = "brokerage_session"
+	StepAccounts         = "accounts"
 )
 
 // TestStep is one step of Test Connection, in the words users know.
@@ -41,9 +40,9 @@ type TestStep struct {
 
 // TestError is the overall failure of a Test Connection.
 type TestError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint"`
+	Code    errs.Code `json:"code"`
+	Message string    `json:"message"`
+	Hint    string    `json:"hint"`
 }
 
 // TestResult is the outcome of TestConnection (API.md's TestResult).
@@ -88,15 +87,15 @@ func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode
 			if errors.As(err, &ce) {
 				res.FieldErrors = ce.FieldErrors
 			}
-			return "", &TestError{Code: codeInvalidArgument, Message: "Credentials are invalid: " + credentialProblems(res.FieldErrors),
+			return "", &TestError{Code: errs.Invalid, Message: "Credentials are invalid: " + credentialProblems(res.FieldErrors),
 				Hint: "Fix the fields named above; every problem is listed."}
 		}
 		if mode == ModeLive && c.IsPaper() {
-			return "", &TestError{Code: codeInvalidArgument, Message: "Account " + c.AccountID + " is a paper account, but these are the live credentials",
+			return "", &TestError{Code: errs.Invalid, Message: "Account " + c.AccountID + " is a paper account, but these are the live credentials",
 				Hint: "Paper accounts start with DU; save them under paper."}
 		}
 		if mode == ModePaper && !c.IsPaper() {
-			return "", &TestError{Code: codeInvalidArgument, Message: "Account " + c.AccountID + " is a live account, but these are the paper credentials",
+			return "", &TestError{Code: errs.Invalid, Message: "Account " + c.AccountID + " is a live account, but these are the paper credentials",
 				Hint: "Live accounts start with U; save them under live."}
 		}
 		creds = c
@@ -130,7 +129,7 @@ func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode
 			return "", callFailure(err, "Brokerage session could not be opened")
 		}
 		if st.Competing {
-			return "", &TestError{Code: "broker_not_connected", Message: "Brokerage session is taken by another login of this IBKR username",
+			return "", &TestError{Code: errs.BrokerNotConnected, Message: "Brokerage session is taken by another login of this IBKR username",
 				Hint: "Log out of TWS, Client Portal and the mobile app for this username, or use a separate IBKR username for the API."}
 		}
 		return "Brokerage session open", nil
@@ -145,7 +144,7 @@ func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode
 			return "", callFailure(err, "Accounts could not be listed")
 		}
 		if !l.Has(creds.AccountID) {
-			return "", &TestError{Code: codeAccountNotFound, Message: fmt.Sprintf("Account not found: %s is not among the %d account(s) of this IBKR login", creds.AccountID, len(l.Accounts)),
+			return "", &TestError{Code: errs.BrokerAccountNotFound, Message: fmt.Sprintf("Account not found: %s is not among the %d account(s) of this IBKR login", creds.AccountID, len(l.Accounts)),
 				Hint: "Check the account id; it must belong to the IBKR username the consumer key was registered with (paper accounts have their own username)."}
 		}
 		// IBKR's own flag backs the account-id prefix checked above.
@@ -154,7 +153,7 @@ func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode
 			if l.IsPaper {
 				login = "paper"
 			}
-			return "", &TestError{Code: codeInvalidArgument, Message: fmt.Sprintf("IBKR reports a %s login, but these are the %s credentials", login, mode),
+			return "", &TestError{Code: errs.Invalid, Message: fmt.Sprintf("IBKR reports a %s login, but these are the %s credentials", login, mode),
 				Hint: "Save paper and live credentials under their own mode; each has its own IBKR username and consumer registration."}
 		}
 		kind := "live"
@@ -182,7 +181,7 @@ func credentialProblems(fes []FieldError) string {
 func handshakeFailure(err error) *TestError {
 	var e *Error
 	if !errors.As(err, &e) {
-		return &TestError{Code: codeBrokerUnavailable, Message: "OAuth handshake failed: " + err.Error()}
+		return &TestError{Code: errs.BrokerUnavailable, Message: "OAuth handshake failed: " + err.Error()}
 	}
 	switch e.Kind {
 	case KindInvalidSignature:
@@ -212,7 +211,7 @@ func handshakeFailure(err error) *TestError {
 func callFailure(err error, what string) *TestError {
 	var e *Error
 	if !errors.As(err, &e) {
-		return &TestError{Code: codeBrokerUnavailable, Message: what + ": " + err.Error()}
+		return &TestError{Code: errs.BrokerUnavailable, Message: what + ": " + err.Error()}
 	}
 	t := &TestError{Code: e.Kind.Code(), Message: what}
 	if e.Text != "" {

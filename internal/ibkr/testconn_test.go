@@ -109,7 +109,7 @@ func TestTestConnection(t *testing.T) {
 				t.Errorf("OK = %v, Session = %v", res.OK, res.Session != nil)
 			}
 			if tc.wantCode != "" {
-				if res.Error == nil || res.Error.Code != tc.wantCode || !strings.Contains(res.Error.Hint, tc.wantHint) {
+				if res.Error == nil || string(res.Error.Code) != tc.wantCode || !strings.Contains(res.Error.Hint, tc.wantHint) {
 					t.Errorf("Error = %+v, want code %s and hint with %q", res.Error, tc.wantCode, tc.wantHint)
 				}
 			}

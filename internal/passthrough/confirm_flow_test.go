@@ -13,7 +13,7 @@ import (
 func TestBridgeOrderUpdateFromConfirm(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tn := e.tenant("DU5100001")
-	svc, err := trading.New(trading.Config{Pool: e.pool, Broker: trading.FromBroker(e.svc)})
+	svc, err := trading.New(trading.Config{Pool: e.pool, Broker: e.svc.Orders()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ type Confirmation struct {
 	OrderType       string             `json:"order_type"`
 	TIF             string             `json:"tif"`
 	LimitPrice      *string            `json:"limit_price"`
-	Mode            string             `json:"mode"`
+	Mode            Mode               `json:"mode"`
 	AccountIDMasked string             `json:"account_id_masked"`
 	Status          string             `json:"status"`
 	BrokerOrderID   *string            `json:"broker_order_id"`

@@ -50,7 +50,7 @@ func TestCrashDuringConfirms(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 
-	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(), Limits: fastLimits()})
+	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Limits: fastLimits()})
 	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, PendingGrace: 500 * time.Millisecond,
 		ReconcileInterval: 20 * time.Millisecond, OrderTimeout: 5 * time.Second})
 	if err != nil {

@@ -146,7 +146,7 @@ func TestBrokerFaults(t *testing.T) {
 				return c
 			},
 			// Nothing suppressed, so IBKR asks o163 (first order), o403 and o10151 in a chain.
-			tune: func(_ *trading.Config, b *tradetest.SimBrokerOptions) { b.Suppress = nil },
+			tune: func(_ *trading.Config, b *tradetest.SimBrokerOptions) { b.NoSuppress = true },
 			want: want{status: trading.StatusSubmitted, orders: 1, handshakes: 1}},
 		{name: "unknown question is declined and shown",
 			setup: func(t *testing.T, w *world, _ string) {
@@ -313,14 +313,14 @@ func TestDuplicateCOIDMeansAlreadyPlaced(t *testing.T) {
 }
 
 // TestTwoInstancesShareTheAccountLock runs two services (two server
-// instances) with the advisory account lock on one database, confirming
+// instances, each with the account's advisory lock) on one database, confirming
 // different signals of one user at once: every confirm places its one
 // order.
 func TestTwoInstancesShareTheAccountLock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.AccountAdvisoryLock = true })
-	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, AccountAdvisoryLock: true})
+	w := newWorld(t, fastSim(), nil)
+	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker})
 	if err != nil {
 		t.Fatal(err)
 	}

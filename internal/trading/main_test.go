@@ -44,7 +44,7 @@ func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *t
 	t.Helper()
 	pool := pgtest.Pool(t)
 	tc := trading.Config{Pool: pool, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second}
-	bo := tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(), Limits: fastLimits()}
+	bo := tradetest.SimBrokerOptions{Limits: fastLimits()}
 	if tune != nil {
 		tune(&tc, &bo)
 	}

@@ -14,7 +14,7 @@ import (
 // BrokerInfo names where an order goes.
 type BrokerInfo struct {
 	Name            string `json:"name"`
-	Mode            string `json:"mode"`
+	Mode            Mode   `json:"mode"`
 	AccountIDMasked string `json:"account_id_masked"`
 }
 
