@@ -25,6 +25,7 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	if err != nil {
 		s.log.Error().Err(err).Str("confirmation", id).Str("outcome", o.status).
 			Msg("could not record an order outcome; reconciliation will settle it")
+		s.kept.keep(id, o, s.cfg.Now().UTC())
 		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
 			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}

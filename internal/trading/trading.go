@@ -49,10 +49,15 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
-	// MissesBeforeFailed is how many reconciliation passes must fail to find
-	// an order at IBKR before it is declared never placed. IBKR's first
-	// orders call of a session may be empty, so it is at least 2.
-	MissesBeforeFailed int
+	// ReconcileBackoffMax bounds the back-off of a row whose order
+	// reconciliation cannot find (or ask about): its lookups start
+	// ReconcileInterval apart and double up to this (default 2 min).
+	ReconcileBackoffMax time.Duration
+	// OutcomeUnknownAfter is how long an order that was sent may go
+	// unfound at IBKR before its confirmation says OutcomeUnknownMessage
+	// to the user and the admins (default 10 min). It is never marked
+	// failed: absence is no evidence that the order was not placed.
+	OutcomeUnknownAfter time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -80,8 +85,12 @@ func (c Config) withDefaults() Config {
 	if c.OnConfirm == nil {
 		c.OnConfirm = func(string) {}
 	}
-	if c.MissesBeforeFailed < 2 {
-		c.MissesBeforeFailed = 2
+	if c.ReconcileBackoffMax <= 0 {
+		c.ReconcileBackoffMax = 2 * time.Minute
+	}
+	c.ReconcileBackoffMax = max(c.ReconcileBackoffMax, c.ReconcileInterval)
+	if c.OutcomeUnknownAfter <= 0 {
+		c.OutcomeUnknownAfter = 10 * time.Minute
 	}
 	return c
 }
@@ -99,6 +108,9 @@ type Service struct {
 	// so its own reconciliation never mistakes them for abandoned ones.
 	inflightMu sync.Mutex
 	inflight   map[string]bool
+	// kept holds outcomes known here but not yet written, above all the
+	// evidence that an order was never sent.
+	kept unrecorded
 	// conids remembers the conid cache's rows in memory (ticker → int64):
 	// conids never change, so no order needs a query for one twice.
 	conids sync.Map
