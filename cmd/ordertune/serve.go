@@ -114,6 +114,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation,
+		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
 	}); err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metric
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, FailureBackoff: cfg.HandshakeFailureBackoff},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {

@@ -31,6 +31,17 @@ type Config struct {
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
+
+	// PendingGrace is how old a pending confirmation must be before
+	// reconciliation takes it for one whose request died (a crash).
+	PendingGrace time.Duration // ORDERTUNE_PENDING_GRACE
+	// OutcomeUnknownAfter is how long an order may go unfound at IBKR
+	// before its confirmation tells the user to check the IBKR account.
+	OutcomeUnknownAfter time.Duration // ORDERTUNE_OUTCOME_UNKNOWN_AFTER
+	// HandshakeFailureBackoff is how long a handshake IBKR refused is
+	// remembered before the next request tries again; one that did not
+	// reach IBKR is retried at once.
+	HandshakeFailureBackoff time.Duration // ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF
 }
 
 // Getenv is the signature of os.Getenv; tests pass their own.
@@ -94,6 +105,10 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		SessionIdle:           duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
 		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
+
+		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
+		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
+		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
 
@@ -135,7 +150,10 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_level", c.LogLevel).
 		Str("log_format", c.LogFormat).
 		Dur("session_idle", c.SessionIdle).
-		Dur("session_max_age", c.SessionMaxAge)
+		Dur("session_max_age", c.SessionMaxAge).
+		Dur("pending_grace", c.PendingGrace).
+		Dur("outcome_unknown_after", c.OutcomeUnknownAfter).
+		Dur("handshake_failure_backoff", c.HandshakeFailureBackoff)
 }
 
 // RedactURL returns a connection URL with its password, and any password

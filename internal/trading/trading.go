@@ -35,8 +35,11 @@ type Config struct {
 	// OrderTimeout bounds one order placement including its reply chain.
 	OrderTimeout time.Duration
 	// PendingGrace is how old a "pending" row must be before reconciliation
-	// treats it as abandoned (its request died with a crash). It must be
-	// longer than any confirm request takes.
+	// treats it as abandoned (its request died with a crash); default
+	// OrderTimeout + 15 s, a little longer than a confirm request takes.
+	// This process never takes its own confirmations in flight, and a row
+	// taken too early by another instance only shows "unknown" until its
+	// request records the outcome, so shortening it is safe.
 	PendingGrace time.Duration
 	// ReconcileInterval is the pause between reconciliation passes.
 	ReconcileInterval time.Duration
@@ -71,7 +74,7 @@ func (c Config) withDefaults() Config {
 		c.OrderTimeout = 30 * time.Second
 	}
 	if c.PendingGrace <= 0 {
-		c.PendingGrace = 2 * time.Minute
+		c.PendingGrace = c.OrderTimeout + 15*time.Second
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 5 * time.Second
