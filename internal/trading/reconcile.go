@@ -128,21 +128,26 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 // reconcileUser looks one user's claimed rows up at IBKR, each on its own:
 // a row whose lookup fails backs off alone while the others settle.
 func (s *Service) reconcileUser(ctx context.Context, userID string, rows []claimed) error {
+	var problems []error
 	acct, err := s.broker.ActiveAccount(ctx, userID)
 	if err != nil {
-		return errors.Join(fmt.Errorf("user %s: %w", userID, err), s.backOff(ctx, rows...))
+		problems = append(problems, fmt.Errorf("user %s: %w", userID, err))
 	}
 	lk := &lookups{broker: s.broker, userID: userID}
-	var problems []error
 	for _, r := range rows {
-		if r.mode != acct.Mode {
-			// The user switched connections; look again later.
-			problems = append(problems, s.backOff(ctx, r))
-			continue
-		}
-		f := lk.find(ctx, r)
-		if f.err != nil {
-			problems = append(problems, fmt.Errorf("user %s, confirmation %s: %w", userID, r.id, f.err))
+		var f found
+		switch {
+		case err != nil:
+			f.err = err
+		case r.mode != acct.Mode:
+			// The user switched connections: the order cannot be asked
+			// about now.
+			f.err = fmt.Errorf("the %s connection is not active", r.mode)
+		default:
+			f = lk.find(ctx, r)
+			if f.err != nil {
+				problems = append(problems, fmt.Errorf("user %s, confirmation %s: %w", userID, r.id, f.err))
+			}
 		}
 		if err := s.settle(ctx, r, f); err != nil {
 			problems = append(problems, fmt.Errorf("settle %s: %w", r.id, err))
@@ -160,21 +165,6 @@ func (s *Service) backoff(misses int) time.Duration {
 		d *= 2
 	}
 	return min(d, s.cfg.ReconcileBackoffMax)
-}
-
-// backOff makes rows that could not be looked up due again after their own
-// back-off, instead of the lease's.
-func (s *Service) backOff(ctx context.Context, rows ...claimed) error {
-	now := s.cfg.Now().UTC()
-	var problems []error
-	for _, r := range rows {
-		_, err := s.pool.Exec(ctx, `UPDATE confirmations SET misses = $2, next_check_at = $3 WHERE id = $1 AND next_check_at IS NOT NULL`,
-			r.id, r.misses+1, now.Add(s.backoff(r.misses+1)))
-		if err != nil {
-			problems = append(problems, fmt.Errorf("back off %s: %w", r.id, err))
-		}
-	}
-	return errors.Join(problems...)
 }
 
 // track maps IBKR's order status to a confirmation outcome; nextCheck is

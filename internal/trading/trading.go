@@ -9,6 +9,15 @@
 // IBKR refuses to register twice. And an order whose answer was lost is
 // never sent again: it becomes "unknown" and the reconciliation worker finds
 // it by its cOID.
+//
+// The converse matters as much: a confirmation becomes "failed" only on
+// positive evidence that its order was not placed — IBKR's refusal, or this
+// process knowing that nothing was sent. Not finding an order at IBKR is no
+// such evidence (its orders list forgets orders at the nightly reset and on
+// a re-login; a restart forgets order ids), so reconciliation keeps looking,
+// in the executions too, and after a bound tells the user that the outcome
+// is unknown. A user told "not placed" would confirm again and double the
+// position.
 package trading
 
 import (
