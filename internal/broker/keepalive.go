@@ -144,6 +144,7 @@ func (c *Cache) snapshot() []*tenant {
 // lost brokerage sessions and notes competing logins. A failing tenant or
 // even a panic in one pass never stops it.
 func (c *Cache) Run(ctx context.Context, log zerolog.Logger) {
+	log = log.With().Str("worker", "keepalive").Logger()
 	tick := c.cfg.TickleEvery / 4
 	if tick < time.Second {
 		tick = c.cfg.TickleEvery

@@ -22,6 +22,7 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -40,7 +41,7 @@ type Deps struct {
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
-	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
+	Trading   *trading.Service // nil: the trading routes answer 503; main builds it (with trading.NoBroker when there is no broker)
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
@@ -63,9 +64,6 @@ func New(d Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
-	}
-	if d.Trading == nil && d.Pool != nil {
-		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
 	s.broker = d.Broker
@@ -162,6 +160,10 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// The request's logger: every feature's log line of this request
+		// carries its id (and, once authenticated, the user's).
+		req := c.Request()
+		c.SetRequest(req.WithContext(logging.WithLogger(req.Context(), s.log.With().Str("request_id", id).Logger())))
 		return next(c)
 	}
 }
@@ -169,6 +171,19 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 func requestID(c echo.Context) string {
 	id, _ := c.Get(ctxRequestID).(string)
 	return id
+}
+
+// reqLog returns the request's logger (request id, user id), or the
+// server's outside a request.
+func (s *Server) reqLog(c echo.Context) *zerolog.Logger {
+	l := logging.FromContext(c.Request().Context(), s.log)
+	return &l
+}
+
+// logWith adds fields to the request's logger.
+func logWith(c echo.Context, add func(zerolog.Context) zerolog.Context) {
+	req := c.Request()
+	c.SetRequest(req.WithContext(logging.With(req.Context(), zerolog.Nop(), add)))
 }
 
 // accessLog writes one line per request. It logs the path without the
@@ -183,8 +198,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req, res := c.Request(), c.Response()
 		s.metrics.ObserveHTTP(c.Path(), req.Method, res.Status, time.Since(start))
-		s.log.Info().
-			Str("request_id", requestID(c)).
+		s.reqLog(c).Info().
 			Str("method", req.Method).
 			Str("path", req.URL.Path).
 			Str("route", c.Path()).
@@ -206,7 +220,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.log.Error().Str("request_id", requestID(c)).Interface("panic", r).
+				s.reqLog(c).Error().Interface("panic", r).
 					Bytes("stack", debug.Stack()).Msg("handler panicked")
 				err = &errs.Error{Code: errs.Internal, Err: fmt.Errorf("panic: %v", r)}
 			}

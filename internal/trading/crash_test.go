@@ -143,7 +143,10 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct{ status, user, signal, message string }
+	type row struct {
+		status                trading.Status
+		user, signal, message string
+	}
 	db := map[string]row{}
 	live := map[string]int{}
 	for rows.Next() {
@@ -177,7 +180,7 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 			t.Errorf("round %d: %d live confirmations for %s", round, n, k)
 		}
 	}
-	counts := map[string]int{}
+	counts := map[trading.Status]int{}
 	for id, r := range db {
 		counts[r.status]++
 		switch {

@@ -22,14 +22,17 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	o := s.send(octx, userID, id, p)
 	cancel()
 	c, err := s.record(ctx, id, o)
+	log := s.logger(ctx)
 	if err != nil {
-		s.log.Error().Err(err).Str("confirmation", id).Str("outcome", o.status).
+		log.Error().Err(err).Str("outcome", string(o.status)).
 			Msg("could not record an order outcome; reconciliation will settle it")
 		s.kept.keep(id, o, s.cfg.Now().UTC())
 		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
 			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
+		return c
 	}
+	log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode).Msg("order outcome recorded")
 	return c
 }
 
@@ -43,7 +46,7 @@ func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmatio
 		// From unknown too: another instance's reconciliation may have taken
 		// the row for abandoned meanwhile, and this answer is better
 		// evidence than its lookup.
-		c, changed, err := apply(ctx, s.pool, id, []string{StatusPending, StatusUnknown}, o, s.cfg.Now().UTC())
+		c, changed, err := apply(ctx, s.pool, id, []Status{StatusPending, StatusUnknown}, o, s.cfg.Now().UTC())
 		if err == nil {
 			if !changed { // another instance's reconciliation settled it first
 				return s.confirmationAny(ctx, id)
@@ -73,15 +76,21 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 // send places the order at IBKR, one order per account at a time, and
 // classifies the answer.
 func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
-	unlock, err := s.accounts.lock(ctx, p.accountID)
+	// The contract first: its lookup places nothing, and the lock's
+	// connection is then the only one an order holds while it is sent.
+	conid, err := s.conid(ctx, userID, p.Ticker)
+	if err != nil {
+		return failed(err, "could not find the IBKR contract; nothing was sent")
+	}
+	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
 	if err != nil {
 		return failed(err, "could not take the account's order lock; nothing was sent")
 	}
 	defer unlock()
-	if p.Side == "SELL" {
+	if p.Side == Sell {
 		// Re-checked under the account's lock: another exit of the same
 		// position may have been placed since the preview.
-		left, err := s.exitQuantity(ctx, userID, *p.signal, id)
+		left, err := s.exitQuantity(ctx, conn, userID, *p.signal, id)
 		if err != nil {
 			return failed(err, "nothing was sent")
 		}
@@ -90,10 +99,6 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcom
 				errMessage: fmt.Sprintf("only %d shares of this position are left to sell, not %d: another exit was placed meanwhile; nothing was sent, confirm again", left, p.Quantity),
 				message:    "exit quantity changed; nothing sent"}
 		}
-	}
-	conid, err := s.conid(ctx, userID, p.Ticker)
-	if err != nil {
-		return failed(err, "could not find the IBKR contract; nothing was sent")
 	}
 	order := Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: id,
 		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}
@@ -161,7 +166,7 @@ func (s *Service) conid(ctx context.Context, userID, ticker string) (int64, erro
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		// The cache is only a cache: IBKR can answer without it.
-		s.log.Warn().Err(err).Str("ticker", ticker).Msg("conid cache unreadable; asking IBKR")
+		s.logger(ctx).Warn().Err(err).Str("ticker", ticker).Msg("conid cache unreadable; asking IBKR")
 	}
 	l, err := s.broker.ResolveContract(ctx, userID, ticker)
 	if err != nil {
@@ -170,7 +175,7 @@ func (s *Service) conid(ctx context.Context, userID, ticker string) (int64, erro
 	if _, err := s.pool.Exec(ctx, `INSERT INTO conids (ticker, conid, exchange, resolved_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (ticker) DO NOTHING`, ticker, l.Conid, l.Exchange, s.cfg.Now().UTC()); err != nil {
 		// The lookup stands; caching is an optimization.
-		s.log.Warn().Err(err).Str("ticker", ticker).Msg("could not cache conid")
+		s.logger(ctx).Warn().Err(err).Str("ticker", ticker).Msg("could not cache conid")
 	} else {
 		s.conids.Store(ticker, l.Conid)
 	}

@@ -23,8 +23,8 @@ type BrokerInfo struct {
 type Preview struct {
 	SignalID       string     `json:"signal_id"`
 	Ticker         string     `json:"ticker"`
-	Side           string     `json:"side"`
-	OrderType      string     `json:"order_type"`
+	Side           Side       `json:"side"`
+	OrderType      OrderKind  `json:"order_type"`
 	TIF            string     `json:"tif"`
 	LimitPrice     *string    `json:"limit_price"`
 	Quantity       int64      `json:"quantity"`
@@ -37,14 +37,14 @@ type Preview struct {
 }
 
 // orderShape maps an entry mode to IBKR's order type and time in force.
-func orderShape(entryMode string) (orderType, tif string) {
+func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	switch entryMode {
 	case NextOpenLimit:
-		return "LMT", "OPG"
+		return Limit, "OPG"
 	case SignalClose:
-		return "MOC", "DAY"
+		return MarketOnClose, "DAY"
 	default:
-		return "MKT", "OPG"
+		return Market, "OPG"
 	}
 }
 
@@ -70,11 +70,11 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {
-		p.Side = "BUY"
+		p.Side = Buy
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
-		p.Side = "SELL"
-		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
+		p.Side = Sell
+		p.Quantity, err = s.exitQuantity(ctx, s.pool, userID, g, "")
 	}
 	if err != nil {
 		return Preview{}, err
@@ -135,9 +135,9 @@ func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, kn
 // still may sell: a second exit signal for the same position sells only
 // what is left. The confirmation except (the one being placed) does not
 // count against itself.
-func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal, except string) (int64, error) {
+func (s *Service) exitQuantity(ctx context.Context, q execer, userID string, g Signal, except string) (int64, error) {
 	var filled, sold int64
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH entry AS (
 			SELECT c.filled_quantity, c.created_at
 			FROM confirmations c JOIN signals e ON e.id = c.signal_id

@@ -8,17 +8,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // RunReconciler settles and tracks confirmations until ctx ends: every
 // ReconcileInterval it claims the rows that are due and looks them up at
 // IBKR.
 func (s *Service) RunReconciler(ctx context.Context) {
+	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context { return l.Str("worker", "reconcile") })
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
+			s.logger(ctx).Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
 		}
 		select {
 		case <-ctx.Done():
@@ -30,7 +34,8 @@ func (s *Service) RunReconciler(ctx context.Context) {
 
 // claimed is a row taken by one reconciliation pass.
 type claimed struct {
-	id, userID, status     string
+	id, userID             string
+	status                 Status
 	mode                   Mode
 	brokerOrderID          *string
 	filled                 string

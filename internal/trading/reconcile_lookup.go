@@ -198,8 +198,7 @@ func (s *Service) settle(ctx context.Context, r claimed, f found) error {
 			_, err := s.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = $2, misses = $3 WHERE id = $1`, r.id, nullTime(o.nextCheck), o.misses)
 			return err
 		}
-		_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
-		return err
+		return s.recordReconciled(ctx, r, o, now)
 	}
 
 	misses := r.misses + 1
@@ -220,7 +219,7 @@ func (s *Service) settle(ctx context.Context, r claimed, f found) error {
 		o = outcome{status: StatusUnknown, errCode: string(errs.BrokerOutcomeUnknown), errMessage: OutcomeUnknownMessage,
 			message:   fmt.Sprintf("not found at IBKR for %s (%d lookups): outcome unknown, shown to the user", now.Sub(r.updatedAt).Round(time.Second), misses),
 			nextCheck: next, misses: misses}
-		s.log.Warn().Str("confirmation", r.id).Str("user", r.userID).Int("lookups", misses).
+		s.logger(ctx).Warn().Str("confirmation", r.id).Str("user", r.userID).Int("lookups", misses).
 			Msg("order outcome unknown: not found at IBKR; the user is told to check the IBKR account")
 	case r.status == StatusUnknown && escalated && now.Sub(r.createdAt) > executionsWindow:
 		// IBKR's executions reach no further back: stop looking.
@@ -230,6 +229,14 @@ func (s *Service) settle(ctx context.Context, r claimed, f found) error {
 		_, err := s.pool.Exec(ctx, `UPDATE confirmations SET misses = $2, next_check_at = $3 WHERE id = $1`, r.id, misses, next)
 		return err
 	}
-	_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	return s.recordReconciled(ctx, r, o, now)
+}
+
+// recordReconciled records what reconciliation learned about r.
+func (s *Service) recordReconciled(ctx context.Context, r claimed, o outcome, now time.Time) error {
+	_, changed, err := apply(ctx, s.pool, r.id, []Status{r.status}, o, now)
+	if err == nil && changed {
+		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", string(r.status)).Str("status", string(o.status)).Msg("reconciled")
+	}
 	return err
 }

@@ -39,8 +39,8 @@ func (w *world) pass(t *testing.T, clock *clocktest.Clock) {
 }
 
 // statuses lists a confirmation's status history.
-func statuses(c trading.Confirmation) []string {
-	var out []string
+func statuses(c trading.Confirmation) []trading.Status {
+	var out []trading.Status
 	for _, e := range c.Events {
 		out = append(out, e.Status)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // track runs reconciliation until confirmation id is in status want.
-func (w *world) track(t *testing.T, user, id, want string) trading.Confirmation {
+func (w *world) track(t *testing.T, user, id string, want trading.Status) trading.Confirmation {
 	t.Helper()
 	ctx := context.Background()
 	var c trading.Confirmation
@@ -40,9 +40,10 @@ func (w *world) track(t *testing.T, user, id, want string) trading.Confirmation 
 }
 
 type fillView struct {
-	Status, Filled string
-	Avg            *string
-	Final          bool
+	Status trading.Status
+	Filled string
+	Avg    *string
+	Final  bool
 }
 
 func (w *world) view(t *testing.T, c trading.Confirmation) fillView {
@@ -274,7 +275,7 @@ func TestAbandonedPendingIsSettled(t *testing.T) {
 	if b.Status != trading.StatusUnknown || b.Error == nil || b.Error.Message != trading.OutcomeUnknownMessage {
 		t.Errorf("the one IBKR does not show is %s %+v, want unknown with the outcome-unknown message", b.Status, b.Error)
 	}
-	if diff := cmp.Diff([]string{"unknown", "unknown"}, statuses(b)); diff != "" {
+	if diff := cmp.Diff([]trading.Status{trading.StatusUnknown, trading.StatusUnknown}, statuses(b)); diff != "" {
 		t.Errorf("its history (-want +got):\n%s", diff)
 	}
 	if c.Status != trading.StatusFailed || c.Error == nil || !strings.Contains(c.Error.Message, "nothing was sent") {
@@ -323,7 +324,7 @@ func TestTwoReconcilersNeverShareARow(t *testing.T) {
 		}
 		var got []string
 		for _, e := range c.Events {
-			got = append(got, e.Status)
+			got = append(got, string(e.Status))
 		}
 		if diff := cmp.Diff([]string{"pending", "submitted", "filled"}, got); diff != "" {
 			t.Errorf("history of %s (-want +got):\n%s", id, diff)

@@ -2,6 +2,14 @@
 // the preview, Confirm Buy/Sell with exactly-once orders at IBKR, the
 // confirmation log and the reconciliation worker that settles it.
 //
+// It reaches IBKR only through the Broker interface it declares in its own
+// words (place, cancel, order status, live orders, resolve contract), which
+// package broker implements; it imports neither ibkr nor broker. Orders to
+// one IBKR account go one at a time, across replicas: the account lock
+// (a PostgreSQL advisory lock behind an in-process mutex) is held while an
+// order is sent. Log lines go through the context's logger, so they carry
+// the request's id and user (or the worker's name) and the confirmation.
+//
 // The exactly-once argument rests on three facts. The database, not this
 // code, allows one live confirmation per (user, signal, side) and one per
 // Idempotency-Key (unique indexes). A confirmation is committed as
@@ -29,13 +37,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // Config configures a Service. Zero fields take defaults.
 type Config struct {
-	Pool   *pgxpool.Pool
-	Broker Broker
-	Log    zerolog.Logger
+	Pool *pgxpool.Pool
+	// LockPool holds the account locks: one connection per IBKR account an
+	// order is being sent to. A pool of its own keeps an order that holds a
+	// lock from waiting for a connection that other lock holders have
+	// taken; nil means Pool (enough for tests).
+	LockPool *pgxpool.Pool
+	Broker   Broker
+	Log      zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID returns a fresh UUID (a confirmation's id and cOID); nil means
@@ -73,6 +88,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.LockPool == nil {
+		c.LockPool = c.Pool
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -139,9 +157,16 @@ func New(cfg Config) (*Service, error) {
 		pool:     cfg.Pool,
 		broker:   cfg.Broker,
 		log:      cfg.Log,
-		accounts: accountLocks{pool: cfg.Pool},
+		accounts: accountLocks{pool: cfg.LockPool},
 		inflight: map[string]bool{},
 	}, nil
+}
+
+// logger returns ctx's logger (a request's, with its id and user, or a
+// worker's), or the service's outside both.
+func (s *Service) logger(ctx context.Context) *zerolog.Logger {
+	l := logging.FromContext(ctx, s.log)
+	return &l
 }
 
 // tx runs fn in a transaction owned by the exported method calling it.
