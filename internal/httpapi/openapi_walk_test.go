@@ -111,6 +111,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "position size invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "-3"}, want: []int{422}},
 		{name: "position size", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "5"}, want: []int{200}},
 
+		// The exchange's clock.
+		{name: "market clock", who: "subscriber", method: "GET", path: "/api/v1/market/clock", want: []int{200}},
+		{name: "market clock anonymous", who: "nobody", method: "GET", path: "/api/v1/market/clock", want: []int{401}},
+
 		// Signals, preview, confirm.
 		{name: "publish as subscriber", who: "subscriber", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{403}},
 		{name: "publish invalid", who: "admin", method: "POST", path: "/api/v1/signals", body: newSignalBody(func(m map[string]any) { m["ticker"] = "lower case" }), want: []int{422}},

@@ -42,6 +42,11 @@ const (
 	// long it lasts on the simulator's clock (a duration or milliseconds);
 	// none means until cleared. Path is ignored.
 	FaultEmptyOrders FaultKind = "empty_orders"
+	// FaultReject makes matching order placements and what-ifs refuse with
+	// IBKR's text in value (e.g. "No trading permissions.").
+	FaultReject FaultKind = "reject"
+	// FaultWarn adds the warning in value to matching what-if answers.
+	FaultWarn FaultKind = "warn"
 )
 
 // Fault is one injected misbehaviour, as POST /sim/faults takes it.
@@ -114,6 +119,11 @@ func parseFault(f Fault) (Fault, error) {
 		}
 		f.latency = d
 		f.Path = "/iserver/account/orders"
+	case FaultReject, FaultWarn:
+		f.message = str
+		if f.message == "" {
+			return f, fmt.Errorf("%s needs IBKR's text as value", f.Kind)
+		}
 	case FaultInvalidLST, FaultCompeting:
 	default:
 		return f, fmt.Errorf("unknown kind %q", f.Kind)

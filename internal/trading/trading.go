@@ -39,6 +39,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 // Config configures a Service. Zero fields take defaults.
@@ -85,6 +86,10 @@ type Config struct {
 	// to the user and the admins (default 10 min). It is never marked
 	// failed: absence is no evidence that the order was not placed.
 	OutcomeUnknownAfter time.Duration
+	// Market is the exchange's clock: auction cut-offs and IBKR's restart
+	// windows. Nil means the default cut-offs and no restart windows, on
+	// Now.
+	Market *market.Clock
 }
 
 func (c Config) withDefaults() Config {
@@ -96,6 +101,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NewID == nil {
 		c.NewID = newUUID
+	}
+	if c.Market == nil {
+		// Only invalid cut-offs fail, and the defaults are valid.
+		c.Market, _ = market.New(market.Config{Now: c.Now, Maintenance: []market.Window{}})
 	}
 	if c.OrderTimeout <= 0 {
 		c.OrderTimeout = 30 * time.Second
