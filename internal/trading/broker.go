@@ -119,16 +119,14 @@ type Broker interface {
 	// mode is not the active connection. A refusal is errs.Conflict with
 	// the broker's text.
 	CancelOrder(ctx context.Context, userID string, mode Mode, orderID string) (string, error)
-	// OrderStatus returns the state of orderID.
+	// OrderStatus returns the state of orderID; ErrOrderNotFound when the
+	// broker answers that it has no order with that id.
 	OrderStatus(ctx context.Context, userID, orderID string) (OrderState, error)
 	// LiveOrders returns the recent orders of the user's active account,
 	// which the broker lists with their client order ids. The list covers
 	// only the current brokerage session (IBKR empties it at its nightly
 	// reset and on a new login): an order missing from it may still exist.
 	LiveOrders(ctx context.Context, userID string) ([]OrderState, error)
-	// OrderStatus (above) fails with ErrOrderNotFound when the broker
-	// answers that it has no order with that id.
-
 	// Executions returns the fills of the user's active account over the
 	// current day and the days-1 before it (at most MaxExecutionDays),
 	// oldest first.
