@@ -203,7 +203,7 @@ func TestE2EOrderPath(t *testing.T) {
 	if st.Status != "Filled" || st.CumFill != "10.0" || st.AvgPrice == "" || st.Side != "B" {
 		t.Errorf("after the auction: %+v", st)
 	}
-	trades, err := s.Trades(ctx)
+	trades, err := s.Trades(ctx, ibkr.MaxTradeDays)
 	if err != nil {
 		t.Fatal(err)
 	}
