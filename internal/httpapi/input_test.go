@@ -112,7 +112,7 @@ func TestInputCleaningOverHTTP(t *testing.T) {
 	env := newAuthEnv(t, authEnvOptions{allFeatures: true, signupOpen: true})
 	admin := env.newAccount(auth.Admin, true)
 	sub := env.newAccount(auth.Subscriber, true)
-	adm := env.signIn(admin)
+	adm := env.signIn(admin).stepUp() // admin writes and raising the position size are sensitive
 	nobody := env.browser()
 	cases := []struct {
 		c      *client
