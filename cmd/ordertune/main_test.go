@@ -43,7 +43,7 @@ func freeAddr(t *testing.T) string {
 
 func TestServeRefusesDirtySchema(t *testing.T) {
 	url := pgtest.DB(t)
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), pgtest.OwnerURL(url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -29,8 +31,10 @@ func TestAdminAuditAndVerify(t *testing.T) {
 	if st != 200 || len(l.Items) == 0 || l.Items[0].Action != "confirmation.submitted" || !l.Items[0].Sealed {
 		t.Fatalf("audit list = %d %s", st, body)
 	}
-	// Tamper with the confirmation's audit row: verify names it.
-	if _, err := e.pool.Exec(ctx, `UPDATE audit_events SET details = '{}' WHERE id = $1`, l.Items[0].ID); err != nil {
+	// Tamper with the confirmation's audit row as the owner, past the
+	// append-only trigger: verify names it.
+	if _, err := pgtest.OwnerPool(t, e.pool).Exec(ctx, `BEGIN; SET LOCAL session_replication_role = replica;
+		UPDATE audit_events SET details = '{}' WHERE id = `+strconv.FormatInt(l.Items[0].ID, 10)+`; COMMIT`); err != nil {
 		t.Fatal(err)
 	}
 	_, body = e.call(t, e.admin, http.MethodGet, "/admin/audit/verify", nil)

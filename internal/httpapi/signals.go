@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -138,7 +139,8 @@ func (s *Server) confirmSignal(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, in.Side)
+	ctx := audit.WithClientIP(c.Request().Context(), c.RealIP())
+	conf, replay, err := s.trading.Confirm(ctx, principal(c).UserID, c.Param("id"), key, in.Side)
 	if err != nil {
 		return err
 	}
