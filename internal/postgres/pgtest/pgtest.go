@@ -218,12 +218,8 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	}
 	// The migrations created the group role; the login role joins it once
 	// per cluster.
-	if _, err := conn.Exec(ctx, `DO $$ BEGIN
-		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+AppUser+`') THEN
-			CREATE ROLE `+AppUser+` LOGIN IN ROLE ordertune_app;
-		END IF;
-		END $$`); err != nil {
-		return "", fmt.Errorf("create the application role: %w", err)
+	if err := postgres.EnsureAppLogin(ctx, base, AppUser); err != nil {
+		return "", err
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name)); err != nil {
 		return "", err
@@ -255,12 +251,11 @@ func withDB(base, name string) string {
 }
 
 func withUser(raw, user string) string {
-	u, err := url.Parse(raw)
+	u, err := postgres.WithUser(raw, user)
 	if err != nil {
-		panic("pgtest: bad URL: " + err.Error())
+		panic("pgtest: " + err.Error())
 	}
-	u.User = url.User(user)
-	return u.String()
+	return u
 }
 
 func randomHex(n int) string {
