@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
 
@@ -111,4 +112,25 @@ func run(ctx context.Context, t *testing.T, conn *pgx.Conn, sql string) string {
 	}
 	t.Fatalf("%s: %v", sql, err)
 	return ""
+}
+
+// TestCanEraseAudit tells the server's role from the owner's, which serve
+// warns about.
+func TestCanEraseAudit(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	for _, tc := range []struct {
+		url  string
+		want bool
+	}{{url, false}, {pgtest.OwnerURL(url), true}} {
+		pool, err := postgres.Open(ctx, tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := postgres.CanEraseAudit(ctx, pool)
+		pool.Close()
+		if err != nil || got != tc.want {
+			t.Errorf("CanEraseAudit as %s = %v, %v; want %v", tc.url, got, err, tc.want)
+		}
+	}
 }
