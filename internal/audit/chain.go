@@ -187,6 +187,7 @@ func (s *Sealer) maybeCheckpoint(ctx context.Context) error {
 
 // Checkpoint signs the chain head now, logs it and appends it to the
 // checkpoint file. It fails without a Signer or before anything is sealed.
+// It must not run concurrently with Run.
 func (s *Sealer) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if s.cfg.Signer == nil {
 		return Checkpoint{}, errors.New("audit checkpoint: no signing key")

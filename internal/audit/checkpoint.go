@@ -116,7 +116,7 @@ func (s *Signer) Sign(seq int64, hash []byte, at time.Time) Checkpoint {
 // Valid reports whether c is signed by pub.
 func (c Checkpoint) Valid(pub ed25519.PublicKey) bool {
 	msg, err := c.message()
-	if err != nil || c.Seq < 0 {
+	if err != nil || c.Seq < 0 || len(pub) != ed25519.PublicKeySize {
 		return false
 	}
 	sig, err := base64.StdEncoding.DecodeString(c.Sig)
