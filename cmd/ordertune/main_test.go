@@ -141,6 +141,15 @@ func TestServeRefusesWithoutMasterKeys(t *testing.T) {
 	}
 }
 
+func TestServeRefusesABadAuditSigningKey(t *testing.T) {
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": pgtest.DB(t), "ORDERTUNE_ADDR": freeAddr(t),
+		"ORDERTUNE_MASTER_KEYS": testMasterKey(t), "ORDERTUNE_AUDIT_SIGNING_KEY": "not-a-key"})
+	err := run(t.Context(), a, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "ORDERTUNE_AUDIT_SIGNING_KEY") || strings.Contains(err.Error(), "not-a-key") {
+		t.Fatalf("serve with a bad audit signing key: err = %v, want a refusal naming the variable, not its value", err)
+	}
+}
+
 func testMasterKey(t *testing.T) string {
 	t.Helper()
 	k, err := seal.GenerateKey("t1")
