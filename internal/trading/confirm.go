@@ -322,9 +322,29 @@ type execer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// applyAudit is the audit row of apply's statement.
-var applyAudit = audit.InsertSelect(audit.Exprs{At: "$13", UserID: "user_id", Action: "'confirmation.' || $3",
-	Subject: "id::text", Details: "$15"}, "u")
+// applySQL is apply's one statement.
+var applySQL = `
+		WITH u AS (
+			UPDATE confirmations SET
+				status = $3,
+				conid = coalesce($4, conid),
+				broker_order_id = coalesce($5, broker_order_id),
+				broker_status = coalesce($6, broker_status),
+				filled_quantity = coalesce($7::numeric, filled_quantity),
+				avg_fill_price = coalesce($8::numeric, avg_fill_price),
+				error_code = $9, error_message = $10,
+				next_check_at = $11, misses = $12, updated_at = $13
+			WHERE id = $1 AND status = ANY($2)
+			RETURNING *),
+		e AS (
+			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
+		a AS (
+			` + audit.InsertSelect(audit.Exprs{At: "$13", UserID: "user_id", Action: "'confirmation.' || $3",
+	Subject: "id::text", Details: "$15"}, "u") + `),
+		async AS (
+			SELECT set_config('synchronous_commit', 'off', true))
+		SELECT ` + confColumns + ` FROM u c, async`
 
 // apply records o on confirmation id when the row is still in one of the
 // from statuses — the row, its status-history entry and its audit row in
@@ -361,27 +381,7 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 	if err != nil {
 		return Confirmation{}, false, err
 	}
-	row := q.QueryRow(ctx, `
-		WITH u AS (
-			UPDATE confirmations SET
-				status = $3,
-				conid = coalesce($4, conid),
-				broker_order_id = coalesce($5, broker_order_id),
-				broker_status = coalesce($6, broker_status),
-				filled_quantity = coalesce($7::numeric, filled_quantity),
-				avg_fill_price = coalesce($8::numeric, avg_fill_price),
-				error_code = $9, error_message = $10,
-				next_check_at = $11, misses = $12, updated_at = $13
-			WHERE id = $1 AND status = ANY($2)
-			RETURNING *),
-		e AS (
-			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
-			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
-		a AS (
-			`+applyAudit+`),
-		async AS (
-			SELECT set_config('synchronous_commit', 'off', true))
-		SELECT `+confColumns+` FROM u c, async`,
+	row := q.QueryRow(ctx, applySQL,
 		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
 		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)
