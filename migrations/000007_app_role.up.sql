@@ -37,10 +37,11 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ordertune_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ordertune_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ordertune_app;
 
--- The triggers hold for the owner too (only a superuser switching them off
--- gets past them, and the signed checkpoints outside the database catch
--- what that erases). TRUNCATE fires no row trigger: each table has a
--- statement trigger for it.
+-- The triggers hold for the owner's plain statements too. Getting past
+-- them takes a deliberate step (ALTER TABLE ... DISABLE TRIGGER as the
+-- owner, or a superuser's session_replication_role), and what that erases
+-- the signed checkpoints outside the database reveal. TRUNCATE fires no
+-- row trigger: each table has a statement trigger for it.
 CREATE FUNCTION refuse_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is never truncated', TG_TABLE_NAME
