@@ -48,6 +48,16 @@ type Config struct {
 	AuditCheckpointEvery    int64         // ORDERTUNE_AUDIT_CHECKPOINT_EVERY: entries
 	AuditCheckpointInterval time.Duration // ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL
 
+	// PendingGrace is how old a pending confirmation must be before
+	// reconciliation takes it for one whose request died (a crash).
+	PendingGrace time.Duration // ORDERTUNE_PENDING_GRACE
+	// OutcomeUnknownAfter is how long an order may go unfound at IBKR
+	// before its confirmation tells the user to check the IBKR account.
+	OutcomeUnknownAfter time.Duration // ORDERTUNE_OUTCOME_UNKNOWN_AFTER
+	// HandshakeFailureBackoff is how long a handshake IBKR refused is
+	// remembered before the next request tries again; one that did not
+	// reach IBKR is retried at once.
+	HandshakeFailureBackoff time.Duration // ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF
 	// Market is the exchange clock's configuration: the auction cut-offs
 	// (ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC, as HH:MM New York time)
 	// and IBKR's restart windows (ORDERTUNE_IBKR_MAINTENANCE).
@@ -142,6 +152,9 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
 
+		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
+		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
+		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
 		MigrateDatabaseURL:      get("ORDERTUNE_MIGRATE_DATABASE_URL", ""),
 		AuditSigningKey:         get("ORDERTUNE_AUDIT_SIGNING_KEY", ""),
 		AuditCheckpoints:        get("ORDERTUNE_AUDIT_CHECKPOINTS", ""),
@@ -218,6 +231,9 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_format", c.LogFormat).
 		Dur("session_idle", c.SessionIdle).
 		Dur("session_max_age", c.SessionMaxAge).
+		Dur("pending_grace", c.PendingGrace).
+		Dur("outcome_unknown_after", c.OutcomeUnknownAfter).
+		Dur("handshake_failure_backoff", c.HandshakeFailureBackoff).
 		Str("ibkr_maintenance", market.FormatWindows(c.Market.Maintenance))
 }
 
