@@ -27,7 +27,7 @@ func TestComposeFileValidates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), compose, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"postgres_password", "database_url", "master_keys"} {
+	for _, name := range []string{"postgres_password", "server_db_password", "migrate_database_url", "database_url", "master_keys"} {
 		ex, err := os.ReadFile(filepath.Join(root, "deploy", "secrets", name+".example"))
 		if err != nil {
 			t.Fatalf("deploy/secrets/%s.example is missing: %v", name, err)
@@ -50,7 +50,9 @@ func TestComposeFileValidates(t *testing.T) {
 		}
 	}
 	server, _ := project.GetService("server")
-	if server.Environment["DATABASE_URL"] != nil {
-		t.Error("DATABASE_URL must come from a secret file, not the compose file")
+	for _, name := range []string{"DATABASE_URL", "ORDERTUNE_MIGRATE_DATABASE_URL"} {
+		if server.Environment[name] != nil || server.Environment[name+"_FILE"] == nil {
+			t.Errorf("%s must come from a secret file, not the compose file", name)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
@@ -74,6 +75,19 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		}
 	}
 
+	if cfg.AuditSigningKey == "" {
+		if cfg.AuditSigningKey, err = demoAuditKey(filepath.Join(*dataDir, "audit_signing_key")); err != nil {
+			return err
+		}
+		if cfg.AuditCheckpoints == "" {
+			cfg.AuditCheckpoints = filepath.Join(*dataDir, "audit-checkpoints.jsonl")
+		}
+	}
+
+	// The demo's own cluster runs with the two roles of a deployment: the
+	// superuser owns the schema and migrates it; the server connects as
+	// ordertune_demo, a member of ordertune_app.
+	localApp := false
 	if cfg.DatabaseURL == "" {
 		cluster, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(*dataDir, "postgres"), Log: say})
 		if err != nil {
@@ -86,17 +100,26 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		if err := ensureDatabase(ctx, cluster.URL("postgres"), "ordertune"); err != nil {
 			return err
 		}
-		cfg.DatabaseURL = cluster.URL("ordertune")
+		cfg.DatabaseURL, cfg.MigrateDatabaseURL, localApp = cluster.URL("ordertune"), cluster.URL("ordertune"), true
 	}
 	say("applying migrations")
-	if err := checkSchema(cfg.DatabaseURL, true, log); err != nil {
+	if err := checkSchema(cfg, true, log); err != nil {
 		return err
+	}
+	if localApp {
+		if err := postgres.EnsureAppLogin(ctx, cfg.MigrateDatabaseURL, demoAppRole); err != nil {
+			return err
+		}
+		if cfg.DatabaseURL, err = postgres.WithUser(cfg.MigrateDatabaseURL, demoAppRole); err != nil {
+			return err
+		}
 	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	warnErasableAudit(ctx, pool, log)
 
 	// The simulator stands in for IBKR; its consumers persist in a file so
 	// credentials saved in Settings → Broker keep working across runs.
@@ -163,6 +186,25 @@ func demoMasterKey(path string) (string, error) {
 	}
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("save the demo master key: %w", err)
+	}
+	return key, nil
+}
+
+// demoAppRole is the role the demo's server connects as on its own cluster.
+const demoAppRole = "ordertune_demo"
+
+// demoAuditKey reads the demo's audit signing key, creating it on the
+// first run.
+func demoAuditKey(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key, _, err := audit.GenerateSigningKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save the demo audit signing key: %w", err)
 	}
 	return key, nil
 }

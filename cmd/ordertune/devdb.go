@@ -11,7 +11,9 @@ import (
 
 // cmdDevDB runs a command with a throwaway PostgreSQL cluster whose
 // superuser URL is in ORDERTUNE_TEST_POSTGRES_URL, so one `make test` run
-// shares one cluster across every test process.
+// shares one cluster across every test process. The superuser is the
+// schema's owner there: pgtest migrates as it and connects the code under
+// test as a member of the restricted ordertune_app role.
 func cmdDevDB(ctx context.Context, a *app, args []string) error {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/rewrap"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
-const keysUsage = `usage: ordertune keys generate | rotate | rewrap
+const keysUsage = `usage: ordertune keys generate | rotate | rewrap | audit-generate
 
   generate [--id ID]  print a new key ring entry id:base64key
   rotate [--id ID]    print a new ORDERTUNE_MASTER_KEYS value: a fresh primary key
@@ -24,6 +25,9 @@ const keysUsage = `usage: ordertune keys generate | rotate | rewrap
   rewrap [--batch N]  re-seal every sealed column under the primary key, online,
                       and report what is left under older keys; once it reports
                       zero, drop the older keys from ORDERTUNE_MASTER_KEYS
+  audit-generate      print a new ORDERTUNE_AUDIT_SIGNING_KEY (Ed25519, for the
+                      audit checkpoints; not a master key) on stdout and its
+                      public key, for ordertune audit verify, on stderr
 `
 
 // cmdKeys manages the master key ring: ORDERTUNE_MASTER_KEYS and
@@ -31,7 +35,7 @@ const keysUsage = `usage: ordertune keys generate | rotate | rewrap
 func cmdKeys(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(a.stderr, keysUsage)
-		return errors.New("keys needs one of generate, rotate, rewrap")
+		return errors.New("keys needs one of generate, rotate, rewrap, audit-generate")
 	}
 	switch args[0] {
 	case "generate":
@@ -40,6 +44,8 @@ func cmdKeys(ctx context.Context, a *app, args []string) error {
 		return keysRotate(a, args[1:])
 	case "rewrap":
 		return keysRewrap(ctx, a, args[1:])
+	case "audit-generate":
+		return keysAuditGenerate(a)
 	case "-h", "--help", "help":
 		fmt.Fprint(a.stderr, keysUsage)
 		return nil
@@ -70,6 +76,18 @@ func keysGenerate(a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout, entry)
+	return nil
+}
+
+// keysAuditGenerate prints a new audit signing key on stdout, so it can go
+// straight to a secret file, and its public key on stderr.
+func keysAuditGenerate(a *app) error {
+	key, pub, err := audit.GenerateSigningKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, key)
+	fmt.Fprintf(a.stderr, "public key (ordertune audit verify --public-key): %s\n", pub)
 	return nil
 }
 

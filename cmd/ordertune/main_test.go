@@ -45,7 +45,7 @@ func freeAddr(t *testing.T) string {
 
 func TestServeRefusesDirtySchema(t *testing.T) {
 	url := pgtest.DB(t)
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), pgtest.OwnerURL(url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +84,57 @@ func TestServeRefusesOutdatedSchemaUnlessMigrate(t *testing.T) {
 	}
 }
 
+// TestServeMigratesAsTheOwner runs serve --migrate the way deploy/README.md
+// says: migrations as the owner (ORDERTUNE_MIGRATE_DATABASE_URL), the
+// server as a member of ordertune_app, which it does not warn about; and
+// `migrate` prefers the owner's URL too.
+func TestServeMigratesAsTheOwner(t *testing.T) {
+	owner := pgtest.EmptyDB(t)
+	app, err := postgres.WithUser(owner, pgtest.AppUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	a, _, logs := testApp(map[string]string{"DATABASE_URL": app, "ORDERTUNE_MIGRATE_DATABASE_URL": owner,
+		"ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, a, []string{"serve", "--migrate"}) }()
+	waitHTTP(t, "http://"+addr+"/readyz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	if strings.Contains(logs.String(), "can change or delete audit rows") {
+		t.Errorf("serve warned about the restricted role:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "checkpoints are off") {
+		t.Errorf("serve did not warn that audit checkpoints are off:\n%s", logs)
+	}
+
+	// As the owner, serve warns.
+	addr = freeAddr(t)
+	a, _, logs = testApp(map[string]string{"DATABASE_URL": owner, "ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+	ctx, cancel = context.WithCancel(t.Context())
+	go func() { done <- run(ctx, a, []string{"serve"}) }()
+	waitHTTP(t, "http://"+addr+"/readyz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	if !strings.Contains(logs.String(), "can change or delete audit rows") {
+		t.Errorf("serve as the owner did not warn:\n%s", logs)
+	}
+
+	a, out, _ := testApp(map[string]string{"DATABASE_URL": app, "ORDERTUNE_MIGRATE_DATABASE_URL": owner})
+	if err := run(t.Context(), a, []string{"migrate", "down"}); err != nil {
+		t.Fatalf("migrate down as the owner: %v", err)
+	}
+	if want := "schema version " + itoa(postgres.LatestVersion()-1); !strings.Contains(out.String(), want) {
+		t.Errorf("migrate down printed %q, want %q", out, want)
+	}
+}
+
 func TestServeRefusesWithoutMasterKeys(t *testing.T) {
 	a, _, _ := testApp(map[string]string{"DATABASE_URL": pgtest.DB(t), "ORDERTUNE_ADDR": freeAddr(t)})
 	err := run(t.Context(), a, []string{"serve"})
@@ -111,6 +162,15 @@ func TestServeRefusesWrongMasterKey(t *testing.T) {
 	err := run(t.Context(), wrong, []string{"serve"})
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), `sealed with key "t1"`) {
 		t.Fatalf("serve with the wrong key: err = %v, want a refusal naming key t1", err)
+	}
+}
+
+func TestServeRefusesABadAuditSigningKey(t *testing.T) {
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": pgtest.DB(t), "ORDERTUNE_ADDR": freeAddr(t),
+		"ORDERTUNE_MASTER_KEYS": testMasterKey(t), "ORDERTUNE_AUDIT_SIGNING_KEY": "not-a-key"})
+	err := run(t.Context(), a, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "ORDERTUNE_AUDIT_SIGNING_KEY") || strings.Contains(err.Error(), "not-a-key") {
+		t.Fatalf("serve with a bad audit signing key: err = %v, want a refusal naming the variable, not its value", err)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	fs := newFlagSet(a, "migrate")
 	fs.Usage = func() {
-		fmt.Fprintln(a.stderr, "usage: ordertune migrate up|down|version   (DATABASE_URL names the database)")
+		fmt.Fprintln(a.stderr, "usage: ordertune migrate up|down|version   (as the owner: ORDERTUNE_MIGRATE_DATABASE_URL, else DATABASE_URL)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -25,10 +25,10 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set")
+	if cfg.MigrateURL() == "" {
+		return errors.New("neither ORDERTUNE_MIGRATE_DATABASE_URL nor DATABASE_URL is set")
 	}
-	m, err := postgres.NewMigrator(cfg.DatabaseURL)
+	m, err := postgres.NewMigrator(cfg.MigrateURL())
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set (ordertune demo runs a private PostgreSQL for trying things out)")
 	}
-	if err := checkSchema(cfg.DatabaseURL, *migrate, log); err != nil {
+	if err := checkSchema(cfg, *migrate, log); err != nil {
 		return err
 	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
@@ -51,14 +51,18 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	warnErasableAudit(ctx, pool, log)
 	return serve(ctx, cfg, log, pool, nil)
 }
 
 // checkSchema refuses to serve a schema that is dirty or not the one this
 // binary was built for: running against the wrong schema corrupts data
-// quietly. With migrate, pending migrations are applied first.
-func checkSchema(url string, migrate bool, log zerolog.Logger) error {
+// quietly. With migrate, pending migrations are applied first, as the
+// owner (cfg.MigrateURL).
+func checkSchema(cfg config.Config, migrate bool, log zerolog.Logger) error {
+	url := cfg.DatabaseURL
 	if migrate {
+		url = cfg.MigrateURL()
 		if err := postgres.Migrate(url); err != nil {
 			return err
 		}
@@ -72,6 +76,20 @@ func checkSchema(url string, migrate bool, log zerolog.Logger) error {
 	}
 	log.Info().Uint("schema_version", st.Version).Msg("schema current")
 	return nil
+}
+
+// warnErasableAudit warns when the server's database role could erase the
+// audit trail: it should be a member of ordertune_app, not the owner.
+func warnErasableAudit(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) {
+	erasable, err := postgres.CanEraseAudit(ctx, pool)
+	if err != nil {
+		log.Warn().Err(err).Msg("could not check the database role's privileges")
+		return
+	}
+	if erasable {
+		log.Warn().Msg("DATABASE_URL connects as a role that can change or delete audit rows (the owner or a superuser): " +
+			"connect as a member of " + postgres.AppRole + " and migrate with ORDERTUNE_MIGRATE_DATABASE_URL (deploy/README.md)")
+	}
 }
 
 // services are the running parts of one Ordertune process: the HTTP server
@@ -139,7 +157,10 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}); err != nil {
 		return nil, err
 	}
-	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
+	sealer, err := newSealer(cfg, log, pool)
+	if err != nil {
+		return nil, err
+	}
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading = httpapi.New(deps), deps.Auth, deps.Trading
 	return s, nil
@@ -153,6 +174,25 @@ func checkKeyRing(pool *pgxpool.Pool, ring *seal.Ring) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return canary.Check(ctx, pool, ring, time.Now())
+}
+
+// newSealer builds the audit sealer, which also signs checkpoints of the
+// chain head when ORDERTUNE_AUDIT_SIGNING_KEY is set.
+func newSealer(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*audit.Sealer, error) {
+	sc := audit.SealerConfig{Pool: pool, Log: log, CheckpointFile: cfg.AuditCheckpoints,
+		CheckpointEvery: cfg.AuditCheckpointEvery, CheckpointInterval: cfg.AuditCheckpointInterval}
+	if cfg.AuditSigningKey == "" {
+		log.Warn().Msg("audit checkpoints are off: without ORDERTUNE_AUDIT_SIGNING_KEY, a database owner who rewinds " +
+			"the audit chain goes unnoticed (`ordertune keys audit-generate` makes a key)")
+		return audit.NewSealer(sc), nil
+	}
+	signer, err := audit.ParseSigningKey(cfg.AuditSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERTUNE_AUDIT_SIGNING_KEY: %w", err)
+	}
+	sc.Signer = signer
+	log.Info().Str("key", audit.KeyID(signer.PublicKey())).Str("file", cfg.AuditCheckpoints).Msg("audit checkpoints on")
+	return audit.NewSealer(sc), nil
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.

@@ -74,7 +74,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 		return errors.New("DATABASE_URL is not set")
 	}
 	log := logging.New(a.stderr, cfg.LogLevel, cfg.LogFormat)
-	if err := checkSchema(cfg.DatabaseURL, false, log); err != nil {
+	if err := checkSchema(cfg, false, log); err != nil {
 		return err
 	}
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)

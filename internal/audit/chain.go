@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -35,11 +36,27 @@ type SealerConfig struct {
 	Interval time.Duration
 	// Batch bounds the rows sealed per transaction (default 500).
 	Batch int
+
+	// Signer, when set, signs a checkpoint of the chain head once
+	// CheckpointEvery entries were sealed since the last one (default 100)
+	// or CheckpointInterval has passed with new entries (default 1m), and
+	// on start. Each checkpoint is logged and, with CheckpointFile, also
+	// appended to that file.
+	Signer             *Signer
+	CheckpointFile     string
+	CheckpointEvery    int64
+	CheckpointInterval time.Duration
+	// Now is the clock of checkpoints (default time.Now).
+	Now func() time.Time
 }
 
 // Sealer seals audit rows into the hash chain.
 type Sealer struct {
 	cfg SealerConfig
+	// The newest checkpoint written, used by Run's goroutine only;
+	// lastSeq is -1 before the first.
+	lastSeq int64
+	lastAt  time.Time
 }
 
 // NewSealer returns a Sealer.
@@ -50,7 +67,16 @@ func NewSealer(cfg SealerConfig) *Sealer {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
-	return &Sealer{cfg: cfg}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 100
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Sealer{cfg: cfg, lastSeq: -1}
 }
 
 // Run seals every Interval until ctx ends.
@@ -68,6 +94,11 @@ func (s *Sealer) Run(ctx context.Context) {
 			}
 			if n < s.cfg.Batch {
 				break
+			}
+		}
+		if s.cfg.Signer != nil && ctx.Err() == nil {
+			if err := s.maybeCheckpoint(ctx); err != nil {
+				s.cfg.Log.Error().Err(err).Msg("could not write an audit checkpoint; retrying next interval")
 			}
 		}
 		select {
@@ -137,6 +168,67 @@ func (s *Sealer) SealOnce(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// maybeCheckpoint writes a checkpoint when the head moved on enough, or
+// long enough ago, since the last one.
+func (s *Sealer) maybeCheckpoint(ctx context.Context) error {
+	seq, hash, err := head(ctx, s.cfg.Pool)
+	if err != nil || seq <= s.lastSeq || seq == 0 {
+		return err
+	}
+	now := s.cfg.Now()
+	if s.lastSeq >= 0 && seq-s.lastSeq < s.cfg.CheckpointEvery && now.Sub(s.lastAt) < s.cfg.CheckpointInterval {
+		return nil
+	}
+	if _, err := s.checkpoint(seq, hash, now); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Checkpoint signs the chain head now, logs it and appends it to the
+// checkpoint file. It fails without a Signer or before anything is sealed.
+// It must not run concurrently with Run.
+func (s *Sealer) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	if s.cfg.Signer == nil {
+		return Checkpoint{}, errors.New("audit checkpoint: no signing key")
+	}
+	seq, hash, err := head(ctx, s.cfg.Pool)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if seq == 0 {
+		return Checkpoint{}, errors.New("audit checkpoint: nothing is sealed yet")
+	}
+	return s.checkpoint(seq, hash, s.cfg.Now())
+}
+
+func (s *Sealer) checkpoint(seq int64, hash []byte, now time.Time) (Checkpoint, error) {
+	c := s.cfg.Signer.Sign(seq, hash, now)
+	if s.cfg.CheckpointFile != "" {
+		if err := AppendCheckpoint(s.cfg.CheckpointFile, c); err != nil {
+			return Checkpoint{}, err
+		}
+	}
+	s.cfg.Log.Info().Int64("seq", c.Seq).Str("hash", c.Hash).Time("checkpoint_at", c.At).Str("key", c.Key).
+		Str("sig", c.Sig).Msg("audit checkpoint")
+	s.lastSeq, s.lastAt = seq, now
+	return c, nil
+}
+
+// head reads the chain head: seq 0 when nothing is sealed.
+func head(ctx context.Context, pool *pgxpool.Pool) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := pool.QueryRow(ctx, `SELECT seq, hash FROM audit_chain_head`).Scan(&seq, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, genesis(), nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read audit chain head: %w", err)
+	}
+	return seq, hash, nil
+}
+
 // entry is one audit row as the chain covers it.
 type entry struct {
 	id                  int64
@@ -204,6 +296,8 @@ type Problem struct {
 	ID int64 `json:"id"`
 	// Reason says what is wrong, e.g. "hash mismatch: the row was changed".
 	Reason string `json:"reason"`
+	// Checkpoint names the signed checkpoint the chain contradicts, if any.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Verification is the result of recomputing the chain.
@@ -216,6 +310,8 @@ type Verification struct {
 	// FirstBad is the first broken entry, nil when the chain holds.
 	FirstBad *Problem  `json:"first_bad"`
 	At       time.Time `json:"verified_at"`
+	// Checkpoints is how many signed checkpoints the chain matched.
+	Checkpoints int `json:"checkpoints,omitempty"`
 }
 
 // Verify recomputes the whole chain in sequence order and reports the first
@@ -223,7 +319,29 @@ type Verification struct {
 // in the sequence), rows swapped or moved (the previous-hash link), or rows
 // cut off the end (the chain head).
 func Verify(ctx context.Context, pool *pgxpool.Pool) (Verification, error) {
+	return VerifyAgainst(ctx, pool, nil, nil)
+}
+
+// VerifyAgainst verifies the chain like Verify and also against signed
+// checkpoints (see Checkpoint): each must be signed by pub, and the chain
+// must reach each one's entry with the hash it vouches for. A chain cut
+// short and its head rewound, or emptied, verifies on its own; it fails
+// here, naming the checkpoint it contradicts.
+func VerifyAgainst(ctx context.Context, pool *pgxpool.Pool, cps []Checkpoint, pub ed25519.PublicKey) (Verification, error) {
 	v := Verification{At: time.Now().UTC()}
+	bySeq := map[int64][]Checkpoint{}
+	var last *Checkpoint
+	for i, c := range cps {
+		if !c.Valid(pub) {
+			v.FirstBad = &Problem{Seq: c.Seq, Checkpoint: c.String(),
+				Reason: fmt.Sprintf("checkpoint %d of %d does not verify with the public key %s: forged, altered, or signed with another key", i+1, len(cps), KeyID(pub))}
+			return v, nil
+		}
+		bySeq[c.Seq] = append(bySeq[c.Seq], c)
+		if last == nil || c.Seq > last.Seq {
+			last = &cps[i]
+		}
+	}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NULL`).Scan(&v.Unsealed); err != nil {
 			return err
@@ -257,6 +375,13 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (Verification, error) {
 			case !bytes.Equal(entryHash(want, prev, e), e.hash):
 				v.FirstBad = &Problem{Seq: want, ID: e.id, Reason: "hash mismatch: the row was changed after it was sealed"}
 			}
+			for _, c := range bySeq[want] {
+				if v.FirstBad == nil && c.Hash != hex.EncodeToString(e.hash) {
+					v.FirstBad = &Problem{Seq: want, ID: e.id, Checkpoint: c.String(),
+						Reason: "entry differs from its signed checkpoint: the chain was rewritten from here on"}
+				}
+				v.Checkpoints++
+			}
 			if v.FirstBad != nil {
 				return nil
 			}
@@ -268,6 +393,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (Verification, error) {
 			return err
 		}
 		switch {
+		case last != nil && last.Seq > v.Checked:
+			v.FirstBad = &Problem{Seq: v.Checked + 1, Checkpoint: last.String(),
+				Reason: fmt.Sprintf("the chain ends at %d but a signed checkpoint vouches for entry %d: entries were deleted and the chain head rewound", v.Checked, last.Seq)}
 		case v.Checked < headSeq:
 			v.FirstBad = &Problem{Seq: v.Checked + 1, Reason: fmt.Sprintf("the chain ends at %d but was sealed up to %d: entries were deleted from the end", v.Checked, headSeq)}
 		case v.Checked > headSeq || !bytes.Equal(prev, headHash):

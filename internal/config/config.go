@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +21,15 @@ type Config struct {
 	Addr        string // ORDERTUNE_ADDR
 	PublicURL   string // ORDERTUNE_PUBLIC_URL
 	DatabaseURL string // DATABASE_URL (secret: may hold a password)
-	MasterKeys  string // ORDERTUNE_MASTER_KEYS (secret)
-	IBKRBaseURL string // ORDERTUNE_IBKR_BASE_URL
-	Signup      string // ORDERTUNE_SIGNUP: open or closed
-	LogLevel    string // ORDERTUNE_LOG_LEVEL
-	LogFormat   string // ORDERTUNE_LOG_FORMAT: json or console
+	// MigrateDatabaseURL connects as the schema's owner to run migrations
+	// (migrate, serve --migrate); "" means DatabaseURL. DatabaseURL is the
+	// server's restricted role (see deploy/README.md).
+	MigrateDatabaseURL string // ORDERTUNE_MIGRATE_DATABASE_URL (secret)
+	MasterKeys         string // ORDERTUNE_MASTER_KEYS (secret)
+	IBKRBaseURL        string // ORDERTUNE_IBKR_BASE_URL
+	Signup             string // ORDERTUNE_SIGNUP: open or closed
+	LogLevel           string // ORDERTUNE_LOG_LEVEL
+	LogFormat          string // ORDERTUNE_LOG_FORMAT: json or console
 
 	// IBKRPassthroughRoutes is the operator's allowlist of read-only IBKR
 	// routes forwarded per tenant (comma-separated); "" means the default.
@@ -33,6 +38,15 @@ type Config struct {
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
+
+	// AuditSigningKey signs checkpoints of the audit chain head (base64
+	// Ed25519 seed); "" turns checkpoints off.
+	AuditSigningKey string // ORDERTUNE_AUDIT_SIGNING_KEY (secret)
+	// AuditCheckpoints is the file checkpoints are appended to; "" logs
+	// them only.
+	AuditCheckpoints        string        // ORDERTUNE_AUDIT_CHECKPOINTS
+	AuditCheckpointEvery    int64         // ORDERTUNE_AUDIT_CHECKPOINT_EVERY: entries
+	AuditCheckpointInterval time.Duration // ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL
 
 	// PendingGrace is how old a pending confirmation must be before
 	// reconciliation takes it for one whose request died (a crash).
@@ -50,13 +64,26 @@ type Config struct {
 	Market market.Config
 }
 
+// MigrateURL is the URL migrations run with: MigrateDatabaseURL, else
+// DatabaseURL.
+func (c Config) MigrateURL() string {
+	if c.MigrateDatabaseURL != "" {
+		return c.MigrateDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
 // Getenv is the signature of os.Getenv; tests pass their own.
 type Getenv func(string) string
 
 // isSecret reports whether the variable may also be read from NAME_FILE; its
 // value is never logged.
 func isSecret(name string) bool {
-	return name == "DATABASE_URL" || name == "ORDERTUNE_MASTER_KEYS"
+	switch name {
+	case "DATABASE_URL", "ORDERTUNE_MIGRATE_DATABASE_URL", "ORDERTUNE_MASTER_KEYS", "ORDERTUNE_AUDIT_SIGNING_KEY":
+		return true
+	}
+	return false
 }
 
 // Load reads the configuration from getenv, applying defaults for demo or
@@ -128,6 +155,19 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
 		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
 		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
+		MigrateDatabaseURL:      get("ORDERTUNE_MIGRATE_DATABASE_URL", ""),
+		AuditSigningKey:         get("ORDERTUNE_AUDIT_SIGNING_KEY", ""),
+		AuditCheckpoints:        get("ORDERTUNE_AUDIT_CHECKPOINTS", ""),
+		AuditCheckpointInterval: duration("ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL", time.Minute),
+	}
+	c.AuditCheckpointEvery = 100
+	if v := get("ORDERTUNE_AUDIT_CHECKPOINT_EVERY", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("ORDERTUNE_AUDIT_CHECKPOINT_EVERY=%q: want a positive number of entries", v))
+		} else {
+			c.AuditCheckpointEvery = n
+		}
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
 	c.Market.OPGCutoff = timeOfDay("ORDERTUNE_CUTOFF_OPG")
@@ -178,7 +218,12 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("addr", c.Addr).
 		Str("public_url", c.PublicURL).
 		Str("database_url", RedactURL(c.DatabaseURL)).
+		Str("migrate_database_url", RedactURL(c.MigrateDatabaseURL)).
 		Bool("master_keys_set", c.MasterKeys != "").
+		Bool("audit_signing_key_set", c.AuditSigningKey != "").
+		Str("audit_checkpoints", c.AuditCheckpoints).
+		Int64("audit_checkpoint_every", c.AuditCheckpointEvery).
+		Dur("audit_checkpoint_interval", c.AuditCheckpointInterval).
 		Str("ibkr_base_url", c.IBKRBaseURL).
 		Str("signup", c.Signup).
 		Str("ibkr_passthrough_routes", c.IBKRPassthroughRoutes).

@@ -27,6 +27,13 @@ func TestDefaults(t *testing.T) {
 	if c.SecureCookies() {
 		t.Error("http public URL must not ask for secure cookies")
 	}
+	if c.AuditCheckpointEvery != 100 || c.AuditCheckpointInterval != time.Minute || c.AuditSigningKey != "" {
+		t.Errorf("audit checkpoint defaults: every %d, interval %s", c.AuditCheckpointEvery, c.AuditCheckpointInterval)
+	}
+	c.DatabaseURL = "postgres://app@db/o"
+	if c.MigrateURL() != c.DatabaseURL {
+		t.Errorf("MigrateURL = %q, want DATABASE_URL when ORDERTUNE_MIGRATE_DATABASE_URL is unset", c.MigrateURL())
+	}
 	d, _ := Load(env(nil), true)
 	if d.Signup != "open" {
 		t.Errorf("demo signup = %q, want open", d.Signup)
@@ -86,12 +93,16 @@ func TestInvalidValuesAllReported(t *testing.T) {
 		"ORDERTUNE_SESSION_IDLE":     "soon",
 		"ORDERTUNE_CUTOFF_OPG":       "9:28",
 		"ORDERTUNE_IBKR_MAINTENANCE": "nightly",
+
+		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY":    "0",
+		"ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL": "-1m",
 	}), false)
 	if err == nil {
 		t.Fatal("want an error")
 	}
 	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE",
-		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE"} {
+		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE",
+		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY", "ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -100,9 +111,11 @@ func TestInvalidValuesAllReported(t *testing.T) {
 
 func TestLogRedactsSecrets(t *testing.T) {
 	c, err := Load(env(map[string]string{
-		"DATABASE_URL":          "postgres://app:hunter2secret@db:5432/ordertune?sslmode=disable&password=other2secret",
-		"ORDERTUNE_MASTER_KEYS": "k1:c2VjcmV0c2VjcmV0c2VjcmV0",
-		"ORDERTUNE_PUBLIC_URL":  "https://ordertune.example",
+		"DATABASE_URL":                   "postgres://app:hunter2secret@db:5432/ordertune?sslmode=disable&password=other2secret",
+		"ORDERTUNE_MIGRATE_DATABASE_URL": "postgres://owner:owner3secret@db:5432/ordertune",
+		"ORDERTUNE_MASTER_KEYS":          "k1:c2VjcmV0c2VjcmV0c2VjcmV0",
+		"ORDERTUNE_AUDIT_SIGNING_KEY":    "YXVkaXRzaWduaW5nc2VjcmV0",
+		"ORDERTUNE_PUBLIC_URL":           "https://ordertune.example",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +124,7 @@ func TestLogRedactsSecrets(t *testing.T) {
 	l := zerolog.New(&buf)
 	l.Info().EmbedObject(c).Msg("config")
 	out := buf.String()
-	for _, secret := range []string{"hunter2secret", "other2secret", "c2VjcmV0c2VjcmV0c2VjcmV0"} {
+	for _, secret := range []string{"hunter2secret", "other2secret", "owner3secret", "c2VjcmV0c2VjcmV0c2VjcmV0", "YXVkaXRzaWduaW5nc2VjcmV0"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log line leaks %q: %s", secret, out)
 		}

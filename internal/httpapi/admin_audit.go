@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,6 +30,13 @@ func (s *Server) adminAudit(c echo.Context) error {
 		}
 		f.Before = n
 	}
+	// Reading the trail is itself on the trail, before the read: a read
+	// that cannot be recorded does not happen.
+	err = s.auditAdmin(c, "audit.read", map[string]any{"user": auditText(f.UserID), "action": auditText(f.Action),
+		"limit": f.Limit, "before": f.Before})
+	if err != nil {
+		return err
+	}
 	list, next, err := audit.List(c.Request().Context(), s.pool, f)
 	if err != nil {
 		return err
@@ -36,11 +45,47 @@ func (s *Server) adminAudit(c echo.Context) error {
 }
 
 // adminAuditVerify recomputes the hash chain and names the first entry
-// that does not match.
+// that does not match. The run and its result are audited.
 func (s *Server) adminAuditVerify(c echo.Context) error {
 	v, err := audit.Verify(c.Request().Context(), s.pool)
 	if err != nil {
 		return err
 	}
+	details := map[string]any{"ok": v.OK, "checked": v.Checked, "unsealed": v.Unsealed}
+	if v.FirstBad != nil {
+		details["first_bad_seq"] = v.FirstBad.Seq
+	}
+	if err := s.auditAdmin(c, "audit.verify", details); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// auditAdmin records an admin's read of the audit trail or the
+// confirmation log.
+func (s *Server) auditAdmin(c echo.Context, action string, details map[string]any) error {
+	p := principal(c)
+	return audit.Append(c.Request().Context(), s.pool, audit.Event{UserID: p.UserID, ActorID: p.UserID, IP: c.RealIP(),
+		Action: action, Details: details})
+}
+
+// maxAuditText bounds a filter value copied into an audit row.
+const maxAuditText = 200
+
+// auditText makes a query parameter safe to keep in an audit row (jsonb
+// refuses NUL): invalid UTF-8 and control characters become U+FFFD, and
+// the value is cut to maxAuditText runes.
+func auditText(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	out := make([]rune, 0, min(len(v), maxAuditText))
+	for _, r := range v {
+		if len(out) == maxAuditText {
+			break
+		}
+		if unicode.IsControl(r) {
+			r = unicode.ReplacementChar
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }

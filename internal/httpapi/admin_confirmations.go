@@ -97,6 +97,11 @@ func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFil
 		}
 		f.Cursor = next
 	}
+	err := s.auditAdmin(c, "confirmations.export", map[string]any{"user": auditText(f.UserID), "status": auditText(f.Status),
+		"ticker": auditText(f.Ticker), "from": bound(f.From), "to": bound(f.To), "rows": len(rows)})
+	if err != nil {
+		return err
+	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="confirmations-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
@@ -108,6 +113,14 @@ func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFil
 	}
 	w.Flush()
 	return nil
+}
+
+// bound is a time filter as an export's audit row records it.
+func bound(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func csvRecord(r trading.Confirmation) []string {

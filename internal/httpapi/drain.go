@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -65,7 +66,8 @@ func (s *Server) confirmOrDrain(c echo.Context, userID, signalID, key string, si
 		replay bool
 		err    error
 	}
-	ctx := c.Request().Context()
+	// The confirm's audit row names the client's address.
+	ctx := audit.WithClientIP(c.Request().Context(), c.RealIP())
 	done := make(chan result, 1)
 	go func() {
 		conf, replay, err := s.trading.Confirm(ctx, userID, signalID, key, side)

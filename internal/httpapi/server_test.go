@@ -52,7 +52,7 @@ func TestHealthAndReady(t *testing.T) {
 
 func TestReadyzRefusesOutdatedSchema(t *testing.T) {
 	s, _ := newTestServer(t)
-	if _, err := s.pool.Exec(t.Context(), "UPDATE schema_migrations SET dirty = true"); err != nil {
+	if _, err := pgtest.OwnerPool(t, s.pool).Exec(t.Context(), "UPDATE schema_migrations SET dirty = true"); err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()

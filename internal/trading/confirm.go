@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
 )
@@ -267,7 +268,7 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
 	now := s.cfg.Now().UTC()
 	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
-		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode}
+		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode, "idempotency_key": key}
 	if p.LimitPrice != nil {
 		details["limit_price"] = *p.LimitPrice
 	}
@@ -276,7 +277,20 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 		return false, fmt.Errorf("record confirmation %s: %w", id, err)
 	}
 	var n int
-	err = s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, insertPendingSQL,
+		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
+		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("record confirmation %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// insertPendingSQL is insertPending's one statement. The audit row carries
+// the client's address, the Idempotency-Key and the conid when it is
+// cached already (conids never change; a first order of a ticker records
+// it in its next audit row, once IBKR has named it).
+var insertPendingSQL = `
 		WITH c AS (
 			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
 				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
@@ -287,16 +301,10 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 			INSERT INTO confirmation_events (confirmation_id, at, status, message)
 			SELECT id, $15, 'pending', 'confirmed by the user; about to send to IBKR' FROM c),
 		a AS (
-			INSERT INTO audit_events (at, user_id, actor_id, ip, action, subject, details)
-			SELECT $15, user_id, user_id, '', 'confirmation.create', id::text, $16 FROM c)
-		SELECT count(*) FROM c`,
-		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
-		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace)).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("record confirmation %s: %w", id, err)
-	}
-	return n == 1, nil
-}
+			` + audit.InsertSelect(audit.Exprs{At: "$15", UserID: "user_id", ActorID: "user_id", IP: "$18::text",
+	Action: "'confirmation.create'", Subject: "id::text",
+	Details: "$16::jsonb || jsonb_build_object('conid', (SELECT conid FROM conids WHERE ticker = $7))"}, "c") + `)
+		SELECT count(*) FROM c`
 
 // outcome is a status change of a confirmation.
 type outcome struct {
@@ -328,6 +336,30 @@ type execer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// applySQL is apply's one statement.
+var applySQL = `
+		WITH u AS (
+			UPDATE confirmations SET
+				status = $3,
+				conid = coalesce($4, conid),
+				broker_order_id = coalesce($5, broker_order_id),
+				broker_status = coalesce($6, broker_status),
+				filled_quantity = coalesce($7::numeric, filled_quantity),
+				avg_fill_price = coalesce($8::numeric, avg_fill_price),
+				error_code = $9, error_message = $10,
+				next_check_at = $11, misses = $12, updated_at = $13
+			WHERE id = $1 AND status = ANY($2)
+			RETURNING *),
+		e AS (
+			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
+		a AS (
+			` + audit.InsertSelect(audit.Exprs{At: "$13", UserID: "user_id", Action: "'confirmation.' || $3",
+	Subject: "id::text", Details: "$15"}, "u") + `),
+		async AS (
+			SELECT set_config('synchronous_commit', 'off', true))
+		SELECT ` + confColumns + ` FROM u c, async`
+
 // apply records o on confirmation id when the row is still in one of the
 // from statuses — the row, its status-history entry and its audit row in
 // one statement, so they commit together — and returns the row as it is
@@ -354,6 +386,9 @@ func apply(ctx context.Context, q execer, id string, from []Status, o outcome, n
 		conid = &o.conid
 	}
 	details := map[string]any{"status": string(o.status)}
+	if o.conid > 0 {
+		details["conid"] = o.conid
+	}
 	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
 		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
 		if v != "" {
@@ -364,28 +399,7 @@ func apply(ctx context.Context, q execer, id string, from []Status, o outcome, n
 	if err != nil {
 		return Confirmation{}, false, err
 	}
-	row := q.QueryRow(ctx, `
-		WITH u AS (
-			UPDATE confirmations SET
-				status = $3,
-				conid = coalesce($4, conid),
-				broker_order_id = coalesce($5, broker_order_id),
-				broker_status = coalesce($6, broker_status),
-				filled_quantity = coalesce($7::numeric, filled_quantity),
-				avg_fill_price = coalesce($8::numeric, avg_fill_price),
-				error_code = $9, error_message = $10,
-				next_check_at = $11, misses = $12, updated_at = $13
-			WHERE id = $1 AND status = ANY($2)
-			RETURNING *),
-		e AS (
-			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
-			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
-		a AS (
-			INSERT INTO audit_events (at, user_id, action, subject, details)
-			SELECT $13, user_id, 'confirmation.' || $3, id::text, $15 FROM u),
-		async AS (
-			SELECT set_config('synchronous_commit', 'off', true))
-		SELECT `+confColumns+` FROM u c, async`,
+	row := q.QueryRow(ctx, applySQL,
 		id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
 		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -370,13 +372,22 @@ func TestReferencedRowsAreNeverDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []struct{ sql, id string }{
-		{`DELETE FROM signals WHERE id = $1`, g.ID},
-		{`DELETE FROM confirmations WHERE id = $1`, c.ID},
-		{`DELETE FROM users WHERE id = $1`, u},
+	// The server's role may not delete signals or confirmations at all;
+	// the triggers refuse it even to the owner.
+	owner := pgtest.OwnerPool(t, w.pool)
+	for _, q := range []struct {
+		pool    *pgxpool.Pool
+		sql, id string
+		state   string
+	}{
+		{w.pool, `DELETE FROM signals WHERE id = $1`, g.ID, "42501"},
+		{w.pool, `DELETE FROM confirmations WHERE id = $1`, c.ID, "42501"},
+		{owner, `DELETE FROM signals WHERE id = $1`, g.ID, "23001"},
+		{owner, `DELETE FROM confirmations WHERE id = $1`, c.ID, "23001"},
+		{w.pool, `DELETE FROM users WHERE id = $1`, u, "23001"},
 	} {
-		if _, err := w.pool.Exec(ctx, q.sql, q.id); err == nil || !strings.Contains(err.Error(), "SQLSTATE 23001") {
-			t.Errorf("%s: err = %v, want a restrict violation (23001)", q.sql, err)
+		if _, err := q.pool.Exec(ctx, q.sql, q.id); err == nil || !strings.Contains(err.Error(), "SQLSTATE "+q.state) {
+			t.Errorf("%s: err = %v, want SQLSTATE %s", q.sql, err, q.state)
 		}
 	}
 	// A user who never confirmed anything can still be deleted.

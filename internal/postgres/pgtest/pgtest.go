@@ -6,6 +6,13 @@
 // starts a throwaway cluster of its own, one per test process. Either way
 // the migrated schema is built once, as a template database, and every test
 // gets a clone of it, which takes milliseconds.
+//
+// Tests use the database as production does, with two roles: the
+// migrations run as the owner (the cluster's superuser here), and DB and
+// Pool connect as AppUser, a LOGIN member of the restricted ordertune_app
+// group role that migration 7 creates. OwnerURL and OwnerPool reach the
+// same database as the owner, for tests that play an operator or an
+// attacker with the owner's rights.
 package pgtest
 
 import (
@@ -31,6 +38,10 @@ import (
 
 // EnvURL names the variable holding a shared test cluster's superuser URL.
 const EnvURL = localpg.TestURLEnv
+
+// AppUser is the LOGIN role tests connect as: a member of ordertune_app
+// and nothing more, as deploy/README.md tells operators to set it up.
+const AppUser = "ordertune_app_test"
 
 // server is the process-wide test cluster. Tests share it by design; it is
 // created once under mu and torn down by Main.
@@ -59,7 +70,7 @@ func Main(m *testing.M) int {
 }
 
 // DB creates a fresh, migrated database for t, dropped when t ends, and
-// returns its URL.
+// returns its URL for AppUser.
 func DB(t testing.TB) string {
 	t.Helper()
 	base, template := setup(t)
@@ -86,10 +97,11 @@ func DB(t testing.TB) string {
 			t.Logf("pgtest: drop %s: %v", name, err)
 		}
 	})
-	return withDB(base, name)
+	return withUser(withDB(base, name), AppUser)
 }
 
-// Pool returns a pool on a fresh, migrated database for t, closed when t ends.
+// Pool returns a pool, connected as AppUser, on a fresh, migrated database
+// for t, closed when t ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := postgres.Open(context.Background(), DB(t))
@@ -100,8 +112,26 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// OwnerURL returns the URL of the database at url for its owner, the
+// role that ran the migrations.
+func OwnerURL(url string) string {
+	return withUser(url, localpg.SuperUser)
+}
+
+// OwnerPool returns a pool on pool's database connected as its owner,
+// closed when t ends.
+func OwnerPool(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	owner, err := postgres.Open(context.Background(), OwnerURL(pool.Config().ConnString()))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(owner.Close)
+	return owner
+}
+
 // EmptyDB creates a fresh database with no schema at all, for migration
-// tests, and returns its URL.
+// tests, and returns its owner's URL.
 func EmptyDB(t testing.TB) string {
 	t.Helper()
 	base, _ := setup(t)
@@ -171,8 +201,11 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	defer conn.Exec(ctx, "SELECT pg_advisory_unlock(727274)")
 	var ready bool
 	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)", name).Scan(&ready)
-	if err != nil || ready {
-		return name, err
+	if err != nil {
+		return "", err
+	}
+	if ready {
+		return name, nil
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
 		return "", err
@@ -181,6 +214,11 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 		return "", err
 	}
 	if err := postgres.Migrate(withDB(base, name)); err != nil {
+		return "", err
+	}
+	// The migrations created the group role; the login role joins it once
+	// per cluster.
+	if err := postgres.EnsureAppLogin(ctx, base, AppUser); err != nil {
 		return "", err
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", name)); err != nil {
@@ -210,6 +248,14 @@ func withDB(base, name string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+func withUser(raw, user string) string {
+	u, err := postgres.WithUser(raw, user)
+	if err != nil {
+		panic("pgtest: " + err.Error())
+	}
+	return u
 }
 
 func randomHex(n int) string {
