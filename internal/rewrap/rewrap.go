@@ -63,6 +63,10 @@ func Product() []Column {
 	for _, col := range []string{"totp_secret", "totp_pending_secret"} {
 		cols = append(cols, Column{Table: "users", Key: []string{"id"}, UserColumn: "id", Column: col, Field: "totp_secret"})
 	}
+	// internal/notify: webhook signing secrets, aad (user id, field,
+	// endpoint id).
+	cols = append(cols, Column{Table: "webhook_endpoints", Key: []string{"id"}, UserColumn: "user_id",
+		Column: "secret", Field: "webhook_secret", ScopeColumn: "id"})
 	return cols
 }
 
