@@ -19,6 +19,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/seal"
@@ -78,6 +79,7 @@ type services struct {
 	http    *httpapi.Server
 	auth    *auth.Service
 	trading *trading.Service
+	notify  *notify.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
 }
 
@@ -117,9 +119,16 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}); err != nil {
 		return nil, err
 	}
+	if deps.Notify, err = notify.New(notify.Config{
+		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
+		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
+	}); err != nil {
+		return nil, err
+	}
+	s.workers = append(s.workers, deps.Notify.Run)
 	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
-	s.http, s.auth, s.trading = httpapi.New(deps), deps.Auth, deps.Trading
+	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
 	return s, nil
 }
 

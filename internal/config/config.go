@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"os"
@@ -28,6 +29,17 @@ type Config struct {
 	// routes forwarded per tenant (comma-separated); "" means the default.
 	IBKRPassthroughRoutes string // ORDERTUNE_IBKR_PASSTHROUGH_ROUTES
 
+	// SMTPURL is where e-mail goes: smtp://user:pass@host:587 (STARTTLS)
+	// or smtps://… (implicit TLS); "" sends no e-mail.
+	SMTPURL  string // ORDERTUNE_SMTP_URL (secret: may hold a password)
+	MailFrom string // ORDERTUNE_MAIL_FROM
+	// WebhookAllowPrivate lets webhooks go to http:// and to private,
+	// loopback and link-local addresses (tests and the demo).
+	WebhookAllowPrivate bool // ORDERTUNE_WEBHOOK_ALLOW_PRIVATE
+	// MailTLS, when set, is the TLS configuration for the SMTP server; it
+	// is not read from the environment (the demo trusts its own catcher).
+	MailTLS *tls.Config
+
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
@@ -39,7 +51,7 @@ type Getenv func(string) string
 // isSecret reports whether the variable may also be read from NAME_FILE; its
 // value is never logged.
 func isSecret(name string) bool {
-	return name == "DATABASE_URL" || name == "ORDERTUNE_MASTER_KEYS"
+	return name == "DATABASE_URL" || name == "ORDERTUNE_MASTER_KEYS" || name == "ORDERTUNE_SMTP_URL"
 }
 
 // Load reads the configuration from getenv, applying defaults for demo or
@@ -94,6 +106,23 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		SessionIdle:           duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
 		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
+		SMTPURL:               get("ORDERTUNE_SMTP_URL", ""),
+		MailFrom:              get("ORDERTUNE_MAIL_FROM", ""),
+	}
+	switch v := get("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE", "false"); v {
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	case "false", "0":
+	default:
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v))
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			problems = append(problems, "ORDERTUNE_SMTP_URL: want smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465")
+		}
+		if c.MailFrom == "" {
+			problems = append(problems, "ORDERTUNE_MAIL_FROM: set the sender address when ORDERTUNE_SMTP_URL is set")
+		}
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
 
@@ -134,6 +163,9 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("ibkr_passthrough_routes", c.IBKRPassthroughRoutes).
 		Str("log_level", c.LogLevel).
 		Str("log_format", c.LogFormat).
+		Str("smtp_url", RedactURL(c.SMTPURL)).
+		Str("mail_from", c.MailFrom).
+		Bool("webhook_allow_private", c.WebhookAllowPrivate).
 		Dur("session_idle", c.SessionIdle).
 		Dur("session_max_age", c.SessionMaxAge)
 }

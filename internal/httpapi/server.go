@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -44,6 +45,7 @@ type Deps struct {
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
+	Notify     *notify.Service // nil: the notification routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
@@ -54,6 +56,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	broker  *broker.Service
 	trading *trading.Service
+	notify  *notify.Service
 	authLayer
 }
 
@@ -68,7 +71,7 @@ func New(d Deps) *Server {
 		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
-	s.broker = d.Broker
+	s.broker, s.notify = d.Broker, d.Notify
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
@@ -95,6 +98,7 @@ func (s *Server) routes() {
 	s.adminAuthRoutes()
 	s.brokerRoutes()
 	s.tradingRoutes()
+	s.notifyRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
