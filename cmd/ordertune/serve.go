@@ -103,7 +103,14 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	m.RegisterPool(pool)
 	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes}
 	s := &services{}
-	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
+	if deps.Notify, err = notify.New(notify.Config{
+		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
+		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
+	}); err != nil {
+		return nil, err
+	}
+	s.workers = append(s.workers, deps.Notify.Run)
+	if deps.Auth, err = newAuth(cfg, log, pool, ring, deps.Notify); err != nil {
 		return nil, err
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
@@ -119,13 +126,6 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}); err != nil {
 		return nil, err
 	}
-	if deps.Notify, err = notify.New(notify.Config{
-		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
-		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
-	}); err != nil {
-		return nil, err
-	}
-	s.workers = append(s.workers, deps.Notify.Run)
 	sealer := audit.NewSealer(audit.SealerConfig{Pool: pool, Log: log})
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
