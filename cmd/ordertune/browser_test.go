@@ -78,6 +78,7 @@ func TestBrowser(t *testing.T) {
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},
 		{"AdminWithdrawsSignal", f.adminWithdrawsSignal},
 		{"AdminTokens", f.adminTokens},
+		{"NotificationsAndWebhooks", f.notificationsAndWebhooks},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			// Later scenarios need what this one should have done.

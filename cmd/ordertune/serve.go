@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -123,6 +124,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, Broker: trading.FromBroker(deps.Broker), Log: log, OnConfirm: m.Confirmation,
+		OnOutcome: orderOutcomes(deps.Notify),
 	}); err != nil {
 		return nil, err
 	}
@@ -130,6 +132,24 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
 	return s, nil
+}
+
+// orderOutcomes reports a confirmation's new status as its order.* event,
+// in the transaction that records it.
+func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+	types := map[string]string{
+		trading.StatusSubmitted: notify.OrderSubmitted, trading.StatusFilled: notify.OrderFilled,
+		trading.StatusPartiallyFilled: notify.OrderPartiallyFilled, trading.StatusCancelled: notify.OrderCancelled,
+		trading.StatusFailed: notify.OrderFailed, trading.StatusUnknown: notify.OrderUnknown,
+	}
+	return func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+		t, ok := types[c.Status]
+		if !ok || c.UserID == "" {
+			return nil
+		}
+		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: t, Data: c})
+		return err
+	}
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.

@@ -51,7 +51,7 @@ func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmatio
 	wait := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, changed, err := apply(ctx, s.pool, id, []string{StatusPending}, o, s.cfg.Now().UTC())
+		c, changed, err := s.applyOutcome(ctx, id, []string{StatusPending}, o, s.cfg.Now().UTC())
 		if err == nil {
 			if !changed { // another instance's reconciliation got there first
 				return s.confirmationAny(ctx, id)

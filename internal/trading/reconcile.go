@@ -196,7 +196,7 @@ func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bo
 			return err
 		}
 	}
-	_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	_, _, err := s.applyOutcome(ctx, r.id, []string{r.status}, o, now)
 	return err
 }
 

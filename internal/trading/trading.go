@@ -96,6 +96,10 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
+	// OnOutcome, when set, is called in the transaction that records a
+	// confirmation's new status (submitted, filled, cancelled, failed, …),
+	// so a notification of it commits, or rolls back, with it.
+	OnOutcome func(ctx context.Context, tx pgx.Tx, c Confirmation) error
 	// AccountAdvisoryLock also serializes orders per IBKR account across
 	// server instances, with a PostgreSQL advisory lock held (outside any
 	// transaction) while the order is sent. One instance needs only its
