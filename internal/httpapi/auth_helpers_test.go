@@ -17,6 +17,7 @@ import (
 	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // authEnv is a real server over HTTP with an account service on a fresh
@@ -76,8 +77,16 @@ func (env *authEnv) startAuth(cfg auth.Config) {
 }
 
 // serve starts the server of d over real HTTP for the test's lifetime and
-// scans its log for secrets when the test ends.
+// scans its log for secrets when the test ends. Without a trading service
+// it wires one without broker access, as main does without a broker.
 func (env *authEnv) serve(d Deps) {
+	if d.Trading == nil && d.Pool != nil {
+		ts, err := trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		d.Trading = ts
+	}
 	env.srv = New(d)
 	env.ts = httptest.NewServer(env.srv.Handler())
 	env.t.Cleanup(env.ts.Close)

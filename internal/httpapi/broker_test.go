@@ -41,7 +41,9 @@ func newBrokerEnv(t *testing.T) *brokerEnv {
 type brokerEnvOptions struct {
 	logLevel zerolog.Level
 	cache    broker.CacheConfig
-	trading  bool // also place orders through the broker service, as `ordertune serve` wires it
+	// questions is the broker's reply-question allowlist.
+	questions []string
+	trading   bool // also place orders through the broker service, as `ordertune serve` wires it
 }
 
 func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
@@ -54,13 +56,13 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	sim, simSrv := simtest.Serve(t, ibkrsim.Config{})
 	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
 		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
-		Cache: o.cache})
+		Cache: o.cache, AllowedQuestions: o.questions})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := Deps{Log: log, Pool: pool, Auth: env.svc, Broker: b}
 	if o.trading {
-		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(b), Log: log}); err != nil {
+		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: b.Orders(), Log: log}); err != nil {
 			t.Fatal(err)
 		}
 		if d.Notify, err = notify.New(notify.Config{Pool: pool, Ring: ring, Log: log, AllowPrivate: true}); err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // newContractEnv is the whole product behind real HTTP: accounts with 2FA,
@@ -23,9 +22,9 @@ import (
 func newContractEnv(t *testing.T) *brokerEnv {
 	t.Helper()
 	return newBrokerEnvWith(t, brokerEnvOptions{
-		logLevel: zerolog.DebugLevel,
-		cache:    broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()},
-		trading:  true,
+		logLevel:  zerolog.DebugLevel,
+		questions: broker.DefaultAllowedQuestions(),
+		trading:   true,
 	})
 }
 
@@ -128,6 +127,9 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "webhook deliveries", who: "subscriber", method: "GET", path: "/api/v1/webhooks/{webhook}/deliveries", want: []int{200}},
 		{name: "webhook of another", who: "admin", method: "DELETE", path: "/api/v1/webhooks/{webhook}", want: []int{404}},
 		{name: "webhook delete", who: "subscriber", method: "DELETE", path: "/api/v1/webhooks/{webhook}", want: []int{204}},
+		// The exchange's clock.
+		{name: "market clock", who: "subscriber", method: "GET", path: "/api/v1/market/clock", want: []int{200}},
+		{name: "market clock anonymous", who: "nobody", method: "GET", path: "/api/v1/market/clock", want: []int{401}},
 
 		// Signals, preview, confirm.
 		{name: "publish as subscriber", who: "subscriber", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{403}},

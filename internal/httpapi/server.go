@@ -22,6 +22,8 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
@@ -41,11 +43,14 @@ type Deps struct {
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
-	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
+	Trading   *trading.Service // nil: the trading routes answer 503; main builds it (with trading.NoBroker when there is no broker)
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
-	Notify     *notify.Service // nil: the notification routes answer 503
+	// Market is the exchange's clock; nil means one with the default
+	// cut-offs and IBKR's published restart windows.
+	Market *market.Clock
+	Notify *notify.Service // nil: the notification routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
@@ -57,6 +62,7 @@ type Server struct {
 	broker  *broker.Service
 	trading *trading.Service
 	notify  *notify.Service
+	market  *market.Clock
 	authLayer
 }
 
@@ -67,10 +73,10 @@ func New(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	if d.Trading == nil && d.Pool != nil {
-		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
+	if d.Market == nil {
+		d.Market = market.Default()
 	}
-	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
+	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
 	s.broker, s.notify = d.Broker, d.Notify
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
@@ -98,6 +104,7 @@ func (s *Server) routes() {
 	s.adminAuthRoutes()
 	s.brokerRoutes()
 	s.tradingRoutes()
+	s.marketRoutes()
 	s.notifyRoutes()
 }
 
@@ -166,6 +173,10 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// The request's logger: every feature's log line of this request
+		// carries its id (and, once authenticated, the user's).
+		req := c.Request()
+		c.SetRequest(req.WithContext(logging.WithLogger(req.Context(), s.log.With().Str("request_id", id).Logger())))
 		return next(c)
 	}
 }
@@ -173,6 +184,19 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 func requestID(c echo.Context) string {
 	id, _ := c.Get(ctxRequestID).(string)
 	return id
+}
+
+// reqLog returns the request's logger (request id, user id), or the
+// server's outside a request.
+func (s *Server) reqLog(c echo.Context) *zerolog.Logger {
+	l := logging.FromContext(c.Request().Context(), s.log)
+	return &l
+}
+
+// logWith adds fields to the request's logger.
+func logWith(c echo.Context, add func(zerolog.Context) zerolog.Context) {
+	req := c.Request()
+	c.SetRequest(req.WithContext(logging.With(req.Context(), zerolog.Nop(), add)))
 }
 
 // accessLog writes one line per request. It logs the path without the
@@ -187,8 +211,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req, res := c.Request(), c.Response()
 		s.metrics.ObserveHTTP(c.Path(), req.Method, res.Status, time.Since(start))
-		s.log.Info().
-			Str("request_id", requestID(c)).
+		s.reqLog(c).Info().
 			Str("method", req.Method).
 			Str("path", req.URL.Path).
 			Str("route", c.Path()).
@@ -210,7 +233,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.log.Error().Str("request_id", requestID(c)).Interface("panic", r).
+				s.reqLog(c).Error().Interface("panic", r).
 					Bytes("stack", debug.Stack()).Msg("handler panicked")
 				err = &errs.Error{Code: errs.Internal, Err: fmt.Errorf("panic: %v", r)}
 			}

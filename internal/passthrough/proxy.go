@@ -16,6 +16,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // Sessions hands out tenants' ready IBKR sessions; *broker.Cache is one.
@@ -145,7 +146,8 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, userID, path str
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
 		// The status is out: all that is left is to tell the log.
-		p.log.Warn().Str("route", m.Pattern).Err(err).Msg("passthrough: answer cut short")
+		log := logging.FromContext(ctx, p.log)
+		log.Warn().Str("route", m.Pattern).Err(err).Msg("passthrough: answer cut short")
 	}
 	return nil
 }

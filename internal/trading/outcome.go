@@ -10,7 +10,7 @@ import (
 // applyOutcome is apply with the OnOutcome hook: when one is set, the
 // status change and what the hook writes (the notification's event and
 // its queued deliveries) share one transaction.
-func (s *Service) applyOutcome(ctx context.Context, id string, from []string, o outcome, now time.Time) (Confirmation, bool, error) {
+func (s *Service) applyOutcome(ctx context.Context, id string, from []Status, o outcome, now time.Time) (Confirmation, bool, error) {
 	if s.cfg.OnOutcome == nil {
 		return apply(ctx, s.pool, id, from, o, now)
 	}

@@ -34,7 +34,7 @@ func TestOutcomesReachOnOutcomeInTheirTransaction(t *testing.T) {
 				fail = false
 				return errors.New("queue down")
 			}
-			got = append(got, conf.Status+"/"+inTx)
+			got = append(got, string(conf.Status)+"/"+inTx)
 			return nil
 		}
 	})
