@@ -140,6 +140,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.closers = append(s.closers, locks.Close)
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation, Market: clock,
+		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
 		OnOutcome: orderOutcomes(deps.Notify),
 	}); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metric
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -80,6 +81,7 @@ type tenant struct {
 	lastTickle time.Time
 	lastUsed   time.Time
 	lastErr    errs.Code
+	lastRepair time.Time // when a 401 last marked the LST bad (RepairEvery)
 
 	failErr   error
 	failUntil time.Time
@@ -325,6 +327,13 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			t.brokerage, t.accounts = brokerage, accounts
 		}
 		t.failErr, t.failUntil = f.err, now.Add(c.cfg.FailureBackoff)
+		if unreachable(err) {
+			// Nothing was refused: IBKR was not reached. The next request
+			// tries again at once rather than fail from the cache while
+			// IBKR may be back (the flight still makes one handshake at a
+			// time).
+			t.failUntil = now
+		}
 		return
 	}
 	if fresh {
@@ -332,6 +341,18 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 	t.brokerage, t.accounts, t.competing = true, true, false
 	t.failErr, t.lastErr = nil, ""
+}
+
+// unreachable reports whether err says IBKR was not reached at all (no
+// answer: connection refused or reset, a timeout), as opposed to an answer
+// that refused the session (credentials, consumer, account).
+func unreachable(err error) bool {
+	var ie *ibkr.Error
+	if errors.As(err, &ie) {
+		return ie.Kind == ibkr.KindUnavailable && ie.Status == 0
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }
 
 // install makes p's token the tenant's. The caller holds t.mu.
@@ -442,7 +463,14 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	}
 	switch kind {
 	case ibkr.KindTokenExpired:
-		t.lstBad = true
+		now := c.cfg.Now()
+		if !t.lastRepair.IsZero() && now.Sub(t.lastRepair) < c.cfg.RepairEvery {
+			// Over the tenant's handshake budget: the token was just
+			// made anew, so IBKR refuses the request, not the token.
+			t.lastErr = errs.Code(kind.Code())
+			return
+		}
+		t.lstBad, t.lastRepair = true, now
 	case ibkr.KindNoBrokerageSession:
 		t.brokerage, t.accounts = false, false
 	case ibkr.KindAccountsNotQueried:

@@ -17,6 +17,13 @@ type CacheConfig struct {
 	// FailureBackoff is how long a failed handshake is remembered before the
 	// next request tries again (default 5 s).
 	FailureBackoff time.Duration
+	// RepairEvery is each tenant's handshake budget for repairs: after
+	// IBKR refused a live session token (401) and a new one was made, more
+	// refusals within this time (default 15 s) are answered as errors
+	// instead of making yet another token. A request IBKR refuses whatever
+	// the token (a signature it cannot verify) then costs one handshake,
+	// not one per request.
+	RepairEvery time.Duration
 	// TickleEvery is the keep-alive period (default 60 s; IBKR asks for
 	// about a minute).
 	TickleEvery time.Duration
@@ -50,6 +57,7 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	def(&c.RenewBefore, time.Hour)
 	def(&c.RenewJitter, 30*time.Minute)
 	def(&c.FailureBackoff, 5*time.Second)
+	def(&c.RepairEvery, 15*time.Second)
 	def(&c.TickleEvery, time.Minute)
 	def(&c.ActiveWithin, 24*time.Hour)
 	def(&c.CallTimeout, 30*time.Second)

@@ -135,6 +135,36 @@ func TestNoConnectionAndFailureBackoff(t *testing.T) {
 	mustAccounts(t, ctx, c, u)
 }
 
+// TestUnreachableIBKRIsRetriedAtOnce: a handshake that failed because IBKR
+// could not be reached is not remembered like a refusal is: the next
+// request tries again at once, within what would be the back-off.
+func TestUnreachableIBKRIsRetriedAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true, cache: CacheConfig{FailureBackoff: time.Hour}})
+	ctx := ctxT(t)
+	c := e.svc.Cache()
+	u := e.user()
+	if _, err := e.svc.Save(ctx, u, Paper, e.sim.register("DU1234567", true), Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.down.Store(true)
+	for i := range 2 {
+		if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerUnavailable) {
+			t.Fatalf("IBKR down, attempt %d: %v, want %s", i, err, errs.BrokerUnavailable)
+		}
+	}
+	if st, _ := c.State(u); st.State != StateFailed {
+		t.Errorf("state while IBKR is down = %+v, want failed", st)
+	}
+	e.sim.down.Store(false) // IBKR is back; no time passes
+	if _, _, err := c.Session(ctx, u); err != nil {
+		t.Fatalf("the first request after IBKR came back: %v, want a session", err)
+	}
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes that reached IBKR = %d, want 1", got)
+	}
+}
+
 func TestRenewalBeforeExpiry(t *testing.T) {
 	e := newEnv(t, envOptions{
 		fake: true,
@@ -340,7 +370,7 @@ func TestRecoveryAfterSimulatorRestart(t *testing.T) {
 }
 
 func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
 	u, in := e.connected("DU1234567")
 	c := e.svc.Cache()
@@ -352,7 +382,9 @@ func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 		t.Errorf("handshakes after one 401 = %d, want 2", got)
 	}
 
-	// IBKR keeps refusing: exactly one more handshake, then the error.
+	// IBKR keeps refusing, after the handshake budget's interval: exactly
+	// one more handshake, then the error.
+	e.clock.Advance(c.cfg.RepairEvery)
 	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 0, "consumer_key": in.ConsumerKey})
 	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
 		_, err := s.Accounts(ctx)

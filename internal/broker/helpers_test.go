@@ -48,12 +48,20 @@ type simHost struct {
 	handshakes atomic.Int64
 	tickles    atomic.Int64
 	inits      atomic.Int64
+	// down makes IBKR unreachable: every connection is closed unanswered.
+	down atomic.Bool
 }
 
 func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
 	h := &simHost{t: t, cfg: cfg}
 	h.sim.Store(ibkrsim.New(cfg))
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.down.Load() {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
 		switch r.URL.Path {
 		case ibkrsim.APIPrefix + "/oauth/live_session_token":
 			h.handshakes.Add(1)

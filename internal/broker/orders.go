@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,6 +195,12 @@ func (o *Orders) OrderStatus(ctx context.Context, userID, orderID string) (tradi
 		st, err = s.OrderStatus(ctx, orderID)
 		return err
 	})
+	var ie *ibkr.Error
+	if errors.As(err, &ie) && ie.Status == http.StatusNotFound {
+		// IBKR forgot the order (a restart, another session's id): an
+		// answer about the id, not about the order.
+		return trading.OrderState{}, errs.Wrap(fmt.Errorf("%w: %w", trading.ErrOrderNotFound, err), errs.NotFound, ie.Text)
+	}
 	if err != nil {
 		return trading.OrderState{}, callError(err)
 	}
@@ -221,6 +229,49 @@ func (o *Orders) LiveOrders(ctx context.Context, userID string) ([]trading.Order
 		return nil, callError(err)
 	}
 	return out, nil
+}
+
+// Executions implements trading.Broker with IBKR's trades of the active
+// account (an execution without an account is taken as the account's).
+func (o *Orders) Executions(ctx context.Context, userID string, days int) ([]trading.Execution, error) {
+	var out []trading.Execution
+	err := retrying(ctx, func() error {
+		return o.s.Do(ctx, userID, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
+			list, err := s.Trades(ctx, min(days, trading.MaxExecutionDays))
+			if err != nil {
+				return err
+			}
+			out = out[:0]
+			for _, t := range list {
+				if t.Account != "" && !strings.EqualFold(t.Account, conn.AccountID) {
+					continue
+				}
+				e := trading.Execution{ID: t.ExecutionID, OrderID: t.OrderID, COID: t.OrderRef, Symbol: t.Symbol, Conid: t.Conid,
+					Side: side(t.Side), Quantity: string(t.Size), Price: string(t.Price), Commission: string(t.Commission)}
+				if t.TradeTimeMS > 0 {
+					e.At = time.UnixMilli(t.TradeTimeMS).UTC()
+				}
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, callError(err)
+	}
+	slices.SortStableFunc(out, func(a, b trading.Execution) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// side spells IBKR's "B"/"S" as BUY/SELL.
+func side(s string) string {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "B", "BUY", "BOT":
+		return "BUY"
+	case "S", "SELL", "SLD":
+		return "SELL"
+	}
+	return s
 }
 
 // WhatIf implements trading.Broker with IBKR's what-if preview of the order

@@ -46,6 +46,16 @@ type Config struct {
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
 
+	// PendingGrace is how old a pending confirmation must be before
+	// reconciliation takes it for one whose request died (a crash).
+	PendingGrace time.Duration // ORDERTUNE_PENDING_GRACE
+	// OutcomeUnknownAfter is how long an order may go unfound at IBKR
+	// before its confirmation tells the user to check the IBKR account.
+	OutcomeUnknownAfter time.Duration // ORDERTUNE_OUTCOME_UNKNOWN_AFTER
+	// HandshakeFailureBackoff is how long a handshake IBKR refused is
+	// remembered before the next request tries again; one that did not
+	// reach IBKR is retried at once.
+	HandshakeFailureBackoff time.Duration // ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF
 	// Market is the exchange clock's configuration: the auction cut-offs
 	// (ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC, as HH:MM New York time)
 	// and IBKR's restart windows (ORDERTUNE_IBKR_MAINTENANCE).
@@ -128,6 +138,10 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
 		SMTPURL:               get("ORDERTUNE_SMTP_URL", ""),
 		MailFrom:              get("ORDERTUNE_MAIL_FROM", ""),
+
+		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
+		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
+		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
 	}
 	switch v := get("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE", "false"); v {
 	case "true", "1":
@@ -204,6 +218,9 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Bool("webhook_allow_private", c.WebhookAllowPrivate).
 		Dur("session_idle", c.SessionIdle).
 		Dur("session_max_age", c.SessionMaxAge).
+		Dur("pending_grace", c.PendingGrace).
+		Dur("outcome_unknown_after", c.OutcomeUnknownAfter).
+		Dur("handshake_failure_backoff", c.HandshakeFailureBackoff).
 		Str("ibkr_maintenance", market.FormatWindows(c.Market.Maintenance))
 }
 

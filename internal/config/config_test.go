@@ -33,6 +33,29 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestReconciliationAndHandshakeTimings(t *testing.T) {
+	c, err := Load(env(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PendingGrace != 45*time.Second || c.OutcomeUnknownAfter != 10*time.Minute || c.HandshakeFailureBackoff != 5*time.Second {
+		t.Errorf("defaults: pending grace %s, outcome unknown after %s, handshake failure backoff %s; want 45s, 10m, 5s",
+			c.PendingGrace, c.OutcomeUnknownAfter, c.HandshakeFailureBackoff)
+	}
+	c, err = Load(env(map[string]string{"ORDERTUNE_PENDING_GRACE": "40s", "ORDERTUNE_OUTCOME_UNKNOWN_AFTER": "1h",
+		"ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF": "2s"}), false)
+	if err != nil || c.PendingGrace != 40*time.Second || c.OutcomeUnknownAfter != time.Hour || c.HandshakeFailureBackoff != 2*time.Second {
+		t.Errorf("set: %s, %s, %s, %v; want 40s, 1h, 2s", c.PendingGrace, c.OutcomeUnknownAfter, c.HandshakeFailureBackoff, err)
+	}
+	_, err = Load(env(map[string]string{"ORDERTUNE_PENDING_GRACE": "0s", "ORDERTUNE_OUTCOME_UNKNOWN_AFTER": "soon",
+		"ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF": "-1s"}), false)
+	for _, name := range []string{"ORDERTUNE_PENDING_GRACE", "ORDERTUNE_OUTCOME_UNKNOWN_AFTER", "ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+}
+
 func TestSecretFromFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "keys")
 	if err := os.WriteFile(f, []byte("k1:AAAA\n"), 0o600); err != nil {

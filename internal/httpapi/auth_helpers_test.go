@@ -27,7 +27,7 @@ import (
 // all of them. Every auth test runs in one, so the whole suite's logs are
 // checked.
 type authEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	ts    *httptest.Server
 	svc   *auth.Service
@@ -44,7 +44,7 @@ type authEnvOptions struct {
 	allFeatures bool // wire every feature's service (wireAllFeatures), not accounts alone
 }
 
-func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
+func newAuthEnv(t testing.TB, opts ...authEnvOptions) *authEnv {
 	t.Helper()
 	var o authEnvOptions
 	if len(opts) > 0 {

@@ -25,7 +25,7 @@ type features struct {
 // TestRoutesRefuseWhatTheTableRefuses reaches real handlers (a tenant
 // check needs the handler to look the id up). Each feature adds its own
 // lines here.
-func wireAllFeatures(t *testing.T, d *Deps) *features {
+func wireAllFeatures(t testing.TB, d *Deps) *features {
 	t.Helper()
 	sim := tradetest.NewEnv(t, ibkrsim.Config{}, tradetest.SimBrokerOptions{})
 	ts, err := trading.New(trading.Config{Pool: d.Pool, Broker: sim.Broker, Log: d.Log})

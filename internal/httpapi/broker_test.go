@@ -46,7 +46,7 @@ type brokerEnvOptions struct {
 	trading   bool // also place orders through the broker service, as `ordertune serve` wires it
 }
 
-func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
+func newBrokerEnvWith(t testing.TB, o brokerEnvOptions) *brokerEnv {
 	t.Helper()
 	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &logtest.Sink{}}
 	log := zerolog.New(env.logs).Level(o.logLevel)
@@ -141,7 +141,7 @@ func TestBrokerOverHTTP(t *testing.T) {
 	env.noSecrets("test", r)
 	var res broker.TestResult
 	r.json(t, &res)
-	if !res.OK || len(res.Steps) != 4 {
+	if !res.OK || len(res.Steps) != 5 {
 		t.Errorf("test of the saved set: %+v", res)
 	}
 

@@ -118,6 +118,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		e = &errs.Error{Code: errs.Internal, Err: err}
 		st = status(e)
 	}
+	if out := asOutage(e, err); out != e {
+		e, st = out, status(out)
+	}
 	msg := e.Message
 	if st >= 500 && (e.Code == errs.Internal || msg == "") {
 		msg = "internal error; quote the request id when you report it"

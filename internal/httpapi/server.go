@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,6 +64,7 @@ type Server struct {
 	trading *trading.Service
 	notify  *notify.Service
 	market  *market.Clock
+	drain   drainer // closed near the end of the shutdown grace
 	authLayer
 }
 
@@ -83,7 +85,7 @@ func New(d Deps) *Server {
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
+	e.Use(s.requestID, s.responseHeaders, s.accessLog, s.recoverPanic, s.bodyLimit, s.cleanQuery)
 	e.Use(s.csrf, s.authorize)
 	s.routes()
 	s.ibkrRoutes(d.IBKRRoutes)
@@ -110,7 +112,8 @@ func (s *Server) routes() {
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
 // new connections are refused and requests in flight get up to grace to
-// finish.
+// finish. Confirms still waiting for IBKR shortly before the grace ends
+// are answered 202 with their confirmation; reconciliation settles them.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           s.e,
@@ -131,6 +134,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	s.log.Info().Msg("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// Shortly before the grace ends, confirms still waiting for IBKR
+	// answer with their confirmation (202) rather than being cut off.
+	drain := time.AfterFunc(grace-drainMargin(grace), s.drain.start)
+	defer drain.Stop()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
@@ -213,7 +220,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.metrics.ObserveHTTP(c.Path(), req.Method, res.Status, time.Since(start))
 		s.reqLog(c).Info().
 			Str("method", req.Method).
-			Str("path", req.URL.Path).
+			Str("path", logPath(req.URL.Path)).
 			Str("route", c.Path()).
 			Int("status", res.Status).
 			Int64("bytes", res.Size).
@@ -222,6 +229,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			Msg("request")
 		return nil
 	}
+}
+
+// logPath is the path as the access log shows it: below the IBKR
+// pass-through, account ids are masked whatever became of the request
+// (refused by the allowlist, the authorization or the method).
+func logPath(p string) string {
+	if strings.HasPrefix(p, apiPrefix+ibkrPrefix+"/") {
+		return passthrough.RedactPath(p)
+	}
+	return p
 }
 
 // recoverPanic turns a handler panic into a 500 problem; the stack goes to

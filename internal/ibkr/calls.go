@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -314,11 +315,24 @@ func (s *Session) LiveOrders(ctx context.Context) ([]LiveOrder, error) {
 	return l, nil
 }
 
-// Trades lists recent executions (GET /iserver/account/trades, paced to 1
-// per 5 s).
-func (s *Session) Trades(ctx context.Context) ([]Trade, error) {
+// MaxTradeDays is how far back IBKR's executions list reaches: the current
+// day and the six before it.
+const MaxTradeDays = 7
+
+// Trades lists the executions of the current day and the days-1 before it
+// (GET /iserver/account/trades?days=N, paced to 1 per 5 s); days <= 1
+// sends no parameter (IBKR's default, the current day) and days above
+// MaxTradeDays ask for MaxTradeDays. Each execution carries its order's
+// cOID (OrderRef), so an order missing from the live orders list (which
+// covers only the current brokerage session) is still found once it
+// filled.
+func (s *Session) Trades(ctx context.Context, days int) ([]Trade, error) {
 	c := call{op: "trades", method: http.MethodGet, endpoint: "/iserver/account/trades"}
-	body, err := s.do(ctx, c, nil, nil, nil)
+	var q url.Values
+	if days > 1 {
+		q = url.Values{"days": {strconv.Itoa(min(days, MaxTradeDays))}}
+	}
+	body, err := s.do(ctx, c, q, nil, nil)
 	if err != nil {
 		return nil, err
 	}

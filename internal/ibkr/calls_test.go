@@ -142,7 +142,7 @@ func TestTypedCallsParse(t *testing.T) {
 	check("order status", os, err)
 	lo, err := s.LiveOrders(ctx)
 	check("live orders", lo, err)
-	tr, err := s.Trades(ctx)
+	tr, err := s.Trades(ctx, 30)
 	check("trades", tr, err)
 	cr, err := s.CancelOrder(ctx, "DU1234567", "1234567890")
 	check("cancel", cr, err)
@@ -180,6 +180,7 @@ func TestTypedCallsParse(t *testing.T) {
 		"POST /iserver/auth/ssodh/init":    `|application/json|{"compete":true,"publish":true}`,
 		"POST /iserver/questions/suppress": `|application/json|{"messageIds":["o163","o354"]}`,
 		"POST /tickle":                     "||",
+		"GET /iserver/account/trades":      "days=7||",
 	} {
 		if wire[k] != want {
 			t.Errorf("%s sent %q, want %q", k, wire[k], want)

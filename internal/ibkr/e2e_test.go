@@ -203,7 +203,7 @@ func TestE2EOrderPath(t *testing.T) {
 	if st.Status != "Filled" || st.CumFill != "10.0" || st.AvgPrice == "" || st.Side != "B" {
 		t.Errorf("after the auction: %+v", st)
 	}
-	trades, err := s.Trades(ctx)
+	trades, err := s.Trades(ctx, ibkr.MaxTradeDays)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestE2ETestConnection(t *testing.T) {
 			var out strings.Builder
 			ibkr.FormatTestResult(&out, res)
 			if tc.wantStep == "" {
-				if !res.OK || len(res.Steps) != 4 {
+				if !res.OK || len(res.Steps) != 5 || res.Steps[4].Name != ibkr.StepTradingPermissions {
 					t.Fatalf("want success:\n%s", out.String())
 				}
 				return

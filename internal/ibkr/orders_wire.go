@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Order is one order as IBKR's place-order endpoint takes it (PROTOCOL.md §6).
@@ -285,9 +286,14 @@ type Trade struct {
 	Size       Number
 	Price      Number
 	Commission Number
-	// TradeTimeMS is the execution time in epoch milliseconds.
+	// TradeTimeMS is the execution time in epoch milliseconds (from
+	// trade_time_r, else trade_time read as UTC); 0 when neither is
+	// readable.
 	TradeTimeMS int64
 }
+
+// tradeTimeLayout is trade_time's layout, e.g. "20240430-14:26:01" (UTC).
+const tradeTimeLayout = "20060102-15:04:05"
 
 // parseTrades decodes the executions list.
 func parseTrades(body []byte) ([]Trade, error) {
@@ -304,6 +310,7 @@ func parseTrades(body []byte) ([]Trade, error) {
 		Price       Number `json:"price"`
 		Commission  Number `json:"commission"`
 		TradeTimeR  Number `json:"trade_time_r"`
+		TradeTime   string `json:"trade_time"`
 	}
 	if err := decodeArray(body, &list); err != nil {
 		return nil, err
@@ -314,10 +321,10 @@ func parseTrades(body []byte) ([]Trade, error) {
 			ExecutionID: string(w.ExecutionID), OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: cmp.Or(w.Account, w.AccountCode),
 			Conid: int64(w.Conid), Symbol: w.Symbol, Side: w.Side, Size: w.Size, Price: w.Price, Commission: w.Commission,
 		}
-		if w.TradeTimeR != "" {
-			if ms, err := w.TradeTimeR.Int64(); err == nil {
-				t.TradeTimeMS = ms
-			}
+		if ms, err := w.TradeTimeR.Int64(); err == nil && ms > 0 {
+			t.TradeTimeMS = ms
+		} else if at, err := time.Parse(tradeTimeLayout, strings.TrimSpace(w.TradeTime)); err == nil && at.Unix() > 0 {
+			t.TradeTimeMS = at.UnixMilli()
 		}
 		out = append(out, t)
 	}

@@ -88,6 +88,8 @@ func FuzzAddFault(f *testing.F) {
 	f.Add(`{"kind":"status","value":503}`)
 	f.Add(`{"kind":"timeout_after_accept","value":1e308}`)
 	f.Add(`{"kind":"reply_question","path":"[","value":"o354"}`)
+	f.Add(`{"kind":"empty_orders","value":"60s"}`)
+	f.Add(`{"kind":"empty_orders","value":1e308,"count":2}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		var fl ibkrsim.Fault
 		if json.Unmarshal([]byte(body), &fl) != nil {

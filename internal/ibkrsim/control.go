@@ -125,6 +125,9 @@ func (s *Server) AddFault(f Fault) (Fault, error) {
 	if err != nil {
 		return Fault{}, err
 	}
+	if pf.Kind == FaultEmptyOrders && pf.latency > 0 {
+		pf.until = s.clock().Add(pf.latency)
+	}
 	return s.faults.add(pf), nil
 }
 
@@ -148,6 +151,16 @@ func (s *Server) controlRoutes() *http.ServeMux {
 			orders = kept
 		}
 		writeJSON(w, http.StatusOK, orders)
+	})
+	m.HandleFunc("GET /sim/executions", func(w http.ResponseWriter, r *http.Request) {
+		list := []SimExecution{}
+		acct := r.URL.Query().Get("account")
+		for _, e := range s.Executions() {
+			if acct == "" || e.Account == acct {
+				list = append(list, e)
+			}
+		}
+		writeJSON(w, http.StatusOK, list)
 	})
 	m.HandleFunc("POST /sim/consumers", func(w http.ResponseWriter, r *http.Request) {
 		var c Consumer

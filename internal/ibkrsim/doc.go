@@ -15,7 +15,8 @@
 // /iserver/accounts, /iserver/secdef/search, /iserver/questions/suppress[/reset],
 // /iserver/account/{acct}/orders, /iserver/reply/{id},
 // /iserver/account/order/status/{id}, /iserver/account/orders,
-// /iserver/account/trades and DELETE /iserver/account/{acct}/order/{id}.
+// /iserver/account/trades[?days=N] (the current day, or N days up to 7) and
+// DELETE /iserver/account/{acct}/order/{id}.
 // The read-only routes a front end reaches through Ordertune's pass-through
 // (passthrough.go) add /iserver/marketdata/snapshot and /history and
 // /iserver/contract/{conid}/info (prices a stable function of ticker and
@@ -41,7 +42,8 @@
 //
 // GET /sim/orders lists every accepted order; POST /sim/consumers registers a
 // Consumer; POST /sim/faults and DELETE /sim/faults[?id=N] inject and clear
-// Faults; POST /sim/auction/open and /sim/auction/close run the auctions
+// Faults; GET /sim/executions[?account=] lists every fill with its
+// commission; POST /sim/auction/open and /sim/auction/close run the auctions
 // (optional body {"prices":{"AAPL":190.5}}); GET /sim/securities lists the
 // ticker table with its prices. POST /sim/maintenance/start and /end begin
 // and end one of IBKR's restart windows (every API call 503; brokerage
@@ -58,5 +60,7 @@
 // a path.Match pattern such as /iserver/account/*/orders), optionally only one
 // consumer's, Count times (0: until cleared). latency and status strike before
 // the OAuth check; invalid_lst, competing and timeout_after_accept after it;
-// reply_question when an order is placed.
+// reply_question when an order is placed. empty_orders empties the orders
+// list, as IBKR's nightly reset or a re-login does, for its value's time on
+// the simulator's clock or until cleared, while the orders live on.
 package ibkrsim

@@ -35,6 +35,13 @@ const (
 	// FaultCompeting makes another login take the brokerage session on a
 	// matching request.
 	FaultCompeting FaultKind = "competing"
+	// FaultEmptyOrders answers GET /iserver/account/orders with an empty
+	// list, the way IBKR does after its nightly reset or a re-login: the
+	// list covers only the current brokerage session, while the orders
+	// still exist, can be looked up by id and keep filling. Value is how
+	// long it lasts on the simulator's clock (a duration or milliseconds);
+	// none means until cleared. Path is ignored.
+	FaultEmptyOrders FaultKind = "empty_orders"
 	// FaultReject makes matching order placements and what-ifs refuse with
 	// IBKR's text in value (e.g. "No trading permissions.").
 	FaultReject FaultKind = "reject"
@@ -63,6 +70,9 @@ type Fault struct {
 	status  int
 	message string
 	left    int
+	// until ends a timed fault (FaultEmptyOrders with a value); zero means
+	// until cleared.
+	until time.Time
 }
 
 // parseFault validates f and decodes its value.
@@ -102,6 +112,13 @@ func parseFault(f Fault) (Fault, error) {
 		if f.message == "" {
 			f.message = "o354"
 		}
+	case FaultEmptyOrders:
+		d, err := parseDuration(str)
+		if err != nil {
+			return f, fmt.Errorf("value: %w", err)
+		}
+		f.latency = d
+		f.Path = "/iserver/account/orders"
 	case FaultReject, FaultWarn:
 		f.message = str
 		if f.message == "" {
@@ -183,9 +200,21 @@ func (fs *faultSet) snapshot() []Fault {
 // take finds the first fault of kind matching rel and consumer key, charges
 // one use and returns a copy.
 func (fs *faultSet) take(kind FaultKind, rel, consumerKey string) (Fault, bool) {
+	return fs.takeAt(kind, rel, consumerKey, time.Time{})
+}
+
+// takeAt is take for timed faults: one whose end is not after now has
+// expired and is removed.
+func (fs *faultSet) takeAt(kind FaultKind, rel, consumerKey string, now time.Time) (Fault, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	for i, f := range fs.list {
+	for i := 0; i < len(fs.list); i++ {
+		f := fs.list[i]
+		if !f.until.IsZero() && !now.IsZero() && !now.Before(f.until) {
+			fs.list = append(fs.list[:i], fs.list[i+1:]...)
+			i--
+			continue
+		}
 		if f.Kind != kind || !pathMatches(f.Path, rel) {
 			continue
 		}

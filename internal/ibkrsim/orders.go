@@ -296,7 +296,8 @@ func (s *Server) handleLiveOrders(w http.ResponseWriter, r *http.Request) {
 	c.sess.ordersCalled = true
 	c.mu.Unlock()
 	list := []map[string]any{}
-	if first && s.cfg.FirstOrdersCallEmpty {
+	_, reset := s.faults.takeAt(FaultEmptyOrders, "/iserver/account/orders", c.key, st.now)
+	if reset || first && s.cfg.FirstOrdersCallEmpty {
 		writeJSON(w, http.StatusOK, map[string]any{"orders": list, "snapshot": false})
 		return
 	}
@@ -329,31 +330,106 @@ func (s *Server) handleLiveOrders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"orders": list, "snapshot": true})
 }
 
-// handleTrades is GET /iserver/account/trades: the executions of the
-// consumer's accounts.
+// maxTradeDays is how far back GET /iserver/account/trades reaches: the
+// current day and six before it.
+const maxTradeDays = 7
+
+// handleTrades is GET /iserver/account/trades[?days=N]: the executions of
+// the consumer's accounts on the current day (UTC on the simulator's
+// clock) and the N-1 days before it, at most 7; without days, the current
+// day only, as IBKR does.
 func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
-	out := []map[string]any{}
-	for _, b := range st.c.books {
-		b.mu.Lock()
-		for _, o := range b.seq {
-			for _, f := range o.fills {
-				out = append(out, map[string]any{
-					"execution_id": f.execID, "symbol": o.sec.Ticker, "side": sideLetter(o.req.Side),
-					"order_description": fmt.Sprintf("%s %g @ %s on NASDAQ", map[string]string{"BUY": "Bought", "SELL": "Sold"}[o.req.Side], f.qty, priceString(f.price)),
-					"trade_time":        f.at.UTC().Format("20060102-15:04:05"), "trade_time_r": f.at.UnixMilli(),
-					"size": f.qty, "price": priceString(f.price), "order_ref": o.req.COID,
-					"exchange": "NASDAQ", "commission": "1.0", "net_amount": math.Round(f.qty*f.price*100) / 100,
-					"account": b.id, "accountCode": b.id, "company_name": o.sec.Name,
-					"contract_description_1": o.sec.Ticker, "sec_type": "STK", "listing_exchange": "NASDAQ.NMS",
-					"conid": o.sec.Conid, "conidEx": strconv.Itoa(o.sec.Conid), "order_id": o.id,
-				})
-			}
+	days := 1
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeBareError(w, http.StatusBadRequest, "days must be a positive integer")
+			return
 		}
-		b.mu.Unlock()
+		days = min(n, maxTradeDays)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i]["trade_time_r"].(int64) < out[j]["trade_time_r"].(int64) })
+	y, m, d := st.now.UTC().Date()
+	from := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -(days - 1))
+	out := []map[string]any{}
+	for _, e := range st.c.executions(from) {
+		out = append(out, map[string]any{
+			"execution_id": e.ExecutionID, "symbol": e.Ticker, "side": sideLetter(e.Side),
+			"order_description": fmt.Sprintf("%s %g @ %s on NASDAQ", map[string]string{"BUY": "Bought", "SELL": "Sold"}[e.Side], e.Quantity, priceString(e.Price)),
+			"trade_time":        e.At.UTC().Format("20060102-15:04:05"), "trade_time_r": e.At.UnixMilli(),
+			"size": e.Quantity, "price": priceString(e.Price), "order_ref": e.COID,
+			"exchange": "NASDAQ", "commission": strconv.FormatFloat(e.Commission, 'f', 2, 64),
+			"net_amount": math.Round(e.Quantity*e.Price*100) / 100,
+			"account":    e.Account, "accountCode": e.Account, "company_name": e.name,
+			"contract_description_1": e.Ticker, "sec_type": "STK", "listing_exchange": "NASDAQ.NMS",
+			"conid": e.Conid, "conidEx": strconv.Itoa(e.Conid), "order_id": e.OrderID,
+		})
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// SimExecution is one fill as GET /sim/executions reports it.
+type SimExecution struct {
+	ExecutionID string    `json:"execution_id"`
+	Account     string    `json:"account"`
+	OrderID     string    `json:"order_id"`
+	COID        string    `json:"cOID"`
+	Ticker      string    `json:"ticker"`
+	Conid       int       `json:"conid"`
+	Side        string    `json:"side"`
+	Quantity    float64   `json:"quantity"`
+	Price       float64   `json:"price"`
+	Commission  float64   `json:"commission"`
+	At          time.Time `json:"at"`
+
+	name string
+}
+
+// commission is the simulator's flat per-execution commission in USD.
+const commission = 1.0
+
+// executionsOf lists b's fills at or after from (zero: all), oldest first;
+// it takes b.mu.
+func (b *book) executionsOf(from time.Time) []SimExecution {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []SimExecution
+	for _, o := range b.seq {
+		for _, f := range o.fills {
+			if f.at.Before(from) {
+				continue
+			}
+			out = append(out, SimExecution{ExecutionID: f.execID, Account: b.id, OrderID: o.id, COID: o.req.COID,
+				Ticker: o.sec.Ticker, Conid: o.sec.Conid, Side: o.req.Side, Quantity: f.qty, Price: f.price,
+				Commission: commission, At: f.at.UTC(), name: o.sec.Name})
+		}
+	}
+	return out
+}
+
+// executions lists the fills of c's accounts at or after from, oldest
+// first.
+func (c *consumer) executions(from time.Time) []SimExecution {
+	var out []SimExecution
+	for _, b := range c.books {
+		out = append(out, b.executionsOf(from)...)
+	}
+	sortExecutions(out)
+	return out
+}
+
+// Executions returns every fill the simulator made, oldest first.
+func (s *Server) Executions() []SimExecution {
+	var out []SimExecution
+	for _, b := range s.allBooks() {
+		out = append(out, b.executionsOf(time.Time{})...)
+	}
+	sortExecutions(out)
+	return out
+}
+
+func sortExecutions(l []SimExecution) {
+	sort.SliceStable(l, func(i, j int) bool { return l[i].At.Before(l[j].At) })
 }
 
 // handleCancel is DELETE /iserver/account/{acct}/order/{id}: a request to

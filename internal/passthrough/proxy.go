@@ -108,6 +108,11 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, userID, path str
 	if len(r.URL.RawQuery) > maxQuery {
 		return errs.E(errs.Invalid, "query string too long")
 	}
+	// Before any session is made: IBKR would refuse such a request's
+	// signature, and each refusal would cost a new handshake.
+	if err := CheckRawQuery(r.URL.RawQuery); err != nil {
+		return errs.Wrap(err, errs.Invalid, "the query string holds a character that must be percent-encoded (such as #, a space or a quote)")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	hdr := http.Header{"Accept": {"application/json"}}

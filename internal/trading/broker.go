@@ -3,6 +3,7 @@ package trading
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
 )
@@ -68,6 +69,28 @@ type OrderState struct {
 	Filled, AvgPrice string
 }
 
+// Execution is one fill the broker reports: part or all of an order.
+type Execution struct {
+	// ID is the broker's execution id, unique per fill.
+	ID      string
+	OrderID string
+	// COID is the client order id of the order it filled.
+	COID   string
+	Symbol string
+	Conid  int64
+	// Side is BUY or SELL.
+	Side string
+	// Quantity, Price and Commission are decimals; Commission is empty
+	// when the broker has not reported it yet.
+	Quantity, Price, Commission string
+	// At is when it executed; zero when the broker sent no readable time.
+	At time.Time
+}
+
+// MaxExecutionDays is how far back the broker's executions reach (IBKR:
+// the current day and the six before it).
+const MaxExecutionDays = 7
+
 // Broker is how the trading feature reaches the broker, in its own words.
 // The broker package implements it on top of its per-tenant session
 // cache, which keeps sessions ready and repairs them (and runs a refused
@@ -96,11 +119,18 @@ type Broker interface {
 	// mode is not the active connection. A refusal is errs.Conflict with
 	// the broker's text.
 	CancelOrder(ctx context.Context, userID string, mode Mode, orderID string) (string, error)
-	// OrderStatus returns the state of orderID.
+	// OrderStatus returns the state of orderID; ErrOrderNotFound when the
+	// broker answers that it has no order with that id.
 	OrderStatus(ctx context.Context, userID, orderID string) (OrderState, error)
 	// LiveOrders returns the recent orders of the user's active account,
-	// which the broker lists with their client order ids.
+	// which the broker lists with their client order ids. The list covers
+	// only the current brokerage session (IBKR empties it at its nightly
+	// reset and on a new login): an order missing from it may still exist.
 	LiveOrders(ctx context.Context, userID string) ([]OrderState, error)
+	// Executions returns the fills of the user's active account over the
+	// current day and the days-1 before it (at most MaxExecutionDays),
+	// oldest first.
+	Executions(ctx context.Context, userID string, days int) ([]Execution, error)
 	// WhatIf asks the broker what placing o would do, without placing it.
 	// The broker's refusal of the order is WhatIf.Refusal, not an error.
 	WhatIf(ctx context.Context, userID string, o Order) (WhatIf, error)
@@ -121,6 +151,12 @@ type WhatIf struct {
 // ErrAccountChanged means the user's active broker connection is no longer
 // the account (or mode) an order was made for; nothing was sent.
 var ErrAccountChanged = errors.New("the active broker connection changed")
+
+// ErrOrderNotFound means the broker answered that it has no order with
+// the id asked about. IBKR forgets orders (a restart, an id from another
+// session), so it is no evidence that the order never existed: look the
+// order up by its client order id instead.
+var ErrOrderNotFound = errors.New("the broker has no order with this id")
 
 // ErrDuplicateOrder means the broker already holds an order with the
 // client order id: the order exists and must be looked up, never re-sent.
@@ -159,6 +195,11 @@ func (NoBroker) OrderStatus(context.Context, string, string) (OrderState, error)
 
 // LiveOrders implements Broker.
 func (NoBroker) LiveOrders(context.Context, string) ([]OrderState, error) { return nil, errNoBroker }
+
+// Executions implements Broker.
+func (NoBroker) Executions(context.Context, string, int) ([]Execution, error) {
+	return nil, errNoBroker
+}
 
 // WhatIf implements Broker.
 func (NoBroker) WhatIf(context.Context, string, Order) (WhatIf, error) { return WhatIf{}, errNoBroker }

@@ -115,6 +115,12 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 	defer s.markInflight(id, false)
 	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
 	if err != nil {
+		// The row may have committed all the same (an answer lost with
+		// the connection); nothing is sent for it, and reconciliation must
+		// know that rather than look for an order.
+		s.kept.keep(id, outcome{status: StatusFailed, errCode: string(errs.Unavailable),
+			errMessage: "the confirmation could not be recorded; nothing was sent to IBKR",
+			message:    "not recorded in time; nothing sent"}, s.cfg.Now().UTC())
 		return Confirmation{}, false, err
 	}
 	if !inserted {

@@ -22,9 +22,10 @@ import (
 // it, lets reconciliation run, and checks, for 10 rounds:
 //   - no order at the simulator lacks a committed confirmation (write ahead),
 //   - no cOID reached the simulator twice and no confirmation has two orders,
-//   - every confirmation is settled (neither pending nor unknown), and its
-//     status agrees with the simulator: an order exists exactly for the
-//     rows that are not failed.
+//   - every confirmation is settled (not pending; unknown only with the
+//     outcome-unknown message, and then without an order), and its status
+//     agrees with the simulator: an order exists exactly for the rows that
+//     are neither failed nor unknown.
 func TestCrashDuringConfirms(t *testing.T) {
 	ctx := context.Background()
 	// A cluster of its own, durable (no Fast mode): an acknowledged commit
@@ -52,7 +53,8 @@ func TestCrashDuringConfirms(t *testing.T) {
 
 	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Limits: fastLimits()})
 	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, PendingGrace: 500 * time.Millisecond,
-		ReconcileInterval: 20 * time.Millisecond, OrderTimeout: 5 * time.Second})
+		ReconcileInterval: 20 * time.Millisecond, OrderTimeout: 5 * time.Second, ReconcileBackoffMax: 100 * time.Millisecond,
+		OutcomeUnknownAfter: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +118,16 @@ func TestCrashDuringConfirms(t *testing.T) {
 	}
 }
 
-// settleAll runs reconciliation until nothing is pending or unknown.
+// settleAll runs reconciliation until nothing is pending and every unknown
+// row says the outcome is unknown.
 func settleAll(t *testing.T, w *world) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var open int
-		err := w.pool.QueryRow(ctx, `SELECT count(*) FROM confirmations WHERE status IN ('pending', 'unknown')`).Scan(&open)
+		err := w.pool.QueryRow(ctx, `SELECT count(*) FROM confirmations
+			WHERE status = 'pending' OR status = 'unknown' AND error_message IS DISTINCT FROM $1`, trading.OutcomeUnknownMessage).Scan(&open)
 		if err == nil && open == 0 {
 			return
 		}
@@ -135,20 +139,20 @@ func settleAll(t *testing.T, w *world) {
 
 func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 	t.Helper()
-	rows, err := w.pool.Query(context.Background(), `SELECT id::text, status, user_id::text, signal_id::text FROM confirmations`)
+	rows, err := w.pool.Query(context.Background(), `SELECT id::text, status, user_id::text, signal_id::text, coalesce(error_message, '') FROM confirmations`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	type row struct {
-		status       trading.Status
-		user, signal string
+		status                trading.Status
+		user, signal, message string
 	}
 	db := map[string]row{}
 	live := map[string]int{}
 	for rows.Next() {
 		var id string
 		var r row
-		if err := rows.Scan(&id, &r.status, &r.user, &r.signal); err != nil {
+		if err := rows.Scan(&id, &r.status, &r.user, &r.signal, &r.message); err != nil {
 			t.Fatal(err)
 		}
 		db[id] = r
@@ -180,11 +184,11 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 	for id, r := range db {
 		counts[r.status]++
 		switch {
-		case r.status == trading.StatusPending || r.status == trading.StatusUnknown:
+		case r.status == trading.StatusPending || r.status == trading.StatusUnknown && r.message != trading.OutcomeUnknownMessage:
 			t.Errorf("round %d: confirmation %s not settled: %s", round, id, r.status)
-		case r.status == trading.StatusFailed && orders[id] > 0:
-			t.Errorf("round %d: confirmation %s is failed but its order is at the simulator", round, id)
-		case r.status != trading.StatusFailed && orders[id] == 0:
+		case (r.status == trading.StatusFailed || r.status == trading.StatusUnknown) && orders[id] > 0:
+			t.Errorf("round %d: confirmation %s is %s but its order is at the simulator", round, id, r.status)
+		case r.status != trading.StatusFailed && r.status != trading.StatusUnknown && orders[id] == 0:
 			t.Errorf("round %d: confirmation %s is %s but the simulator has no such order", round, id, r.status)
 		}
 	}

@@ -36,3 +36,10 @@ func (s *Service) ConfirmPreviewed(ctx context.Context, userID, key string, p Pr
 	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), p)
 	return c, err
 }
+
+// KeepUnsent makes the service remember, as a confirm does when the
+// database fails it, that confirmation id's order was never sent.
+func (s *Service) KeepUnsent(id string) {
+	s.kept.keep(id, outcome{status: StatusFailed, errCode: "unavailable",
+		errMessage: "the confirmation could not be recorded; nothing was sent to IBKR", message: "not recorded in time; nothing sent"}, s.cfg.Now().UTC())
+}

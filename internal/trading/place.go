@@ -26,6 +26,7 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	if err != nil {
 		log.Error().Err(err).Str("outcome", string(o.status)).
 			Msg("could not record an order outcome; reconciliation will settle it")
+		s.kept.keep(id, o, s.cfg.Now().UTC())
 		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
 			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
@@ -35,16 +36,19 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	return c
 }
 
-// record stores o on the pending row, retrying for a few seconds while the
+// record stores o on the pending (or meanwhile unknown) row, retrying for a few seconds while the
 // database is unreachable.
 func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmation, error) {
 	var last error
 	wait := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, changed, err := s.applyOutcome(ctx, id, []Status{StatusPending}, o, s.cfg.Now().UTC())
+		// From unknown too: another instance's reconciliation may have taken
+		// the row for abandoned meanwhile, and this answer is better
+		// evidence than its lookup.
+		c, changed, err := s.applyOutcome(ctx, id, []Status{StatusPending, StatusUnknown}, o, s.cfg.Now().UTC())
 		if err == nil {
-			if !changed { // another instance's reconciliation got there first
+			if !changed { // another instance's reconciliation settled it first
 				return s.confirmationAny(ctx, id)
 			}
 			return c, nil

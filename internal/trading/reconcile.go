@@ -2,6 +2,7 @@ package trading
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
 )
 
@@ -40,18 +40,25 @@ type claimed struct {
 	brokerOrderID          *string
 	filled                 string
 	avgPrice, brokerStatus *string
+	errMessage             *string
 	quantity               int64
-	misses                 int
+	// misses counts the lookups in a row that did not find the order (or
+	// could not ask); it sets the row's back-off.
+	misses               int
+	createdAt, updatedAt time.Time
 }
 
 // Reconcile runs one pass and returns how many rows it looked at. Rows are
 // due when unknown, when pending for longer than PendingGrace (their
-// request died), or when an open order's next check has come.
+// request died), or when an open order's next check has come. Each row is
+// looked up and settled on its own, with its own back-off: one that IBKR
+// cannot answer for never holds up the user's others.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
-	rows, err := s.claim(ctx)
+	claimedRows, err := s.claim(ctx)
 	if err != nil {
 		return 0, err
 	}
+	rows, keptErr := s.recordKept(ctx, claimedRows)
 	byUser := map[string][]claimed{}
 	var users []string
 	for _, r := range rows {
@@ -61,26 +68,31 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		byUser[r.userID] = append(byUser[r.userID], r)
 	}
 	var errsSeen []string
+	if keptErr != nil {
+		errsSeen = append(errsSeen, fmt.Sprintf("record kept outcomes: %v", keptErr))
+	}
 	for _, u := range users {
 		if err := s.reconcileUser(ctx, u, byUser[u]); err != nil {
 			errsSeen = append(errsSeen, err.Error())
 		}
 	}
 	if len(errsSeen) > 0 {
-		return len(rows), fmt.Errorf("reconcile: %s", strings.Join(errsSeen, "; "))
+		return len(claimedRows), fmt.Errorf("reconcile: %s", strings.Join(errsSeen, "; "))
 	}
-	return len(rows), nil
+	return len(claimedRows), nil
 }
 
 // claim takes due rows with FOR UPDATE SKIP LOCKED and pushes their next
 // check out by the lease, so that neither a concurrent pass nor another
-// instance takes them while IBKR is asked (outside any transaction).
+// instance takes them while IBKR is asked (outside any transaction). Each
+// row then gets its own next check when it is settled.
 func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 	now := s.cfg.Now().UTC()
 	var out []claimed
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, user_id, status, mode, broker_order_id, filled_quantity::text, avg_fill_price::text, broker_status, quantity, misses
+			SELECT id, user_id, status, mode, broker_order_id, filled_quantity::text, avg_fill_price::text, broker_status,
+				error_message, quantity, misses, created_at, updated_at
 			FROM confirmations
 			WHERE open AND next_check_at <= $1 -- open: the partial index confirmations_open
 			ORDER BY next_check_at
@@ -91,7 +103,8 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 		}
 		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 			var c claimed
-			err := r.Scan(&c.id, &c.userID, &c.status, &c.mode, &c.brokerOrderID, &c.filled, &c.avgPrice, &c.brokerStatus, &c.quantity, &c.misses)
+			err := r.Scan(&c.id, &c.userID, &c.status, &c.mode, &c.brokerOrderID, &c.filled, &c.avgPrice, &c.brokerStatus,
+				&c.errMessage, &c.quantity, &c.misses, &c.createdAt, &c.updatedAt)
 			return c, err
 		})
 		if err != nil {
@@ -117,76 +130,46 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 	return out, nil
 }
 
-// reconcileUser looks one user's claimed rows up at IBKR: orders whose id
-// is known by their status, the others by cOID among the live orders.
+// reconcileUser looks one user's claimed rows up at IBKR, each on its own:
+// a row whose lookup fails backs off alone while the others settle.
 func (s *Service) reconcileUser(ctx context.Context, userID string, rows []claimed) error {
+	var problems []error
 	acct, err := s.broker.ActiveAccount(ctx, userID)
 	if err != nil {
-		return fmt.Errorf("user %s: %w", userID, err)
+		problems = append(problems, fmt.Errorf("user %s: %w", userID, err))
 	}
-	var live map[string]OrderState
+	lk := &lookups{broker: s.broker, userID: userID}
 	for _, r := range rows {
-		if r.mode != acct.Mode {
-			continue // the user switched connections; the lease brings it back later
-		}
-		var st OrderState
-		found := false
-		if r.brokerOrderID != nil {
-			if st, err = s.broker.OrderStatus(ctx, userID, *r.brokerOrderID); err != nil {
-				return fmt.Errorf("order status %s: %w", *r.brokerOrderID, err)
+		var f found
+		switch {
+		case err != nil:
+			f.err = err
+		case r.mode != acct.Mode:
+			// The user switched connections: the order cannot be asked
+			// about now.
+			f.err = fmt.Errorf("the %s connection is not active", r.mode)
+		default:
+			f = lk.find(ctx, r)
+			if f.err != nil {
+				problems = append(problems, fmt.Errorf("user %s, confirmation %s: %w", userID, r.id, f.err))
 			}
-			found = true
-		} else {
-			if live == nil {
-				list, err := s.broker.LiveOrders(ctx, userID)
-				if err != nil {
-					return fmt.Errorf("live orders: %w", err)
-				}
-				live = make(map[string]OrderState, len(list))
-				for _, o := range list {
-					if o.COID != "" {
-						live[o.COID] = o
-					}
-				}
-			}
-			st, found = live[r.id]
 		}
-		if err := s.settle(ctx, r, st, found); err != nil {
-			return err
+		if err := s.settle(ctx, r, f); err != nil {
+			problems = append(problems, fmt.Errorf("settle %s: %w", r.id, err))
 		}
 	}
-	return nil
+	return errors.Join(problems...)
 }
 
-// settle records what reconciliation learned about one row.
-func (s *Service) settle(ctx context.Context, r claimed, st OrderState, found bool) error {
-	now := s.cfg.Now().UTC()
-	var o outcome
-	if !found {
-		r.misses++
-		if r.misses < s.cfg.MissesBeforeFailed {
-			_, err := s.pool.Exec(ctx, `UPDATE confirmations SET misses = $2, next_check_at = $3 WHERE id = $1`,
-				r.id, r.misses, now.Add(s.cfg.ReconcileInterval))
-			return err
-		}
-		o = outcome{status: StatusFailed, errCode: string(errs.BrokerUnavailable),
-			errMessage: "IBKR has no order with this client order id: the order was not placed",
-			message:    fmt.Sprintf("not found at IBKR after %d lookups", r.misses), misses: r.misses}
-	} else {
-		o = track(st, r.quantity)
-		if !o.nextCheck.IsZero() {
-			o.nextCheck = now.Add(s.cfg.ReconcileInterval)
-		}
-		if !changed(r, o) {
-			_, err := s.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = $2, misses = 0 WHERE id = $1`, r.id, nullTime(o.nextCheck))
-			return err
-		}
+// backoff is the pause before the next lookup of a row after misses
+// lookups in a row that did not find it: ReconcileInterval, doubling, at
+// most ReconcileBackoffMax.
+func (s *Service) backoff(misses int) time.Duration {
+	d := s.cfg.ReconcileInterval
+	for i := 1; i < misses && d < s.cfg.ReconcileBackoffMax; i++ {
+		d *= 2
 	}
-	_, changed, err := s.applyOutcome(ctx, r.id, []Status{r.status}, o, now)
-	if err == nil && changed {
-		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", string(r.status)).Str("status", string(o.status)).Msg("reconciled")
-	}
-	return err
+	return min(d, s.cfg.ReconcileBackoffMax)
 }
 
 // track maps IBKR's order status to a confirmation outcome; nextCheck is

@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/trading"
-	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
 
 // track runs reconciliation until confirmation id is in status want.
@@ -234,34 +233,53 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// TestAbandonedPendingIsSettled: a pending row whose request died (no order
-// was ever sent) becomes failed after the lookups; one whose order did
-// reach IBKR becomes submitted.
+// TestAbandonedPendingIsSettled: pending rows whose request died are looked
+// up. One whose order reached IBKR becomes submitted. One without an order
+// at IBKR is never failed on that absence — nothing proves that no byte left
+// — but becomes unknown and, after the bound, tells the user the outcome is
+// unknown. Only one this process knows it never sent becomes failed.
 func TestAbandonedPendingIsSettled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.PendingGrace = time.Millisecond })
+	w, clock := clockWorld(t)
 	u := w.subscriber(t, trading.SizeShares, "3")
-	g1, g2 := w.signal(t, nil), w.signal(t, nil)
+	g1, g2, g3 := w.signal(t, nil), w.signal(t, nil), w.signal(t, nil)
 	placed, _, err := w.svc.Confirm(ctx, u, g1.ID, "a", "BUY")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Pretend both requests died before recording anything: the rows are as
+	// Pretend the requests died before recording anything: the rows are as
 	// insertPending left them, due when their grace period ended.
-	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET status = 'pending', broker_order_id = NULL, broker_status = NULL, next_check_at = now() - interval '1 second', updated_at = now() - interval '1 hour'`); err != nil {
+	if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET status = 'pending', broker_order_id = NULL, broker_status = NULL, next_check_at = $1::timestamptz - interval '1 second', updated_at = $1::timestamptz - interval '1 hour'`, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.pool.Exec(ctx, `
-		INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
-		VALUES ('11111111-1111-4111-8111-111111111111', $1, $2, 'BUY', 'b', '\x00', 'AAPL', 3, 'MKT', 'OPG', 187.25, 'paper', 'DU•••1', 'pending', now(), now() - interval '1 hour', now() - interval '1 second')`, u, g2.ID); err != nil {
-		t.Fatal(err)
+	const neverSeen, unsent = "11111111-1111-4111-8111-111111111111", "33333333-3333-4333-8333-333333333333"
+	for _, r := range []struct{ id, signal string }{{neverSeen, g2.ID}, {unsent, g3.ID}} {
+		if _, err := w.pool.Exec(ctx, `
+			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
+			VALUES ($1, $2, $3, 'BUY', $5, '\x00', 'AAPL', 3, 'MKT', 'OPG', 187.25, 'paper', 'DU•••1', 'pending', $4::timestamptz, $4::timestamptz - interval '1 hour', $4::timestamptz - interval '1 second')`,
+			r.id, u, r.signal, clock.Now(), r.id); err != nil {
+			t.Fatal(err)
+		}
 	}
-	w.settle(t)
-	a, _ := w.svc.Confirmation(ctx, u, placed.ID)
-	b, _ := w.svc.Confirmation(ctx, u, "11111111-1111-4111-8111-111111111111")
-	if a.Status != trading.StatusSubmitted || b.Status != trading.StatusFailed || b.Error == nil || b.Error.Code != "broker_unavailable" {
-		t.Errorf("settled: placed one %s, never sent one %s %+v; want submitted and failed (not found)", a.Status, b.Status, b.Error)
+	w.svc.KeepUnsent(unsent)
+	for range 40 {
+		w.pass(t, clock)
+	}
+	a := w.confirmation(t, u, placed.ID)
+	b := w.confirmation(t, u, neverSeen)
+	c := w.confirmation(t, u, unsent)
+	if a.Status != trading.StatusSubmitted {
+		t.Errorf("the placed one is %s, want submitted", a.Status)
+	}
+	if b.Status != trading.StatusUnknown || b.Error == nil || b.Error.Message != trading.OutcomeUnknownMessage {
+		t.Errorf("the one IBKR does not show is %s %+v, want unknown with the outcome-unknown message", b.Status, b.Error)
+	}
+	if diff := cmp.Diff([]trading.Status{trading.StatusUnknown, trading.StatusUnknown}, statuses(b)); diff != "" {
+		t.Errorf("its history (-want +got):\n%s", diff)
+	}
+	if c.Status != trading.StatusFailed || c.Error == nil || !strings.Contains(c.Error.Message, "nothing was sent") {
+		t.Errorf("the one known unsent is %s %+v, want failed: nothing was sent", c.Status, c.Error)
 	}
 }
 

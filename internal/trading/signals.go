@@ -65,6 +65,27 @@ var (
 	strategies = map[string]bool{"I": true, "II": true, "III": true, "IV": true, "V": true, "VI": true, "VII": true, "VIII": true, "IX": true}
 )
 
+// The years a signal's dates may fall in. PostgreSQL refuses some dates
+// time.Parse accepts (year 0), and no trading signal is dated centuries
+// away; a bound keeps both out.
+const (
+	minSignalYear = 1990
+	maxSignalYear = 2199
+)
+
+// parseSignalDate parses a YYYY-MM-DD date within the signal years; its
+// error is the field's message.
+func parseSignalDate(s string) (time.Time, error) {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, errors.New("must be a date YYYY-MM-DD")
+	}
+	if d.Year() < minSignalYear || d.Year() > maxSignalYear {
+		return time.Time{}, fmt.Errorf("must be in the years %d to %d", minSignalYear, maxSignalYear)
+	}
+	return d, nil
+}
+
 // auction returns the auction an entry mode's orders go to.
 func auction(entryMode string) market.Auction {
 	if entryMode == SignalClose {
@@ -92,22 +113,23 @@ func (n *NewSignal) check(clock *market.Clock) error {
 	}
 	var sd, ed time.Time
 	var err error
-	if sd, err = time.Parse(time.DateOnly, n.SignalDate); err != nil {
-		add("signal_date", "must be a date YYYY-MM-DD")
+	if sd, err = parseSignalDate(n.SignalDate); err != nil {
+		add("signal_date", err.Error())
 	}
-	if ed, err = time.Parse(time.DateOnly, n.EntryDate); err != nil {
-		add("entry_date", "must be a date YYYY-MM-DD")
+	if ed, err = parseSignalDate(n.EntryDate); err != nil {
+		add("entry_date", err.Error())
 	} else if !sd.IsZero() && ed.Before(sd) {
 		add("entry_date", "must not be before signal_date")
 	}
 	if r, ok := parseDecimal(n.RefClose); !ok || r.Sign() <= 0 {
 		add("ref_close", "must be a positive decimal string such as \"187.25\"")
 	}
-	if _, ok := parseDecimal(n.RSI2); !ok {
-		add("rsi2", "must be a decimal string")
+	// rsi2 and return_2d are numeric(12,6): six integer digits at most.
+	if r, ok := parseDecimal(n.RSI2); !ok || !fitsDigits(r, 6) {
+		add("rsi2", "must be a decimal string below 1000000")
 	}
-	if _, ok := parseDecimal(n.Return2D); !ok {
-		add("return_2d", "must be a decimal string")
+	if r, ok := parseDecimal(n.Return2D); !ok || !fitsDigits(r, 6) {
+		add("return_2d", "must be a decimal string below 1000000")
 	}
 	switch n.EntryMode {
 	case NextOpenLimit:
@@ -122,6 +144,11 @@ func (n *NewSignal) check(clock *market.Clock) error {
 		}
 	default:
 		add("entry_mode", "must be next_open_market, next_open_limit or signal_close")
+	}
+	if !n.ExpiresAt.IsZero() {
+		if y := n.ExpiresAt.UTC().Year(); y < minSignalYear || y > maxSignalYear {
+			add("expires_at", fmt.Sprintf("must be in the years %d to %d", minSignalYear, maxSignalYear))
+		}
 	}
 	if !ed.IsZero() && (n.EntryMode == NextOpenMarket || n.EntryMode == NextOpenLimit || n.EntryMode == SignalClose) {
 		cutoff, _ := clock.CutoffOn(auction(n.EntryMode), ed)

@@ -17,6 +17,15 @@
 // IBKR refuses to register twice. And an order whose answer was lost is
 // never sent again: it becomes "unknown" and the reconciliation worker finds
 // it by its cOID.
+//
+// The converse matters as much: a confirmation becomes "failed" only on
+// positive evidence that its order was not placed — IBKR's refusal, or this
+// process knowing that nothing was sent. Not finding an order at IBKR is no
+// such evidence (its orders list forgets orders at the nightly reset and on
+// a re-login; a restart forgets order ids), so reconciliation keeps looking,
+// in the executions too, and after a bound tells the user that the outcome
+// is unknown. A user told "not placed" would confirm again and double the
+// position.
 package trading
 
 import (
@@ -51,8 +60,11 @@ type Config struct {
 	// OrderTimeout bounds one order placement including its reply chain.
 	OrderTimeout time.Duration
 	// PendingGrace is how old a "pending" row must be before reconciliation
-	// treats it as abandoned (its request died with a crash). It must be
-	// longer than any confirm request takes.
+	// treats it as abandoned (its request died with a crash); default
+	// OrderTimeout + 15 s, a little longer than a confirm request takes.
+	// This process never takes its own confirmations in flight, and a row
+	// taken too early by another instance only shows "unknown" until its
+	// request records the outcome, so shortening it is safe.
 	PendingGrace time.Duration
 	// ReconcileInterval is the pause between reconciliation passes.
 	ReconcileInterval time.Duration
@@ -69,14 +81,19 @@ type Config struct {
 	// confirmation's new status (submitted, filled, cancelled, failed, …),
 	// so a notification of it commits, or rolls back, with it.
 	OnOutcome func(ctx context.Context, tx pgx.Tx, c Confirmation) error
+	// ReconcileBackoffMax bounds the back-off of a row whose order
+	// reconciliation cannot find (or ask about): its lookups start
+	// ReconcileInterval apart and double up to this (default 2 min).
+	ReconcileBackoffMax time.Duration
+	// OutcomeUnknownAfter is how long an order that was sent may go
+	// unfound at IBKR before its confirmation says OutcomeUnknownMessage
+	// to the user and the admins (default 10 min). It is never marked
+	// failed: absence is no evidence that the order was not placed.
+	OutcomeUnknownAfter time.Duration
 	// Market is the exchange's clock: auction cut-offs and IBKR's restart
 	// windows. Nil means the default cut-offs and no restart windows, on
 	// Now.
 	Market *market.Clock
-	// MissesBeforeFailed is how many reconciliation passes must fail to find
-	// an order at IBKR before it is declared never placed. IBKR's first
-	// orders call of a session may be empty, so it is at least 2.
-	MissesBeforeFailed int
 }
 
 func (c Config) withDefaults() Config {
@@ -97,7 +114,7 @@ func (c Config) withDefaults() Config {
 		c.OrderTimeout = 30 * time.Second
 	}
 	if c.PendingGrace <= 0 {
-		c.PendingGrace = 2 * time.Minute
+		c.PendingGrace = c.OrderTimeout + 15*time.Second
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 5 * time.Second
@@ -111,8 +128,12 @@ func (c Config) withDefaults() Config {
 	if c.OnConfirm == nil {
 		c.OnConfirm = func(string) {}
 	}
-	if c.MissesBeforeFailed < 2 {
-		c.MissesBeforeFailed = 2
+	if c.ReconcileBackoffMax <= 0 {
+		c.ReconcileBackoffMax = 2 * time.Minute
+	}
+	c.ReconcileBackoffMax = max(c.ReconcileBackoffMax, c.ReconcileInterval)
+	if c.OutcomeUnknownAfter <= 0 {
+		c.OutcomeUnknownAfter = 10 * time.Minute
 	}
 	return c
 }
@@ -130,6 +151,9 @@ type Service struct {
 	// so its own reconciliation never mistakes them for abandoned ones.
 	inflightMu sync.Mutex
 	inflight   map[string]bool
+	// kept holds outcomes known here but not yet written, above all the
+	// evidence that an order was never sent.
+	kept unrecorded
 	// conids remembers the conid cache's rows in memory (ticker → int64):
 	// conids never change, so no order needs a query for one twice.
 	conids sync.Map
