@@ -128,6 +128,8 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 		"ORDERTUNE_IBKR_BASE_URL": simSrv.URL + ibkrsim.APIPrefix,
 		"ORDERTUNE_MASTER_KEYS":   "k1:" + base64.StdEncoding.EncodeToString(key),
 		"ORDERTUNE_SIGNUP":        "open",
+		// Webhooks go to receivers in this process.
+		"ORDERTUNE_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	env.vars = vars
 	cfg, err := config.Load(func(k string) string { return vars[k] }, false)

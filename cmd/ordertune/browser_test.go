@@ -78,6 +78,7 @@ func TestBrowser(t *testing.T) {
 		{"AdminSessionsAndAudit", f.adminSessionsAndAudit},
 		{"AdminWithdrawsSignal", f.adminWithdrawsSignal},
 		{"AdminTokens", f.adminTokens},
+		{"NotificationsAndWebhooks", f.notificationsAndWebhooks},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			// Later scenarios need what this one should have done.
@@ -331,6 +332,15 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 		t.Errorf("filled status cell = %q, want the fill", got)
 	}
 	tb.screenshot("filled")
+
+	// The bell counts the fill without a reload, and the list names it.
+	tb.waitJS(`Number(document.querySelector('.bell').dataset.unread) >= 2`) // submitted and filled
+	tb.click(`.bell`)
+	tb.waitPath("/notifications")
+	tb.waitJS(`document.querySelector('.notification.unread[data-type="order.filled"]')`)
+	if got := tb.text(`.notification[data-type="order.filled"] p`); !strings.Contains(got, "BUY 26 AAPL") {
+		t.Errorf("the fill's notification says %q, want BUY 26 AAPL", got)
+	}
 }
 
 // confirmFailsWithIBKRsMessage confirms a limit order IBKR questions and shows its words.

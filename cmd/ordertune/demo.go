@@ -150,6 +150,12 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		cfg.IBKRBaseURL = simBase + ibkrsim.APIPrefix
 	}
 
+	stopMail, err := demoMail(&cfg, filepath.Join(*dataDir, "mail"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
+
 	svc, err := build(cfg, log, pool)
 	if err != nil {
 		return err
@@ -360,6 +366,10 @@ func printDemo(w io.Writer, cfg config.Config, st demoState, credsFile, simBase 
 	if auctions > 0 {
 		p("Auctions run every %s, so confirmed orders fill on their own.", auctions)
 	}
+	if strings.HasPrefix(cfg.SMTPURL, "smtp://127.0.0.1:") {
+		p("E-mails the demo sends are kept in %s (one .eml file each) and logged.", filepath.Join(demoDataDir, "mail"))
+	}
+	p("Webhooks may target local addresses (ORDERTUNE_WEBHOOK_ALLOW_PRIVATE is on in the demo).")
 	p("")
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/seal"
@@ -99,6 +101,7 @@ type services struct {
 	http    *httpapi.Server
 	auth    *auth.Service
 	trading *trading.Service
+	notify  *notify.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
 	closers []func()                    // run calls them when it returns
 }
@@ -130,7 +133,14 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	m.RegisterPool(pool)
 	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
-	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
+	if deps.Notify, err = notify.New(notify.Config{
+		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
+		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
+	}); err != nil {
+		return nil, err
+	}
+	s.workers = append(s.workers, deps.Notify.Run)
+	if deps.Auth, err = newAuth(cfg, log, pool, ring, deps.Notify); err != nil {
 		return nil, err
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
@@ -154,6 +164,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
+		OnOutcome: orderOutcomes(deps.Notify),
 	}); err != nil {
 		return nil, err
 	}
@@ -162,7 +173,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, err
 	}
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
-	s.http, s.auth, s.trading = httpapi.New(deps), deps.Auth, deps.Trading
+	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
 	return s, nil
 }
 
@@ -193,6 +204,24 @@ func newSealer(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*audi
 	sc.Signer = signer
 	log.Info().Str("key", audit.KeyID(signer.PublicKey())).Str("file", cfg.AuditCheckpoints).Msg("audit checkpoints on")
 	return audit.NewSealer(sc), nil
+}
+
+// orderOutcomes reports a confirmation's new status as its order.* event,
+// in the transaction that records it.
+func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+	types := map[trading.Status]string{
+		trading.StatusSubmitted: notify.OrderSubmitted, trading.StatusFilled: notify.OrderFilled,
+		trading.StatusPartiallyFilled: notify.OrderPartiallyFilled, trading.StatusCancelled: notify.OrderCancelled,
+		trading.StatusFailed: notify.OrderFailed, trading.StatusUnknown: notify.OrderUnknown,
+	}
+	return func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+		t, ok := types[c.Status]
+		if !ok || c.UserID == "" {
+			return nil
+		}
+		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: t, Data: c})
+		return err
+	}
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -15,13 +16,15 @@ import (
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
 // newAuth builds the account service from the configuration. ring seals
-// TOTP secrets; `user create` has none to seal and passes nil.
-func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring) (*auth.Service, error) {
+// TOTP secrets; `user create` has none to seal and passes nil. ns, when
+// set, is told of security events in their transactions.
+func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring, ns *notify.Service) (*auth.Service, error) {
 	ac := auth.Config{
 		Pool:          pool,
 		Log:           log,
@@ -31,6 +34,12 @@ func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *se
 	}
 	if ring != nil { // a nil *Ring in the interface would not compare nil
 		ac.Sealer = ring
+	}
+	if ns != nil {
+		ac.OnSecurityEvent = func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error {
+			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: eventType, Data: data})
+			return err
+		}
 	}
 	return auth.New(ac)
 }
@@ -82,7 +91,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	svc, err := newAuth(cfg, log, pool, nil)
+	svc, err := newAuth(cfg, log, pool, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,13 @@ type Config struct {
 	// MaxConcurrentHashes bounds how many password hashes run at once, so
 	// a burst of logins cannot exhaust memory (each takes Argon2.Memory).
 	MaxConcurrentHashes int // default 2
+
+	// OnSecurityEvent, when set, is called in the transaction of a
+	// completed sign-in, a password change and a token creation, with the
+	// event type ("security.sign_in", "security.password_changed",
+	// "security.token_created"), so the notification commits or rolls
+	// back with the change.
+	OnSecurityEvent func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error
 }
 
 // Service implements accounts, 2FA, sessions and tokens.
@@ -120,6 +127,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // throttle keys with an attempt under way
+
+	onEvent func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error
 }
 
 // New returns a Service for cfg.
@@ -144,6 +153,7 @@ func New(cfg Config) (*Service, error) {
 		notify:        cfg.Notify,
 		deviceMaxAge:  cfg.DeviceMaxAge,
 		signupPerIP:   cfg.SignupPerIP,
+		onEvent:       cfg.OnSecurityEvent,
 	}
 	if s.recoveryArgon == (Argon2Params{}) {
 		s.recoveryArgon = RecoveryArgon2()
@@ -269,6 +279,14 @@ func scanUser(row pgx.Row) (User, error) {
 	err := row.Scan(&u.ID, &u.Email, &u.Role, &u.TOTPEnabled, &u.Disabled, &u.Locked, &u.CreatedAt)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, err
+}
+
+// securityEvent reports a security event to OnSecurityEvent, in tx.
+func (s *Service) securityEvent(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error {
+	if s.onEvent == nil {
+		return nil
+	}
+	return s.onEvent(ctx, tx, userID, eventType, data)
 }
 
 // tx runs fn in a transaction and commits it when fn succeeds.

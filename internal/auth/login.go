@@ -202,6 +202,9 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 			Action: "login.success", Details: map[string]any{"second_factor": cf.stage()}}); err != nil {
 			return err
 		}
+		if err := s.securityEvent(ctx, tx, r.userID, "security.sign_in", map[string]any{"ip": ip, "second_factor": cf.stage()}); err != nil {
+			return err
+		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, r.userID))
 		return err
 	})

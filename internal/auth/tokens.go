@@ -72,8 +72,11 @@ func (s *Service) CreateToken(ctx context.Context, actorID, name string, scopes 
 		if err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Event{At: now, UserID: actorID, ActorID: actorID, IP: ip, Action: "token.created",
-			Subject: t.ID, Details: map[string]any{"name": name, "scopes": scopes}})
+		if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: actorID, ActorID: actorID, IP: ip, Action: "token.created",
+			Subject: t.ID, Details: map[string]any{"name": name, "scopes": scopes}}); err != nil {
+			return err
+		}
+		return s.securityEvent(ctx, tx, actorID, "security.token_created", map[string]any{"ip": ip, "name": name, "scopes": scopes})
 	})
 	if err != nil {
 		return Token{}, "", internal("create token", err)

@@ -312,8 +312,11 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, curre
 		if err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, IP: ip, Action: "password.changed",
-			Details: map[string]any{"sessions_ended": tag.RowsAffected()}})
+		if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, IP: ip, Action: "password.changed",
+			Details: map[string]any{"sessions_ended": tag.RowsAffected()}}); err != nil {
+			return err
+		}
+		return s.securityEvent(ctx, tx, userID, "security.password_changed", map[string]any{"ip": ip, "sessions_ended": tag.RowsAffected()})
 	})
 	if err != nil {
 		return internal("change password", err)

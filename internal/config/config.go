@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"os"
@@ -34,6 +35,17 @@ type Config struct {
 	// IBKRPassthroughRoutes is the operator's allowlist of read-only IBKR
 	// routes forwarded per tenant (comma-separated); "" means the default.
 	IBKRPassthroughRoutes string // ORDERTUNE_IBKR_PASSTHROUGH_ROUTES
+
+	// SMTPURL is where e-mail goes: smtp://user:pass@host:587 (STARTTLS)
+	// or smtps://… (implicit TLS); "" sends no e-mail.
+	SMTPURL  string // ORDERTUNE_SMTP_URL (secret: may hold a password)
+	MailFrom string // ORDERTUNE_MAIL_FROM
+	// WebhookAllowPrivate lets webhooks go to http:// and to private,
+	// loopback and link-local addresses (tests and the demo).
+	WebhookAllowPrivate bool // ORDERTUNE_WEBHOOK_ALLOW_PRIVATE
+	// MailTLS, when set, is the TLS configuration for the SMTP server; it
+	// is not read from the environment (the demo trusts its own catcher).
+	MailTLS *tls.Config
 
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
@@ -80,7 +92,7 @@ type Getenv func(string) string
 // value is never logged.
 func isSecret(name string) bool {
 	switch name {
-	case "DATABASE_URL", "ORDERTUNE_MIGRATE_DATABASE_URL", "ORDERTUNE_MASTER_KEYS", "ORDERTUNE_AUDIT_SIGNING_KEY":
+	case "DATABASE_URL", "ORDERTUNE_MIGRATE_DATABASE_URL", "ORDERTUNE_MASTER_KEYS", "ORDERTUNE_AUDIT_SIGNING_KEY", "ORDERTUNE_SMTP_URL":
 		return true
 	}
 	return false
@@ -151,6 +163,8 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		SessionIdle:           duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
 		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
+		SMTPURL:               get("ORDERTUNE_SMTP_URL", ""),
+		MailFrom:              get("ORDERTUNE_MAIL_FROM", ""),
 
 		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
 		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
@@ -167,6 +181,21 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 			problems = append(problems, fmt.Sprintf("ORDERTUNE_AUDIT_CHECKPOINT_EVERY=%q: want a positive number of entries", v))
 		} else {
 			c.AuditCheckpointEvery = n
+		}
+	}
+	switch v := get("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE", "false"); v {
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	case "false", "0":
+	default:
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v))
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			problems = append(problems, "ORDERTUNE_SMTP_URL: want smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465")
+		}
+		if c.MailFrom == "" {
+			problems = append(problems, "ORDERTUNE_MAIL_FROM: set the sender address when ORDERTUNE_SMTP_URL is set")
 		}
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
@@ -229,6 +258,9 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("ibkr_passthrough_routes", c.IBKRPassthroughRoutes).
 		Str("log_level", c.LogLevel).
 		Str("log_format", c.LogFormat).
+		Str("smtp_url", RedactURL(c.SMTPURL)).
+		Str("mail_from", c.MailFrom).
+		Bool("webhook_allow_private", c.WebhookAllowPrivate).
 		Dur("session_idle", c.SessionIdle).
 		Dur("session_max_age", c.SessionMaxAge).
 		Dur("pending_grace", c.PendingGrace).

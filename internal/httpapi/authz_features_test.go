@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/notify"
+	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
@@ -14,6 +18,7 @@ import (
 type features struct {
 	sim     *tradetest.Env
 	trading *trading.Service
+	notify  *notify.Service
 }
 
 // wireAllFeatures gives d every feature's service, so the route walk in
@@ -28,7 +33,12 @@ func wireAllFeatures(t testing.TB, d *Deps) *features {
 		t.Fatal(err)
 	}
 	d.Trading = ts
-	return &features{sim: sim, trading: ts}
+	ns, err := notify.New(notify.Config{Pool: d.Pool, Ring: seal.RandomRing("notify"), Log: d.Log, AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Notify = ns
+	return &features{sim: sim, trading: ts, notify: ns}
 }
 
 // foreignIDs returns, for tenant routes (by echo path), the id of a real
@@ -59,5 +69,23 @@ func foreignIDs(t *testing.T, env *authEnv, admin, owner account) map[string]str
 	}
 	ids[apiPrefix+"/confirmations/:id"] = conf.ID
 	ids[apiPrefix+"/confirmations/:id/cancel"] = conf.ID
+
+	// An in-app notification and a webhook endpoint of owner's.
+	err = pgx.BeginFunc(ctx, env.srv.pool, func(tx pgx.Tx) error {
+		id, err := f.notify.Enqueue(ctx, tx, notify.Event{UserID: owner.user.ID, Type: notify.OrderFailed, Data: conf})
+		ids[apiPrefix+"/notifications/:id/read"] = id
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := f.notify.CreateEndpoint(ctx, owner.user.ID, notify.NewEndpoint{URL: "http://127.0.0.1:9/hook", EventTypes: []string{notify.OrderFilled}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.secret(ep.Secret)
+	for _, p := range []string{"/webhooks/:id", "/webhooks/:id/test", "/webhooks/:id/deliveries"} {
+		ids[apiPrefix+p] = ep.ID
+	}
 	return ids
 }

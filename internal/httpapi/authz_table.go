@@ -77,6 +77,20 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit"):               adminOnly(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit/verify"):        adminOnly(),
 
+		// Notifications, their preferences and webhook endpoints: the
+		// caller's own (another user's id is "not found"). Browser use
+		// only: no API token scope admits them.
+		routeKey(http.MethodGet, apiPrefix+"/notifications"):           signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/notifications/read-all"): signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/notifications/:id/read"): ownData(),
+		routeKey(http.MethodGet, apiPrefix+"/settings/notifications"):  signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/notifications"):  signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/webhooks"):                signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/webhooks"):               signedIn(),
+		routeKey(http.MethodDelete, apiPrefix+"/webhooks/:id"):         ownData(),
+		routeKey(http.MethodPost, apiPrefix+"/webhooks/:id/test"):      ownData(),
+		routeKey(http.MethodGet, apiPrefix+"/webhooks/:id/deliveries"): ownData(),
+
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).
 		routeKey(http.MethodGet, apiPrefix+"/ibkr/ws"): signedIn(),

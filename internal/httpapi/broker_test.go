@@ -17,6 +17,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -62,6 +63,9 @@ func newBrokerEnvWith(t testing.TB, o brokerEnvOptions) *brokerEnv {
 	d := Deps{Log: log, Pool: pool, Auth: env.svc, Broker: b}
 	if o.trading {
 		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: b.Orders(), Log: log}); err != nil {
+			t.Fatal(err)
+		}
+		if d.Notify, err = notify.New(notify.Config{Pool: pool, Ring: ring, Log: log, AllowPrivate: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -117,6 +117,22 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "position size invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "-3"}, want: []int{422}},
 		{name: "position size", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "5"}, want: []int{200}},
 
+		// Notifications, their preferences and webhook endpoints.
+		{name: "notifications", who: "subscriber", method: "GET", path: "/api/v1/notifications?unread=true", want: []int{200}},
+		{name: "notifications bad filter", who: "subscriber", method: "GET", path: "/api/v1/notifications?unread=maybe", want: []int{422}},
+		{name: "read missing", who: "subscriber", method: "POST", path: "/api/v1/notifications/{missing}/read", want: []int{404}},
+		{name: "read all", who: "subscriber", method: "POST", path: "/api/v1/notifications/read-all", want: []int{204}},
+		{name: "notification settings", who: "subscriber", method: "GET", path: "/api/v1/settings/notifications", want: []int{200}},
+		{name: "notification settings change", who: "subscriber", method: "PUT", path: "/api/v1/settings/notifications", body: map[string]any{"email": map[string]bool{"order.filled": false}}, want: []int{200}},
+		{name: "notification settings invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/notifications", body: map[string]any{"email": map[string]bool{"order.nope": false}}, want: []int{422}},
+		{name: "webhooks", who: "subscriber", method: "GET", path: "/api/v1/webhooks", want: []int{200}},
+		{name: "webhook invalid", who: "subscriber", method: "POST", path: "/api/v1/webhooks", body: map[string]any{"url": "ftp://x", "event_types": []string{}}, want: []int{422}},
+		{name: "webhook", who: "subscriber", method: "POST", path: "/api/v1/webhooks", body: map[string]any{"url": "http://127.0.0.1:9/hook", "event_types": []string{"order.filled", "order.failed"}}, want: []int{201}, save: map[string]string{"webhook": "id"}},
+		{name: "webhooks with one", who: "subscriber", method: "GET", path: "/api/v1/webhooks", want: []int{200}},
+		{name: "webhook test", who: "subscriber", method: "POST", path: "/api/v1/webhooks/{webhook}/test", want: []int{202}},
+		{name: "webhook deliveries", who: "subscriber", method: "GET", path: "/api/v1/webhooks/{webhook}/deliveries", want: []int{200}},
+		{name: "webhook of another", who: "admin", method: "DELETE", path: "/api/v1/webhooks/{webhook}", want: []int{404}},
+		{name: "webhook delete", who: "subscriber", method: "DELETE", path: "/api/v1/webhooks/{webhook}", want: []int{204}},
 		// The exchange's clock.
 		{name: "market clock", who: "subscriber", method: "GET", path: "/api/v1/market/clock", want: []int{200}},
 		{name: "market clock anonymous", who: "nobody", method: "GET", path: "/api/v1/market/clock", want: []int{401}},

@@ -26,6 +26,7 @@ import (
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -50,6 +51,7 @@ type Deps struct {
 	// Market is the exchange's clock; nil means one with the default
 	// cut-offs and IBKR's published restart windows.
 	Market *market.Clock
+	Notify *notify.Service // nil: the notification routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
@@ -60,6 +62,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	broker  *broker.Service
 	trading *trading.Service
+	notify  *notify.Service
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
 	authLayer
@@ -76,7 +79,7 @@ func New(d Deps) *Server {
 		d.Market = market.Default()
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
-	s.broker = d.Broker
+	s.broker, s.notify = d.Broker, d.Notify
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
@@ -104,6 +107,7 @@ func (s *Server) routes() {
 	s.brokerRoutes()
 	s.tradingRoutes()
 	s.marketRoutes()
+	s.notifyRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

@@ -66,6 +66,10 @@ func Product() []Column {
 	// internal/canary: the key ring's canary, so a rotation leaves no
 	// reason to keep the old key for it.
 	cols = append(cols, Column{Table: "seal_canary", Key: []string{"id"}, UserColumn: "name", Column: "sealed", Field: "canary"})
+	// internal/notify: webhook signing secrets, aad (user id, field,
+	// endpoint id).
+	cols = append(cols, Column{Table: "webhook_endpoints", Key: []string{"id"}, UserColumn: "user_id",
+		Column: "secret", Field: "webhook_secret", ScopeColumn: "id"})
 	return cols
 }
 

@@ -46,7 +46,7 @@ func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmatio
 		// From unknown too: another instance's reconciliation may have taken
 		// the row for abandoned meanwhile, and this answer is better
 		// evidence than its lookup.
-		c, changed, err := apply(ctx, s.pool, id, []Status{StatusPending, StatusUnknown}, o, s.cfg.Now().UTC())
+		c, changed, err := s.applyOutcome(ctx, id, []Status{StatusPending, StatusUnknown}, o, s.cfg.Now().UTC())
 		if err == nil {
 			if !changed { // another instance's reconciliation settled it first
 				return s.confirmationAny(ctx, id)

@@ -234,7 +234,7 @@ func (s *Service) settle(ctx context.Context, r claimed, f found) error {
 
 // recordReconciled records what reconciliation learned about r.
 func (s *Service) recordReconciled(ctx context.Context, r claimed, o outcome, now time.Time) error {
-	_, changed, err := apply(ctx, s.pool, r.id, []Status{r.status}, o, now)
+	_, changed, err := s.applyOutcome(ctx, r.id, []Status{r.status}, o, now)
 	if err == nil && changed {
 		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", string(r.status)).Str("status", string(o.status)).Msg("reconciled")
 	}

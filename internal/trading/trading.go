@@ -77,6 +77,10 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
+	// OnOutcome, when set, is called in the transaction that records a
+	// confirmation's new status (submitted, filled, cancelled, failed, …),
+	// so a notification of it commits, or rolls back, with it.
+	OnOutcome func(ctx context.Context, tx pgx.Tx, c Confirmation) error
 	// ReconcileBackoffMax bounds the back-off of a row whose order
 	// reconciliation cannot find (or ask about): its lookups start
 	// ReconcileInterval apart and double up to this (default 2 min).

@@ -70,7 +70,7 @@ func (s *Service) recordKept(ctx context.Context, rows []claimed) ([]claimed, er
 			left = append(left, r)
 			continue
 		}
-		if _, _, err := apply(ctx, s.pool, r.id, []Status{StatusPending, StatusUnknown}, o, now); err != nil {
+		if _, _, err := s.applyOutcome(ctx, r.id, []Status{StatusPending, StatusUnknown}, o, now); err != nil {
 			s.kept.keep(r.id, o, now)
 			if firstErr == nil {
 				firstErr = err

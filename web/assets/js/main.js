@@ -16,6 +16,8 @@ import * as adminSessions from './pages/admin_sessions.js';
 import * as adminSignals from './pages/admin_signals.js';
 import * as adminAudit from './pages/admin_audit.js';
 import * as adminTokens from './pages/admin_tokens.js';
+import * as notifications from './pages/notifications.js';
+import * as notifySettings from './pages/notify_settings.js';
 
 // access: 'public' (signed out only), 'mfa' (password given, second factor
 // pending), 'user' (fully signed in), 'admin' (fully signed in admin).
@@ -30,6 +32,9 @@ export const routes = [
   { path: '/settings/broker', page: broker.page, access: 'user' },
   { path: '/settings/position-size', page: position.page, access: 'user' },
   { path: '/settings/password', page: password.page, access: 'user' },
+  { path: '/settings/notifications', page: notifySettings.preferences, access: 'user' },
+  { path: '/settings/webhooks', page: notifySettings.webhooks, access: 'user' },
+  { path: '/notifications', page: notifications.page, access: 'user' },
   { path: '/admin/confirmations', page: adminLog.page, access: 'admin' },
   { path: '/admin/users', page: adminUsers.page, access: 'admin' },
   { path: '/admin/sessions', page: adminSessions.page, access: 'admin' },
@@ -45,6 +50,7 @@ const state = {
   stage: 'out', // 'out' | 'mfa' | 'in'
   cleanup: null,
   first: true,
+  bell: null, // the header's notification bell while signed in
 };
 
 function match(path) {
@@ -109,8 +115,13 @@ function renderTopbar(path) {
   if (state.stage !== 'in') {
     bar.hidden = true;
     bar.replaceChildren();
+    if (state.bell) {
+      state.bell.stop();
+      state.bell = null;
+    }
     return;
   }
+  if (!state.bell) state.bell = notifications.bell();
   bar.hidden = false;
   const u = state.user;
   const menuId = 'primary-nav';
@@ -128,7 +139,9 @@ function renderTopbar(path) {
       navLink('/confirmations', 'My confirmations', path),
       navLink('/settings/broker', 'Broker', path),
       navLink('/settings/position-size', 'Position size', path),
-      navLink('/settings/password', 'Password', path)),
+      navLink('/settings/password', 'Password', path),
+      navLink('/settings/notifications', 'Notifications', path),
+      navLink('/settings/webhooks', 'Webhooks', path)),
   ];
   if (u.role === 'admin') {
     groups.push(h('ul', { class: 'nav-group nav-admin', 'aria-label': 'Admin' },
@@ -145,6 +158,7 @@ function renderTopbar(path) {
     h('div', { class: 'topbar-inner' },
       h('div', { class: 'topbar-row' },
         h('a', { class: 'brand', href: '/' }, h('img', { src: document.querySelector('link[rel=icon]').href, alt: '', width: 24, height: 24 }), 'Ordertune'),
+        state.bell.el,
         h('div', { class: 'account account-wide' }, who(),
           h('button', { type: 'button', class: 'btn btn-quiet', onclick: signOut }, 'Sign out')),
         toggle),
@@ -202,6 +216,7 @@ export async function render() {
     signedIn,
     signOut,
     setCleanup: (fn) => { state.cleanup = fn; },
+    refreshBell: () => state.bell?.refresh(),
   };
   if (!m) title = notFoundPage(main);
   else if (m.route.access === 'admin' && state.user.role !== 'admin') title = forbiddenPage(main);

@@ -1,0 +1,241 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/seal"
+)
+
+// DefaultWebhookBackoff is the wait before each retry of a webhook, after
+// Standard Webhooks' recommendation: with the first attempt, eight tries
+// over about 28 hours.
+var DefaultWebhookBackoff = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+// Config configures the notification service.
+type Config struct {
+	Pool *pgxpool.Pool
+	Ring *seal.Ring // seals webhook secrets
+	Log  zerolog.Logger
+
+	// SMTPURL is ORDERTUNE_SMTP_URL: smtp://user:pass@host:587 (STARTTLS)
+	// or smtps://… (implicit TLS); "" sends no e-mail.
+	SMTPURL string
+	// MailFrom is ORDERTUNE_MAIL_FROM, the sender of every e-mail.
+	MailFrom string
+	// MailTLS, when set, is the TLS configuration for the SMTP server
+	// (tests and the demo trust their own certificate with it).
+	MailTLS *tls.Config
+	// PublicURL is where users reach Ordertune, for links in e-mails.
+	PublicURL string
+
+	// AllowPrivate is ORDERTUNE_WEBHOOK_ALLOW_PRIVATE: webhooks may go to
+	// http:// URLs and to private, loopback and link-local addresses.
+	AllowPrivate bool
+	// WebhookBackoff is the wait before each retry; its length is the
+	// number of retries. Default DefaultWebhookBackoff.
+	WebhookBackoff []time.Duration
+	// FailureWindow is how long an endpoint may fail before it is
+	// disabled and its owner e-mailed. Default 24 hours.
+	FailureWindow time.Duration
+	// WebhookTimeout bounds one webhook request. Default 10 seconds.
+	WebhookTimeout time.Duration
+
+	// PollInterval is how often workers look for due jobs besides
+	// PostgreSQL's notifications (retries, scheduled jobs). Default 1 s.
+	PollInterval time.Duration
+	// Workers is how many deliveries run at once in this process
+	// (default 50).
+	Workers int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Service enqueues events and, once started, delivers them.
+type Service struct {
+	pool   *pgxpool.Pool
+	ring   *seal.Ring
+	log    zerolog.Logger
+	cfg    Config
+	mailer *mailer // nil: no e-mail
+	hooks  *hookSender
+	river  *river.Client[pgx.Tx]
+}
+
+// New builds the service. It neither connects nor starts workers; Run does.
+func New(cfg Config) (*Service, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("notify: no database pool")
+	}
+	if cfg.WebhookBackoff == nil {
+		cfg.WebhookBackoff = DefaultWebhookBackoff
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = 24 * time.Hour
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = 10 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 50
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{pool: cfg.Pool, ring: cfg.Ring, log: cfg.Log, cfg: cfg}
+	if cfg.SMTPURL != "" {
+		m, err := newMailer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.mailer = m
+	}
+	s.hooks = newHookSender(cfg.AllowPrivate, cfg.WebhookTimeout)
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &webhookWorker{s: s})
+	river.AddWorker(workers, &emailWorker{s: s})
+	river.AddWorker(workers, &disabledEmailWorker{s: s})
+	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		FetchPollInterval: cfg.PollInterval,
+		FetchCooldown:     10 * time.Millisecond,
+		Logger:            slog.New(zerologHandler{log: cfg.Log}),
+		JobTimeout:        2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: river client: %w", err)
+	}
+	s.river = rc
+	return s, nil
+}
+
+// EmailEnabled reports whether e-mail is configured.
+func (s *Service) EmailEnabled() bool { return s.mailer != nil }
+
+// Run works the queue until ctx ends, then stops gracefully: jobs in
+// flight get up to 10 seconds to finish, after which they are cancelled
+// and retried later (by this replica or another).
+func (s *Service) Run(ctx context.Context) {
+	if err := s.river.Start(ctx); err != nil {
+		s.log.Error().Err(err).Msg("notify: start the queue")
+		return
+	}
+	<-ctx.Done()
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.river.Stop(stop); err != nil {
+		s.log.Warn().Err(err).Msg("notify: stop the queue; cancelling jobs in flight")
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.river.StopAndCancel(hard)
+	}
+}
+
+// Enqueue records ev and queues its deliveries in tx, the caller's
+// transaction: a rollback sends nothing, a commit loses nothing. It writes
+// the in-app notification, and queues the e-mail and one delivery per
+// subscribed webhook endpoint, as the user's preferences say. It returns
+// the event id, which every delivery carries.
+func (s *Service) Enqueue(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
+	if !KnownType(ev.Type) || ev.Type == WebhookTest {
+		return "", fmt.Errorf("notify: enqueue %q: not an event type", ev.Type)
+	}
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
+	}
+	id, err := insertEvent(ctx, tx, ev.UserID, ev.Type, data, s.cfg.Now())
+	if err != nil {
+		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
+	}
+	prefs, err := loadPreferences(ctx, tx, ev.UserID)
+	if err != nil {
+		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
+	}
+	if prefs.on(ChannelInApp, ev.Type) {
+		if _, err := tx.Exec(ctx, `INSERT INTO notifications (event_id, user_id, created_at) VALUES ($1, $2, $3)`,
+			id, ev.UserID, s.cfg.Now()); err != nil {
+			return "", fmt.Errorf("notify: in-app %s: %w", ev.Type, err)
+		}
+	}
+	var jobs []river.InsertManyParams
+	if s.mailer != nil && prefs.on(ChannelEmail, ev.Type) {
+		jobs = append(jobs, river.InsertManyParams{Args: emailArgs{UserID: ev.UserID, EventID: id}})
+	}
+	if prefs.on(ChannelWebhook, ev.Type) {
+		rows, _ := tx.Query(ctx, `SELECT id FROM webhook_endpoints
+			WHERE user_id = $1 AND disabled_at IS NULL AND $2 = ANY (event_types) ORDER BY created_at`, ev.UserID, ev.Type)
+		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return "", fmt.Errorf("notify: webhooks for %s: %w", ev.Type, err)
+		}
+		for _, ep := range endpoints {
+			jobs = append(jobs, s.webhookJob(ev.UserID, ep, id))
+		}
+	}
+	if len(jobs) > 0 {
+		if _, err := s.river.InsertManyTx(ctx, tx, jobs); err != nil {
+			return "", fmt.Errorf("notify: queue %s: %w", ev.Type, err)
+		}
+	}
+	return id, nil
+}
+
+// webhookJob is one delivery of an event to an endpoint: unique by both,
+// so the same event is never queued twice for one endpoint.
+func (s *Service) webhookJob(userID, endpointID, eventID string) river.InsertManyParams {
+	return river.InsertManyParams{
+		Args: webhookArgs{UserID: userID, EndpointID: endpointID, EventID: eventID},
+		InsertOpts: &river.InsertOpts{
+			MaxAttempts: len(s.cfg.WebhookBackoff) + 1,
+			UniqueOpts:  river.UniqueOpts{ByArgs: true},
+		},
+	}
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, userID, typ string, data []byte, now time.Time) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `INSERT INTO notification_events (id, user_id, type, data, created_at)
+		VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id`, userID, typ, data, now).Scan(&id)
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// event reads one of userID's events.
+func event(ctx context.Context, q querier, userID, eventID string) (Notification, error) {
+	var n Notification
+	var data json.RawMessage
+	err := q.QueryRow(ctx, `SELECT id, type, created_at, data FROM notification_events WHERE user_id = $1 AND id = $2`,
+		userID, eventID).Scan(&n.ID, &n.Type, &n.CreatedAt, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return n, errs.E(errs.NotFound, "event not found")
+	}
+	n.Data = data
+	return n, err
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
