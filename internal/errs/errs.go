@@ -38,6 +38,12 @@ const (
 	BrokerNotConnected           Code = "broker_not_connected"
 	BrokerOutcomeUnknown         Code = "broker_outcome_unknown"
 	BrokerQuestionNotAllowlisted Code = "broker_question"
+
+	// Risk limits and switches (internal/risk).
+	RiskLimitExceeded Code = "risk_limit_exceeded"
+	TradingPaused     Code = "trading_paused"
+	TradingHalted     Code = "trading_halted"
+	UserSuspended     Code = "user_suspended"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

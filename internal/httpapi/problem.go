@@ -53,6 +53,12 @@ func status(e *errs.Error) int {
 		return http.StatusNotFound
 	case errs.Conflict:
 		return http.StatusConflict
+	case errs.RiskLimitExceeded:
+		return http.StatusUnprocessableEntity
+	case errs.TradingPaused, errs.TradingHalted, errs.UserSuspended:
+		// A switch in force is the state of things, not the caller's
+		// rights: the same request succeeds once it is lifted.
+		return http.StatusConflict
 	case errs.RateLimited, errs.BrokerRateLimited:
 		return http.StatusTooManyRequests
 	case errs.Unavailable:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // MaxIdempotencyKey bounds an Idempotency-Key's length.
@@ -77,7 +78,7 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
 	}
 	hash := requestHash(signalID, side)
-	first, g, ps, err := s.confirmInputs(ctx, userID, key, signalID)
+	first, g, ps, sn, err := s.confirmInputs(ctx, userID, key, signalID)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
@@ -97,17 +98,46 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
 			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
 	}
+	// A first look at the switches and limits, from the batch: most
+	// refusals end here, without waiting for the account's lock.
+	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
+		return Confirmation{}, false, err
+	}
 	return s.confirmPreviewed(ctx, userID, key, hash, p)
 }
 
 // confirmPreviewed records the previewed order p as pending and places it,
 // or answers with the confirmation that already holds the key or the live
 // (user, signal, side).
+//
+// It holds the account's order lock from the risk re-check to the
+// recorded outcome: every pending row is inserted under the lock, so the
+// re-check counts every order that passed before it, and a refused
+// confirm writes nothing (see package risk).
 func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
 		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
 	})
+	unlock, err := s.accounts.lock(ctx, p.accountID)
+	if err != nil {
+		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not take the account's order lock; nothing was sent, confirm again")
+	}
+	locked := true
+	release := func() {
+		if locked {
+			locked = false
+			unlock()
+		}
+	}
+	defer release()
+	sn, err := s.risk.Snapshot(ctx, userID)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
+		return Confirmation{}, false, err
+	}
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
 	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
@@ -115,6 +145,8 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 		return Confirmation{}, false, err
 	}
 	if !inserted {
+		// The first confirmation may still be waiting for this lock.
+		release()
 		return s.firstOf(ctx, userID, key, hash, p.SignalID, p.Side)
 	}
 	c := s.place(ctx, userID, id, p)
@@ -123,16 +155,21 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 
 // confirmInputs reads in one round trip what a confirm starts from: the
 // confirmation already made with key (nil if none), the signal (nil if
-// none) and the user's position size.
-func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, error) {
+// none), the user's position size and their risk state (switches, limits,
+// the day's usage). The halt is read here, at every confirm, so a halt
+// set on any replica refuses the next confirm on every other one, at no
+// extra round trip.
+func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key)
 	b.Queue(`SELECT `+signalColumns+` FROM signals s WHERE s.id = $1`, signalID)
 	b.Queue(`SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID)
+	rq, rargs := s.risk.SnapshotQuery(userID)
+	b.Queue(rq, rargs...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	fail := func(err error) (*Confirmation, *Signal, PositionSize, error) {
-		return nil, nil, PositionSize{}, fmt.Errorf("read confirm inputs: %w", err)
+	fail := func(err error) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
+		return nil, nil, PositionSize{}, risk.Snapshot{}, fmt.Errorf("read confirm inputs: %w", err)
 	}
 	var first *Confirmation
 	c, err := scanConfirmation(br.QueryRow())
@@ -154,10 +191,14 @@ func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID strin
 	if err != nil {
 		return fail(err)
 	}
+	sn, err := s.risk.ScanSnapshot(br.QueryRow())
+	if err != nil {
+		return fail(err)
+	}
 	if err := br.Close(); err != nil {
 		return fail(err)
 	}
-	return first, sig, ps, nil
+	return first, sig, ps, sn, nil
 }
 
 // failure is the error a failed confirmation is answered with.

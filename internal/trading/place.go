@@ -69,14 +69,9 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 	return c, nil
 }
 
-// send places the order at IBKR, one order per account at a time, and
-// classifies the answer.
+// send places the order at IBKR and classifies the answer. The caller
+// holds the account's order lock: one order per account at a time.
 func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
-	unlock, err := s.accounts.lock(ctx, p.accountID)
-	if err != nil {
-		return failed(err, "could not take the account's order lock; nothing was sent")
-	}
-	defer unlock()
 	if p.Side == "SELL" {
 		// Re-checked under the account's lock: another exit of the same
 		// position may have been placed since the preview.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // BrokerInfo names where an order goes.
@@ -30,6 +31,9 @@ type Preview struct {
 	Quantity       int64      `json:"quantity"`
 	EstimatedValue string     `json:"estimated_value"`
 	Broker         BrokerInfo `json:"broker"`
+	// Limits are the user's entry limits with what this order would make
+	// each; empty for an exit, which no entry limit refuses.
+	Limits []risk.Line `json:"limits"`
 
 	refPrice  string  // the signal's reference close
 	accountID string  // the unmasked account, never shown
@@ -54,7 +58,41 @@ func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview
 	if err != nil {
 		return Preview{}, err
 	}
-	return s.preview(ctx, userID, g, nil)
+	p, err := s.preview(ctx, userID, g, nil)
+	if err != nil {
+		return Preview{}, err
+	}
+	sn, err := s.risk.Snapshot(ctx, userID)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.Limits = limitLines(sn, p)
+	return p, nil
+}
+
+// limitLines are p's limit lines: none for an exit.
+func limitLines(sn risk.Snapshot, p Preview) []risk.Line {
+	if p.Side == "SELL" {
+		return []risk.Line{}
+	}
+	return sn.Check(string(p.Broker.Mode), p.Quantity, p.EstimatedValue)
+}
+
+// checkRisk refuses p when a switch or, for an entry, a limit of sn
+// refuses it; a limit's refusal is audited. It fills p's limit lines.
+func (s *Service) checkRisk(ctx context.Context, userID string, sn risk.Snapshot, p *Preview) error {
+	if err := sn.Gate(string(p.Broker.Mode), p.Side == "SELL"); err != nil {
+		return err
+	}
+	p.Limits = limitLines(sn, *p)
+	err := risk.Refusal(p.Limits)
+	var le *risk.LimitError
+	if errors.As(err, &le) {
+		if aerr := s.risk.RecordRefusal(ctx, userID, p.SignalID, string(p.Broker.Mode), le.Line); aerr != nil {
+			return fmt.Errorf("audit a refused confirm: %w", aerr)
+		}
+	}
+	return err
 }
 
 // preview computes the order; ps is the user's position size when the
