@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -112,8 +113,12 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	cache := deps.Broker.Cache()
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
+	if deps.Risk, err = risk.New(risk.Config{Pool: pool, Ceilings: risk.Limits{MaxOrderValue: &cfg.MaxOrderValue,
+		MaxSharesPerOrder: &cfg.MaxSharesPerOrder, MaxOrdersPerDay: &cfg.MaxOrdersPerDay, MaxDailyValue: &cfg.MaxDailyValue}}); err != nil {
+		return nil, fmt.Errorf("risk ceilings (ORDERTUNE_MAX_...): %w", err)
+	}
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation,
 	}); err != nil {
 		return nil, err
 	}

@@ -70,6 +70,13 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit"):               adminOnly(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit/verify"):        adminOnly(),
 
+		// Risk: the caller's own limits and pause; the platform's
+		// ceilings and halts for admins.
+		routeKey(http.MethodGet, apiPrefix+"/settings/risk"): signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/risk"): signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/risk"):    adminOnly(),
+		routeKey(http.MethodPut, apiPrefix+"/admin/risk"):    adminOnly(),
+
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).
 		routeKey(http.MethodGet, apiPrefix+"/ibkr/ws"): signedIn(),

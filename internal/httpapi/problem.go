@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -25,6 +26,10 @@ type Problem struct {
 	// Confirmation is the failed confirmation a confirm recorded: the
 	// order was not placed, and the row is in the user's log.
 	Confirmation *trading.Confirmation `json:"confirmation,omitempty"`
+	// Limit is the limit a refused confirm would have broken
+	// (risk_limit_exceeded): its name, value and what the order would
+	// have made it.
+	Limit *risk.Line `json:"limit,omitempty"`
 }
 
 // failedConfirmation is a confirm's error together with the confirmation
@@ -151,6 +156,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if fc := (*failedConfirmation)(nil); errors.As(err, &fc) {
 		p.Confirmation = &fc.conf
+	}
+	if le := (*risk.LimitError)(nil); errors.As(err, &le) {
+		p.Limit = &le.Line
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(st)
