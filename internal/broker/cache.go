@@ -396,7 +396,7 @@ func asBrokerError(err error) error {
 		}
 		return errs.Wrap(err, errs.Internal, "")
 	}
-	code, msg, _ := explain(err)
+	code, msg, _ := ibkr.Explain(err)
 	e := errs.Wrap(err, code, msg)
 	var ie *ibkr.Error
 	if errors.As(err, &ie) {

@@ -141,8 +141,8 @@ func (o *Orders) PlaceOrder(ctx context.Context, userID string, ord trading.Orde
 			if conn.AccountID != ord.Account.ID || conn.Mode != ord.Account.Mode {
 				return trading.ErrAccountChanged
 			}
-			io := ibkr.Order{AcctID: conn.AccountID, Conid: ord.Conid, COID: ord.COID, OrderType: ord.OrderType,
-				Side: ord.Side, Quantity: ord.Quantity, TIF: ord.TIF}
+			io := ibkr.Order{AcctID: conn.AccountID, Conid: ord.Conid, COID: ord.COID, OrderType: string(ord.OrderType),
+				Side: string(ord.Side), Quantity: ord.Quantity, TIF: ord.TIF}
 			if ord.LimitPrice != nil {
 				io.Price = json.Number(*ord.LimitPrice)
 			}

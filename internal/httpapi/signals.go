@@ -138,7 +138,7 @@ func (s *Server) confirmSignal(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, in.Side)
+	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, trading.Side(in.Side))
 	conf.UserID = "" // the caller's own; only the admin log names owners
 	if err != nil && conf.Status == trading.StatusFailed {
 		// A failed confirmation is answered as a problem (IBKR's code and

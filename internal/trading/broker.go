@@ -49,8 +49,8 @@ type Order struct {
 	Account   Account
 	Conid     int64
 	COID      string // the client order id: the confirmation's id
-	OrderType string
-	Side      string
+	OrderType OrderKind
+	Side      Side
 	Quantity  int64
 	TIF       string
 	// LimitPrice is a decimal, or nil for a market order.

@@ -53,13 +53,13 @@ func requestHash(signalID, side string) []byte {
 // confirmation that failed is returned together with an error carrying its
 // code and IBKR's text. A confirmation still "pending" or "unknown" means
 // the order's fate is not known yet: the reconciliation worker settles it.
-func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+func (s *Service) Confirm(ctx context.Context, userID, signalID, key string, side Side) (c Confirmation, replay bool, err error) {
 	defer func() {
 		switch {
 		case replay:
 			s.cfg.OnConfirm("duplicate")
 		case c.ID != "":
-			s.cfg.OnConfirm(c.Status)
+			s.cfg.OnConfirm(string(c.Status))
 		case errs.As(err) != nil && errs.As(err).Code != errs.Internal:
 			s.cfg.OnConfirm("refused")
 		}
@@ -67,17 +67,17 @@ func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side strin
 	return s.confirm(ctx, userID, signalID, key, side)
 }
 
-func (s *Service) confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+func (s *Service) confirm(ctx context.Context, userID, signalID, key string, side Side) (c Confirmation, replay bool, err error) {
 	if err := checkKey(key); err != nil {
 		return Confirmation{}, false, err
 	}
-	if side != "BUY" && side != "SELL" {
+	if side != Buy && side != Sell {
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side", Message: "must be BUY or SELL"})
 	}
 	if !validID(signalID) {
 		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
 	}
-	hash := requestHash(signalID, side)
+	hash := requestHash(signalID, string(side))
 	first, g, ps, sn, err := s.confirmInputs(ctx, userID, key, signalID)
 	if err != nil {
 		return Confirmation{}, false, err
@@ -211,7 +211,7 @@ func failure(c Confirmation) error {
 
 // firstOf answers a confirm whose insert hit a unique index: the same key,
 // or another live confirmation of the same (user, signal, side).
-func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, signalID, side string) (Confirmation, bool, error) {
+func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, signalID string, side Side) (Confirmation, bool, error) {
 	if first, ok, err := s.byKey(ctx, userID, key); err != nil {
 		return Confirmation{}, false, err
 	} else if ok {
@@ -332,7 +332,7 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 
 // outcome is a status change of a confirmation.
 type outcome struct {
-	status        string
+	status        Status
 	conid         int64
 	brokerOrderID string
 	brokerStatus  string
@@ -372,7 +372,11 @@ type execer interface {
 // order again by its cOID and records the same outcome. What must be
 // durable before IBKR is called, the pending row, is committed
 // synchronously by insertPending.
-func apply(ctx context.Context, q execer, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+func apply(ctx context.Context, q execer, id string, from []Status, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+	fromText := make([]string, len(from))
+	for i, f := range from {
+		fromText[i] = string(f)
+	}
 	var next *time.Time
 	if !o.nextCheck.IsZero() {
 		next = &o.nextCheck
@@ -381,7 +385,7 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 	if o.conid > 0 {
 		conid = &o.conid
 	}
-	details := map[string]any{"status": o.status}
+	details := map[string]any{"status": string(o.status)}
 	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
 		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
 		if v != "" {
@@ -414,7 +418,7 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 		async AS (
 			SELECT set_config('synchronous_commit', 'off', true))
 		SELECT `+confColumns+` FROM u c, async`,
-		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
 		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)
 	if errors.Is(err, pgx.ErrNoRows) {

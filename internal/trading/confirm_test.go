@@ -100,9 +100,10 @@ func TestConfirmRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name, user, signal, side string
-		wantCode                 errs.Code
-		wantMsg                  string
+		name, user, signal string
+		side               trading.Side
+		wantCode           errs.Code
+		wantMsg            string
 	}{
 		{"position size off", off, entry.ID, "BUY", errs.Invalid, "no position size is set, so no order can be placed; set one in Settings → Position size"},
 		{"amount below one share", tiny, entry.ID, "BUY", errs.Invalid, "your position size of $100 buys no whole share of AAPL at 187.25; raise it in Settings → Position size"},

@@ -139,7 +139,10 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct{ status, user, signal string }
+	type row struct {
+		status       trading.Status
+		user, signal string
+	}
 	db := map[string]row{}
 	live := map[string]int{}
 	for rows.Next() {
@@ -173,7 +176,7 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 			t.Errorf("round %d: %d live confirmations for %s", round, n, k)
 		}
 	}
-	counts := map[string]int{}
+	counts := map[trading.Status]int{}
 	for id, r := range db {
 		counts[r.status]++
 		switch {

@@ -34,7 +34,7 @@ func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
 			type result struct {
 				id     string
 				replay bool
-				status string
+				status trading.Status
 				err    error
 			}
 			results := make([]result, n)
@@ -126,7 +126,7 @@ const ordersPath = "/iserver/account/*/orders"
 func TestBrokerFaults(t *testing.T) {
 	t.Parallel()
 	type want struct {
-		status     string
+		status     trading.Status
 		code       errs.Code // of Confirm's error; "" for none
 		msgHas     string
 		orders     int
@@ -262,7 +262,7 @@ func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
 	}
 	var statuses []string
 	for _, e := range got.Events {
-		statuses = append(statuses, e.Status)
+		statuses = append(statuses, string(e.Status))
 	}
 	if diff := cmp.Diff([]string{"pending", "unknown", "submitted"}, statuses); diff != "" {
 		t.Errorf("status history (-want +got):\n%s", diff)

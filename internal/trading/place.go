@@ -24,14 +24,14 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confi
 	c, err := s.record(ctx, id, o)
 	log := s.logger(ctx)
 	if err != nil {
-		log.Error().Err(err).Str("outcome", o.status).
+		log.Error().Err(err).Str("outcome", string(o.status)).
 			Msg("could not record an order outcome; reconciliation will settle it")
 		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
 			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
 		return c
 	}
-	log.Info().Str("status", c.Status).Str("error_code", o.errCode).Msg("order outcome recorded")
+	log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode).Msg("order outcome recorded")
 	return c
 }
 
@@ -42,7 +42,7 @@ func (s *Service) record(ctx context.Context, id string, o outcome) (Confirmatio
 	wait := 50 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, changed, err := apply(ctx, s.pool, id, []string{StatusPending}, o, s.cfg.Now().UTC())
+		c, changed, err := apply(ctx, s.pool, id, []Status{StatusPending}, o, s.cfg.Now().UTC())
 		if err == nil {
 			if !changed { // another instance's reconciliation got there first
 				return s.confirmationAny(ctx, id)

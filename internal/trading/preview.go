@@ -24,8 +24,8 @@ type BrokerInfo struct {
 type Preview struct {
 	SignalID       string     `json:"signal_id"`
 	Ticker         string     `json:"ticker"`
-	Side           string     `json:"side"`
-	OrderType      string     `json:"order_type"`
+	Side           Side       `json:"side"`
+	OrderType      OrderKind  `json:"order_type"`
 	TIF            string     `json:"tif"`
 	LimitPrice     *string    `json:"limit_price"`
 	Quantity       int64      `json:"quantity"`
@@ -41,14 +41,14 @@ type Preview struct {
 }
 
 // orderShape maps an entry mode to IBKR's order type and time in force.
-func orderShape(entryMode string) (orderType, tif string) {
+func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	switch entryMode {
 	case NextOpenLimit:
-		return "LMT", "OPG"
+		return Limit, "OPG"
 	case SignalClose:
-		return "MOC", "DAY"
+		return MarketOnClose, "DAY"
 	default:
-		return "MKT", "OPG"
+		return Market, "OPG"
 	}
 }
 
@@ -72,7 +72,7 @@ func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview
 
 // limitLines are p's limit lines: none for an exit.
 func limitLines(sn risk.Snapshot, p Preview) []risk.Line {
-	if p.Side == "SELL" {
+	if p.Side == Sell {
 		return []risk.Line{}
 	}
 	return sn.Check(string(p.Broker.Mode), p.Quantity, p.EstimatedValue)
@@ -81,7 +81,7 @@ func limitLines(sn risk.Snapshot, p Preview) []risk.Line {
 // checkRisk refuses p when a switch or, for an entry, a limit of sn
 // refuses it; a limit's refusal is audited. It fills p's limit lines.
 func (s *Service) checkRisk(ctx context.Context, userID string, sn risk.Snapshot, p *Preview) error {
-	if err := sn.Gate(string(p.Broker.Mode), p.Side == "SELL"); err != nil {
+	if err := sn.Gate(string(p.Broker.Mode), p.Side == Sell); err != nil {
 		return err
 	}
 	p.Limits = limitLines(sn, *p)
@@ -108,10 +108,10 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {
-		p.Side = "BUY"
+		p.Side = Buy
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
-		p.Side = "SELL"
+		p.Side = Sell
 		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
 	}
 	if err != nil {

@@ -34,7 +34,8 @@ func (s *Service) RunReconciler(ctx context.Context) {
 
 // claimed is a row taken by one reconciliation pass.
 type claimed struct {
-	id, userID, status     string
+	id, userID             string
+	status                 Status
 	mode                   Mode
 	brokerOrderID          *string
 	filled                 string
@@ -181,9 +182,9 @@ func (s *Service) settle(ctx context.Context, r claimed, st OrderState, found bo
 			return err
 		}
 	}
-	_, changed, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	_, changed, err := apply(ctx, s.pool, r.id, []Status{r.status}, o, now)
 	if err == nil && changed {
-		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", r.status).Str("status", o.status).Msg("reconciled")
+		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", string(r.status)).Str("status", string(o.status)).Msg("reconciled")
 	}
 	return err
 }

@@ -2,6 +2,14 @@
 // the preview, Confirm Buy/Sell with exactly-once orders at IBKR, the
 // confirmation log and the reconciliation worker that settles it.
 //
+// It reaches IBKR only through the Broker interface it declares in its own
+// words (place, cancel, order status, live orders, resolve contract), which
+// package broker implements; it imports neither ibkr nor broker. Orders to
+// one IBKR account go one at a time, across replicas: the account lock
+// (a PostgreSQL advisory lock behind an in-process mutex) is held while an
+// order is sent. Log lines go through the context's logger, so they carry
+// the request's id and user (or the worker's name) and the confirmation.
+//
 // The exactly-once argument rests on three facts. The database, not this
 // code, allows one live confirmation per (user, signal, side) and one per
 // Idempotency-Key (unique indexes). A confirmation is committed as
