@@ -33,11 +33,11 @@ func status(e *errs.Error) int {
 		return http.StatusBadRequest
 	case errs.Unauthenticated:
 		return http.StatusUnauthorized
-	case errs.MFARequired, errs.Forbidden:
+	case errs.MFARequired, errs.Forbidden, errs.StepUpRequired:
 		return http.StatusForbidden
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict:
+	case errs.Conflict, errs.CredentialsUnavailable:
 		return http.StatusConflict
 	case errs.RateLimited, errs.BrokerRateLimited:
 		return http.StatusTooManyRequests
