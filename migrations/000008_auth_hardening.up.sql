@@ -34,8 +34,11 @@ CREATE INDEX remembered_devices_user ON remembered_devices (user_id);
 
 -- One known plaintext sealed with the key ring on the first start:
 -- `serve` refuses to start when none of its keys opens it.
+-- name is bound into the ciphertext's associated data (in the place of a
+-- user id), so `ordertune keys rewrap` re-seals it like any sealed column.
 CREATE TABLE seal_canary (
     id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+    name       text NOT NULL DEFAULT 'key ring canary',
     sealed     bytea NOT NULL,
     created_at timestamptz NOT NULL
 );

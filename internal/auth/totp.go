@@ -75,7 +75,11 @@ func (s *Service) openSecret(userID string, sealed []byte) ([]byte, error) {
 	}
 	b, err := s.sealer.Open(sealed, userID, totpField)
 	if err != nil {
-		return nil, internal("open totp secret", err)
+		// A key missing from the ring, or a damaged row: the operator's
+		// log says which; the user cannot fix it alone.
+		return nil, &errs.Error{Code: errs.CredentialsUnavailable,
+			Message: "the server cannot read this account's two-factor secret (its encryption keys changed); ask an admin",
+			Err:     fmt.Errorf("open the totp secret of user %s with the key ring: %w", userID, err)}
 	}
 	return b, nil
 }

@@ -112,7 +112,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	rid := requestID(c)
 	ev := s.log.Info()
-	if st >= 500 {
+	if st >= 500 || e.Code == errs.CredentialsUnavailable {
+		// Undecryptable secrets are the operator's problem too: a key
+		// missing from the ring, or a damaged row.
 		ev = s.log.Error()
 	}
 	ev.Str("request_id", rid).Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
