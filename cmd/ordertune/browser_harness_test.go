@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/config"
@@ -59,6 +60,7 @@ type browserEnv struct {
 	browser   context.Context
 	artifacts string
 	logs      *syncBuffer
+	pool      *pgxpool.Pool // the server's database, for fixtures
 }
 
 type syncBuffer struct {
@@ -137,6 +139,7 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	env.pool = pool
 	log := zerolog.New(env.logs)
 	svc, err := build(cfg, log, pool)
 	if err != nil {

@@ -26,6 +26,8 @@ type person struct {
 	email, password string
 	secret          string   // the TOTP secret as the enrolment page showed it
 	recovery        []string // the recovery codes as the page showed them
+	usedRecovery    int      // how many recovery codes stepUp used, from the end
+	lastStep        int64    // the newest TOTP step whose code was used
 }
 
 // createUser runs `ordertune user create`, the way an operator makes the
@@ -43,23 +45,51 @@ func (e *browserEnv) createUser(t *testing.T, p *person, role string) {
 	}
 }
 
-// totpCode returns the code of the current 30-second step (offset 0) or of
-// the one before (-1), which the server also accepts. When the code would
-// expire within 2 s it first waits for the next step, so the server sees
-// the step the test computed.
-func totpCode(t *testing.T, secret string, offset int) string {
+// freshCode returns p's TOTP code of the current 30-second step, first
+// waiting for a step newer than the last one p used (the server's replay
+// guard refuses a step twice) and, when the code would expire within 2 s,
+// for the next one, so the server sees the step the test computed.
+func freshCode(t *testing.T, p *person) string {
 	t.Helper()
-	now := time.Now()
-	if left := 30 - now.Unix()%30; left <= 2 {
-		next := time.NewTimer(time.Until(time.Unix(now.Unix()+left, 0)) + 20*time.Millisecond)
-		<-next.C
-		now = time.Now()
+	for {
+		now := time.Now()
+		step, left := now.Unix()/30, 30-now.Unix()%30
+		if step > p.lastStep && left > 2 {
+			code, err := totp.GenerateCode(p.secret, now)
+			if err != nil {
+				t.Fatalf("totp code: %v", err)
+			}
+			p.lastStep = step
+			return code
+		}
+		time.Sleep(time.Until(time.Unix((step+1)*30, 0)) + 20*time.Millisecond)
 	}
-	code, err := totp.GenerateCode(secret, now.Add(time.Duration(offset)*30*time.Second))
-	if err != nil {
-		t.Fatalf("totp code: %v", err)
+}
+
+// endStepUps ends every session's step-up, so the next sensitive action
+// of a scenario asks for a code whatever the scenarios before it did.
+func (e *browserEnv) endStepUps(t *testing.T) {
+	t.Helper()
+	if _, err := e.pool.Exec(t.Context(), `UPDATE sessions SET step_up_until = NULL`); err != nil {
+		t.Fatal(err)
 	}
-	return code
+}
+
+// stepUp answers the step-up dialog a sensitive action opened, with one of
+// p's recovery codes (a TOTP code would have to wait for a step newer than
+// the sign-in's), and waits for it to close.
+func (tb *tab) stepUp(p *person) {
+	tb.t.Helper()
+	tb.waitJS(`document.querySelector('dialog#step-up[open]') && document.activeElement && document.activeElement.name === 'code'`)
+	if p.usedRecovery >= len(p.recovery) {
+		tb.t.Fatal("no recovery code left for a step-up")
+	}
+	p.usedRecovery++
+	tb.do(chromedp.Click(`//dialog[@id='step-up']//button[normalize-space(.)='Use a recovery code instead']`))
+	tb.waitJS(`document.activeElement && document.activeElement.name === 'recovery_code'`)
+	tb.typeInto(`#step-up [name=recovery_code]`, p.recovery[len(p.recovery)-p.usedRecovery])
+	tb.do(chromedp.Click(`//dialog[@id='step-up']//button[normalize-space(.)='Confirm']`))
+	tb.waitJS(`!document.querySelector('dialog#step-up')`)
 }
 
 // path returns the page's path and query.
@@ -98,9 +128,7 @@ func (tb *tab) enrol(p *person) {
 		tb.t.Errorf("focus on the enrolment page = %q, want the code field", got)
 	}
 	tb.screenshot("enrol")
-	// The previous step's code: the sign-in test later uses the current one,
-	// which the replay guard must accept.
-	tb.typeInto(`[name=code]`, totpCode(tb.t, p.secret, -1))
+	tb.typeInto(`[name=code]`, freshCode(tb.t, p))
 	tb.do(chromedp.KeyEvent(kb.Enter))
 	tb.waitJS(`document.querySelectorAll('.recovery-codes li').length > 0`)
 	p.recovery = eval[[]string](tb, `[...document.querySelectorAll('.recovery-codes li')].map(li => li.innerText.trim())`)

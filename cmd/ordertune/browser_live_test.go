@@ -18,12 +18,16 @@ func (f *browserFlow) useLiveForOrders(t *testing.T) {
 	tb.fillBroker(u)
 	tb.click(`button[data-action=test]`)
 	tb.waitJS(`document.querySelector('.test-region .test-result[data-ok]')`)
+	f.env.endStepUps(t)
 	tb.click(`button[data-action=save]`)
+	tb.stepUp(f.sub)
 	tb.waitJS(`document.querySelector('.status-line .badge[data-status=connected]')`)
 	if got := tb.text("main"); !strings.Contains(got, "Orders currently go to your paper account.") {
 		t.Errorf("a saved live connection took orders before being chosen:\n%s", got)
 	}
+	f.env.endStepUps(t)
 	tb.do(chromedp.Click(`//button[normalize-space(.)='Use Live for orders']`))
+	tb.stepUp(f.sub) // orders to real money: a fresh code
 	tb.waitJS(`document.querySelector('.active-pill') && document.querySelector('.active-pill').innerText === 'Orders go here'`)
 	tb.screenshot("live-active")
 

@@ -21,7 +21,9 @@ func (f *browserFlow) changePassword(t *testing.T) {
 	tb.typeInto(`[name=current_password]`, "not the password")
 	tb.typeInto(`[name=new_password]`, next)
 	tb.typeInto(`[name=new_password_again]`, next)
+	f.env.endStepUps(t)
 	tb.click(`form button[type=submit]`)
+	tb.stepUp(f.sub)
 	tb.waitJS(`!document.querySelector('[data-field=current_password] .field-error').hidden`)
 	if got := fieldError("current_password"); !strings.Contains(got, "not your current password") {
 		t.Errorf("wrong current password says %q", got)

@@ -107,7 +107,9 @@ func (f *browserFlow) brokerTestFails(t *testing.T) {
 	u := f.env.simCredentials(t, f.keys, "DU7654321", false)
 	tb.fillBroker(u)
 	tb.setValue(`[name=signature_key_pem]`, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----")
+	f.env.endStepUps(t)
 	tb.click(`button[data-action=save]`)
+	f.stepUpDialog(tb) // saving credentials is sensitive: a fresh code first
 	tb.waitJS(`document.querySelector('[data-field=signature_key_pem] .field-error:not([hidden])')`)
 	if got := tb.activeElement(); got != "textarea:signature_key_pem" {
 		t.Errorf("focus after the 422 = %q, want the signature key", got)
@@ -162,7 +164,9 @@ func (f *browserFlow) brokerConnects(t *testing.T) {
 	if diff := cmp.Diff(want, tb.testSteps()); diff != "" {
 		t.Errorf("steps of a good set (-want +got):\n%s", diff)
 	}
+	f.env.endStepUps(t)
 	tb.click(`button[data-action=save]`)
+	tb.stepUp(f.sub)
 	tb.waitJS(`document.querySelector('.status-line .badge[data-status=connected]')`)
 	if got := tb.text(".facts"); !strings.Contains(got, u.ConsumerKey) || !strings.Contains(got, "4567") || strings.Contains(got, u.AccountID) {
 		t.Errorf("saved connection facts = %q: want the consumer key and the masked account", got)
@@ -203,7 +207,9 @@ func (f *browserFlow) positionSize(t *testing.T) {
 	tb.waitJS(`document.querySelector('[data-field=value] .field-error:not([hidden])')`)
 	tb.screenshot("error")
 	tb.typeInto(`[name=value]`, "5000")
+	f.env.endStepUps(t)
 	tb.click(`button[type=submit]`)
+	tb.stepUp(f.sub) // from off to $5000 raises it
 	tb.waitJS(`document.querySelector('.saved-msg').innerText === 'Saved.'`)
 	tb.open("/settings/position-size")
 	if got := eval[[]string](tb, `[document.querySelector('input[name=mode]:checked').value, document.querySelector('[name=value]').value]`); strings.Join(got, " ") != "dollars 5000" {
@@ -456,4 +462,28 @@ func (f *browserFlow) adminWithdrawsSignal(t *testing.T) {
 	if n := eval[int](tb, `document.querySelectorAll('tr[data-ticker=MSFT]').length`); n != 0 {
 		t.Error("the withdrawn signal is still listed as open")
 	}
+}
+
+// stepUpDialog checks the step-up dialog a sensitive action opened: focus
+// in its code field, a wrong code shown at the field (the dialog stays),
+// Cancel refusing the action with the server's message, and then, on the
+// action's second try, a recovery code letting it through.
+func (f *browserFlow) stepUpDialog(tb *tab) {
+	t := tb.t
+	t.Helper()
+	tb.waitJS(`document.querySelector('dialog#step-up[open]') && document.activeElement && document.activeElement.name === 'code'`)
+	tb.screenshot("step-up")
+	tb.typeInto(`#step-up [name=code]`, "000000")
+	tb.do(chromedp.Click(`//dialog[@id='step-up']//button[normalize-space(.)='Confirm']`))
+	tb.waitJS(`document.querySelector('#step-up [data-field=code] .field-error:not([hidden])')`)
+	if got := tb.activeElement(); got != "input:code" {
+		t.Errorf("focus after a wrong step-up code = %q, want the code field", got)
+	}
+	tb.do(chromedp.Click(`//dialog[@id='step-up']//button[normalize-space(.)='Cancel']`))
+	tb.waitJS(`!document.querySelector('dialog#step-up') && document.querySelector('[role=alert]:not([hidden]), .form-alert:not([hidden])')`)
+	if got := tb.text("main"); !strings.Contains(got, "fresh two-factor code") {
+		t.Errorf("after cancelling the step-up the page does not say why nothing was saved:\n%s", got)
+	}
+	tb.click(`button[data-action=save]`)
+	tb.stepUp(f.sub)
 }

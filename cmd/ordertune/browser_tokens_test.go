@@ -16,7 +16,9 @@ func (f *browserFlow) adminTokens(t *testing.T) {
 	tb.open("/admin/tokens")
 	tb.waitJS(`document.querySelector('[name=name]') && document.querySelector('.empty-row')`)
 	tb.typeInto(`[name=name]`, "signal feed")
+	f.env.endStepUps(t)
 	tb.click(`form button[type=submit]`)
+	tb.stepUp(f.admin)
 	tb.waitJS(`document.querySelector('.token-value') && document.querySelector('button[aria-label="Revoke signal feed"]')`)
 	token := tb.text(`.token-value`)
 	if !strings.HasPrefix(token, "ot_") {

@@ -58,6 +58,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	}
 
 	sub := signIn(t, base, st.Users[1])
+	sub.stepUp(t, st.Users[1]) // saving credentials and raising the position size are sensitive
 	sub.do(t, "PUT", "/api/v1/broker/paper", map[string]string{
 		"consumer_key": creds.ConsumerKey, "access_token": creds.AccessToken,
 		"access_token_secret": creds.AccessTokenSecret, "signature_key_pem": creds.SignaturePrivateKeyPEM,
@@ -144,6 +145,7 @@ func TestDemoWalkthrough(t *testing.T) {
 type apiClient struct {
 	base string
 	c    *http.Client
+	step int64 // the TOTP step of the code that signed in
 }
 
 func signIn(t *testing.T, base string, u demoUser) *apiClient {
@@ -151,12 +153,29 @@ func signIn(t *testing.T, base string, u demoUser) *apiClient {
 	jar, _ := cookiejar.New(nil)
 	c := &apiClient{base: base, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 	c.do(t, "POST", "/api/v1/auth/login", map[string]string{"email": u.Email, "password": u.Password}, 200, nil)
-	code, err := auth.TOTPCode(u.TOTPSecret, time.Now())
+	now := time.Now()
+	code, err := auth.TOTPCode(u.TOTPSecret, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.do(t, "POST", "/api/v1/auth/totp", map[string]string{"code": code}, 200, nil)
+	c.step = now.Unix() / 30
 	return c
+}
+
+// stepUp gives the session a fresh second factor for sensitive actions:
+// the code of a step after the sign-in's (the replay guard refuses that
+// one), waiting for it when needed.
+func (c *apiClient) stepUp(t *testing.T, u demoUser) {
+	t.Helper()
+	if next := time.Unix((c.step+1)*30, 0); time.Now().Before(next) {
+		time.Sleep(time.Until(next) + 50*time.Millisecond)
+	}
+	code, err := auth.TOTPCode(u.TOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do(t, "POST", "/api/v1/auth/step-up", map[string]string{"code": code}, 200, nil)
 }
 
 func (c *apiClient) do(t *testing.T, method, path string, body any, want int, out any) {

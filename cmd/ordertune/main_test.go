@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -90,6 +92,28 @@ func TestServeRefusesWithoutMasterKeys(t *testing.T) {
 	}
 }
 
+// TestServeRefusesWrongMasterKey: a server started once seals the key
+// ring canary; started again with another key under the same id, it
+// refuses with a message naming the key the database needs.
+func TestServeRefusesWrongMasterKey(t *testing.T) {
+	url, addr := pgtest.DB(t), freeAddr(t)
+	a, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, a, []string{"serve"}) }()
+	waitHTTP(t, "http://"+addr+"/readyz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first serve: %v", err)
+	}
+
+	wrong, _, _ := testApp(map[string]string{"DATABASE_URL": url, "ORDERTUNE_ADDR": freeAddr(t), "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+	err := run(t.Context(), wrong, []string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), `sealed with key "t1"`) {
+		t.Fatalf("serve with the wrong key: err = %v, want a refusal naming key t1", err)
+	}
+}
+
 func testMasterKey(t *testing.T) string {
 	t.Helper()
 	k, err := seal.GenerateKey("t1")
@@ -105,7 +129,7 @@ func TestMigrateCommand(t *testing.T) {
 	for _, step := range []struct{ args, want string }{
 		{"version", "schema version 0"},
 		{"up", "schema version " + itoa(postgres.LatestVersion())},
-		{"down", "schema version " + itoa(postgres.LatestVersion()-1)},
+		{"down", "schema version " + itoa(previousVersion(t))},
 	} {
 		out.Reset()
 		if err := run(t.Context(), a, []string{"migrate", step.args}); err != nil {
@@ -131,6 +155,26 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func itoa(v uint) string { return strconv.FormatUint(uint64(v), 10) }
+
+// previousVersion returns the embedded migration version before the
+// latest one: what one step down reaches (numbers may have gaps while
+// branches that each add a migration are merged).
+func previousVersion(t *testing.T) uint {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev uint
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if err == nil && uint(v) < postgres.LatestVersion() && uint(v) > prev {
+			prev = uint(v)
+		}
+	}
+	return prev
+}
 
 // waitHTTP polls url until it answers 200, failing if the server exits.
 func waitHTTP(t *testing.T, url string, done <-chan error) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
@@ -14,6 +15,7 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/canary"
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
@@ -92,6 +94,9 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if err != nil {
 		return nil, fmt.Errorf("ORDERTUNE_MASTER_KEYS: %w", err)
 	}
+	if err := checkKeyRing(pool, ring); err != nil {
+		return nil, err
+	}
 	var routes *passthrough.Allowlist
 	if cfg.IBKRPassthroughRoutes != "" {
 		if routes, err = passthrough.ParseRouteList(cfg.IBKRPassthroughRoutes); err != nil {
@@ -126,6 +131,16 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading = httpapi.New(deps), deps.Auth, deps.Trading
 	return s, nil
+}
+
+// checkKeyRing refuses to build the services when the key ring does not
+// open this database's key ring canary (sealing it on the first start):
+// with the wrong keys every secret would fail later, one request at a
+// time. It runs once before serving, bounded by its own timeout.
+func checkKeyRing(pool *pgxpool.Pool, ring *seal.Ring) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return canary.Check(ctx, pool, ring, time.Now())
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.

@@ -79,6 +79,18 @@ type Config struct {
 	// Argon2 overrides the password hashing cost. Only tests set it, to
 	// cheap values; the zero value means DefaultArgon2().
 	Argon2 Argon2Params
+	// RecoveryArgon2 overrides the recovery codes' hashing cost; the zero
+	// value means RecoveryArgon2().
+	RecoveryArgon2 Argon2Params
+	// Notify is told of security events the account's owner should hear
+	// about by e-mail; nil drops them (see SecurityNotifier).
+	Notify SecurityNotifier
+	// DeviceMaxAge is how long a remembered device is remembered after
+	// its last full sign-in; default 180 days.
+	DeviceMaxAge time.Duration
+	// SignupPerIP is how many sign-ups one address may make per hour;
+	// default 5.
+	SignupPerIP int
 	// MaxConcurrentHashes bounds how many password hashes run at once, so
 	// a burst of logins cannot exhaust memory (each takes Argon2.Memory).
 	MaxConcurrentHashes int // default 2
@@ -96,7 +108,12 @@ type Service struct {
 	signup bool
 	issuer string
 
-	argon   Argon2Params
+	argon         Argon2Params
+	recoveryArgon Argon2Params
+	notify        SecurityNotifier
+	deviceMaxAge  time.Duration
+	signupPerIP   int
+
 	hashSem chan struct{}
 	dummyMu sync.Mutex
 	dummy   string // hash of a random password, verified for unknown emails
@@ -122,6 +139,23 @@ func New(cfg Config) (*Service, error) {
 		issuer:   cfg.Issuer,
 		argon:    cfg.Argon2,
 		inflight: map[string]bool{},
+
+		recoveryArgon: cfg.RecoveryArgon2,
+		notify:        cfg.Notify,
+		deviceMaxAge:  cfg.DeviceMaxAge,
+		signupPerIP:   cfg.SignupPerIP,
+	}
+	if s.recoveryArgon == (Argon2Params{}) {
+		s.recoveryArgon = RecoveryArgon2()
+	}
+	if s.notify == nil {
+		s.notify = noNotify{}
+	}
+	if s.deviceMaxAge <= 0 {
+		s.deviceMaxAge = 180 * 24 * time.Hour
+	}
+	if s.signupPerIP <= 0 {
+		s.signupPerIP = 5
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -203,6 +237,9 @@ type Principal struct {
 	TokenID     string   // the API token's id; "" for sessions
 	Full        bool     // password and second factor done (always true for tokens)
 	TOTPEnabled bool
+	// StepUpUntil is when the session's last step-up stops counting; the
+	// zero time when it never stepped up (always for tokens).
+	StepUpUntil time.Time
 }
 
 // ViaToken reports whether the principal authenticated with an API token.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,3 +146,27 @@ func (e *env) auditActions(userID string) []string {
 type cryptoRand struct{}
 
 func (cryptoRand) Read(b []byte) (int, error) { return rand.Read(b) }
+
+// recordingNotifier is a SecurityNotifier that remembers what it was told.
+type recordingNotifier struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (n *recordingNotifier) AccountLocked(_ context.Context, userID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, "locked:"+userID)
+}
+
+func (n *recordingNotifier) SignupWithExistingEmail(_ context.Context, userID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, "signup:"+userID)
+}
+
+func (n *recordingNotifier) events() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.got...)
+}

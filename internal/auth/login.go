@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -32,16 +31,34 @@ func errBadCredentials() error { return errs.E(errs.Unauthenticated, "wrong emai
 // email is hashed against a dummy hash, so it costs what a wrong password
 // costs and gets the same answer.
 func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginResult, error) {
+	return s.LoginFrom(ctx, email, password, ip, "")
+}
+
+// LoginFrom is Login from a browser that may hold a remembered-device
+// token (RememberDevice). When the token is the account's, the account's
+// failure back-off and lock-out do not apply: others guessing at the
+// e-mail cannot keep its owner out. The device's own failures are
+// throttled instead, and the address's limit applies as always.
+func (s *Service) LoginFrom(ctx context.Context, email, password, ip, device string) (LoginResult, error) {
 	email = normalizeEmail(email)
 	if email == "" || password == "" || utf8.RuneCountInString(password) > MaxPasswordLen || len(email) > 254 {
 		return LoginResult{}, errBadCredentials()
 	}
-	end, err := s.beginAttempt(email)
+	devUser, err := s.deviceOwner(ctx, device, email)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	trusted := devUser != ""
+	key := acctKey(email)
+	if trusted {
+		key = devKey(devUser)
+	}
+	end, err := s.beginAttemptKey(key)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	defer end()
-	if err := s.checkThrottle(ctx, email, ip); err != nil {
+	if err := s.checkThrottleKey(ctx, key, ip); err != nil {
 		return LoginResult{}, err
 	}
 
@@ -65,12 +82,12 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginR
 		if !known {
 			reason = "unknown email"
 		}
-		if err := s.recordFailure(ctx, failure{email: email, userID: u.ID, ip: ip, stage: "password", reason: reason}); err != nil {
+		if err := s.recordFailure(ctx, failure{email: email, userID: u.ID, ip: ip, stage: "password", reason: reason, device: trusted}); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, errBadCredentials()
 	}
-	if u.Disabled || u.Locked {
+	if u.Disabled || (u.Locked && !trusted) {
 		reason, refusal := "disabled", errs.E(errs.Forbidden, "this account is disabled")
 		if !u.Disabled {
 			reason, refusal = "locked", errs.E(errs.Forbidden, "this account is locked after too many failed attempts; an admin can unlock it")
@@ -92,11 +109,11 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (LoginR
 	now := s.now()
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if res.SessionID, err = s.newSession(ctx, tx, u.ID, false, now, ip); err != nil {
+		if res.SessionID, err = s.newSessionFrom(ctx, tx, u.ID, false, trusted, now, ip); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{At: now, UserID: u.ID, ActorID: u.ID, IP: ip, Action: "login.password",
-			Details: map[string]any{"mfa": res.MFA}})
+			Details: map[string]any{"mfa": res.MFA, "remembered_device": trusted}})
 	})
 	if err != nil {
 		return LoginResult{}, internal("login", err)
@@ -131,45 +148,33 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 	if !r.totpEnabled {
 		return "", User{}, errs.E(errs.MFARequired, "set up two-factor authentication first")
 	}
-	code, recovery := strings.TrimSpace(f.Code), strings.TrimSpace(f.RecoveryCode)
-	if (code == "") == (recovery == "") {
-		return "", User{}, errs.Fields("send one code", errs.FieldError{Field: "code", Message: "send either code or recovery_code"})
+	if err := f.check(); err != nil {
+		return "", User{}, err
 	}
-	end, err := s.beginAttempt(r.email)
+	key := acctKey(r.email)
+	if r.deviceTrusted {
+		key = devKey(r.userID)
+	}
+	end, err := s.beginAttemptKey(key)
 	if err != nil {
 		return "", User{}, err
 	}
 	defer end()
-	if err := s.checkThrottle(ctx, r.email, ip); err != nil {
+	if err := s.checkThrottleKey(ctx, key, ip); err != nil {
 		return "", User{}, err
 	}
-	var secret []byte
-	if code != "" {
-		var sealed []byte
-		if err := s.pool.QueryRow(ctx, `SELECT totp_secret FROM users WHERE id = $1`, r.userID).Scan(&sealed); err != nil {
-			return "", User{}, internal("complete login", err)
-		}
-		if secret, err = s.openSecret(r.userID, sealed); err != nil {
-			return "", User{}, err
-		}
+	cf, err := s.prepareFactor(ctx, r.userID, f)
+	if err != nil {
+		return "", User{}, internal("complete login", err)
 	}
 
 	now := s.now()
 	var newID string
 	var u User
-	stage := "totp"
-	if recovery != "" {
-		stage = "recovery_code"
-	}
 	accepted := false
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if code != "" {
-			accepted, err = s.acceptTOTP(ctx, tx, r.userID, string(secret), code, false)
-		} else {
-			accepted, err = useRecoveryCode(ctx, tx, r.userID, recovery, now)
-		}
-		if err != nil || !accepted {
+		if accepted, err = s.useFactor(ctx, tx, r.userID, cf, now); err != nil || !accepted {
 			return err
 		}
 		if newID, err = s.rotateSession(ctx, tx, sessionID, r, ip); err != nil {
@@ -178,7 +183,12 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 		if err := resetAccount(ctx, tx, r.email); err != nil {
 			return err
 		}
-		if recovery != "" {
+		if r.deviceTrusted {
+			if err := unlockFromDevice(ctx, tx, r.userID, ip, now); err != nil {
+				return err
+			}
+		}
+		if cf.recovery {
 			var left int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`, r.userID).Scan(&left); err != nil {
 				return err
@@ -189,7 +199,7 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 			}
 		}
 		if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: r.userID, ActorID: r.userID, IP: ip,
-			Action: "login.success", Details: map[string]any{"second_factor": stage}}); err != nil {
+			Action: "login.success", Details: map[string]any{"second_factor": cf.stage()}}); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, r.userID))
@@ -199,7 +209,7 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 		return "", User{}, internal("complete login", err)
 	}
 	if !accepted {
-		if err := s.recordFailure(ctx, failure{email: r.email, userID: r.userID, ip: ip, stage: stage, reason: "wrong or used code"}); err != nil {
+		if err := s.recordFailure(ctx, failure{email: r.email, userID: r.userID, ip: ip, stage: cf.stage(), reason: "wrong or used code", device: r.deviceTrusted}); err != nil {
 			return "", User{}, err
 		}
 		return "", User{}, errs.E(errs.Unauthenticated, "the code is wrong or was already used")

@@ -29,6 +29,14 @@ type Argon2Params struct {
 	SaltLen uint32
 }
 
+// RecoveryArgon2 is the cost of a recovery code's hash. A code carries 80
+// random bits, so the hash need not resist guessing the way a password's
+// must: salt and a little work make a stolen table useless, and verifying
+// a user's ten codes stays cheap (1 MiB, one pass each).
+func RecoveryArgon2() Argon2Params {
+	return Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+}
+
 // DefaultArgon2 returns the production cost: OWASP's minimum for argon2id
 // (19 MiB, two passes, one lane).
 func DefaultArgon2() Argon2Params {
@@ -64,7 +72,12 @@ func (s *Service) acquireHash(ctx context.Context) (release func(), err error) {
 // records the parameters so they can be raised later without breaking
 // existing hashes.
 func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
-	p := s.argon
+	return s.hashWith(ctx, s.argon, pw)
+}
+
+// hashWith returns secret's argon2id hash with cost p, in the PHC string
+// format verifyPassword reads.
+func (s *Service) hashWith(ctx context.Context, p Argon2Params, secret string) (string, error) {
 	salt := make([]byte, p.SaltLen)
 	if _, err := readFull(s.rand, salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
@@ -74,7 +87,7 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer release()
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := argon2.IDKey([]byte(secret), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base32"
 	"strings"
 	"time"
@@ -31,37 +32,94 @@ func normalizeRecovery(code string) string {
 	}, code)
 }
 
-// replaceRecoveryCodes deletes the user's codes and stores a new set,
-// hashed; the plain codes are returned to be shown once.
-func (s *Service) replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, now time.Time) ([]string, error) {
-	if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
-		return nil, err
-	}
-	codes := make([]string, RecoveryCodeCount)
+// newRecoveryCodes makes a set of codes and their argon2id hashes. The
+// hashing runs before any transaction opens, so no connection waits on it.
+func (s *Service) newRecoveryCodes(ctx context.Context) (codes, hashes []string, err error) {
+	codes = make([]string, RecoveryCodeCount)
+	hashes = make([]string, RecoveryCodeCount)
 	for i := range codes {
 		b := make([]byte, 10)
 		if _, err := readFull(s.rand, b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c := recoveryEncoding.EncodeToString(b)
 		codes[i] = c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16]
-		if _, err := tx.Exec(ctx, `INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)`,
-			userID, digest(normalizeRecovery(codes[i])), now); err != nil {
-			return nil, err
+		if hashes[i], err = s.hashWith(ctx, s.recoveryArgon, normalizeRecovery(codes[i])); err != nil {
+			return nil, nil, err
 		}
 	}
-	return codes, nil
+	return codes, hashes, nil
 }
 
-// useRecoveryCode marks an unused code as used and reports whether there
-// was one; the conditional UPDATE makes each code work once.
-func useRecoveryCode(ctx context.Context, tx pgx.Tx, userID, code string, now time.Time) (bool, error) {
+// replaceRecoveryCodes deletes the user's codes (legacy ones too) and
+// stores the hashes of a new set from newRecoveryCodes.
+func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, hashes []string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := tx.Exec(ctx, `INSERT INTO recovery_codes (user_id, code_argon2, created_at) VALUES ($1, $2, $3)`,
+			userID, h, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// matchRecoveryCode returns the id of userID's unused recovery code equal
+// to code, or "" when none is. Salted hashes cannot be looked up, so each
+// unused code's hash is checked (ten at most). Rows from before migration
+// 8 hold an unsalted SHA-256 digest instead; they are still accepted until
+// used or replaced, since their owners may have printed them.
+func (s *Service) matchRecoveryCode(ctx context.Context, userID, code string) (string, error) {
 	c := normalizeRecovery(code)
 	if len(c) != 16 {
+		return "", nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, code_hash, coalesce(code_argon2, '') FROM recovery_codes
+		WHERE user_id = $1 AND used_at IS NULL`, userID)
+	if err != nil {
+		return "", err
+	}
+	type stored struct {
+		id     string
+		legacy []byte
+		phc    string
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+		var st stored
+		return st, r.Scan(&st.id, &st.legacy, &st.phc)
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, st := range all {
+		if st.phc == "" {
+			if subtle.ConstantTimeCompare(st.legacy, digest(c)) == 1 {
+				return st.id, nil
+			}
+			continue
+		}
+		ok, err := s.verifyPassword(ctx, st.phc, c)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return st.id, nil
+		}
+	}
+	return "", nil
+}
+
+// useRecoveryCode marks the unused code id (from matchRecoveryCode) as
+// used and reports whether it was still unused; the conditional UPDATE
+// makes each code work once.
+func useRecoveryCode(ctx context.Context, tx pgx.Tx, userID, id string, now time.Time) (bool, error) {
+	if id == "" {
 		return false, nil
 	}
-	tag, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL`,
-		userID, digest(c), now)
+	tag, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND id = $2 AND used_at IS NULL`,
+		userID, id, now)
 	if err != nil {
 		return false, err
 	}
@@ -71,9 +129,12 @@ func useRecoveryCode(ctx context.Context, tx pgx.Tx, userID, code string, now ti
 // RegenerateRecoveryCodes replaces the user's recovery codes with a new
 // set, returned once; the old ones stop working.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID, ip string) ([]string, error) {
-	var codes []string
+	codes, hashes, err := s.newRecoveryCodes(ctx)
+	if err != nil {
+		return nil, internal("regenerate recovery codes", err)
+	}
 	now := s.now()
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var enabled bool
 		if err := tx.QueryRow(ctx, `SELECT totp_enabled FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&enabled); err != nil {
 			return err
@@ -81,8 +142,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID, ip string
 		if !enabled {
 			return errs.E(errs.Conflict, "turn on two-factor authentication first")
 		}
-		var err error
-		if codes, err = s.replaceRecoveryCodes(ctx, tx, userID, now); err != nil {
+		if err := replaceRecoveryCodes(ctx, tx, userID, hashes, now); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, IP: ip, Action: "recovery_codes.regenerated"})

@@ -84,3 +84,74 @@ func TestRecoveryCodesNeed2FA(t *testing.T) {
 	_, err = e.svc.RegenerateRecoveryCodes(context.Background(), u.ID, "")
 	wantCode(t, "regenerate without 2FA", err, errs.Conflict)
 }
+
+// TestRecoveryCodesStoredWithArgon2id: each code is stored as a salted
+// argon2id hash (no two salts alike, nothing a plain SHA-256 matches), and
+// a legacy row from before migration 8 (an unsalted SHA-256) still works,
+// once, until the set is replaced.
+func TestRecoveryCodesStoredWithArgon2id(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	u, pw, secret := e.user(Subscriber)
+	e.signIn(u, pw, secret)
+	codes, err := e.svc.RegenerateRecoveryCodes(ctx, u.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range codes {
+		e.secret(c)
+	}
+	rows, err := e.svc.pool.Query(ctx, `SELECT code_hash, coalesce(code_argon2, '') FROM recovery_codes WHERE user_id = $1`, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	salts := map[string]bool{}
+	n := 0
+	for rows.Next() {
+		var legacy []byte
+		var phc string
+		if err := rows.Scan(&legacy, &phc); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if legacy != nil {
+			t.Errorf("a new code has an unsalted digest stored")
+		}
+		p, salt, _, err := parseHash(phc)
+		if err != nil || p.Memory != RecoveryArgon2().Memory || p.Time != RecoveryArgon2().Time {
+			t.Fatalf("stored %q: %v, want argon2id with RecoveryArgon2's cost", phc, err)
+		}
+		salts[string(salt)] = true
+	}
+	if rows.Err() != nil || n != RecoveryCodeCount || len(salts) != n {
+		t.Fatalf("%d rows, %d distinct salts (%v)", n, len(salts), rows.Err())
+	}
+	var plain int
+	if err := e.svc.pool.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE code_hash = $1`,
+		digest(normalizeRecovery(codes[0]))).Scan(&plain); err != nil || plain != 0 {
+		t.Fatalf("a code matches a plain SHA-256 (%d, %v)", plain, err)
+	}
+
+	// A row as migration 8 leaves one made before it.
+	legacy := e.secret("abcd-efgh-ijkm-npqr")
+	if _, err := e.svc.pool.Exec(ctx, `INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, now())`,
+		u.ID, digest(normalizeRecovery(legacy))); err != nil {
+		t.Fatal(err)
+	}
+	use := func(code string) error {
+		res, err := e.svc.Login(ctx, u.Email, pw, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{RecoveryCode: code}, "")
+		return err
+	}
+	if err := use(legacy); err != nil {
+		t.Fatalf("a legacy code: %v", err)
+	}
+	wantCode(t, "the legacy code again", use(legacy), errs.Unauthenticated)
+	if err := use(codes[5]); err != nil {
+		t.Fatalf("a new code: %v", err)
+	}
+}

@@ -24,13 +24,20 @@ func errNoSession() error { return errs.E(errs.Unauthenticated, "sign in first")
 // the cookie ever holds. started is when the sign-in began: the absolute
 // timeout counts from it across rotations.
 func (s *Service) newSession(ctx context.Context, tx pgx.Tx, userID string, full bool, started time.Time, ip string) (string, error) {
+	return s.newSessionFrom(ctx, tx, userID, full, false, started, ip)
+}
+
+// newSessionFrom is newSession for a sign-in that may come from a
+// remembered device (deviceTrusted), which lets the password-only session
+// through the account's lock-out to its second step.
+func (s *Service) newSessionFrom(ctx context.Context, tx pgx.Tx, userID string, full, deviceTrusted bool, started time.Time, ip string) (string, error) {
 	id, err := s.randomToken(sessionIDBytes)
 	if err != nil {
 		return "", err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO sessions (id_hash, user_id, full_auth, created_at, last_seen_at, ip)
-		VALUES ($1, $2, $3, $4, $5, $6)`, digest(id), userID, full, started, s.now(), ip)
+		INSERT INTO sessions (id_hash, user_id, full_auth, device_trusted, created_at, last_seen_at, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, digest(id), userID, full, deviceTrusted, started, s.now(), ip)
 	return id, err
 }
 
@@ -43,7 +50,11 @@ type sessionRow struct {
 	email       string
 	role        Role
 	totpEnabled bool
-	blocked     bool // disabled or locked
+	blocked     bool // disabled, or locked (unless begun from a remembered device)
+	stepUpUntil *time.Time
+	// deviceTrusted: a password-only session begun from a remembered
+	// device; its second step is throttled per device, not per account.
+	deviceTrusted bool
 }
 
 // loadSession finds a live session by id. Expired sessions, and those of
@@ -56,9 +67,11 @@ func (s *Service) loadSession(ctx context.Context, id string) (sessionRow, error
 	h := digest(id)
 	err := s.pool.QueryRow(ctx, `
 		SELECT s.user_id, s.full_auth, s.created_at, s.last_seen_at, u.email, u.role, u.totp_enabled,
-		       u.disabled_at IS NOT NULL OR u.locked_at IS NOT NULL
+		       u.disabled_at IS NOT NULL OR (u.locked_at IS NOT NULL AND NOT s.device_trusted),
+		       s.step_up_until, s.device_trusted
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.id_hash = $1`, h).Scan(&r.userID, &r.full, &r.created, &r.lastSeen, &r.email, &r.role, &r.totpEnabled, &r.blocked)
+		WHERE s.id_hash = $1`, h).Scan(&r.userID, &r.full, &r.created, &r.lastSeen, &r.email, &r.role, &r.totpEnabled, &r.blocked,
+		&r.stepUpUntil, &r.deviceTrusted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, errNoSession()
 	}
@@ -86,7 +99,11 @@ func (s *Service) Authenticate(ctx context.Context, sessionID string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: r.userID, Email: r.email, Role: r.role, Full: r.full, TOTPEnabled: r.totpEnabled}, nil
+	p := Principal{UserID: r.userID, Email: r.email, Role: r.role, Full: r.full, TOTPEnabled: r.totpEnabled}
+	if r.full && r.stepUpUntil != nil {
+		p.StepUpUntil = r.stepUpUntil.UTC()
+	}
+	return p, nil
 }
 
 // rotateSession replaces the session old with a new id that is fully

@@ -19,10 +19,16 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	}
 	n := tag.RowsAffected()
 	tag, err = s.pool.Exec(ctx, `DELETE FROM auth_throttle
-		WHERE (key LIKE 'ip:%' AND last_failure_at < $1) OR (key LIKE 'acct:%' AND last_failure_at < $2)`,
+		WHERE ((key LIKE 'ip:%' OR key LIKE 'signup:%') AND last_failure_at < $1) OR
+		      ((key LIKE 'acct:%' OR key LIKE 'dev:%') AND last_failure_at < $2)`,
 		now.Add(-ipPolicy().decay), now.Add(-accountPolicy().max-24*time.Hour))
 	if err != nil {
 		return n, internal("sweep throttle", err)
+	}
+	n += tag.RowsAffected()
+	tag, err = s.pool.Exec(ctx, `DELETE FROM remembered_devices WHERE expires_at < $1`, now)
+	if err != nil {
+		return n, internal("sweep remembered devices", err)
 	}
 	return n + tag.RowsAffected(), nil
 }

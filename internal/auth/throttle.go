@@ -38,6 +38,10 @@ func ipPolicy() throttlePolicy {
 }
 
 func acctKey(email string) string { return "acct:" + normalizeEmail(email) }
+
+// devKey counts the failures of a user's remembered devices, in place of
+// the account's count, which anyone knowing the e-mail can drive up.
+func devKey(userID string) string { return "dev:" + userID }
 func ipKey(ip string) string      { return "ip:" + ip }
 
 // wait returns how long after the last failure the next attempt must wait.
@@ -55,8 +59,14 @@ func (p throttlePolicy) wait(failures int) time.Duration {
 // checkThrottle refuses an attempt while the account's or the address's
 // back-off runs, with the time left as Retry-After.
 func (s *Service) checkThrottle(ctx context.Context, email, ip string) error {
+	return s.checkThrottleKey(ctx, acctKey(email), ip)
+}
+
+// checkThrottleKey is checkThrottle with the account's key given: acctKey,
+// or devKey for an attempt from a remembered device.
+func (s *Service) checkThrottleKey(ctx context.Context, key, ip string) error {
 	now := s.now()
-	keys := []string{acctKey(email)}
+	keys := []string{key}
 	pols := []throttlePolicy{accountPolicy()}
 	if ip != "" {
 		keys, pols = append(keys, ipKey(ip)), append(pols, ipPolicy())
@@ -90,7 +100,12 @@ func (s *Service) checkThrottle(ctx context.Context, email, ip string) error {
 // guesses cannot all slip past the throttle before the first failure is
 // recorded.
 func (s *Service) beginAttempt(email string) (end func(), err error) {
-	k := acctKey(email)
+	return s.beginAttemptKey(acctKey(email))
+}
+
+// beginAttemptKey is beginAttempt with the account's key given, as for
+// checkThrottleKey.
+func (s *Service) beginAttemptKey(k string) (end func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inflight[k] {
@@ -111,6 +126,9 @@ type failure struct {
 	ip     string
 	stage  string // password, totp, recovery_code, current_password
 	reason string
+	// device is set for an attempt from a remembered device: its own
+	// count (devKey) grows too, and throttles it instead of the account's.
+	device bool
 }
 
 // recordFailure counts a failed attempt against the account and the
@@ -119,10 +137,17 @@ type failure struct {
 // though the request fails.
 func (s *Service) recordFailure(ctx context.Context, f failure) error {
 	now := s.now()
+	locked := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		locked = false
 		n, err := bump(ctx, tx, acctKey(f.email), now, accountPolicy())
 		if err != nil {
 			return err
+		}
+		if f.device && f.userID != "" {
+			if _, err := bump(ctx, tx, devKey(f.userID), now, accountPolicy()); err != nil {
+				return err
+			}
 		}
 		if f.ip != "" {
 			if _, err := bump(ctx, tx, ipKey(f.ip), now, ipPolicy()); err != nil {
@@ -147,11 +172,15 @@ func (s *Service) recordFailure(ctx context.Context, f failure) error {
 			return err
 		}
 		s.log.Warn().Str("user_id", f.userID).Int("failures", n).Msg("account locked after consecutive failed attempts")
+		locked = true
 		return audit.Record(ctx, tx, audit.Event{At: now, UserID: f.userID, IP: f.ip, Action: "user.locked",
 			Details: map[string]any{"consecutive_failures": n}})
 	})
 	if err != nil {
 		return internal("record failed attempt", err)
+	}
+	if locked {
+		s.notify.AccountLocked(ctx, f.userID)
 	}
 	return nil
 }

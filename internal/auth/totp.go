@@ -75,21 +75,40 @@ func (s *Service) openSecret(userID string, sealed []byte) ([]byte, error) {
 	}
 	b, err := s.sealer.Open(sealed, userID, totpField)
 	if err != nil {
-		return nil, internal("open totp secret", err)
+		// A key missing from the ring, or a damaged row: the operator's
+		// log says which; the user cannot fix it alone.
+		return nil, &errs.Error{Code: errs.CredentialsUnavailable,
+			Message: "the server cannot read this account's two-factor secret (its encryption keys changed); ask an admin",
+			Err:     fmt.Errorf("open the totp secret of user %s with the key ring: %w", userID, err)}
 	}
 	return b, nil
 }
 
-// acceptTOTP reports whether code is the code of the current or the
-// previous step and that step is newer than the last one accepted. The
+// TOTPPreviousStepGrace is how long into a step the previous step's code
+// is still accepted: long enough for a code typed as it rolled over, far
+// shorter than the step itself, so an overheard code dies within seconds
+// of its step (RFC 6238 §5.2 leaves the window to the verifier).
+const TOTPPreviousStepGrace = 5 * time.Second
+
+// totpSteps returns the steps whose codes are accepted at now: the
+// current one and, during its first TOTPPreviousStepGrace, the previous.
+func totpSteps(now time.Time) []int64 {
+	step := now.Unix() / totpPeriod
+	if now.Sub(time.Unix(step*totpPeriod, 0)) < TOTPPreviousStepGrace {
+		return []int64{step, step - 1}
+	}
+	return []int64{step}
+}
+
+// acceptTOTP reports whether code is the code of an accepted step (see
+// totpSteps) and that step is newer than the last one accepted. The
 // conditional UPDATE is the replay guard: of any number of concurrent
 // submissions of one code, exactly one moves totp_last_step forward.
 func (s *Service) acceptTOTP(ctx context.Context, tx pgx.Tx, userID, secret, code string, enrolling bool) (bool, error) {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return false, nil
 	}
-	step := s.now().Unix() / totpPeriod
-	for _, st := range []int64{step, step - 1} {
+	for _, st := range totpSteps(s.now()) {
 		want, err := TOTPCode(secret, time.Unix(st*totpPeriod, 0))
 		if err != nil {
 			return false, err
@@ -198,9 +217,12 @@ func (s *Service) EnableTOTP(ctx context.Context, sessionID, code, ip string) (s
 	if err := s.checkThrottle(ctx, r.email, ip); err != nil {
 		return "", nil, err
 	}
+	codes, hashes, err := s.newRecoveryCodes(ctx)
+	if err != nil {
+		return "", nil, internal("enable totp", err)
+	}
 	now := s.now()
 	var newID string
-	var codes []string
 	accepted := false
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -211,7 +233,7 @@ func (s *Service) EnableTOTP(ctx context.Context, sessionID, code, ip string) (s
 			totp_enabled = true, updated_at = $2 WHERE id = $1`, r.userID, now); err != nil {
 			return err
 		}
-		if codes, err = s.replaceRecoveryCodes(ctx, tx, r.userID, now); err != nil {
+		if err := replaceRecoveryCodes(ctx, tx, r.userID, hashes, now); err != nil {
 			return err
 		}
 		if newID, err = s.rotateSession(ctx, tx, sessionID, r, ip); err != nil {

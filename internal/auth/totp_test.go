@@ -17,25 +17,33 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
-// TestTOTPSteps walks the clock across steps: the current and previous
-// step's codes work, older and future ones do not, and no code works twice.
+// TestTOTPSteps walks the clock across a step: the current step's code
+// works all through it; the previous step's only during the first
+// TOTPPreviousStepGrace (5 s) of the current one; older and future codes
+// never. Each case uses a fresh account, so the replay guard plays no part.
 func TestTOTPSteps(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
+		into   time.Duration // how far into the current step the clock is
 		offset time.Duration // code's time relative to the clock
 		ok     bool
 	}{
-		{"current step", 0, true},
-		{"previous step", -30 * time.Second, true},
-		{"two steps back", -60 * time.Second, false},
-		{"next step", 30 * time.Second, false},
+		{"current step, at its start", 0, 0, true},
+		{"current step, at its end", 29 * time.Second, 0, true},
+		{"previous step, at the start of the next", 0, -30 * time.Second, true},
+		{"previous step, 4.9 s into the next", 4900 * time.Millisecond, -30 * time.Second, true},
+		{"previous step, 5 s into the next", 5 * time.Second, -30 * time.Second, false},
+		{"previous step, 10 s into the next", 10 * time.Second, -30 * time.Second, false},
+		{"previous step, 26 s into the next (a 56 s old code)", 26 * time.Second, -30 * time.Second, false},
+		{"two steps back", 0, -60 * time.Second, false},
+		{"next step", 10 * time.Second, 30 * time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			u, pw, secret := e.user(Subscriber)
-			e.clock.Advance(10 * time.Second) // mid-step
+			e.clock.Advance(tt.into) // the clock starts at a step boundary
 			res, err := e.svc.Login(context.Background(), u.Email, pw, "")
 			if err != nil {
 				t.Fatal(err)

@@ -93,12 +93,75 @@ func (s *Service) createUser(ctx context.Context, tx pgx.Tx, actorID string, nu 
 	return u, err
 }
 
-// Signup creates a subscriber account when open sign-up is on.
-func (s *Service) Signup(ctx context.Context, email, password, ip string) (User, error) {
+// Signup creates a subscriber account when open sign-up is on. It answers
+// the same for an address that already has an account, so sign-up cannot
+// be used to learn who is registered; the owner of that account is told
+// instead (SecurityNotifier.SignupWithExistingEmail). Each address (IP)
+// may try SignupPerIP times an hour.
+func (s *Service) Signup(ctx context.Context, email, password, ip string) error {
 	if !s.signup {
-		return User{}, errs.E(errs.Forbidden, "sign-up is closed; ask an admin for an account")
+		return errs.E(errs.Forbidden, "sign-up is closed; ask an admin for an account")
 	}
-	return s.CreateUser(ctx, "", NewUser{Email: email, Role: Subscriber, Password: password}, ip)
+	nu := NewUser{Email: email, Role: Subscriber, Password: password}
+	if err := nu.check(); err != nil {
+		return err
+	}
+	if err := s.countSignup(ctx, ip); err != nil {
+		return err
+	}
+	_, err := s.CreateUser(ctx, "", nu, ip)
+	if errs.Is(err, errs.Conflict) {
+		return s.signupExisting(ctx, email, ip)
+	}
+	return err
+}
+
+// signupKey is the throttle row counting an address's sign-ups.
+func signupKey(ip string) string { return "signup:" + ip }
+
+// countSignup refuses a sign-up when ip made SignupPerIP of them in the
+// last hour, and counts this one otherwise.
+func (s *Service) countSignup(ctx context.Context, ip string) error {
+	if ip == "" {
+		return nil
+	}
+	now := s.now()
+	var n int
+	var last time.Time
+	err := s.pool.QueryRow(ctx, `SELECT failures, last_failure_at FROM auth_throttle WHERE key = $1`, signupKey(ip)).Scan(&n, &last)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return internal("count sign-up", err)
+	}
+	if err == nil && n >= s.signupPerIP && now.Sub(last) < time.Hour {
+		return &errs.Error{Code: errs.RateLimited, Message: "too many sign-ups from this address; try again later",
+			RetryAfter: last.Add(time.Hour).Sub(now)}
+	}
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := bump(ctx, tx, signupKey(ip), now, throttlePolicy{decay: time.Hour})
+		return err
+	})
+	if err != nil {
+		return internal("count sign-up", err)
+	}
+	return nil
+}
+
+// signupExisting records a sign-up attempt with a registered address and
+// tells its owner.
+func (s *Service) signupExisting(ctx context.Context, email, ip string) error {
+	var userID string
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = $1`, normalizeEmail(email)).Scan(&userID)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{At: s.now(), UserID: userID, IP: ip, Action: "signup.existing_email"})
+	})
+	if err != nil {
+		return internal("sign-up", err)
+	}
+	s.notify.SignupWithExistingEmail(ctx, userID)
+	return nil
 }
 
 // User returns the account with id.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,19 +14,62 @@ import (
 func TestSignup(t *testing.T) {
 	t.Parallel()
 	closed := newEnv(t)
-	_, err := closed.svc.Signup(context.Background(), "new@example.com", closed.secret("password-1"), "")
+	err := closed.svc.Signup(context.Background(), "new@example.com", closed.secret("password-1"), "")
 	wantCode(t, "sign-up when closed", err, errs.Forbidden)
 
-	open := newEnv(t, func(c *Config) { c.SignupOpen = true })
-	u, err := open.svc.Signup(context.Background(), " New@Example.com ", open.secret("password-1"), "192.0.2.9")
+	notified := &recordingNotifier{}
+	open := newEnv(t, func(c *Config) { c.SignupOpen = true; c.Notify = notified })
+	ctx := context.Background()
+	if err := open.svc.Signup(ctx, " New@Example.com ", open.secret("password-1"), "192.0.2.9"); err != nil {
+		t.Fatal(err)
+	}
+	var u User
+	u, err = scanUser(open.svc.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = 'new@example.com'`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Role != Subscriber || u.Email != "New@Example.com" || u.TOTPEnabled {
 		t.Errorf("signed-up user %+v", u)
 	}
-	_, err = open.svc.Signup(context.Background(), "new@example.COM", "password-2", "")
-	wantCode(t, "same email in another case", err, errs.Conflict)
+	// An address that has an account gets the very same answer; its owner
+	// is told instead, and the attempt is audited.
+	if err := open.svc.Signup(ctx, "new@example.COM", open.secret("password-2"), "192.0.2.9"); err != nil {
+		t.Fatalf("sign-up with a registered address: %v, want the same answer as for a new one", err)
+	}
+	if diff := cmp.Diff([]string{"signup:" + u.ID}, notified.events()); diff != "" {
+		t.Errorf("owner notifications (-want +got):\n%s", diff)
+	}
+	if got := open.auditActions(u.ID); got[len(got)-1] != "signup.existing_email" {
+		t.Errorf("audit %v, want signup.existing_email last", got)
+	}
+	// Invalid input is still refused at its field: that reveals nothing.
+	wantCode(t, "sign-up with a short password", open.svc.Signup(ctx, "x@example.com", "short", "192.0.2.10"), errs.Invalid)
+}
+
+// TestSignupThrottledPerAddress: an address gets SignupPerIP sign-ups an
+// hour, new or existing e-mails alike; another address is not affected.
+func TestSignupThrottledPerAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.SignupOpen = true; c.SignupPerIP = 3 })
+	ctx := context.Background()
+	pw := e.secret("password-123")
+	for i := range 3 {
+		if err := e.svc.Signup(ctx, fmt.Sprintf("s%d@example.com", i%2), pw, "198.51.100.1"); err != nil {
+			t.Fatalf("sign-up %d: %v", i, err)
+		}
+	}
+	err := e.svc.Signup(ctx, "s9@example.com", pw, "198.51.100.1")
+	wantCode(t, "fourth sign-up within the hour", err, errs.RateLimited)
+	if ra := errs.As(err).RetryAfter; ra <= 0 || ra > time.Hour {
+		t.Errorf("Retry-After %v", ra)
+	}
+	if err := e.svc.Signup(ctx, "s10@example.com", pw, "198.51.100.2"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	e.clock.Advance(time.Hour + time.Second)
+	if err := e.svc.Signup(ctx, "s11@example.com", pw, "198.51.100.1"); err != nil {
+		t.Errorf("an hour later: %v", err)
+	}
 }
 
 func TestCreateUserValidation(t *testing.T) {

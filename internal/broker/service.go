@@ -102,7 +102,7 @@ func (s *Service) loadActive(ctx context.Context, userID string) (Conn, *ibkr.Cr
 	}
 	o, err := s.open(userID, row)
 	if err != nil {
-		return Conn{}, nil, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Internal, "")
+		return Conn{}, nil, fmt.Errorf("load %s connection: %w", mode, err)
 	}
 	defer o.wipe()
 	creds, err := parseInput(o.input)
@@ -160,7 +160,7 @@ func (s *Service) ActiveAccount(ctx context.Context, userID string) (Account, er
 	}
 	b, err := s.ring.Open(sealed, aad(userID, mode, fieldAccountID)...)
 	if err != nil {
-		return Account{}, fmt.Errorf("active account: open %s: %w", fieldAccountID, err)
+		return Account{}, fmt.Errorf("active account: %w", credentialsUnavailable(userID, mode, fieldAccountID, sealed, err))
 	}
 	id := string(b)
 	return Account{Mode: mode, ID: id, Masked: MaskAccountID(id)}, nil

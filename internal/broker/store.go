@@ -13,6 +13,7 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/seal"
 )
 
 // The sealed columns of broker_connections. Each name is also the field
@@ -125,6 +126,20 @@ func (o *opened) wipe() {
 	o.input = Input{}
 }
 
+// credentialsUnavailable is the answer when a saved ciphertext does not
+// open: the user is told to enter the credentials again; the cause, for
+// the operator's log, names the user, field and the key id that sealed it
+// (a key missing from ORDERTUNE_MASTER_KEYS, or a damaged or moved row).
+func credentialsUnavailable(userID string, mode Mode, field string, ct []byte, err error) error {
+	keyID, ok := seal.KeyID(ct)
+	if !ok {
+		keyID = "unreadable header"
+	}
+	return &errs.Error{Code: errs.CredentialsUnavailable,
+		Message: fmt.Sprintf("your saved %s IBKR credentials can no longer be read by the server (its encryption keys changed); enter them again under Settings → Broker", mode),
+		Err:     fmt.Errorf("open %s of user %s (%s), sealed with key %q, with the key ring: %w", field, userID, mode, keyID, err)}
+}
+
 // open decrypts a sealed row for userID.
 func (s *Service) open(userID string, r sealedRow) (*opened, error) {
 	o := &opened{input: Input{ConsumerKey: r.consumerKey, AccessToken: r.accessToken}}
@@ -134,7 +149,7 @@ func (s *Service) open(userID string, r sealedRow) (*opened, error) {
 		}
 		b, err := s.ring.Open(ct, aad(userID, r.mode, field)...)
 		if err != nil {
-			return "", fmt.Errorf("open %s: %w", field, err)
+			return "", credentialsUnavailable(userID, Mode(r.mode), field, ct, err)
 		}
 		o.bufs = append(o.bufs, b)
 		return string(b), nil

@@ -27,6 +27,13 @@ const (
 	Unavailable     Code = "unavailable"
 	Internal        Code = "internal"
 
+	// StepUpRequired refuses a sensitive action until the session has
+	// entered a fresh second factor (POST /auth/step-up).
+	StepUpRequired Code = "step_up_required"
+	// CredentialsUnavailable says stored secrets can no longer be opened
+	// with the server's keys: the user must enter them again.
+	CredentialsUnavailable Code = "credentials_unavailable"
+
 	BrokerInvalidSignature       Code = "broker_invalid_signature"
 	BrokerConsumerNotRecognized  Code = "broker_consumer_not_recognized"
 	BrokerTokenExpired           Code = "broker_token_expired"

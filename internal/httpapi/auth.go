@@ -16,6 +16,7 @@ func (s *Server) authRoutes() {
 	s.api(http.MethodPost, "/auth/login", s.login)
 	s.api(http.MethodPost, "/auth/totp", s.secondFactor)
 	s.api(http.MethodPost, "/auth/logout", s.logout)
+	s.api(http.MethodPost, "/auth/step-up", s.stepUp)
 	s.api(http.MethodGet, "/me", s.me)
 	s.api(http.MethodPost, "/me/totp/setup", s.totpSetup)
 	s.api(http.MethodPost, "/me/totp/enable", s.totpEnable)
@@ -99,11 +100,12 @@ func (s *Server) signup(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	u, err := s.auth.Signup(c.Request().Context(), req.Email, req.Password, c.RealIP())
-	if err != nil {
+	if err := s.auth.Signup(c.Request().Context(), req.Email, req.Password, c.RealIP()); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewUser(u))
+	// The same answer whether or not the address had an account: sign-up
+	// must not tell who is registered.
+	return c.JSON(http.StatusAccepted, map[string]string{"message": signupAccepted})
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -115,7 +117,7 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := s.auth.Login(ctx, req.Email, req.Password, c.RealIP())
+	res, err := s.auth.LoginFrom(ctx, req.Email, req.Password, c.RealIP(), s.deviceCookie(c))
 	if err != nil {
 		return err
 	}
@@ -144,6 +146,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 		return err
 	}
 	s.setSession(c, id)
+	s.rememberDevice(c, u.ID)
 	noStore(c)
 	return c.JSON(http.StatusOK, map[string]any{"user": viewUser(u)})
 }
@@ -156,12 +159,42 @@ func (s *Server) logout(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// meView is GET /me: the user and the session's step-up.
+type meView struct {
+	userView
+	// StepUpUntil is when the session's step-up runs out; null when it
+	// has none in force.
+	StepUpUntil *time.Time `json:"step_up_until"`
+}
+
 func (s *Server) me(c echo.Context) error {
-	u, err := s.auth.User(c.Request().Context(), principal(c).UserID)
+	p := principal(c)
+	u, err := s.auth.User(c.Request().Context(), p.UserID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewUser(u))
+	v := meView{userView: viewUser(u)}
+	if s.auth.SteppedUp(p) {
+		v.StepUpUntil = &p.StepUpUntil
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// stepUp takes a fresh second factor for sensitive actions.
+func (s *Server) stepUp(c echo.Context) error {
+	var req struct {
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	until, err := s.auth.StepUp(c.Request().Context(), s.sessionCookie(c),
+		auth.SecondFactor{Code: req.Code, RecoveryCode: req.RecoveryCode}, c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]time.Time{"step_up_until": until.UTC()})
 }
 
 func (s *Server) totpSetup(c echo.Context) error {
@@ -185,6 +218,7 @@ func (s *Server) totpEnable(c echo.Context) error {
 		return err
 	}
 	s.setSession(c, id)
+	s.rememberDevice(c, principal(c).UserID)
 	noStore(c)
 	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
 }

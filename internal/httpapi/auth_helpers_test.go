@@ -150,6 +150,7 @@ type client struct {
 	session string // the session cookie's value
 	bearer  string
 	header  http.Header // extra headers on every request
+	acct    *account    // who signed in through signIn or passwordOnly
 }
 
 // browser returns a client that sends same-origin fetch metadata, as the
@@ -273,8 +274,24 @@ func (env *authEnv) signIn(a account) *client {
 func (env *authEnv) passwordOnly(a account) *client {
 	env.t.Helper()
 	c := env.browser()
+	c.acct = &a
 	if r := c.do(http.MethodPost, "/api/v1/auth/login", map[string]string{"email": a.user.Email, "password": a.password}); r.status != http.StatusOK {
 		env.t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	return c
+}
+
+// stepUp moves the clock to the next TOTP step (the replay guard refuses
+// the code that signed in) and steps the session up with that step's code,
+// as the UI's dialog does before a sensitive action. It returns c.
+func (c *client) stepUp() *client {
+	c.env.t.Helper()
+	if c.acct == nil {
+		c.env.t.Fatal("stepUp: the client was not signed in with signIn")
+	}
+	c.env.clock.Advance(30 * time.Second)
+	if r := c.do(http.MethodPost, "/api/v1/auth/step-up", map[string]string{"code": c.env.code(c.acct.secret)}); r.status != http.StatusOK {
+		c.env.t.Fatalf("step-up: %d %s", r.status, r.body)
 	}
 	return c
 }

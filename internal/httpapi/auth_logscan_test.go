@@ -61,7 +61,7 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	d.do(http.MethodPost, "/api/v1/me/password", map[string]string{"current_password": a.password, "new_password": env.secret("next-password-2")})
 
 	// Tokens: created, used, forged, revoked.
-	ad := env.signIn(admin)
+	ad := env.signIn(admin).stepUp()
 	var tok tokenView
 	ad.do(http.MethodPost, "/api/v1/admin/tokens", map[string]any{"name": "feed", "scopes": []string{"signals:write"}}).json(t, &tok)
 	env.program(tok.Token).do(http.MethodGet, "/api/v1/admin/users", nil)
@@ -77,7 +77,7 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 	env.clock.Advance(31 * time.Minute)
 	d.do(http.MethodGet, "/api/v1/me", nil)
 	ad.do(http.MethodGet, "/api/v1/me", nil)
-	ad = env.signIn(admin)
+	ad = env.signIn(admin).stepUp()
 	ad.do(http.MethodPatch, "/api/v1/admin/users/"+a.user.ID, map[string]bool{"disabled": true})
 	ad.do(http.MethodPost, "/api/v1/auth/logout", nil)
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,6 +149,13 @@ func TestEnrolmentOverHTTP(t *testing.T) {
 	if r := b2.do(http.MethodPost, "/api/v1/auth/totp", map[string]string{"recovery_code": enabled.RecoveryCodes[3]}); r.status != 401 {
 		t.Fatalf("a used recovery code: %d %s", r.status, r.body)
 	}
+	// Regenerating the codes is sensitive: a recovery code steps up too.
+	if r := b.do(http.MethodPost, "/api/v1/me/recovery-codes", nil); r.status != 403 || r.problem(t).Code != "step_up_required" {
+		t.Fatalf("regenerate without step-up: %d %s", r.status, r.body)
+	}
+	if r := b.do(http.MethodPost, "/api/v1/auth/step-up", map[string]string{"recovery_code": enabled.RecoveryCodes[4]}); r.status != 200 {
+		t.Fatalf("step-up with a recovery code: %d %s", r.status, r.body)
+	}
 	r = b.do(http.MethodPost, "/api/v1/me/recovery-codes", nil)
 	var fresh struct {
 		RecoveryCodes []string `json:"recovery_codes"`
@@ -186,7 +194,7 @@ func TestSignupOverHTTP(t *testing.T) {
 		code   string
 	}{
 		{"closed", false, map[string]string{"email": "a@example.com", "password": "password-1"}, 403, "forbidden"},
-		{"open", true, map[string]string{"email": "a@example.com", "password": "password-1"}, 201, ""},
+		{"open", true, map[string]string{"email": "a@example.com", "password": "password-1"}, 202, ""},
 		{"short password", true, map[string]string{"email": "b@example.com", "password": "short"}, 422, "invalid_argument"},
 		{"unknown field", true, map[string]string{"email": "c@example.com", "password": "password-1", "role": "admin"}, 422, "invalid_argument"},
 	}
@@ -203,11 +211,39 @@ func TestSignupOverHTTP(t *testing.T) {
 			}
 			continue
 		}
-		var u userView
-		r.json(t, &u)
-		if u.Role != auth.Subscriber || u.TOTPEnabled {
-			t.Errorf("%s: signed-up user %+v", tt.name, u)
+		var got map[string]string
+		r.json(t, &got)
+		if got["message"] != signupAccepted || len(got) != 1 {
+			t.Errorf("%s: answered %s", tt.name, r.body)
 		}
+	}
+}
+
+// TestSignupSameAnswerForRegisteredEmail: sign-up with an address that
+// has an account answers exactly as for a new one (status and body), so
+// it cannot be used to find out who is registered; the address is
+// throttled after five sign-ups an hour.
+func TestSignupSameAnswerForRegisteredEmail(t *testing.T) {
+	t.Parallel()
+	env := newAuthEnv(t, authEnvOptions{signupOpen: true})
+	existing := env.newAccount(auth.Subscriber, true)
+	pw := env.secret("password-123")
+	fresh := env.browser().do(http.MethodPost, "/api/v1/auth/signup", map[string]string{"email": "brand-new@example.com", "password": pw})
+	taken := env.browser().do(http.MethodPost, "/api/v1/auth/signup", map[string]string{"email": strings.ToUpper(existing.user.Email), "password": pw})
+	if fresh.status != taken.status || string(fresh.body) != string(taken.body) {
+		t.Fatalf("new address: %d %s\nregistered address: %d %s\nwant the same answer", fresh.status, fresh.body, taken.status, taken.body)
+	}
+	if fresh.status != http.StatusAccepted {
+		t.Errorf("status %d, want 202", fresh.status)
+	}
+	for i := range 3 {
+		if r := env.browser().do(http.MethodPost, "/api/v1/auth/signup", map[string]string{"email": fmt.Sprintf("n%d@example.com", i), "password": pw}); r.status != 202 {
+			t.Fatalf("sign-up %d: %d %s", i+3, r.status, r.body)
+		}
+	}
+	r := env.browser().do(http.MethodPost, "/api/v1/auth/signup", map[string]string{"email": "sixth@example.com", "password": pw})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("sixth sign-up from one address: %d %s (Retry-After %q), want 429", r.status, r.body, r.header.Get("Retry-After"))
 	}
 }
 
@@ -218,6 +254,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	one := env.signIn(a)
 	env.clock.Advance(30 * time.Second)
 	two := env.signIn(a)
+	one.stepUp()
 	newPw := env.secret("the new password")
 	r := one.do(http.MethodPost, "/api/v1/me/password", map[string]string{"current_password": a.password, "new_password": newPw})
 	if r.status != 204 {
@@ -310,6 +347,7 @@ func TestAuditRowsOverHTTP(t *testing.T) {
 	c.do(http.MethodPost, "/api/v1/auth/login", map[string]string{"email": a.user.Email, "password": env.secret("wrong-password")})
 	env.clock.Advance(time.Second)
 	c = env.signIn(a)
+	c.stepUp() // 30 s later
 	env.clock.Advance(time.Second)
 	var tok tokenView
 	c.do(http.MethodPost, "/api/v1/admin/tokens", map[string]any{"name": "feed", "scopes": []string{"signals:write"}}).json(t, &tok)
@@ -340,9 +378,10 @@ func TestAuditRowsOverHTTP(t *testing.T) {
 		{"login.failure", id, ip, t0},
 		{"login.password", id, ip, t0.Add(time.Second)},
 		{"login.success", id, ip, t0.Add(time.Second)},
-		{"token.created", id, ip, t0.Add(2 * time.Second)},
-		{"token.revoked", id, ip, t0.Add(2 * time.Second)},
-		{"password.changed", id, ip, t0.Add(2 * time.Second)},
+		{"step_up", id, ip, t0.Add(31 * time.Second)},
+		{"token.created", id, ip, t0.Add(32 * time.Second)},
+		{"token.revoked", id, ip, t0.Add(32 * time.Second)},
+		{"password.changed", id, ip, t0.Add(32 * time.Second)},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit rows (-want +got):\n%s", diff)

@@ -21,6 +21,13 @@ type policy struct {
 	scopes  []string    // API token scopes accepted (any one suffices); none: tokens refused
 	partial bool        // a password-only session suffices: the 2FA step and enrolment only
 	tenant  bool        // ids in the path belong to the caller: anyone else's answer 404
+	// stepUp: a sensitive action; only a session that stepped up in the
+	// last auth.StepUpWindow passes (403 step_up_required), never a token.
+	stepUp bool
+	// stepUpWhen: sensitive only for some requests (switching to live,
+	// raising a value); the handler decides and calls requireStepUp.
+	// Tokens are refused as for stepUp.
+	stepUpWhen bool
 }
 
 // The shapes of rows the table uses most.
@@ -30,6 +37,14 @@ func ownData() policy                    { p := signedIn(); p.tenant = true; ret
 func adminOnly() policy                  { return policy{roles: []auth.Role{auth.Admin}} }
 func secondStep() policy                 { p := signedIn(); p.partial = true; return p }
 func (p policy) orScope(s string) policy { p.scopes = append(slices.Clone(p.scopes), s); return p }
+
+// sensitive marks a row's route as a sensitive action: it needs a fresh
+// step-up (POST /auth/step-up) and is refused to API tokens.
+func (p policy) sensitive() policy { p.stepUp = true; return p }
+
+// sensitiveWhen marks a route whose handler decides per request whether
+// it is sensitive and then calls requireStepUp; API tokens are refused.
+func (p policy) sensitiveWhen() policy { p.stepUpWhen = true; return p }
 
 // routeKey names a route as echo registers it: "POST /api/v1/auth/login".
 func routeKey(method, path string) string { return method + " " + path }
@@ -102,6 +117,11 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err := pol.allows(p); err != nil {
 			return err
+		}
+		if pol.stepUp || (pol.stepUpWhen && p.ViaToken()) {
+			if err := s.auth.RequireStepUp(p); err != nil {
+				return err
+			}
 		}
 		c.Set(ctxPrincipal, p)
 		logWith(c, func(l zerolog.Context) zerolog.Context { return l.Str("user_id", p.UserID) })
@@ -180,4 +200,11 @@ func newAuthLayer(d Deps) authLayer {
 		_ = l.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
 	return l
+}
+
+// requireStepUp refuses the request unless its session stepped up
+// recently; handlers of sensitiveWhen routes call it when the request at
+// hand is the sensitive kind.
+func (s *Server) requireStepUp(c echo.Context) error {
+	return s.auth.RequireStepUp(principal(c))
 }

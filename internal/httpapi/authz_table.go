@@ -16,6 +16,11 @@ import (
 // password-only session reaches. A route programs may call with an API
 // token names the scopes that admit it, e.g. for publishing signals:
 // adminOnly().orScope(auth.ScopeSignalsWrite).
+//
+// Sensitive actions (issue 16's step-up) are marked .sensitive(): they
+// need a second factor entered in the last five minutes, and API tokens
+// never pass them. Every admin write is sensitive;
+// TestSensitiveRoutesNeedStepUp drives each marked route.
 func routePolicies() map[string]policy {
 	t := map[string]policy{
 		// Operations and the UI's files: no account needed.
@@ -33,24 +38,25 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/me"):                 secondStep(),
 		routeKey(http.MethodPost, apiPrefix+"/me/totp/setup"):     secondStep(),
 		routeKey(http.MethodPost, apiPrefix+"/me/totp/enable"):    secondStep(),
-		routeKey(http.MethodPost, apiPrefix+"/me/password"):       signedIn(),
-		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"): signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/step-up"):      signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/me/password"):       signedIn().sensitive(),
+		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"): signedIn().sensitive(),
 
 		// Admin: users and API tokens.
 		routeKey(http.MethodGet, apiPrefix+"/admin/users"):         adminOnly(),
-		routeKey(http.MethodPost, apiPrefix+"/admin/users"):        adminOnly(),
-		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):   adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/users"):        adminOnly().sensitive(),
+		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):   adminOnly().sensitive(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/tokens"):        adminOnly(),
-		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):       adminOnly(),
-		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"): adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):       adminOnly().sensitive(),
+		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"): adminOnly().sensitive(),
 
 		// Settings → Broker: the caller's own connections (the tenant is
 		// the principal, never a path parameter); sessions for admins.
 		routeKey(http.MethodGet, apiPrefix+"/broker"):             signedIn(),
-		routeKey(http.MethodPut, apiPrefix+"/broker/active"):      signedIn(),
-		routeKey(http.MethodPut, apiPrefix+"/broker/:mode"):       signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/broker/active"):      signedIn().sensitiveWhen(), // to live
+		routeKey(http.MethodPut, apiPrefix+"/broker/:mode"):       signedIn().sensitive(),
 		routeKey(http.MethodPost, apiPrefix+"/broker/:mode/test"): signedIn(),
-		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn(),
+		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn().sensitive(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/sessions"):     adminOnly(),
 
 		// Signals, settings, confirmations (tenant rows are the caller's own:
@@ -62,7 +68,7 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/signals/:id/preview"):       signedIn(),
 		routeKey(http.MethodPost, apiPrefix+"/signals/:id/confirm"):      signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/settings"):                  signedIn(),
-		routeKey(http.MethodPut, apiPrefix+"/settings/position-size"):    signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/position-size"):    signedIn().sensitiveWhen(), // raising it
 		routeKey(http.MethodGet, apiPrefix+"/confirmations"):             signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/confirmations/:id"):         ownData(),
 		routeKey(http.MethodPost, apiPrefix+"/confirmations/:id/cancel"): ownData(),
@@ -73,9 +79,9 @@ func routePolicies() map[string]policy {
 		// Risk: the caller's own limits and pause; the platform's
 		// ceilings and halts for admins.
 		routeKey(http.MethodGet, apiPrefix+"/settings/risk"): signedIn(),
-		routeKey(http.MethodPut, apiPrefix+"/settings/risk"): signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/risk"): signedIn().sensitiveWhen(), // raising a limit, resuming
 		routeKey(http.MethodGet, apiPrefix+"/admin/risk"):    adminOnly(),
-		routeKey(http.MethodPut, apiPrefix+"/admin/risk"):    adminOnly(),
+		routeKey(http.MethodPut, apiPrefix+"/admin/risk"):    adminOnly().sensitive(),
 
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).

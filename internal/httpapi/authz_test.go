@@ -155,7 +155,7 @@ func TestTokenScopes(t *testing.T) {
 	env.srv.policies[routeKey(http.MethodPost, apiPrefix+"/scoped")] = adminOnly().orScope(auth.ScopeSignalsWrite)
 
 	admin := env.newAccount(auth.Admin, true)
-	browser := env.signIn(admin)
+	browser := env.signIn(admin).stepUp()
 	r := browser.do(http.MethodPost, "/api/v1/admin/tokens", map[string]any{"name": "feed", "scopes": []string{"signals:write"}})
 	var created tokenView
 	r.json(t, &created)
@@ -212,7 +212,7 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 	t.Parallel()
 	env := newAuthEnv(t, authEnvOptions{publicURL: "http://ordertune.example"})
 	a := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(a)
+	c := env.signIn(a).stepUp()
 	tests := []struct {
 		name   string
 		header map[string]string
@@ -249,7 +249,7 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 func TestAdminUsersOverHTTP(t *testing.T) {
 	t.Parallel()
 	env := newAuthEnv(t)
-	admin := env.signIn(env.newAccount(auth.Admin, true))
+	admin := env.signIn(env.newAccount(auth.Admin, true)).stepUp()
 	sub := env.newAccount(auth.Subscriber, true)
 	subClient := env.signIn(sub)
 

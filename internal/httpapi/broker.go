@@ -132,6 +132,11 @@ func (s *Server) putBrokerActive(c echo.Context) error {
 	if err != nil {
 		return errs.Fields("invalid request", errs.FieldError{Field: "mode", Message: "must be live or paper"})
 	}
+	if mode == broker.Live {
+		if err := s.requireStepUp(c); err != nil {
+			return err
+		}
+	}
 	ctx := c.Request().Context()
 	u := principal(c).UserID
 	if err := b.SetActive(ctx, u, mode, brokerActor(c)); err != nil {

@@ -97,7 +97,7 @@ func (env *brokerEnv) noSecrets(what string, r response) {
 func TestBrokerOverHTTP(t *testing.T) {
 	env := newBrokerEnv(t)
 	sub := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(sub)
+	c := env.signIn(sub).stepUp()
 	creds := env.register("DU1234567")
 
 	// Per-field validation, with the REST field names.

@@ -18,7 +18,7 @@ import (
 func TestIBKRPassthroughOverHTTP(t *testing.T) {
 	env := newBrokerEnv(t)
 	sub := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(sub)
+	c := env.signIn(sub).stepUp()
 	creds := env.register("DU7000001")
 	if r := c.do(http.MethodPut, "/api/v1/broker/paper", creds); r.status != http.StatusOK {
 		t.Fatalf("save connection: %d %s", r.status, r.body)

@@ -173,7 +173,8 @@ func TestServesSpec(t *testing.T) {
 
 // specPolicy is who may call an operation, as the spec says it: security
 // [] for public ones, the bearerToken requirement's scopes, the
-// x-partial-session and x-roles extensions (default: both roles).
+// x-partial-session, x-step-up and x-roles extensions (default: both
+// roles).
 func specPolicy(doc *openapi3.T, op *openapi3.Operation) policy {
 	sec := doc.Security
 	if op.Security != nil {
@@ -190,6 +191,12 @@ func specPolicy(doc *openapi3.T, op *openapi3.Operation) policy {
 	}
 	if v, ok := op.Extensions["x-partial-session"].(bool); ok {
 		p.partial = v
+	}
+	switch op.Extensions["x-step-up"] {
+	case "always":
+		p = p.sensitive()
+	case "when":
+		p = p.sensitiveWhen()
 	}
 	if roles, ok := op.Extensions["x-roles"].([]any); ok {
 		p.roles = nil
@@ -208,9 +215,16 @@ func securityDiff(s *Server, doc *openapi3.T) []string {
 	type view struct {
 		Public, Partial bool
 		Roles, Scopes   []string
+		StepUp          string // x-step-up: always, when or none
 	}
 	norm := func(p policy) view {
 		v := view{Public: p.public, Partial: p.partial, Scopes: slices.Sorted(slices.Values(p.scopes))}
+		switch {
+		case p.stepUp:
+			v.StepUp = "always"
+		case p.stepUpWhen:
+			v.StepUp = "when"
+		}
 		if !p.public {
 			for _, r := range p.roles {
 				v.Roles = append(v.Roles, string(r))
@@ -241,7 +255,7 @@ func securityDiff(s *Server, doc *openapi3.T) []string {
 }
 
 // TestSpecSecurityMatchesTable: the spec's security (public, token scopes,
-// password-only sessions, roles) says what the authorization table
+// password-only sessions, step-up, roles) says what the authorization table
 // enforces, so clients are told the truth about who may call what.
 func TestSpecSecurityMatchesTable(t *testing.T) {
 	t.Parallel()
@@ -255,5 +269,10 @@ func TestSpecSecurityMatchesTable(t *testing.T) {
 	s.policies[routeKey(http.MethodGet, apiPrefix+"/me")] = adminOnly().orScope("signals:write")
 	if got := securityDiff(s, doc); len(got) != 1 || !strings.Contains(got[0], "GET /api/v1/me") {
 		t.Errorf("a changed row must be reported once, got %q", got)
+	}
+	s.policies[routeKey(http.MethodGet, apiPrefix+"/me")] = secondStep()
+	s.policies[routeKey(http.MethodPost, apiPrefix+"/me/password")] = signedIn()
+	if got := securityDiff(s, doc); len(got) != 1 || !strings.Contains(got[0], "POST /api/v1/me/password") {
+		t.Errorf("a row that lost its step-up must be reported once, got %q", got)
 	}
 }

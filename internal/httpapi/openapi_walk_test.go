@@ -40,6 +40,7 @@ type contractStep struct {
 	header []string // extra request headers, name and value
 	want   []int    // any of these statuses
 	save   map[string]string
+	before func() // runs before the request (moves the clock, computes a code)
 }
 
 // TestResponsesMatchSpec drives the product end to end over HTTP (2FA
@@ -97,6 +98,11 @@ func TestResponsesMatchSpec(t *testing.T) {
 
 		// Settings → Broker against the simulator.
 		{name: "broker empty", who: "subscriber", method: "GET", path: "/api/v1/broker", want: []int{200}},
+		{name: "broker save before step-up", who: "subscriber", method: "PUT", path: "/api/v1/broker/paper", body: creds, want: []int{403}},
+		{name: "step-up wrong code", who: "subscriber", method: "POST", path: "/api/v1/auth/step-up", body: map[string]string{"code": "{sub_code}"}, want: []int{422}},
+		{name: "subscriber step-up", who: "subscriber", method: "POST", path: "/api/v1/auth/step-up", body: map[string]string{"code": "{subscriber_stepup_code}"}, want: []int{200},
+			before: func() { env.clock.Advance(30 * time.Second); vars["subscriber_stepup_code"] = env.code(sub.secret) }},
+		{name: "me stepped up", who: "subscriber", method: "GET", path: "/api/v1/me", want: []int{200}},
 		{name: "broker invalid", who: "subscriber", method: "PUT", path: "/api/v1/broker/paper", body: badCreds, want: []int{422}},
 		{name: "broker bad mode", who: "subscriber", method: "PUT", path: "/api/v1/broker/sideways", body: creds, want: []int{400}},
 		{name: "broker save", who: "subscriber", method: "PUT", path: "/api/v1/broker/paper", body: creds, want: []int{200}},
@@ -137,11 +143,6 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "confirm over limit", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal2}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-2"}, want: []int{422}},
 		{name: "pause", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"trading_paused": true}, want: []int{200}},
 		{name: "confirm while paused", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal2}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-3"}, want: []int{409}},
-		{name: "platform risk as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/risk", want: []int{403}},
-		{name: "platform risk", who: "admin", method: "GET", path: "/api/v1/admin/risk", want: []int{200}},
-		{name: "halt without reason", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": ""}, want: []int{422}},
-		{name: "halt", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": true}, "halt_reason": "contract test", "max_orders_per_day": "40"}, want: []int{200}},
-		{name: "resume", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": false}, "max_orders_per_day": nil}, want: []int{200}},
 
 		// The IBKR pass-through with the subscriber's own session.
 		{name: "ibkr summary", who: "subscriber", method: "GET", path: "/api/v1/ibkr/portfolio/me/summary", want: []int{200}},
@@ -158,11 +159,18 @@ func TestResponsesMatchSpec(t *testing.T) {
 		// Admin.
 		{name: "users as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/users", want: []int{403}},
 		{name: "users", who: "admin", method: "GET", path: "/api/v1/admin/users?limit=2", want: []int{200}},
+		{name: "admin step-up", who: "admin", method: "POST", path: "/api/v1/auth/step-up", body: map[string]string{"code": "{admin_stepup_code}"}, want: []int{200},
+			before: func() { env.clock.Advance(30 * time.Second); vars["admin_stepup_code"] = env.code(adm.secret) }},
 		{name: "create user", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "new-" + newTestUUID()[:8] + "@example.com", "role": "subscriber", "password": "a long enough password"}, want: []int{201}, save: map[string]string{"user": "id"}},
 		{name: "create user invalid", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "nobody", "role": "king", "password": "x"}, want: []int{422}},
 		{name: "disable user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]bool{"disabled": true}, want: []int{200}},
 		{name: "suspend user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true, "reason": "review"}, want: []int{200}},
 		{name: "suspend without reason", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true}, want: []int{422}},
+		{name: "platform risk as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/risk", want: []int{403}},
+		{name: "platform risk", who: "admin", method: "GET", path: "/api/v1/admin/risk", want: []int{200}},
+		{name: "halt without reason", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": ""}, want: []int{422}},
+		{name: "halt", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": true}, "halt_reason": "contract test", "max_orders_per_day": "40"}, want: []int{200}},
+		{name: "resume", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": false}, "max_orders_per_day": nil}, want: []int{200}},
 		{name: "tokens", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},
 		{name: "create token", who: "admin", method: "POST", path: "/api/v1/admin/tokens", body: map[string]any{"name": "feed", "scopes": []string{"signals:write"}}, want: []int{201}, save: map[string]string{"token": "id"}},
 		{name: "tokens with one", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},
@@ -176,6 +184,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "withdraw", who: "admin", method: "DELETE", path: "/api/v1/signals/{signal}", want: []int{204}},
 
 		// The account's own settings, then sign out.
+		{name: "subscriber step-up again", who: "subscriber", method: "POST", path: "/api/v1/auth/step-up", body: map[string]string{"code": "{subscriber_stepup_code}"}, want: []int{200},
+			before: func() { env.clock.Advance(30 * time.Second); vars["subscriber_stepup_code"] = env.code(sub.secret) }},
 		{name: "recovery codes", who: "subscriber", method: "POST", path: "/api/v1/me/recovery-codes", want: []int{200}},
 		{name: "password too short", who: "subscriber", method: "POST", path: "/api/v1/me/password", body: map[string]string{"current_password": sub.password, "new_password": "x"}, want: []int{422}},
 		{name: "password", who: "subscriber", method: "POST", path: "/api/v1/me/password", body: map[string]string{"current_password": sub.password, "new_password": env.secret("another long password " + newTestUUID())}, want: []int{204}},
@@ -193,6 +203,9 @@ func TestResponsesMatchSpec(t *testing.T) {
 		return s
 	}
 	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
 		var body any
 		if st.body != nil {
 			b, err := json.Marshal(st.body)

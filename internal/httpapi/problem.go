@@ -52,11 +52,11 @@ func status(e *errs.Error) int {
 		return http.StatusBadRequest
 	case errs.Unauthenticated:
 		return http.StatusUnauthorized
-	case errs.MFARequired, errs.Forbidden:
+	case errs.MFARequired, errs.Forbidden, errs.StepUpRequired:
 		return http.StatusForbidden
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict:
+	case errs.Conflict, errs.CredentialsUnavailable:
 		return http.StatusConflict
 	case errs.RiskLimitExceeded:
 		return http.StatusUnprocessableEntity
@@ -133,7 +133,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	rid := requestID(c)
 	ev := s.reqLog(c).Info()
-	if st >= 500 {
+	if st >= 500 || e.Code == errs.CredentialsUnavailable {
+		// Undecryptable secrets are the operator's problem too: a key
+		// missing from the ring, or a damaged row.
 		ev = s.reqLog(c).Error()
 	}
 	ev.Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")

@@ -41,6 +41,18 @@ func (s *Server) putRiskSettings(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	// Raising or removing a limit, or resuming after a pause, loosens the
+	// guard a stolen session would want loose: it needs a step-up.
+	// Lowering a limit or pausing never does.
+	loosens, err := s.risk.Raises(c.Request().Context(), principal(c).UserID, in)
+	if err != nil {
+		return err
+	}
+	if loosens {
+		if err := s.requireStepUp(c); err != nil {
+			return err
+		}
+	}
 	st, err := s.risk.SetSettings(c.Request().Context(), principal(c).UserID, in, c.RealIP())
 	if err != nil {
 		return err

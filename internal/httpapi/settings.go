@@ -21,7 +21,13 @@ func (s *Server) putPositionSize(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	st, err := s.trading.SetPositionSize(c.Request().Context(), principal(c).UserID, in)
+	// Lowering the size or turning it off never needs a step-up; raising
+	// it does, which the service decides against the stored size.
+	set := s.trading.SetPositionSizeNoRaise
+	if s.auth.SteppedUp(principal(c)) {
+		set = s.trading.SetPositionSize
+	}
+	st, err := set(c.Request().Context(), principal(c).UserID, in)
 	if err != nil {
 		return err
 	}

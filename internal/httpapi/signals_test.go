@@ -91,6 +91,16 @@ func (e *tradeEnv) user(t *testing.T, role string) user {
 	return user{id: id, cookie: sid}
 }
 
+// stepUp marks u's session as stepped up for the next five minutes, as
+// POST /auth/step-up would (auth's tests prove that route).
+func (e *tradeEnv) stepUp(t *testing.T, u user) {
+	t.Helper()
+	h := sha256.Sum256([]byte(u.cookie))
+	if _, err := e.pool.Exec(context.Background(), `UPDATE sessions SET step_up_until = now() + interval '5 minutes' WHERE id_hash = $1`, h[:]); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // call sends a request as u (zero user: anonymous; a bearer token when
 // cookie starts with "Bearer ") and returns the status and body.
 func (e *tradeEnv) call(t *testing.T, u user, method, path string, body any, header ...string) (int, []byte) {
@@ -283,7 +293,15 @@ func TestConfirmOverHTTP(t *testing.T) {
 		failed.Confirmation.Status != trading.StatusFailed || failed.Confirmation.SignalID != g3.ID || failed.Confirmation.UserID != "" {
 		t.Errorf("failed confirm = %d %s, want 422 broker_question with the failed confirmation", st, body)
 	}
-	// Settings round trip.
+	// Settings round trip. Lowering needs no step-up; switching from
+	// shares to dollars may raise the size, so it does.
+	if st, body = e.call(t, e.a, http.MethodPut, "/settings/position-size", map[string]any{"mode": "shares", "value": "4"}); st != http.StatusOK {
+		t.Errorf("lower position size = %d %s", st, body)
+	}
+	if st, body = e.call(t, e.a, http.MethodPut, "/settings/position-size", map[string]any{"mode": "dollars", "value": "2500.50"}); st != http.StatusForbidden || !bytes.Contains(body, []byte(`"step_up_required"`)) {
+		t.Errorf("raise position size without step-up = %d %s, want 403 step_up_required", st, body)
+	}
+	e.stepUp(t, e.a)
 	st, body = e.call(t, e.a, http.MethodPut, "/settings/position-size", map[string]any{"mode": "dollars", "value": "2500.50"})
 	if st != http.StatusOK || string(bytes.TrimSpace(body)) != `{"position_size":{"mode":"dollars","value":"2500.5"}}` {
 		t.Errorf("put position size = %d %s", st, body)

@@ -63,6 +63,9 @@ func Product() []Column {
 	for _, col := range []string{"totp_secret", "totp_pending_secret"} {
 		cols = append(cols, Column{Table: "users", Key: []string{"id"}, UserColumn: "id", Column: col, Field: "totp_secret"})
 	}
+	// internal/canary: the key ring's canary, so a rotation leaves no
+	// reason to keep the old key for it.
+	cols = append(cols, Column{Table: "seal_canary", Key: []string{"id"}, UserColumn: "name", Column: "sealed", Field: "canary"})
 	return cols
 }
 

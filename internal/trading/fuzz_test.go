@@ -90,3 +90,57 @@ func FuzzPositionSize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPositionSizeRaises: between any two sizes a client could set,
+// turning it off never raises it, keeping it never does, and within one
+// mode at most one direction of a change is a raise.
+func FuzzPositionSizeRaises(f *testing.F) {
+	f.Add("shares", "5", "shares", "50")
+	f.Add("dollars", "5000", "dollars", "4999.99")
+	f.Add("off", "", "dollars", "1")
+	f.Add("shares", "5", "dollars", "5")
+	f.Add("dollars", "1.5", "dollars", "1.50")
+	f.Fuzz(func(t *testing.T, m1, v1, m2, v2 string) {
+		a, b := PositionSize{Mode: m1, Value: &v1}, PositionSize{Mode: m2, Value: &v2}
+		if a.check() != nil || b.check() != nil {
+			return
+		}
+		if a.Raises(a) {
+			t.Fatalf("keeping %+v counts as a raise", a)
+		}
+		if (PositionSize{Mode: SizeOff}).Raises(a) {
+			t.Fatalf("turning %+v off counts as a raise", a)
+		}
+		if a.Mode == b.Mode && a.Mode != SizeOff && a.Raises(b) && b.Raises(a) {
+			t.Fatalf("%s %s and %s both raise each other", a.Mode, *a.Value, *b.Value)
+		}
+	})
+}
+
+func TestPositionSizeRaises(t *testing.T) {
+	s := func(mode, v string) PositionSize {
+		if mode == SizeOff {
+			return PositionSize{Mode: SizeOff}
+		}
+		return PositionSize{Mode: mode, Value: &v}
+	}
+	tests := []struct {
+		from, to PositionSize
+		raises   bool
+	}{
+		{s("shares", "5"), s("shares", "6"), true},
+		{s("shares", "5"), s("shares", "5"), false},
+		{s("shares", "5"), s("shares", "4"), false},
+		{s("dollars", "5000"), s("dollars", "5000.01"), true},
+		{s("dollars", "5000"), s("dollars", "4999.99"), false},
+		{s(SizeOff, ""), s("shares", "1"), true},
+		{s("shares", "100"), s(SizeOff, ""), false},
+		{s("shares", "100"), s("dollars", "1"), true}, // units cannot be compared
+		{s("dollars", "100"), s("shares", "1"), true},
+	}
+	for _, tt := range tests {
+		if got := tt.to.Raises(tt.from); got != tt.raises {
+			t.Errorf("%+v → %+v: Raises = %v, want %v", tt.from, tt.to, got, tt.raises)
+		}
+	}
+}

@@ -76,13 +76,51 @@ func (s *Service) Settings(ctx context.Context, userID string) (Settings, error)
 	return Settings{PositionSize: p}, nil
 }
 
+// Raises reports whether changing the position size from old to p can
+// make an order bigger: off to on, a larger value in the same mode, or a
+// switch between dollars and shares (which cannot be compared without a
+// price). p and old must be valid.
+func (p PositionSize) Raises(old PositionSize) bool {
+	switch {
+	case p.Mode == SizeOff:
+		return false
+	case old.Mode != p.Mode || old.Value == nil || p.Value == nil:
+		return true
+	}
+	a, okA := parseDecimal(*old.Value)
+	b, okB := parseDecimal(*p.Value)
+	return !okA || !okB || b.Cmp(a) > 0
+}
+
 // SetPositionSize sets userID's position size.
 func (s *Service) SetPositionSize(ctx context.Context, userID string, p PositionSize) (Settings, error) {
+	return s.setPositionSize(ctx, userID, p, true)
+}
+
+// SetPositionSizeNoRaise sets userID's position size unless that raises
+// it (see Raises): a raise is refused with step_up_required, having
+// changed nothing. The stored size is compared under its row's lock, so
+// concurrent changes cannot slip a raise past the comparison. Lowering it
+// or turning it off always works.
+func (s *Service) SetPositionSizeNoRaise(ctx context.Context, userID string, p PositionSize) (Settings, error) {
+	return s.setPositionSize(ctx, userID, p, false)
+}
+
+func (s *Service) setPositionSize(ctx context.Context, userID string, p PositionSize, mayRaise bool) (Settings, error) {
 	if err := p.check(); err != nil {
 		return Settings{}, err
 	}
 	now := s.cfg.Now().UTC()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if !mayRaise {
+			old, err := scanPositionSize(tx.QueryRow(ctx, `SELECT mode, value::text FROM position_sizes WHERE user_id = $1 FOR UPDATE`, userID))
+			if err != nil {
+				return err
+			}
+			if p.Raises(old) {
+				return errs.E(errs.StepUpRequired, "raising the position size needs a fresh two-factor code: confirm it is you, then try again")
+			}
+		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO position_sizes (user_id, mode, value, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id) DO UPDATE SET mode = EXCLUDED.mode, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,

@@ -22,12 +22,45 @@ export function onAuthLost(fn) {
   return () => listeners.delete(fn);
 }
 
+let stepUpHandler = null;
+let stepUpPending = null;
+
+/** onStepUp sets fn() as the way to get a fresh second factor when the
+ * server answers step_up_required: it resolves true once POST
+ * /auth/step-up succeeded, false when the user gave up. The refused call
+ * is then sent again, once. */
+export function onStepUp(fn) {
+  stepUpHandler = fn;
+}
+
+/** stepUp asks for the second factor once for any number of calls
+ * refused at the same time. */
+function stepUp() {
+  if (!stepUpPending) {
+    stepUpPending = Promise.resolve(stepUpHandler()).finally(() => { stepUpPending = null; });
+  }
+  return stepUpPending;
+}
+
 /**
  * api calls the JSON API. path is relative to /api/v1. A body is sent as
  * JSON. It resolves with the parsed JSON (null for 204) and the status, and
- * rejects with ApiError.
+ * rejects with ApiError. A step_up_required answer is handled here, in one
+ * place: see onStepUp (opts.noStepUp turns that off).
  */
-export async function call(method, path, body, { headers, quietAuth } = {}) {
+export async function call(method, path, body, opts = {}) {
+  try {
+    return await request(method, path, body, opts);
+  } catch (err) {
+    // A sensitive action needs a fresh code: ask for it, then send the
+    // same request again (its Idempotency-Key, if any, travels with it).
+    if (err.code !== 'step_up_required' || !stepUpHandler || opts.noStepUp) throw err;
+    if (!(await stepUp())) throw err;
+    return request(method, path, body, { ...opts, noStepUp: true });
+  }
+}
+
+async function request(method, path, body, { headers, quietAuth } = {}) {
   const init = {
     method,
     credentials: 'same-origin',

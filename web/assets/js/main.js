@@ -1,7 +1,8 @@
 // The application shell: who is signed in, the client-side router, the top
 // navigation. Pages live in ./pages and render into <main>.
 import { h, replace } from './dom.js';
-import { get, send, onAuthLost } from './api.js';
+import { get, send, onAuthLost, onStepUp } from './api.js';
+import { askStepUp } from './stepup.js';
 import * as signin from './pages/signin.js';
 import * as enroll from './pages/enroll.js';
 import * as dashboard from './pages/dashboard.js';
@@ -246,6 +247,8 @@ onAuthLost((code) => {
     navigate('/signin', { replace: true });
   }
 });
+
+onStepUp(askStepUp);
 
 async function boot() {
   try {
