@@ -39,6 +39,7 @@ func WebPagePaths() []string {
 		"/confirmations/:id",
 		"/settings/broker",
 		"/settings/position-size",
+		"/settings/risk",
 		"/settings/password",
 		"/admin/confirmations",
 		"/admin/users",
@@ -46,6 +47,7 @@ func WebPagePaths() []string {
 		"/admin/signals",
 		"/admin/audit",
 		"/admin/tokens",
+		"/admin/risk",
 	}
 }
 
