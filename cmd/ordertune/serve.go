@@ -82,6 +82,7 @@ type services struct {
 	auth    *auth.Service
 	trading *trading.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
+	closers []func()                    // run calls them when it returns
 }
 
 // build wires every feature. Add new services here.
@@ -122,8 +123,18 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		MaxSharesPerOrder: &cfg.MaxSharesPerOrder, MaxOrdersPerDay: &cfg.MaxOrdersPerDay, MaxDailyValue: &cfg.MaxDailyValue}}); err != nil {
 		return nil, fmt.Errorf("risk ceilings (ORDERTUNE_MAX_...): %w", err)
 	}
+	// The account locks get a pool of their own: one connection per IBKR
+	// account an order is being sent to, never competing with the queries
+	// those orders make.
+	lockCfg := pool.Config()
+	lockCfg.MinConns, lockCfg.MaxConns = 0, 32
+	locks, err := pgxpool.NewWithConfig(context.Background(), lockCfg)
+	if err != nil {
+		return nil, fmt.Errorf("account lock pool: %w", err)
+	}
+	s.closers = append(s.closers, locks.Close)
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation,
 	}); err != nil {
 		return nil, err
 	}
@@ -171,6 +182,11 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, pool *pgx
 
 // run serves HTTP on cfg.Addr and runs the workers until ctx ends.
 func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr string)) error {
+	defer func() { // last: after the workers and requests have stopped
+		for _, c := range svc.closers {
+			c()
+		}
+	}()
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

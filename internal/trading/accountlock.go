@@ -31,11 +31,13 @@ type accountMutex struct {
 // advisoryKey names an account's advisory lock.
 const advisoryKey = `hashtextextended('ordertune/ibkr-account/' || $1, 0)`
 
-// lock takes accountID's lock and returns its release. The advisory lock is
-// session-level, on a connection of its own and outside any transaction:
-// the connection holds it while IBKR is called, and a crash that ends the
-// session releases it.
-func (l *accountLocks) lock(ctx context.Context, accountID string) (func(), error) {
+// lock takes accountID's lock and returns the connection that holds it and
+// its release. The advisory lock is session-level, on a connection of its
+// own and outside any transaction: the connection holds it while IBKR is
+// called, and a crash that ends the session releases it. What must be read
+// under the lock is read on that connection, so that an order waiting for
+// the pool never holds one already (which would deadlock a small pool).
+func (l *accountLocks) lock(ctx context.Context, accountID string) (*pgxpool.Conn, func(), error) {
 	l.mu.Lock()
 	if l.locks == nil {
 		l.locks = map[string]*accountMutex{}
@@ -59,14 +61,14 @@ func (l *accountLocks) lock(ctx context.Context, accountID string) (func(), erro
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		local()
-		return nil, fmt.Errorf("account lock: %w", err)
+		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+advisoryKey+`)`, accountID); err != nil {
 		conn.Release()
 		local()
-		return nil, fmt.Errorf("account lock: %w", err)
+		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
-	return func() {
+	return conn, func() {
 		// A failed unlock (the database went away) ends the session, and
 		// with it the lock: the connection is not returned to the pool.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,7 +102,7 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 	// A first look at the switches and limits, from the batch: most
 	// refusals end here, without waiting for the account's lock.
 	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
-		return Confirmation{}, false, err
+		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
 	}
 	return s.confirmPreviewed(ctx, userID, key, hash, p)
 }
@@ -110,46 +111,48 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 // or answers with the confirmation that already holds the key or the live
 // (user, signal, side).
 //
-// It holds the account's order lock from the risk re-check to the
-// recorded outcome: every pending row is inserted under the lock, so the
-// re-check counts every order that passed before it, and a refused
-// confirm writes nothing (see package risk).
+// It holds the account's order lock from the risk re-check until IBKR has
+// answered: every pending row is inserted under the lock, so the re-check
+// counts every order that passed before it, and a refused confirm writes
+// nothing (see package risk). What it reads and writes under the lock goes
+// through the lock's connection; the contract is resolved before it.
 func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
 		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
 	})
-	unlock, err := s.accounts.lock(ctx, p.accountID)
+	// The contract first: its lookup places nothing, and the lock's
+	// connection is then the only one an order holds while it is sent. A
+	// failed lookup fails the confirmation once it is recorded.
+	lo := lockedOrder{}
+	lo.conid, lo.conidErr = s.conid(ctx, userID, p.Ticker)
+	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
 	if err != nil {
 		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not take the account's order lock; nothing was sent, confirm again")
 	}
-	locked := true
-	release := func() {
-		if locked {
-			locked = false
-			unlock()
-		}
-	}
-	defer release()
-	sn, err := s.risk.Snapshot(ctx, userID)
+	var once sync.Once
+	lo.conn, lo.release = conn, func() { once.Do(unlock) }
+	defer lo.release()
+	sn, err := s.risk.SnapshotOn(ctx, conn, userID)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
 	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
-		return Confirmation{}, false, err
+		lo.release()
+		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
 	}
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
-	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
+	inserted, err := s.insertPending(ctx, conn, userID, key, hash, id, p)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
 	if !inserted {
 		// The first confirmation may still be waiting for this lock.
-		release()
+		lo.release()
 		return s.firstOf(ctx, userID, key, hash, p.SignalID, p.Side)
 	}
-	c := s.place(ctx, userID, id, p)
+	c := s.place(ctx, userID, id, p, lo)
 	return c, false, failure(c)
 }
 
@@ -296,7 +299,7 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 //
 // The row is due for reconciliation once PendingGrace has passed: by then
 // its request has recorded the outcome, or it died.
-func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
+func (s *Service) insertPending(ctx context.Context, q execer, userID, key string, hash []byte, id string, p Preview) (bool, error) {
 	now := s.cfg.Now().UTC()
 	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
 		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode}
@@ -308,7 +311,7 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 		return false, fmt.Errorf("record confirmation %s: %w", id, err)
 	}
 	var n int
-	err = s.pool.QueryRow(ctx, `
+	err = q.QueryRow(ctx, `
 		WITH c AS (
 			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
 				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)

@@ -7,20 +7,32 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
+// lockedOrder is what a confirm holds while it places an order: the
+// account's lock — its connection, on which everything read under the lock
+// is read, and its release — and the contract, resolved before the lock.
+type lockedOrder struct {
+	conn     *pgxpool.Conn
+	release  func()
+	conid    int64
+	conidErr error
+}
+
 // place sends the previewed order for the committed pending confirmation id
-// and records the outcome. It never fails: what cannot be recorded now is
-// left for the reconciliation worker, and the confirmation is returned as
-// "unknown".
-func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confirmation {
+// under lo's lock, releases the lock and records the outcome. It never
+// fails: what cannot be recorded now is left for the reconciliation worker,
+// and the confirmation is returned as "unknown".
+func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo lockedOrder) Confirmation {
 	// A client that hangs up must not cut an order off half-sent.
 	ctx = context.WithoutCancel(ctx)
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OrderTimeout)
-	o := s.send(octx, userID, id, p)
+	o := s.send(octx, userID, id, p, lo)
 	cancel()
+	lo.release()
 	c, err := s.record(ctx, id, o)
 	log := s.logger(ctx)
 	if err != nil {
@@ -71,11 +83,15 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 
 // send places the order at IBKR and classifies the answer. The caller
 // holds the account's order lock: one order per account at a time.
-func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
-	if p.Side == "SELL" {
+func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo lockedOrder) outcome {
+	if lo.conidErr != nil {
+		return failed(lo.conidErr, "could not find the IBKR contract; nothing was sent")
+	}
+	conn, conid := lo.conn, lo.conid
+	if p.Side == Sell {
 		// Re-checked under the account's lock: another exit of the same
 		// position may have been placed since the preview.
-		left, err := s.exitQuantity(ctx, userID, *p.signal, id)
+		left, err := s.exitQuantity(ctx, conn, userID, *p.signal, id)
 		if err != nil {
 			return failed(err, "nothing was sent")
 		}
@@ -84,10 +100,6 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcom
 				errMessage: fmt.Sprintf("only %d shares of this position are left to sell, not %d: another exit was placed meanwhile; nothing was sent, confirm again", left, p.Quantity),
 				message:    "exit quantity changed; nothing sent"}
 		}
-	}
-	conid, err := s.conid(ctx, userID, p.Ticker)
-	if err != nil {
-		return failed(err, "could not find the IBKR contract; nothing was sent")
 	}
 	order := Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: id,
 		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}

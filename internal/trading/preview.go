@@ -79,13 +79,18 @@ func limitLines(sn risk.Snapshot, p Preview) []risk.Line {
 }
 
 // checkRisk refuses p when a switch or, for an entry, a limit of sn
-// refuses it; a limit's refusal is audited. It fills p's limit lines.
+// refuses it. It fills p's limit lines.
 func (s *Service) checkRisk(ctx context.Context, userID string, sn risk.Snapshot, p *Preview) error {
 	if err := sn.Gate(string(p.Broker.Mode), p.Side == Sell); err != nil {
 		return err
 	}
 	p.Limits = limitLines(sn, *p)
-	err := risk.Refusal(p.Limits)
+	return risk.Refusal(p.Limits)
+}
+
+// auditRefusal records a limit's refusal of p in the audit trail (a
+// confirm refused by a limit leaves no other trace) and returns err.
+func (s *Service) auditRefusal(ctx context.Context, userID string, p Preview, err error) error {
 	var le *risk.LimitError
 	if errors.As(err, &le) {
 		if aerr := s.risk.RecordRefusal(ctx, userID, p.SignalID, string(p.Broker.Mode), le.Line); aerr != nil {
@@ -112,7 +117,7 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
 		p.Side = Sell
-		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
+		p.Quantity, err = s.exitQuantity(ctx, s.pool, userID, g, "")
 	}
 	if err != nil {
 		return Preview{}, err
@@ -173,9 +178,9 @@ func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, kn
 // still may sell: a second exit signal for the same position sells only
 // what is left. The confirmation except (the one being placed) does not
 // count against itself.
-func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal, except string) (int64, error) {
+func (s *Service) exitQuantity(ctx context.Context, q execer, userID string, g Signal, except string) (int64, error) {
 	var filled, sold int64
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH entry AS (
 			SELECT c.filled_quantity, c.created_at
 			FROM confirmations c JOIN signals e ON e.id = c.signal_id

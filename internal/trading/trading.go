@@ -35,10 +35,15 @@ import (
 
 // Config configures a Service. Zero fields take defaults.
 type Config struct {
-	Pool   *pgxpool.Pool
-	Broker Broker
+	Pool *pgxpool.Pool
+	// LockPool holds the account locks: one connection per IBKR account an
+	// order is being sent to. A pool of its own keeps an order that holds a
+	// lock from waiting for a connection that other lock holders have
+	// taken; nil means Pool (enough for tests).
+	LockPool *pgxpool.Pool
+	Broker   Broker
 	// Risk answers whether an order may go; nil means the platform's
-	// default ceilings over the same pool.
+	// default ceilings over Pool.
 	Risk *risk.Service
 	Log  zerolog.Logger
 	// Now is the clock; nil means time.Now.
@@ -70,6 +75,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.LockPool == nil {
+		c.LockPool = c.Pool
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -138,7 +146,7 @@ func New(cfg Config) (*Service, error) {
 		broker:   cfg.Broker,
 		risk:     cfg.Risk,
 		log:      cfg.Log,
-		accounts: accountLocks{pool: cfg.Pool},
+		accounts: accountLocks{pool: cfg.LockPool},
 		inflight: map[string]bool{},
 	}, nil
 }
