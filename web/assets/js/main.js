@@ -144,7 +144,7 @@ function renderTopbar(path) {
       navLink('/admin/signals', 'Publish', path),
       navLink('/admin/audit', 'Audit', path),
       navLink('/admin/tokens', 'Tokens', path),
-      navLink('/admin/risk', 'Risk', path)));
+      navLink('/admin/risk', 'Platform risk', path)));
   }
   const who = () => h('span', { class: 'who' }, u.email, u.role === 'admin' ? h('span', { class: 'role' }, ' · admin') : null);
   replace(bar,
