@@ -20,6 +20,7 @@ import (
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -104,16 +105,20 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 			return nil, fmt.Errorf("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES: %w", err)
 		}
 	}
+	clock, err := market.New(cfg.Market)
+	if err != nil {
+		return nil, err
+	}
 	m := metrics.New()
 	m.RegisterPool(pool)
-	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes}
+	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
 	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
 		return nil, err
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m); err != nil {
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
@@ -134,7 +139,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.closers = append(s.closers, locks.Close)
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 	}); err != nil {
 		return nil, err
 	}
@@ -155,11 +160,11 @@ func checkKeyRing(pool *pgxpool.Pool, ring *seal.Ring) error {
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics) (*broker.Service, error) {
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {

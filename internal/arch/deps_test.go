@@ -14,11 +14,14 @@ const module = "github.com/ordertune/ordertune/"
 // only (and the edges in sideways).
 var rank = map[string]int{
 	"internal/errs": 0, "api": 0, "web": 0, "migrations": 0, "deploy": 0, // the vocabulary and embedded files
+	"internal/market": 0, // the exchange's clock: a leaf that config, trading and httpapi read
 
 	"internal/audit": 1, "internal/config": 1, "internal/ibkr": 1, "internal/ibkrsim": 1, "internal/logging": 1,
 	"internal/metrics": 1, "internal/postgres": 1, "internal/postgres/localpg": 1, "internal/seal": 1,
 
 	"internal/auth": 2, "internal/broker": 2, "internal/trading": 2, "internal/passthrough": 2, "internal/rewrap": 2,
+	"internal/canary": 3, // (auth23's) the key ring canary: uses rewrap's and seal's parts; serve calls it
+	"internal/risk":   2, // pre-trade risk: trading asks it (sideways), httpapi serves its settings
 
 	"internal/httpapi": 3,
 }
@@ -26,6 +29,7 @@ var rank = map[string]int{
 // sideways are the allowed imports between packages of one rank.
 var sideways = map[[2]string]bool{
 	{"internal/broker", "internal/trading"}:     true, // broker implements trading.Broker
+	{"internal/trading", "internal/risk"}:       true, // trading asks risk "may this order go?"
 	{"internal/passthrough", "internal/broker"}: true, // the pass-through runs on broker's sessions
 }
 

@@ -92,7 +92,7 @@ type Overview struct {
 type TestResult = ibkr.TestResult
 
 // Step is one step of Test Connection: credentials, live_session_token,
-// brokerage_session or accounts.
+// brokerage_session, accounts or trading_permissions.
 type Step = ibkr.TestStep
 
 // TestError is why Test Connection failed, in the words users know.
@@ -104,6 +104,8 @@ const (
 	StepLiveSessionToken = ibkr.StepLiveSessionToken
 	StepBrokerageSession = ibkr.StepBrokerageSession
 	StepAccounts         = ibkr.StepAccounts
+	// StepTradingPermissions is IBKR's what-if for one share.
+	StepTradingPermissions = ibkr.StepTradingPermissions
 )
 
 // MaskAccountID shows an account id as users see it, "U•••4567".

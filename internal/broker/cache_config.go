@@ -27,6 +27,11 @@ type CacheConfig struct {
 	CallTimeout time.Duration
 	// KeepAliveWorkers bounds the tickles in flight at once (default 8).
 	KeepAliveWorkers int
+	// Maintenance reports whether IBKR is in one of its restart windows at
+	// a time, and until when; the keep-alive pauses then and repairs the
+	// sessions the restart ended once it is over, and Test Connection
+	// explains its failures by it. Nil means never.
+	Maintenance func(time.Time) (until time.Time, restarting bool)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Jitter returns a duration in [0, max); nil means math/rand/v2.

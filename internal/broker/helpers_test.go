@@ -47,6 +47,7 @@ type simHost struct {
 
 	handshakes atomic.Int64
 	tickles    atomic.Int64
+	inits      atomic.Int64
 }
 
 func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
@@ -58,6 +59,8 @@ func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
 			h.handshakes.Add(1)
 		case ibkrsim.APIPrefix + "/tickle":
 			h.tickles.Add(1)
+		case ibkrsim.APIPrefix + "/iserver/auth/ssodh/init":
+			h.inits.Add(1)
 		}
 		h.sim.Load().ServeHTTP(w, r)
 	}))

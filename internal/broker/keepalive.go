@@ -179,12 +179,19 @@ func (c *Cache) safeSweep(ctx context.Context, log zerolog.Logger) {
 // sweepStats counts what one keep-alive pass did.
 type sweepStats struct {
 	tickled, failed, competing, repairs, evicted int
+	paused                                       bool // IBKR was restarting
 }
 
-// sweep is one keep-alive pass over every cached tenant.
+// sweep is one keep-alive pass over every cached tenant. During IBKR's
+// restart it does nothing: every call would fail, and the tickles after it
+// find the brokerage sessions it ended and re-open them.
 func (c *Cache) sweep(ctx context.Context) sweepStats {
 	var st sweepStats
 	now := c.cfg.Now()
+	if _, restarting := c.restarting(now); restarting {
+		st.paused = true
+		return st
+	}
 	var due []*tenant
 	for _, t := range c.snapshot() {
 		t.mu.Lock()
@@ -305,4 +312,13 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 		c.startFlight(t)
 	}
 	return false, false
+}
+
+// restarting reports whether IBKR is in a restart window at now, and until
+// when.
+func (c *Cache) restarting(now time.Time) (time.Time, bool) {
+	if c.cfg.Maintenance == nil {
+		return time.Time{}, false
+	}
+	return c.cfg.Maintenance(now)
 }

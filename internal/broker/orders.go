@@ -222,3 +222,32 @@ func (o *Orders) LiveOrders(ctx context.Context, userID string) ([]trading.Order
 	}
 	return out, nil
 }
+
+// WhatIf implements trading.Broker with IBKR's what-if preview of the order
+// on the user's active account.
+func (o *Orders) WhatIf(ctx context.Context, userID string, ord trading.Order) (trading.WhatIf, error) {
+	var w ibkr.WhatIf
+	err := retrying(ctx, func() error {
+		return o.s.Do(ctx, userID, func(ctx context.Context, s *ibkr.Session, conn Conn) (err error) {
+			io := ibkr.Order{AcctID: conn.AccountID, Conid: ord.Conid, OrderType: string(ord.OrderType),
+				Side: string(ord.Side), Quantity: ord.Quantity, TIF: ord.TIF}
+			if ord.LimitPrice != nil {
+				io.Price = json.Number(*ord.LimitPrice)
+			}
+			w, err = s.WhatIf(ctx, conn.AccountID, io)
+			return err
+		})
+	})
+	if err != nil {
+		return trading.WhatIf{}, callError(err)
+	}
+	out := trading.WhatIf{Commission: w.Commission, InitialMarginChange: w.InitialMarginChange,
+		EquityWithLoanAfter: w.EquityWithLoanAfter, Warnings: w.Warnings}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	if w.Refusal != "" {
+		out.Refusal = &w.Refusal
+	}
+	return out, nil
+}

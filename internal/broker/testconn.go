@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 )
 
-// testTimeout bounds one Test Connection: four IBKR calls.
+// testTimeout bounds one Test Connection: six IBKR calls.
 const testTimeout = 30 * time.Second
 
 // Test runs Test Connection for mode (POST /broker/{mode}/test): on in
@@ -40,6 +41,11 @@ func (s *Service) Test(ctx context.Context, userID string, mode Mode, in *Input,
 	cancel()
 	res.Session = nil
 	input = Input{}
+	if until, restarting := s.cache.restarting(s.now()); restarting && res.Error != nil && res.Error.Code != errs.Invalid {
+		// IBKR answers nothing useful while it restarts: say so first.
+		res.Error.Hint = fmt.Sprintf("IBKR is in its scheduled restart until %s UTC (every night around midnight New York time, "+
+			"longer at weekends); test again after it. ", until.UTC().Format("15:04")) + res.Error.Hint
+	}
 	// The test made a new live session token, which at IBKR supersedes
 	// the one the cache holds for this login.
 	s.cache.Invalidate(userID)

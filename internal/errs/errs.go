@@ -51,6 +51,13 @@ const (
 	TradingPaused     Code = "trading_paused"
 	TradingHalted     Code = "trading_halted"
 	UserSuspended     Code = "user_suspended"
+	// PastCutoff means the order's auction cut-off has passed.
+	PastCutoff Code = "past_cutoff"
+	// MarketClosed means the exchange does not trade when the order needs it.
+	MarketClosed Code = "market_closed"
+	// BrokerMaintenance means IBKR is in one of its restart windows; the
+	// error's RetryAfter says when it ends.
+	BrokerMaintenance Code = "broker_maintenance"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

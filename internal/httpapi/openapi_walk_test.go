@@ -120,6 +120,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "risk above ceiling", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"max_order_value": "99999999"}, want: []int{422}},
 		{name: "risk limits", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"max_order_value": "5000", "max_shares_per_order": 100}, want: []int{200}},
 
+		// The exchange's clock.
+		{name: "market clock", who: "subscriber", method: "GET", path: "/api/v1/market/clock", want: []int{200}},
+		{name: "market clock anonymous", who: "nobody", method: "GET", path: "/api/v1/market/clock", want: []int{401}},
+
 		// Signals, preview, confirm.
 		{name: "publish as subscriber", who: "subscriber", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{403}},
 		{name: "publish invalid", who: "admin", method: "POST", path: "/api/v1/signals", body: newSignalBody(func(m map[string]any) { m["ticker"] = "lower case" }), want: []int{422}},

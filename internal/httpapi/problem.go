@@ -66,8 +66,10 @@ func status(e *errs.Error) int {
 		return http.StatusConflict
 	case errs.RateLimited, errs.BrokerRateLimited:
 		return http.StatusTooManyRequests
-	case errs.Unavailable:
+	case errs.Unavailable, errs.BrokerMaintenance:
 		return http.StatusServiceUnavailable
+	case errs.PastCutoff, errs.MarketClosed:
+		return http.StatusUnprocessableEntity
 	case errs.BrokerInvalidSignature, errs.BrokerConsumerNotRecognized, errs.BrokerTokenExpired,
 		errs.BrokerAccountNotFound, errs.BrokerNoPermission, errs.BrokerOrderRejected,
 		errs.BrokerNotConnected, errs.BrokerQuestionNotAllowlisted:

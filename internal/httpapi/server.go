@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -47,6 +48,9 @@ type Deps struct {
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
+	// Market is the exchange's clock; nil means one with the default
+	// cut-offs and IBKR's published restart windows.
+	Market *market.Clock
 }
 
 // Server serves Ordertune's HTTP API.
@@ -58,6 +62,7 @@ type Server struct {
 	broker  *broker.Service
 	trading *trading.Service
 	risk    *risk.Service
+	market  *market.Clock
 	authLayer
 }
 
@@ -68,7 +73,10 @@ func New(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
+	if d.Market == nil {
+		d.Market = market.Default()
+	}
+	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
 	s.broker = d.Broker
 	s.risk = d.Risk
 	if s.risk == nil && d.Pool != nil {
@@ -101,6 +109,7 @@ func (s *Server) routes() {
 	s.brokerRoutes()
 	s.tradingRoutes()
 	s.riskRoutes()
+	s.marketRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

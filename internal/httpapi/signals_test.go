@@ -148,7 +148,7 @@ func decodeAs[T any](t *testing.T, b []byte) T {
 }
 
 func newSignalBody(mod func(map[string]any)) map[string]any {
-	m := map[string]any{"ticker": "AAPL", "strategy": "II", "kind": "entry", "signal_date": "2026-11-20", "entry_date": "2026-11-23",
+	m := map[string]any{"ticker": "AAPL", "strategy": "II", "kind": "entry", "signal_date": "2026-11-20", "entry_date": time.Now().AddDate(0, 0, 7).Format(time.DateOnly),
 		"ref_close": "187.25", "rsi2": "3.1", "return_2d": "-0.042", "entry_mode": "next_open_market",
 		"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
 	if mod != nil {

@@ -11,14 +11,18 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
-// The Test Connection step names, in order. A fifth, trading_permissions,
-// will follow accounts.
+// The Test Connection step names, in order.
 const (
-	StepCredentials      = "credentials"
-	StepLiveSessionToken = "live_session_token"
-	StepBrokerageSession = "brokerage_session"
-	StepAccounts         = "accounts"
+	StepCredentials        = "credentials"
+	StepLiveSessionToken   = "live_session_token"
+	StepBrokerageSession   = "brokerage_session"
+	StepAccounts           = "accounts"
+	StepTradingPermissions = "trading_permissions"
 )
+
+// PermissionProbe is the stock whose one-share what-if checks trading
+// permissions: a NASDAQ-100 stock every US-stock permission covers.
+const PermissionProbe = "AAPL"
 
 // TestStep is one step of Test Connection, in the words users know.
 type TestStep struct {
@@ -62,8 +66,11 @@ type ConnectionTest struct {
 // TestConnection is the one Test Connection: it checks a credential set
 // against IBKR step by step — credentials (parse and check),
 // live_session_token (handshake and validation), brokerage_session
-// (ssodh/init) and accounts (the account is among IBKR's and of the mode's
-// kind) — and stops at the first failing step. Account ids appear only
+// (ssodh/init), accounts (the account is among IBKR's and of the mode's
+// kind) and trading_permissions (IBKR's what-if for one share of a
+// NASDAQ-100 stock: catches IBKR Lite accounts and accounts without API or
+// US-stock trading permission on day one) — and stops at the first failing
+// step. Account ids appear only
 // masked; the parsed secrets are dropped after the handshake. The CLI
 // prints the result; the broker package stores and audits it.
 func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestResult {
@@ -137,6 +144,22 @@ func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestRes
 		return fail(StepAccounts, errs.BrokerAccountNotFound, m, h)
 	}
 	pass(StepAccounts, fmt.Sprintf("Account %s found (%s)", MaskAccountID(accountID), accountKind(accountID)), "")
+
+	l, err := sess.USStock(ctx, PermissionProbe)
+	var w WhatIf
+	if err == nil {
+		w, err = sess.WhatIf(ctx, accountID, Order{Conid: l.Conid, OrderType: "MKT", Side: "BUY", Quantity: 1, TIF: "DAY"})
+	}
+	switch {
+	case err != nil:
+		code, m, h := Explain(err)
+		return fail(StepTradingPermissions, code, m, h)
+	case w.Refusal != "":
+		return fail(StepTradingPermissions, errs.BrokerNoPermission, "IBKR would refuse orders from this account",
+			"IBKR said: "+strings.TrimRight(w.Refusal, ". ")+". Orders through the Web API need an IBKR Pro account (not Lite) with US-stock "+
+				"trading permission: check Client Portal → Settings → Account Settings → Trading Permissions.")
+	}
+	pass(StepTradingPermissions, "IBKR would accept an order for "+PermissionProbe+" (a what-if, nothing placed)", "")
 	res.OK, res.Session = true, sess
 	return res
 }

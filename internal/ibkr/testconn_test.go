@@ -33,7 +33,15 @@ func TestTestConnection(t *testing.T) {
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
 			{StepBrokerageSession, "Brokerage session open", true},
 			{StepAccounts, "Account DU•••4567 found (paper)", true},
+			{StepTradingPermissions, "IBKR would accept an order for AAPL (a what-if, nothing placed)", true},
 		}, "", ""},
+		{"no trading permission", nil, "paper", [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Account DU•••4567 found (paper)", true},
+			{StepTradingPermissions, "IBKR would refuse orders from this account", false},
+		}, "broker_no_permission", "IBKR said: No trading permissions. Orders through the Web API need an IBKR Pro account"},
 		{"bad credentials stop at once", func(in *CredentialsInput) { in.ConsumerKey = "x" }, "", [2]any{}, okInit, okAccounts, []stepView{
 			{StepCredentials, "The credentials are incomplete or invalid", false},
 		}, "invalid_argument", "consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z"},
@@ -90,6 +98,12 @@ func TestTestConnection(t *testing.T) {
 				f.respond("POST /oauth/live_session_token", tc.lst[0].(int), tc.lst[1].(string))
 			}
 			f.respond("POST /iserver/auth/ssodh/init", 200, tc.init)
+			f.respond("GET /trsrv/stocks", 200, `{"AAPL":[{"name":"APPLE INC","assetClass":"STK","contracts":[{"conid":265598,"exchange":"NASDAQ","isUS":true}]}]}`)
+			if tc.name == "no trading permission" {
+				f.respond("POST /iserver/account/DU1234567/orders/whatif", 200, `{"error":"No trading permissions."}`)
+			} else {
+				f.respond("POST /iserver/account/DU1234567/orders/whatif", 200, `{"amount":{"amount":"187.25 USD (1 Shares)","commission":"1 USD","total":"188.25 USD"},"equity":{"current":"1,000,000","change":"-1","after":"999,999"},"initial":{"current":"0","change":"93.63","after":"93.63"},"maintenance":{"current":"0","change":"46.81","after":"46.81"},"warn":null,"error":null}`)
+			}
 			if tc.accounts == "403" {
 				f.respond("GET /iserver/accounts", 403, `{"error":"not permitted"}`)
 			} else {

@@ -101,6 +101,21 @@ type Broker interface {
 	// LiveOrders returns the recent orders of the user's active account,
 	// which the broker lists with their client order ids.
 	LiveOrders(ctx context.Context, userID string) ([]OrderState, error)
+	// WhatIf asks the broker what placing o would do, without placing it.
+	// The broker's refusal of the order is WhatIf.Refusal, not an error.
+	WhatIf(ctx context.Context, userID string, o Order) (WhatIf, error)
+}
+
+// WhatIf is the broker's preview of an order: decimals in the account's
+// currency, and the broker's warnings. Refusal is the broker's reason when
+// it would not take the order (no trading permission, insufficient funds);
+// the figures are then empty.
+type WhatIf struct {
+	Commission          string   `json:"commission"`
+	InitialMarginChange string   `json:"initial_margin_change"`
+	EquityWithLoanAfter string   `json:"equity_with_loan_after"`
+	Warnings            []string `json:"warnings"`
+	Refusal             *string  `json:"refusal"`
 }
 
 // ErrAccountChanged means the user's active broker connection is no longer
@@ -144,3 +159,6 @@ func (NoBroker) OrderStatus(context.Context, string, string) (OrderState, error)
 
 // LiveOrders implements Broker.
 func (NoBroker) LiveOrders(context.Context, string) ([]OrderState, error) { return nil, errNoBroker }
+
+// WhatIf implements Broker.
+func (NoBroker) WhatIf(context.Context, string, Order) (WhatIf, error) { return WhatIf{}, errNoBroker }

@@ -104,6 +104,9 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
 		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
 	}
+	if err := s.brokerReachable(); err != nil {
+		return Confirmation{}, false, err
+	}
 	return s.confirmPreviewed(ctx, userID, key, hash, p)
 }
 
@@ -431,4 +434,20 @@ func apply(ctx context.Context, q execer, id string, from []Status, o outcome, n
 		return Confirmation{}, false, err
 	}
 	return c, true, nil
+}
+
+// brokerReachable refuses a confirm during one of IBKR's restart windows,
+// when no order can reach it. The confirm is refused, not held: the user
+// learns at once that nothing was sent and when to confirm again, and the
+// cut-off (09:28 or 15:50 New York time) never falls inside IBKR's
+// published windows (night and weekend).
+func (s *Service) brokerReachable() error {
+	now := s.cfg.Now()
+	_, end, in := s.cfg.Market.Maintenance(now)
+	if !in {
+		return nil
+	}
+	return &errs.Error{Code: errs.BrokerMaintenance, RetryAfter: end.Sub(now),
+		Message: fmt.Sprintf("IBKR is restarting until %s; nothing was sent. Confirm again after that.",
+			end.In(s.cfg.Market.Location()).Format("15:04 MST"))}
 }

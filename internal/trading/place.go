@@ -101,9 +101,7 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo loc
 				message:    "exit quantity changed; nothing sent"}
 		}
 	}
-	order := Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: id,
-		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}
-	placed, err := s.broker.PlaceOrder(ctx, userID, order)
+	placed, err := s.broker.PlaceOrder(ctx, userID, p.order(conid, id))
 	switch {
 	case err == nil:
 		return outcome{status: StatusSubmitted, conid: conid, brokerOrderID: placed.OrderID,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,6 +35,15 @@ type Preview struct {
 	// Limits are the user's entry limits with what this order would make
 	// each; empty for an exit, which no entry limit refuses.
 	Limits []risk.Line `json:"limits"`
+	// CutoffAt is when confirmations close: the signal's expiry, at the
+	// latest its order's auction cut-off.
+	CutoffAt time.Time `json:"cutoff_at"`
+	// AuctionDate is the trading day whose auction the order is for: the
+	// entry date, or the next trading day when the exchange is closed then.
+	AuctionDate string `json:"auction_date"`
+	// WhatIf is the broker's what-if for the order, or nil when it could
+	// not be had; it never blocks a confirm by itself.
+	WhatIf *WhatIf `json:"whatif"`
 
 	refPrice  string  // the signal's reference close
 	accountID string  // the unmasked account, never shown
@@ -52,7 +62,9 @@ func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	}
 }
 
-// Preview computes what confirming signalID would place for userID.
+// Preview computes what confirming signalID would place for userID, and
+// asks the broker's what-if what it would cost: commission, margin, and
+// whether the account may trade it at all.
 func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview, error) {
 	g, err := s.Signal(ctx, signalID)
 	if err != nil {
@@ -67,6 +79,7 @@ func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview
 		return Preview{}, err
 	}
 	p.Limits = limitLines(sn, p)
+	p.WhatIf = s.whatIf(ctx, userID, p)
 	return p, nil
 }
 
@@ -100,6 +113,30 @@ func (s *Service) auditRefusal(ctx context.Context, userID string, p Preview, er
 	return err
 }
 
+// whatIf asks the broker about p's order; a failure is logged and leaves
+// the preview without it, since IBKR answering the real order is what
+// counts.
+func (s *Service) whatIf(ctx context.Context, userID string, p Preview) *WhatIf {
+	if p.Quantity <= 0 {
+		return nil
+	}
+	conid, err := s.conid(ctx, userID, p.Ticker)
+	if err == nil {
+		var w WhatIf
+		if w, err = s.broker.WhatIf(ctx, userID, p.order(conid, "")); err == nil {
+			return &w
+		}
+	}
+	s.logger(ctx).Info().Err(err).Str("signal_id", p.SignalID).Msg("what-if unavailable; preview without it")
+	return nil
+}
+
+// order is the order p describes, with its contract and client order id.
+func (p Preview) order(conid int64, coid string) Order {
+	return Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: coid,
+		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}
+}
+
 // preview computes the order; ps is the user's position size when the
 // caller already read it.
 func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *PositionSize) (Preview, error) {
@@ -107,9 +144,14 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	case "withdrawn":
 		return Preview{}, errs.E(errs.Conflict, "this signal was withdrawn; it can no longer be confirmed")
 	case "expired":
-		return Preview{}, errs.E(errs.Conflict, "this signal expired at %s (the auction cutoff); it can no longer be confirmed", g.ExpiresAt.Format("2006-01-02 15:04 MST"))
+		return Preview{}, errs.E(errs.PastCutoff, "confirmations of this signal closed at %s, its order's auction cut-off; it can no longer be confirmed",
+			g.ExpiresAt.In(s.cfg.Market.Location()).Format("2006-01-02 15:04 MST"))
 	}
-	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g}
+	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g, CutoffAt: g.ExpiresAt}
+	if ed, err := time.Parse(time.DateOnly, g.EntryDate); err == nil {
+		_, day := s.cfg.Market.CutoffOn(auction(g.EntryMode), ed)
+		p.AuctionDate = day.Date.Format(time.DateOnly)
+	}
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 // Entry modes (DESIGN.md §2) and the IBKR orders they become.
@@ -64,8 +65,19 @@ var (
 	strategies = map[string]bool{"I": true, "II": true, "III": true, "IV": true, "V": true, "VI": true, "VII": true, "VIII": true, "IX": true}
 )
 
-// check validates a NewSignal and normalizes the ticker.
-func (n *NewSignal) check() error {
+// auction returns the auction an entry mode's orders go to.
+func auction(entryMode string) market.Auction {
+	if entryMode == SignalClose {
+		return market.Close
+	}
+	return market.Open
+}
+
+// check validates a NewSignal and normalizes the ticker. A signal's
+// confirmations close at the latest at its order's auction cut-off on the
+// entry date (the next trading day's when the exchange is closed that
+// day): an expiry left out is that cut-off.
+func (n *NewSignal) check(clock *market.Clock) error {
 	var fe []errs.FieldError
 	add := func(field, msg string) { fe = append(fe, errs.FieldError{Field: field, Message: msg}) }
 	n.Ticker = strings.ToUpper(strings.TrimSpace(n.Ticker))
@@ -111,8 +123,15 @@ func (n *NewSignal) check() error {
 	default:
 		add("entry_mode", "must be next_open_market, next_open_limit or signal_close")
 	}
-	if n.ExpiresAt.IsZero() {
-		add("expires_at", "is required (the auction cutoff on the entry date)")
+	if !ed.IsZero() && (n.EntryMode == NextOpenMarket || n.EntryMode == NextOpenLimit || n.EntryMode == SignalClose) {
+		cutoff, _ := clock.CutoffOn(auction(n.EntryMode), ed)
+		switch {
+		case n.ExpiresAt.IsZero():
+			n.ExpiresAt = cutoff
+		case n.ExpiresAt.After(cutoff):
+			add("expires_at", fmt.Sprintf("must not be after the order's auction cut-off on the entry date, %s",
+				cutoff.In(clock.Location()).Format("2006-01-02 15:04 MST")))
+		}
 	}
 	if len(fe) > 0 {
 		return errs.Fields("invalid signal", fe...)
@@ -154,7 +173,7 @@ func scanSignal(row pgx.Row, now time.Time, extra ...any) (Signal, error) {
 // CreateSignal publishes a signal on behalf of actorID (an admin, or the
 // creator of the API token that posted it).
 func (s *Service) CreateSignal(ctx context.Context, actorID string, n NewSignal) (Signal, error) {
-	if err := n.check(); err != nil {
+	if err := n.check(s.cfg.Market); err != nil {
 		return Signal{}, err
 	}
 	now := s.cfg.Now().UTC()

@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/risk"
 )
 
@@ -68,6 +69,10 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
+	// Market is the exchange's clock: auction cut-offs and IBKR's restart
+	// windows. Nil means the default cut-offs and no restart windows, on
+	// Now.
+	Market *market.Clock
 	// MissesBeforeFailed is how many reconciliation passes must fail to find
 	// an order at IBKR before it is declared never placed. IBKR's first
 	// orders call of a session may be empty, so it is at least 2.
@@ -83,6 +88,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NewID == nil {
 		c.NewID = newUUID
+	}
+	if c.Market == nil {
+		// Only invalid cut-offs fail, and the defaults are valid.
+		c.Market, _ = market.New(market.Config{Now: c.Now, Maintenance: []market.Window{}})
 	}
 	if c.OrderTimeout <= 0 {
 		c.OrderTimeout = 30 * time.Second
