@@ -137,7 +137,7 @@ func TestBrokerOverHTTP(t *testing.T) {
 	env.noSecrets("test", r)
 	var res broker.TestResult
 	r.json(t, &res)
-	if !res.OK || len(res.Steps) != 4 {
+	if !res.OK || len(res.Steps) != 5 {
 		t.Errorf("test of the saved set: %+v", res)
 	}
 
