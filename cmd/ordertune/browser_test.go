@@ -71,6 +71,7 @@ func TestBrowser(t *testing.T) {
 		{"ConfirmFailsWithIBKRsMessage", f.confirmFailsWithIBKRsMessage},
 		{"MyConfirmations", f.myConfirmations},
 		{"CancelOrder", f.cancelOrder},
+		{"RiskLimits", f.riskLimits},
 		{"UseLiveForOrders", f.useLiveForOrders},
 		{"ChangePassword", f.changePassword},
 		{"AdminLogAndCSV", f.adminLogAndCSV},

@@ -26,6 +26,7 @@ import (
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -151,6 +152,10 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	cache := deps.Broker.Cache()
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
+	if deps.Risk, err = risk.New(risk.Config{Pool: pool, Ceilings: risk.Limits{MaxOrderValue: &cfg.MaxOrderValue,
+		MaxSharesPerOrder: &cfg.MaxSharesPerOrder, MaxOrdersPerDay: &cfg.MaxOrdersPerDay, MaxDailyValue: &cfg.MaxDailyValue}}); err != nil {
+		return nil, fmt.Errorf("risk ceilings (ORDERTUNE_MAX_...): %w", err)
+	}
 	// The account locks get a pool of their own: one connection per IBKR
 	// account an order is being sent to, never competing with the queries
 	// those orders make.
@@ -162,7 +167,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.closers = append(s.closers, locks.Close)
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation, Market: clock,
+		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
 		OnOutcome: orderOutcomes(deps.Notify),
 	}); err != nil {

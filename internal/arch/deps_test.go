@@ -23,6 +23,7 @@ var rank = map[string]int{
 	"internal/auth": 2, "internal/broker": 2, "internal/trading": 2, "internal/passthrough": 2, "internal/rewrap": 2,
 	"internal/canary": 3, // the key ring check at start: uses rewrap's list of sealed columns
 	"internal/notify": 2, // events queued in the caller's transaction, delivered by river
+	"internal/risk":   2, // pre-trade risk: trading asks it (sideways), httpapi serves its settings
 
 	"internal/httpapi": 3,
 }
@@ -30,6 +31,7 @@ var rank = map[string]int{
 // sideways are the allowed imports between packages of one rank.
 var sideways = map[[2]string]bool{
 	{"internal/broker", "internal/trading"}:     true, // broker implements trading.Broker
+	{"internal/trading", "internal/risk"}:       true, // trading asks risk "may this order go?"
 	{"internal/passthrough", "internal/broker"}: true, // the pass-through runs on broker's sessions
 }
 

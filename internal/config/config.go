@@ -47,6 +47,13 @@ type Config struct {
 	// is not read from the environment (the demo trusts its own catcher).
 	MailTLS *tls.Config
 
+	// The platform's risk ceilings (decimal strings; "" means the default
+	// of package risk). Admin → Risk overrides them; risk.New checks them.
+	MaxOrderValue     string // ORDERTUNE_MAX_ORDER_VALUE
+	MaxSharesPerOrder string // ORDERTUNE_MAX_SHARES_PER_ORDER
+	MaxOrdersPerDay   string // ORDERTUNE_MAX_ORDERS_PER_DAY
+	MaxDailyValue     string // ORDERTUNE_MAX_DAILY_VALUE
+
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
@@ -160,6 +167,10 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		IBKRPassthroughRoutes: get("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES", ""),
 		LogLevel:              get("ORDERTUNE_LOG_LEVEL", "info"),
 		LogFormat:             get("ORDERTUNE_LOG_FORMAT", "json"),
+		MaxOrderValue:         get("ORDERTUNE_MAX_ORDER_VALUE", ""),
+		MaxSharesPerOrder:     get("ORDERTUNE_MAX_SHARES_PER_ORDER", ""),
+		MaxOrdersPerDay:       get("ORDERTUNE_MAX_ORDERS_PER_DAY", ""),
+		MaxDailyValue:         get("ORDERTUNE_MAX_DAILY_VALUE", ""),
 		SessionIdle:           duration("ORDERTUNE_SESSION_IDLE", 30*time.Minute),
 		SessionMaxAge:         duration("ORDERTUNE_SESSION_MAX_AGE", 12*time.Hour),
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),

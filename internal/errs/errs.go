@@ -46,6 +46,11 @@ const (
 	BrokerOutcomeUnknown         Code = "broker_outcome_unknown"
 	BrokerQuestionNotAllowlisted Code = "broker_question"
 
+	// Risk limits and switches (internal/risk).
+	RiskLimitExceeded Code = "risk_limit_exceeded"
+	TradingPaused     Code = "trading_paused"
+	TradingHalted     Code = "trading_halted"
+	UserSuspended     Code = "user_suspended"
 	// PastCutoff means the order's auction cut-off has passed.
 	PastCutoff Code = "past_cutoff"
 	// MarketClosed means the exchange does not trade when the order needs it.

@@ -74,21 +74,56 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 	return c.JSON(http.StatusCreated, viewUser(u))
 }
 
+// adminPatchUser disables a user (ending their sessions) and/or suspends
+// their entries with a reason (exits still go through).
 func (s *Server) adminPatchUser(c echo.Context) error {
 	var req struct {
-		Disabled *bool `json:"disabled"`
+		Disabled  *bool   `json:"disabled"`
+		Suspended *bool   `json:"suspended"`
+		Reason    *string `json:"reason"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Disabled == nil {
-		return errs.Fields("nothing to change", errs.FieldError{Field: "disabled", Message: "required"})
+	if req.Disabled == nil && req.Suspended == nil {
+		return errs.Fields("nothing to change", errs.FieldError{Field: "disabled", Message: "send disabled or suspended"})
 	}
-	u, err := s.auth.SetDisabled(c.Request().Context(), principal(c).UserID, c.Param("id"), *req.Disabled, c.RealIP())
+	if req.Reason != nil && req.Suspended == nil {
+		return errs.Fields("nothing to change", errs.FieldError{Field: "reason", Message: "goes with suspended"})
+	}
+	ctx, actor, id := c.Request().Context(), principal(c).UserID, c.Param("id")
+	if req.Suspended != nil && s.risk == nil {
+		return errs.E(errs.Unavailable, "risk limits are not configured on this server")
+	}
+	var u auth.User
+	var err error
+	if req.Disabled != nil {
+		u, err = s.auth.SetDisabled(ctx, actor, id, *req.Disabled, c.RealIP())
+	} else {
+		u, err = s.auth.User(ctx, id)
+	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewUser(u))
+	out := patchedUser{userView: viewUser(u)}
+	if s.risk == nil {
+		return c.JSON(http.StatusOK, out)
+	}
+	if req.Suspended != nil {
+		reason := ""
+		if req.Reason != nil {
+			reason = *req.Reason
+		}
+		if err := s.risk.SetSuspended(ctx, actor, u.ID, *req.Suspended, reason, c.RealIP()); err != nil {
+			return err
+		}
+	}
+	st, err := s.risk.Settings(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	out.Suspended, out.SuspendedReason = st.Suspended, st.SuspendedReason
+	return c.JSON(http.StatusOK, out)
 }
 
 // tokenView is an API token's record; the token itself appears only in

@@ -91,6 +91,13 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodPost, apiPrefix+"/webhooks/:id/test"):      ownData(),
 		routeKey(http.MethodGet, apiPrefix+"/webhooks/:id/deliveries"): ownData(),
 
+		// Risk: the caller's own limits and pause; the platform's
+		// ceilings and halts for admins.
+		routeKey(http.MethodGet, apiPrefix+"/settings/risk"): signedIn(),
+		routeKey(http.MethodPut, apiPrefix+"/settings/risk"): signedIn().sensitiveWhen(), // raising a limit, resuming
+		routeKey(http.MethodGet, apiPrefix+"/admin/risk"):    adminOnly(),
+		routeKey(http.MethodPut, apiPrefix+"/admin/risk"):    adminOnly().sensitive(),
+
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).
 		routeKey(http.MethodGet, apiPrefix+"/ibkr/ws"): signedIn(),

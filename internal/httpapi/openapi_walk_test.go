@@ -116,6 +116,9 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "settings", who: "subscriber", method: "GET", path: "/api/v1/settings", want: []int{200}},
 		{name: "position size invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "-3"}, want: []int{422}},
 		{name: "position size", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "5"}, want: []int{200}},
+		{name: "risk settings", who: "subscriber", method: "GET", path: "/api/v1/settings/risk", want: []int{200}},
+		{name: "risk above ceiling", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"max_order_value": "99999999"}, want: []int{422}},
+		{name: "risk limits", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"max_order_value": "5000", "max_shares_per_order": 100}, want: []int{200}},
 
 		// Notifications, their preferences and webhook endpoints.
 		{name: "notifications", who: "subscriber", method: "GET", path: "/api/v1/notifications?unread=true", want: []int{200}},
@@ -152,6 +155,15 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "confirm key reused", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal}/confirm", body: map[string]string{"side": "SELL"}, header: []string{"Idempotency-Key", "contract-1"}, want: []int{422}},
 		{name: "signals with mine", who: "subscriber", method: "GET", path: "/api/v1/signals", want: []int{200}},
 
+		// Risk: a limit refuses a confirm, a pause refuses an entry, an
+		// admin halts and resumes a mode and suspends a user.
+		{name: "publish second", who: "admin", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{201}, save: map[string]string{"signal2": "id"}},
+		{name: "risk lower", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"max_shares_per_order": "1"}, want: []int{200}},
+		{name: "preview over limit", who: "subscriber", method: "GET", path: "/api/v1/signals/{signal2}/preview", want: []int{200}},
+		{name: "confirm over limit", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal2}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-2"}, want: []int{422}},
+		{name: "pause", who: "subscriber", method: "PUT", path: "/api/v1/settings/risk", body: map[string]any{"trading_paused": true}, want: []int{200}},
+		{name: "confirm while paused", who: "subscriber", method: "POST", path: "/api/v1/signals/{signal2}/confirm", body: map[string]string{"side": "BUY"}, header: []string{"Idempotency-Key", "contract-3"}, want: []int{409}},
+
 		// The IBKR pass-through with the subscriber's own session.
 		{name: "ibkr summary", who: "subscriber", method: "GET", path: "/api/v1/ibkr/portfolio/me/summary", want: []int{200}},
 		{name: "ibkr off the list", who: "subscriber", method: "GET", path: "/api/v1/ibkr/iserver/accounts", want: []int{403}},
@@ -172,6 +184,13 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "create user", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "new-" + newTestUUID()[:8] + "@example.com", "role": "subscriber", "password": "a long enough password"}, want: []int{201}, save: map[string]string{"user": "id"}},
 		{name: "create user invalid", who: "admin", method: "POST", path: "/api/v1/admin/users", body: map[string]string{"email": "nobody", "role": "king", "password": "x"}, want: []int{422}},
 		{name: "disable user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]bool{"disabled": true}, want: []int{200}},
+		{name: "suspend user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true, "reason": "review"}, want: []int{200}},
+		{name: "suspend without reason", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true}, want: []int{422}},
+		{name: "platform risk as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/risk", want: []int{403}},
+		{name: "platform risk", who: "admin", method: "GET", path: "/api/v1/admin/risk", want: []int{200}},
+		{name: "halt without reason", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": ""}, want: []int{422}},
+		{name: "halt", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": true}, "halt_reason": "contract test", "max_orders_per_day": "40"}, want: []int{200}},
+		{name: "resume", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"paper": false}, "max_orders_per_day": nil}, want: []int{200}},
 		{name: "tokens", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},
 		{name: "create token", who: "admin", method: "POST", path: "/api/v1/admin/tokens", body: map[string]any{"name": "feed", "scopes": []string{"signals:write"}}, want: []int{201}, save: map[string]string{"token": "id"}},
 		{name: "tokens with one", who: "admin", method: "GET", path: "/api/v1/admin/tokens", want: []int{200}},

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -25,6 +26,10 @@ type Problem struct {
 	// Confirmation is the failed confirmation a confirm recorded: the
 	// order was not placed, and the row is in the user's log.
 	Confirmation *trading.Confirmation `json:"confirmation,omitempty"`
+	// Limit is the limit a refused confirm would have broken
+	// (risk_limit_exceeded): its name, value and what the order would
+	// have made it.
+	Limit *risk.Line `json:"limit,omitempty"`
 }
 
 // failedConfirmation is a confirm's error together with the confirmation
@@ -52,6 +57,12 @@ func status(e *errs.Error) int {
 	case errs.NotFound:
 		return http.StatusNotFound
 	case errs.Conflict, errs.CredentialsUnavailable:
+		return http.StatusConflict
+	case errs.RiskLimitExceeded:
+		return http.StatusUnprocessableEntity
+	case errs.TradingPaused, errs.TradingHalted, errs.UserSuspended:
+		// A switch in force is the state of things, not the caller's
+		// rights: the same request succeeds once it is lifted.
 		return http.StatusConflict
 	case errs.RateLimited, errs.BrokerRateLimited:
 		return http.StatusTooManyRequests
@@ -152,6 +163,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if fc := (*failedConfirmation)(nil); errors.As(err, &fc) {
 		p.Confirmation = &fc.conf
+	}
+	if le := (*risk.LimitError)(nil); errors.As(err, &le) {
+		p.Limit = &le.Line
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(st)

@@ -29,6 +29,7 @@ import (
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -45,6 +46,7 @@ type Deps struct {
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
 	Trading   *trading.Service // nil: the trading routes answer 503; main builds it (with trading.NoBroker when there is no broker)
+	Risk      *risk.Service    // nil: built over Pool with the default ceilings (no Pool: the risk routes answer 503)
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
@@ -63,6 +65,7 @@ type Server struct {
 	broker  *broker.Service
 	trading *trading.Service
 	notify  *notify.Service
+	risk    *risk.Service
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
 	authLayer
@@ -80,6 +83,10 @@ func New(d Deps) *Server {
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
 	s.broker, s.notify = d.Broker, d.Notify
+	s.risk = d.Risk
+	if s.risk == nil && d.Pool != nil {
+		s.risk, _ = risk.New(risk.Config{Pool: d.Pool}) // the defaults are well formed
+	}
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
@@ -106,6 +113,7 @@ func (s *Server) routes() {
 	s.adminAuthRoutes()
 	s.brokerRoutes()
 	s.tradingRoutes()
+	s.riskRoutes()
 	s.marketRoutes()
 	s.notifyRoutes()
 }

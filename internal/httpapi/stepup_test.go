@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/auth"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // sensitiveCase is one request to a sensitive route: who sends it, and
@@ -70,7 +71,17 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 		{who: "admin", method: http.MethodPost, path: "/api/v1/admin/tokens", body: func() any {
 			return map[string]any{"name": "feed", "scopes": []string{"signals:write"}}
 		}, want: 201},
+		{who: "subscriber", method: http.MethodPut, path: "/api/v1/settings/risk", body: func() any { return map[string]string{"max_order_value": "60000"} }, want: 200},
+		{who: "admin", method: http.MethodPut, path: "/api/v1/admin/risk", body: func() any {
+			return map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": "step-up walk"}
+		}, want: 200},
 		{who: "admin", method: http.MethodDelete, path: "/api/v1/admin/tokens/{token}", want: 204},
+	}
+	// A limit of the subscriber's own, for the case above to raise.
+	lim := "50000"
+	if _, err := env.srv.risk.SetSettings(ctx, sub.user.ID, risk.UserUpdate{LimitsUpdate: risk.LimitsUpdate{
+		MaxOrderValue: risk.Optional{Set: true, Value: &lim}}}, ""); err != nil {
+		t.Fatal(err)
 	}
 
 	// Every sensitive route has a case; every admin write and every action
@@ -90,6 +101,7 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 		routeKey(http.MethodPost, apiPrefix+"/admin/users"):           true,
 		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):      true,
 		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"):    true,
+		routeKey(http.MethodPut, apiPrefix+"/settings/risk"):          true,
 	}
 	sensitive := 0
 	for _, r := range env.srv.e.Routes() {
@@ -162,15 +174,26 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 		{"/api/v1/settings/position-size", map[string]string{"mode": "shares", "value": "49"}},
 		{"/api/v1/settings/position-size", map[string]string{"mode": "off"}},
 		{"/api/v1/broker/active", map[string]string{"mode": "paper"}},
+		{"/api/v1/settings/risk", map[string]string{"max_order_value": "100"}},
+		{"/api/v1/settings/risk", map[string]any{"trading_paused": true}},
 	} {
 		if r := cl.do(http.MethodPut, tt.path, tt.body); r.status != http.StatusOK && !(tt.path == "/api/v1/broker/active" && r.status == http.StatusNotFound) {
 			t.Errorf("PUT %s %v without step-up: %d %s, want 200", tt.path, tt.body, r.status, r.body)
 		}
 	}
-	// And turning it back on from off is a raise.
-	r := cl.do(http.MethodPut, "/api/v1/settings/position-size", map[string]string{"mode": "shares", "value": "1"})
-	if r.status != http.StatusForbidden {
-		t.Errorf("position size off → 1 share without step-up: %d %s, want 403", r.status, r.body)
+	// And turning it back on from off is a raise, as are resuming trading
+	// and removing a limit.
+	for _, tt := range []struct {
+		path string
+		body any
+	}{
+		{"/api/v1/settings/position-size", map[string]string{"mode": "shares", "value": "1"}},
+		{"/api/v1/settings/risk", map[string]any{"trading_paused": false}},
+		{"/api/v1/settings/risk", map[string]any{"max_order_value": nil}},
+	} {
+		if r := cl.do(http.MethodPut, tt.path, tt.body); r.status != http.StatusForbidden || r.problem(t).Code != "step_up_required" {
+			t.Errorf("PUT %s %v without step-up: %d %s, want 403 step_up_required", tt.path, tt.body, r.status, r.body)
+		}
 	}
 }
 

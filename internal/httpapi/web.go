@@ -39,6 +39,7 @@ func WebPagePaths() []string {
 		"/confirmations/:id",
 		"/settings/broker",
 		"/settings/position-size",
+		"/settings/risk",
 		"/settings/password",
 		"/settings/notifications",
 		"/settings/webhooks",
@@ -49,6 +50,7 @@ func WebPagePaths() []string {
 		"/admin/signals",
 		"/admin/audit",
 		"/admin/tokens",
+		"/admin/risk",
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/risk"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
@@ -104,7 +105,15 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 func benchWorld(b *testing.B, pool *pgxpool.Pool) *world {
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Limits: ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
-	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker})
+	// Ceilings far above what b.N confirms per user add up to: every
+	// check runs, none refuses.
+	high := func(v string) *string { return &v }
+	rs, err := risk.New(risk.Config{Pool: pool, Ceilings: risk.Limits{MaxOrderValue: high("999999999999"),
+		MaxSharesPerOrder: high("999999999"), MaxOrdersPerDay: high("999999999"), MaxDailyValue: high("999999999999")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, Risk: rs})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // MaxIdempotencyKey bounds an Idempotency-Key's length.
@@ -78,7 +80,7 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
 	}
 	hash := requestHash(signalID, string(side))
-	first, g, ps, err := s.confirmInputs(ctx, userID, key, signalID)
+	first, g, ps, sn, err := s.confirmInputs(ctx, userID, key, signalID)
 	if err != nil {
 		return Confirmation{}, false, err
 	}
@@ -98,6 +100,11 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
 			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
 	}
+	// A first look at the switches and limits, from the batch: most
+	// refusals end here, without waiting for the account's lock.
+	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
+		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
+	}
 	if err := s.brokerReachable(); err != nil {
 		return Confirmation{}, false, err
 	}
@@ -107,14 +114,40 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 // confirmPreviewed records the previewed order p as pending and places it,
 // or answers with the confirmation that already holds the key or the live
 // (user, signal, side).
+//
+// It holds the account's order lock from the risk re-check until IBKR has
+// answered: every pending row is inserted under the lock, so the re-check
+// counts every order that passed before it, and a refused confirm writes
+// nothing (see package risk). What it reads and writes under the lock goes
+// through the lock's connection; the contract is resolved before it.
 func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
 		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
 	})
+	// The contract first: its lookup places nothing, and the lock's
+	// connection is then the only one an order holds while it is sent. A
+	// failed lookup fails the confirmation once it is recorded.
+	lo := lockedOrder{}
+	lo.conid, lo.conidErr = s.conid(ctx, userID, p.Ticker)
+	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
+	if err != nil {
+		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not take the account's order lock; nothing was sent, confirm again")
+	}
+	var once sync.Once
+	lo.conn, lo.release = conn, func() { once.Do(unlock) }
+	defer lo.release()
+	sn, err := s.risk.SnapshotOn(ctx, conn, userID)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
+		lo.release()
+		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
+	}
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
-	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
+	inserted, err := s.insertPending(ctx, conn, userID, key, hash, id, p)
 	if err != nil {
 		// The row may have committed all the same (an answer lost with
 		// the connection); nothing is sent for it, and reconciliation must
@@ -125,24 +158,31 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 		return Confirmation{}, false, err
 	}
 	if !inserted {
+		// The first confirmation may still be waiting for this lock.
+		lo.release()
 		return s.firstOf(ctx, userID, key, hash, p.SignalID, p.Side)
 	}
-	c := s.place(ctx, userID, id, p)
+	c := s.place(ctx, userID, id, p, lo)
 	return c, false, failure(c)
 }
 
 // confirmInputs reads in one round trip what a confirm starts from: the
 // confirmation already made with key (nil if none), the signal (nil if
-// none) and the user's position size.
-func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, error) {
+// none), the user's position size and their risk state (switches, limits,
+// the day's usage). The halt is read here, at every confirm, so a halt
+// set on any replica refuses the next confirm on every other one, at no
+// extra round trip.
+func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key)
 	b.Queue(`SELECT `+signalColumns+` FROM signals s WHERE s.id = $1`, signalID)
 	b.Queue(`SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID)
+	rq, rargs := s.risk.SnapshotQuery(userID)
+	b.Queue(rq, rargs...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	fail := func(err error) (*Confirmation, *Signal, PositionSize, error) {
-		return nil, nil, PositionSize{}, fmt.Errorf("read confirm inputs: %w", err)
+	fail := func(err error) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
+		return nil, nil, PositionSize{}, risk.Snapshot{}, fmt.Errorf("read confirm inputs: %w", err)
 	}
 	var first *Confirmation
 	c, err := scanConfirmation(br.QueryRow())
@@ -164,10 +204,14 @@ func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID strin
 	if err != nil {
 		return fail(err)
 	}
+	sn, err := s.risk.ScanSnapshot(br.QueryRow())
+	if err != nil {
+		return fail(err)
+	}
 	if err := br.Close(); err != nil {
 		return fail(err)
 	}
-	return first, sig, ps, nil
+	return first, sig, ps, sn, nil
 }
 
 // failure is the error a failed confirmation is answered with.
@@ -265,7 +309,7 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 //
 // The row is due for reconciliation once PendingGrace has passed: by then
 // its request has recorded the outcome, or it died.
-func (s *Service) insertPending(ctx context.Context, userID, key string, hash []byte, id string, p Preview) (bool, error) {
+func (s *Service) insertPending(ctx context.Context, q execer, userID, key string, hash []byte, id string, p Preview) (bool, error) {
 	now := s.cfg.Now().UTC()
 	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
 		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode, "idempotency_key": key}
@@ -277,7 +321,7 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 		return false, fmt.Errorf("record confirmation %s: %w", id, err)
 	}
 	var n int
-	err = s.pool.QueryRow(ctx, insertPendingSQL,
+	err = q.QueryRow(ctx, insertPendingSQL,
 		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
 		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx)).Scan(&n)
 	if err != nil {

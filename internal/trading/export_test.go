@@ -12,7 +12,7 @@ import (
 // apart.
 func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Preview) error {
 	id := s.cfg.NewID()
-	inserted, err := s.insertPending(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), id, p)
+	inserted, err := s.insertPending(ctx, s.pool, userID, key, requestHash(p.SignalID, string(p.Side)), id, p)
 	if err != nil {
 		return err
 	}

@@ -7,20 +7,32 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
+// lockedOrder is what a confirm holds while it places an order: the
+// account's lock — its connection, on which everything read under the lock
+// is read, and its release — and the contract, resolved before the lock.
+type lockedOrder struct {
+	conn     *pgxpool.Conn
+	release  func()
+	conid    int64
+	conidErr error
+}
+
 // place sends the previewed order for the committed pending confirmation id
-// and records the outcome. It never fails: what cannot be recorded now is
-// left for the reconciliation worker, and the confirmation is returned as
-// "unknown".
-func (s *Service) place(ctx context.Context, userID, id string, p Preview) Confirmation {
+// under lo's lock, releases the lock and records the outcome. It never
+// fails: what cannot be recorded now is left for the reconciliation worker,
+// and the confirmation is returned as "unknown".
+func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo lockedOrder) Confirmation {
 	// A client that hangs up must not cut an order off half-sent.
 	ctx = context.WithoutCancel(ctx)
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OrderTimeout)
-	o := s.send(octx, userID, id, p)
+	o := s.send(octx, userID, id, p, lo)
 	cancel()
+	lo.release()
 	c, err := s.record(ctx, id, o)
 	log := s.logger(ctx)
 	if err != nil {
@@ -73,20 +85,13 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 	return c, nil
 }
 
-// send places the order at IBKR, one order per account at a time, and
-// classifies the answer.
-func (s *Service) send(ctx context.Context, userID, id string, p Preview) outcome {
-	// The contract first: its lookup places nothing, and the lock's
-	// connection is then the only one an order holds while it is sent.
-	conid, err := s.conid(ctx, userID, p.Ticker)
-	if err != nil {
-		return failed(err, "could not find the IBKR contract; nothing was sent")
+// send places the order at IBKR and classifies the answer. The caller
+// holds the account's order lock: one order per account at a time.
+func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo lockedOrder) outcome {
+	if lo.conidErr != nil {
+		return failed(lo.conidErr, "could not find the IBKR contract; nothing was sent")
 	}
-	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
-	if err != nil {
-		return failed(err, "could not take the account's order lock; nothing was sent")
-	}
-	defer unlock()
+	conn, conid := lo.conn, lo.conid
 	if p.Side == Sell {
 		// Re-checked under the account's lock: another exit of the same
 		// position may have been placed since the preview.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // BrokerInfo names where an order goes.
@@ -31,6 +32,9 @@ type Preview struct {
 	Quantity       int64      `json:"quantity"`
 	EstimatedValue string     `json:"estimated_value"`
 	Broker         BrokerInfo `json:"broker"`
+	// Limits are the user's entry limits with what this order would make
+	// each; empty for an exit, which no entry limit refuses.
+	Limits []risk.Line `json:"limits"`
 	// CutoffAt is when confirmations close: the signal's expiry, at the
 	// latest its order's auction cut-off.
 	CutoffAt time.Time `json:"cutoff_at"`
@@ -70,8 +74,43 @@ func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview
 	if err != nil {
 		return Preview{}, err
 	}
+	sn, err := s.risk.Snapshot(ctx, userID)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.Limits = limitLines(sn, p)
 	p.WhatIf = s.whatIf(ctx, userID, p)
 	return p, nil
+}
+
+// limitLines are p's limit lines: none for an exit.
+func limitLines(sn risk.Snapshot, p Preview) []risk.Line {
+	if p.Side == Sell {
+		return []risk.Line{}
+	}
+	return sn.Check(string(p.Broker.Mode), p.Quantity, p.EstimatedValue)
+}
+
+// checkRisk refuses p when a switch or, for an entry, a limit of sn
+// refuses it. It fills p's limit lines.
+func (s *Service) checkRisk(ctx context.Context, userID string, sn risk.Snapshot, p *Preview) error {
+	if err := sn.Gate(string(p.Broker.Mode), p.Side == Sell); err != nil {
+		return err
+	}
+	p.Limits = limitLines(sn, *p)
+	return risk.Refusal(p.Limits)
+}
+
+// auditRefusal records a limit's refusal of p in the audit trail (a
+// confirm refused by a limit leaves no other trace) and returns err.
+func (s *Service) auditRefusal(ctx context.Context, userID string, p Preview, err error) error {
+	var le *risk.LimitError
+	if errors.As(err, &le) {
+		if aerr := s.risk.RecordRefusal(ctx, userID, p.SignalID, string(p.Broker.Mode), le.Line); aerr != nil {
+			return fmt.Errorf("audit a refused confirm: %w", aerr)
+		}
+	}
+	return err
 }
 
 // whatIf asks the broker about p's order; a failure is logged and leaves

@@ -40,6 +40,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // Config configures a Service. Zero fields take defaults.
@@ -51,7 +52,10 @@ type Config struct {
 	// taken; nil means Pool (enough for tests).
 	LockPool *pgxpool.Pool
 	Broker   Broker
-	Log      zerolog.Logger
+	// Risk answers whether an order may go; nil means the platform's
+	// default ceilings over Pool.
+	Risk *risk.Service
+	Log  zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID returns a fresh UUID (a confirmation's id and cOID); nil means
@@ -143,6 +147,7 @@ type Service struct {
 	cfg    Config
 	pool   *pgxpool.Pool
 	broker Broker
+	risk   *risk.Service
 	log    zerolog.Logger
 
 	// accounts serializes orders per IBKR account, across replicas.
@@ -165,10 +170,18 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("trading: a pool and a broker are required")
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Risk == nil {
+		r, err := risk.New(risk.Config{Pool: cfg.Pool, Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("trading: %w", err)
+		}
+		cfg.Risk = r
+	}
 	return &Service{
 		cfg:      cfg,
 		pool:     cfg.Pool,
 		broker:   cfg.Broker,
+		risk:     cfg.Risk,
 		log:      cfg.Log,
 		accounts: accountLocks{pool: cfg.LockPool},
 		inflight: map[string]bool{},

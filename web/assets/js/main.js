@@ -9,6 +9,8 @@ import * as dashboard from './pages/dashboard.js';
 import * as confirmations from './pages/confirmations.js';
 import * as broker from './pages/broker.js';
 import * as position from './pages/position.js';
+import * as riskPage from './pages/risk.js';
+import * as adminRisk from './pages/admin_risk.js';
 import * as password from './pages/password.js';
 import * as adminLog from './pages/admin_log.js';
 import * as adminUsers from './pages/admin_users.js';
@@ -31,6 +33,7 @@ export const routes = [
   { path: '/confirmations/:id', page: confirmations.detail, access: 'user' },
   { path: '/settings/broker', page: broker.page, access: 'user' },
   { path: '/settings/position-size', page: position.page, access: 'user' },
+  { path: '/settings/risk', page: riskPage.page, access: 'user' },
   { path: '/settings/password', page: password.page, access: 'user' },
   { path: '/settings/notifications', page: notifySettings.preferences, access: 'user' },
   { path: '/settings/webhooks', page: notifySettings.webhooks, access: 'user' },
@@ -41,6 +44,7 @@ export const routes = [
   { path: '/admin/signals', page: adminSignals.page, access: 'admin' },
   { path: '/admin/audit', page: adminAudit.page, access: 'admin' },
   { path: '/admin/tokens', page: adminTokens.page, access: 'admin' },
+  { path: '/admin/risk', page: adminRisk.page, access: 'admin' },
 ];
 
 const MFA_HINT = 'ordertune.mfa';
@@ -139,6 +143,7 @@ function renderTopbar(path) {
       navLink('/confirmations', 'My confirmations', path),
       navLink('/settings/broker', 'Broker', path),
       navLink('/settings/position-size', 'Position size', path),
+      navLink('/settings/risk', 'Risk', path),
       navLink('/settings/password', 'Password', path),
       navLink('/settings/notifications', 'Notifications', path),
       navLink('/settings/webhooks', 'Webhooks', path)),
@@ -151,7 +156,8 @@ function renderTopbar(path) {
       navLink('/admin/sessions', 'Sessions', path),
       navLink('/admin/signals', 'Publish', path),
       navLink('/admin/audit', 'Audit', path),
-      navLink('/admin/tokens', 'Tokens', path)));
+      navLink('/admin/tokens', 'Tokens', path),
+      navLink('/admin/risk', 'Platform risk', path)));
   }
   const who = () => h('span', { class: 'who' }, u.email, u.role === 'admin' ? h('span', { class: 'role' }, ' · admin') : null);
   replace(bar,

@@ -7,6 +7,7 @@ import {
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
+import { limitLines, blocked, banner } from '../risk.js';
 
 const POLL_MS = 2000;
 
@@ -94,7 +95,15 @@ function confirmDialog(sig, feed, onDone, onFailed) {
         h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(p.broker && p.broker.account_id_masked)))),
       live ? h('p', { class: 'notice notice-warn' }, 'This places a real order in your live account.')
         : h('p', { class: 'muted small' }, 'Paper trading: no real money moves.'),
-      h('p', { class: 'small muted' }, 'The estimate uses the reference close, not the live price; the fill price is set by the market.'));
+      h('p', { class: 'small muted' }, 'The estimate uses the reference close, not the live price; the fill price is set by the market.'),
+      limitLines(p.limits));
+    const over = (p.limits || []).filter((l) => !l.ok);
+    if (over.length) {
+      // The server would refuse it (risk_limit_exceeded): say so now.
+      showError({ message: 'This order is over your risk limit, so it cannot be placed. Lower the position size or change your limits.' },
+        h('p', null, h('a', { href: '/settings/risk', onclick: () => dlg.close() }, 'Settings → Risk')));
+      return;
+    }
     confirmBtn.disabled = false;
     confirmBtn.focus();
   }).catch((err) => {
@@ -169,25 +178,39 @@ export const signals = {
           h('label', { for: id }, v === 'open' ? 'Open' : 'All'));
       }));
     const setupSlot = h('div');
+    const riskSlot = h('div');
+    // Why confirms are refused now (pause, suspension, halt of the active
+    // mode): {entries, exits}, each a reason or null.
+    let stop = { entries: null, exits: null };
     replace(main,
       h('div', { class: 'page-head' },
         h('h1', null, 'Signals'),
         scopeSel),
       h('p', { class: 'lead' }, 'Each row is one signal. Confirm Buy or Confirm Sell places the order at Interactive Brokers for you, with your position size.'),
       setupSlot,
+      riskSlot,
       region);
 
-    Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => {
+    Promise.allSettled([get('/broker'), get('/settings'), get('/settings/risk')]).then(([b, s, r]) => {
       if (stopped) return;
       replace(setupSlot, setupNotice(b.status === 'fulfilled' ? b.value : null, s.status === 'fulfilled' ? s.value : null));
+      if (r.status === 'fulfilled') {
+        stop = blocked(r.value, b.status === 'fulfilled' ? b.value.active_mode : null);
+        replace(riskSlot, banner(stop));
+        for (const sig of current) updateRow(sig);
+      }
     });
 
     function actionCell(sig) {
       if (!canConfirm(sig)) return h('span', { class: 'muted small' }, 'Confirmed');
       const verb = sideOf(sig) === 'BUY' ? 'Buy' : 'Sell';
+      const why = verb === 'Buy' ? stop.entries : stop.exits;
       return h('button', {
         type: 'button',
         class: `btn ${verb === 'Buy' ? 'btn-buy' : 'btn-sell'}`,
+        disabled: !!why,
+        title: why || null,
+        'aria-describedby': why ? 'risk-banner' : null,
         'data-action': 'confirm',
         'aria-label': `Confirm ${verb} ${sig.ticker}, strategy ${sig.strategy}`,
         onclick: (e) => openDialog(sig, e.currentTarget),

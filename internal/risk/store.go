@@ -1,0 +1,103 @@
+package risk
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/audit"
+)
+
+// snapshotSQL reads a user's whole risk state in one statement: the
+// platform row, the user's row, and the day's entries per mode. Its
+// arguments are the user and the day's bounds.
+const snapshotSQL = `
+	SELECT p.max_order_value::text, p.max_shares_per_order::text, p.max_orders_per_day::text, p.max_daily_value::text,
+		p.halted_live, p.halted_paper, p.halt_reason,
+		u.max_order_value::text, u.max_shares_per_order::text, u.max_orders_per_day::text, u.max_daily_value::text,
+		coalesce(u.trading_paused, false), coalesce(u.suspended, false), coalesce(u.suspended_reason, ''),
+		q.live_orders, q.live_value::text, q.paper_orders, q.paper_value::text
+	FROM risk_platform p
+	LEFT JOIN risk_users u ON u.user_id = $1
+	CROSS JOIN (
+		SELECT count(*) FILTER (WHERE c.mode = 'live') AS live_orders,
+			coalesce(sum(c.quantity * coalesce(c.limit_price, c.ref_price)) FILTER (WHERE c.mode = 'live'), 0) AS live_value,
+			count(*) FILTER (WHERE c.mode = 'paper') AS paper_orders,
+			coalesce(sum(c.quantity * coalesce(c.limit_price, c.ref_price)) FILTER (WHERE c.mode = 'paper'), 0) AS paper_value
+		FROM confirmations c
+		WHERE c.user_id = $1 AND c.side = 'BUY' AND c.created_at >= $2 AND c.created_at < $3
+		  AND (c.status IN ('pending', 'submitted', 'unknown', 'filled', 'partially_filled')
+		       OR (c.status = 'cancelled' AND c.filled_quantity > 0))) q`
+
+// SnapshotQuery returns the statement and arguments that read userID's
+// Snapshot now, for a caller that folds it into a batch of its own; scan
+// its row with ScanSnapshot.
+func (s *Service) SnapshotQuery(userID string) (string, []any) {
+	start, end := s.day(s.now())
+	return snapshotSQL, []any{userID, start, end}
+}
+
+// ScanSnapshot reads the row of SnapshotQuery's statement.
+func (s *Service) ScanSnapshot(row pgx.Row) (Snapshot, error) {
+	var sn Snapshot
+	var platform Limits
+	var haltedLive, haltedPaper bool
+	var live, paper Usage
+	err := row.Scan(&platform.MaxOrderValue, &platform.MaxSharesPerOrder, &platform.MaxOrdersPerDay, &platform.MaxDailyValue,
+		&haltedLive, &haltedPaper, &sn.HaltReason,
+		&sn.Own.MaxOrderValue, &sn.Own.MaxSharesPerOrder, &sn.Own.MaxOrdersPerDay, &sn.Own.MaxDailyValue,
+		&sn.Paused, &sn.Suspended, &sn.SuspendedReason,
+		&live.Orders, &live.Value, &paper.Orders, &paper.Value)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read risk state: %w", err)
+	}
+	sn.Ceilings = s.ceilingsOver(platform)
+	sn.Halted = map[string]bool{Live: haltedLive, Paper: haltedPaper}
+	sn.Used = map[string]Usage{Live: live, Paper: paper}
+	return sn, nil
+}
+
+// ceilingsOver returns the ceilings in force: Admin → Risk's where set,
+// else the environment's.
+func (s *Service) ceilingsOver(platform Limits) Limits {
+	var l Limits
+	for _, n := range Names {
+		v := platform.Get(n)
+		if v == nil {
+			v = s.ceilings.Get(n)
+		}
+		*l.field(n) = v
+	}
+	return l
+}
+
+// Querier runs one query; a pool, a connection and a transaction all do.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Snapshot reads userID's risk state now.
+func (s *Service) Snapshot(ctx context.Context, userID string) (Snapshot, error) {
+	return s.SnapshotOn(ctx, s.pool, userID)
+}
+
+// SnapshotOn is Snapshot on q: trading reads it under an account's lock on
+// the lock's own connection.
+func (s *Service) SnapshotOn(ctx context.Context, q Querier, userID string) (Snapshot, error) {
+	sql, args := s.SnapshotQuery(userID)
+	return s.ScanSnapshot(q.QueryRow(ctx, sql, args...))
+}
+
+// RecordRefusal audits a confirm that a limit refused: nothing was
+// written or sent, so the audit row is its only trace.
+func (s *Service) RecordRefusal(ctx context.Context, userID, signalID, mode string, l Line) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return audit.Record(ctx, tx, audit.Event{At: s.now(), UserID: userID, ActorID: userID, Action: "risk.refused",
+			Subject: signalID, Details: map[string]any{"limit": l.Name, "value": l.Limit, "would_be": l.WouldBe, "mode": mode}})
+	})
+}
+
+// now is the service's clock in UTC.
+func (s *Service) nowUTC() time.Time { return s.now().UTC() }

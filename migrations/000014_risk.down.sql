@@ -1,0 +1,2 @@
+DROP TABLE risk_users;
+DROP TABLE risk_platform;
