@@ -111,6 +111,9 @@ type TestError struct {
 	Code    errs.Code `json:"code"`
 	Message string    `json:"message"`
 	Hint    string    `json:"hint"`
+	// Errors names each field of the credentials that failed to parse, as
+	// a 422 would, so a form can mark the fields; empty for other steps.
+	Errors []errs.FieldError `json:"errors,omitempty"`
 }
 
 // The names of the Test Connection steps, in order.

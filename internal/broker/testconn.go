@@ -63,7 +63,9 @@ func (s *Service) runTest(ctx context.Context, mode Mode, in Input) TestResult {
 	creds, err := parseInput(in)
 	if err != nil {
 		st := Step{Name: StepCredentials, DurationMS: s.since(start), Message: "The credentials are incomplete or invalid"}
+		var fields []errs.FieldError
 		if e := errs.As(err); e != nil && len(e.Fields) > 0 {
+			fields = e.Fields
 			parts := make([]string, len(e.Fields))
 			for i, f := range e.Fields {
 				parts[i] = f.Field + ": " + f.Message
@@ -72,7 +74,9 @@ func (s *Service) runTest(ctx context.Context, mode Mode, in Input) TestResult {
 		} else {
 			st.Hint = "Paste the credentials again from IBKR's self-service portal."
 		}
-		return fail(st, errs.Invalid)
+		r := fail(st, errs.Invalid)
+		r.Error.Errors = fields
+		return r
 	}
 	accountID := creds.AccountID
 	msg := "The credentials are complete and well-formed"

@@ -65,6 +65,7 @@ const statusLabels = {
   filled: 'Filled',
   partially_filled: 'Partially filled',
   cancelled: 'Cancelled',
+  cancelling: 'Cancelling…',
   failed: 'Failed',
   unknown: 'Checking with IBKR',
   connected: 'Connected',
@@ -79,6 +80,7 @@ const statusTones = {
   filled: 'ok',
   partially_filled: 'warn',
   cancelled: 'muted',
+  cancelling: 'warn',
   failed: 'bad',
   connected: 'ok',
   untested: 'muted',
@@ -112,14 +114,36 @@ export function entryModeLabel(mode) {
   return entryModes[mode] || mode || '—';
 }
 
-/** money shows a decimal string as dollars without going through floats. */
+// One formatter for every amount of money the UI shows. It is given the
+// decimal string itself (Intl.NumberFormat formats strings exactly), so no
+// float rounding creeps in; cents always show, finer prices keep their digits.
+const moneyFormat = new Intl.NumberFormat('en-US', {
+  style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6,
+});
+
+/** money shows a decimal string as dollars: "2434.25" → "$2,434.25". */
 export function money(v) {
   if (v == null || v === '') return '—';
-  let s = String(v);
-  // Cents always show ("405" → "405.00"); finer prices keep their digits.
-  if (/^-?\d+$/.test(s)) s += '.00';
-  else if (/^-?\d+\.\d$/.test(s)) s += '0';
-  return s.startsWith('-') ? `−$${s.slice(1)}` : `$${s}`;
+  const s = String(v).trim();
+  if (!/^[+-]?\d+(\.\d+)?$/.test(s)) return s;
+  return moneyFormat.format(s).replace('-', '−');
+}
+
+/**
+ * decimalTimes multiplies a decimal string by a whole number exactly and
+ * returns the product as a decimal string with two decimals, rounded half
+ * up ("187.25" × 26 → "4868.50").
+ */
+export function decimalTimes(v, n) {
+  const s = String(v || '').trim();
+  if (!/^\d+(\.\d+)?$/.test(s) || !/^\d+$/.test(String(n))) return '';
+  const [i, f = ''] = s.split('.');
+  const scale = Math.max(f.length, 2);
+  const units = BigInt(i + f.padEnd(scale, '0')) * BigInt(n);
+  const div = 10n ** BigInt(scale - 2);
+  const cents = (units + div / 2n) / div;
+  const c = cents.toString().padStart(3, '0');
+  return `${c.slice(0, -2)}.${c.slice(-2)}`;
 }
 
 /**

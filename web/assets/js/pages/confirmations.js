@@ -3,6 +3,7 @@
 import { h, replace, badge, money, plain, dateTime, pendingStatus, statusLabel, table } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { formAlert, showProblem, busy } from '../forms.js';
+import { ask } from '../ask.js';
 
 const STATUSES = ['pending', 'submitted', 'filled', 'partially_filled', 'cancelled', 'failed', 'unknown'];
 
@@ -76,6 +77,13 @@ export const detail = {
     let timer = null;
     let stopped = false;
     ctx.setCleanup(() => { stopped = true; clearTimeout(timer); });
+    // After a cancel, IBKR takes a moment to report the order cancelled:
+    // until then the badge says so rather than the old status.
+    let cancelling = false;
+    const shownBadge = (c) => {
+      if (cancelling && pendingStatus(c.status)) return badge('cancelling');
+      return badge(c.status);
+    };
     const region = h('div', null, h('p', { class: 'loading' }, 'Loading…'));
     replace(main, h('p', { class: 'breadcrumb' }, h('a', { href: '/confirmations' }, '← My confirmations')),
       h('h1', null, 'Confirmation'), region);
@@ -91,22 +99,31 @@ export const detail = {
       if (stopped) return;
       main.querySelector('h1').textContent = `${c.side === 'SELL' ? 'Sell' : 'Buy'} ${c.ticker}`;
       const cancelAlert = formAlert();
-      const cancellable = c.status === 'pending' || c.status === 'submitted';
+      const cancellable = !cancelling && (c.status === 'pending' || c.status === 'submitted');
       const cancelBtn = cancellable ? h('button', { type: 'button', class: 'btn btn-danger' }, 'Cancel order') : null;
       if (cancelBtn) {
-        cancelBtn.addEventListener('click', () => busy(cancelBtn, 'Cancelling…', async () => {
-          try {
-            await call('POST', `/confirmations/${encodeURIComponent(id)}/cancel`);
-            await load();
-          } catch (err) {
-            showProblem(region, err);
-          }
-        }));
+        cancelBtn.addEventListener('click', async () => {
+          const sure = await ask({
+            title: `Cancel your ${c.side === 'SELL' ? 'sell' : 'buy'} order for ${c.ticker}?`,
+            text: 'Ordertune asks IBKR to cancel it. Shares already filled stay bought or sold.',
+            yes: 'Cancel order', no: 'Keep the order', opener: cancelBtn,
+          });
+          if (!sure) return;
+          await busy(cancelBtn, 'Cancelling…', async () => {
+            try {
+              await call('POST', `/confirmations/${encodeURIComponent(id)}/cancel`);
+              cancelling = true;
+              await load();
+            } catch (err) {
+              showProblem(region, err);
+            }
+          });
+        });
       }
       const events = c.events || [];
       replace(region,
         h('div', { class: 'card' },
-          h('div', { class: 'status-line' }, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null),
+          h('div', { class: 'status-line' }, shownBadge(c), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null),
           h('dl', { class: 'facts' },
             h('div', null, h('dt', null, 'Order'), h('dd', null, orderSummary(c))),
             h('div', null, h('dt', null, 'Mode'), h('dd', null, c.mode === 'live' ? 'Live' : 'Paper')),

@@ -3,7 +3,7 @@
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
 // without a reload.
 import {
-  h, replace, badge, money, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
+  h, replace, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
@@ -46,7 +46,27 @@ function canConfirm(sig) {
   return !c || c.status === 'failed' || c.status === 'cancelled';
 }
 
-function confirmDialog(sig, feed, onDone, onFailed) {
+/** missingSteps lists what must be set up before any order can go, each
+ * with where to do it; broker and settings are GET /broker and /settings
+ * (null when they could not be read). */
+function missingSteps(broker, settings) {
+  const todo = [];
+  const conn = broker && broker.connections && broker.connections[broker.active_mode];
+  if (broker && (!conn || conn.status !== 'connected')) {
+    todo.push({ key: 'broker', href: '/settings/broker', link: 'Connect your Interactive Brokers account', rest: ' and test the connection.' });
+  }
+  if (settings && settings.position_size && settings.position_size.mode === 'off') {
+    todo.push({ key: 'position-size', href: '/settings/position-size', link: 'Set a position size', rest: ': how much to buy on each signal.' });
+  }
+  return todo;
+}
+
+function stepList(todo, onLink) {
+  return h('ul', { class: 'setup-steps' }, todo.map((s) => h('li', { 'data-step': s.key },
+    h('a', { href: s.href, onclick: onLink || null }, s.link), s.rest)));
+}
+
+function confirmDialog(sig, feed, setup, onDone, onFailed) {
   const side = sideOf(sig);
   const verb = side === 'BUY' ? 'Buy' : 'Sell';
   // One key per dialog: a double click, a retry after a network error or a
@@ -62,6 +82,7 @@ function confirmDialog(sig, feed, onDone, onFailed) {
     body, alert,
     h('div', { class: 'actions dialog-actions' }, confirmBtn, cancelBtn));
   let sent = false;
+  let armed = true; // false while the live account waits for the typed ticker
   const close = () => { dlg.close(); };
   cancelBtn.addEventListener('click', close);
   dlg.addEventListener('close', () => {
@@ -70,6 +91,8 @@ function confirmDialog(sig, feed, onDone, onFailed) {
   });
   document.body.append(dlg);
   dlg.showModal();
+  // Focus starts, and stays, on Cancel: two presses of Enter must never
+  // place an order.
   cancelBtn.focus();
 
   const showError = (err, extra) => {
@@ -78,8 +101,35 @@ function confirmDialog(sig, feed, onDone, onFailed) {
     alert.focus();
   };
 
+  const todo = missingSteps(setup.broker, setup.settings);
+  if (todo.length) {
+    // Name every missing step at once, rather than the first the server
+    // happens to check.
+    confirmBtn.hidden = true;
+    cancelBtn.textContent = 'Close';
+    replace(body,
+      h('p', null, 'Ordertune cannot place this order yet. First:'),
+      stepList(todo, () => dlg.close()));
+    return;
+  }
+
   get(`/signals/${encodeURIComponent(sig.id)}/preview`).then((p) => {
     const live = p.broker && p.broker.mode === 'live';
+    const atRef = decimalTimes(sig.ref_close, p.quantity);
+    let typed = null;
+    if (live) {
+      armed = false;
+      const id = `confirm-ticker-${sig.id}`;
+      const input = h('input', { id, type: 'text', class: 'ticker-input', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-help` });
+      input.addEventListener('input', () => {
+        armed = input.value.trim().toUpperCase() === sig.ticker;
+        confirmBtn.disabled = !armed;
+      });
+      typed = h('div', { class: 'field confirm-typed' },
+        h('label', { for: id }, `Type ${sig.ticker} to confirm`),
+        h('p', { class: 'help', id: `${id}-help` }, 'A live order spends real money: typing the ticker makes sure it is meant.'),
+        input);
+    }
     replace(body,
       h('dl', { class: 'facts' },
         h('div', null, h('dt', null, 'Side'), h('dd', null, p.side === 'SELL' ? 'Sell' : 'Buy')),
@@ -88,17 +138,20 @@ function confirmDialog(sig, feed, onDone, onFailed) {
         h('div', null, h('dt', null, 'Quantity'), h('dd', { 'data-fact': 'quantity' }, `${plain(p.quantity)} shares`)),
         h('div', null, h('dt', null, 'Reference close'), h('dd', null, money(sig.ref_close))),
         h('div', null, h('dt', null, 'Live price'), h('dd', { 'data-fact': 'live-price' }, feed.view(sig.ticker, sig.ref_close, { detail: true }))),
-        h('div', null, h('dt', null, 'Estimated value (at reference close)'), h('dd', { 'data-fact': 'estimated-value' }, money(p.estimated_value))),
+        h('div', null, h('dt', null, 'Estimated value (at reference close)'), h('dd', { 'data-fact': 'estimated-value' }, money(atRef))),
+        p.limit_price ? h('div', null, h('dt', null, 'Estimated value (at limit price)'), h('dd', { 'data-fact': 'estimated-value-limit' }, money(p.estimated_value))) : null,
         h('div', null, h('dt', null, 'Broker'), h('dd', null, (p.broker && p.broker.name) || 'Interactive Brokers')),
         h('div', null, h('dt', null, 'Mode'), h('dd', null, live ? 'Live' : 'Paper')),
         h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(p.broker && p.broker.account_id_masked)))),
       live ? h('p', { class: 'notice notice-warn' }, 'This places a real order in your live account.')
         : h('p', { class: 'muted small' }, 'Paper trading: no real money moves.'),
-      h('p', { class: 'small muted' }, 'The estimate uses the reference close, not the live price; the fill price is set by the market.'));
-    confirmBtn.disabled = false;
-    confirmBtn.focus();
+      typed,
+      h('p', { class: 'small muted' }, p.limit_price
+        ? 'The order cannot fill above the limit price, so the limit estimate is the most it can cost; the fill price is set by the market.'
+        : 'The estimate uses the reference close, not the live price; the fill price is set by the market.'));
+    confirmBtn.disabled = !armed;
   }).catch((err) => {
-    replace(body, h('p', null, `Ordertune cannot place this order yet.`));
+    replace(body, h('p', null, 'Ordertune cannot place this order yet.'));
     const fix = [];
     if (/position size/i.test(err.detail)) fix.push(h('a', { href: '/settings/position-size' }, 'Set a position size'));
     if (/broker|connect/i.test(err.detail) || String(err.code).startsWith('broker_')) fix.push(h('a', { href: '/settings/broker' }, 'Check Settings → Broker'));
@@ -107,7 +160,7 @@ function confirmDialog(sig, feed, onDone, onFailed) {
   });
 
   confirmBtn.addEventListener('click', async () => {
-    if (sent) return;
+    if (sent || !armed) return;
     sent = true;
     confirmBtn.disabled = true;
     confirmBtn.textContent = 'Sending…';
@@ -136,17 +189,10 @@ function confirmDialog(sig, feed, onDone, onFailed) {
 }
 
 function setupNotice(broker, settings) {
-  const todo = [];
-  const conn = broker && broker.connections && broker.connections[broker.active_mode];
-  if (broker && (!conn || conn.status !== 'connected')) {
-    todo.push(h('li', null, h('a', { href: '/settings/broker' }, 'Connect your Interactive Brokers account'), ' and test the connection.'));
-  }
-  if (settings && settings.position_size && settings.position_size.mode === 'off') {
-    todo.push(h('li', null, h('a', { href: '/settings/position-size' }, 'Set a position size'), ': how much to buy on each signal.'));
-  }
+  const todo = missingSteps(broker, settings);
   if (!todo.length) return null;
   return h('section', { class: 'notice notice-info setup', 'aria-labelledby': 'setup-h' },
-    h('h2', { id: 'setup-h' }, 'Before you can confirm'), h('ul', null, todo));
+    h('h2', { id: 'setup-h' }, 'Before you can confirm'), stepList(todo));
 }
 
 /** signals is the dashboard page. */
@@ -169,21 +215,31 @@ export const signals = {
           h('label', { for: id }, v === 'open' ? 'Open' : 'All'));
       }));
     const setupSlot = h('div');
+    // The outcome of the last confirm, in words, above the table.
+    const flash = h('div', { class: 'confirm-flash', role: 'status' });
     replace(main,
       h('div', { class: 'page-head' },
         h('h1', null, 'Signals'),
         scopeSel),
       h('p', { class: 'lead' }, 'Each row is one signal. Confirm Buy or Confirm Sell places the order at Interactive Brokers for you, with your position size.'),
       setupSlot,
+      flash,
       region);
 
-    Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => {
-      if (stopped) return;
-      replace(setupSlot, setupNotice(b.status === 'fulfilled' ? b.value : null, s.status === 'fulfilled' ? s.value : null));
+    const setup = Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => ({
+      broker: b.status === 'fulfilled' ? b.value : null,
+      settings: s.status === 'fulfilled' ? s.value : null,
+    }));
+    setup.then(({ broker, settings }) => {
+      if (!stopped) replace(setupSlot, setupNotice(broker, settings));
     });
 
     function actionCell(sig) {
       if (!canConfirm(sig)) return h('span', { class: 'muted small' }, 'Confirmed');
+      if (sig.kind === 'exit' && sig.sellable === 0) {
+        return h('span', { class: 'muted small', 'data-action': 'nothing-to-sell' },
+          `Nothing to sell: you hold no ${sig.ticker} from a strategy ${sig.strategy} entry.`);
+      }
       const verb = sideOf(sig) === 'BUY' ? 'Buy' : 'Sell';
       return h('button', {
         type: 'button',
@@ -194,19 +250,29 @@ export const signals = {
       }, `Confirm ${verb}`);
     }
 
-    function openDialog(sig, opener) {
+    async function openDialog(sig, opener) {
       clearTimeout(timer);
-      confirmDialog(sig, feed, (conf) => {
+      confirmDialog(sig, feed, await setup, (conf) => {
         if (conf) {
           sig.my_confirmation = conf;
           updateRow(sig);
-          announce(`${sig.ticker}: ${conf.status}`);
+          showFlash(sig, conf);
         }
         const row = region.querySelector(`tr[data-signal-id="${CSS.escape(sig.id)}"]`);
         const target = (row && row.querySelector('.status-link, [data-action=confirm]')) || opener;
         if (target && target.isConnected) target.focus();
         schedule();
       }, () => load(false));
+    }
+
+    function showFlash(sig, conf) {
+      const verb = conf.side === 'SELL' ? 'Sell' : 'Buy';
+      const bad = conf.status === 'failed';
+      replace(flash, h('div', { class: `notice ${bad ? 'notice-bad' : 'notice-ok'}`, 'data-confirmation-id': conf.id },
+        h('p', null,
+          h('strong', null, bad ? `${verb} ${sig.ticker} failed.` : `${verb} order for ${plain(conf.quantity)} ${sig.ticker} sent to IBKR.`),
+          ' Status: ', badge(conf.status), ' ',
+          h('a', { href: `/confirmations/${encodeURIComponent(conf.id)}` }, 'Follow this order'))));
     }
 
     function renderTable(items) {
@@ -275,7 +341,11 @@ export const signals = {
           if (JSON.stringify(before) !== JSON.stringify(after)) {
             current[i] = s;
             updateRow(s);
-            if (after && (!before || before.status !== after.status)) announce(`${s.ticker}: ${after.status.replace('_', ' ')}`);
+            if (after && (!before || before.status !== after.status)) {
+              announce(`${s.ticker}: ${statusLabel(after.status)}`);
+              const shown = flash.querySelector(`[data-confirmation-id="${CSS.escape(after.id)}"] .badge`);
+              if (shown) shown.replaceWith(badge(after.status));
+            }
           }
         });
       }
