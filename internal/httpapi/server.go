@@ -54,6 +54,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	broker  *broker.Service
 	trading *trading.Service
+	ui      *webUI // set by webRoutes; answers browsers' unknown pages
 	authLayer
 }
 
