@@ -236,6 +236,19 @@ document.addEventListener('click', (e) => {
 
 window.addEventListener('popstate', () => render());
 
+// Escape closes the phone menu and gives focus back to its button.
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  const nav = document.getElementById('primary-nav');
+  if (!nav || !nav.classList.contains('open')) return;
+  nav.classList.remove('open');
+  const toggle = document.querySelector('.menu-toggle');
+  if (toggle) {
+    toggle.setAttribute('aria-expanded', 'false');
+    toggle.focus();
+  }
+});
+
 onAuthLost((code) => {
   if (code === 'mfa_required') {
     state.stage = 'mfa';

@@ -59,7 +59,10 @@ export const list = {
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
           ],
           rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
-          empty: 'No confirmations yet. Confirm a signal on the Signals page.',
+          // A filter with no rows is not a new account: say which it is.
+          empty: status
+            ? h('span', null, `No confirmations with status “${statusLabel(status)}”. `, h('a', { href: '/confirmations' }, 'Show all statuses'))
+            : 'No confirmations yet. Confirm a signal on the Signals page.',
         }), data.next_cursor ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: () => load(data.next_cursor) }, 'Show more')) : null);
       } catch (err) {
         replace(region, h('p', { class: 'notice notice-bad', role: 'alert' }, err.detail || err.message));
