@@ -77,6 +77,16 @@ var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "user_emai
 	"limit_price", "mode", "account_id_masked", "status", "broker_order_id", "broker_status", "filled_quantity", "avg_fill_price",
 	"error_code", "error_message"}
 
+// adminConfirmation is one confirmation of any user, with its status
+// history and its owner.
+func (s *Server) adminConfirmation(c echo.Context) error {
+	conf, err := s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, conf)
+}
+
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {
 	ctx := c.Request().Context()
 	f.Limit, f.Cursor = trading.MaxLimit, ""

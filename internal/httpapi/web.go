@@ -41,6 +41,7 @@ func WebPagePaths() []string {
 		"/settings/position-size",
 		"/settings/password",
 		"/admin/confirmations",
+		"/admin/confirmations/:id",
 		"/admin/users",
 		"/admin/sessions",
 		"/admin/signals",

@@ -250,6 +250,23 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 	return list, next, nil
 }
 
+// AnyConfirmation is one confirmation of any user with its status history,
+// for the admin log; UserID names its owner.
+func (s *Service) AnyConfirmation(ctx context.Context, id string) (Confirmation, error) {
+	if !validID(id) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	var owner string
+	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM confirmations WHERE id = $1`, id).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("read confirmation %s: %w", id, err)
+	}
+	return s.confirmation(ctx, s.pool, owner, id, true)
+}
+
 // UserEmails returns the e-mail address of each of the users ids names
 // (the admin log's CSV names people, not ids).
 func (s *Service) UserEmails(ctx context.Context, ids []string) (map[string]string, error) {

@@ -30,6 +30,7 @@ export const routes = [
   { path: '/settings/position-size', page: position.page, access: 'user' },
   { path: '/settings/password', page: password.page, access: 'user' },
   { path: '/admin/confirmations', page: adminLog.page, access: 'admin' },
+  { path: '/admin/confirmations/:id', page: confirmations.adminDetail, access: 'admin' },
   { path: '/admin/users', page: adminUsers.page, access: 'admin' },
   { path: '/admin/sessions', page: adminSessions.page, access: 'admin' },
   { path: '/admin/signals', page: adminSignals.page, access: 'admin' },
