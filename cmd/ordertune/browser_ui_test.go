@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -48,6 +50,10 @@ func TestBrowserUI(t *testing.T) {
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
+		{"EmptyStates", f.emptyStates},
+		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
+		{"DeadEnds", f.deadEnds},
+		{"PhoneMenuEscape", f.phoneMenuEscape},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			t.FailNow()
@@ -279,4 +285,110 @@ func (f *uiFlow) nothingToSell(t *testing.T) {
 		t.Errorf("AAPL rows offer %q, want one Confirm Sell for the held position", got)
 	}
 	tb.screenshot("exits")
+}
+
+// emptyStates: a filter with no rows says so, and offers the way back.
+func (f *uiFlow) emptyStates(t *testing.T) {
+	tb := f.tab.on(t)
+	tb.open("/confirmations?status=cancelled")
+	tb.waitJS(`document.querySelector('.empty-row')`)
+	got := tb.text(".empty-row")
+	if strings.Contains(got, "yet") || !strings.Contains(got, "Cancelled") {
+		t.Errorf("filtered empty state = %q, want it to name the filter", got)
+	}
+	if n := eval[int](tb, `document.querySelectorAll('.empty-row a[href="/confirmations"]').length`); n != 1 {
+		t.Error("the filtered empty state offers no way back to every status")
+	}
+}
+
+// adminLogFiltersAndOrder: part of an e-mail finds the user, a reversed
+// range is caught at its field with the table still there, the CSV names
+// the user and starts with a BOM, and an order opens with its history.
+func (f *uiFlow) adminLogFiltersAndOrder(t *testing.T) {
+	tb := f.tab.on(t)
+	tb.open("/admin/confirmations")
+	tb.typeInto(`[name=user]`, "ADA@")
+	tb.click(`.filters button[type=submit]`)
+	tb.waitPath("/admin/confirmations?user=ADA%40")
+	tb.waitJS(`document.querySelector('tbody tr[data-confirmation-id]')`)
+	top := eval[float64](tb, `document.querySelector('.filters').getBoundingClientRect().height`)
+	tb.setValue(`[name=from]`, "2026-02-01")
+	tb.setValue(`[name=to]`, "2026-01-01")
+	tb.click(`.filters button[type=submit]`)
+	tb.waitJS(`document.querySelector('[data-field=to] .field-error:not([hidden])')`)
+	if n := eval[int](tb, `document.querySelectorAll('tbody tr[data-confirmation-id]').length`); n == 0 {
+		t.Error("the table went away with the error")
+	}
+	if n := eval[int](tb, `document.querySelectorAll('.filters .form-alert').length`); n != 0 {
+		t.Error("the alert is inside the filter row")
+	}
+	if h := eval[float64](tb, `document.querySelector('.filters').getBoundingClientRect().height`); h > top*2 {
+		t.Errorf("the filter row grew from %.0f to %.0f px with the error", top, h)
+	}
+	tb.screenshot("reversed-range")
+	tb.setValue(`[name=from]`, "")
+	tb.setValue(`[name=to]`, "")
+
+	dir := t.TempDir()
+	bc := chromedp.FromContext(tb.ctx).BrowserContextID
+	dctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	progress := chromedp.BrowserEvents(dctx, browser.DownloadProgress)
+	if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir, EventsEnabled: ptr(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tb.click(`a[data-action=csv]`)
+	csv := waitDownload(t, progress, dir)
+	if !strings.HasPrefix(csv, "\uFEFFid,") || !strings.Contains(csv, ",user_email,") || !strings.Contains(csv, f.me.email) {
+		t.Errorf("CSV = %q…, want a BOM, a user_email column and the e-mail", csv[:min(len(csv), 200)])
+	}
+
+	// An order opens from the log, with its history.
+	id := eval[string](tb, `document.querySelector('tbody tr[data-confirmation-id]').dataset.confirmationId`)
+	tb.click(`tbody tr[data-confirmation-id="` + id + `"] a`)
+	tb.waitPath("/admin/confirmations/" + id)
+	tb.waitJS(`document.querySelector('.timeline')`)
+	if n := eval[int](tb, `document.querySelectorAll('.timeline li').length`); n == 0 {
+		t.Error("the order opened from the log shows no history")
+	}
+	tb.screenshot("order")
+}
+
+// deadEnds: an unknown address shows a page, not JSON; enrolment can be
+// left with Sign out.
+func (f *uiFlow) deadEnds(t *testing.T) {
+	tb := f.tab.on(t)
+	tb.open("/no/such/page")
+	if got := tb.text("main h1"); got != "Page not found" {
+		t.Errorf("unknown page heading = %q", got)
+	}
+	tb.screenshot("not-found")
+
+	other := &person{email: "newbie@example.com", password: "another good password"}
+	f.env.createUser(t, other, "subscriber")
+	nt := f.env.newTab(t)
+	nt.signIn(other, "/enroll")
+	nt.waitJS(`document.querySelector('button[data-action=sign-out]')`)
+	nt.click(`button[data-action=sign-out]`)
+	nt.waitPath("/signin")
+	if code := nt.fetchStatus("/api/v1/me"); code != http.StatusUnauthorized {
+		t.Errorf("GET /me after signing out of enrolment = %d, want 401", code)
+	}
+}
+
+// phoneMenuEscape: the phone menu closes on Escape, focus back on its button.
+func (f *uiFlow) phoneMenuEscape(t *testing.T) {
+	tb := f.tab.on(t)
+	tb.do(chromedp.EmulateViewport(phoneWidth, phoneHeight))
+	defer tb.do(chromedp.EmulateViewport(desktopWidth, desktopHeight))
+	tb.open("/")
+	tb.click(`.menu-toggle`)
+	tb.waitJS(`document.getElementById('primary-nav').classList.contains('open')`)
+	tb.do(chromedp.KeyEvent(kb.Escape))
+	tb.waitJS(`!document.getElementById('primary-nav').classList.contains('open')`)
+	if got := eval[string](tb, `document.activeElement.className + ' ' + document.activeElement.getAttribute('aria-expanded')`); got != "btn menu-toggle false" {
+		t.Errorf("after Escape the focus is on %q, want the collapsed menu button", got)
+	}
 }

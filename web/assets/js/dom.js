@@ -109,6 +109,33 @@ const entryModes = {
   signal_close: 'Market on close',
 };
 
+/** orderWords names IBKR's order type and time in force in plain English
+ * ("MKT", "OPG" → "Market at the open"), with the codes as a fallback. */
+export function orderWords(orderType, tif) {
+  if (orderType === 'MOC') return 'Market on close';
+  const names = { MKT: 'Market', LMT: 'Limit' };
+  const tifs = { OPG: 'at the open', DAY: 'today' };
+  if (!names[orderType]) return [orderType, tif].filter(Boolean).join(' ') || '—';
+  return [names[orderType], tifs[tif] || tif].filter(Boolean).join(' ');
+}
+
+const brokerStatuses = {
+  PendingSubmit: 'Being sent',
+  PreSubmitted: 'Waiting for the auction',
+  Submitted: 'Working',
+  PendingCancel: 'Cancel requested',
+  ApiCancelled: 'Cancelled',
+  Cancelled: 'Cancelled',
+  Filled: 'Filled',
+  Inactive: 'Inactive',
+};
+
+/** brokerStatusLabel words IBKR's own order status ("PreSubmitted"). */
+export function brokerStatusLabel(s) {
+  if (!s) return '—';
+  return brokerStatuses[s] ? `${brokerStatuses[s]} (${s})` : s;
+}
+
 /** entryModeLabel names an entry mode in words. */
 export function entryModeLabel(mode) {
   return entryModes[mode] || mode || '—';
@@ -230,6 +257,7 @@ export function table({ caption, columns, rows, empty, className, hideCaption })
   if (rows.length === 0) {
     body.append(h('tr', { class: 'empty-row' }, h('td', { colspan: columns.length }, empty || 'Nothing here yet.')));
   }
-  return h('div', { class: 'table-wrap' },
+  // A region that may scroll sideways must be reachable by keyboard.
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'Table' },
     h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', { class: hideCaption ? 'sr-only' : null }, caption) : null, head, body));
 }

@@ -1,5 +1,7 @@
 // Admin → Log: every user's confirmations, filtered, with CSV export.
-import { h, replace, badge, money, plain, dateTime, table } from '../dom.js';
+import {
+  h, replace, badge, money, plain, dateTime, table, orderWords, sentence,
+} from '../dom.js';
 import { get, query } from '../api.js';
 import { statusSelect } from './confirmations.js';
 import { formAlert, showProblem, clearErrors } from '../forms.js';
@@ -63,11 +65,11 @@ export const page = {
             { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
             { label: 'User', cell: (c) => plain(emails[c.user_id] || c.user_id) },
             { label: 'Ticker', header: true, cell: (c) => h('a', { href: `/admin/confirmations/${encodeURIComponent(c.id)}`, 'aria-label': `${c.ticker}: open this order` }, c.ticker) },
-            { label: 'Side', cell: (c) => plain(c.side) },
+            { label: 'Side', cell: (c) => (c.side === 'SELL' ? 'Sell' : 'Buy') },
             { label: 'Qty', className: 'num', cell: (c) => plain(c.quantity) },
-            { label: 'Order', cell: (c) => [c.order_type, c.tif].filter(Boolean).join(' ') + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
+            { label: 'Order', cell: (c) => orderWords(c.order_type, c.tif) + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
             { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
-            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null) },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null) },
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
             { label: 'IBKR order', cell: (c) => h('span', { class: 'mono small' }, plain(c.broker_order_id)) },
           ],

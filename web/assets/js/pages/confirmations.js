@@ -1,6 +1,8 @@
 // My confirmations: every order the user confirmed, newest first, and one
 // confirmation's status history.
-import { h, replace, badge, money, plain, dateTime, pendingStatus, statusLabel, table } from '../dom.js';
+import {
+  h, replace, badge, money, plain, dateTime, pendingStatus, statusLabel, table, orderWords, brokerStatusLabel, sentence,
+} from '../dom.js';
 import { get, call, query } from '../api.js';
 import { formAlert, showProblem, busy } from '../forms.js';
 import { ask } from '../ask.js';
@@ -14,9 +16,10 @@ export function statusSelect(id, value) {
     STATUSES.map((s) => h('option', { value: s, selected: s === value }, statusLabel(s))));
 }
 
-/** orderSummary describes an order in one line: "BUY 10 AAPL · LMT OPG @ $187.25". */
+/** orderSummary describes an order in one line: "Buy 10 AAPL · Limit at the open @ $187.25". */
 export function orderSummary(c) {
-  const parts = [`${c.side || ''} ${plain(c.quantity)} ${c.ticker || ''}`.trim(), [c.order_type, c.tif].filter(Boolean).join(' ')];
+  const side = c.side === 'SELL' ? 'Sell' : 'Buy';
+  const parts = [`${side} ${plain(c.quantity)} ${c.ticker || ''}`.trim(), orderWords(c.order_type, c.tif)];
   let s = parts.filter(Boolean).join(' · ');
   if (c.limit_price) s += ` @ ${money(c.limit_price)}`;
   return s;
@@ -51,11 +54,11 @@ export const list = {
           columns: [
             { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
             { label: 'Ticker', header: true, cell: (c) => h('a', { href: `/confirmations/${encodeURIComponent(c.id)}` }, c.ticker) },
-            { label: 'Side', cell: (c) => plain(c.side) },
+            { label: 'Side', cell: (c) => (c.side === 'SELL' ? 'Sell' : 'Buy') },
             { label: 'Quantity', className: 'num', cell: (c) => plain(c.quantity) },
-            { label: 'Order', cell: (c) => [c.order_type, c.tif].filter(Boolean).join(' ') + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
+            { label: 'Order', cell: (c) => orderWords(c.order_type, c.tif) + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
             { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
-            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null) },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null) },
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
           ],
           rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
@@ -136,14 +139,14 @@ function detailPage({ api, back, backText, own }) {
         const events = c.events || [];
         replace(region,
           h('div', { class: 'card' },
-            h('div', { class: 'status-line' }, shownBadge(c), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null),
+            h('div', { class: 'status-line' }, shownBadge(c), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null),
             h('dl', { class: 'facts' },
               h('div', null, h('dt', null, 'Order'), h('dd', null, orderSummary(c))),
               own ? null : h('div', null, h('dt', null, 'User'), h('dd', { class: 'mono small' }, plain(c.user_id))),
               h('div', null, h('dt', null, 'Mode'), h('dd', null, c.mode === 'live' ? 'Live' : 'Paper')),
               h('div', null, h('dt', null, 'Filled'), h('dd', null, c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—')),
               h('div', null, h('dt', null, 'IBKR order id'), h('dd', { class: 'mono' }, plain(c.broker_order_id))),
-              h('div', null, h('dt', null, 'IBKR status'), h('dd', null, plain(c.broker_status))),
+              h('div', null, h('dt', null, 'IBKR status'), h('dd', null, brokerStatusLabel(c.broker_status))),
               h('div', null, h('dt', null, 'Client order id'), h('dd', { class: 'mono small' }, c.id)),
               h('div', null, h('dt', null, 'Confirmed'), h('dd', null, dateTime(c.created_at))),
               h('div', null, h('dt', null, 'Updated'), h('dd', null, dateTime(c.updated_at)))),
@@ -152,7 +155,7 @@ function detailPage({ api, back, backText, own }) {
           h('h2', null, 'Status history'),
           events.length ? h('ol', { class: 'timeline' }, events.map((ev) => h('li', null,
             h('div', { class: 'timeline-head' }, badge(ev.status), ' ', dateTime(ev.at || ev.created_at || ev.occurred_at)),
-            ev.message || ev.detail || (ev.error && ev.error.message) ? h('p', null, ev.message || ev.detail || ev.error.message) : null)))
+            ev.message || ev.detail || (ev.error && ev.error.message) ? h('p', null, sentence(ev.message || ev.detail || ev.error.message)) : null)))
             : h('p', { class: 'muted' }, 'No status changes recorded yet.'));
         if (pendingStatus(c.status)) timer = setTimeout(load, 2000);
       }

@@ -3,7 +3,7 @@
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
 // without a reload.
 import {
-  h, replace, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, announce, newIdempotencyKey, table,
+  h, replace, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, sentence, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
@@ -37,7 +37,7 @@ function statusCell(sig) {
   if (c.status === 'filled' || c.status === 'partially_filled') {
     if (c.filled_quantity && c.avg_fill_price) parts.push(h('span', { class: 'small muted' }, ` ${c.filled_quantity} @ ${money(c.avg_fill_price)}`));
   }
-  if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, c.error.message));
+  if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, sentence(c.error.message)));
   return h('div', { class: 'status-cell' }, parts);
 }
 
@@ -222,6 +222,12 @@ export const signals = {
         h('h1', null, 'Signals'),
         scopeSel),
       h('p', { class: 'lead' }, 'Each row is one signal. Confirm Buy or Confirm Sell places the order at Interactive Brokers for you, with your position size.'),
+      h('details', { class: 'legend' }, h('summary', null, 'What the columns mean'),
+        h('dl', { class: 'facts' },
+          h('div', null, h('dt', null, 'Strategy (I–IX)'), h('dd', null, 'Which of Ordertune\'s nine strategies published the signal. An exit sells what the same strategy\'s entry in that ticker bought.')),
+          h('div', null, h('dt', null, 'RSI(2)'), h('dd', null, 'The 2-day Relative Strength Index at the signal close, from 0 to 100: below 10 means the stock fell hard over two days.')),
+          h('div', null, h('dt', null, '2-day return'), h('dd', null, 'How much the stock moved over the last two closes.')),
+          h('div', null, h('dt', null, 'Entry mode'), h('dd', null, 'How the order is placed: market on open, limit on open (never above the limit) or market on close.')))),
       setupSlot,
       flash,
       region);
