@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -54,6 +57,7 @@ func TestBrowserUI(t *testing.T) {
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},
 		{"PhoneMenuEscape", f.phoneMenuEscape},
+		{"QuietNetwork", f.quietNetwork},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			t.FailNow()
@@ -390,5 +394,67 @@ func (f *uiFlow) phoneMenuEscape(t *testing.T) {
 	tb.waitJS(`!document.getElementById('primary-nav').classList.contains('open')`)
 	if got := eval[string](tb, `document.activeElement.className + ' ' + document.activeElement.getAttribute('aria-expanded')`); got != "btn menu-toggle false" {
 		t.Errorf("after Escape the focus is on %q, want the collapsed menu button", got)
+	}
+}
+
+// failedRequests records, from now on, every request of tb that failed or
+// answered 4xx/5xx; the returned function lists them.
+func failedRequests(tb *tab) func() []string {
+	ctx, cancel := context.WithCancel(tb.ctx)
+	tb.t.Cleanup(cancel)
+	var mu sync.Mutex
+	var out []string
+	responses := chromedp.Events(ctx, network.ResponseReceived)
+	failures := chromedp.Events(ctx, network.LoadingFailed)
+	go func() {
+		for ev, err := range responses {
+			if err != nil {
+				return
+			}
+			if ev.Response.Status >= 400 {
+				mu.Lock()
+				out = append(out, fmt.Sprintf("%d %s", ev.Response.Status, ev.Response.URL))
+				mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range failures {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			out = append(out, fmt.Sprintf("%s (request %s)", ev.ErrorText, ev.RequestID))
+			mu.Unlock()
+		}
+	}()
+	return func() []string {
+		time.Sleep(300 * time.Millisecond) // let the last events arrive
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), out...)
+	}
+}
+
+// quietNetwork: the landing page of a signed-out browser, the dashboard
+// and signing out make no failed request (no 401 for /me, no refused
+// live-price call, nothing aborted).
+func (f *uiFlow) quietNetwork(t *testing.T) {
+	fresh := f.env.newTab(t)
+	failed := failedRequests(fresh)
+	fresh.open("/")
+	fresh.waitPath("/signin")
+	if got := failed(); len(got) != 0 {
+		t.Errorf("a signed-out landing made failed requests: %q", got)
+	}
+
+	tb := f.tab.on(t)
+	failed = failedRequests(tb)
+	tb.open("/")
+	tb.waitJS(`document.querySelector('tr[data-ticker] .live-price[data-state=live]')`)
+	tb.click(`.account-wide button`)
+	tb.waitPath("/signin")
+	if got := failed(); len(got) != 0 {
+		t.Errorf("the dashboard and signing out made failed requests: %q", got)
 	}
 }

@@ -39,6 +39,10 @@ export const routes = [
 ];
 
 const MFA_HINT = 'ordertune.mfa';
+// SESSION_HINT marks a browser that signed in: the session cookie is
+// HttpOnly, so without this the first load of a signed-out browser would
+// ask GET /me only to be told 401.
+const SESSION_HINT = 'ordertune.session';
 
 const state = {
   user: null, // GET /me when fully signed in
@@ -80,6 +84,7 @@ function mfaPage() {
 /** signedIn records a fully authenticated session and refreshes the user. */
 async function signedIn() {
   sessionStorage.removeItem(MFA_HINT);
+  localStorage.setItem(SESSION_HINT, '1');
   state.user = await get('/me');
   state.stage = 'in';
 }
@@ -87,6 +92,7 @@ async function signedIn() {
 /** passwordAccepted records a session that still needs its second factor. */
 function passwordAccepted(mfa) {
   sessionStorage.setItem(MFA_HINT, mfa === 'enroll' ? 'enroll' : 'required');
+  localStorage.setItem(SESSION_HINT, '1');
   state.stage = 'mfa';
   state.user = null;
 }
@@ -96,6 +102,7 @@ async function signOut() {
   state.user = null;
   state.stage = 'out';
   sessionStorage.removeItem(MFA_HINT);
+  localStorage.removeItem(SESSION_HINT);
   navigate('/signin');
 }
 
@@ -255,6 +262,7 @@ onAuthLost((code) => {
     state.stage = 'mfa';
     navigate(mfaPage(), { replace: true });
   } else if (state.stage !== 'out') {
+    localStorage.removeItem(SESSION_HINT);
     state.stage = 'out';
     state.user = null;
     navigate('/signin', { replace: true });
@@ -262,6 +270,11 @@ onAuthLost((code) => {
 });
 
 async function boot() {
+  if (!localStorage.getItem(SESSION_HINT)) {
+    state.stage = 'out';
+    await render();
+    return;
+  }
   try {
     const me = await get('/me', { quietAuth: true });
     if (me && me.totp_enabled === false) {
@@ -277,7 +290,10 @@ async function boot() {
     }
   } catch (e) {
     if (e.code === 'mfa_required') state.stage = 'mfa';
-    else state.stage = 'out';
+    else {
+      state.stage = 'out';
+      localStorage.removeItem(SESSION_HINT);
+    }
   }
   await render();
 }

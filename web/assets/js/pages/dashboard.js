@@ -203,7 +203,14 @@ export const signals = {
     let timer = null;
     let stopped = false;
     let current = [];
-    const feed = livePriceFeed();
+    const setup = Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => ({
+      broker: b.status === 'fulfilled' ? b.value : null,
+      settings: s.status === 'fulfilled' ? s.value : null,
+    }));
+    // Without a connected broker there are no live prices: do not ask.
+    const feed = livePriceFeed({
+      ready: setup.then(({ broker }) => (missingSteps(broker, null).length ? 'connect your IBKR account in Settings → Broker to see live prices.' : '')),
+    });
     ctx.setCleanup(() => { stopped = true; clearTimeout(timer); feed.stop(); });
 
     const region = h('div', { class: 'signals-region', 'aria-live': 'off' }, h('p', { class: 'loading' }, 'Loading signals…'));
@@ -232,10 +239,6 @@ export const signals = {
       flash,
       region);
 
-    const setup = Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => ({
-      broker: b.status === 'fulfilled' ? b.value : null,
-      settings: s.status === 'fulfilled' ? s.value : null,
-    }));
     setup.then(({ broker, settings }) => {
       if (!stopped) replace(setupSlot, setupNotice(broker, settings));
     });
