@@ -406,6 +406,18 @@ func failedRequests(tb *tab) func() []string {
 	var out []string
 	responses := chromedp.Events(ctx, network.ResponseReceived)
 	failures := chromedp.Events(ctx, network.LoadingFailed)
+	sent := chromedp.Events(ctx, network.RequestWillBeSent)
+	urls := make(map[network.RequestID]string)
+	go func() {
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			urls[ev.RequestID] = ev.Request.Method + " " + ev.Request.URL
+			mu.Unlock()
+		}
+	}()
 	go func() {
 		for ev, err := range responses {
 			if err != nil {
@@ -424,7 +436,7 @@ func failedRequests(tb *tab) func() []string {
 				return
 			}
 			mu.Lock()
-			out = append(out, fmt.Sprintf("%s (request %s)", ev.ErrorText, ev.RequestID))
+			out = append(out, fmt.Sprintf("%s %s", ev.ErrorText, urls[ev.RequestID]))
 			mu.Unlock()
 		}
 	}()
