@@ -33,8 +33,10 @@ func (f *browserFlow) cancelOrder(t *testing.T) {
 	tb.open(href)
 	tb.waitJS(`[...document.querySelectorAll('button')].some(b => b.innerText === 'Cancel order')`)
 	tb.screenshot("cancel-before")
-	// Cancel asks first; keeping the order changes nothing.
-	tb.do(chromedp.Click(`//main//button[normalize-space(.)='Cancel order']`))
+	// Cancel asks first; keeping the order changes nothing. The page
+	// re-renders while it polls, so buttons are clicked from the page.
+	clickCancel := `[...document.querySelectorAll('main button')].find(b => b.innerText === 'Cancel order').click()`
+	tb.waitJS(`(` + clickCancel + `, true)`)
 	tb.waitJS(`document.querySelector('dialog[open]') && document.activeElement.innerText === 'Keep the order'`)
 	tb.screenshot("cancel-ask")
 	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Keep the order']`))
@@ -42,7 +44,7 @@ func (f *browserFlow) cancelOrder(t *testing.T) {
 	if got := tb.text(".status-line .badge"); got != "Submitted" {
 		t.Errorf("after keeping the order the badge says %q", got)
 	}
-	tb.do(chromedp.Click(`//main//button[normalize-space(.)='Cancel order']`))
+	tb.waitJS(`(` + clickCancel + `, true)`)
 	tb.waitJS(`document.querySelector('dialog[open]')`)
 	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Cancel order']`))
 	// The order is cancelled at IBKR at once; until reconciliation records
