@@ -158,7 +158,7 @@ func (f *browserFlow) brokerConnects(t *testing.T) {
 	tb.fillBroker(u)
 	tb.click(`button[data-action=test]`)
 	tb.waitJS(`document.querySelector('.test-region .test-result[data-ok]')`)
-	want := map[string]bool{"credentials": true, "live_session_token": true, "brokerage_session": true, "accounts": true}
+	want := map[string]bool{"credentials": true, "live_session_token": true, "brokerage_session": true, "accounts": true, "trading_permissions": true}
 	if diff := cmp.Diff(want, tb.testSteps()); diff != "" {
 		t.Errorf("steps of a good set (-want +got):\n%s", diff)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
 	"github.com/ordertune/ordertune/internal/seal"
@@ -204,8 +205,8 @@ func seedDemo(ctx context.Context, dir string, svc *services, sim *ibkrsim.Serve
 
 // seedSignals publishes today's sample signals, one per entry mode.
 func seedSignals(ctx context.Context, svc *trading.Service, adminID string, sim *ibkrsim.Server) error {
-	today := time.Now().UTC().Format(time.DateOnly)
-	expires := time.Now().UTC().Add(7 * 24 * time.Hour)
+	clock := market.Default()
+	today := clock.Now().In(clock.Location()).Format(time.DateOnly)
 	// return_2d is a fraction (-0.0241 is -2.41 %), as the API carries it.
 	samples := []struct {
 		ticker, strategy, mode, rsi, ret string
@@ -221,9 +222,9 @@ func seedSignals(ctx context.Context, svc *trading.Service, adminID string, sim 
 		}
 		n := trading.NewSignal{
 			Ticker: s.ticker, Strategy: s.strategy, Kind: "entry",
-			SignalDate: today, EntryDate: today,
+			SignalDate: today, EntryDate: entryDate(clock, s.mode),
 			RefClose: fmt.Sprintf("%.2f", sec.RefPrice), RSI2: s.rsi, Return2D: s.ret,
-			EntryMode: s.mode, ExpiresAt: expires,
+			EntryMode: s.mode,
 		}
 		if s.mode == "next_open_limit" {
 			// Above the simulated open, so the demo's order fills.
@@ -348,4 +349,14 @@ func ensureDatabase(ctx context.Context, adminURL, name string) error {
 		}
 	}
 	return nil
+}
+
+// entryDate is the trading day of the next auction an entry mode's order
+// can still make: confirmations close at its cut-off.
+func entryDate(clock *market.Clock, mode string) string {
+	a := market.Open
+	if mode == trading.SignalClose {
+		a = market.Close
+	}
+	return clock.Cutoff(a, clock.Now()).In(clock.Location()).Format(time.DateOnly)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // cmdIBKR runs the IBKR tools: `ibkr test-connection --creds FILE [--base URL]
@@ -31,8 +32,10 @@ func cmdIBKR(ctx context.Context, a *app, args []string) error {
 	if *credsFile == "" {
 		return errors.New("ibkr test-connection: --creds FILE is required")
 	}
-	if *mode != "" && *mode != string(ibkr.ModePaper) && *mode != string(ibkr.ModeLive) {
-		return fmt.Errorf("ibkr test-connection: --mode must be paper or live, not %q", *mode)
+	if *mode != "" {
+		if _, err := trading.ParseMode(*mode); err != nil {
+			return fmt.Errorf("ibkr test-connection: --mode must be paper or live, not %q", *mode)
+		}
 	}
 	raw, err := os.ReadFile(*credsFile)
 	if err != nil {
@@ -49,7 +52,7 @@ func cmdIBKR(ctx context.Context, a *app, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	opts := ibkr.Options{BaseURL: *base, HTTPClient: &http.Client{}}
-	res := ibkr.TestConnection(ctx, opts, in, ibkr.Mode(*mode))
+	res := ibkr.TestConnection(ctx, opts, ibkr.ConnectionTest{Input: in, Mode: *mode})
 	if err := ibkr.FormatTestResult(a.stdout, res); err != nil {
 		return err
 	}

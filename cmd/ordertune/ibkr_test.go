@@ -36,7 +36,7 @@ func TestSimRegisterAndTestConnection(t *testing.T) {
 	if err := run(t.Context(), a, []string{"ibkr", "test-connection", "--creds", creds, "--base", base, "--mode", "paper"}); err != nil {
 		t.Fatalf("test-connection (paper): %v\n%s", err, out)
 	}
-	for _, step := range []string{"credentials", "live_session_token", "brokerage_session", "accounts"} {
+	for _, step := range []string{"credentials", "live_session_token", "brokerage_session", "accounts", "trading_permissions"} {
 		if !strings.Contains(out.String(), step) {
 			t.Errorf("output lacks step %s:\n%s", step, out)
 		}

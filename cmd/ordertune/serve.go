@@ -18,6 +18,7 @@ import (
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -79,6 +80,7 @@ type services struct {
 	auth    *auth.Service
 	trading *trading.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
+	closers []func()                    // run calls them when it returns
 }
 
 // build wires every feature. Add new services here.
@@ -97,23 +99,37 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 			return nil, fmt.Errorf("ORDERTUNE_IBKR_PASSTHROUGH_ROUTES: %w", err)
 		}
 	}
+	clock, err := market.New(cfg.Market)
+	if err != nil {
+		return nil, err
+	}
 	m := metrics.New()
 	m.RegisterPool(pool)
-	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes}
+	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
 	if deps.Auth, err = newAuth(cfg, log, pool, ring); err != nil {
 		return nil, err
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m); err != nil {
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
+	// The account locks get a pool of their own: one connection per IBKR
+	// account an order is being sent to, never competing with the queries
+	// those orders make.
+	lockCfg := pool.Config()
+	lockCfg.MinConns, lockCfg.MaxConns = 0, 32
+	locks, err := pgxpool.NewWithConfig(context.Background(), lockCfg)
+	if err != nil {
+		return nil, fmt.Errorf("account lock pool: %w", err)
+	}
+	s.closers = append(s.closers, locks.Close)
 	if deps.Trading, err = trading.New(trading.Config{
-		Pool: pool, Broker: trading.FromBroker(deps.Broker), Log: log, OnConfirm: m.Confirmation,
+		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Log: log, OnConfirm: m.Confirmation, Market: clock,
 	}); err != nil {
 		return nil, err
 	}
@@ -124,11 +140,12 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics) (*broker.Service, error) {
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
-		IBKR:  ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache: broker.CacheConfig{OnHandshake: m.Handshake, SuppressQuestions: trading.DefaultAllowedQuestions()},
+		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
+		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil},
+		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +167,11 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, pool *pgx
 
 // run serves HTTP on cfg.Addr and runs the workers until ctx ends.
 func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr string)) error {
+	defer func() { // last: after the workers and requests have stopped
+		for _, c := range svc.closers {
+			c()
+		}
+	}()
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

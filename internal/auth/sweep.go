@@ -29,6 +29,7 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 
 // RunSweeper calls Sweep every interval until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context, every time.Duration) {
+	log := s.log.With().Str("worker", "auth_sweep").Logger()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -37,9 +38,9 @@ func (s *Service) RunSweeper(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			if n, err := s.Sweep(ctx); err != nil {
-				s.log.Error().Err(err).Msg("auth sweep failed")
+				log.Error().Err(err).Msg("auth sweep failed")
 			} else if n > 0 {
-				s.log.Debug().Int64("rows", n).Msg("auth sweep removed expired rows")
+				log.Debug().Int64("rows", n).Msg("auth sweep removed expired rows")
 			}
 		}
 	}

@@ -1,7 +1,15 @@
 // Package broker owns a user's IBKR connections: two credential sets (live
-// and paper) sealed at rest, which one is active, Test Connection, and the
-// per-tenant session cache that keeps each tenant's IBKR session ready
-// (live session token, brokerage session, accounts queried) in memory only.
+// and paper) sealed at rest, which one is active, Test Connection (storage
+// and audit around ibkr.TestConnection), and the per-tenant session cache
+// that keeps each tenant's IBKR session ready (live session token,
+// brokerage session, accounts queried) in memory only.
+//
+// Orders is the trading feature's way to IBKR: it implements the Broker
+// interface that package trading declares, in trading's words, on top of
+// the cache's Do, which repairs a refused session (Repairing) and runs the
+// call once more. The reply-question allowlist is configured here, once
+// (Config.AllowedQuestions): suppressed at session start and confirmed on
+// orders.
 //
 // Secrets (the two private keys, the access token secret, the DH parameters
 // and the account id) are sealed with the key ring, bound to the user, the
@@ -11,30 +19,21 @@ package broker
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Mode names a credential set: each user has one for live trading and one
-// for paper trading.
-type Mode string
+// for paper trading. It is the trading feature's Mode.
+type Mode = trading.Mode
 
 // The two modes.
 const (
-	Live  Mode = "live"
-	Paper Mode = "paper"
+	Live  = trading.Live
+	Paper = trading.Paper
 )
-
-// ParseMode checks a mode given by a client.
-func ParseMode(s string) (Mode, error) {
-	switch Mode(s) {
-	case Live, Paper:
-		return Mode(s), nil
-	}
-	return "", errs.E(errs.Invalid, "mode must be live or paper")
-}
 
 // Status is a connection's state as last seen by Test Connection.
 type Status string
@@ -88,52 +87,26 @@ type Overview struct {
 	Connections map[Mode]*Connection `json:"connections"`
 }
 
-// TestResult is the outcome of Test Connection, step by step.
-type TestResult struct {
-	OK       bool       `json:"ok"`
-	TestedAt time.Time  `json:"tested_at"`
-	Steps    []Step     `json:"steps"`
-	Error    *TestError `json:"error"`
-}
+// TestResult is the outcome of Test Connection, step by step: the one
+// step machine of ibkr.TestConnection, which the CLI runs too.
+type TestResult = ibkr.TestResult
 
 // Step is one step of Test Connection: credentials, live_session_token,
-// brokerage_session or accounts.
-type Step struct {
-	Name       string `json:"name"`
-	OK         bool   `json:"ok"`
-	DurationMS int64  `json:"duration_ms"`
-	Message    string `json:"message"`
-	Hint       string `json:"hint"`
-}
+// brokerage_session, accounts or trading_permissions.
+type Step = ibkr.TestStep
 
 // TestError is why Test Connection failed, in the words users know.
-type TestError struct {
-	Code    errs.Code `json:"code"`
-	Message string    `json:"message"`
-	Hint    string    `json:"hint"`
-	// Errors names each field of the credentials that failed to parse, as
-	// a 422 would, so a form can mark the fields; empty for other steps.
-	Errors []errs.FieldError `json:"errors,omitempty"`
-}
+type TestError = ibkr.TestError
 
 // The names of the Test Connection steps, in order.
 const (
-	StepCredentials      = "credentials"
-	StepLiveSessionToken = "live_session_token"
-	StepBrokerageSession = "brokerage_session"
-	StepAccounts         = "accounts"
+	StepCredentials      = ibkr.StepCredentials
+	StepLiveSessionToken = ibkr.StepLiveSessionToken
+	StepBrokerageSession = ibkr.StepBrokerageSession
+	StepAccounts         = ibkr.StepAccounts
+	// StepTradingPermissions is IBKR's what-if for one share.
+	StepTradingPermissions = ibkr.StepTradingPermissions
 )
 
-// MaskAccountID shows an account id as its prefix and last four digits,
-// "U•••4567", enough for a user to recognise it.
-func MaskAccountID(id string) string {
-	prefix := "U"
-	if strings.HasPrefix(id, "DU") {
-		prefix = "DU"
-	}
-	digits := strings.TrimPrefix(id, prefix)
-	if len(digits) > 4 {
-		digits = digits[len(digits)-4:]
-	}
-	return prefix + "•••" + digits
-}
+// MaskAccountID shows an account id as users see it, "U•••4567".
+func MaskAccountID(id string) string { return ibkr.MaskAccountID(id) }

@@ -29,6 +29,9 @@ type Cache struct {
 	cfg  CacheConfig
 	opts ibkr.Options
 	load loadFunc
+	// suppress are the reply questions suppressed in every new brokerage
+	// session, after accounts are queried: Config.AllowedQuestions.
+	suppress []string
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
@@ -77,6 +80,7 @@ type tenant struct {
 	lastTickle time.Time
 	lastUsed   time.Time
 	lastErr    errs.Code
+	lastRepair time.Time // when a 401 last marked the LST bad (RepairEvery)
 
 	failErr   error
 	failUntil time.Time
@@ -94,15 +98,17 @@ type flight struct {
 // flight ran: its result belongs to replaced credentials.
 var errDropped = errors.New("broker session: invalidated while being prepared")
 
-// newCache returns a cache that loads credentials with load and talks to
-// IBKR with opts (its Pacer is ignored: the cache keeps one per account).
-func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc) *Cache {
+// newCache returns a cache that loads credentials with load, talks to IBKR
+// with opts (its Pacer is ignored: the cache keeps one per account) and
+// suppresses the suppress questions in each brokerage session.
+func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc, suppress []string) *Cache {
 	return &Cache{
-		cfg:     cfg.withDefaults(),
-		opts:    opts,
-		load:    load,
-		tenants: map[string]*tenant{},
-		pacers:  map[string]*pacerEntry{},
+		cfg:      cfg.withDefaults(),
+		opts:     opts,
+		load:     load,
+		suppress: suppress,
+		tenants:  map[string]*tenant{},
+		pacers:   map[string]*pacerEntry{},
 	}
 }
 
@@ -277,10 +283,10 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			if err == nil && !list.Has(cur.conn.AccountID) {
 				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(cur.conn.AccountID))
 			}
-			if err == nil && len(c.cfg.SuppressQuestions) > 0 {
+			if err == nil && len(c.suppress) > 0 {
 				// Once per brokerage session, so known questions do not
 				// interrupt an order.
-				err = cur.sess.SuppressQuestions(ctx, c.cfg.SuppressQuestions...)
+				err = cur.sess.SuppressQuestions(ctx, c.suppress...)
 			}
 			accounts = err == nil
 		}
@@ -391,7 +397,7 @@ func asBrokerError(err error) error {
 		}
 		return errs.Wrap(err, errs.Internal, "")
 	}
-	code, msg, _ := explain(err)
+	code, msg, _ := ibkr.Explain(err)
 	e := errs.Wrap(err, code, msg)
 	var ie *ibkr.Error
 	if errors.As(err, &ie) {
@@ -437,7 +443,14 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	}
 	switch kind {
 	case ibkr.KindTokenExpired:
-		t.lstBad = true
+		now := c.cfg.Now()
+		if !t.lastRepair.IsZero() && now.Sub(t.lastRepair) < c.cfg.RepairEvery {
+			// Over the tenant's handshake budget: the token was just
+			// made anew, so IBKR refuses the request, not the token.
+			t.lastErr = errs.Code(kind.Code())
+			return
+		}
+		t.lstBad, t.lastRepair = true, now
 	case ibkr.KindNoBrokerageSession:
 		t.brokerage, t.accounts = false, false
 	case ibkr.KindAccountsNotQueried:
@@ -445,7 +458,7 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	default:
 		return
 	}
-	t.lastErr = errs.Code(kind.Code())
+	t.lastErr = kind.Code()
 }
 
 // Do runs fn with the user's ready session. When fn fails because IBKR
@@ -453,16 +466,34 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 // accounts queried, the session is repaired and fn runs once more: IBKR
 // refused those requests before acting on them, so repeating is safe.
 func (c *Cache) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error {
-	for attempt := 0; ; attempt++ {
+	acquire := func(ctx context.Context) (*ibkr.Session, Conn, func(), error) {
 		s, conn, pe, err := c.acquire(ctx, userID, 0)
+		if err != nil {
+			return nil, Conn{}, nil, err
+		}
+		return s, conn, func() { c.releasePacer(pe) }, nil
+	}
+	report := func(s *ibkr.Session, kind ibkr.Kind) { c.Report(userID, s, kind) }
+	return Repairing(ctx, acquire, report, fn)
+}
+
+// Repairing is Do for any source of sessions: it runs fn on a session from
+// acquire (releasing it after), and when IBKR refused the session (a 401,
+// "no bridge", accounts not queried) it reports the refusal, so that the
+// next acquire repairs the session, and runs fn once more. It is the one
+// place that decides which refusals are repaired and repeated.
+func Repairing(ctx context.Context, acquire func(context.Context) (*ibkr.Session, Conn, func(), error),
+	report func(*ibkr.Session, ibkr.Kind), fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error {
+	for attempt := 0; ; attempt++ {
+		s, conn, release, err := acquire(ctx)
 		if err != nil {
 			return err
 		}
 		err = fn(ctx, s, conn)
-		c.releasePacer(pe)
+		release()
 		switch kind := ibkr.KindOf(err); kind {
 		case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
-			c.Report(userID, s, kind)
+			report(s, kind)
 			if attempt == 0 {
 				continue
 			}

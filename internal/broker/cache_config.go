@@ -17,6 +17,13 @@ type CacheConfig struct {
 	// FailureBackoff is how long a failed handshake is remembered before the
 	// next request tries again (default 5 s).
 	FailureBackoff time.Duration
+	// RepairEvery is each tenant's handshake budget for repairs: after
+	// IBKR refused a live session token (401) and a new one was made, more
+	// refusals within this time (default 15 s) are answered as errors
+	// instead of making yet another token. A request IBKR refuses whatever
+	// the token (a signature it cannot verify) then costs one handshake,
+	// not one per request.
+	RepairEvery time.Duration
 	// TickleEvery is the keep-alive period (default 60 s; IBKR asks for
 	// about a minute).
 	TickleEvery time.Duration
@@ -27,6 +34,11 @@ type CacheConfig struct {
 	CallTimeout time.Duration
 	// KeepAliveWorkers bounds the tickles in flight at once (default 8).
 	KeepAliveWorkers int
+	// Maintenance reports whether IBKR is in one of its restart windows at
+	// a time, and until when; the keep-alive pauses then and repairs the
+	// sessions the restart ended once it is over, and Test Connection
+	// explains its failures by it. Nil means never.
+	Maintenance func(time.Time) (until time.Time, restarting bool)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Jitter returns a duration in [0, max); nil means math/rand/v2.
@@ -34,10 +46,6 @@ type CacheConfig struct {
 	// OnHandshake, when set, is told each handshake's result: "ok" or the
 	// IBKR failure kind (for metrics).
 	OnHandshake func(result string)
-	// SuppressQuestions lists reply-question message ids suppressed in
-	// every new brokerage session, after accounts are queried (the trading
-	// feature's allowlist); empty suppresses none.
-	SuppressQuestions []string
 }
 
 func (c CacheConfig) withDefaults() CacheConfig {
@@ -49,6 +57,7 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	def(&c.RenewBefore, time.Hour)
 	def(&c.RenewJitter, 30*time.Minute)
 	def(&c.FailureBackoff, 5*time.Second)
+	def(&c.RepairEvery, 15*time.Second)
 	def(&c.TickleEvery, time.Minute)
 	def(&c.ActiveWithin, 24*time.Hour)
 	def(&c.CallTimeout, 30*time.Second)

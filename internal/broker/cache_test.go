@@ -206,7 +206,7 @@ func TestRenewalJitterSpreadsTenants(t *testing.T) {
 			draws = append(draws, d)
 			return d
 		},
-	}, ibkr.Options{}, nil)
+	}, ibkr.Options{}, nil, nil)
 	exp := now.Add(24 * time.Hour)
 	var got []time.Duration
 	for range 4 {
@@ -221,7 +221,7 @@ func TestRenewalJitterSpreadsTenants(t *testing.T) {
 		t.Errorf("renewal of a 10-minute LST after %v, want 5m", d)
 	}
 	// The default jitter stays within its bound and varies.
-	d := newCache(CacheConfig{}, ibkr.Options{}, nil)
+	d := newCache(CacheConfig{}, ibkr.Options{}, nil, nil)
 	seen := map[time.Duration]bool{}
 	for range 50 {
 		j := d.cfg.Jitter(d.cfg.RenewJitter)
@@ -340,7 +340,7 @@ func TestRecoveryAfterSimulatorRestart(t *testing.T) {
 }
 
 func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
 	u, in := e.connected("DU1234567")
 	c := e.svc.Cache()
@@ -352,7 +352,9 @@ func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 		t.Errorf("handshakes after one 401 = %d, want 2", got)
 	}
 
-	// IBKR keeps refusing: exactly one more handshake, then the error.
+	// IBKR keeps refusing, after the handshake budget's interval: exactly
+	// one more handshake, then the error.
+	e.clock.Advance(c.cfg.RepairEvery)
 	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 0, "consumer_key": in.ConsumerKey})
 	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
 		_, err := s.Accounts(ctx)
@@ -374,11 +376,11 @@ func TestSuppressedQuestions(t *testing.T) {
 		suppress []string
 		want     ibkr.Kind
 	}{
-		{"none suppressed", nil, ibkr.KindQuestionDeclined},
+		{"none suppressed", []string{}, ibkr.KindQuestionDeclined},
 		{"o163 suppressed", []string{"o163", "o354"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{cache: CacheConfig{SuppressQuestions: tt.suppress}})
+			e := newEnv(t, envOptions{questions: tt.suppress})
 			ctx := ctxT(t)
 			u, _ := e.connected("DU1234567")
 			err := e.svc.Cache().Do(ctx, u, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
@@ -435,7 +437,7 @@ func TestDecryptedKeysDroppedAfterHandshake(t *testing.T) {
 		conn, creds, err := e.svc.loadActive(ctx, userID)
 		loaded, secret = creds, creds.AccessTokenSecret
 		return conn, creds, err
-	})
+	}, nil)
 	if _, _, err := c.Session(ctx, u); err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,7 @@ type simHost struct {
 
 	handshakes atomic.Int64
 	tickles    atomic.Int64
+	inits      atomic.Int64
 }
 
 func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
@@ -58,6 +59,8 @@ func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
 			h.handshakes.Add(1)
 		case ibkrsim.APIPrefix + "/tickle":
 			h.tickles.Add(1)
+		case ibkrsim.APIPrefix + "/iserver/auth/ssodh/init":
+			h.inits.Add(1)
 		}
 		h.sim.Load().ServeHTTP(w, r)
 	}))
@@ -140,8 +143,10 @@ type env struct {
 type envOptions struct {
 	sim   ibkrsim.Config
 	cache CacheConfig
-	fake  bool // share a fake clock between simulator, client and cache
-	ring  *seal.Ring
+	// questions is Config.AllowedQuestions.
+	questions []string
+	fake      bool // share a fake clock between simulator, client and cache
+	ring      *seal.Ring
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -159,7 +164,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.sim = newSimHost(t, o.sim)
 	svc, err := New(Config{
-		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache,
+		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache, AllowedQuestions: o.questions,
 		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), Now: now},
 	})
 	if err != nil {

@@ -144,6 +144,7 @@ func (c *Cache) snapshot() []*tenant {
 // lost brokerage sessions and notes competing logins. A failing tenant or
 // even a panic in one pass never stops it.
 func (c *Cache) Run(ctx context.Context, log zerolog.Logger) {
+	log = log.With().Str("worker", "keepalive").Logger()
 	tick := c.cfg.TickleEvery / 4
 	if tick < time.Second {
 		tick = c.cfg.TickleEvery
@@ -178,12 +179,19 @@ func (c *Cache) safeSweep(ctx context.Context, log zerolog.Logger) {
 // sweepStats counts what one keep-alive pass did.
 type sweepStats struct {
 	tickled, failed, competing, repairs, evicted int
+	paused                                       bool // IBKR was restarting
 }
 
-// sweep is one keep-alive pass over every cached tenant.
+// sweep is one keep-alive pass over every cached tenant. During IBKR's
+// restart it does nothing: every call would fail, and the tickles after it
+// find the brokerage sessions it ended and re-open them.
 func (c *Cache) sweep(ctx context.Context) sweepStats {
 	var st sweepStats
 	now := c.cfg.Now()
+	if _, restarting := c.restarting(now); restarting {
+		st.paused = true
+		return st
+	}
 	var due []*tenant
 	for _, t := range c.snapshot() {
 		t.mu.Lock()
@@ -304,4 +312,13 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 		c.startFlight(t)
 	}
 	return false, false
+}
+
+// restarting reports whether IBKR is in a restart window at now, and until
+// when.
+func (c *Cache) restarting(now time.Time) (time.Time, bool) {
+	if c.cfg.Maintenance == nil {
+		return time.Time{}, false
+	}
+	return c.cfg.Maintenance(now)
 }

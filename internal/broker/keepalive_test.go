@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,7 +134,7 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 		}
 		return time.Now()
 	}
-	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil)
+	c := newCache(CacheConfig{Now: now, TickleEvery: 10 * time.Millisecond}, ibkr.Options{}, nil, nil)
 	var logs logtest.Sink
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -150,5 +151,48 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 	<-done
 	if got := strings.Count(logs.String(), "panicked"); got != 3 {
 		t.Errorf("logged %d panics, want 3:\n%s", got, logs.String())
+	}
+}
+
+// During IBKR's restart window the keep-alive sends nothing; after it, the
+// brokerage session the restart ended is re-opened without the user doing
+// anything, with the same live session token.
+func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
+	var restarting atomic.Bool
+	e := newEnv(t, envOptions{fake: true, cache: CacheConfig{Maintenance: func(now time.Time) (time.Time, bool) {
+		return now.Add(time.Hour), restarting.Load()
+	}}})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+
+	restarting.Store(true)
+	e.sim.sim.Load().StartMaintenance()
+	before := e.sim.tickles.Load()
+	e.clock.Advance(2 * time.Minute)
+	if s := c.sweep(ctx); !s.paused || s.tickled != 0 || s.repairs != 0 {
+		t.Errorf("sweep during the restart: %+v", s)
+	}
+	if got := e.sim.tickles.Load(); got != before {
+		t.Errorf("%d tickles during the restart", got-before)
+	}
+
+	e.sim.sim.Load().EndMaintenance()
+	restarting.Store(false)
+	inits := e.sim.inits.Load()
+	e.clock.Advance(time.Minute)
+	c.sweep(ctx)
+	waitFor(t, "the keep-alive to re-open the brokerage session after the restart", func() bool {
+		st, _ := c.State(u)
+		return e.sim.inits.Load() == inits+1 && st.State == StateReady
+	})
+	// The re-opened session takes orders' calls at once, with no repair.
+	mustAccounts(t, ctx, c, u)
+	if got := e.sim.inits.Load(); got != inits+1 {
+		t.Errorf("brokerage session opened %d times after the restart, want once (by the keep-alive)", got-inits)
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Errorf("handshakes = %d, want 1: the restart ends the brokerage session, not the LST", got)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // the seconds after its last request.
 func warmCache(tb testing.TB, n int, paced bool) *Cache {
 	now := time.Now()
-	c := newCache(CacheConfig{}, ibkr.Options{BaseURL: "https://api.ibkr.com/v1/api"}, nil)
+	c := newCache(CacheConfig{}, ibkr.Options{BaseURL: "https://api.ibkr.com/v1/api"}, nil, nil)
 	for i := range n {
 		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		acct := fmt.Sprintf("DU%07d", i)

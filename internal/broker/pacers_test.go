@@ -11,7 +11,7 @@ import (
 // use by pacerLinger; only then may it be dropped.
 func TestPacerLeases(t *testing.T) {
 	clock := newFakeClock()
-	c := newCache(CacheConfig{Now: clock.Now}, ibkr.Options{}, nil)
+	c := newCache(CacheConfig{Now: clock.Now}, ibkr.Options{}, nil, nil)
 	count := func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Config holds what a Service needs.
@@ -24,6 +25,13 @@ type Config struct {
 	IBKR ibkr.Options
 	// Cache tunes the session cache.
 	Cache CacheConfig
+	// AllowedQuestions are the reply-question message ids (see
+	// DefaultAllowedQuestions) suppressed in every new brokerage session and
+	// confirmed when IBKR still asks them on an order; any other question
+	// declines the order with IBKR's text. Nil means
+	// DefaultAllowedQuestions; an empty list allows none. This is the one
+	// place the allowlist is configured.
+	AllowedQuestions []string
 	// Now is the clock of timestamps; nil means time.Now.
 	Now func() time.Time
 }
@@ -35,6 +43,7 @@ type Service struct {
 	ibkrOpts ibkr.Options
 	now      func() time.Time
 	cache    *Cache
+	orders   *Orders
 }
 
 // New returns a Service; start its keep-alive with Cache().Run.
@@ -50,13 +59,26 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Cache.Now == nil {
 		cfg.Cache.Now = s.now
 	}
-	s.cache = newCache(cfg.Cache, s.ibkrOpts, s.loadActive)
+	if cfg.AllowedQuestions == nil {
+		cfg.AllowedQuestions = DefaultAllowedQuestions()
+	}
+	s.cache = newCache(cfg.Cache, s.ibkrOpts, s.loadActive, cfg.AllowedQuestions)
+	s.orders = NewOrders(s, cfg.AllowedQuestions)
 	return s, nil
 }
 
-// Cache returns the per-tenant session cache: what the trading feature
-// uses to reach IBKR (Session, Do, Report, AccountID).
+// Cache returns the per-tenant session cache (Session, Do, Report,
+// AccountID, and the keep-alive's Run).
 func (s *Service) Cache() *Cache { return s.cache }
+
+// Orders returns the trading feature's Broker: orders, cancels and their
+// states through the session cache.
+func (s *Service) Orders() *Orders { return s.orders }
+
+// Do runs fn with the user's ready session; see Cache.Do.
+func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error {
+	return s.cache.Do(ctx, userID, fn)
+}
 
 // loadActive reads the user's active connection and decrypts and parses
 // its credentials for one handshake. The caller drops them right after.
@@ -107,13 +129,9 @@ func (s *Service) OpenSaved(ctx context.Context, userID string, mode Mode) error
 	return nil
 }
 
-// Account is the IBKR account of a user's active connection.
-type Account struct {
-	Mode Mode
-	// ID is the account id; show it only masked.
-	ID     string
-	Masked string
-}
+// Account is the IBKR account of a user's active connection: the trading
+// feature's Account.
+type Account = trading.Account
 
 // ActiveAccount returns the account of the user's active connection
 // without calling IBKR: from the cached session when there is one, else

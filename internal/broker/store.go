@@ -41,6 +41,23 @@ func aad(userID string, mode Mode, field string) []string {
 // parseInput checks in with the IBKR client's parsers and reports every
 // problem under the REST field names.
 func parseInput(in Input) (*ibkr.Credentials, error) {
+	creds, err := ibkr.ParseCredentials(credentialsInput(in))
+	if err == nil {
+		return creds, nil
+	}
+	var ce *ibkr.CredentialsError
+	if !errors.As(err, &ce) {
+		return nil, errs.Wrap(err, errs.Invalid, "the credentials could not be checked")
+	}
+	fields := make([]errs.FieldError, 0, len(ce.FieldErrors))
+	for _, fe := range ce.FieldErrors {
+		fields = append(fields, errs.FieldError{Field: restField(fe.Field), Message: fe.Message})
+	}
+	return nil, errs.Fields("the IBKR credentials are not valid", fields...)
+}
+
+// credentialsInput is in in the IBKR client's terms.
+func credentialsInput(in Input) ibkr.CredentialsInput {
 	ci := ibkr.CredentialsInput{
 		ConsumerKey:             in.ConsumerKey,
 		AccessToken:             in.AccessToken,
@@ -54,19 +71,7 @@ func parseInput(in Input) (*ibkr.Credentials, error) {
 	} else {
 		ci.DHPrimeHex = in.DHParams
 	}
-	creds, err := ibkr.ParseCredentials(ci)
-	if err == nil {
-		return creds, nil
-	}
-	var ce *ibkr.CredentialsError
-	if !errors.As(err, &ce) {
-		return nil, errs.Wrap(err, errs.Invalid, "the credentials could not be checked")
-	}
-	fields := make([]errs.FieldError, 0, len(ce.FieldErrors))
-	for _, fe := range ce.FieldErrors {
-		fields = append(fields, errs.FieldError{Field: restField(fe.Field), Message: fe.Message})
-	}
-	return nil, errs.Fields("the IBKR credentials are not valid", fields...)
+	return ci
 }
 
 // restField maps the IBKR client's field names to the REST API's.

@@ -26,7 +26,7 @@ func outline(steps []Step) []stepOutline {
 }
 
 func okSteps(n int, failed string) []stepOutline {
-	names := []string{StepCredentials, StepLiveSessionToken, StepBrokerageSession, StepAccounts}
+	names := []string{StepCredentials, StepLiveSessionToken, StepBrokerageSession, StepAccounts, StepTradingPermissions}
 	out := make([]stepOutline, 0, n)
 	for _, name := range names[:n] {
 		out = append(out, stepOutline{name, name != failed})
@@ -57,9 +57,15 @@ func TestConnectionTest(t *testing.T) {
 		wantStatus Status
 	}{
 		{name: "pass", mode: Paper, acct: "DU1234567", added: true, saved: true,
-			steps: okSteps(4, ""), wantStatus: StatusConnected},
+			steps: okSteps(5, ""), wantStatus: StatusConnected},
 		{name: "pass before saving", mode: Live, acct: "U7654321", added: true,
-			steps: okSteps(4, "")},
+			steps: okSteps(5, "")},
+		{name: "no trading permission", mode: Live, acct: "U7654321", added: true, saved: true,
+			fault: func(ck string) map[string]any {
+				return map[string]any{"path": "/iserver/account/*/orders/whatif", "kind": "reject", "value": "No trading permissions.", "count": 1, "consumer_key": ck}
+			},
+			steps: okSteps(5, StepTradingPermissions), code: errs.BrokerNoPermission,
+			message: "IBKR would refuse orders from this account", hint: "IBKR Pro account (not Lite)", wantStatus: StatusFailed},
 		{name: "invalid signature", mode: Paper, acct: "DU1234567", added: true, edit: wrongKey, saved: true,
 			steps: okSteps(2, StepLiveSessionToken), code: errs.BrokerInvalidSignature,
 			message: "OAuth handshake failed — invalid signature", hint: "signature key", wantStatus: StatusFailed},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 // Config is the whole of Ordertune's runtime configuration.
@@ -31,6 +33,11 @@ type Config struct {
 	SessionIdle    time.Duration // ORDERTUNE_SESSION_IDLE
 	SessionMaxAge  time.Duration // ORDERTUNE_SESSION_MAX_AGE
 	ShutdownPeriod time.Duration // ORDERTUNE_SHUTDOWN_TIMEOUT
+
+	// Market is the exchange clock's configuration: the auction cut-offs
+	// (ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC, as HH:MM New York time)
+	// and IBKR's restart windows (ORDERTUNE_IBKR_MAINTENANCE).
+	Market market.Config
 }
 
 // Getenv is the signature of os.Getenv; tests pass their own.
@@ -78,6 +85,19 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		return d
 	}
 
+	timeOfDay := func(name string) time.Duration {
+		s := get(name, "")
+		if s == "" {
+			return 0
+		}
+		t, err := time.Parse("15:04", s)
+		if err != nil || len(s) != 5 {
+			problems = append(problems, fmt.Sprintf("%s=%q: want a time of day in New York such as 09:28", name, s))
+			return 0
+		}
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+	}
+
 	signupDefault := "closed"
 	if demo {
 		signupDefault = "open"
@@ -96,6 +116,22 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		ShutdownPeriod:        duration("ORDERTUNE_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
+	c.Market.OPGCutoff = timeOfDay("ORDERTUNE_CUTOFF_OPG")
+	c.Market.MOCCutoff = timeOfDay("ORDERTUNE_CUTOFF_MOC")
+	if demo {
+		// The demo's IBKR is the simulator, which restarts only when told.
+		c.Market.Maintenance = []market.Window{}
+	}
+	if s := get("ORDERTUNE_IBKR_MAINTENANCE", ""); s != "" {
+		ws, err := market.ParseWindows(s)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("ORDERTUNE_IBKR_MAINTENANCE: %v", err))
+		}
+		c.Market.Maintenance = ws
+	}
+	if _, err := market.New(c.Market); err != nil {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC: %v", err))
+	}
 
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		problems = append(problems, fmt.Sprintf("ORDERTUNE_PUBLIC_URL=%q: want an http:// or https:// URL", c.PublicURL))
@@ -135,7 +171,8 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_level", c.LogLevel).
 		Str("log_format", c.LogFormat).
 		Dur("session_idle", c.SessionIdle).
-		Dur("session_max_age", c.SessionMaxAge)
+		Dur("session_max_age", c.SessionMaxAge).
+		Str("ibkr_maintenance", market.FormatWindows(c.Market.Maintenance))
 }
 
 // RedactURL returns a connection URL with its password, and any password

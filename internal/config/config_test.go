@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
@@ -54,15 +57,18 @@ func TestSecretFromFile(t *testing.T) {
 
 func TestInvalidValuesAllReported(t *testing.T) {
 	_, err := Load(env(map[string]string{
-		"ORDERTUNE_SIGNUP":       "maybe",
-		"ORDERTUNE_LOG_FORMAT":   "xml",
-		"ORDERTUNE_PUBLIC_URL":   "ftp://x",
-		"ORDERTUNE_SESSION_IDLE": "soon",
+		"ORDERTUNE_SIGNUP":           "maybe",
+		"ORDERTUNE_LOG_FORMAT":       "xml",
+		"ORDERTUNE_PUBLIC_URL":       "ftp://x",
+		"ORDERTUNE_SESSION_IDLE":     "soon",
+		"ORDERTUNE_CUTOFF_OPG":       "9:28",
+		"ORDERTUNE_IBKR_MAINTENANCE": "nightly",
 	}), false)
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE"} {
+	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE",
+		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -89,5 +95,25 @@ func TestLogRedactsSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, "db:5432") || !c.SecureCookies() {
 		t.Errorf("log line lost the non-secret parts: %s", out)
+	}
+}
+
+func TestMarketClock(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"ORDERTUNE_CUTOFF_OPG":       "09:25",
+		"ORDERTUNE_CUTOFF_MOC":       "15:45",
+		"ORDERTUNE_IBKR_MAINTENANCE": "daily 00:00-01:00",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Market.OPGCutoff != 9*time.Hour+25*time.Minute || c.Market.MOCCutoff != 15*time.Hour+45*time.Minute {
+		t.Errorf("cut-offs %v %v", c.Market.OPGCutoff, c.Market.MOCCutoff)
+	}
+	if got := market.FormatWindows(c.Market.Maintenance); got != "daily 00:00-01:00" {
+		t.Errorf("maintenance %q", got)
+	}
+	if _, err := Load(env(map[string]string{"ORDERTUNE_CUTOFF_MOC": "16:30"}), false); err == nil || !strings.Contains(err.Error(), "ORDERTUNE_CUTOFF_MOC") {
+		t.Errorf("a closing cut-off after the close: %v", err)
 	}
 }

@@ -38,6 +38,14 @@ const (
 	BrokerNotConnected           Code = "broker_not_connected"
 	BrokerOutcomeUnknown         Code = "broker_outcome_unknown"
 	BrokerQuestionNotAllowlisted Code = "broker_question"
+
+	// PastCutoff means the order's auction cut-off has passed.
+	PastCutoff Code = "past_cutoff"
+	// MarketClosed means the exchange does not trade when the order needs it.
+	MarketClosed Code = "market_closed"
+	// BrokerMaintenance means IBKR is in one of its restart windows; the
+	// error's RetryAfter says when it ends.
+	BrokerMaintenance Code = "broker_maintenance"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

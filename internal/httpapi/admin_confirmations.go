@@ -146,8 +146,8 @@ func csvRecord(r trading.Confirmation, email string) []string {
 	if r.Error != nil {
 		code, msg = r.Error.Code, r.Error.Message
 	}
-	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, email, r.SignalID, r.Ticker, r.Side,
-		strconv.FormatInt(r.Quantity, 10), r.OrderType, r.TIF, opt(r.LimitPrice), r.Mode, r.AccountIDMasked, r.Status,
+	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, email, r.SignalID, r.Ticker, string(r.Side),
+		strconv.FormatInt(r.Quantity, 10), string(r.OrderType), r.TIF, opt(r.LimitPrice), string(r.Mode), r.AccountIDMasked, string(r.Status),
 		opt(r.BrokerOrderID), opt(r.BrokerStatus), r.FilledQuantity, opt(r.AvgFillPrice), code, msg}
 	for i, v := range rec {
 		rec[i] = csvSafe(v)

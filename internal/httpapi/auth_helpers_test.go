@@ -17,6 +17,7 @@ import (
 	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // authEnv is a real server over HTTP with an account service on a fresh
@@ -26,7 +27,7 @@ import (
 // all of them. Every auth test runs in one, so the whole suite's logs are
 // checked.
 type authEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	ts    *httptest.Server
 	svc   *auth.Service
@@ -43,7 +44,7 @@ type authEnvOptions struct {
 	allFeatures bool // wire every feature's service (wireAllFeatures), not accounts alone
 }
 
-func newAuthEnv(t *testing.T, opts ...authEnvOptions) *authEnv {
+func newAuthEnv(t testing.TB, opts ...authEnvOptions) *authEnv {
 	t.Helper()
 	var o authEnvOptions
 	if len(opts) > 0 {
@@ -76,8 +77,16 @@ func (env *authEnv) startAuth(cfg auth.Config) {
 }
 
 // serve starts the server of d over real HTTP for the test's lifetime and
-// scans its log for secrets when the test ends.
+// scans its log for secrets when the test ends. Without a trading service
+// it wires one without broker access, as main does without a broker.
 func (env *authEnv) serve(d Deps) {
+	if d.Trading == nil && d.Pool != nil {
+		ts, err := trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
+		if err != nil {
+			env.t.Fatal(err)
+		}
+		d.Trading = ts
+	}
 	env.srv = New(d)
 	env.ts = httptest.NewServer(env.srv.Handler())
 	env.t.Cleanup(env.ts.Close)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/config"
@@ -89,7 +90,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			if !strings.HasPrefix(c.Path(), "/api/") || !s.registered(c.Request().Method, c.Path()) {
 				return next(c) // no such route (404/405), or outside the API
 			}
-			s.log.Error().Str("request_id", requestID(c)).Str("route", c.Path()).Msg("route has no row in the authorization table; refused")
+			s.reqLog(c).Error().Str("route", c.Path()).Msg("route has no row in the authorization table; refused")
 			return errs.E(errs.Forbidden, "not allowed")
 		}
 		if pol.public {
@@ -103,6 +104,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(ctxPrincipal, p)
+		logWith(c, func(l zerolog.Context) zerolog.Context { return l.Str("user_id", p.UserID) })
 		return next(c)
 	}
 }

@@ -20,9 +20,9 @@ type features struct {
 // TestRoutesRefuseWhatTheTableRefuses reaches real handlers (a tenant
 // check needs the handler to look the id up). Each feature adds its own
 // lines here.
-func wireAllFeatures(t *testing.T, d *Deps) *features {
+func wireAllFeatures(t testing.TB, d *Deps) *features {
 	t.Helper()
-	sim := tradetest.NewEnv(t, ibkrsim.Config{}, tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions()})
+	sim := tradetest.NewEnv(t, ibkrsim.Config{}, tradetest.SimBrokerOptions{})
 	ts, err := trading.New(trading.Config{Pool: d.Pool, Broker: sim.Broker, Log: d.Log})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func foreignIDs(t *testing.T, env *authEnv, admin, owner account) map[string]str
 		t.Fatal(err)
 	}
 	sig, err := f.trading.CreateSignal(ctx, admin.user.ID, trading.NewSignal{Ticker: "AAPL", Strategy: "II", Kind: "entry",
-		SignalDate: "2026-11-20", EntryDate: "2026-11-23", RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
+		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
 		EntryMode: "next_open_market", ExpiresAt: time.Now().Add(time.Hour).UTC()})
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func routePolicies() map[string]policy {
 
 		// Signals, settings, confirmations (tenant rows are the caller's own:
 		// another tenant's id is "not found"), the admin log and audit trail.
+		routeKey(http.MethodGet, apiPrefix+"/market/clock"):              signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/signals"):                   signedIn(),
 		routeKey(http.MethodPost, apiPrefix+"/signals"):                  adminOnly().orScope(auth.ScopeSignalsWrite),
 		routeKey(http.MethodGet, apiPrefix+"/signals/:id"):               signedIn(),

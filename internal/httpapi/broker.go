@@ -9,6 +9,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // brokerRoutes are Settings → Broker and the admin's view of IBKR
@@ -41,7 +42,7 @@ func (s *Server) brokerForMode(c echo.Context) (*broker.Service, broker.Mode, er
 	if err != nil {
 		return nil, "", err
 	}
-	mode, err := broker.ParseMode(c.Param("mode"))
+	mode, err := trading.ParseMode(c.Param("mode"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -127,7 +128,7 @@ func (s *Server) putBrokerActive(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	mode, err := broker.ParseMode(req.Mode)
+	mode, err := trading.ParseMode(req.Mode)
 	if err != nil {
 		return errs.Fields("invalid request", errs.FieldError{Field: "mode", Message: "must be live or paper"})
 	}

@@ -40,10 +40,12 @@ func newBrokerEnv(t *testing.T) *brokerEnv {
 type brokerEnvOptions struct {
 	logLevel zerolog.Level
 	cache    broker.CacheConfig
-	trading  bool // also place orders through the broker service, as `ordertune serve` wires it
+	// questions is the broker's reply-question allowlist.
+	questions []string
+	trading   bool // also place orders through the broker service, as `ordertune serve` wires it
 }
 
-func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
+func newBrokerEnvWith(t testing.TB, o brokerEnvOptions) *brokerEnv {
 	t.Helper()
 	env := &authEnv{t: t, clock: clocktest.New(time.Now()), logs: &logtest.Sink{}}
 	log := zerolog.New(env.logs).Level(o.logLevel)
@@ -53,13 +55,13 @@ func newBrokerEnvWith(t *testing.T, o brokerEnvOptions) *brokerEnv {
 	sim, simSrv := simtest.Serve(t, ibkrsim.Config{})
 	b, err := broker.New(broker.Config{Pool: pool, Ring: ring,
 		IBKR:  ibkr.Options{BaseURL: simSrv.URL + ibkrsim.APIPrefix},
-		Cache: o.cache})
+		Cache: o.cache, AllowedQuestions: o.questions})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := Deps{Log: log, Pool: pool, Auth: env.svc, Broker: b}
 	if o.trading {
-		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(b), Log: log}); err != nil {
+		if d.Trading, err = trading.New(trading.Config{Pool: pool, Broker: b.Orders(), Log: log}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +137,7 @@ func TestBrokerOverHTTP(t *testing.T) {
 	env.noSecrets("test", r)
 	var res broker.TestResult
 	r.json(t, &res)
-	if !res.OK || len(res.Steps) != 4 {
+	if !res.OK || len(res.Steps) != 5 {
 		t.Errorf("test of the saved set: %+v", res)
 	}
 

@@ -103,3 +103,36 @@ func TestIBKRPassthroughWithoutBroker(t *testing.T) {
 		}
 	}
 }
+
+// TestPassthroughLogMasksAccounts: refused pass-through requests — by the
+// allowlist, the method, the authorization — name account ids in their
+// paths; the log never holds them.
+func TestPassthroughLogMasksAccounts(t *testing.T) {
+	t.Parallel()
+	env := newBrokerEnv(t)
+	sub := env.newAccount(auth.Subscriber, true)
+	c := env.signIn(sub)
+	if r := c.do(http.MethodPut, "/api/v1/broker/paper", env.register("DU7100001")); r.status != http.StatusOK {
+		t.Fatalf("save connection: %d %s", r.status, r.body)
+	}
+	const foreign = "7100999"
+	for _, tc := range []struct {
+		c      *client
+		method string
+		path   string
+	}{
+		{c, http.MethodGet, "/api/v1/ibkr/portfolio/DU" + foreign + "/positions"},
+		{c, http.MethodGet, "/api/v1/ibkr/portfolio/du" + foreign + ".json/positions"},
+		{c, http.MethodGet, "/api/v1/ibkr/portfolio/DU7100001,U" + foreign + "/positions"},
+		{c, http.MethodGet, "/api/v1/ibkr/iserver/account/U" + foreign + "/orders"},
+		{c, http.MethodPost, "/api/v1/ibkr/iserver/account/U" + foreign + "/orders"},
+		{env.browser(), http.MethodGet, "/api/v1/ibkr/portfolio/U" + foreign + "/positions"},
+	} {
+		if r := tc.c.do(tc.method, tc.path, nil); r.status < 400 || r.status >= 500 {
+			t.Errorf("%s %s: %d, want a refusal", tc.method, tc.path, r.status)
+		}
+	}
+	if strings.Contains(env.logs.String(), foreign) {
+		t.Errorf("the log holds the account id:\n%s", env.logs.String())
+	}
+}

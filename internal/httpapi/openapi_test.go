@@ -16,7 +16,7 @@ import (
 )
 
 // loadSpec parses and validates api/openapi.yaml as the server embeds it.
-func loadSpec(t *testing.T) *openapi3.T {
+func loadSpec(t testing.TB) *openapi3.T {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(api.Spec())
 	if err != nil {

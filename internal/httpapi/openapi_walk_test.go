@@ -14,7 +14,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // newContractEnv is the whole product behind real HTTP: accounts with 2FA,
@@ -23,9 +22,9 @@ import (
 func newContractEnv(t *testing.T) *brokerEnv {
 	t.Helper()
 	return newBrokerEnvWith(t, brokerEnvOptions{
-		logLevel: zerolog.DebugLevel,
-		cache:    broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()},
-		trading:  true,
+		logLevel:  zerolog.DebugLevel,
+		questions: broker.DefaultAllowedQuestions(),
+		trading:   true,
 	})
 }
 
@@ -111,6 +110,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "settings", who: "subscriber", method: "GET", path: "/api/v1/settings", want: []int{200}},
 		{name: "position size invalid", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "-3"}, want: []int{422}},
 		{name: "position size", who: "subscriber", method: "PUT", path: "/api/v1/settings/position-size", body: map[string]any{"mode": "shares", "value": "5"}, want: []int{200}},
+
+		// The exchange's clock.
+		{name: "market clock", who: "subscriber", method: "GET", path: "/api/v1/market/clock", want: []int{200}},
+		{name: "market clock anonymous", who: "nobody", method: "GET", path: "/api/v1/market/clock", want: []int{401}},
 
 		// Signals, preview, confirm.
 		{name: "publish as subscriber", who: "subscriber", method: "POST", path: "/api/v1/signals", body: newSignalBody(nil), want: []int{403}},

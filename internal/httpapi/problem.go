@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Problem is an RFC 9457 problem details object with Ordertune's extensions.
@@ -21,7 +22,20 @@ type Problem struct {
 	Code      errs.Code         `json:"code"`
 	RequestID string            `json:"request_id"`
 	Errors    []errs.FieldError `json:"errors,omitempty"`
+	// Confirmation is the failed confirmation a confirm recorded: the
+	// order was not placed, and the row is in the user's log.
+	Confirmation *trading.Confirmation `json:"confirmation,omitempty"`
 }
+
+// failedConfirmation is a confirm's error together with the confirmation
+// it recorded as failed, so that the problem carries both.
+type failedConfirmation struct {
+	err  error
+	conf trading.Confirmation
+}
+
+func (f *failedConfirmation) Error() string { return f.err.Error() }
+func (f *failedConfirmation) Unwrap() error { return f.err }
 
 // status is the one place where an error code becomes an HTTP status.
 func status(e *errs.Error) int {
@@ -41,16 +55,19 @@ func status(e *errs.Error) int {
 		return http.StatusConflict
 	case errs.RateLimited, errs.BrokerRateLimited:
 		return http.StatusTooManyRequests
-	case errs.Unavailable:
+	case errs.Unavailable, errs.BrokerMaintenance:
 		return http.StatusServiceUnavailable
+	case errs.PastCutoff, errs.MarketClosed:
+		return http.StatusUnprocessableEntity
 	case errs.BrokerInvalidSignature, errs.BrokerConsumerNotRecognized, errs.BrokerTokenExpired,
 		errs.BrokerAccountNotFound, errs.BrokerNoPermission, errs.BrokerOrderRejected,
 		errs.BrokerNotConnected, errs.BrokerQuestionNotAllowlisted:
 		return http.StatusUnprocessableEntity
-	case errs.BrokerUnavailable:
+	case errs.BrokerUnavailable, errs.BrokerOutcomeUnknown:
+		// An unknown outcome is no error: the confirm answers 202 with the
+		// confirmation. One reaching here (a cancel's answer was lost) is
+		// IBKR failing to answer.
 		return http.StatusBadGateway
-	case errs.BrokerOutcomeUnknown:
-		return http.StatusAccepted
 	}
 	return http.StatusInternalServerError
 }
@@ -101,21 +118,19 @@ func (s *Server) handleError(err error, c echo.Context) {
 		e = &errs.Error{Code: errs.Internal, Err: err}
 		st = status(e)
 	}
-	if st == http.StatusAccepted {
-		// An unknown broker outcome is answered by its handler with the
-		// confirmation; one reaching here is a bug, not a success.
-		st = http.StatusInternalServerError
+	if out := asOutage(e, err); out != e {
+		e, st = out, status(out)
 	}
 	msg := e.Message
 	if st >= 500 && (e.Code == errs.Internal || msg == "") {
 		msg = "internal error; quote the request id when you report it"
 	}
 	rid := requestID(c)
-	ev := s.log.Info()
+	ev := s.reqLog(c).Info()
 	if st >= 500 {
-		ev = s.log.Error()
+		ev = s.reqLog(c).Error()
 	}
-	ev.Str("request_id", rid).Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
+	ev.Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
 
 	if st == http.StatusNotFound && s.ui != nil && wantsPage(c.Request()) {
 		s.ui.serveNotFound(c)
@@ -136,6 +151,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		Code:      e.Code,
 		RequestID: rid,
 		Errors:    e.Fields,
+	}
+	if fc := (*failedConfirmation)(nil); errors.As(err, &fc) {
+		p.Confirmation = &fc.conf
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(st)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,8 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
 	"github.com/ordertune/ordertune/internal/passthrough"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -40,10 +43,13 @@ type Deps struct {
 	Auth      *auth.Service    // nil: every route that needs an account answers 503
 	PublicURL string           // the URL users reach; https turns on Secure __Host- cookies
 	Broker    *broker.Service  // nil: the broker routes answer 503 (no master key configured)
-	Trading   *trading.Service // nil: one without broker access (logs work; confirming says "not connected")
+	Trading   *trading.Service // nil: the trading routes answer 503; main builds it (with trading.NoBroker when there is no broker)
 	// IBKRRoutes is the operator's IBKR pass-through allowlist; nil means
 	// passthrough.DefaultRoutes().
 	IBKRRoutes *passthrough.Allowlist
+	// Market is the exchange's clock; nil means one with the default
+	// cut-offs and IBKR's published restart windows.
+	Market *market.Clock
 }
 
 // Server serves Ordertune's HTTP API.
@@ -54,7 +60,9 @@ type Server struct {
 	metrics *metrics.Metrics
 	broker  *broker.Service
 	trading *trading.Service
-	ui      *webUI // set by webRoutes; answers browsers' unknown pages
+	market  *market.Clock
+	drain   drainer // closed near the end of the shutdown grace
+	ui      *webUI  // set by webRoutes; answers browsers' unknown pages
 	authLayer
 }
 
@@ -65,17 +73,17 @@ func New(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	if d.Trading == nil && d.Pool != nil {
-		d.Trading, _ = trading.New(trading.Config{Pool: d.Pool, Broker: trading.NoBroker{}, Log: d.Log})
+	if d.Market == nil {
+		d.Market = market.Default()
 	}
-	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading}
+	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
 	s.broker = d.Broker
 	e.HTTPErrorHandler = s.handleError
 	s.authLayer = newAuthLayer(d)
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.bodyLimit)
+	e.Use(s.requestID, s.responseHeaders, s.accessLog, s.recoverPanic, s.bodyLimit, s.cleanQuery)
 	e.Use(s.csrf, s.authorize)
 	s.routes()
 	s.ibkrRoutes(d.IBKRRoutes)
@@ -96,11 +104,13 @@ func (s *Server) routes() {
 	s.adminAuthRoutes()
 	s.brokerRoutes()
 	s.tradingRoutes()
+	s.marketRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
 // new connections are refused and requests in flight get up to grace to
-// finish.
+// finish. Confirms still waiting for IBKR shortly before the grace ends
+// are answered 202 with their confirmation; reconciliation settles them.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           s.e,
@@ -121,6 +131,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	s.log.Info().Msg("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// Shortly before the grace ends, confirms still waiting for IBKR
+	// answer with their confirmation (202) rather than being cut off.
+	drain := time.AfterFunc(grace-drainMargin(grace), s.drain.start)
+	defer drain.Stop()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
@@ -163,6 +177,10 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// The request's logger: every feature's log line of this request
+		// carries its id (and, once authenticated, the user's).
+		req := c.Request()
+		c.SetRequest(req.WithContext(logging.WithLogger(req.Context(), s.log.With().Str("request_id", id).Logger())))
 		return next(c)
 	}
 }
@@ -170,6 +188,19 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 func requestID(c echo.Context) string {
 	id, _ := c.Get(ctxRequestID).(string)
 	return id
+}
+
+// reqLog returns the request's logger (request id, user id), or the
+// server's outside a request.
+func (s *Server) reqLog(c echo.Context) *zerolog.Logger {
+	l := logging.FromContext(c.Request().Context(), s.log)
+	return &l
+}
+
+// logWith adds fields to the request's logger.
+func logWith(c echo.Context, add func(zerolog.Context) zerolog.Context) {
+	req := c.Request()
+	c.SetRequest(req.WithContext(logging.With(req.Context(), zerolog.Nop(), add)))
 }
 
 // accessLog writes one line per request. It logs the path without the
@@ -184,10 +215,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req, res := c.Request(), c.Response()
 		s.metrics.ObserveHTTP(c.Path(), req.Method, res.Status, time.Since(start))
-		s.log.Info().
-			Str("request_id", requestID(c)).
+		s.reqLog(c).Info().
 			Str("method", req.Method).
-			Str("path", req.URL.Path).
+			Str("path", logPath(req.URL.Path)).
 			Str("route", c.Path()).
 			Int("status", res.Status).
 			Int64("bytes", res.Size).
@@ -196,6 +226,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			Msg("request")
 		return nil
 	}
+}
+
+// logPath is the path as the access log shows it: below the IBKR
+// pass-through, account ids are masked whatever became of the request
+// (refused by the allowlist, the authorization or the method).
+func logPath(p string) string {
+	if strings.HasPrefix(p, apiPrefix+ibkrPrefix+"/") {
+		return passthrough.RedactPath(p)
+	}
+	return p
 }
 
 // recoverPanic turns a handler panic into a 500 problem; the stack goes to
@@ -207,7 +247,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.log.Error().Str("request_id", requestID(c)).Interface("panic", r).
+				s.reqLog(c).Error().Interface("panic", r).
 					Bytes("stack", debug.Stack()).Msg("handler panicked")
 				err = &errs.Error{Code: errs.Internal, Err: fmt.Errorf("panic: %v", r)}
 			}

@@ -139,11 +139,16 @@ func (s *Server) confirmSignal(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	conf, replay, err := s.trading.Confirm(c.Request().Context(), principal(c).UserID, c.Param("id"), key, in.Side)
+	conf, replay, err := s.confirmOrDrain(c, principal(c).UserID, c.Param("id"), key, trading.Side(in.Side))
+	conf.UserID = "" // the caller's own; only the admin log names owners
+	if err != nil && conf.Status == trading.StatusFailed {
+		// A failed confirmation is answered as a problem (IBKR's code and
+		// text) that carries the recorded confirmation.
+		return &failedConfirmation{err: err, conf: conf}
+	}
 	if err != nil {
 		return err
 	}
-	conf.UserID = "" // the caller's own; only the admin log names owners
 	st := http.StatusCreated
 	switch {
 	case conf.Status == trading.StatusUnknown || conf.Status == trading.StatusPending:

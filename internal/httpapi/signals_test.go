@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
@@ -35,6 +36,7 @@ type tradeEnv struct {
 	sim     *tradetest.Env
 	auth    *auth.Service
 	trading *trading.Service
+	logs    *logtest.Sink // the server's log, at debug level
 	admin   user
 	a, b    user
 }
@@ -51,15 +53,16 @@ func newTradeEnv(t *testing.T) *tradeEnv {
 		t.Fatal(err)
 	}
 	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
-		tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(),
+		tradetest.SimBrokerOptions{
 			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
-	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker})
+	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Deps{Log: zerolog.Nop(), Pool: pool, Auth: as, Trading: ts}).Handler())
+	logs := &logtest.Sink{}
+	srv := httptest.NewServer(New(Deps{Log: zerolog.New(logs).Level(zerolog.DebugLevel), Pool: pool, Auth: as, Trading: ts}).Handler())
 	t.Cleanup(srv.Close)
-	e := &tradeEnv{srv: srv, pool: pool, sim: sim, auth: as, trading: ts}
+	e := &tradeEnv{srv: srv, pool: pool, sim: sim, auth: as, trading: ts, logs: logs}
 	e.admin = e.user(t, "admin")
 	e.a, e.b = e.user(t, "subscriber"), e.user(t, "subscriber")
 	for _, u := range []user{e.a, e.b} {
@@ -135,7 +138,7 @@ func decodeAs[T any](t *testing.T, b []byte) T {
 }
 
 func newSignalBody(mod func(map[string]any)) map[string]any {
-	m := map[string]any{"ticker": "AAPL", "strategy": "II", "kind": "entry", "signal_date": "2026-11-20", "entry_date": "2026-11-23",
+	m := map[string]any{"ticker": "AAPL", "strategy": "II", "kind": "entry", "signal_date": "2026-11-20", "entry_date": time.Now().AddDate(0, 0, 7).Format(time.DateOnly),
 		"ref_close": "187.25", "rsi2": "3.1", "return_2d": "-0.042", "entry_mode": "next_open_market",
 		"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
 	if mod != nil {
@@ -268,6 +271,17 @@ func TestConfirmOverHTTP(t *testing.T) {
 	}
 	if n := len(e.sim.Orders(t)); n != 2 {
 		t.Errorf("orders at the simulator = %d, want 2", n)
+	}
+	// IBKR asks a question off the allowlist: the confirmation fails, and
+	// the problem carries IBKR's code and the failed confirmation.
+	_, body = e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(func(m map[string]any) { m["ticker"] = "MSFT" }))
+	g3 := decodeAs[trading.Signal](t, body)
+	e.sim.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders", Kind: ibkrsim.FaultReplyQuestion, Value: json.RawMessage(`"o999"`), Count: 1})
+	st, body = confirm(e.a, g3.ID, "k6", "BUY")
+	failed := decodeAs[Problem](t, body)
+	if st != http.StatusUnprocessableEntity || failed.Code != "broker_question" || failed.Confirmation == nil ||
+		failed.Confirmation.Status != trading.StatusFailed || failed.Confirmation.SignalID != g3.ID || failed.Confirmation.UserID != "" {
+		t.Errorf("failed confirm = %d %s, want 422 broker_question with the failed confirmation", st, body)
 	}
 	// Settings round trip.
 	st, body = e.call(t, e.a, http.MethodPut, "/settings/position-size", map[string]any{"mode": "dollars", "value": "2500.50"})

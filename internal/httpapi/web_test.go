@@ -87,9 +87,9 @@ func TestWebAssetCaching(t *testing.T) {
 		{"old version", "/assets/0123456789abcdef/app.css", "", 200, "no-cache", "text/css; charset=utf-8"},
 		{"svg", "/assets/" + ui.version + "/icon.svg", "", 200, "public, max-age=31536000, immutable", "image/svg+xml"},
 		{"revalidated", "/assets/js/main.js", main.etag, 304, "no-cache", ""},
-		{"missing", "/assets/" + ui.version + "/js/nope.js", "", 404, "", "application/problem+json"},
-		{"escape", "/assets/../web.go", "", 404, "", "application/problem+json"},
-		{"directory", "/assets/" + ui.version + "/js", "", 404, "", "application/problem+json"},
+		{"missing", "/assets/" + ui.version + "/js/nope.js", "", 404, "no-store", "application/problem+json"},
+		{"escape", "/assets/../web.go", "", 404, "no-store", "application/problem+json"},
+		{"directory", "/assets/" + ui.version + "/js", "", 404, "no-store", "application/problem+json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -196,8 +196,8 @@ type PlacedOrder struct {
 // PlaceOrder places one order for accountID (POST
 // /iserver/account/{id}/orders) and walks the reply chain with policy (nil
 // declines every question), at most Options.MaxReplyChain questions long.
-// Calls on one Session are serialized, because IBKR wants no other order
-// while a reply chain is open.
+// IBKR wants no other order for the account while a reply chain is open:
+// callers serialize orders per account (package trading's account lock).
 //
 // Errors to act on: KindDuplicateOrder (the cOID exists: reconcile),
 // KindOutcomeUnknown (the order may exist: reconcile, never re-send
@@ -212,8 +212,6 @@ func (s *Session) PlaceOrder(ctx context.Context, accountID string, o Order, pol
 	if o.AcctID != accountID {
 		return nil, fmt.Errorf("place order %s: acctId %s differs from the account %s", o.COID, o.AcctID, accountID)
 	}
-	s.placeMu.Lock()
-	defer s.placeMu.Unlock()
 	c := call{op: "place order " + o.COID, method: http.MethodPost,
 		endpoint: "/iserver/account/" + url.PathEscape(accountID) + "/orders", placesOrder: true, orderCall: true}
 	body, err := s.do(ctx, c, nil, map[string][]Order{"orders": {o}}, nil)

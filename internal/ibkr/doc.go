@@ -9,7 +9,14 @@
 //
 // Errors from IBKR are *Error values with a Kind the rest of the product acts
 // on (re-handshake, re-initialise the brokerage session, reconcile an order
-// whose outcome is unknown, ...): use KindOf or errors.As.
+// whose outcome is unknown, ...): use KindOf or errors.As. Each Kind has its
+// code of the error vocabulary (Kind.Code, one tested table) and its words
+// for users (Explain).
+//
+// TestConnection is the one Test Connection step machine: the CLI prints its
+// result, the broker package stores and audits it. This package is an
+// adapter: it knows no feature (never broker or trading) and not the
+// simulator, which must reject what real IBKR would reject.
 //
 // Secret material (private keys, the access token secret, the LST) is never
 // logged, formatted or returned in an error message.

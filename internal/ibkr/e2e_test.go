@@ -116,7 +116,7 @@ func (e *simEnv) fault(path, kind string, value any, count int) {
 // brokerage session and accounts done.
 func (e *simEnv) connected(ctx context.Context) *ibkr.Session {
 	e.t.Helper()
-	res := ibkr.TestConnection(ctx, e.opts, e.in, ibkr.ModePaper)
+	res := ibkr.TestConnection(ctx, e.opts, ibkr.ConnectionTest{Input: e.in, Mode: "paper"})
 	if !res.OK {
 		var b strings.Builder
 		ibkr.FormatTestResult(&b, res)
@@ -317,27 +317,27 @@ func TestE2ETestConnection(t *testing.T) {
 	tests := []struct {
 		name     string
 		modify   func(*ibkr.CredentialsInput)
-		mode     ibkr.Mode
+		mode     string
 		fault    func()
 		wantStep string // the failing step, "" for success
 		wantMsg  string
 		wantCode string
 	}{
-		{"ok", nil, ibkr.ModePaper, nil, "", "", ""},
+		{"ok", nil, "paper", nil, "", "", ""},
 		{"consumer not recognized", func(in *ibkr.CredentialsInput) { in.ConsumerKey = "NOTACTIVE" }, "", nil,
 			ibkr.StepLiveSessionToken, "Consumer key not recognized", "broker_consumer_not_recognized"},
 		{"invalid signature", func(in *ibkr.CredentialsInput) {
 			// The encryption key is a valid RSA key, but not the one IBKR has.
 			in.SignaturePrivateKeyPEM = in.EncryptionPrivateKeyPEM
 		}, "", nil, ibkr.StepLiveSessionToken, "OAuth handshake failed — invalid signature", "broker_invalid_signature"},
-		{"account not found", func(in *ibkr.CredentialsInput) { in.AccountID = "DU7777777" }, ibkr.ModePaper, nil,
-			ibkr.StepAccounts, "Account not found: DU7777777 is not among the 1 account(s) of this IBKR login", "broker_account_not_found"},
-		{"live mode with a paper account", nil, ibkr.ModeLive, nil,
-			ibkr.StepCredentials, "Account DU1234567 is a paper account, but these are the live credentials", "invalid_argument"},
+		{"account not found", func(in *ibkr.CredentialsInput) { in.AccountID = "DU7777777" }, "paper", nil,
+			ibkr.StepAccounts, "Account not found", "broker_account_not_found"},
+		{"live mode with a paper account", nil, "live", nil,
+			ibkr.StepAccounts, "Paper account under the live connection", "broker_account_not_found"},
 		{"brokerage session fails", nil, "", func() { e.fault("/iserver/auth/ssodh/init", "status", 500, 1) },
-			ibkr.StepBrokerageSession, "IBKR is unreachable or failing (HTTP 500)", "broker_unavailable"},
+			ibkr.StepBrokerageSession, "Brokerage session could not be opened", "broker_not_connected"},
 		{"damaged secret", func(in *ibkr.CredentialsInput) { in.AccessTokenSecret = in.AccessTokenSecret[4:] }, "", nil,
-			ibkr.StepCredentials, "Credentials are invalid: access_token_secret: the access token secret decodes to 253 bytes, but one block of the 2048-bit encryption key is 256 bytes — likely a copy error (part of the secret missing or extra text pasted)", "invalid_argument"},
+			ibkr.StepCredentials, "The credentials are incomplete or invalid", "invalid_argument"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,11 +348,11 @@ func TestE2ETestConnection(t *testing.T) {
 			if tc.fault != nil {
 				tc.fault()
 			}
-			res := ibkr.TestConnection(context.Background(), e.opts, in, tc.mode)
+			res := ibkr.TestConnection(context.Background(), e.opts, ibkr.ConnectionTest{Input: in, Mode: tc.mode})
 			var out strings.Builder
 			ibkr.FormatTestResult(&out, res)
 			if tc.wantStep == "" {
-				if !res.OK || len(res.Steps) != 4 {
+				if !res.OK || len(res.Steps) != 5 || res.Steps[4].Name != ibkr.StepTradingPermissions {
 					t.Fatalf("want success:\n%s", out.String())
 				}
 				return
@@ -360,8 +360,11 @@ func TestE2ETestConnection(t *testing.T) {
 			last := res.Steps[len(res.Steps)-1]
 			got := fmt.Sprintf("%s|%v|%s|%s", last.Name, last.OK, last.Message, res.Error.Code)
 			want := fmt.Sprintf("%s|false|%s|%s", tc.wantStep, tc.wantMsg, tc.wantCode)
-			if got != want || res.OK || last.Hint == "" && tc.wantStep != ibkr.StepAccounts {
+			if got != want || res.OK || last.Hint == "" {
 				t.Errorf("got  %s\nwant %s\n%s", got, want, out.String())
+			}
+			if tc.name == "damaged secret" && !strings.Contains(last.Hint, "access_token_secret: the access token secret decodes to 253 bytes, but one block of the 2048-bit encryption key is 256 bytes — likely a copy error (part of the secret missing or extra text pasted)") {
+				t.Errorf("the hint does not name the copy error:\n%s", out.String())
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ordertune/ordertune/internal/errs"
 )
 
 // Kind classifies an IBKR failure by what the caller should do about it.
@@ -58,32 +60,34 @@ const (
 	KindRequestFailed Kind = "request_failed"
 )
 
-// Code returns the API error code (shared/API.md) for the kind.
-func (k Kind) Code() string {
-	switch k {
-	case KindInvalidSignature, KindInvalidAccessToken:
-		return "broker_invalid_signature"
-	case KindConsumerNotRecognized:
-		return "broker_consumer_not_recognized"
-	case KindTokenExpired:
-		return "broker_token_expired"
-	case KindNoBrokerageSession, KindAccountsNotQueried:
-		return "broker_not_connected"
-	case KindRateLimited:
-		return "broker_rate_limited"
-	case KindOrderRejected, KindDuplicateOrder:
-		return "broker_order_rejected"
-	case KindAccountNotFound:
-		return "broker_account_not_found"
-	case KindNoPermission:
-		return "broker_no_permission"
-	case KindOutcomeUnknown:
-		return "broker_outcome_unknown"
-	case KindQuestionDeclined:
-		return "broker_question"
-	default:
-		return "broker_unavailable"
+// kindCodes is the one table from IBKR failure kinds to the error
+// vocabulary; a test fails when a kind is missing from it.
+var kindCodes = map[Kind]errs.Code{
+	KindInvalidSignature:      errs.BrokerInvalidSignature,
+	KindInvalidAccessToken:    errs.BrokerInvalidSignature,
+	KindConsumerNotRecognized: errs.BrokerConsumerNotRecognized,
+	KindTokenExpired:          errs.BrokerTokenExpired,
+	KindNoBrokerageSession:    errs.BrokerNotConnected,
+	KindAccountsNotQueried:    errs.BrokerNotConnected,
+	KindRateLimited:           errs.BrokerRateLimited,
+	KindOrderRejected:         errs.BrokerOrderRejected,
+	KindDuplicateOrder:        errs.BrokerOrderRejected,
+	KindAccountNotFound:       errs.BrokerAccountNotFound,
+	KindNoPermission:          errs.BrokerNoPermission,
+	KindUnavailable:           errs.BrokerUnavailable,
+	KindOutcomeUnknown:        errs.BrokerOutcomeUnknown,
+	KindQuestionDeclined:      errs.BrokerQuestionNotAllowlisted,
+	KindBadResponse:           errs.BrokerUnavailable,
+	KindRequestFailed:         errs.BrokerUnavailable,
+}
+
+// Code returns the error code (shared/API.md) for the kind;
+// errs.BrokerUnavailable for a kind it does not know.
+func (k Kind) Code() errs.Code {
+	if c, ok := kindCodes[k]; ok {
+		return c
 	}
+	return errs.BrokerUnavailable
 }
 
 // Retryable reports whether the same request may simply be sent again

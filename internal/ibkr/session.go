@@ -93,10 +93,6 @@ type Session struct {
 	mu     sync.RWMutex
 	token  LiveSessionToken
 	signer *signer
-
-	// placeMu serializes order placement: IBKR wants no other order while a
-	// reply chain is open.
-	placeMu sync.Mutex
 }
 
 // Format prints the consumer key and the token's expiry, never the token.

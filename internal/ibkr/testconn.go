@@ -7,249 +7,232 @@ import (
 	"io"
 	"strings"
 	"time"
-)
 
-// Mode is which of a user's two credential sets is meant: paper or live.
-type Mode string
-
-// The modes; an empty Mode accepts either kind of account.
-const (
-	ModePaper Mode = "paper"
-	ModeLive  Mode = "live"
+	"github.com/ordertune/ordertune/internal/errs"
 )
 
 // The Test Connection step names, in order.
 const (
-	StepCredentials       = "credentials"
-	StepLiveSessionToken  = "live_session_token"
-	StepBrokerageSession  = "brokerage_session"
-	StepAccounts          = "accounts"
-	codeInvalidArgument   = "invalid_argument"
-	codeAccountNotFound   = "broker_account_not_found"
-	codeBrokerUnavailable = "broker_unavailable"
+	StepCredentials        = "credentials"
+	StepLiveSessionToken   = "live_session_token"
+	StepBrokerageSession   = "brokerage_session"
+	StepAccounts           = "accounts"
+	StepTradingPermissions = "trading_permissions"
 )
+
+// PermissionProbe is the stock whose one-share what-if checks trading
+// permissions: a NASDAQ-100 stock every US-stock permission covers.
+const PermissionProbe = "AAPL"
 
 // TestStep is one step of Test Connection, in the words users know.
 type TestStep struct {
-	Name       string        `json:"name"`
-	OK         bool          `json:"ok"`
-	Duration   time.Duration `json:"-"`
-	DurationMS int64         `json:"duration_ms"`
-	Message    string        `json:"message"`
-	Hint       string        `json:"hint"`
+	Name       string `json:"name"`
+	OK         bool   `json:"ok"`
+	DurationMS int64  `json:"duration_ms"`
+	Message    string `json:"message"`
+	Hint       string `json:"hint"`
 }
 
-// TestError is the overall failure of a Test Connection.
+// TestError is why Test Connection failed, in the words users know.
 type TestError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint"`
+	Code    errs.Code `json:"code"`
+	Message string    `json:"message"`
+	Hint    string    `json:"hint"`
+	// Errors names each field of the credentials that failed to parse, as
+	// a 422 would, so a form can mark the fields; empty for other steps.
+	Errors []errs.FieldError `json:"errors,omitempty"`
 }
 
-// TestResult is the outcome of TestConnection (API.md's TestResult).
+// TestResult is the outcome of Test Connection, step by step (API.md's
+// TestResult).
 type TestResult struct {
 	OK       bool       `json:"ok"`
 	TestedAt time.Time  `json:"tested_at"`
 	Steps    []TestStep `json:"steps"`
 	Error    *TestError `json:"error"`
-	// FieldErrors are the credential problems when the first step failed.
-	FieldErrors []FieldError `json:"-"`
 	// Session is the working session when every step passed (nil
 	// otherwise); callers that only test may ignore it.
 	Session *Session `json:"-"`
 }
 
-// TestConnection checks a credential set against IBKR step by step:
-// credentials (parse and check), live_session_token (handshake and
-// validation), brokerage_session (ssodh/init) and accounts (the account id is
-// among IBKR's accounts and is paper or live as mode says). It stops at the
-// first failing step. The parsed secrets are not kept.
-func TestConnection(ctx context.Context, opts Options, in CredentialsInput, mode Mode) TestResult {
+// ConnectionTest is what TestConnection checks.
+type ConnectionTest struct {
+	Input CredentialsInput
+	// Mode is "paper" or "live": the kind of account the credentials must
+	// reach; empty accepts either.
+	Mode string
+	// FieldName names a credential field in the messages (the caller's
+	// names, e.g. its REST API's); nil keeps this package's names.
+	FieldName func(string) string
+}
+
+// TestConnection is the one Test Connection: it checks a credential set
+// against IBKR step by step — credentials (parse and check),
+// live_session_token (handshake and validation), brokerage_session
+// (ssodh/init), accounts (the account is among IBKR's and of the mode's
+// kind) and trading_permissions (IBKR's what-if for one share of a
+// NASDAQ-100 stock: catches IBKR Lite accounts and accounts without API or
+// US-stock trading permission on day one) — and stops at the first failing
+// step. Account ids appear only
+// masked; the parsed secrets are dropped after the handshake. The CLI
+// prints the result; the broker package stores and audits it.
+func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestResult {
 	o := opts.withDefaults()
-	res := TestResult{TestedAt: o.Now().UTC()}
-	step := func(name string, fn func() (msg string, fail *TestError)) bool {
-		start := o.Now()
-		msg, fail := fn()
-		d := o.Now().Sub(start)
-		st := TestStep{Name: name, OK: fail == nil, Duration: d, DurationMS: d.Milliseconds(), Message: msg}
-		if fail != nil {
-			st.Message, st.Hint = fail.Message, fail.Hint
-			res.Error = fail
-		}
-		res.Steps = append(res.Steps, st)
-		return fail == nil
+	res := TestResult{TestedAt: o.Now().UTC().Truncate(time.Millisecond)}
+	start := o.Now()
+	pass := func(name, msg, hint string) {
+		res.Steps = append(res.Steps, TestStep{Name: name, OK: true, DurationMS: o.Now().Sub(start).Milliseconds(), Message: msg, Hint: hint})
+		start = o.Now()
+	}
+	fail := func(name string, code errs.Code, msg, hint string) TestResult {
+		res.Steps = append(res.Steps, TestStep{Name: name, DurationMS: o.Now().Sub(start).Milliseconds(), Message: msg, Hint: hint})
+		res.Error = &TestError{Code: code, Message: msg, Hint: hint}
+		return res
 	}
 
-	var creds *Credentials
-	ok := step(StepCredentials, func() (string, *TestError) {
-		c, err := ParseCredentials(in)
-		if err != nil {
-			var ce *CredentialsError
-			if errors.As(err, &ce) {
-				res.FieldErrors = ce.FieldErrors
+	creds, err := ParseCredentials(t.Input)
+	if err != nil {
+		hint := "Paste the credentials again from IBKR's self-service portal."
+		var fields []errs.FieldError
+		var ce *CredentialsError
+		if errors.As(err, &ce) && len(ce.FieldErrors) > 0 {
+			parts := make([]string, len(ce.FieldErrors))
+			for i, fe := range ce.FieldErrors {
+				name := fe.Field
+				if t.FieldName != nil {
+					name = t.FieldName(name)
+				}
+				parts[i] = name + ": " + fe.Message
+				fields = append(fields, errs.FieldError{Field: name, Message: fe.Message})
 			}
-			return "", &TestError{Code: codeInvalidArgument, Message: "Credentials are invalid: " + credentialProblems(res.FieldErrors),
-				Hint: "Fix the fields named above; every problem is listed."}
+			hint = strings.Join(parts, "; ")
 		}
-		if mode == ModeLive && c.IsPaper() {
-			return "", &TestError{Code: codeInvalidArgument, Message: "Account " + c.AccountID + " is a paper account, but these are the live credentials",
-				Hint: "Paper accounts start with DU; save them under paper."}
-		}
-		if mode == ModePaper && !c.IsPaper() {
-			return "", &TestError{Code: codeInvalidArgument, Message: "Account " + c.AccountID + " is a live account, but these are the paper credentials",
-				Hint: "Live accounts start with U; save them under live."}
-		}
-		creds = c
-		msg := "Credentials are complete and consistent (realm " + c.Realm + ")"
-		if c.EncryptionKeyDefaulted {
-			msg += "; the signature key also serves as the encryption key"
-		}
-		return msg, nil
-	})
-	if !ok {
-		return res
+		r := fail(StepCredentials, errs.Invalid, "The credentials are incomplete or invalid", hint)
+		r.Error.Errors = fields
+		return r
 	}
+	accountID := creds.AccountID
+	hint := ""
+	if creds.EncryptionKeyDefaulted {
+		hint = "No encryption key was given: the signature key is used to decrypt the access token secret."
+	}
+	pass(StepCredentials, "The credentials are complete and well-formed (realm "+creds.Realm+")", hint)
 
-	var sess *Session
-	ok = step(StepLiveSessionToken, func() (string, *TestError) {
-		s, err := Handshake(ctx, o, creds)
-		creds.SignatureKey, creds.EncryptionKey, creds.AccessTokenSecret = nil, nil, nil
-		if err != nil {
-			return "", handshakeFailure(err)
-		}
-		sess = s
-		return "Live session token obtained and validated; it expires " + s.Expires().UTC().Format(time.RFC3339), nil
-	})
-	if !ok {
-		return res
+	sess, err := Handshake(ctx, o, creds)
+	clear(creds.AccessTokenSecret)
+	creds.SignatureKey, creds.EncryptionKey, creds.AccessTokenSecret, creds.DHPrime = nil, nil, nil, nil
+	if err != nil {
+		code, m, h := Explain(err)
+		return fail(StepLiveSessionToken, code, m, h)
 	}
+	pass(StepLiveSessionToken, "Live session token obtained and validated; it expires "+sess.Expires().UTC().Format(time.RFC3339), "")
 
-	ok = step(StepBrokerageSession, func() (string, *TestError) {
-		st, err := sess.InitBrokerage(ctx)
-		if err != nil {
-			return "", callFailure(err, "Brokerage session could not be opened")
+	st, err := sess.InitBrokerage(ctx)
+	switch {
+	case err == nil && st.Competing, err != nil && st.Competing:
+		return fail(StepBrokerageSession, errs.BrokerNotConnected, "Another IBKR login holds the brokerage session", competingHint)
+	case err != nil:
+		code, m, h := Explain(err)
+		if code == errs.BrokerUnavailable {
+			// IBKR's "failed to generate sso dh token" is a 500: the
+			// brokerage session, not the whole API, is what failed.
+			code, m, h = Explain(&Error{Kind: KindNoBrokerageSession, Text: ibkrText(err)})
 		}
-		if st.Competing {
-			return "", &TestError{Code: "broker_not_connected", Message: "Brokerage session is taken by another login of this IBKR username",
-				Hint: "Log out of TWS, Client Portal and the mobile app for this username, or use a separate IBKR username for the API."}
-		}
-		return "Brokerage session open", nil
-	})
-	if !ok {
-		return res
+		return fail(StepBrokerageSession, code, m, h)
 	}
+	pass(StepBrokerageSession, "Brokerage session open", "")
 
-	step(StepAccounts, func() (string, *TestError) {
-		l, err := sess.Accounts(ctx)
-		if err != nil {
-			return "", callFailure(err, "Accounts could not be listed")
-		}
-		if !l.Has(creds.AccountID) {
-			return "", &TestError{Code: codeAccountNotFound, Message: fmt.Sprintf("Account not found: %s is not among the %d account(s) of this IBKR login", creds.AccountID, len(l.Accounts)),
-				Hint: "Check the account id; it must belong to the IBKR username the consumer key was registered with (paper accounts have their own username)."}
-		}
-		// IBKR's own flag backs the account-id prefix checked above.
-		if mode != "" && l.IsPaper != (mode == ModePaper) {
-			login := "live"
-			if l.IsPaper {
-				login = "paper"
-			}
-			return "", &TestError{Code: codeInvalidArgument, Message: fmt.Sprintf("IBKR reports a %s login, but these are the %s credentials", login, mode),
-				Hint: "Save paper and live credentials under their own mode; each has its own IBKR username and consumer registration."}
-		}
-		kind := "live"
-		if creds.IsPaper() {
-			kind = "paper"
-		}
-		return fmt.Sprintf("Account %s found (%s)", creds.AccountID, kind), nil
-	})
-	if res.Error == nil {
-		res.OK, res.Session = true, sess
+	list, err := sess.Accounts(ctx)
+	if err != nil {
+		code, m, h := Explain(err)
+		return fail(StepAccounts, code, m, h)
 	}
+	if m, h, ok := checkAccount(t.Mode, accountID, list); !ok {
+		return fail(StepAccounts, errs.BrokerAccountNotFound, m, h)
+	}
+	pass(StepAccounts, fmt.Sprintf("Account %s found (%s)", MaskAccountID(accountID), accountKind(accountID)), "")
+
+	l, err := sess.USStock(ctx, PermissionProbe)
+	var w WhatIf
+	if err == nil {
+		w, err = sess.WhatIf(ctx, accountID, Order{Conid: l.Conid, OrderType: "MKT", Side: "BUY", Quantity: 1, TIF: "DAY"})
+	}
+	switch {
+	case err != nil:
+		code, m, h := Explain(err)
+		return fail(StepTradingPermissions, code, m, h)
+	case w.Refusal != "":
+		return fail(StepTradingPermissions, errs.BrokerNoPermission, "IBKR would refuse orders from this account",
+			"IBKR said: "+strings.TrimRight(w.Refusal, ". ")+". Orders through the Web API need an IBKR Pro account (not Lite) with US-stock "+
+				"trading permission: check Client Portal → Settings → Account Settings → Trading Permissions.")
+	}
+	pass(StepTradingPermissions, "IBKR would accept an order for "+PermissionProbe+" (a what-if, nothing placed)", "")
+	res.OK, res.Session = true, sess
 	return res
 }
 
-// credentialProblems lists the field problems in one line.
-func credentialProblems(fes []FieldError) string {
-	parts := make([]string, len(fes))
-	for i, fe := range fes {
-		parts[i] = fe.Field + ": " + fe.Message
+// checkAccount wants the account among IBKR's and of the mode's kind, by
+// its prefix and by IBKR's own paper flag.
+func checkAccount(mode, accountID string, list AccountList) (msg, hint string, ok bool) {
+	masked := MaskAccountID(accountID)
+	if !list.Has(accountID) {
+		all := make([]string, len(list.Accounts))
+		for i, a := range list.Accounts {
+			all[i] = MaskAccountID(a)
+		}
+		if len(all) == 0 {
+			return "Account not found", fmt.Sprintf("IBKR lists no account for this login, so %s cannot be used. Check that the IBKR user has a brokerage account.", masked), false
+		}
+		return "Account not found", fmt.Sprintf("IBKR does not list %s for this login; it lists %s. Check the account id, or use the credentials of the IBKR user that owns the account.",
+			masked, strings.Join(all, ", ")), false
 	}
-	return strings.Join(parts, "; ")
+	paper := accountKind(accountID) == "paper"
+	switch {
+	case mode == "live" && paper:
+		return "Paper account under the live connection", fmt.Sprintf("%s is a paper trading account (DU…). Save these credentials under Paper, or use your live account (U…) and its own consumer registration here.", masked), false
+	case mode == "paper" && !paper:
+		return "Live account under the paper connection", fmt.Sprintf("%s is a live trading account (U…). Save these credentials under Live, or use your paper account (DU…) and its own consumer registration here.", masked), false
+	case mode != "" && list.IsPaper != (mode == "paper"):
+		login := "live"
+		if list.IsPaper {
+			login = "paper"
+		}
+		return fmt.Sprintf("IBKR reports a %s login, but these are the %s credentials", login, mode),
+			"Save paper and live credentials under their own mode; each has its own IBKR username and consumer registration.", false
+	}
+	return "", "", true
 }
 
-// handshakeFailure words a failed live session token request.
-func handshakeFailure(err error) *TestError {
-	var e *Error
-	if !errors.As(err, &e) {
-		return &TestError{Code: codeBrokerUnavailable, Message: "OAuth handshake failed: " + err.Error()}
+func accountKind(id string) string {
+	if strings.HasPrefix(id, "DU") {
+		return "paper"
 	}
-	switch e.Kind {
-	case KindInvalidSignature:
-		if e.Status == 200 {
-			return &TestError{Code: e.Kind.Code(), Message: "OAuth handshake failed — live session token did not validate",
-				Hint: "IBKR and we derived different tokens: the access token secret, the encryption key or the DH parameters do not match what IBKR has for this consumer."}
-		}
-		hint := "Use the signature key whose public key you uploaded for this consumer, and the current access token with its secret."
-		if strings.Contains(strings.ToLower(e.Text), "timestamp") {
-			hint = "IBKR refused the request's timestamp: check this server's clock (IBKR allows a few minutes of skew)."
-		}
-		if e.Text != "" {
-			hint = "IBKR said: " + e.Text + ". " + hint
-		}
-		return &TestError{Code: e.Kind.Code(), Message: "OAuth handshake failed — invalid signature", Hint: hint}
-	case KindConsumerNotRecognized:
-		return &TestError{Code: e.Kind.Code(), Message: "Consumer key not recognized",
-			Hint: "Check the consumer key. A newly registered consumer often stays inactive until after IBKR's weekend restart; try again then."}
-	case KindInvalidAccessToken:
-		return &TestError{Code: e.Kind.Code(), Message: "Access token not recognized",
-			Hint: "Regenerate the access token in IBKR's self-service portal (it takes effect in about a minute) and paste the new token and secret."}
-	}
-	return callFailure(err, "OAuth handshake failed")
+	return "live"
 }
 
-// callFailure words a failed API call.
-func callFailure(err error, what string) *TestError {
-	var e *Error
-	if !errors.As(err, &e) {
-		return &TestError{Code: codeBrokerUnavailable, Message: what + ": " + err.Error()}
+// MaskAccountID shows an account id as its prefix and last four digits,
+// "U•••4567", enough for a user to recognise it.
+func MaskAccountID(id string) string {
+	prefix := "U"
+	if strings.HasPrefix(id, "DU") {
+		prefix = "DU"
 	}
-	t := &TestError{Code: e.Kind.Code(), Message: what}
-	if e.Text != "" {
-		t.Message += ": " + e.Text
+	digits := strings.TrimPrefix(id, prefix)
+	if len(digits) > 4 {
+		digits = digits[len(digits)-4:]
 	}
-	switch e.Kind {
-	case KindTokenExpired:
-		t.Message, t.Hint = "Live session token expired", "Test again: every test makes a new token. If it keeps happening, check the server's clock."
-	case KindNoBrokerageSession, KindAccountsNotQueried:
-		t.Hint = "IBKR's trading server may be restarting (nightly, or on Saturday evenings); try again later."
-	case KindRateLimited:
-		t.Hint = fmt.Sprintf("IBKR is rate limiting; wait %s and try again.", e.RetryAfter.Round(time.Second))
-	case KindAccountNotFound:
-		t.Message = "Account not found"
-		if e.Text != "" {
-			t.Message += ": " + e.Text
-		}
-		t.Hint = "Check the account id; it must belong to the IBKR username the consumer key was registered with."
-	case KindNoPermission:
-		t.Message = "No permission"
-		if e.Text != "" {
-			t.Message += ": " + e.Text
-		}
-		t.Hint = "This IBKR username lacks a permission the Web API needs; check its trading permissions in IBKR's portal."
-	case KindUnavailable, KindOutcomeUnknown:
-		t.Message = "IBKR is unreachable or failing"
-		if e.Status != 0 {
-			t.Message += fmt.Sprintf(" (HTTP %d)", e.Status)
-		} else if e.Err != nil {
-			// A transport error names the URL and the cause, never a header.
-			t.Message += ": " + e.Err.Error()
-		}
-		t.Hint = "IBKR's Web API may be down (nightly restart, weekend maintenance); try again later."
-	case KindBadResponse:
-		t.Message = what + ": IBKR's answer could not be understood"
+	return prefix + "•••" + digits
+}
+
+const competingHint = "Another login (TWS, Client Portal, IBKR Mobile or another program) is using this IBKR user's brokerage session. Log out there, then test again; Ordertune does not take the session over while you use it elsewhere."
+
+// ibkrText returns IBKR's own words in err, if any.
+func ibkrText(err error) string {
+	var ie *Error
+	if errors.As(err, &ie) {
+		return ie.Text
 	}
-	return t
+	return ""
 }
 
 // FormatTestResult writes a Test Connection result for a terminal, one line

@@ -20,7 +20,7 @@ func TestTestConnection(t *testing.T) {
 	tests := []struct {
 		name     string
 		modify   func(*CredentialsInput)
-		mode     Mode
+		mode     string
 		lst      [2]any // status, body; nil = vector answer
 		init     string
 		accounts string
@@ -28,57 +28,68 @@ func TestTestConnection(t *testing.T) {
 		wantCode string
 		wantHint string
 	}{
-		{"all pass", nil, ModePaper, [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		{"all pass", nil, "paper", [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
 			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Account DU1234567 found (paper)", true},
+			{StepAccounts, "Account DU•••4567 found (paper)", true},
+			{StepTradingPermissions, "IBKR would accept an order for AAPL (a what-if, nothing placed)", true},
 		}, "", ""},
+		{"no trading permission", nil, "paper", [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Account DU•••4567 found (paper)", true},
+			{StepTradingPermissions, "IBKR would refuse orders from this account", false},
+		}, "broker_no_permission", "IBKR said: No trading permissions. Orders through the Web API need an IBKR Pro account"},
 		{"bad credentials stop at once", func(in *CredentialsInput) { in.ConsumerKey = "x" }, "", [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are invalid: consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z", false},
-		}, "invalid_argument", "Fix the fields"},
-		{"paper account under live", nil, ModeLive, [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Account DU1234567 is a paper account, but these are the live credentials", false},
-		}, "invalid_argument", "start with DU"},
-		{"consumer not recognized", nil, ModePaper, [2]any{401, `{"error":"id: 1, error: invalid consumer","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepCredentials, "The credentials are incomplete or invalid", false},
+		}, "invalid_argument", "consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z"},
+		{"paper account under live", nil, "live", [2]any{}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Paper account under the live connection", false},
+		}, "broker_account_not_found", "DU•••4567 is a paper trading account (DU…). Save these credentials under Paper"},
+		{"consumer not recognized", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid consumer","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Consumer key not recognized", false},
 		}, "broker_consumer_not_recognized", "weekend restart"},
-		{"invalid signature", nil, ModePaper, [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		{"invalid signature", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
-		}, "broker_invalid_signature", "IBKR said: id: 1, error: invalid signature. Use the signature key"},
-		{"clock skew", nil, ModePaper, [2]any{401, `{"error":"id: 2, error: invalid timestamp","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		}, "broker_invalid_signature", "the signature key is the private key whose public key you uploaded for this consumer key, that the access token and its secret are the current ones, and that the DH parameters are the ones you uploaded. IBKR said: id: 1, error: invalid signature"},
+		{"clock skew", nil, "paper", [2]any{401, `{"error":"id: 2, error: invalid timestamp","statusCode":401}`}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
 		}, "broker_invalid_signature", "check this server's clock"},
-		{"lst does not validate", nil, ModePaper, [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		{"lst does not validate", nil, "paper", [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "OAuth handshake failed — live session token did not validate", false},
 		}, "broker_invalid_signature", "DH parameters"},
-		{"brokerage session competing", nil, ModePaper, [2]any{}, `{"authenticated":true,"competing":true,"connected":true}`, okAccounts, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		{"brokerage session competing", nil, "paper", [2]any{}, `{"authenticated":true,"competing":true,"connected":true}`, okAccounts, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session is taken by another login of this IBKR username", false},
+			{StepBrokerageSession, "Another IBKR login holds the brokerage session", false},
 		}, "broker_not_connected", "TWS"},
-		{"account not found", nil, ModePaper, [2]any{}, okInit, `{"accounts":["DU7654321"],"isPaper":true}`, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		{"account not found", nil, "paper", [2]any{}, okInit, `{"accounts":["DU7654321"],"isPaper":true}`, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
 			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Account not found: DU1234567 is not among the 1 account(s) of this IBKR login", false},
-		}, "broker_account_not_found", "account id"},
-		{"IBKR says live login for paper mode", nil, ModePaper, [2]any{}, okInit, `{"accounts":["DU1234567"],"isPaper":false}`, []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+			{StepAccounts, "Account not found", false},
+		}, "broker_account_not_found", "IBKR does not list DU•••4567 for this login; it lists DU•••4321. Check the account id"},
+		{"IBKR says live login for paper mode", nil, "paper", [2]any{}, okInit, `{"accounts":["DU1234567"],"isPaper":false}`, []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
 			{StepBrokerageSession, "Brokerage session open", true},
 			{StepAccounts, "IBKR reports a live login, but these are the paper credentials", false},
-		}, "invalid_argument", "own mode"},
-		{"no permission", nil, ModePaper, [2]any{}, okInit, "403", []stepView{
-			{StepCredentials, "Credentials are complete and consistent (realm limited_poa)", true},
+		}, "broker_account_not_found", "own mode"},
+		{"no permission", nil, "paper", [2]any{}, okInit, "403", []stepView{
+			{StepCredentials, "The credentials are complete and well-formed (realm limited_poa)", true},
 			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
 			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "No permission: not permitted", false},
-		}, "broker_no_permission", "permission"},
+			{StepAccounts, "No permission", false},
+		}, "broker_no_permission", "Web API access and trading permissions for the account. IBKR said: not permitted"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,6 +98,12 @@ func TestTestConnection(t *testing.T) {
 				f.respond("POST /oauth/live_session_token", tc.lst[0].(int), tc.lst[1].(string))
 			}
 			f.respond("POST /iserver/auth/ssodh/init", 200, tc.init)
+			f.respond("GET /trsrv/stocks", 200, `{"AAPL":[{"name":"APPLE INC","assetClass":"STK","contracts":[{"conid":265598,"exchange":"NASDAQ","isUS":true}]}]}`)
+			if tc.name == "no trading permission" {
+				f.respond("POST /iserver/account/DU1234567/orders/whatif", 200, `{"error":"No trading permissions."}`)
+			} else {
+				f.respond("POST /iserver/account/DU1234567/orders/whatif", 200, `{"amount":{"amount":"187.25 USD (1 Shares)","commission":"1 USD","total":"188.25 USD"},"equity":{"current":"1,000,000","change":"-1","after":"999,999"},"initial":{"current":"0","change":"93.63","after":"93.63"},"maintenance":{"current":"0","change":"46.81","after":"46.81"},"warn":null,"error":null}`)
+			}
 			if tc.accounts == "403" {
 				f.respond("GET /iserver/accounts", 403, `{"error":"not permitted"}`)
 			} else {
@@ -97,7 +114,7 @@ func TestTestConnection(t *testing.T) {
 			if tc.modify != nil {
 				tc.modify(&in)
 			}
-			res := TestConnection(context.Background(), o, in, tc.mode)
+			res := TestConnection(context.Background(), o, ConnectionTest{Input: in, Mode: tc.mode})
 			var got []stepView
 			for _, s := range res.Steps {
 				got = append(got, stepView{s.Name, s.Message, s.OK})
@@ -109,7 +126,7 @@ func TestTestConnection(t *testing.T) {
 				t.Errorf("OK = %v, Session = %v", res.OK, res.Session != nil)
 			}
 			if tc.wantCode != "" {
-				if res.Error == nil || res.Error.Code != tc.wantCode || !strings.Contains(res.Error.Hint, tc.wantHint) {
+				if res.Error == nil || string(res.Error.Code) != tc.wantCode || !strings.Contains(res.Error.Hint, tc.wantHint) {
 					t.Errorf("Error = %+v, want code %s and hint with %q", res.Error, tc.wantCode, tc.wantHint)
 				}
 			}
@@ -141,8 +158,9 @@ func TestTestConnectionUnreachable(t *testing.T) {
 		io.WriteString(w, "bad gateway")
 	})
 	o, _ := vectorOptions(t, f)
-	res := TestConnection(context.Background(), o, f.v.Credentials.CredentialsInput, "")
-	if res.OK || len(res.Steps) != 2 || res.Error.Code != "broker_unavailable" || res.Steps[1].Message != "IBKR is unreachable or failing (HTTP 502)" {
+	res := TestConnection(context.Background(), o, ConnectionTest{Input: f.v.Credentials.CredentialsInput})
+	if res.OK || len(res.Steps) != 2 || res.Error.Code != "broker_unavailable" || res.Steps[1].Message != "IBKR is not reachable" ||
+		!strings.Contains(res.Steps[1].Hint, "HTTP 502") {
 		t.Errorf("result = %+v", res)
 	}
 }

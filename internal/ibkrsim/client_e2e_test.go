@@ -35,7 +35,7 @@ func TestProductClientFlows(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opts := ibkr.Options{BaseURL: f.srv.URL + "/v1/api", HTTPClient: f.srv.Client()}
-	res := ibkr.TestConnection(ctx, opts, in, ibkr.ModePaper)
+	res := ibkr.TestConnection(ctx, opts, ibkr.ConnectionTest{Input: in, Mode: "paper"})
 	if !res.OK || res.Session == nil {
 		t.Fatalf("Test Connection failed: %+v %+v", res.Steps, res.Error)
 	}

@@ -223,6 +223,7 @@ func (s *Server) controlRoutes() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+	s.maintenanceRoutes(m)
 	m.HandleFunc("/sim/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 	})

@@ -43,7 +43,16 @@
 // Consumer; POST /sim/faults and DELETE /sim/faults[?id=N] inject and clear
 // Faults; POST /sim/auction/open and /sim/auction/close run the auctions
 // (optional body {"prices":{"AAPL":190.5}}); GET /sim/securities lists the
-// ticker table with its prices.
+// ticker table with its prices. POST /sim/maintenance/start and /end begin
+// and end one of IBKR's restart windows (every API call 503; brokerage
+// sessions gone afterwards); POST /sim/clock {"offset":"-2h"} or
+// {"now":"RFC 3339"} moves the simulator's clock.
+//
+// POST /iserver/account/{acct}/orders/whatif previews an order: its value,
+// IBKR's fixed commission (USD 0.005 a share, 1 to 1 % of the value), Reg T
+// initial and maintenance margin, and the equity after, formatted as IBKR
+// formats them. The "reject" fault answers an order or a what-if with IBKR's
+// refusal text (value); "warn" adds a what-if warning.
 //
 // A Fault strikes requests whose path after /v1/api matches Path (a prefix, or
 // a path.Match pattern such as /iserver/account/*/orders), optionally only one

@@ -35,6 +35,11 @@ const (
 	// FaultCompeting makes another login take the brokerage session on a
 	// matching request.
 	FaultCompeting FaultKind = "competing"
+	// FaultReject makes matching order placements and what-ifs refuse with
+	// IBKR's text in value (e.g. "No trading permissions.").
+	FaultReject FaultKind = "reject"
+	// FaultWarn adds the warning in value to matching what-if answers.
+	FaultWarn FaultKind = "warn"
 )
 
 // Fault is one injected misbehaviour, as POST /sim/faults takes it.
@@ -96,6 +101,11 @@ func parseFault(f Fault) (Fault, error) {
 		f.message = str
 		if f.message == "" {
 			f.message = "o354"
+		}
+	case FaultReject, FaultWarn:
+		f.message = str
+		if f.message == "" {
+			return f, fmt.Errorf("%s needs IBKR's text as value", f.Kind)
 		}
 	case FaultInvalidLST, FaultCompeting:
 	default:

@@ -52,6 +52,12 @@ func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("Contract %d is not tradable: invalid conid", o.Conid))
 		return
 	}
+	if f, ok := s.faults.take(FaultReject, strings.TrimPrefix(r.URL.Path, APIPrefix), c.key); ok {
+		// IBKR refuses an order it will not take with its reason, and
+		// records nothing.
+		writeJSON(w, http.StatusOK, map[string]string{"error": f.message})
+		return
+	}
 	var forced []string
 	if f, ok := s.faults.take(FaultReplyQuestion, strings.TrimPrefix(r.URL.Path, APIPrefix), c.key); ok {
 		forced = append(forced, f.message)

@@ -20,6 +20,7 @@ func (s *Server) apiRoutes() *http.ServeMux {
 	m.HandleFunc("POST "+p+"/iserver/questions/suppress/reset", s.iserver(s.handleSuppressReset))
 
 	m.HandleFunc("POST "+p+"/iserver/account/{acct}/orders", s.accountsFirst(s.handlePlaceOrder))
+	m.HandleFunc("POST "+p+"/iserver/account/{acct}/orders/whatif", s.accountsFirst(s.handleWhatIf))
 	m.HandleFunc("POST "+p+"/iserver/reply/{id}", s.accountsFirst(s.handleReply))
 	m.HandleFunc("GET "+p+"/iserver/account/order/status/{id}", s.accountsFirst(s.handleOrderStatus))
 	m.HandleFunc("GET "+p+"/iserver/account/orders", s.accountsFirst(s.handleLiveOrders))

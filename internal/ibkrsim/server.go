@@ -75,6 +75,9 @@ type Server struct {
 	reqID   atomic.Int64
 	api     *http.ServeMux
 	control *http.ServeMux
+
+	maintenance atomic.Bool  // IBKR is restarting: every API call gets 503
+	clockOffset atomic.Int64 // the control API's move of the clock, in ns
 }
 
 // New returns a Server with cfg's defaults filled in.
@@ -99,13 +102,13 @@ func New(cfg Config) *Server {
 	cfg.Questions = cfg.Questions.withDefaults()
 	s := &Server{
 		cfg:       cfg,
-		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		rand:      cfg.Rand,
 		consumers: make(map[string]*consumer),
 		books:     make(map[string]*book),
 		secs:      newSecurities(),
 	}
+	s.clock = s.now
 	s.orderID.Store(1234567889)
 	s.api = s.apiRoutes()
 	s.control = s.controlRoutes()
@@ -126,6 +129,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/sim" || strings.HasPrefix(p, "/sim/"):
 		s.control.ServeHTTP(w, r)
+	case strings.HasPrefix(p, APIPrefix+"/") && s.maintenance.Load():
+		writeError(w, http.StatusServiceUnavailable, maintenanceText)
 	case strings.HasPrefix(p, APIPrefix+"/"):
 		s.serveAPI(w, r)
 	default:

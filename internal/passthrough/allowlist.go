@@ -242,6 +242,9 @@ func CheckQuery(rawQuery, tenantAccount string) (string, error) {
 	if rawQuery == "" {
 		return "", nil
 	}
+	if err := CheckRawQuery(rawQuery); err != nil {
+		return "", err
+	}
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return "", fmt.Errorf("malformed query: %w", err)
@@ -272,15 +275,54 @@ func CheckQuery(rawQuery, tenantAccount string) (string, error) {
 	return rawQuery, nil
 }
 
+// CheckRawQuery reports whether a query string is as a client must send it
+// for IBKR to verify its signature: only RFC 3986 query characters, every
+// '%' starting an escape. A raw '#', space, quote, bracket or non-ASCII
+// byte would be signed as received yet sent (or read by IBKR) otherwise,
+// so IBKR would refuse the signature and the session cache would make a
+// new live session token for nothing.
+func CheckRawQuery(rawQuery string) error {
+	for i := 0; i < len(rawQuery); i++ {
+		b := rawQuery[i]
+		switch {
+		case b == '%':
+			if i+2 >= len(rawQuery) || !isHex(rawQuery[i+1]) || !isHex(rawQuery[i+2]) {
+				return fmt.Errorf("malformed query: a %% at byte %d starts no escape", i)
+			}
+			i += 2
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9',
+			strings.IndexByte("-._~!$&'()*+,;=:@/?", b) >= 0:
+		default:
+			return fmt.Errorf("malformed query: byte %d (%#x) must be percent-encoded", i, b)
+		}
+	}
+	return nil
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
 // RedactPath replaces every segment of an escaped path that looks like an
 // IBKR account id (U, DU, F or DF and digits, any case) with "{accountId}",
 // so access logs keep the route but not the account, which Ordertune keeps
-// sealed.
+// sealed. A segment that only holds an account id among other text
+// ("DU1234567,U7654321", "DU1234567.json") is replaced too, and so is one
+// that does not unescape: refused paths are logged as well.
 func RedactPath(escapedPath string) string {
 	segs := strings.Split(escapedPath, "/")
 	for i, s := range segs {
-		if u, err := url.PathUnescape(s); err == nil && looksLikeAccount(u) {
-			segs[i] = "{accountId}"
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			u = s
+		}
+		for _, tok := range strings.FieldsFunc(u, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) {
+			if looksLikeAccount(tok) {
+				segs[i] = "{accountId}"
+				break
+			}
 		}
 	}
 	return strings.Join(segs, "/")

@@ -231,3 +231,21 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckQuery: no query panics the check, and an accepted query is one
+// IBKR can verify (only RFC 3986 query characters, escapes well formed).
+func FuzzCheckQuery(f *testing.F) {
+	for _, q := range []string{"symbols=AAPL", "conids=265598,272093&fields=31,84", "accountId=me", "a=b#c", "a=%zz", "a=%",
+		"accountId=DU7654321", "a=\xff", "a b=c", "x=%23"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		out, err := CheckQuery(q, "DU1234567")
+		if err != nil {
+			return
+		}
+		if err := CheckRawQuery(out); err != nil {
+			t.Errorf("CheckQuery(%q) accepted %q, which IBKR cannot verify: %v", q, out, err)
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // Close codes the bridge ends a browser's socket with, beyond the standard
@@ -132,7 +133,8 @@ func (p *Proxy) ServeWebSocket(w http.ResponseWriter, r *http.Request, userID st
 	if err != nil {
 		up.CloseNow()
 		// Accept has answered the browser (a bad handshake or origin).
-		p.log.Info().Err(err).Msg("passthrough: websocket upgrade refused")
+		log := logging.FromContext(r.Context(), p.log)
+		log.Info().Err(err).Msg("passthrough: websocket upgrade refused")
 		return nil
 	}
 	p.bridges.Add(1)

@@ -13,7 +13,7 @@ import (
 func TestBridgeOrderUpdateFromConfirm(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tn := e.tenant("DU5100001")
-	svc, err := trading.New(trading.Config{Pool: e.pool, Broker: trading.FromBroker(e.svc)})
+	svc, err := trading.New(trading.Config{Pool: e.pool, Broker: e.svc.Orders()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestBridgeOrderUpdateFromConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, err := svc.CreateSignal(ctx, admin, trading.NewSignal{Ticker: "AAPL", Strategy: "I", Kind: "entry",
-		SignalDate: "2026-11-20", EntryDate: "2026-11-23", RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031",
+		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031",
 		EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)

@@ -126,6 +126,8 @@ type envOptions struct {
 	// frontTimeout sets the front server's read and write timeouts, as
 	// internal/httpapi's server has them.
 	frontTimeout time.Duration
+	// cache tunes the broker session cache.
+	cache broker.CacheConfig
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -134,7 +136,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.sim = newSimHost(t, o.sim)
 	svc, err := broker.New(broker.Config{
 		Pool: e.pool, Ring: seal.RandomRing("k1"),
-		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), HTTPClient: e.sim.srv.Client()},
+		IBKR:  ibkr.Options{BaseURL: e.sim.baseURL(), HTTPClient: e.sim.srv.Client()},
+		Cache: o.cache,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +254,24 @@ func (e *env) get(tn tenant, pathQuery string) (int, http.Header, []byte) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
+}
+
+// getRaw calls the front as the tenant with rawQuery sent exactly as given,
+// bytes a URL parser would drop (a '#') included.
+func (e *env) getRaw(tn tenant, path, rawQuery string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.front.URL+"/u/"+tn.id+"/ibkr/"+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.URL.RawQuery = rawQuery
+	resp, err := e.front.Client().Do(req)
+	if err != nil {
+		e.t.Fatalf("GET %s?%s: %v", path, rawQuery, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func ctxT(t testing.TB) context.Context {

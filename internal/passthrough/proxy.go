@@ -16,6 +16,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // Sessions hands out tenants' ready IBKR sessions; *broker.Cache is one.
@@ -107,6 +108,11 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, userID, path str
 	if len(r.URL.RawQuery) > maxQuery {
 		return errs.E(errs.Invalid, "query string too long")
 	}
+	// Before any session is made: IBKR would refuse such a request's
+	// signature, and each refusal would cost a new handshake.
+	if err := CheckRawQuery(r.URL.RawQuery); err != nil {
+		return errs.Wrap(err, errs.Invalid, "the query string holds a character that must be percent-encoded (such as #, a space or a quote)")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	hdr := http.Header{"Accept": {"application/json"}}
@@ -145,7 +151,8 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, userID, path str
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
 		// The status is out: all that is left is to tell the log.
-		p.log.Warn().Str("route", m.Pattern).Err(err).Msg("passthrough: answer cut short")
+		log := logging.FromContext(ctx, p.log)
+		log.Warn().Str("route", m.Pattern).Err(err).Msg("passthrough: answer cut short")
 	}
 	return nil
 }

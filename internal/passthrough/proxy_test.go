@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/passthrough"
 )
@@ -120,7 +121,9 @@ func TestOperatorAllowlist(t *testing.T) {
 // exactly one new handshake and the call is repeated; a second 401 is
 // reported, not retried forever.
 func TestUnauthorizedGetsOneHandshake(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	// Each 401 here is the token's fault: no handshake budget applies
+	// (TestHandshakeBudget checks it).
+	e := newEnv(t, envOptions{cache: broker.CacheConfig{RepairEvery: time.Nanosecond}})
 	tn := e.tenant("DU4300001")
 	e.warm(tn)
 
@@ -155,6 +158,52 @@ func TestUnauthorizedGetsOneHandshake(t *testing.T) {
 	}
 	if stocks != 2 {
 		t.Errorf("the call was sent %d times, want 2", stocks)
+	}
+}
+
+// TestQueryIBKRCannotVerifyIsRefused: a query with a raw '#' (or another
+// byte that must be percent-encoded) would fail IBKR's signature check and
+// cost a handshake per request; it is refused with 400 before any session
+// is made or anything is sent.
+func TestQueryIBKRCannotVerifyIsRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU4310001")
+	handshakes, seen := e.sim.handshakes.Load(), e.sim.seen()
+	for _, q := range []string{"symbols=AAPL#x", "symbols=AAPL#", "symbols=A APL", "symbols=\"AAPL\"", "symbols=%zzAAPL", "symbols=AAPL%", "symbols=\xc3\xa9"} {
+		if status, body := e.getRaw(tn, "trsrv/stocks", q); status != http.StatusBadRequest {
+			t.Errorf("?%s: %d %s, want 400", q, status, body)
+		}
+	}
+	if n := e.sim.handshakes.Load() - handshakes; n != 0 {
+		t.Errorf("%d handshakes, want none", n)
+	}
+	if got := e.sim.since(seen); len(got) != 0 {
+		t.Errorf("reached the simulator: %v", got)
+	}
+	if status, body := e.getRaw(tn, "trsrv/stocks", "symbols=AAPL%23x,MSFT"); status != http.StatusOK {
+		t.Errorf("an encoded '#': %d %s, want 200", status, body)
+	}
+}
+
+// TestHandshakeBudget: requests IBKR refuses whatever the token (401 on
+// every try) cost one repair handshake per tenant, not one per request.
+func TestHandshakeBudget(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tn := e.tenant("DU4320001")
+	e.warm(tn)
+	e.sim.sim.AddFault(ibkrsim.Fault{Kind: ibkrsim.FaultStatus, Path: "/trsrv/stocks", Value: json.RawMessage(`401`), Count: 100, ConsumerKey: tn.consumerKey})
+	before := e.sim.handshakes.Load()
+	for range 5 {
+		if status, _, body := e.get(tn, "trsrv/stocks?symbols=AAPL"); status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "broker_token_expired") {
+			t.Errorf("refused request: %d %s", status, body)
+		}
+	}
+	if n := e.sim.handshakes.Load() - before; n > 1 {
+		t.Errorf("5 refused requests made %d handshakes, want at most 1", n)
+	}
+	// Another route of the same tenant still works on the token made.
+	if status, _, body := e.get(tn, "iserver/secdef/search?symbol=AAPL&secType=STK"); status != http.StatusOK {
+		t.Errorf("another route after the refusals: %d %s", status, body)
 	}
 }
 

@@ -31,7 +31,7 @@ func TestApplyAsyncCommitStaysInItsTransaction(t *testing.T) {
 		id, now); err != nil {
 		t.Fatal(err)
 	}
-	c, changed, err := apply(ctx, conn, id, []string{StatusPending}, outcome{status: StatusSubmitted, brokerOrderID: "1", message: "accepted"}, now)
+	c, changed, err := apply(ctx, conn, id, []Status{StatusPending}, outcome{status: StatusSubmitted, brokerOrderID: "1", message: "accepted"}, now)
 	if err != nil || !changed || c.Status != StatusSubmitted {
 		t.Fatalf("apply = %s, %v, %v; want submitted", c.Status, changed, err)
 	}
@@ -66,7 +66,7 @@ func TestCommonUpdatesWriteNoIndexEntries(t *testing.T) {
 		id, now, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	c, changed, err := apply(ctx, tx, id, []string{StatusPending}, outcome{status: StatusSubmitted, conid: 265598, brokerOrderID: "1",
+	c, changed, err := apply(ctx, tx, id, []Status{StatusPending}, outcome{status: StatusSubmitted, conid: 265598, brokerOrderID: "1",
 		brokerStatus: "PreSubmitted", message: "accepted", nextCheck: now.Add(5 * time.Second)}, now)
 	if err != nil || !changed || c.Status != StatusSubmitted {
 		t.Fatalf("apply = %s, %v, %v; want submitted", c.Status, changed, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 
+	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/postgres"
@@ -102,8 +103,7 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 // with IBKR's pacing off.
 func benchWorld(b *testing.B, pool *pgxpool.Pool) *world {
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
-		Suppress: trading.DefaultAllowedQuestions(),
-		Limits:   ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
+		Limits: ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
 	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker})
 	if err != nil {
 		b.Fatal(err)
@@ -161,7 +161,7 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
 	ctx := context.Background()
 	w := benchWorld(b, pool)
-	conns := make([]trading.Conn, clients)
+	conns := make([]tradetest.Conn, clients)
 	var conid int64
 	for i := range conns {
 		var err error
@@ -179,7 +179,7 @@ func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients in
 	place := func(c int, coid string) error {
 		a := conns[c].Account.ID
 		_, err := conns[c].Session.PlaceOrder(ctx, a, ibkr.Order{AcctID: a, Conid: conid, COID: coid, OrderType: "MKT",
-			Side: "BUY", Quantity: 1, TIF: "OPG"}, ibkr.ConfirmMessageIDs(trading.DefaultAllowedQuestions()...))
+			Side: "BUY", Quantity: 1, TIF: "OPG"}, ibkr.ConfirmMessageIDs(broker.DefaultAllowedQuestions()...))
 		return err
 	}
 	warm(b, clients, func(c int) error { return place(c, fmt.Sprint("warmup-", c)) })

@@ -24,12 +24,12 @@ func TestConfirmThroughTheBrokerCache(t *testing.T) {
 	pool := pgtest.Pool(t)
 	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{})
 	bs, err := broker.New(broker.Config{Pool: pool, Ring: seal.RandomRing("test"),
-		IBKR:  ibkr.Options{BaseURL: env.URL + ibkrsim.APIPrefix},
-		Cache: broker.CacheConfig{SuppressQuestions: trading.DefaultAllowedQuestions()}})
+		IBKR:             ibkr.Options{BaseURL: env.URL + ibkrsim.APIPrefix},
+		AllowedQuestions: broker.DefaultAllowedQuestions()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := trading.New(trading.Config{Pool: pool, Broker: trading.FromBroker(bs)})
+	svc, err := trading.New(trading.Config{Pool: pool, Broker: bs.Orders()})
 	if err != nil {
 		t.Fatal(err)
 	}

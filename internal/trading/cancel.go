@@ -9,7 +9,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
-	"github.com/ordertune/ordertune/internal/ibkr"
 )
 
 // Cancel asks IBKR to cancel userID's working order id. IBKR takes it as a
@@ -30,30 +29,11 @@ func (s *Service) Cancel(ctx context.Context, userID, id string) (Confirmation, 
 	if c.BrokerOrderID == nil {
 		return Confirmation{}, errs.E(errs.Conflict, "IBKR has not given this order an id yet; try again in a moment")
 	}
-	var res ibkr.CancelResult
-	for attempt := 1; ; attempt++ {
-		conn, err := s.broker.Session(ctx, userID)
-		if err != nil {
-			return Confirmation{}, err
-		}
-		if conn.Account.Mode != c.Mode {
-			return Confirmation{}, errs.E(errs.Conflict, "this order was placed with your %s connection; make it active to cancel the order", c.Mode)
-		}
-		res, err = conn.Session.CancelOrder(ctx, conn.Account.ID, *c.BrokerOrderID)
-		if err == nil {
-			break
-		}
-		if attempt < maxAttempts && s.retry(ctx, userID, conn.Session, err) {
-			continue
-		}
-		var ie *ibkr.Error
-		if errors.As(err, &ie) {
-			code := errs.Code(ie.Kind.Code())
-			if ie.Kind == ibkr.KindOrderRejected || ie.Kind == ibkr.KindRequestFailed {
-				code = errs.Conflict
-			}
-			return Confirmation{}, &errs.Error{Code: code, Message: "IBKR did not take the cancel request: " + ie.Text, Err: err}
-		}
+	ack, err := s.broker.CancelOrder(ctx, userID, c.Mode, *c.BrokerOrderID)
+	if errors.Is(err, ErrAccountChanged) {
+		return Confirmation{}, errs.E(errs.Conflict, "this order was placed with your %s connection; make it active to cancel the order", c.Mode)
+	}
+	if err != nil {
 		return Confirmation{}, fmt.Errorf("cancel order %s: %w", *c.BrokerOrderID, err)
 	}
 	now := s.cfg.Now().UTC()
@@ -61,7 +41,7 @@ func (s *Service) Cancel(ctx context.Context, userID, id string) (Confirmation, 
 		if _, err := tx.Exec(ctx, `UPDATE confirmations SET next_check_at = $2 WHERE id = $1 AND user_id = $3`, id, now, userID); err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, id, now, outcome{status: c.Status, message: "cancel requested: " + res.Message}); err != nil {
+		if err := addEvent(ctx, tx, id, now, outcome{status: c.Status, message: "cancel requested: " + ack}); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{At: now, UserID: userID, ActorID: userID, Action: "confirmation.cancel_request", Subject: id,

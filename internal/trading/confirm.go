@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // MaxIdempotencyKey bounds an Idempotency-Key's length.
@@ -50,13 +52,13 @@ func requestHash(signalID, side string) []byte {
 // confirmation that failed is returned together with an error carrying its
 // code and IBKR's text. A confirmation still "pending" or "unknown" means
 // the order's fate is not known yet: the reconciliation worker settles it.
-func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+func (s *Service) Confirm(ctx context.Context, userID, signalID, key string, side Side) (c Confirmation, replay bool, err error) {
 	defer func() {
 		switch {
 		case replay:
 			s.cfg.OnConfirm("duplicate")
 		case c.ID != "":
-			s.cfg.OnConfirm(c.Status)
+			s.cfg.OnConfirm(string(c.Status))
 		case errs.As(err) != nil && errs.As(err).Code != errs.Internal:
 			s.cfg.OnConfirm("refused")
 		}
@@ -64,17 +66,17 @@ func (s *Service) Confirm(ctx context.Context, userID, signalID, key, side strin
 	return s.confirm(ctx, userID, signalID, key, side)
 }
 
-func (s *Service) confirm(ctx context.Context, userID, signalID, key, side string) (c Confirmation, replay bool, err error) {
+func (s *Service) confirm(ctx context.Context, userID, signalID, key string, side Side) (c Confirmation, replay bool, err error) {
 	if err := checkKey(key); err != nil {
 		return Confirmation{}, false, err
 	}
-	if side != "BUY" && side != "SELL" {
+	if side != Buy && side != Sell {
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side", Message: "must be BUY or SELL"})
 	}
 	if !validID(signalID) {
 		return Confirmation{}, false, errs.E(errs.NotFound, "no such signal")
 	}
-	hash := requestHash(signalID, side)
+	hash := requestHash(signalID, string(side))
 	first, g, ps, err := s.confirmInputs(ctx, userID, key, signalID)
 	if err != nil {
 		return Confirmation{}, false, err
@@ -95,6 +97,9 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
 			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
 	}
+	if err := s.brokerReachable(); err != nil {
+		return Confirmation{}, false, err
+	}
 	return s.confirmPreviewed(ctx, userID, key, hash, p)
 }
 
@@ -103,6 +108,9 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key, side strin
 // (user, signal, side).
 func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
+	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
+		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
+	})
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
 	inserted, err := s.insertPending(ctx, userID, key, hash, id, p)
@@ -165,7 +173,7 @@ func failure(c Confirmation) error {
 
 // firstOf answers a confirm whose insert hit a unique index: the same key,
 // or another live confirmation of the same (user, signal, side).
-func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, signalID, side string) (Confirmation, bool, error) {
+func (s *Service) firstOf(ctx context.Context, userID, key string, hash []byte, signalID string, side Side) (Confirmation, bool, error) {
 	if first, ok, err := s.byKey(ctx, userID, key); err != nil {
 		return Confirmation{}, false, err
 	} else if ok {
@@ -286,7 +294,7 @@ func (s *Service) insertPending(ctx context.Context, userID, key string, hash []
 
 // outcome is a status change of a confirmation.
 type outcome struct {
-	status        string
+	status        Status
 	conid         int64
 	brokerOrderID string
 	brokerStatus  string
@@ -326,7 +334,11 @@ type execer interface {
 // order again by its cOID and records the same outcome. What must be
 // durable before IBKR is called, the pending row, is committed
 // synchronously by insertPending.
-func apply(ctx context.Context, q execer, id string, from []string, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+func apply(ctx context.Context, q execer, id string, from []Status, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+	fromText := make([]string, len(from))
+	for i, f := range from {
+		fromText[i] = string(f)
+	}
 	var next *time.Time
 	if !o.nextCheck.IsZero() {
 		next = &o.nextCheck
@@ -335,7 +347,7 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 	if o.conid > 0 {
 		conid = &o.conid
 	}
-	details := map[string]any{"status": o.status}
+	details := map[string]any{"status": string(o.status)}
 	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
 		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
 		if v != "" {
@@ -368,7 +380,7 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 		async AS (
 			SELECT set_config('synchronous_commit', 'off', true))
 		SELECT `+confColumns+` FROM u c, async`,
-		id, from, o.status, conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
 		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
 	c, err = scanConfirmation(row)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -378,4 +390,20 @@ func apply(ctx context.Context, q execer, id string, from []string, o outcome, n
 		return Confirmation{}, false, err
 	}
 	return c, true, nil
+}
+
+// brokerReachable refuses a confirm during one of IBKR's restart windows,
+// when no order can reach it. The confirm is refused, not held: the user
+// learns at once that nothing was sent and when to confirm again, and the
+// cut-off (09:28 or 15:50 New York time) never falls inside IBKR's
+// published windows (night and weekend).
+func (s *Service) brokerReachable() error {
+	now := s.cfg.Now()
+	_, end, in := s.cfg.Market.Maintenance(now)
+	if !in {
+		return nil
+	}
+	return &errs.Error{Code: errs.BrokerMaintenance, RetryAfter: end.Sub(now),
+		Message: fmt.Sprintf("IBKR is restarting until %s; nothing was sent. Confirm again after that.",
+			end.In(s.cfg.Market.Location()).Format("15:04 MST"))}
 }

@@ -62,6 +62,8 @@ func TestConfirmPlacesThePreviewedOrder(t *testing.T) {
 			want := tt.want
 			want.SignalID, want.Ticker = g.ID, "AAPL"
 			want.Broker = trading.BrokerInfo{Name: "Interactive Brokers", Mode: "paper", AccountIDMasked: p.Broker.AccountIDMasked}
+			want.CutoffAt, want.AuctionDate = g.ExpiresAt, g.EntryDate
+			want.WhatIf = p.WhatIf // TestPreviewAsksWhatIf checks it
 			if diff := cmp.Diff(want, p, cmp.AllowUnexported(trading.Preview{}), cmp.FilterPath(func(p cmp.Path) bool {
 				sf, ok := p.Last().(cmp.StructField)
 				return ok && (sf.Name() == "refPrice" || sf.Name() == "accountID" || sf.Name() == "signal")
@@ -99,16 +101,17 @@ func TestConfirmRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name, user, signal, side string
-		wantCode                 errs.Code
-		wantMsg                  string
+		name, user, signal string
+		side               trading.Side
+		wantCode           errs.Code
+		wantMsg            string
 	}{
 		{"position size off", off, entry.ID, "BUY", errs.Invalid, "no position size is set, so no order can be placed; set one in Settings → Position size"},
 		{"amount below one share", tiny, entry.ID, "BUY", errs.Invalid, "your position size of $100 buys no whole share of AAPL at 187.25; raise it in Settings → Position size"},
 		{"wrong side", ok, entry.ID, "SELL", errs.Invalid, "invalid confirmation"},
 		{"exit without entry", ok, exit.ID, "SELL", errs.Invalid, "nothing to sell: you have no filled entry of strategy I in MSFT"},
 		{"withdrawn", ok, withdrawn.ID, "BUY", errs.Conflict, "this signal was withdrawn; it can no longer be confirmed"},
-		{"expired", ok, expired.ID, "BUY", errs.Conflict, "this signal expired at 2020-01-02 21:00 UTC (the auction cutoff); it can no longer be confirmed"},
+		{"expired", ok, expired.ID, "BUY", errs.PastCutoff, "confirmations of this signal closed at 2020-01-02 16:00 EST, its order's auction cut-off; it can no longer be confirmed"},
 		{"unknown signal", ok, "00000000-0000-4000-8000-000000000000", "BUY", errs.NotFound, "no such signal"},
 	}
 	for i, tt := range tests {

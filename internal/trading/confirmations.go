@@ -12,15 +12,37 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 )
 
+// Status is where a confirmation stands.
+type Status string
+
 // Confirmation statuses.
 const (
-	StatusPending         = "pending"          // committed, IBKR not yet answered
-	StatusSubmitted       = "submitted"        // IBKR took the order
-	StatusFilled          = "filled"           // completely filled
-	StatusPartiallyFilled = "partially_filled" // some filled (the rest working or cancelled)
-	StatusCancelled       = "cancelled"        // cancelled with nothing filled
-	StatusFailed          = "failed"           // not placed; Error says why
-	StatusUnknown         = "unknown"          // sent, answer lost: reconciliation settles it
+	StatusPending         Status = "pending"          // committed, IBKR not yet answered
+	StatusSubmitted       Status = "submitted"        // IBKR took the order
+	StatusFilled          Status = "filled"           // completely filled
+	StatusPartiallyFilled Status = "partially_filled" // some filled (the rest working or cancelled)
+	StatusCancelled       Status = "cancelled"        // cancelled with nothing filled
+	StatusFailed          Status = "failed"           // not placed; Error says why
+	StatusUnknown         Status = "unknown"          // sent, answer lost: reconciliation settles it
+)
+
+// Side is an order's side.
+type Side string
+
+// The sides: an entry signal buys, an exit signal sells.
+const (
+	Buy  Side = "BUY"
+	Sell Side = "SELL"
+)
+
+// OrderKind is an order's type at IBKR.
+type OrderKind string
+
+// The order kinds the entry modes map to.
+const (
+	Market        OrderKind = "MKT" // market, on the open (tif OPG)
+	Limit         OrderKind = "LMT" // limit, on the open (tif OPG)
+	MarketOnClose OrderKind = "MOC" // market on close
 )
 
 // ConfirmationError is why a confirmation failed: a code of the error
@@ -33,7 +55,7 @@ type ConfirmationError struct {
 // Event is one entry of a confirmation's status history.
 type Event struct {
 	At             time.Time `json:"at"`
-	Status         string    `json:"status"`
+	Status         Status    `json:"status"`
 	BrokerStatus   *string   `json:"broker_status"`
 	FilledQuantity *string   `json:"filled_quantity"`
 	AvgFillPrice   *string   `json:"avg_fill_price"`
@@ -47,16 +69,16 @@ type Confirmation struct {
 	ID              string             `json:"id"`
 	UserID          string             `json:"user_id,omitempty"`
 	SignalID        string             `json:"signal_id"`
-	Side            string             `json:"side"`
+	Side            Side               `json:"side"`
 	Ticker          string             `json:"ticker"`
 	Conid           *int64             `json:"conid"`
 	Quantity        int64              `json:"quantity"`
-	OrderType       string             `json:"order_type"`
+	OrderType       OrderKind          `json:"order_type"`
 	TIF             string             `json:"tif"`
 	LimitPrice      *string            `json:"limit_price"`
-	Mode            string             `json:"mode"`
+	Mode            Mode               `json:"mode"`
 	AccountIDMasked string             `json:"account_id_masked"`
-	Status          string             `json:"status"`
+	Status          Status             `json:"status"`
 	BrokerOrderID   *string            `json:"broker_order_id"`
 	BrokerStatus    *string            `json:"broker_status"`
 	FilledQuantity  string             `json:"filled_quantity"`
@@ -167,7 +189,7 @@ type ConfirmationFilter struct {
 	userEmail string
 }
 
-var statuses = map[string]bool{StatusPending: true, StatusSubmitted: true, StatusFilled: true, StatusPartiallyFilled: true,
+var statuses = map[Status]bool{StatusPending: true, StatusSubmitted: true, StatusFilled: true, StatusPartiallyFilled: true,
 	StatusCancelled: true, StatusFailed: true, StatusUnknown: true}
 
 // Confirmations lists userID's own confirmations, newest first.
@@ -199,7 +221,7 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 	if err != nil {
 		return nil, "", err
 	}
-	if f.Status != "" && !statuses[f.Status] {
+	if f.Status != "" && !statuses[Status(f.Status)] {
 		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "status", Message: "must be one of pending, submitted, filled, partially_filled, cancelled, failed, unknown"})
 	}
 	var args []any

@@ -50,7 +50,7 @@ func TestCrashDuringConfirms(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 
-	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(), Limits: fastLimits()})
+	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Limits: fastLimits()})
 	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, PendingGrace: 500 * time.Millisecond,
 		ReconcileInterval: 20 * time.Millisecond, OrderTimeout: 5 * time.Second})
 	if err != nil {
@@ -139,7 +139,10 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct{ status, user, signal string }
+	type row struct {
+		status       trading.Status
+		user, signal string
+	}
 	db := map[string]row{}
 	live := map[string]int{}
 	for rows.Next() {
@@ -173,7 +176,7 @@ func checkCrashInvariants(t *testing.T, w *world, round, failures int) {
 			t.Errorf("round %d: %d live confirmations for %s", round, n, k)
 		}
 	}
-	counts := map[string]int{}
+	counts := map[trading.Status]int{}
 	for id, r := range db {
 		counts[r.status]++
 		switch {

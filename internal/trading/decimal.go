@@ -26,6 +26,13 @@ func parseDecimal(s string) (*big.Rat, bool) {
 	return r, ok
 }
 
+// fitsDigits reports whether |r| < 10^digits, so that r fits a numeric
+// column with that many integer digits.
+func fitsDigits(r *big.Rat, digits int64) bool {
+	limit := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(digits), nil))
+	return new(big.Rat).Abs(r).Cmp(limit) < 0
+}
+
 // floorDiv returns floor(a / b) for positive a and b, or 0 when it does not
 // fit an int64.
 func floorDiv(a, b *big.Rat) int64 {

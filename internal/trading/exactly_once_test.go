@@ -34,7 +34,7 @@ func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
 			type result struct {
 				id     string
 				replay bool
-				status string
+				status trading.Status
 				err    error
 			}
 			results := make([]result, n)
@@ -126,7 +126,7 @@ const ordersPath = "/iserver/account/*/orders"
 func TestBrokerFaults(t *testing.T) {
 	t.Parallel()
 	type want struct {
-		status     string
+		status     trading.Status
 		code       errs.Code // of Confirm's error; "" for none
 		msgHas     string
 		orders     int
@@ -146,7 +146,7 @@ func TestBrokerFaults(t *testing.T) {
 				return c
 			},
 			// Nothing suppressed, so IBKR asks o163 (first order), o403 and o10151 in a chain.
-			tune: func(_ *trading.Config, b *tradetest.SimBrokerOptions) { b.Suppress = nil },
+			tune: func(_ *trading.Config, b *tradetest.SimBrokerOptions) { b.NoSuppress = true },
 			want: want{status: trading.StatusSubmitted, orders: 1, handshakes: 1}},
 		{name: "unknown question is declined and shown",
 			setup: func(t *testing.T, w *world, _ string) {
@@ -262,7 +262,7 @@ func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
 	}
 	var statuses []string
 	for _, e := range got.Events {
-		statuses = append(statuses, e.Status)
+		statuses = append(statuses, string(e.Status))
 	}
 	if diff := cmp.Diff([]string{"pending", "unknown", "submitted"}, statuses); diff != "" {
 		t.Errorf("status history (-want +got):\n%s", diff)
@@ -313,14 +313,14 @@ func TestDuplicateCOIDMeansAlreadyPlaced(t *testing.T) {
 }
 
 // TestTwoInstancesShareTheAccountLock runs two services (two server
-// instances) with the advisory account lock on one database, confirming
+// instances, each with the account's advisory lock) on one database, confirming
 // different signals of one user at once: every confirm places its one
 // order.
 func TestTwoInstancesShareTheAccountLock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.AccountAdvisoryLock = true })
-	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, AccountAdvisoryLock: true})
+	w := newWorld(t, fastSim(), nil)
+	other, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker})
 	if err != nil {
 		t.Fatal(err)
 	}

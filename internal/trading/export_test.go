@@ -12,7 +12,7 @@ import (
 // apart.
 func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Preview) error {
 	id := s.cfg.NewID()
-	inserted, err := s.insertPending(ctx, userID, key, requestHash(p.SignalID, p.Side), id, p)
+	inserted, err := s.insertPending(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), id, p)
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Previ
 		return fmt.Errorf("key %q or signal %s already confirmed", key, p.SignalID)
 	}
 	now := s.cfg.Now().UTC()
-	_, changed, err := apply(ctx, s.pool, id, []string{StatusPending}, outcome{status: StatusSubmitted, conid: 265598,
+	_, changed, err := apply(ctx, s.pool, id, []Status{StatusPending}, outcome{status: StatusSubmitted, conid: 265598,
 		brokerOrderID: "1", brokerStatus: "PreSubmitted", message: "IBKR accepted the order",
 		nextCheck: now.Add(s.cfg.ReconcileInterval)}, now)
 	if err == nil && !changed {
@@ -33,6 +33,6 @@ func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Previ
 // the confirm's own preview: what a confirm does when another confirm
 // changes the position between its preview and its insert.
 func (s *Service) ConfirmPreviewed(ctx context.Context, userID, key string, p Preview) (Confirmation, error) {
-	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, p.Side), p)
+	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), p)
 	return c, err
 }

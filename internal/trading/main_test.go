@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
@@ -44,7 +45,7 @@ func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *t
 	t.Helper()
 	pool := pgtest.Pool(t)
 	tc := trading.Config{Pool: pool, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second}
-	bo := tradetest.SimBrokerOptions{Suppress: trading.DefaultAllowedQuestions(), Limits: fastLimits()}
+	bo := tradetest.SimBrokerOptions{Limits: fastLimits()}
 	if tune != nil {
 		tune(&tc, &bo)
 	}
@@ -75,11 +76,18 @@ func (w *world) subscriber(t testing.TB, mode, value string) string {
 	return id
 }
 
+// tradingDayAWeekAhead is the first trading day a week or more from now:
+// a signal's confirmations stay open until its cut-off, after any test.
+func tradingDayAWeekAhead() string {
+	_, day := market.Default().CutoffOn(market.Open, time.Now().AddDate(0, 0, 7))
+	return day.Date.Format(time.DateOnly)
+}
+
 // signal publishes an AAPL strategy I entry at market on open, changed by
 // mod.
 func (w *world) signal(t testing.TB, mod func(*trading.NewSignal)) trading.Signal {
 	t.Helper()
-	n := trading.NewSignal{Ticker: "AAPL", Strategy: "I", Kind: "entry", SignalDate: "2026-11-20", EntryDate: "2026-11-23",
+	n := trading.NewSignal{Ticker: "AAPL", Strategy: "I", Kind: "entry", SignalDate: "2026-11-20", EntryDate: tradingDayAWeekAhead(),
 		RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031", EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(time.Hour)}
 	if mod != nil {
 		mod(&n)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,7 +15,7 @@ import (
 // BrokerInfo names where an order goes.
 type BrokerInfo struct {
 	Name            string `json:"name"`
-	Mode            string `json:"mode"`
+	Mode            Mode   `json:"mode"`
 	AccountIDMasked string `json:"account_id_masked"`
 }
 
@@ -23,13 +24,22 @@ type BrokerInfo struct {
 type Preview struct {
 	SignalID       string     `json:"signal_id"`
 	Ticker         string     `json:"ticker"`
-	Side           string     `json:"side"`
-	OrderType      string     `json:"order_type"`
+	Side           Side       `json:"side"`
+	OrderType      OrderKind  `json:"order_type"`
 	TIF            string     `json:"tif"`
 	LimitPrice     *string    `json:"limit_price"`
 	Quantity       int64      `json:"quantity"`
 	EstimatedValue string     `json:"estimated_value"`
 	Broker         BrokerInfo `json:"broker"`
+	// CutoffAt is when confirmations close: the signal's expiry, at the
+	// latest its order's auction cut-off.
+	CutoffAt time.Time `json:"cutoff_at"`
+	// AuctionDate is the trading day whose auction the order is for: the
+	// entry date, or the next trading day when the exchange is closed then.
+	AuctionDate string `json:"auction_date"`
+	// WhatIf is the broker's what-if for the order, or nil when it could
+	// not be had; it never blocks a confirm by itself.
+	WhatIf *WhatIf `json:"whatif"`
 
 	refPrice  string  // the signal's reference close
 	accountID string  // the unmasked account, never shown
@@ -37,24 +47,55 @@ type Preview struct {
 }
 
 // orderShape maps an entry mode to IBKR's order type and time in force.
-func orderShape(entryMode string) (orderType, tif string) {
+func orderShape(entryMode string) (orderType OrderKind, tif string) {
 	switch entryMode {
 	case NextOpenLimit:
-		return "LMT", "OPG"
+		return Limit, "OPG"
 	case SignalClose:
-		return "MOC", "DAY"
+		return MarketOnClose, "DAY"
 	default:
-		return "MKT", "OPG"
+		return Market, "OPG"
 	}
 }
 
-// Preview computes what confirming signalID would place for userID.
+// Preview computes what confirming signalID would place for userID, and
+// asks the broker's what-if what it would cost: commission, margin, and
+// whether the account may trade it at all.
 func (s *Service) Preview(ctx context.Context, userID, signalID string) (Preview, error) {
 	g, err := s.Signal(ctx, signalID)
 	if err != nil {
 		return Preview{}, err
 	}
-	return s.preview(ctx, userID, g, nil)
+	p, err := s.preview(ctx, userID, g, nil)
+	if err != nil {
+		return Preview{}, err
+	}
+	p.WhatIf = s.whatIf(ctx, userID, p)
+	return p, nil
+}
+
+// whatIf asks the broker about p's order; a failure is logged and leaves
+// the preview without it, since IBKR answering the real order is what
+// counts.
+func (s *Service) whatIf(ctx context.Context, userID string, p Preview) *WhatIf {
+	if p.Quantity <= 0 {
+		return nil
+	}
+	conid, err := s.conid(ctx, userID, p.Ticker)
+	if err == nil {
+		var w WhatIf
+		if w, err = s.broker.WhatIf(ctx, userID, p.order(conid, "")); err == nil {
+			return &w
+		}
+	}
+	s.logger(ctx).Info().Err(err).Str("signal_id", p.SignalID).Msg("what-if unavailable; preview without it")
+	return nil
+}
+
+// order is the order p describes, with its contract and client order id.
+func (p Preview) order(conid int64, coid string) Order {
+	return Order{Account: Account{Mode: p.Broker.Mode, ID: p.accountID}, Conid: conid, COID: coid,
+		OrderType: p.OrderType, Side: p.Side, Quantity: p.Quantity, TIF: p.TIF, LimitPrice: p.LimitPrice}
 }
 
 // preview computes the order; ps is the user's position size when the
@@ -64,17 +105,22 @@ func (s *Service) preview(ctx context.Context, userID string, g Signal, ps *Posi
 	case "withdrawn":
 		return Preview{}, errs.E(errs.Conflict, "this signal was withdrawn; it can no longer be confirmed")
 	case "expired":
-		return Preview{}, errs.E(errs.Conflict, "this signal expired at %s (the auction cutoff); it can no longer be confirmed", g.ExpiresAt.Format("2006-01-02 15:04 MST"))
+		return Preview{}, errs.E(errs.PastCutoff, "confirmations of this signal closed at %s, its order's auction cut-off; it can no longer be confirmed",
+			g.ExpiresAt.In(s.cfg.Market.Location()).Format("2006-01-02 15:04 MST"))
 	}
-	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g}
+	p := Preview{SignalID: g.ID, Ticker: g.Ticker, LimitPrice: g.LimitPrice, refPrice: g.RefClose, signal: &g, CutoffAt: g.ExpiresAt}
+	if ed, err := time.Parse(time.DateOnly, g.EntryDate); err == nil {
+		_, day := s.cfg.Market.CutoffOn(auction(g.EntryMode), ed)
+		p.AuctionDate = day.Date.Format(time.DateOnly)
+	}
 	p.OrderType, p.TIF = orderShape(g.EntryMode)
 	var err error
 	if g.Kind == "entry" {
-		p.Side = "BUY"
+		p.Side = Buy
 		p.Quantity, err = s.entryQuantity(ctx, userID, g, ps)
 	} else {
-		p.Side = "SELL"
-		p.Quantity, err = s.exitQuantity(ctx, userID, g, "")
+		p.Side = Sell
+		p.Quantity, err = s.exitQuantity(ctx, s.pool, userID, g, "")
 	}
 	if err != nil {
 		return Preview{}, err
@@ -135,9 +181,9 @@ func (s *Service) entryQuantity(ctx context.Context, userID string, g Signal, kn
 // still may sell: a second exit signal for the same position sells only
 // what is left. The confirmation except (the one being placed) does not
 // count against itself.
-func (s *Service) exitQuantity(ctx context.Context, userID string, g Signal, except string) (int64, error) {
+func (s *Service) exitQuantity(ctx context.Context, q execer, userID string, g Signal, except string) (int64, error) {
 	var filled, sold int64
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH entry AS (
 			SELECT c.filled_quantity, c.created_at
 			FROM confirmations c JOIN signals e ON e.id = c.signal_id

@@ -7,20 +7,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
-	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/logging"
 )
 
 // RunReconciler settles and tracks confirmations until ctx ends: every
 // ReconcileInterval it claims the rows that are due and looks them up at
 // IBKR.
 func (s *Service) RunReconciler(ctx context.Context) {
+	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context { return l.Str("worker", "reconcile") })
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
+			s.logger(ctx).Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
 		}
 		select {
 		case <-ctx.Done():
@@ -32,12 +34,14 @@ func (s *Service) RunReconciler(ctx context.Context) {
 
 // claimed is a row taken by one reconciliation pass.
 type claimed struct {
-	id, userID, status, mode string
-	brokerOrderID            *string
-	filled                   string
-	avgPrice, brokerStatus   *string
-	quantity                 int64
-	misses                   int
+	id, userID             string
+	status                 Status
+	mode                   Mode
+	brokerOrderID          *string
+	filled                 string
+	avgPrice, brokerStatus *string
+	quantity               int64
+	misses                 int
 }
 
 // Reconcile runs one pass and returns how many rows it looked at. Rows are
@@ -116,42 +120,36 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 // reconcileUser looks one user's claimed rows up at IBKR: orders whose id
 // is known by their status, the others by cOID among the live orders.
 func (s *Service) reconcileUser(ctx context.Context, userID string, rows []claimed) error {
-	conn, err := s.broker.Session(ctx, userID)
+	acct, err := s.broker.ActiveAccount(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("user %s: %w", userID, err)
 	}
-	var live map[string]ibkr.LiveOrder
+	var live map[string]OrderState
 	for _, r := range rows {
-		if r.mode != conn.Account.Mode {
+		if r.mode != acct.Mode {
 			continue // the user switched connections; the lease brings it back later
 		}
-		var st orderState
+		var st OrderState
 		found := false
 		if r.brokerOrderID != nil {
-			os, err := conn.Session.OrderStatus(ctx, *r.brokerOrderID)
-			if err != nil {
-				s.invalidateOn(userID, conn.Session, err)
+			if st, err = s.broker.OrderStatus(ctx, userID, *r.brokerOrderID); err != nil {
 				return fmt.Errorf("order status %s: %w", *r.brokerOrderID, err)
 			}
-			st, found = orderState{orderID: os.OrderID, status: os.Status, filled: string(os.CumFill), avg: string(os.AvgPrice)}, true
+			found = true
 		} else {
 			if live == nil {
-				list, err := conn.Session.LiveOrders(ctx)
+				list, err := s.broker.LiveOrders(ctx, userID)
 				if err != nil {
-					s.invalidateOn(userID, conn.Session, err)
 					return fmt.Errorf("live orders: %w", err)
 				}
-				live = make(map[string]ibkr.LiveOrder, len(list))
+				live = make(map[string]OrderState, len(list))
 				for _, o := range list {
-					if o.OrderRef != "" && (o.Account == "" || strings.EqualFold(o.Account, conn.Account.ID)) {
-						live[o.OrderRef] = o
+					if o.COID != "" {
+						live[o.COID] = o
 					}
 				}
 			}
-			var lo ibkr.LiveOrder
-			if lo, found = live[r.id]; found {
-				st = orderState{orderID: lo.OrderID, status: lo.Status, filled: string(lo.FilledQuantity), avg: string(lo.AvgPrice)}
-			}
+			st, found = live[r.id]
 		}
 		if err := s.settle(ctx, r, st, found); err != nil {
 			return err
@@ -160,20 +158,8 @@ func (s *Service) reconcileUser(ctx context.Context, userID string, rows []claim
 	return nil
 }
 
-func (s *Service) invalidateOn(userID string, sess *ibkr.Session, err error) {
-	switch k := ibkr.KindOf(err); k {
-	case ibkr.KindTokenExpired, ibkr.KindNoBrokerageSession, ibkr.KindAccountsNotQueried:
-		s.broker.Invalidate(userID, sess, k)
-	}
-}
-
-// orderState is what IBKR says about an order.
-type orderState struct {
-	orderID, status, filled, avg string
-}
-
 // settle records what reconciliation learned about one row.
-func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bool) error {
+func (s *Service) settle(ctx context.Context, r claimed, st OrderState, found bool) error {
 	now := s.cfg.Now().UTC()
 	var o outcome
 	if !found {
@@ -196,20 +182,23 @@ func (s *Service) settle(ctx context.Context, r claimed, st orderState, found bo
 			return err
 		}
 	}
-	_, _, err := apply(ctx, s.pool, r.id, []string{r.status}, o, now)
+	_, changed, err := apply(ctx, s.pool, r.id, []Status{r.status}, o, now)
+	if err == nil && changed {
+		s.logger(ctx).Info().Str("confirmation", r.id).Str("from", string(r.status)).Str("status", string(o.status)).Msg("reconciled")
+	}
 	return err
 }
 
 // track maps IBKR's order status to a confirmation outcome; nextCheck is
 // set (to any non-zero time) while the order can still change.
-func track(st orderState, quantity int64) outcome {
-	filled, _ := parseDecimal(orZero(st.filled))
+func track(st OrderState, quantity int64) outcome {
+	filled, _ := parseDecimal(orZero(st.Filled))
 	some := filled != nil && filled.Sign() > 0
-	o := outcome{brokerOrderID: st.orderID, brokerStatus: st.status, filled: normDecimal(st.filled), avgPrice: normDecimal(st.avg)}
+	o := outcome{brokerOrderID: st.OrderID, brokerStatus: st.Status, filled: normDecimal(st.Filled), avgPrice: normDecimal(st.AvgPrice)}
 	if !some {
 		o.avgPrice = ""
 	}
-	switch strings.ToLower(st.status) {
+	switch strings.ToLower(st.Status) {
 	case "filled":
 		o.status, o.message = StatusFilled, "filled"
 	case "cancelled", "inactive", "apicancelled":
@@ -223,7 +212,7 @@ func track(st orderState, quantity int64) outcome {
 		if some {
 			o.status, o.message = StatusPartiallyFilled, "partially filled; the rest is working"
 		} else {
-			o.status, o.message = StatusSubmitted, "working at IBKR ("+st.status+")"
+			o.status, o.message = StatusSubmitted, "working at IBKR ("+st.Status+")"
 		}
 	}
 	return o

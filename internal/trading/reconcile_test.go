@@ -15,7 +15,7 @@ import (
 )
 
 // track runs reconciliation until confirmation id is in status want.
-func (w *world) track(t *testing.T, user, id, want string) trading.Confirmation {
+func (w *world) track(t *testing.T, user, id string, want trading.Status) trading.Confirmation {
 	t.Helper()
 	ctx := context.Background()
 	var c trading.Confirmation
@@ -41,9 +41,10 @@ func (w *world) track(t *testing.T, user, id, want string) trading.Confirmation 
 }
 
 type fillView struct {
-	Status, Filled string
-	Avg            *string
-	Final          bool
+	Status trading.Status
+	Filled string
+	Avg    *string
+	Final  bool
 }
 
 func (w *world) view(t *testing.T, c trading.Confirmation) fillView {
@@ -305,7 +306,7 @@ func TestTwoReconcilersNeverShareARow(t *testing.T) {
 		}
 		var got []string
 		for _, e := range c.Events {
-			got = append(got, e.Status)
+			got = append(got, string(e.Status))
 		}
 		if diff := cmp.Diff([]string{"pending", "submitted", "filled"}, got); diff != "" {
 			t.Errorf("history of %s (-want +got):\n%s", id, diff)

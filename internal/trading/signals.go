@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 // Entry modes (DESIGN.md §2) and the IBKR orders they become.
@@ -68,8 +69,40 @@ var (
 	strategies = map[string]bool{"I": true, "II": true, "III": true, "IV": true, "V": true, "VI": true, "VII": true, "VIII": true, "IX": true}
 )
 
-// check validates a NewSignal and normalizes the ticker.
-func (n *NewSignal) check() error {
+// The years a signal's dates may fall in. PostgreSQL refuses some dates
+// time.Parse accepts (year 0), and no trading signal is dated centuries
+// away; a bound keeps both out.
+const (
+	minSignalYear = 1990
+	maxSignalYear = 2199
+)
+
+// parseSignalDate parses a YYYY-MM-DD date within the signal years; its
+// error is the field's message.
+func parseSignalDate(s string) (time.Time, error) {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, errors.New("must be a date YYYY-MM-DD")
+	}
+	if d.Year() < minSignalYear || d.Year() > maxSignalYear {
+		return time.Time{}, fmt.Errorf("must be in the years %d to %d", minSignalYear, maxSignalYear)
+	}
+	return d, nil
+}
+
+// auction returns the auction an entry mode's orders go to.
+func auction(entryMode string) market.Auction {
+	if entryMode == SignalClose {
+		return market.Close
+	}
+	return market.Open
+}
+
+// check validates a NewSignal and normalizes the ticker. A signal's
+// confirmations close at the latest at its order's auction cut-off on the
+// entry date (the next trading day's when the exchange is closed that
+// day): an expiry left out is that cut-off.
+func (n *NewSignal) check(clock *market.Clock) error {
 	var fe []errs.FieldError
 	add := func(field, msg string) { fe = append(fe, errs.FieldError{Field: field, Message: msg}) }
 	n.Ticker = strings.ToUpper(strings.TrimSpace(n.Ticker))
@@ -84,22 +117,23 @@ func (n *NewSignal) check() error {
 	}
 	var sd, ed time.Time
 	var err error
-	if sd, err = time.Parse(time.DateOnly, n.SignalDate); err != nil {
-		add("signal_date", "must be a date YYYY-MM-DD")
+	if sd, err = parseSignalDate(n.SignalDate); err != nil {
+		add("signal_date", err.Error())
 	}
-	if ed, err = time.Parse(time.DateOnly, n.EntryDate); err != nil {
-		add("entry_date", "must be a date YYYY-MM-DD")
+	if ed, err = parseSignalDate(n.EntryDate); err != nil {
+		add("entry_date", err.Error())
 	} else if !sd.IsZero() && ed.Before(sd) {
 		add("entry_date", "must not be before signal_date")
 	}
 	if r, ok := parseDecimal(n.RefClose); !ok || r.Sign() <= 0 {
 		add("ref_close", "must be a positive decimal string such as \"187.25\"")
 	}
-	if _, ok := parseDecimal(n.RSI2); !ok {
-		add("rsi2", "must be a decimal string")
+	// rsi2 and return_2d are numeric(12,6): six integer digits at most.
+	if r, ok := parseDecimal(n.RSI2); !ok || !fitsDigits(r, 6) {
+		add("rsi2", "must be a decimal string below 1000000")
 	}
-	if _, ok := parseDecimal(n.Return2D); !ok {
-		add("return_2d", "must be a decimal string")
+	if r, ok := parseDecimal(n.Return2D); !ok || !fitsDigits(r, 6) {
+		add("return_2d", "must be a decimal string below 1000000")
 	}
 	switch n.EntryMode {
 	case NextOpenLimit:
@@ -115,8 +149,20 @@ func (n *NewSignal) check() error {
 	default:
 		add("entry_mode", "must be next_open_market, next_open_limit or signal_close")
 	}
-	if n.ExpiresAt.IsZero() {
-		add("expires_at", "is required (the auction cutoff on the entry date)")
+	if !n.ExpiresAt.IsZero() {
+		if y := n.ExpiresAt.UTC().Year(); y < minSignalYear || y > maxSignalYear {
+			add("expires_at", fmt.Sprintf("must be in the years %d to %d", minSignalYear, maxSignalYear))
+		}
+	}
+	if !ed.IsZero() && (n.EntryMode == NextOpenMarket || n.EntryMode == NextOpenLimit || n.EntryMode == SignalClose) {
+		cutoff, _ := clock.CutoffOn(auction(n.EntryMode), ed)
+		switch {
+		case n.ExpiresAt.IsZero():
+			n.ExpiresAt = cutoff
+		case n.ExpiresAt.After(cutoff):
+			add("expires_at", fmt.Sprintf("must not be after the order's auction cut-off on the entry date, %s",
+				cutoff.In(clock.Location()).Format("2006-01-02 15:04 MST")))
+		}
 	}
 	if len(fe) > 0 {
 		return errs.Fields("invalid signal", fe...)
@@ -158,7 +204,7 @@ func scanSignal(row pgx.Row, now time.Time, extra ...any) (Signal, error) {
 // CreateSignal publishes a signal on behalf of actorID (an admin, or the
 // creator of the API token that posted it).
 func (s *Service) CreateSignal(ctx context.Context, actorID string, n NewSignal) (Signal, error) {
-	if err := n.check(); err != nil {
+	if err := n.check(s.cfg.Market); err != nil {
 		return Signal{}, err
 	}
 	now := s.cfg.Now().UTC()
@@ -297,7 +343,7 @@ func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter
 		if out[i].Kind != "exit" || out[i].Status != "open" {
 			continue
 		}
-		q, err := s.exitQuantity(ctx, userID, out[i], "")
+		q, err := s.exitQuantity(ctx, s.pool, userID, out[i], "")
 		if e := errs.As(err); e != nil && e.Code == errs.Invalid {
 			q, err = 0, nil
 		}

@@ -2,6 +2,14 @@
 // the preview, Confirm Buy/Sell with exactly-once orders at IBKR, the
 // confirmation log and the reconciliation worker that settles it.
 //
+// It reaches IBKR only through the Broker interface it declares in its own
+// words (place, cancel, order status, live orders, resolve contract), which
+// package broker implements; it imports neither ibkr nor broker. Orders to
+// one IBKR account go one at a time, across replicas: the account lock
+// (a PostgreSQL advisory lock behind an in-process mutex) is held while an
+// order is sent. Log lines go through the context's logger, so they carry
+// the request's id and user (or the worker's name) and the confirmation.
+//
 // The exactly-once argument rests on three facts. The database, not this
 // code, allows one live confirmation per (user, signal, side) and one per
 // Idempotency-Key (unique indexes). A confirmation is committed as
@@ -21,59 +29,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
-	"github.com/ordertune/ordertune/internal/errs"
-	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/logging"
+	"github.com/ordertune/ordertune/internal/market"
 )
-
-// DefaultAllowedQuestions are the reply-question message ids that are
-// suppressed at brokerage-session start and confirmed when IBKR still asks
-// them: price constraint, no market data, tick and size limits, immediate
-// fill, value limit, market order risk and cap price.
-func DefaultAllowedQuestions() []string {
-	return []string{"o163", "o354", "o382", "o383", "o403", "o451", "o10151", "o10153"}
-}
-
-// Account is the IBKR account a user's active broker connection trades.
-type Account struct {
-	// Mode is "live" or "paper".
-	Mode string
-	// ID is the account id; it is shown to users only masked.
-	ID string
-	// Masked is the account id as users see it, e.g. "U•••4567".
-	Masked string
-}
-
-// Conn is a ready brokerage session: live session token made, brokerage
-// session open, accounts queried and the allowlisted questions suppressed.
-type Conn struct {
-	Session *ibkr.Session
-	Account Account
-}
-
-// Broker hands out users' IBKR sessions. The broker package's per-tenant
-// session cache implements it in production.
-type Broker interface {
-	// ActiveAccount returns the account of the user's active connection
-	// without calling IBKR; errs.BrokerNotConnected when there is none.
-	ActiveAccount(ctx context.Context, userID string) (Account, error)
-	// Session returns a ready session for the user's active connection,
-	// making one (once per tenant at a time) when none is cached.
-	Session(ctx context.Context, userID string) (Conn, error)
-	// Invalidate tells the cache that IBKR refused sess with kind (an
-	// expired token, no brokerage session), so that the next Session call
-	// makes a new live session token or re-initialises.
-	Invalidate(userID string, sess *ibkr.Session, kind ibkr.Kind)
-}
 
 // Config configures a Service. Zero fields take defaults.
 type Config struct {
-	Pool   *pgxpool.Pool
-	Broker Broker
-	Log    zerolog.Logger
-	// AllowedQuestions are the reply-question message ids confirmed when
-	// IBKR asks them; any other question is declined and the confirmation
-	// fails with IBKR's text. Nil means DefaultAllowedQuestions.
-	AllowedQuestions []string
+	Pool *pgxpool.Pool
+	// LockPool holds the account locks: one connection per IBKR account an
+	// order is being sent to. A pool of its own keeps an order that holds a
+	// lock from waiting for a connection that other lock holders have
+	// taken; nil means Pool (enough for tests).
+	LockPool *pgxpool.Pool
+	Broker   Broker
+	Log      zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID returns a fresh UUID (a confirmation's id and cOID); nil means
@@ -96,11 +65,10 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
-	// AccountAdvisoryLock also serializes orders per IBKR account across
-	// server instances, with a PostgreSQL advisory lock held (outside any
-	// transaction) while the order is sent. One instance needs only its
-	// in-process lock.
-	AccountAdvisoryLock bool
+	// Market is the exchange's clock: auction cut-offs and IBKR's restart
+	// windows. Nil means the default cut-offs and no restart windows, on
+	// Now.
+	Market *market.Clock
 	// MissesBeforeFailed is how many reconciliation passes must fail to find
 	// an order at IBKR before it is declared never placed. IBKR's first
 	// orders call of a session may be empty, so it is at least 2.
@@ -108,14 +76,18 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.AllowedQuestions == nil {
-		c.AllowedQuestions = DefaultAllowedQuestions()
+	if c.LockPool == nil {
+		c.LockPool = c.Pool
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.NewID == nil {
 		c.NewID = newUUID
+	}
+	if c.Market == nil {
+		// Only invalid cut-offs fail, and the defaults are valid.
+		c.Market, _ = market.New(market.Config{Now: c.Now, Maintenance: []market.Window{}})
 	}
 	if c.OrderTimeout <= 0 {
 		c.OrderTimeout = 30 * time.Second
@@ -147,11 +119,9 @@ type Service struct {
 	pool   *pgxpool.Pool
 	broker Broker
 	log    zerolog.Logger
-	policy ibkr.ReplyPolicy
 
-	// accounts serializes orders per IBKR account: IBKR wants no other
-	// order for an account while a reply chain is open.
-	accounts keyedMutex
+	// accounts serializes orders per IBKR account, across replicas.
+	accounts accountLocks
 	// inflight holds the confirmations this process is placing right now,
 	// so its own reconciliation never mistakes them for abandoned ones.
 	inflightMu sync.Mutex
@@ -172,42 +142,21 @@ func New(cfg Config) (*Service, error) {
 		pool:     cfg.Pool,
 		broker:   cfg.Broker,
 		log:      cfg.Log,
-		policy:   ibkr.ConfirmMessageIDs(cfg.AllowedQuestions...),
+		accounts: accountLocks{pool: cfg.LockPool},
 		inflight: map[string]bool{},
 	}, nil
 }
 
-// AllowedQuestions returns the reply-question message ids the service
-// confirms; the session cache suppresses the same ids at session start.
-func (s *Service) AllowedQuestions() []string {
-	return append([]string(nil), s.cfg.AllowedQuestions...)
+// logger returns ctx's logger (a request's, with its id and user, or a
+// worker's), or the service's outside both.
+func (s *Service) logger(ctx context.Context) *zerolog.Logger {
+	l := logging.FromContext(ctx, s.log)
+	return &l
 }
 
 // tx runs fn in a transaction owned by the exported method calling it.
 func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
-}
-
-// keyedMutex is a mutex per key, created on first use.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
-
-// lock locks key's mutex and returns its unlock.
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*sync.Mutex{}
-	}
-	m := k.locks[key]
-	if m == nil {
-		m = &sync.Mutex{}
-		k.locks[key] = m
-	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 func (s *Service) markInflight(id string, on bool) {
@@ -225,20 +174,3 @@ func (s *Service) isInflight(id string) bool {
 	defer s.inflightMu.Unlock()
 	return s.inflight[id]
 }
-
-// NoBroker is a Broker for a server without IBKR access: every user is
-// "not connected", so logs and settings work and nothing is ever sent.
-type NoBroker struct{}
-
-// ActiveAccount implements Broker.
-func (NoBroker) ActiveAccount(context.Context, string) (Account, error) {
-	return Account{}, errs.E(errs.BrokerNotConnected, "this server has no broker access configured")
-}
-
-// Session implements Broker.
-func (NoBroker) Session(context.Context, string) (Conn, error) {
-	return Conn{}, errs.E(errs.BrokerNotConnected, "this server has no broker access configured")
-}
-
-// Invalidate implements Broker.
-func (NoBroker) Invalidate(string, *ibkr.Session, ibkr.Kind) {}

@@ -10,16 +10,22 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
-// SimBroker is a trading.Broker for users linked to simulator consumers. It
-// caches one session per user, makes it once at a time (single flight), and
-// drops it when told the token expired or the brokerage session is gone.
+// SimBroker is a trading.Broker for users linked to simulator consumers:
+// broker.Orders (the production code between trading and the session
+// cache) on top of a small session source of its own. It caches one
+// session per user, makes it once at a time (single flight), and drops it
+// when the session was refused (the token expired, the brokerage session
+// is gone), so that the next call makes a new one.
 type SimBroker struct {
+	*broker.Orders
+
 	base     string
 	client   *http.Client
 	suppress []string
@@ -46,8 +52,13 @@ type SimBrokerOptions struct {
 	BaseURL string
 	// HTTPClient sends the requests; nil means a client without timeout.
 	HTTPClient *http.Client
-	// Suppress are the reply questions suppressed at brokerage-session start.
-	Suppress []string
+	// Questions are the allowlisted reply questions, suppressed at
+	// brokerage-session start and confirmed on orders; nil means
+	// broker.DefaultAllowedQuestions.
+	Questions []string
+	// NoSuppress leaves the questions unsuppressed at session start, so
+	// that IBKR asks them and the orders confirm them.
+	NoSuppress bool
 	// Limits pace each session; zero means IBKR's defaults.
 	Limits ibkr.PacerLimits
 }
@@ -63,7 +74,16 @@ func NewSimBroker(o SimBrokerOptions) *SimBroker {
 		tr.MaxIdleConnsPerHost = 256
 		c = &http.Client{Transport: tr}
 	}
-	return &SimBroker{base: o.BaseURL, client: c, suppress: o.Suppress, limits: o.Limits, users: map[string]*simUser{}}
+	questions := o.Questions
+	if questions == nil {
+		questions = broker.DefaultAllowedQuestions()
+	}
+	b := &SimBroker{base: o.BaseURL, client: c, limits: o.Limits, users: map[string]*simUser{}}
+	if !o.NoSuppress {
+		b.suppress = questions
+	}
+	b.Orders = broker.NewOrders(b, questions)
+	return b
 }
 
 // Link connects userID to the simulator consumer of creds.
@@ -76,9 +96,9 @@ func (b *SimBroker) Link(userID string, uc ibkrsim.UserCredentials) error {
 	if err != nil {
 		return fmt.Errorf("link %s: %w", userID, err)
 	}
-	mode := "live"
+	mode := trading.Live
 	if creds.IsPaper() {
-		mode = "paper"
+		mode = trading.Paper
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -111,7 +131,7 @@ func (b *SimBroker) user(userID string) (*simUser, error) {
 	return u, nil
 }
 
-// ActiveAccount implements trading.Broker.
+// ActiveAccount implements broker.Sessions and trading.Broker.
 func (b *SimBroker) ActiveAccount(_ context.Context, userID string) (trading.Account, error) {
 	u, err := b.user(userID)
 	if err != nil {
@@ -120,41 +140,63 @@ func (b *SimBroker) ActiveAccount(_ context.Context, userID string) (trading.Acc
 	return u.account, nil
 }
 
-// Session implements trading.Broker: the LST handshake, ssodh/init, the
-// accounts query and the suppression of the allowlisted questions.
-func (b *SimBroker) Session(ctx context.Context, userID string) (trading.Conn, error) {
+// Conn is a user's ready session and its account.
+type Conn struct {
+	Session *ibkr.Session
+	Account trading.Account
+}
+
+// Session returns the user's ready session, making one when none is
+// cached: the LST handshake, ssodh/init, the accounts query and the
+// suppression of the allowlisted questions.
+func (b *SimBroker) Session(ctx context.Context, userID string) (Conn, error) {
 	u, err := b.user(userID)
 	if err != nil {
-		return trading.Conn{}, err
+		return Conn{}, err
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.sess != nil {
-		return trading.Conn{Session: u.sess, Account: u.account}, nil
+		return Conn{Session: u.sess, Account: u.account}, nil
 	}
 	opts := ibkr.Options{BaseURL: b.base, HTTPClient: b.client, Pacer: u.pacer}
 	sess, err := ibkr.Handshake(ctx, opts, u.creds)
 	if err != nil {
-		return trading.Conn{}, err
+		return Conn{}, err
 	}
 	u.handshakes++
 	if _, err := sess.InitBrokerage(ctx); err != nil {
-		return trading.Conn{}, err
+		return Conn{}, err
 	}
 	if _, err := sess.Accounts(ctx); err != nil {
-		return trading.Conn{}, err
+		return Conn{}, err
 	}
 	if len(b.suppress) > 0 {
 		if err := sess.SuppressQuestions(ctx, b.suppress...); err != nil {
-			return trading.Conn{}, err
+			return Conn{}, err
 		}
 	}
 	u.sess = sess
-	return trading.Conn{Session: sess, Account: u.account}, nil
+	return Conn{Session: sess, Account: u.account}, nil
 }
 
-// Invalidate implements trading.Broker: the next Session call starts over.
-func (b *SimBroker) Invalidate(userID string, sess *ibkr.Session, _ ibkr.Kind) {
+// Do implements broker.Sessions with broker.Repairing: a refused session
+// is dropped and fn runs once more on a new one.
+func (b *SimBroker) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn broker.Conn) error) error {
+	acquire := func(ctx context.Context) (*ibkr.Session, broker.Conn, func(), error) {
+		c, err := b.Session(ctx, userID)
+		if err != nil {
+			return nil, broker.Conn{}, nil, err
+		}
+		return c.Session, broker.Conn{UserID: userID, Mode: c.Account.Mode, AccountID: c.Account.ID}, func() {}, nil
+	}
+	report := func(s *ibkr.Session, _ ibkr.Kind) { b.Invalidate(userID, s) }
+	return broker.Repairing(ctx, acquire, report, fn)
+}
+
+// Invalidate drops sess when it is the user's cached session: the next
+// Session call starts over.
+func (b *SimBroker) Invalidate(userID string, sess *ibkr.Session) {
 	u, err := b.user(userID)
 	if err != nil {
 		return

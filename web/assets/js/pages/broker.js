@@ -10,6 +10,7 @@ const STEPS = [
   ['live_session_token', 'Live session token', 'OAuth handshake with IBKR'],
   ['brokerage_session', 'Brokerage session', 'Open the trading session'],
   ['accounts', 'Account', 'Find your account at IBKR'],
+  ['trading_permissions', 'Trading permissions', 'Ask IBKR about a one-share order (nothing is placed)'],
 ];
 
 // The credential fields in form order, with the labels people see; errors

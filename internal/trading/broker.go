@@ -1,0 +1,164 @@
+package trading
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Mode names a user's broker connection: each user has one for live
+// trading and one for paper trading, and one of them is active.
+type Mode string
+
+// The two modes.
+const (
+	Live  Mode = "live"
+	Paper Mode = "paper"
+)
+
+// ParseMode checks a mode given by a client.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Live, Paper:
+		return Mode(s), nil
+	}
+	return "", errs.E(errs.Invalid, "mode must be live or paper")
+}
+
+// Account is the IBKR account of a user's active broker connection.
+type Account struct {
+	Mode Mode
+	// ID is the account id; it is shown to users only masked.
+	ID string
+	// Masked is the account id as users see it, e.g. "U•••4567".
+	Masked string
+}
+
+// Contract is a ticker's US stock listing at the broker.
+type Contract struct {
+	Conid    int64
+	Exchange string
+}
+
+// Order is one order to place.
+type Order struct {
+	// Account is the account the order was previewed for; the broker
+	// refuses the order with ErrAccountChanged when the user's active
+	// connection is another one now.
+	Account   Account
+	Conid     int64
+	COID      string // the client order id: the confirmation's id
+	OrderType OrderKind
+	Side      Side
+	Quantity  int64
+	TIF       string
+	// LimitPrice is a decimal, or nil for a market order.
+	LimitPrice *string
+}
+
+// OrderState is what the broker says about an order.
+type OrderState struct {
+	OrderID string
+	// COID is the client order id the order was placed with, when known.
+	COID string
+	// Status is the broker's own word: Submitted, Filled, Cancelled, ...
+	Status string
+	// Filled and AvgPrice are decimals; empty when the broker sent none.
+	Filled, AvgPrice string
+}
+
+// Broker is how the trading feature reaches the broker, in its own words.
+// The broker package implements it on top of its per-tenant session
+// cache, which keeps sessions ready and repairs them (and runs a refused
+// call once more) when IBKR refuses them. Orders to one account must be
+// serialized by the caller: the Service does it with its account lock.
+//
+// Errors are *errs.Error with a broker code (BrokerNotConnected,
+// BrokerOrderRejected, BrokerRateLimited, ...) whose Message is the
+// broker's own text when it sent one, or ErrAccountChanged. Later
+// additions (what-if previews, executions, positions) belong here too.
+type Broker interface {
+	// ActiveAccount returns the account of the user's active connection
+	// without calling the broker; errs.BrokerNotConnected when there is
+	// none.
+	ActiveAccount(ctx context.Context, userID string) (Account, error)
+	// ResolveContract returns the ticker's US stock listing; a ticker
+	// without exactly one is errs.BrokerOrderRejected.
+	ResolveContract(ctx context.Context, userID, ticker string) (Contract, error)
+	// PlaceOrder places o and answers the broker's reply questions by the
+	// allowlist. errs.BrokerOutcomeUnknown means the order was sent but the
+	// answer was lost; wrapped with ErrDuplicateOrder it means the broker
+	// already holds an order with o.COID. Neither may be sent again.
+	PlaceOrder(ctx context.Context, userID string, o Order) (OrderState, error)
+	// CancelOrder asks the broker to cancel orderID of the user's mode
+	// connection and returns its acknowledgement; ErrAccountChanged when
+	// mode is not the active connection. A refusal is errs.Conflict with
+	// the broker's text.
+	CancelOrder(ctx context.Context, userID string, mode Mode, orderID string) (string, error)
+	// OrderStatus returns the state of orderID.
+	OrderStatus(ctx context.Context, userID, orderID string) (OrderState, error)
+	// LiveOrders returns the recent orders of the user's active account,
+	// which the broker lists with their client order ids.
+	LiveOrders(ctx context.Context, userID string) ([]OrderState, error)
+	// WhatIf asks the broker what placing o would do, without placing it.
+	// The broker's refusal of the order is WhatIf.Refusal, not an error.
+	WhatIf(ctx context.Context, userID string, o Order) (WhatIf, error)
+}
+
+// WhatIf is the broker's preview of an order: decimals in the account's
+// currency, and the broker's warnings. Refusal is the broker's reason when
+// it would not take the order (no trading permission, insufficient funds);
+// the figures are then empty.
+type WhatIf struct {
+	Commission          string   `json:"commission"`
+	InitialMarginChange string   `json:"initial_margin_change"`
+	EquityWithLoanAfter string   `json:"equity_with_loan_after"`
+	Warnings            []string `json:"warnings"`
+	Refusal             *string  `json:"refusal"`
+}
+
+// ErrAccountChanged means the user's active broker connection is no longer
+// the account (or mode) an order was made for; nothing was sent.
+var ErrAccountChanged = errors.New("the active broker connection changed")
+
+// ErrDuplicateOrder means the broker already holds an order with the
+// client order id: the order exists and must be looked up, never re-sent.
+var ErrDuplicateOrder = errors.New("duplicate client order id")
+
+// NoBroker is a Broker for a server without IBKR access: every user is
+// "not connected", so logs and settings work and nothing is ever sent.
+type NoBroker struct{}
+
+var errNoBroker = errs.E(errs.BrokerNotConnected, "this server has no broker access configured")
+
+// ActiveAccount implements Broker.
+func (NoBroker) ActiveAccount(context.Context, string) (Account, error) {
+	return Account{}, errNoBroker
+}
+
+// ResolveContract implements Broker.
+func (NoBroker) ResolveContract(context.Context, string, string) (Contract, error) {
+	return Contract{}, errNoBroker
+}
+
+// PlaceOrder implements Broker.
+func (NoBroker) PlaceOrder(context.Context, string, Order) (OrderState, error) {
+	return OrderState{}, errNoBroker
+}
+
+// CancelOrder implements Broker.
+func (NoBroker) CancelOrder(context.Context, string, Mode, string) (string, error) {
+	return "", errNoBroker
+}
+
+// OrderStatus implements Broker.
+func (NoBroker) OrderStatus(context.Context, string, string) (OrderState, error) {
+	return OrderState{}, errNoBroker
+}
+
+// LiveOrders implements Broker.
+func (NoBroker) LiveOrders(context.Context, string) ([]OrderState, error) { return nil, errNoBroker }
+
+// WhatIf implements Broker.
+func (NoBroker) WhatIf(context.Context, string, Order) (WhatIf, error) { return WhatIf{}, errNoBroker }
