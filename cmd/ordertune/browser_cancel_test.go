@@ -33,9 +33,27 @@ func (f *browserFlow) cancelOrder(t *testing.T) {
 	tb.open(href)
 	tb.waitJS(`[...document.querySelectorAll('button')].some(b => b.innerText === 'Cancel order')`)
 	tb.screenshot("cancel-before")
-	tb.do(chromedp.Click(`//button[normalize-space(.)='Cancel order']`))
-	// The order is cancelled at IBKR at once; the page keeps polling until
-	// reconciliation records it, with no reload.
+	// Cancel asks first; keeping the order changes nothing. The page
+	// re-renders while it polls, so buttons are clicked from the page.
+	clickCancel := `[...document.querySelectorAll('main button')].find(b => b.innerText === 'Cancel order').click()`
+	tb.waitJS(`(` + clickCancel + `, true)`)
+	tb.waitJS(`document.querySelector('dialog[open]') && document.activeElement.innerText === 'Keep the order'`)
+	tb.screenshot("cancel-ask")
+	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Keep the order']`))
+	tb.waitJS(`!document.querySelector('dialog')`)
+	if got := tb.text(".status-line .badge"); got != "Submitted" {
+		t.Errorf("after keeping the order the badge says %q", got)
+	}
+	tb.waitJS(`(` + clickCancel + `, true)`)
+	tb.waitJS(`document.querySelector('dialog[open]')`)
+	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Cancel order']`))
+	// The order is cancelled at IBKR at once; until reconciliation records
+	// it the badge says Cancelling…, never the old Submitted, and the page
+	// keeps polling, with no reload.
+	tb.waitJS(`document.querySelector('.status-line .badge[data-status=cancelling], .status-line .badge[data-status=cancelled]')`)
+	if got := tb.text(".status-line .badge"); got == "Submitted" {
+		t.Errorf("badge right after cancelling = %q", got)
+	}
 	tb.waitJS(`document.querySelector('.status-line .badge[data-status=cancelled]')`)
 	if n := eval[int](tb, `[...document.querySelectorAll('button')].filter(b => b.innerText === 'Cancel order').length`); n != 0 {
 		t.Error("a cancelled order still offers Cancel order")

@@ -44,6 +44,21 @@ func (f *browserFlow) useLiveForOrders(t *testing.T) {
 	if got := tb.text("dialog[open]"); !strings.Contains(got, "This places a real order in your live account.") {
 		t.Errorf("the live dialog gives no warning:\n%s", got)
 	}
+	// A live order needs the ticker typed: Confirm stays disabled until then.
+	confirmOn := func() bool {
+		return !eval[bool](tb, `[...document.querySelectorAll('dialog[open] button')].find(b => b.innerText.startsWith('Confirm')).disabled`)
+	}
+	if confirmOn() {
+		t.Error("Confirm is enabled on the live account before the ticker is typed")
+	}
+	tb.typeInto(`dialog[open] .confirm-typed input`, "msf")
+	if confirmOn() {
+		t.Error("Confirm is enabled after a partial ticker")
+	}
+	tb.typeInto(`dialog[open] .confirm-typed input`, "msft")
+	if !confirmOn() {
+		t.Error("Confirm stays disabled after typing the ticker")
+	}
 	tb.screenshot("live-dialog")
 	tb.do(chromedp.KeyEvent(kb.Escape))
 	tb.waitJS(`!document.querySelector('dialog')`)

@@ -254,10 +254,11 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	f.checkLivePrice(tb, row+` .live-price`, "187.25")
 	tb.screenshot("signals")
 
-	// Keyboard only: Enter opens the dialog, focus lands on Confirm once
-	// the preview is in, Escape closes it and focus returns to the row.
+	// Keyboard only: Enter opens the dialog, focus stays on Cancel once
+	// the preview is in (a second Enter must not place an order), Escape
+	// closes it and focus returns to the row.
 	tb.do(chromedp.Focus(chromedp.CSS(row+` [data-action=confirm]`)), chromedp.KeyEvent(kb.Enter))
-	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && document.activeElement.innerText === 'Confirm Buy' && document.querySelector('dialog[open]').contains(document.activeElement)`)
+	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && document.activeElement.innerText === 'Cancel' && document.querySelector('dialog[open]').contains(document.activeElement)`)
 	tb.do(chromedp.KeyEvent(kb.Escape))
 	tb.waitJS(`!document.querySelector('dialog') && document.activeElement.dataset.action === 'confirm'`)
 
@@ -272,7 +273,7 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	wantFacts := map[string]string{
 		"Side": "Buy", "Order type": "Market at the open (MKT, OPG)", "Limit price": "None", "Quantity": "26 shares",
 		"Reference close": "$187.25", "Live price": facts["Live price"],
-		"Estimated value (at reference close)": "$4868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
+		"Estimated value (at reference close)": "$4,868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
 	}
 	if diff := cmp.Diff(wantFacts, facts); diff != "" {
 		t.Errorf("confirm dialog (-want +got):\n%s", diff)

@@ -56,7 +56,11 @@ func (f *browserFlow) adminTokens(t *testing.T) {
 	if strings.Contains(tb.text("main"), token) {
 		t.Error("the token is shown again after it was created")
 	}
+	// Revoke asks first, with focus on the safe answer.
 	tb.click(`button[aria-label="Revoke signal feed"]`)
+	tb.waitJS(`document.querySelector('dialog[open]') && document.activeElement.innerText === 'Keep it'`)
+	tb.screenshot("revoke-ask")
+	tb.click(`dialog[open] button[data-answer=yes]`)
 	tb.waitJS(`!document.querySelector('button[aria-label="Revoke signal feed"]') && document.querySelector('[data-token-id] .badge').innerText === 'Revoked'`)
 	tb.screenshot("revoked")
 	if code := publish(); code != http.StatusUnauthorized {

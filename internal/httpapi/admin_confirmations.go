@@ -73,9 +73,19 @@ func parseBound(v, field string, end bool) (time.Time, error) {
 	return time.Time{}, errs.Fields("invalid filter", errs.FieldError{Field: field, Message: "must be a date YYYY-MM-DD or an RFC 3339 time"})
 }
 
-var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "signal_id", "ticker", "side", "quantity", "order_type", "tif",
+var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "user_email", "signal_id", "ticker", "side", "quantity", "order_type", "tif",
 	"limit_price", "mode", "account_id_masked", "status", "broker_order_id", "broker_status", "filled_quantity", "avg_fill_price",
 	"error_code", "error_message"}
+
+// adminConfirmation is one confirmation of any user, with its status
+// history and its owner.
+func (s *Server) adminConfirmation(c echo.Context) error {
+	conf, err := s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, conf)
+}
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {
 	ctx := c.Request().Context()
@@ -102,14 +112,29 @@ func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFil
 	if err != nil {
 		return err
 	}
+	ids := make([]string, 0, len(rows))
+	seen := make(map[string]bool)
+	for _, r := range rows {
+		if !seen[r.UserID] {
+			seen[r.UserID] = true
+			ids = append(ids, r.UserID)
+		}
+	}
+	emails, err := s.trading.UserEmails(ctx, ids)
+	if err != nil {
+		return err
+	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="confirmations-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
+	// A byte order mark: without it Excel reads UTF-8 as its local code
+	// page, and "DU•••4567" comes out garbled.
+	_, _ = c.Response().Write([]byte("\uFEFF"))
 	w := csv.NewWriter(c.Response())
 	_ = w.Write(csvHeader)
 	for _, r := range rows {
-		_ = w.Write(csvRecord(r))
+		_ = w.Write(csvRecord(r, emails[r.UserID]))
 	}
 	w.Flush()
 	return nil
@@ -123,7 +148,7 @@ func bound(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func csvRecord(r trading.Confirmation) []string {
+func csvRecord(r trading.Confirmation, email string) []string {
 	opt := func(s *string) string {
 		if s == nil {
 			return ""
@@ -134,7 +159,7 @@ func csvRecord(r trading.Confirmation) []string {
 	if r.Error != nil {
 		code, msg = r.Error.Code, r.Error.Message
 	}
-	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, r.SignalID, r.Ticker, string(r.Side),
+	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, email, r.SignalID, r.Ticker, string(r.Side),
 		strconv.FormatInt(r.Quantity, 10), string(r.OrderType), r.TIF, opt(r.LimitPrice), string(r.Mode), r.AccountIDMasked, string(r.Status),
 		opt(r.BrokerOrderID), opt(r.BrokerStatus), r.FilledQuantity, opt(r.AvgFillPrice), code, msg}
 	for i, v := range rec {

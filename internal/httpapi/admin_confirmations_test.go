@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/csv"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -26,6 +29,14 @@ func TestAdminConfirmationLog(t *testing.T) {
 	}
 	if st, body := e.call(t, e.b, http.MethodPost, "/signals/"+signals[0].ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", "b"); st != 201 {
 		t.Fatalf("B confirm = %d %s", st, body)
+	}
+	emailOf := func(id string) string {
+		t.Helper()
+		var email string
+		if err := e.pool.QueryRow(t.Context(), `SELECT email FROM users WHERE id = $1`, id).Scan(&email); err != nil {
+			t.Fatal(err)
+		}
+		return email
 	}
 	type row struct{ User, Ticker string }
 	list := func(q string) []row {
@@ -55,13 +66,16 @@ func TestAdminConfirmationLog(t *testing.T) {
 		{"?status=filled", nil},
 		{"?from=2000-01-01&to=2000-12-31", nil},
 		{"?from=2000-01-01", []row{{"B", "AAPL"}, {"A", "NVDA"}, {"A", "MSFT"}, {"A", "AAPL"}}},
+		// Part of an e-mail address, in any case, is a search.
+		{"?user=" + url.QueryEscape(strings.ToUpper(strings.Split(emailOf(e.b.id), "@")[0])), []row{{"B", "AAPL"}}},
+		{"?user=nobody", nil},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, list(tt.query)); diff != "" {
 			t.Errorf("GET /admin/confirmations%s (-want +got):\n%s", tt.query, diff)
 		}
 	}
-	for _, bad := range []string{"?status=nope", "?from=yesterday", "?limit=0x", "?cursor=bm9wZQ", "?user=nobody", "?format=xml"} {
+	for _, bad := range []string{"?status=nope", "?from=yesterday", "?limit=0x", "?cursor=bm9wZQ", "?format=xml", "?from=2026-02-01&to=2026-01-01"} {
 		if st, body := e.call(t, e.admin, http.MethodGet, "/admin/confirmations"+bad, nil); st < 400 || st >= 500 {
 			t.Errorf("GET %s = %d %s, want a 4xx", bad, st, body)
 		}
@@ -95,7 +109,14 @@ func TestAdminConfirmationLog(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("CSV headers: %q %q", ct, resp.Header.Get("Content-Disposition"))
 	}
-	recs, err := csv.NewReader(resp.Body).ReadAll()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("\uFEFF")) {
+		t.Error("the CSV does not start with a UTF-8 byte order mark")
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(raw, []byte("\uFEFF")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +125,10 @@ func TestAdminConfirmationLog(t *testing.T) {
 	}
 	var tickers []string
 	for _, r := range recs[1:] {
-		tickers = append(tickers, r[5]+"/"+r[13])
+		tickers = append(tickers, r[6]+"/"+r[14])
+		if want := emailOf(e.a.id); r[4] != want {
+			t.Errorf("CSV user_email = %q, want %q", r[4], want)
+		}
 	}
 	if diff := cmp.Diff([]string{"NVDA/submitted", "MSFT/submitted", "AAPL/submitted"}, tickers); diff != "" {
 		t.Errorf("CSV rows (-want +got):\n%s", diff)

@@ -74,6 +74,7 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/confirmations/:id"):         ownData(),
 		routeKey(http.MethodPost, apiPrefix+"/confirmations/:id/cancel"): ownData(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/confirmations"):       adminOnly(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/confirmations/:id"):   adminOnly(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit"):               adminOnly(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/audit/verify"):        adminOnly(),
 

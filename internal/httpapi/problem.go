@@ -145,6 +145,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	ev.Str("code", string(e.Code)).Int("status", st).Err(err).Msg("request failed")
 
+	if st == http.StatusNotFound && s.ui != nil && wantsPage(c.Request()) {
+		s.ui.serveNotFound(c)
+		return
+	}
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}

@@ -68,6 +68,7 @@ type Server struct {
 	risk    *risk.Service
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
+	ui      *webUI  // set by webRoutes; answers browsers' unknown pages
 	authLayer
 }
 

@@ -77,6 +77,32 @@ func TestUnknownRouteIsProblem(t *testing.T) {
 	}
 }
 
+// TestUnknownPage: a browser navigating to an unknown page gets the UI
+// (which says "Page not found") with status 404; API calls and programs
+// keep problem+json.
+func TestUnknownPage(t *testing.T) {
+	s, _ := newTestServer(t)
+	html := "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	for _, tc := range []struct {
+		path, accept, wantType string
+	}{
+		{"/no/such/page", html, "text/html; charset=utf-8"},
+		{"/settings/nope", html, "text/html; charset=utf-8"},
+		{"/no/such/page", "application/json", "application/problem+json"},
+		{"/no/such/page", "", "application/problem+json"},
+		{"/api/v1/nope", html, "application/problem+json"},
+		{"/assets/nope.js", html, "application/problem+json"},
+	} {
+		rec := get(t, s.Handler(), tc.path, map[string]string{"Accept": tc.accept})
+		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != tc.wantType {
+			t.Errorf("GET %s (Accept %q): %d %s, want 404 %s", tc.path, tc.accept, rec.Code, rec.Header().Get("Content-Type"), tc.wantType)
+		}
+		if tc.wantType != "application/problem+json" && (!strings.Contains(rec.Body.String(), "<script type=\"module\"") || rec.Header().Get("Content-Security-Policy") == "") {
+			t.Errorf("GET %s: the page is not the UI with its CSP:\n%s", tc.path, rec.Body.String())
+		}
+	}
+}
+
 func TestPanicIsProblemWithoutStack(t *testing.T) {
 	s, logs := newTestServer(t)
 	s.e.GET("/boom", func(c echo.Context) error { panic("secret internal state 0xdeadbeef") })

@@ -34,6 +34,7 @@ func (s *Server) tradingRoutes() {
 	s.tradingRoute(http.MethodPost, "/confirmations/:id/cancel", s.cancelConfirmation)
 
 	s.tradingRoute(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
+	s.tradingRoute(http.MethodGet, "/admin/confirmations/:id", s.adminConfirmation)
 	// The audit trail does not need the trading service.
 	s.api(http.MethodGet, "/admin/audit", s.adminAudit)
 	s.api(http.MethodGet, "/admin/audit/verify", s.adminAuditVerify)

@@ -45,6 +45,7 @@ func WebPagePaths() []string {
 		"/settings/webhooks",
 		"/notifications",
 		"/admin/confirmations",
+		"/admin/confirmations/:id",
 		"/admin/users",
 		"/admin/sessions",
 		"/admin/signals",
@@ -169,10 +170,38 @@ func (s *Server) webRoutes() {
 		// The files are compiled in; failing to read them is a build defect.
 		panic(err)
 	}
+	s.ui = ui
 	for _, p := range WebPagePaths() {
 		s.e.GET(p, ui.serveIndex)
 	}
 	s.e.GET(WebAssetsPath, ui.serveAsset)
+}
+
+// wantsPage reports whether a request that found nothing is a browser
+// navigating to a page (GET or HEAD for HTML outside /api/ and /assets/),
+// which gets the UI's own "Page not found" rather than problem+json.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/assets/") {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// serveNotFound answers with index.html and status 404: the UI's router
+// finds no page for the path and says so in words.
+func (ui *webUI) serveNotFound(c echo.Context) {
+	h := c.Response().Header()
+	securityHeaders(h)
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Type", ui.index.contentType)
+	c.Response().WriteHeader(http.StatusNotFound)
+	if c.Request().Method != http.MethodHead {
+		_, _ = c.Response().Write(ui.index.body)
+	}
 }
 
 func securityHeaders(h http.Header) {

@@ -38,6 +38,9 @@ type TestError struct {
 	Code    errs.Code `json:"code"`
 	Message string    `json:"message"`
 	Hint    string    `json:"hint"`
+	// Errors names each field of the credentials that failed to parse, as
+	// a 422 would, so a form can mark the fields; empty for other steps.
+	Errors []errs.FieldError `json:"errors,omitempty"`
 }
 
 // TestResult is the outcome of Test Connection, step by step (API.md's
@@ -90,6 +93,7 @@ func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestRes
 	creds, err := ParseCredentials(t.Input)
 	if err != nil {
 		hint := "Paste the credentials again from IBKR's self-service portal."
+		var fields []errs.FieldError
 		var ce *CredentialsError
 		if errors.As(err, &ce) && len(ce.FieldErrors) > 0 {
 			parts := make([]string, len(ce.FieldErrors))
@@ -99,10 +103,13 @@ func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestRes
 					name = t.FieldName(name)
 				}
 				parts[i] = name + ": " + fe.Message
+				fields = append(fields, errs.FieldError{Field: name, Message: fe.Message})
 			}
 			hint = strings.Join(parts, "; ")
 		}
-		return fail(StepCredentials, errs.Invalid, "The credentials are incomplete or invalid", hint)
+		r := fail(StepCredentials, errs.Invalid, "The credentials are incomplete or invalid", hint)
+		r.Error.Errors = fields
+		return r
 	}
 	accountID := creds.AccountID
 	hint := ""

@@ -203,13 +203,15 @@ func (s *Service) Confirmations(ctx context.Context, userID string, f Confirmati
 }
 
 // AllConfirmations is the admin log: every user's confirmations, newest
-// first, filtered.
+// first, filtered. A user filter that is not an id matches every user
+// whose e-mail address contains it, in any case.
 func (s *Service) AllConfirmations(ctx context.Context, f ConfirmationFilter) ([]Confirmation, string, error) {
 	if f.UserID != "" && !validID(f.UserID) {
-		if !strings.Contains(f.UserID, "@") {
-			return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "user", Message: "must be a user id or an e-mail address"})
-		}
+		// Anything but an id is a search in the e-mail addresses.
 		f.userEmail, f.UserID = f.UserID, ""
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return nil, "", errs.Fields("invalid filter", errs.FieldError{Field: "to", Message: "must not be before from"})
 	}
 	return s.listConfirmations(ctx, f)
 }
@@ -232,7 +234,7 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 		where += " AND c.user_id = " + arg(f.UserID)
 	}
 	if f.userEmail != "" {
-		where += " AND c.user_id IN (SELECT id FROM users WHERE lower(email) = lower(" + arg(strings.TrimSpace(f.userEmail)) + "))"
+		where += " AND c.user_id IN (SELECT id FROM users WHERE strpos(lower(email), lower(" + arg(strings.TrimSpace(f.userEmail)) + ")) > 0)"
 	}
 	if f.Status != "" {
 		where += " AND c.status = " + arg(f.Status)
@@ -268,4 +270,40 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 		list = []Confirmation{}
 	}
 	return list, next, nil
+}
+
+// AnyConfirmation is one confirmation of any user with its status history,
+// for the admin log; UserID names its owner.
+func (s *Service) AnyConfirmation(ctx context.Context, id string) (Confirmation, error) {
+	if !validID(id) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	var owner string
+	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM confirmations WHERE id = $1`, id).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, errs.E(errs.NotFound, "no such confirmation")
+	}
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("read confirmation %s: %w", id, err)
+	}
+	return s.confirmation(ctx, s.pool, owner, id, true)
+}
+
+// UserEmails returns the e-mail address of each of the users ids names
+// (the admin log's CSV names people, not ids).
+func (s *Service) UserEmails(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text, email FROM users WHERE id::text = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("user emails: %w", err)
+	}
+	out := make(map[string]string, len(ids))
+	var id, email string
+	_, err = pgx.ForEachRow(rows, []any{&id, &email}, func() error {
+		out[id] = email
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("user emails: %w", err)
+	}
+	return out, nil
 }

@@ -43,6 +43,10 @@ type Signal struct {
 	// MyConfirmation is the caller's latest confirmation of the signal, set
 	// by ListSignals.
 	MyConfirmation *Confirmation `json:"my_confirmation"`
+	// Sellable is, for an open exit signal in ListSignals, how many shares
+	// confirming it would sell for the caller (0: nothing to sell), so a
+	// page offers Confirm Sell only when there is something to sell.
+	Sellable *int64 `json:"sellable,omitempty"`
 }
 
 // NewSignal is what an admin publishes (POST /signals).
@@ -334,6 +338,19 @@ func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter
 				out[i].MyConfirmation = byID[*cid]
 			}
 		}
+	}
+	for i := range out {
+		if out[i].Kind != "exit" || out[i].Status != "open" {
+			continue
+		}
+		q, err := s.exitQuantity(ctx, s.pool, userID, out[i], "")
+		if e := errs.As(err); e != nil && e.Code == errs.Invalid {
+			q, err = 0, nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("list signals: %w", err)
+		}
+		out[i].Sellable = &q
 	}
 	if out == nil {
 		out = []Signal{}

@@ -80,6 +80,10 @@ async function request(method, path, body, { headers, quietAuth } = {}) {
   const type = res.headers.get('Content-Type') || '';
   if (res.status !== 204 && (type.includes('json'))) {
     try { data = await res.json(); } catch { data = null; }
+  } else {
+    // Read (and drop) any other body: an unread one is cancelled, which
+    // Chromium logs as net::ERR_ABORTED.
+    try { await res.arrayBuffer(); } catch { /* nothing to read */ }
   }
   if (!res.ok) {
     const err = new ApiError(res.status, data);

@@ -65,6 +65,7 @@ const statusLabels = {
   filled: 'Filled',
   partially_filled: 'Partially filled',
   cancelled: 'Cancelled',
+  cancelling: 'Cancelling…',
   failed: 'Failed',
   unknown: 'Checking with IBKR',
   connected: 'Connected',
@@ -79,6 +80,7 @@ const statusTones = {
   filled: 'ok',
   partially_filled: 'warn',
   cancelled: 'muted',
+  cancelling: 'warn',
   failed: 'bad',
   connected: 'ok',
   untested: 'muted',
@@ -107,19 +109,68 @@ const entryModes = {
   signal_close: 'Market on close',
 };
 
+/** orderWords names IBKR's order type and time in force in plain English
+ * ("MKT", "OPG" → "Market at the open"), with the codes as a fallback. */
+export function orderWords(orderType, tif) {
+  if (orderType === 'MOC') return 'Market on close';
+  const names = { MKT: 'Market', LMT: 'Limit' };
+  const tifs = { OPG: 'at the open', DAY: 'today' };
+  if (!names[orderType]) return [orderType, tif].filter(Boolean).join(' ') || '—';
+  return [names[orderType], tifs[tif] || tif].filter(Boolean).join(' ');
+}
+
+const brokerStatuses = {
+  PendingSubmit: 'Being sent',
+  PreSubmitted: 'Waiting for the auction',
+  Submitted: 'Working',
+  PendingCancel: 'Cancel requested',
+  ApiCancelled: 'Cancelled',
+  Cancelled: 'Cancelled',
+  Filled: 'Filled',
+  Inactive: 'Inactive',
+};
+
+/** brokerStatusLabel words IBKR's own order status ("PreSubmitted"). */
+export function brokerStatusLabel(s) {
+  if (!s) return '—';
+  return brokerStatuses[s] ? `${brokerStatuses[s]} (${s})` : s;
+}
+
 /** entryModeLabel names an entry mode in words. */
 export function entryModeLabel(mode) {
   return entryModes[mode] || mode || '—';
 }
 
-/** money shows a decimal string as dollars without going through floats. */
+// One formatter for every amount of money the UI shows. It is given the
+// decimal string itself (Intl.NumberFormat formats strings exactly), so no
+// float rounding creeps in; cents always show, finer prices keep their digits.
+const moneyFormat = new Intl.NumberFormat('en-US', {
+  style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6,
+});
+
+/** money shows a decimal string as dollars: "2434.25" → "$2,434.25". */
 export function money(v) {
   if (v == null || v === '') return '—';
-  let s = String(v);
-  // Cents always show ("405" → "405.00"); finer prices keep their digits.
-  if (/^-?\d+$/.test(s)) s += '.00';
-  else if (/^-?\d+\.\d$/.test(s)) s += '0';
-  return s.startsWith('-') ? `−$${s.slice(1)}` : `$${s}`;
+  const s = String(v).trim();
+  if (!/^[+-]?\d+(\.\d+)?$/.test(s)) return s;
+  return moneyFormat.format(s).replace('-', '−');
+}
+
+/**
+ * decimalTimes multiplies a decimal string by a whole number exactly and
+ * returns the product as a decimal string with two decimals, rounded half
+ * up ("187.25" × 26 → "4868.50").
+ */
+export function decimalTimes(v, n) {
+  const s = String(v || '').trim();
+  if (!/^\d+(\.\d+)?$/.test(s) || !/^\d+$/.test(String(n))) return '';
+  const [i, f = ''] = s.split('.');
+  const scale = Math.max(f.length, 2);
+  const units = BigInt(i + f.padEnd(scale, '0')) * BigInt(n);
+  const div = 10n ** BigInt(scale - 2);
+  const cents = (units + div / 2n) / div;
+  const c = cents.toString().padStart(3, '0');
+  return `${c.slice(0, -2)}.${c.slice(-2)}`;
 }
 
 /**
@@ -206,6 +257,7 @@ export function table({ caption, columns, rows, empty, className, hideCaption })
   if (rows.length === 0) {
     body.append(h('tr', { class: 'empty-row' }, h('td', { colspan: columns.length }, empty || 'Nothing here yet.')));
   }
-  return h('div', { class: 'table-wrap' },
+  // A region that may scroll sideways must be reachable by keyboard.
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'Table' },
     h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', { class: hideCaption ? 'sr-only' : null }, caption) : null, head, body));
 }

@@ -41,12 +41,16 @@ function timeText(ms) {
 }
 
 /**
- * livePriceFeed polls IBKR snapshots for the tickers its views show. view()
+ * livePriceFeed polls IBKR snapshots for the tickers its views show, once
+ * ready (when given) resolves with no reason against it. view()
  * makes an element that stays current while it is in the page; stop() ends
  * polling (the page's cleanup calls it). Polling pauses while the tab is
  * hidden.
  */
-export function livePriceFeed() {
+export function livePriceFeed({ ready } = {}) {
+  // ready resolves with why no prices can come ('' when they can): a page
+  // that knows there is no broker saves IBKR, and the console, a refusal.
+  const gate = ready || Promise.resolve('');
   const conids = new Map(); // ticker → conid, or 0 when IBKR has no US listing
   const quotes = new Map(); // conid → {price, bid, ask, updated}
   const views = new Map(); // ticker → Set of {el, ref, detail}
@@ -159,6 +163,15 @@ export function livePriceFeed() {
   async function tick() {
     timer = null;
     if (stopped || busy || document.visibilityState !== 'visible') return;
+    busy = true;
+    const why = await gate;
+    busy = false;
+    if (stopped) return;
+    if (why) {
+      unavailable = why;
+      renderAll();
+      return;
+    }
     const list = tickers();
     if (!list.length) { schedule(POLL_MS); return; }
     busy = true;

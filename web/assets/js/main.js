@@ -39,6 +39,7 @@ export const routes = [
   { path: '/settings/webhooks', page: notifySettings.webhooks, access: 'user' },
   { path: '/notifications', page: notifications.page, access: 'user' },
   { path: '/admin/confirmations', page: adminLog.page, access: 'admin' },
+  { path: '/admin/confirmations/:id', page: confirmations.adminDetail, access: 'admin' },
   { path: '/admin/users', page: adminUsers.page, access: 'admin' },
   { path: '/admin/sessions', page: adminSessions.page, access: 'admin' },
   { path: '/admin/signals', page: adminSignals.page, access: 'admin' },
@@ -48,6 +49,10 @@ export const routes = [
 ];
 
 const MFA_HINT = 'ordertune.mfa';
+// SESSION_HINT marks a browser that signed in: the session cookie is
+// HttpOnly, so without this the first load of a signed-out browser would
+// ask GET /me only to be told 401.
+const SESSION_HINT = 'ordertune.session';
 
 const state = {
   user: null, // GET /me when fully signed in
@@ -90,6 +95,7 @@ function mfaPage() {
 /** signedIn records a fully authenticated session and refreshes the user. */
 async function signedIn() {
   sessionStorage.removeItem(MFA_HINT);
+  localStorage.setItem(SESSION_HINT, '1');
   state.user = await get('/me');
   state.stage = 'in';
 }
@@ -97,6 +103,7 @@ async function signedIn() {
 /** passwordAccepted records a session that still needs its second factor. */
 function passwordAccepted(mfa) {
   sessionStorage.setItem(MFA_HINT, mfa === 'enroll' ? 'enroll' : 'required');
+  localStorage.setItem(SESSION_HINT, '1');
   state.stage = 'mfa';
   state.user = null;
 }
@@ -106,6 +113,7 @@ async function signOut() {
   state.user = null;
   state.stage = 'out';
   sessionStorage.removeItem(MFA_HINT);
+  localStorage.removeItem(SESSION_HINT);
   navigate('/signin');
 }
 
@@ -258,11 +266,25 @@ document.addEventListener('click', (e) => {
 
 window.addEventListener('popstate', () => render());
 
+// Escape closes the phone menu and gives focus back to its button.
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  const nav = document.getElementById('primary-nav');
+  if (!nav || !nav.classList.contains('open')) return;
+  nav.classList.remove('open');
+  const toggle = document.querySelector('.menu-toggle');
+  if (toggle) {
+    toggle.setAttribute('aria-expanded', 'false');
+    toggle.focus();
+  }
+});
+
 onAuthLost((code) => {
   if (code === 'mfa_required') {
     state.stage = 'mfa';
     navigate(mfaPage(), { replace: true });
   } else if (state.stage !== 'out') {
+    localStorage.removeItem(SESSION_HINT);
     state.stage = 'out';
     state.user = null;
     navigate('/signin', { replace: true });
@@ -272,6 +294,11 @@ onAuthLost((code) => {
 onStepUp(askStepUp);
 
 async function boot() {
+  if (!localStorage.getItem(SESSION_HINT)) {
+    state.stage = 'out';
+    await render();
+    return;
+  }
   try {
     const me = await get('/me', { quietAuth: true });
     if (me && me.totp_enabled === false) {
@@ -287,7 +314,10 @@ async function boot() {
     }
   } catch (e) {
     if (e.code === 'mfa_required') state.stage = 'mfa';
-    else state.stage = 'out';
+    else {
+      state.stage = 'out';
+      localStorage.removeItem(SESSION_HINT);
+    }
   }
   await render();
 }

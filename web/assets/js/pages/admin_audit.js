@@ -46,6 +46,7 @@ export const page = {
       replace(listRegion, table({
         caption: 'Audit entries',
         hideCaption: true,
+        className: 'audit-table',
         columns: [
           { label: '#', className: 'num', cell: (e) => plain(e.seq ?? e.id) },
           { label: 'Time', cell: (e) => dateTime(e.at) },

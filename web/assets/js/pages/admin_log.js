@@ -1,5 +1,7 @@
 // Admin → Log: every user's confirmations, filtered, with CSV export.
-import { h, replace, badge, money, plain, dateTime, table } from '../dom.js';
+import {
+  h, replace, badge, money, plain, dateTime, table, orderWords, sentence,
+} from '../dom.js';
 import { get, query } from '../api.js';
 import { statusSelect } from './confirmations.js';
 import { formAlert, showProblem, clearErrors } from '../forms.js';
@@ -18,8 +20,7 @@ export const page = {
         h('p', { class: 'field-error', id: `${id}-err`, hidden: true }));
     };
     const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the log', novalidate: true },
-      formAlert(),
-      input('user', 'User', { type: 'text', placeholder: 'e-mail or id', autocomplete: 'off', spellcheck: 'false' }),
+      input('user', 'User', { type: 'text', placeholder: 'part of an e-mail, or an id', autocomplete: 'off', spellcheck: 'false' }),
       h('div', { class: 'field', 'data-field': 'status' }, h('label', { for: 'log-status' }, 'Status'), statusSelect('log-status', f.status),
         h('p', { class: 'field-error', hidden: true })),
       input('ticker', 'Ticker', { type: 'text', autocomplete: 'off', spellcheck: 'false', class: 'short' }),
@@ -27,11 +28,17 @@ export const page = {
       input('to', 'To', { type: 'date' }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
         h('a', { class: 'btn btn-quiet', href: '/admin/confirmations' }, 'Clear')));
+    // The alert sits above the filter row, so a message never breaks it.
+    const filterBox = h('div', { class: 'filter-box' }, formAlert(), filters);
     filters.addEventListener('submit', (e) => {
       e.preventDefault();
       const q = {};
       for (const k of FILTERS) q[k] = (filters.elements[k].value || '').trim();
       if (q.ticker) q.ticker = q.ticker.toUpperCase();
+      if (q.from && q.to && q.to < q.from) {
+        showProblem(filterBox, { errors: [{ field: 'to', message: 'The end date is before the start date.' }] });
+        return;
+      }
       ctx.navigate(`/admin/confirmations${query(q)}`);
     });
     const csvHref = `/api/v1/admin/confirmations${query({ ...f, format: 'csv' })}`;
@@ -40,7 +47,7 @@ export const page = {
       h('div', { class: 'page-head' }, h('h1', null, 'Confirmation log'),
         h('a', { class: 'btn', href: csvHref, download: 'ordertune-confirmations.csv', 'data-action': 'csv' }, 'Download CSV')),
       h('p', { class: 'lead' }, 'Every confirmation by every user, newest first. The CSV holds the same rows as the filters below.'),
-      filters, region);
+      filterBox, region);
 
     let items = [];
     async function load(cursor) {
@@ -50,28 +57,29 @@ export const page = {
           emails ? Promise.resolve(null) : get('/admin/users?limit=200').catch(() => ({ items: [] })),
         ]);
         if (users) emails = Object.fromEntries((users.items || []).map((u) => [u.id, u.email]));
-        clearErrors(filters);
+        clearErrors(filterBox);
         items = items.concat(data.items || []);
         replace(region, table({
           caption: 'Confirmations',
           columns: [
             { label: 'Confirmed', cell: (c) => dateTime(c.created_at) },
             { label: 'User', cell: (c) => plain(emails[c.user_id] || c.user_id) },
-            { label: 'Ticker', header: true, cell: (c) => plain(c.ticker) },
-            { label: 'Side', cell: (c) => plain(c.side) },
+            { label: 'Ticker', header: true, cell: (c) => h('a', { href: `/admin/confirmations/${encodeURIComponent(c.id)}`, 'aria-label': `${c.ticker}: open this order` }, c.ticker) },
+            { label: 'Side', cell: (c) => (c.side === 'SELL' ? 'Sell' : 'Buy') },
             { label: 'Qty', className: 'num', cell: (c) => plain(c.quantity) },
-            { label: 'Order', cell: (c) => [c.order_type, c.tif].filter(Boolean).join(' ') + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
+            { label: 'Order', cell: (c) => orderWords(c.order_type, c.tif) + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
             { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
-            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.message) : null) },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null) },
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
             { label: 'IBKR order', cell: (c) => h('span', { class: 'mono small' }, plain(c.broker_order_id)) },
           ],
           rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
-          empty: 'No confirmations match these filters.',
+          empty: FILTERS.some((k) => f[k]) ? 'No confirmations match these filters.' : 'No confirmations yet.',
         }), data.next_cursor ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: () => load(data.next_cursor) }, 'Show more')) : null);
       } catch (err) {
-        replace(region);
-        showProblem(filters, err);
+        // The table keeps what it showed; the filters say what is wrong.
+        if (!region.querySelector('table')) replace(region);
+        showProblem(filterBox, err);
       }
     }
     let emails = null;

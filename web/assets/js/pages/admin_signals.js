@@ -15,6 +15,35 @@ function nextWeekday(d) {
   return n;
 }
 
+// The auction cut-offs in New York time: opening-auction orders must reach
+// IBKR by 09:28, closing-auction orders by 15:50 (the server's defaults,
+// internal/market). GET /market/clock reports the configured ones; until
+// every server has it, the form uses these.
+const CUTOFFS = { open: [9, 28], close: [15, 50] };
+
+/** nyOffsetMinutes is New York's offset from UTC on date (YYYY-MM-DD) at noon. */
+function nyOffsetMinutes(date) {
+  const noon = new Date(`${date}T12:00:00Z`);
+  const part = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', timeZoneName: 'shortOffset' })
+    .formatToParts(noon).find((x) => x.type === 'timeZoneName');
+  const m = /GMT([+-])(\d{1,2})(?::(\d{2}))?/.exec(part ? part.value : '');
+  if (!m) return -300;
+  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] || 0));
+}
+
+/**
+ * defaultCutoff is the value for "Confirmations close at (UTC)": the
+ * auction cut-off on the entry date for the entry mode, as a
+ * datetime-local string in UTC.
+ */
+function defaultCutoff(entryDate, mode) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(entryDate || '')) return '';
+  const [hh, mm] = mode === 'signal_close' ? CUTOFFS.close : CUTOFFS.open;
+  const utc = new Date(`${entryDate}T00:00:00Z`);
+  utc.setUTCMinutes(hh * 60 + mm - nyOffsetMinutes(entryDate));
+  return utc.toISOString().slice(0, 16);
+}
+
 /** page publishes signals. */
 export const page = {
   title: 'Publish a signal',
@@ -22,7 +51,7 @@ export const page = {
     const today = new Date();
     const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Publish signal');
     const done = h('p', { class: 'saved-msg', role: 'status' });
-    const limitField = field({ label: 'Limit price', name: 'limit_price', inputmode: 'decimal', help: 'Only for limit on open: the order is cancelled if the open is above it.', autocomplete: 'off' });
+    const limitField = field({ label: 'Limit price', name: 'limit_price', inputmode: 'decimal', help: 'Only for limit on open: the order is cancelled if the open is above it.', autocomplete: 'off', className: 'entry-only' });
     const form = h('form', { class: 'stack', novalidate: true },
       formAlert(),
       h('div', { class: 'grid-3' },
@@ -31,15 +60,15 @@ export const page = {
         radios({ legend: 'Kind', name: 'kind', value: 'entry', options: [{ value: 'entry', label: 'Entry (buy)' }, { value: 'exit', label: 'Exit (sell)' }] })),
       h('div', { class: 'grid-3' },
         field({ label: 'Signal date', name: 'signal_date', type: 'date', value: isoDate(today), required: true }),
-        field({ label: 'Entry date', name: 'entry_date', type: 'date', value: isoDate(nextWeekday(today)), required: true }),
-        field({ label: 'Confirmations close at (UTC)', name: 'expires_at', type: 'datetime-local', required: true, help: 'The auction cutoff on the entry date.' })),
+        field({ label: 'Entry date', name: 'entry_date', type: 'date', value: isoDate(nextWeekday(today)), required: true, className: 'entry-only' }),
+        field({ label: 'Confirmations close at (UTC)', name: 'expires_at', type: 'datetime-local', required: true, help: 'The auction cut-off on the entry date: 09:28 New York for the open, 15:50 for the close.' })),
       h('div', { class: 'grid-3' },
         field({ label: 'Reference close', name: 'ref_close', inputmode: 'decimal', required: true, autocomplete: 'off', help: 'Dollars, e.g. 187.25.' }),
         field({ label: 'RSI(2)', name: 'rsi2', inputmode: 'decimal', required: true, autocomplete: 'off', help: '0 to 100, e.g. 4.8.' }),
         field({ label: '2-day return (%)', name: 'return_2d', inputmode: 'decimal', required: true, autocomplete: 'off', help: 'In percent, e.g. -3.45.' })),
       h('div', { class: 'grid-3' },
         field({
-          label: 'Entry mode', name: 'entry_mode', type: 'select', value: 'next_open_market',
+          label: 'Entry mode', name: 'entry_mode', type: 'select', value: 'next_open_market', className: 'entry-only',
           options: ['next_open_market', 'next_open_limit', 'signal_close'].map((m) => ({ value: m, label: entryModeLabel(m) })),
         }),
         limitField),
@@ -54,6 +83,38 @@ export const page = {
     modeSel.addEventListener('change', syncLimit);
     syncLimit();
 
+    // "Confirmations close at" follows the entry date and mode until the
+    // admin sets it by hand.
+    const expiresInput = form.elements.expires_at;
+    const entryInput = form.elements.entry_date;
+    const signalInput = form.elements.signal_date;
+    let expiresTouched = false;
+    const isExit = () => form.querySelector('[name=kind]:checked').value === 'exit';
+    const syncCutoff = () => {
+      if (!expiresTouched) expiresInput.value = defaultCutoff(entryInput.value, isExit() ? 'next_open_market' : modeSel.value);
+    };
+    expiresInput.addEventListener('input', () => { expiresTouched = expiresInput.value !== ''; });
+    entryInput.addEventListener('change', syncCutoff);
+    modeSel.addEventListener('change', syncCutoff);
+    // An exit sells at the next open: its entry date follows the signal
+    // date, and entry mode and limit do not apply.
+    signalInput.addEventListener('change', () => {
+      if (isExit() && /^\d{4}-\d{2}-\d{2}$/.test(signalInput.value)) {
+        entryInput.value = isoDate(nextWeekday(new Date(`${signalInput.value}T12:00:00Z`)));
+        syncCutoff();
+      }
+    });
+    const syncKind = () => {
+      const exit = isExit();
+      for (const el of form.querySelectorAll('.entry-only')) el.hidden = exit;
+      if (exit && /^\d{4}-\d{2}-\d{2}$/.test(signalInput.value)) {
+        entryInput.value = isoDate(nextWeekday(new Date(`${signalInput.value}T12:00:00Z`)));
+      }
+      syncCutoff();
+    };
+    for (const r of form.querySelectorAll('[name=kind]')) r.addEventListener('change', syncKind);
+    syncKind();
+
     const listRegion = h('div');
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -61,6 +122,8 @@ export const page = {
         clearErrors(form);
         done.textContent = '';
         const v = values(form);
+        const exit = v.kind === 'exit';
+        if (exit) v.entry_mode = 'next_open_market';
         const body = {
           ticker: (v.ticker || '').toUpperCase(),
           strategy: v.strategy,
@@ -71,9 +134,12 @@ export const page = {
           rsi2: v.rsi2,
           return_2d: percentToFraction(v.return_2d),
           entry_mode: v.entry_mode,
-          expires_at: v.expires_at ? `${v.expires_at.length === 16 ? `${v.expires_at}:00` : v.expires_at}Z` : '',
+          // Always well-formed JSON: an empty time is null, which the
+          // server reports at its field.
+          expires_at: v.expires_at ? `${v.expires_at.length === 16 ? `${v.expires_at}:00` : v.expires_at}Z` : null,
         };
         if (v.entry_mode === 'next_open_limit') body.limit_price = v.limit_price;
+        const shown = { entry_date: exit ? 'signal_date' : 'entry_date' };
         try {
           await call('POST', '/signals', body);
           done.textContent = `Published ${body.ticker}.`;
@@ -81,7 +147,7 @@ export const page = {
           for (const n of ['ticker', 'ref_close', 'rsi2', 'return_2d', 'limit_price']) form.elements[n].value = '';
           await loadList();
         } catch (err) {
-          showProblem(form, err);
+          showProblem(form, err, shown);
         }
       });
     });

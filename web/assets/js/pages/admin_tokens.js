@@ -4,6 +4,7 @@
 import { h, replace, announce, dateTime, plain, table, badge } from '../dom.js';
 import { get, call, send } from '../api.js';
 import { field, formAlert, showProblem, clearErrors, busy } from '../forms.js';
+import { ask } from '../ask.js';
 
 const SCOPES = [{ value: 'signals:write', label: 'Publish signals (signals:write)' }];
 
@@ -48,15 +49,14 @@ export const page = {
             cell: (t) => {
               if (t.revoked_at) return '';
               const btn = h('button', { type: 'button', class: 'btn btn-danger', 'aria-label': `Revoke ${t.name}` }, 'Revoke');
-              btn.addEventListener('click', () => busy(btn, 'Revoking…', async () => {
-                try {
-                  await call('DELETE', `/admin/tokens/${encodeURIComponent(t.id)}`);
-                  announce(`Token ${t.name} revoked.`);
-                  await load();
-                } catch (err) {
-                  showProblem(form, err);
-                }
-              }));
+              btn.addEventListener('click', async () => {
+                const sure = await ask({
+                  title: `Revoke the token “${t.name}”?`,
+                  text: 'Programs using it are refused from now on. This cannot be undone; a new token can be created.',
+                  yes: 'Revoke token', no: 'Keep it', opener: btn,
+                });
+                if (sure) await revoke(t, btn);
+              });
               return btn;
             },
           },
@@ -64,6 +64,18 @@ export const page = {
         rows: (data.items || []).map((t) => ({ data: t, attrs: { 'data-token-id': t.id } })),
         empty: 'No API tokens yet.',
       }));
+    }
+
+    function revoke(t, btn) {
+      return busy(btn, 'Revoking…', async () => {
+        try {
+          await call('DELETE', `/admin/tokens/${encodeURIComponent(t.id)}`);
+          announce(`Token ${t.name} revoked.`);
+          await load();
+        } catch (err) {
+          showProblem(form, err);
+        }
+      });
     }
 
     form.addEventListener('submit', (e) => {

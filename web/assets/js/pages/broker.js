@@ -13,7 +13,23 @@ const STEPS = [
   ['trading_permissions', 'Trading permissions', 'Ask IBKR about a one-share order (nothing is placed)'],
 ];
 
-const FIELDS = ['consumer_key', 'access_token', 'access_token_secret', 'signature_key_pem', 'encryption_key_pem', 'dh_params', 'account_id'];
+// The credential fields in form order, with the labels people see; errors
+// name fields by these labels, never by the API's names.
+const LABELS = {
+  consumer_key: 'Consumer key',
+  access_token: 'Access token',
+  access_token_secret: 'Access token secret',
+  signature_key_pem: 'Signature key (private, PEM)',
+  encryption_key_pem: 'Encryption key (private, PEM)',
+  dh_params: 'Diffie-Hellman parameters',
+  account_id: 'Account id',
+};
+const FIELDS = Object.keys(LABELS);
+
+/** fieldHint words a credentials step's field errors with the form's labels. */
+function fieldHint(errors) {
+  return errors.map((e) => `${LABELS[e.field] || 'Credentials'}: ${e.message}`).join(' · ');
+}
 
 function modeName(mode) {
   return mode === 'live' ? 'Live' : 'Paper';
@@ -22,6 +38,8 @@ function modeName(mode) {
 /** stepsList renders a TestResult's steps; steps not reached show as skipped. */
 function stepsList(result, running) {
   const byName = Object.fromEntries(((result && result.steps) || []).map((s) => [s.name, s]));
+  const fieldErrors = (result && result.error && result.error.errors) || [];
+  if (byName.credentials && fieldErrors.length) byName.credentials = { ...byName.credentials, hint: fieldHint(fieldErrors) };
   let failedSeen = false;
   return h('ol', { class: 'test-steps' }, STEPS.map(([name, label, what], i) => {
     const s = byName[name];
@@ -63,7 +81,7 @@ function testResultView(result) {
     // step does.
     !ok && err ? h('div', { class: 'test-error' },
       h('p', null, err.message),
-      err.hint && !((result.steps || []).some((st) => st.hint === err.hint))
+      err.hint && !(err.errors && err.errors.length) && !((result.steps || []).some((st) => st.hint === err.hint))
         ? h('p', { class: 'step-hint' }, h('span', { class: 'hint-label' }, 'What to do: '), err.hint) : null) : null,
     stepsList(result, false));
 }
@@ -96,27 +114,30 @@ export const page = {
 
     const form = h('form', { class: 'stack broker-form', novalidate: true, autocomplete: 'off' },
       formAlert(),
-      field({ label: 'Consumer key', name: 'consumer_key', help: help.consumer_key, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 32 } }),
-      field({ label: 'Access token', name: 'access_token', help: help.access_token, spellcheck: false, autocomplete: 'off', mono: true }),
-      field({ label: 'Access token secret', name: 'access_token_secret', type: 'password', help: help.access_token_secret, autocomplete: 'new-password', mono: true }),
-      field({ label: 'Signature key (private, PEM)', name: 'signature_key_pem', type: 'textarea', rows: 5, help: help.signature_key_pem, spellcheck: false, mono: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
-      field({ label: 'Encryption key (private, PEM)', name: 'encryption_key_pem', type: 'textarea', rows: 5, help: help.encryption_key_pem, spellcheck: false, mono: true, optional: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
-      field({ label: 'Diffie-Hellman parameters', name: 'dh_params', type: 'textarea', rows: 4, help: help.dh_params, spellcheck: false, mono: true, placeholder: '-----BEGIN DH PARAMETERS-----' }),
-      field({ label: 'Account id', name: 'account_id', help: help.account_id, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 16 } }));
+      field({ label: LABELS.consumer_key, name: 'consumer_key', help: help.consumer_key, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 32 } }),
+      field({ label: LABELS.access_token, name: 'access_token', help: help.access_token, spellcheck: false, autocomplete: 'off', mono: true }),
+      field({ label: LABELS.access_token_secret, name: 'access_token_secret', type: 'password', help: help.access_token_secret, autocomplete: 'new-password', mono: true }),
+      field({ label: LABELS.signature_key_pem, name: 'signature_key_pem', type: 'textarea', rows: 5, help: help.signature_key_pem, spellcheck: false, mono: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
+      field({ label: LABELS.encryption_key_pem, name: 'encryption_key_pem', type: 'textarea', rows: 5, help: help.encryption_key_pem, spellcheck: false, mono: true, optional: true, placeholder: 'Paste the whole PEM, BEGIN to END lines' }),
+      field({ label: LABELS.dh_params, name: 'dh_params', type: 'textarea', rows: 4, help: help.dh_params, spellcheck: false, mono: true, placeholder: '-----BEGIN DH PARAMETERS-----' }),
+      field({ label: LABELS.account_id, name: 'account_id', help: help.account_id, spellcheck: false, autocomplete: 'off', mono: true, attrs: { maxlength: 16 } }));
     const testBtn = h('button', { type: 'button', class: 'btn', 'data-action': 'test' }, 'Test Connection');
     const saveBtn = h('button', { type: 'submit', class: 'btn btn-primary', 'data-action': 'save' }, 'Connect');
     form.append(h('div', { class: 'actions' }, saveBtn, testBtn));
 
-    replace(main, head,
-      h('p', { class: 'lead' }, 'Connect your Interactive Brokers Pro account once. Ordertune then places the orders you confirm directly at IBKR, whether your computer is on or off. There is nothing to install and no daily re-login.'),
-      loadAlert, modeSwitch, summary,
-      h('section', { class: 'card', 'aria-labelledby': 'creds-h' },
-        h('h2', { id: 'creds-h' }, 'Credentials'),
+    // With a saved set the form stays folded away: the page shows the
+    // connection, and "Replace credentials" opens an empty form for a new set.
+    let editing = false;
+    const credsH = h('h2', { id: 'creds-h', tabindex: '-1' }, 'Credentials');
+    const credsCard = h('section', { class: 'card', 'aria-labelledby': 'creds-h' },
+        credsH,
         h('p', null, 'You create these in IBKR\'s ', h('strong', null, 'Self-Service Portal'), ' (OAuth consumer registration). ',
           h('strong', null, 'IBKR expects two RSA key pairs'), ': one signs every request, the other encrypts your access token secret. You upload their public halves to IBKR, together with Diffie-Hellman parameters, and paste the private halves here.'),
         h('p', { class: 'muted small' }, 'Saved secrets are encrypted and never shown again, not even to you. To change anything, paste the whole set again. Test Connection tries what is in the form, or the saved set when the form is empty.'),
-        form,
-        resultRegion));
+        form);
+    replace(main, head,
+      h('p', { class: 'lead' }, 'Connect your Interactive Brokers Pro account once. Ordertune then places the orders you confirm directly at IBKR, whether your computer is on or off. There is nothing to install and no daily re-login.'),
+      loadAlert, modeSwitch, summary, resultRegion, credsCard);
 
     function current() {
       return info && info.connections ? info.connections[mode] : null;
@@ -129,7 +150,7 @@ export const page = {
         return h('span', null,
           h('input', {
             type: 'radio', name: 'mode', id, value: m, checked: m === mode,
-            onchange: () => { mode = m; history.replaceState(null, '', `/settings/broker?mode=${m}`); clearErrors(form); form.reset(); replace(resultRegion); renderAll(); },
+            onchange: () => { mode = m; editing = false; history.replaceState(null, '', `/settings/broker?mode=${m}`); clearErrors(form); form.reset(); replace(resultRegion); renderAll(); },
           }),
           h('label', { for: id }, modeName(m), conn ? h('span', { class: 'sr-only' }, ` (${conn.status})`) : null));
       }));
@@ -145,17 +166,26 @@ export const page = {
       } else {
         const useBtn = !active ? h('button', { type: 'button', class: 'btn', 'data-action': 'activate' }, `Use ${modeName(mode)} for orders`) : null;
         const delBtn = h('button', { type: 'button', class: 'btn btn-danger', 'data-action': 'delete' }, 'Delete');
+        const retestBtn = h('button', { type: 'button', class: 'btn', 'data-action': 'test-saved' }, 'Test Connection');
+        const replaceBtn = !editing ? h('button', { type: 'button', class: 'btn', 'data-action': 'replace' }, 'Replace credentials') : null;
         children.push(
           h('p', { class: 'status-line' }, badge(conn.status), active ? h('span', { class: 'active-pill' }, 'Orders go here') : null),
           conn.status === 'pending_activation' ? h('p', { class: 'notice notice-warn' }, 'IBKR has not activated this consumer key yet. New consumers can take until after IBKR\'s weekend restart to activate; test again then.') : null,
           h('dl', { class: 'facts' },
             h('div', null, h('dt', null, 'Consumer key'), h('dd', { class: 'mono' }, plain(conn.consumer_key))),
             h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(conn.account_id_masked))),
-            h('div', null, h('dt', null, 'Realm'), h('dd', null, plain(conn.realm))),
             h('div', null, h('dt', null, 'Saved'), h('dd', null, dateTime(conn.updated_at)))),
           conn.last_test ? h('details', { class: 'last-test' }, h('summary', null, 'Last test'), testResultView(conn.last_test)) : null,
           alert,
-          h('div', { class: 'actions' }, useBtn, delBtn));
+          h('div', { class: 'actions' }, useBtn, retestBtn, replaceBtn, delBtn));
+        retestBtn.addEventListener('click', () => busy(retestBtn, 'Testing…', () => runTest(undefined)));
+        if (replaceBtn) {
+          replaceBtn.addEventListener('click', () => {
+            editing = true;
+            renderAll();
+            form.elements.consumer_key.focus();
+          });
+        }
         if (useBtn) {
           useBtn.addEventListener('click', () => busy(useBtn, 'Switching…', async () => {
             try {
@@ -176,7 +206,10 @@ export const page = {
     function renderAll() {
       renderSwitch();
       renderSummary();
-      saveBtn.textContent = current() ? 'Save and reconnect' : 'Connect';
+      const conn = current();
+      credsCard.hidden = !!conn && !editing;
+      credsH.textContent = conn ? 'Replace credentials' : 'Credentials';
+      saveBtn.textContent = conn ? 'Save and reconnect' : 'Connect';
     }
 
     function confirmDelete(opener) {
@@ -217,6 +250,11 @@ export const page = {
         const { data } = await call('POST', `/broker/${mode}/test`, body);
         replace(resultRegion, testResultView(data));
         resultRegion.scrollIntoView({ block: 'nearest' });
+        const fieldErrors = (data.error && data.error.errors) || [];
+        if (body && fieldErrors.length) {
+          // Marked at the fields, as Connect marks them.
+          showProblem(form, { detail: data.error.message, errors: fieldErrors });
+        }
         announce(data.ok ? 'Connection works.' : `Connection failed: ${(data.error && data.error.message) || ''}`);
         await reload();
       } catch (err) {
@@ -243,6 +281,8 @@ export const page = {
       e.preventDefault();
       busy(saveBtn, 'Saving…', async () => {
         clearErrors(form);
+        // A result from before says nothing about what is being saved.
+        replace(resultRegion);
         try {
           await call('PUT', `/broker/${mode}`, formBody());
         } catch (err) {
@@ -250,8 +290,11 @@ export const page = {
           return;
         }
         form.reset();
+        editing = false;
         await reload();
         announce('Credentials saved. Testing them now.');
+        summary.querySelector('h2').setAttribute('tabindex', '-1');
+        summary.querySelector('h2').focus();
         // A saved set is "untested" until it has reached IBKR once.
         await runTest(undefined);
       });

@@ -3,7 +3,7 @@
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
 // without a reload.
 import {
-  h, replace, badge, money, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, announce, newIdempotencyKey, table,
+  h, replace, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, sentence, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
@@ -38,7 +38,7 @@ function statusCell(sig) {
   if (c.status === 'filled' || c.status === 'partially_filled') {
     if (c.filled_quantity && c.avg_fill_price) parts.push(h('span', { class: 'small muted' }, ` ${c.filled_quantity} @ ${money(c.avg_fill_price)}`));
   }
-  if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, c.error.message));
+  if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, sentence(c.error.message)));
   return h('div', { class: 'status-cell' }, parts);
 }
 
@@ -47,7 +47,54 @@ function canConfirm(sig) {
   return !c || c.status === 'failed' || c.status === 'cancelled';
 }
 
-function confirmDialog(sig, feed, onDone, onFailed) {
+/** missingSteps lists what must be set up before any order can go, each
+ * with where to do it; broker and settings are GET /broker and /settings
+ * (null when they could not be read). */
+function missingSteps(broker, settings) {
+  const todo = [];
+  const conn = broker && broker.connections && broker.connections[broker.active_mode];
+  if (broker && (!conn || conn.status !== 'connected')) {
+    todo.push({ key: 'broker', href: '/settings/broker', link: 'Connect your Interactive Brokers account', rest: ' and test the connection.' });
+  }
+  if (settings && settings.position_size && settings.position_size.mode === 'off') {
+    todo.push({ key: 'position-size', href: '/settings/position-size', link: 'Set a position size', rest: ': how much to buy on each signal.' });
+  }
+  return todo;
+}
+
+/** cutoffLine says when confirmations of the order's signal close, in the
+ * exchange's time and the reader's own, and for which trading day's
+ * auction the order is. */
+function cutoffLine(p) {
+  if (!p.cutoff_at) return null;
+  const at = new Date(p.cutoff_at);
+  const ny = at.toLocaleString('en-US', { timeZone: 'America/New_York', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
+  const mins = Math.max(0, Math.round((at - Date.now()) / 60000));
+  const left = mins >= 120 ? `${Math.floor(mins / 60)} h ${mins % 60} min` : `${mins} min`;
+  return h('p', { class: 'small', 'data-fact': 'cutoff' },
+    'Confirmations close ', h('time', { datetime: p.cutoff_at, title: at.toLocaleString() }, ny), ` (in ${left})`,
+    p.auction_date ? `, for the auction of ${p.auction_date}.` : '.');
+}
+
+/** whatIfLines shows IBKR's what-if for the order: commission, margin and
+ * equity after it, and IBKR's warnings. */
+function whatIfLines(w) {
+  if (!w || w.refusal) return null;
+  return h('div', { class: 'whatif', 'data-fact': 'whatif' },
+    h('h3', null, 'What IBKR says'),
+    h('dl', { class: 'facts' },
+      h('div', null, h('dt', null, 'Commission'), h('dd', null, money(w.commission))),
+      h('div', null, h('dt', null, 'Initial margin change'), h('dd', null, money(w.initial_margin_change))),
+      h('div', null, h('dt', null, 'Equity with loan after'), h('dd', null, money(w.equity_with_loan_after)))),
+    (w.warnings || []).length ? h('ul', { class: 'notice notice-warn' }, w.warnings.map((t) => h('li', null, t))) : null);
+}
+
+function stepList(todo, onLink) {
+  return h('ul', { class: 'setup-steps' }, todo.map((s) => h('li', { 'data-step': s.key },
+    h('a', { href: s.href, onclick: onLink || null }, s.link), s.rest)));
+}
+
+function confirmDialog(sig, feed, setup, onDone, onFailed) {
   const side = sideOf(sig);
   const verb = side === 'BUY' ? 'Buy' : 'Sell';
   // One key per dialog: a double click, a retry after a network error or a
@@ -63,6 +110,7 @@ function confirmDialog(sig, feed, onDone, onFailed) {
     body, alert,
     h('div', { class: 'actions dialog-actions' }, confirmBtn, cancelBtn));
   let sent = false;
+  let armed = true; // false while the live account waits for the typed ticker
   const close = () => { dlg.close(); };
   cancelBtn.addEventListener('click', close);
   dlg.addEventListener('close', () => {
@@ -71,6 +119,8 @@ function confirmDialog(sig, feed, onDone, onFailed) {
   });
   document.body.append(dlg);
   dlg.showModal();
+  // Focus starts, and stays, on Cancel: two presses of Enter must never
+  // place an order.
   cancelBtn.focus();
 
   const showError = (err, extra) => {
@@ -79,8 +129,35 @@ function confirmDialog(sig, feed, onDone, onFailed) {
     alert.focus();
   };
 
+  const todo = missingSteps(setup.broker, setup.settings);
+  if (todo.length) {
+    // Name every missing step at once, rather than the first the server
+    // happens to check.
+    confirmBtn.hidden = true;
+    cancelBtn.textContent = 'Close';
+    replace(body,
+      h('p', null, 'Ordertune cannot place this order yet. First:'),
+      stepList(todo, () => dlg.close()));
+    return;
+  }
+
   get(`/signals/${encodeURIComponent(sig.id)}/preview`).then((p) => {
     const live = p.broker && p.broker.mode === 'live';
+    const atRef = decimalTimes(sig.ref_close, p.quantity);
+    let typed = null;
+    if (live) {
+      armed = false;
+      const id = `confirm-ticker-${sig.id}`;
+      const input = h('input', { id, type: 'text', class: 'ticker-input', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-help` });
+      input.addEventListener('input', () => {
+        armed = input.value.trim().toUpperCase() === sig.ticker;
+        confirmBtn.disabled = !armed;
+      });
+      typed = h('div', { class: 'field confirm-typed' },
+        h('label', { for: id }, `Type ${sig.ticker} to confirm`),
+        h('p', { class: 'help', id: `${id}-help` }, 'A live order spends real money: typing the ticker makes sure it is meant.'),
+        input);
+    }
     replace(body,
       h('dl', { class: 'facts' },
         h('div', null, h('dt', null, 'Side'), h('dd', null, p.side === 'SELL' ? 'Sell' : 'Buy')),
@@ -89,13 +166,19 @@ function confirmDialog(sig, feed, onDone, onFailed) {
         h('div', null, h('dt', null, 'Quantity'), h('dd', { 'data-fact': 'quantity' }, `${plain(p.quantity)} shares`)),
         h('div', null, h('dt', null, 'Reference close'), h('dd', null, money(sig.ref_close))),
         h('div', null, h('dt', null, 'Live price'), h('dd', { 'data-fact': 'live-price' }, feed.view(sig.ticker, sig.ref_close, { detail: true }))),
-        h('div', null, h('dt', null, 'Estimated value (at reference close)'), h('dd', { 'data-fact': 'estimated-value' }, money(p.estimated_value))),
+        h('div', null, h('dt', null, 'Estimated value (at reference close)'), h('dd', { 'data-fact': 'estimated-value' }, money(atRef))),
+        p.limit_price ? h('div', null, h('dt', null, 'Estimated value (at limit price)'), h('dd', { 'data-fact': 'estimated-value-limit' }, money(p.estimated_value))) : null,
         h('div', null, h('dt', null, 'Broker'), h('dd', null, (p.broker && p.broker.name) || 'Interactive Brokers')),
         h('div', null, h('dt', null, 'Mode'), h('dd', null, live ? 'Live' : 'Paper')),
         h('div', null, h('dt', null, 'Account'), h('dd', { class: 'mono' }, plain(p.broker && p.broker.account_id_masked)))),
       live ? h('p', { class: 'notice notice-warn' }, 'This places a real order in your live account.')
         : h('p', { class: 'muted small' }, 'Paper trading: no real money moves.'),
-      h('p', { class: 'small muted' }, 'The estimate uses the reference close, not the live price; the fill price is set by the market.'),
+      typed,
+      h('p', { class: 'small muted' }, p.limit_price
+        ? 'The order cannot fill above the limit price, so the limit estimate is the most it can cost; the fill price is set by the market.'
+        : 'The estimate uses the reference close, not the live price; the fill price is set by the market.'),
+      cutoffLine(p),
+      whatIfLines(p.whatif),
       limitLines(p.limits));
     const over = (p.limits || []).filter((l) => !l.ok);
     if (over.length) {
@@ -104,10 +187,15 @@ function confirmDialog(sig, feed, onDone, onFailed) {
         h('p', null, h('a', { href: '/settings/risk', onclick: () => dlg.close() }, 'Settings → Risk')));
       return;
     }
-    confirmBtn.disabled = false;
-    confirmBtn.focus();
+    if (p.whatif && p.whatif.refusal) {
+      // IBKR said it would refuse the order: show its words before anyone
+      // presses Confirm.
+      showError({ message: `IBKR would refuse this order: ${p.whatif.refusal}` });
+      return;
+    }
+    confirmBtn.disabled = !armed;
   }).catch((err) => {
-    replace(body, h('p', null, `Ordertune cannot place this order yet.`));
+    replace(body, h('p', null, 'Ordertune cannot place this order yet.'));
     const fix = [];
     if (/position size/i.test(err.detail)) fix.push(h('a', { href: '/settings/position-size' }, 'Set a position size'));
     if (/broker|connect/i.test(err.detail) || String(err.code).startsWith('broker_')) fix.push(h('a', { href: '/settings/broker' }, 'Check Settings → Broker'));
@@ -116,7 +204,7 @@ function confirmDialog(sig, feed, onDone, onFailed) {
   });
 
   confirmBtn.addEventListener('click', async () => {
-    if (sent) return;
+    if (sent || !armed) return;
     sent = true;
     confirmBtn.disabled = true;
     confirmBtn.textContent = 'Sending…';
@@ -145,17 +233,10 @@ function confirmDialog(sig, feed, onDone, onFailed) {
 }
 
 function setupNotice(broker, settings) {
-  const todo = [];
-  const conn = broker && broker.connections && broker.connections[broker.active_mode];
-  if (broker && (!conn || conn.status !== 'connected')) {
-    todo.push(h('li', null, h('a', { href: '/settings/broker' }, 'Connect your Interactive Brokers account'), ' and test the connection.'));
-  }
-  if (settings && settings.position_size && settings.position_size.mode === 'off') {
-    todo.push(h('li', null, h('a', { href: '/settings/position-size' }, 'Set a position size'), ': how much to buy on each signal.'));
-  }
+  const todo = missingSteps(broker, settings);
   if (!todo.length) return null;
   return h('section', { class: 'notice notice-info setup', 'aria-labelledby': 'setup-h' },
-    h('h2', { id: 'setup-h' }, 'Before you can confirm'), h('ul', null, todo));
+    h('h2', { id: 'setup-h' }, 'Before you can confirm'), stepList(todo));
 }
 
 /** signals is the dashboard page. */
@@ -166,7 +247,14 @@ export const signals = {
     let timer = null;
     let stopped = false;
     let current = [];
-    const feed = livePriceFeed();
+    const setup = Promise.allSettled([get('/broker'), get('/settings')]).then(([b, s]) => ({
+      broker: b.status === 'fulfilled' ? b.value : null,
+      settings: s.status === 'fulfilled' ? s.value : null,
+    }));
+    // Without a connected broker there are no live prices: do not ask.
+    const feed = livePriceFeed({
+      ready: setup.then(({ broker }) => (missingSteps(broker, null).length ? 'connect your IBKR account in Settings → Broker to see live prices.' : '')),
+    });
     ctx.setCleanup(() => { stopped = true; clearTimeout(timer); feed.stop(); });
 
     const region = h('div', { class: 'signals-region', 'aria-live': 'off' }, h('p', { class: 'loading' }, 'Loading signals…'));
@@ -182,20 +270,30 @@ export const signals = {
     // Why confirms are refused now (pause, suspension, halt of the active
     // mode): {entries, exits}, each a reason or null.
     let stop = { entries: null, exits: null };
+    // The outcome of the last confirm, in words, above the table.
+    const flash = h('div', { class: 'confirm-flash', role: 'status' });
     replace(main,
       h('div', { class: 'page-head' },
         h('h1', null, 'Signals'),
         scopeSel),
       h('p', { class: 'lead' }, 'Each row is one signal. Confirm Buy or Confirm Sell places the order at Interactive Brokers for you, with your position size.'),
+      h('details', { class: 'legend' }, h('summary', null, 'What the columns mean'),
+        h('dl', { class: 'facts' },
+          h('div', null, h('dt', null, 'Strategy (I–IX)'), h('dd', null, 'Which of Ordertune\'s nine strategies published the signal. An exit sells what the same strategy\'s entry in that ticker bought.')),
+          h('div', null, h('dt', null, 'RSI(2)'), h('dd', null, 'The 2-day Relative Strength Index at the signal close, from 0 to 100: below 10 means the stock fell hard over two days.')),
+          h('div', null, h('dt', null, '2-day return'), h('dd', null, 'How much the stock moved over the last two closes.')),
+          h('div', null, h('dt', null, 'Entry mode'), h('dd', null, 'How the order is placed: market on open, limit on open (never above the limit) or market on close.')))),
       setupSlot,
       riskSlot,
+      flash,
       region);
 
-    Promise.allSettled([get('/broker'), get('/settings'), get('/settings/risk')]).then(([b, s, r]) => {
+    Promise.allSettled([setup, get('/settings/risk')]).then(([st, r]) => {
       if (stopped) return;
-      replace(setupSlot, setupNotice(b.status === 'fulfilled' ? b.value : null, s.status === 'fulfilled' ? s.value : null));
+      const { broker, settings } = st.value;
+      replace(setupSlot, setupNotice(broker, settings));
       if (r.status === 'fulfilled') {
-        stop = blocked(r.value, b.status === 'fulfilled' ? b.value.active_mode : null);
+        stop = blocked(r.value, broker ? broker.active_mode : null);
         replace(riskSlot, banner(stop));
         for (const sig of current) updateRow(sig);
       }
@@ -203,6 +301,10 @@ export const signals = {
 
     function actionCell(sig) {
       if (!canConfirm(sig)) return h('span', { class: 'muted small' }, 'Confirmed');
+      if (sig.kind === 'exit' && sig.sellable === 0) {
+        return h('span', { class: 'muted small', 'data-action': 'nothing-to-sell' },
+          `Nothing to sell: you hold no ${sig.ticker} from a strategy ${sig.strategy} entry.`);
+      }
       const verb = sideOf(sig) === 'BUY' ? 'Buy' : 'Sell';
       const why = verb === 'Buy' ? stop.entries : stop.exits;
       return h('button', {
@@ -217,19 +319,29 @@ export const signals = {
       }, `Confirm ${verb}`);
     }
 
-    function openDialog(sig, opener) {
+    async function openDialog(sig, opener) {
       clearTimeout(timer);
-      confirmDialog(sig, feed, (conf) => {
+      confirmDialog(sig, feed, await setup, (conf) => {
         if (conf) {
           sig.my_confirmation = conf;
           updateRow(sig);
-          announce(`${sig.ticker}: ${conf.status}`);
+          showFlash(sig, conf);
         }
         const row = region.querySelector(`tr[data-signal-id="${CSS.escape(sig.id)}"]`);
         const target = (row && row.querySelector('.status-link, [data-action=confirm]')) || opener;
         if (target && target.isConnected) target.focus();
         schedule();
       }, () => load(false));
+    }
+
+    function showFlash(sig, conf) {
+      const verb = conf.side === 'SELL' ? 'Sell' : 'Buy';
+      const bad = conf.status === 'failed';
+      replace(flash, h('div', { class: `notice ${bad ? 'notice-bad' : 'notice-ok'}`, 'data-confirmation-id': conf.id },
+        h('p', null,
+          h('strong', null, bad ? `${verb} ${sig.ticker} failed.` : `${verb} order for ${plain(conf.quantity)} ${sig.ticker} sent to IBKR.`),
+          ' Status: ', badge(conf.status), ' ',
+          h('a', { href: `/confirmations/${encodeURIComponent(conf.id)}` }, 'Follow this order'))));
     }
 
     function renderTable(items) {
@@ -298,7 +410,11 @@ export const signals = {
           if (JSON.stringify(before) !== JSON.stringify(after)) {
             current[i] = s;
             updateRow(s);
-            if (after && (!before || before.status !== after.status)) announce(`${s.ticker}: ${after.status.replace('_', ' ')}`);
+            if (after && (!before || before.status !== after.status)) {
+              announce(`${s.ticker}: ${statusLabel(after.status)}`);
+              const shown = flash.querySelector(`[data-confirmation-id="${CSS.escape(after.id)}"] .badge`);
+              if (shown) shown.replaceWith(badge(after.status));
+            }
           }
         });
       }

@@ -97,7 +97,11 @@ export const page = {
           h('p', null, 'Cannot scan? Enter this key by hand (time-based, 6 digits):'),
           h('p', { class: 'secret mono', id: 'totp-secret', 'data-secret': setup.secret }, groupSecret(setup.secret)),
           setup.otpauth_uri ? h('p', { class: 'small' }, h('a', { href: setup.otpauth_uri }, 'Open in an authenticator app on this device')) : null),
-        h('li', null, h('p', null, 'Type the code your app now shows:'), form))));
+        h('li', null, h('p', null, 'Type the code your app now shows:'), form)),
+      // A way out: someone without their phone at hand can come back later.
+      h('p', { class: 'muted small' }, 'Not now? ',
+        h('button', { type: 'button', class: 'btn btn-quiet', 'data-action': 'sign-out', onclick: () => ctx.signOut() }, 'Sign out'),
+        ' and set it up at your next sign-in.')));
     form.querySelector('[name=code]').focus();
   },
 };
