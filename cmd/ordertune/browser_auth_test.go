@@ -91,7 +91,7 @@ func (f *browserFlow) adminEnrols(t *testing.T) {
 	tb := f.adminTab.on(t)
 	tb.signIn(f.admin, "/enroll")
 	tb.enrol(f.admin)
-	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Password", "Notifications", "Webhooks", "Log", "Users", "Sessions", "Publish", "Audit", "Tokens"}
+	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks", "Log", "Users", "Sessions", "Publish", "Audit", "Tokens", "Platform risk"}
 	if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 		t.Errorf("admin navigation (-want +got):\n%s", diff)
 	}

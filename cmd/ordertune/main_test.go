@@ -95,8 +95,9 @@ func TestServeMigratesAsTheOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
+	key := testMasterKey(t) // one key ring for both starts: the first seals the canary
 	a, _, logs := testApp(map[string]string{"DATABASE_URL": app, "ORDERTUNE_MIGRATE_DATABASE_URL": owner,
-		"ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+		"ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": key})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, a, []string{"serve", "--migrate"}) }()
@@ -114,7 +115,7 @@ func TestServeMigratesAsTheOwner(t *testing.T) {
 
 	// As the owner, serve warns.
 	addr = freeAddr(t)
-	a, _, logs = testApp(map[string]string{"DATABASE_URL": owner, "ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": testMasterKey(t)})
+	a, _, logs = testApp(map[string]string{"DATABASE_URL": owner, "ORDERTUNE_ADDR": addr, "ORDERTUNE_MASTER_KEYS": key})
 	ctx, cancel = context.WithCancel(t.Context())
 	go func() { done <- run(ctx, a, []string{"serve"}) }()
 	waitHTTP(t, "http://"+addr+"/readyz", done)

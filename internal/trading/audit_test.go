@@ -11,9 +11,8 @@ import (
 )
 
 // TestConfirmationCreateIsAudited: the audit row of a confirm names the
-// client's address, the Idempotency-Key and the conid: a ticker's first
-// order records the conid in its next row, once IBKR has named it; later
-// orders have it from the start.
+// client's address, the Idempotency-Key and the conid, which is resolved
+// before the row is written, so a ticker's first order has it too.
 func TestConfirmationCreateIsAudited(t *testing.T) {
 	t.Parallel()
 	ctx := audit.WithClientIP(context.Background(), "203.0.113.7")
@@ -49,7 +48,9 @@ func TestConfirmationCreateIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []row{
-		{"confirmation.create", "203.0.113.7", "key-1", ""},
+		// The contract is resolved before the pending row is written (under
+		// the account's lock), so even a ticker's first order records it.
+		{"confirmation.create", "203.0.113.7", "key-1", conid},
 		{"confirmation.submitted", "", "", conid},
 		{"confirmation.create", "203.0.113.7", "key-2", conid},
 		{"confirmation.submitted", "", "", conid},

@@ -331,9 +331,8 @@ func (s *Service) insertPending(ctx context.Context, q execer, userID, key strin
 }
 
 // insertPendingSQL is insertPending's one statement. The audit row carries
-// the client's address, the Idempotency-Key and the conid when it is
-// cached already (conids never change; a first order of a ticker records
-// it in its next audit row, once IBKR has named it).
+// the client's address, the Idempotency-Key and the conid (from the conid
+// cache, which the confirm fills before it writes the row).
 var insertPendingSQL = `
 		WITH c AS (
 			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
