@@ -82,9 +82,6 @@ type Config struct {
 	// RecoveryArgon2 overrides the recovery codes' hashing cost; the zero
 	// value means RecoveryArgon2().
 	RecoveryArgon2 Argon2Params
-	// Notify is told of security events the account's owner should hear
-	// about by e-mail; nil drops them (see SecurityNotifier).
-	Notify SecurityNotifier
 	// DeviceMaxAge is how long a remembered device is remembered after
 	// its last full sign-in; default 180 days.
 	DeviceMaxAge time.Duration
@@ -96,10 +93,12 @@ type Config struct {
 	MaxConcurrentHashes int // default 2
 
 	// OnSecurityEvent, when set, is called in the transaction of a
-	// completed sign-in, a password change and a token creation, with the
-	// event type ("security.sign_in", "security.password_changed",
-	// "security.token_created"), so the notification commits or rolls
-	// back with the change.
+	// completed sign-in, a password change, a token creation, an account
+	// locked after failed sign-ins and a sign-up with a registered address,
+	// with the event type ("security.sign_in", "security.password_changed",
+	// "security.token_created", "security.account_locked",
+	// "security.signup_attempt"), so the notification (the owner's e-mail)
+	// commits or rolls back with the change.
 	OnSecurityEvent func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error
 }
 
@@ -117,7 +116,6 @@ type Service struct {
 
 	argon         Argon2Params
 	recoveryArgon Argon2Params
-	notify        SecurityNotifier
 	deviceMaxAge  time.Duration
 	signupPerIP   int
 
@@ -150,16 +148,12 @@ func New(cfg Config) (*Service, error) {
 		inflight: map[string]bool{},
 
 		recoveryArgon: cfg.RecoveryArgon2,
-		notify:        cfg.Notify,
 		deviceMaxAge:  cfg.DeviceMaxAge,
 		signupPerIP:   cfg.SignupPerIP,
 		onEvent:       cfg.OnSecurityEvent,
 	}
 	if s.recoveryArgon == (Argon2Params{}) {
 		s.recoveryArgon = RecoveryArgon2()
-	}
-	if s.notify == nil {
-		s.notify = noNotify{}
 	}
 	if s.deviceMaxAge <= 0 {
 		s.deviceMaxAge = 180 * 24 * time.Hour

@@ -20,7 +20,7 @@ import (
 func TestRememberedDevicePassesLockout(t *testing.T) {
 	t.Parallel()
 	notified := &recordingNotifier{}
-	e := newEnv(t, func(c *Config) { c.Notify = notified })
+	e := newEnv(t, func(c *Config) { c.OnSecurityEvent = notified.record })
 	ctx := context.Background()
 	u, pw, secret := e.user(Subscriber)
 	other, otherPw, otherSecret := e.user(Subscriber)

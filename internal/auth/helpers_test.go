@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/clocktest"
@@ -147,22 +148,24 @@ type cryptoRand struct{}
 
 func (cryptoRand) Read(b []byte) (int, error) { return rand.Read(b) }
 
-// recordingNotifier is a SecurityNotifier that remembers what it was told.
+// recordingNotifier records the security events the owner is told of by
+// e-mail when an account is locked or its address signs up again.
 type recordingNotifier struct {
 	mu  sync.Mutex
 	got []string
 }
 
-func (n *recordingNotifier) AccountLocked(_ context.Context, userID string) {
+// record is an OnSecurityEvent.
+func (n *recordingNotifier) record(_ context.Context, _ pgx.Tx, userID, eventType string, _ map[string]any) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.got = append(n.got, "locked:"+userID)
-}
-
-func (n *recordingNotifier) SignupWithExistingEmail(_ context.Context, userID string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.got = append(n.got, "signup:"+userID)
+	switch eventType {
+	case "security.account_locked":
+		n.got = append(n.got, "locked:"+userID)
+	case "security.signup_attempt":
+		n.got = append(n.got, "signup:"+userID)
+	}
+	return nil
 }
 
 func (n *recordingNotifier) events() []string {

@@ -137,9 +137,7 @@ type failure struct {
 // though the request fails.
 func (s *Service) recordFailure(ctx context.Context, f failure) error {
 	now := s.now()
-	locked := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		locked = false
 		n, err := bump(ctx, tx, acctKey(f.email), now, accountPolicy())
 		if err != nil {
 			return err
@@ -172,15 +170,16 @@ func (s *Service) recordFailure(ctx context.Context, f failure) error {
 			return err
 		}
 		s.log.Warn().Str("user_id", f.userID).Int("failures", n).Msg("account locked after consecutive failed attempts")
-		locked = true
-		return audit.Record(ctx, tx, audit.Event{At: now, UserID: f.userID, IP: f.ip, Action: "user.locked",
-			Details: map[string]any{"consecutive_failures": n}})
+		if err := audit.Record(ctx, tx, audit.Event{At: now, UserID: f.userID, IP: f.ip, Action: "user.locked",
+			Details: map[string]any{"consecutive_failures": n}}); err != nil {
+			return err
+		}
+		// The owner hears of it (by e-mail): anyone who knows the address
+		// can cause it, and only the owner can tell whether it was them.
+		return s.securityEvent(ctx, tx, f.userID, "security.account_locked", map[string]any{"ip": f.ip, "consecutive_failures": n})
 	})
 	if err != nil {
 		return internal("record failed attempt", err)
-	}
-	if locked {
-		s.notify.AccountLocked(ctx, f.userID)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func (s *Service) createUser(ctx context.Context, tx pgx.Tx, actorID string, nu 
 // Signup creates a subscriber account when open sign-up is on. It answers
 // the same for an address that already has an account, so sign-up cannot
 // be used to learn who is registered; the owner of that account is told
-// instead (SecurityNotifier.SignupWithExistingEmail). Each address (IP)
+// instead (a security.signup_attempt event). Each address (IP)
 // may try SignupPerIP times an hour.
 func (s *Service) Signup(ctx context.Context, email, password, ip string) error {
 	if !s.signup {
@@ -155,12 +155,14 @@ func (s *Service) signupExisting(ctx context.Context, email, ip string) error {
 		if err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Event{At: s.now(), UserID: userID, IP: ip, Action: "signup.existing_email"})
+		if err := audit.Record(ctx, tx, audit.Event{At: s.now(), UserID: userID, IP: ip, Action: "signup.existing_email"}); err != nil {
+			return err
+		}
+		return s.securityEvent(ctx, tx, userID, "security.signup_attempt", map[string]any{"ip": ip})
 	})
 	if err != nil {
 		return internal("sign-up", err)
 	}
-	s.notify.SignupWithExistingEmail(ctx, userID)
 	return nil
 }
 

@@ -18,7 +18,7 @@ func TestSignup(t *testing.T) {
 	wantCode(t, "sign-up when closed", err, errs.Forbidden)
 
 	notified := &recordingNotifier{}
-	open := newEnv(t, func(c *Config) { c.SignupOpen = true; c.Notify = notified })
+	open := newEnv(t, func(c *Config) { c.SignupOpen = true; c.OnSecurityEvent = notified.record })
 	ctx := context.Background()
 	if err := open.svc.Signup(ctx, " New@Example.com ", open.secret("password-1"), "192.0.2.9"); err != nil {
 		t.Fatal(err)

@@ -24,7 +24,12 @@ const (
 	SecuritySignIn           = "security.sign_in"
 	SecurityPasswordChanged  = "security.password_changed"
 	SecurityTokenCreated     = "security.token_created"
-	WebhookTest              = "webhook.test"
+	// SecurityAccountLocked and SecuritySignupAttempt tell an account's
+	// owner that failed sign-ins locked it, and that someone tried to sign
+	// up with its address (the sign-up answers the same either way).
+	SecurityAccountLocked = "security.account_locked"
+	SecuritySignupAttempt = "security.signup_attempt"
+	WebhookTest           = "webhook.test"
 )
 
 // Types returns every event type, in API.md's order.
@@ -32,7 +37,8 @@ func Types() []string {
 	return []string{
 		SignalPublished, OrderSubmitted, OrderFilled, OrderPartiallyFilled, OrderCancelled, OrderFailed, OrderUnknown,
 		BrokerSessionLost, BrokerCompetingSession, BrokerConnectionRestored, BrokerActivated,
-		RiskLimitHit, TradingHalted, SecuritySignIn, SecurityPasswordChanged, SecurityTokenCreated, WebhookTest,
+		RiskLimitHit, TradingHalted, SecuritySignIn, SecurityPasswordChanged, SecurityTokenCreated,
+		SecurityAccountLocked, SecuritySignupAttempt, WebhookTest,
 	}
 }
 

@@ -152,6 +152,8 @@ var titles = map[string]string{
 	SecuritySignIn:           "New sign-in to your account",
 	SecurityPasswordChanged:  "Your password was changed",
 	SecurityTokenCreated:     "An API token was created",
+	SecurityAccountLocked:    "Your account was locked after failed sign-ins",
+	SecuritySignupAttempt:    "Someone tried to sign up with your address",
 	WebhookTest:              "Webhook test",
 }
 

@@ -21,6 +21,8 @@ const TITLES = {
   'security.sign_in': 'New sign-in to your account',
   'security.password_changed': 'Your password was changed',
   'security.token_created': 'An API token was created',
+  'security.account_locked': 'Your account was locked after failed sign-ins',
+  'security.signup_attempt': 'Someone tried to sign up with your address',
   'webhook.test': 'Webhook test',
 };
 
