@@ -147,7 +147,7 @@ func (f *browserFlow) subscriberEnrols(t *testing.T) {
 	tb := f.subTab.on(t)
 	tb.signIn(f.sub, "/enroll")
 	tb.enrol(f.sub)
-	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Password", "Notifications", "Webhooks"}
+	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks"}
 	if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 		t.Errorf("subscriber navigation (-want +got):\n%s", diff)
 	}

@@ -92,6 +92,18 @@ func (tb *tab) stepUp(p *person) {
 	tb.waitJS(`!document.querySelector('dialog#step-up')`)
 }
 
+// stepUpThenWait waits for done (a JavaScript condition), answering the
+// step-up dialog on the way if the action asked for one: within five
+// minutes of an earlier step-up the server does not ask again.
+func (tb *tab) stepUpThenWait(p *person, done string) {
+	tb.t.Helper()
+	tb.waitJS(`document.querySelector('dialog#step-up[open]') || (` + done + `)`)
+	if eval[bool](tb, `!!document.querySelector('dialog#step-up[open]')`) {
+		tb.stepUp(p)
+	}
+	tb.waitJS(done)
+}
+
 // path returns the page's path and query.
 func (tb *tab) path() string {
 	tb.t.Helper()

@@ -160,7 +160,8 @@ func (f *uiFlow) setupStepsInDialog(t *testing.T) {
 	tb.click(`input[name=mode][value=dollars]`)
 	tb.typeInto(`[name=value]`, "5000")
 	tb.click(`button[type=submit]`)
-	tb.waitJS(`document.querySelector('.saved-msg').innerText === 'Saved.'`)
+	// Setting a position size from off is a raise: a fresh second factor.
+	tb.stepUpThenWait(f.me, `document.querySelector('.saved-msg') && document.querySelector('.saved-msg').innerText === 'Saved.'`)
 }
 
 // testConnectionFieldErrors: Test Connection names a bad field by its
@@ -187,7 +188,7 @@ func (f *uiFlow) testConnectionFieldErrors(t *testing.T) {
 	// Connect: the failed result goes, the good set is saved and tested.
 	tb.setValue(`[name=signature_key_pem]`, u.SignaturePrivateKeyPEM)
 	tb.click(`button[data-action=save]`)
-	tb.waitJS(`document.querySelector('.status-line .badge[data-status=connected]') && document.querySelector('.test-region .test-result[data-ok]')`)
+	tb.stepUpThenWait(f.me, `document.querySelector('.status-line .badge[data-status=connected]') && document.querySelector('.test-region .test-result[data-ok]')`)
 	if got := eval[string](tb, `document.querySelector('.test-region .test-result').dataset.ok`); got != "true" {
 		t.Errorf("test result after Connect: ok=%s, want the new, passing one", got)
 	}
