@@ -274,6 +274,9 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 		"Side": "Buy", "Order type": "Market at the open (MKT, OPG)", "Limit price": "None", "Quantity": "26 shares",
 		"Reference close": "$187.25", "Live price": facts["Live price"],
 		"Estimated value (at reference close)": "$4,868.50", "Broker": "Interactive Brokers", "Mode": "Paper", "Account": facts["Account"],
+		// IBKR's what-if (the simulator's fixed pricing): 26 shares at
+		// 187.25, USD 1 minimum commission, 50 % initial margin.
+		"Commission": "$1.00", "Initial margin change": "$2,434.25", "Equity with loan after": "$999,999.00",
 	}
 	if diff := cmp.Diff(wantFacts, facts); diff != "" {
 		t.Errorf("confirm dialog (-want +got):\n%s", diff)

@@ -116,7 +116,7 @@ func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestRes
 	if creds.EncryptionKeyDefaulted {
 		hint = "No encryption key was given: the signature key is used to decrypt the access token secret."
 	}
-	pass(StepCredentials, "The credentials are complete and well-formed (realm "+creds.Realm+")", hint)
+	pass(StepCredentials, "The credentials are complete and well-formed", hint)
 
 	sess, err := Handshake(ctx, o, creds)
 	clear(creds.AccessTokenSecret)

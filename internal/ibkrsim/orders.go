@@ -18,40 +18,50 @@ type placeAnswer struct {
 	EncryptMessage string `json:"encrypt_message"`
 }
 
-// handlePlaceOrder is POST /iserver/account/{acct}/orders.
-func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
-	st := stateOf(r)
-	c := st.c
+// readOrder reads the one order of an order or what-if request for the
+// path's account, refusing what IBKR refuses; ok is false when it has
+// answered.
+func (s *Server) readOrder(w http.ResponseWriter, r *http.Request) (o orderRequest, sec *Security, ok bool) {
 	acct := r.PathValue("acct")
-	if _, _, ok := c.account(acct); !ok {
+	if _, _, known := stateOf(r).c.account(acct); !known {
 		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("Account %s is not valid for this user", acct))
-		return
+		return o, nil, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		writeBareError(w, http.StatusBadRequest, "malformed JSON body")
-		return
+		return o, nil, false
 	}
 	reqs, err := parseOrderBody(body)
 	if err != nil {
 		writeBareError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errOrder.Error()+": "))
-		return
+		return o, nil, false
 	}
 	if len(reqs) != 1 {
 		writeBareError(w, http.StatusBadRequest, "only one order per request is supported")
-		return
+		return o, nil, false
 	}
-	o := reqs[0]
+	o = reqs[0]
 	if o.AcctID != "" && o.AcctID != acct {
 		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("acctId %s does not match the account in the path", o.AcctID))
-		return
+		return o, nil, false
 	}
 	o.AcctID = acct
-	sec, ok := s.secs.byConid[o.Conid]
-	if !ok {
+	if sec, ok = s.secs.byConid[o.Conid]; !ok {
 		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("Contract %d is not tradable: invalid conid", o.Conid))
+	}
+	return o, sec, ok
+}
+
+// handlePlaceOrder is POST /iserver/account/{acct}/orders.
+func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
+	st := stateOf(r)
+	c := st.c
+	o, sec, ok := s.readOrder(w, r)
+	if !ok {
 		return
 	}
+	acct := o.AcctID
 	if f, ok := s.faults.take(FaultReject, strings.TrimPrefix(r.URL.Path, APIPrefix), c.key); ok {
 		// IBKR refuses an order it will not take with its reason, and
 		// records nothing.

@@ -2,7 +2,6 @@ package ibkrsim
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -51,29 +50,8 @@ func WhatIfCommission(quantity, value float64) float64 {
 // refusal text instead, a "warn" fault adds a warning.
 func (s *Server) handleWhatIf(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
-	acct := r.PathValue("acct")
-	if _, _, ok := st.c.account(acct); !ok {
-		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("Account %s is not valid for this user", acct))
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		writeBareError(w, http.StatusBadRequest, "malformed JSON body")
-		return
-	}
-	reqs, err := parseOrderBody(body)
-	if err != nil {
-		writeBareError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errOrder.Error()+": "))
-		return
-	}
-	if len(reqs) != 1 {
-		writeBareError(w, http.StatusBadRequest, "only one order per request is supported")
-		return
-	}
-	o := reqs[0]
-	sec, ok := s.secs.byConid[o.Conid]
+	o, sec, ok := s.readOrder(w, r)
 	if !ok {
-		writeBareError(w, http.StatusBadRequest, fmt.Sprintf("Contract %d is not tradable: invalid conid", o.Conid))
 		return
 	}
 	rel := strings.TrimPrefix(r.URL.Path, APIPrefix)
