@@ -440,7 +440,8 @@ func (f *browserFlow) adminLogAndCSV(t *testing.T) {
 	}
 	tb.click(`a[data-action=csv]`)
 	csv := waitDownload(t, progress, dir)
-	if !strings.Contains(csv, f.confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "id,") {
+	// A byte order mark first, so spreadsheets read it as UTF-8.
+	if !strings.Contains(csv, f.confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "\uFEFFid,") {
 		t.Errorf("downloaded CSV does not hold the filled confirmation %s:\n%s", f.confirmationID, csv)
 	}
 }

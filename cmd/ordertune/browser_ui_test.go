@@ -217,7 +217,10 @@ func (f *uiFlow) confirmDialog(t *testing.T) {
 	tb.open("/")
 	row := `tr[data-ticker=AAPL]`
 	tb.waitJS(`document.querySelector('` + row + ` [data-action=confirm]')`)
-	tb.do(chromedp.Focus(chromedp.CSS(row+` [data-action=confirm]`)), chromedp.KeyEvent(kb.Enter))
+	// Focused from the page: the row is re-rendered while statuses are
+	// polled, so a node the test looked up can be gone by the key press.
+	tb.waitJS(`(document.querySelector('` + row + ` [data-action=confirm]').focus(), document.activeElement.dataset.action === 'confirm')`)
+	tb.do(chromedp.KeyEvent(kb.Enter))
 	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && !document.querySelector('dialog[open] .btn-primary').disabled`)
 	if got := tb.activeElement(); got != "button:Cancel" {
 		t.Errorf("focus in the dialog = %q, want Cancel", got)
