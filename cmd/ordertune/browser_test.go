@@ -257,7 +257,8 @@ func (f *browserFlow) confirmAndFill(t *testing.T) {
 	// Keyboard only: Enter opens the dialog, focus stays on Cancel once
 	// the preview is in (a second Enter must not place an order), Escape
 	// closes it and focus returns to the row.
-	tb.do(chromedp.Focus(chromedp.CSS(row+` [data-action=confirm]`)), chromedp.KeyEvent(kb.Enter))
+	tb.waitJS(`(document.querySelector('` + row + ` [data-action=confirm]').focus(), document.activeElement.dataset.action === 'confirm')`)
+	tb.do(chromedp.KeyEvent(kb.Enter))
 	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && document.activeElement.innerText === 'Cancel' && document.querySelector('dialog[open]').contains(document.activeElement)`)
 	tb.do(chromedp.KeyEvent(kb.Escape))
 	tb.waitJS(`!document.querySelector('dialog') && document.activeElement.dataset.action === 'confirm'`)
