@@ -79,7 +79,8 @@ func (f *browserFlow) notificationsAndWebhooks(t *testing.T) {
 	tb.waitJS(`document.querySelector('[name=url]') && document.querySelector('.empty-row')`)
 	tb.typeInto(`[name=url]`, rc.URL+"/hook")
 	tb.click(`form button[type=submit]`)
-	tb.waitJS(`document.querySelector('.webhook-secret') && document.querySelector('[data-webhook-id]')`)
+	// A new place for the account's events to go: a fresh second factor.
+	tb.stepUpThenWait(f.admin, `document.querySelector('.webhook-secret') && document.querySelector('[data-webhook-id]')`)
 	secret := tb.text(`.webhook-secret`)
 	if !strings.HasPrefix(secret, "whsec_") {
 		t.Fatalf("shown secret %q, want whsec_…", secret)

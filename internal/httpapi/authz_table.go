@@ -87,7 +87,7 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/settings/notifications"):  signedIn(),
 		routeKey(http.MethodPut, apiPrefix+"/settings/notifications"):  signedIn(),
 		routeKey(http.MethodGet, apiPrefix+"/webhooks"):                signedIn(),
-		routeKey(http.MethodPost, apiPrefix+"/webhooks"):               signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/webhooks"):               signedIn().sensitive(), // a new place our events (and their data) go
 		routeKey(http.MethodDelete, apiPrefix+"/webhooks/:id"):         ownData(),
 		routeKey(http.MethodPost, apiPrefix+"/webhooks/:id/test"):      ownData(),
 		routeKey(http.MethodGet, apiPrefix+"/webhooks/:id/deliveries"): ownData(),

@@ -72,6 +72,9 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 			return map[string]any{"name": "feed", "scopes": []string{"signals:write"}}
 		}, want: 201},
 		{who: "subscriber", method: http.MethodPut, path: "/api/v1/settings/risk", body: func() any { return map[string]string{"max_order_value": "60000"} }, want: 200},
+		{who: "subscriber", method: http.MethodPost, path: "/api/v1/webhooks", body: func() any {
+			return map[string]any{"url": "https://hooks.example.com/ordertune", "event_types": []string{"order.filled"}}
+		}, want: 201},
 		{who: "admin", method: http.MethodPut, path: "/api/v1/admin/risk", body: func() any {
 			return map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": "step-up walk"}
 		}, want: 200},
@@ -102,6 +105,7 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):      true,
 		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"):    true,
 		routeKey(http.MethodPut, apiPrefix+"/settings/risk"):          true,
+		routeKey(http.MethodPost, apiPrefix+"/webhooks"):              true,
 	}
 	sensitive := 0
 	for _, r := range env.srv.e.Routes() {
