@@ -439,6 +439,24 @@ func (e *browserEnv) apiProblem(t *testing.T, method, path string, body any) (in
 
 // waitDownload waits until the browser reports a download completed and
 // returns the file's content (allowAndName names it by the download's GUID).
+// download clicks sel, which downloads a file, and returns the file's text.
+func (tb *tab) download(sel string) string {
+	tb.t.Helper()
+	dir := tb.t.TempDir()
+	bc := chromedp.FromContext(tb.ctx).BrowserContextID
+	// The subscription ends with dctx, which bounds the wait.
+	dctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	progress := chromedp.BrowserEvents(dctx, browser.DownloadProgress)
+	if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir, EventsEnabled: ptr(true),
+	}); err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.click(sel)
+	return waitDownload(tb.t, progress, dir)
+}
+
 func waitDownload(t *testing.T, progress iter.Seq2[browser.EventDownloadProgress, error], dir string) string {
 	t.Helper()
 	for ev, err := range progress {

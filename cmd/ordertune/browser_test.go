@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -428,19 +427,7 @@ func (f *browserFlow) adminLogAndCSV(t *testing.T) {
 	tb.waitJS(`document.querySelector('tr[data-confirmation-id="` + f.confirmationID + `"] .badge[data-status=filled]')`)
 	tb.screenshot("log")
 
-	dir := t.TempDir()
-	bc := chromedp.FromContext(tb.ctx).BrowserContextID
-	// The subscription ends with dctx, which bounds the wait.
-	dctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
-	defer cancel()
-	progress := chromedp.BrowserEvents(dctx, browser.DownloadProgress)
-	if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir, EventsEnabled: ptr(true),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tb.click(`a[data-action=csv]`)
-	csv := waitDownload(t, progress, dir)
+	csv := tb.download(`a[data-action=csv]`)
 	// A byte order mark first, so spreadsheets read it as UTF-8.
 	if !strings.Contains(csv, f.confirmationID) || !strings.Contains(csv, "filled") || !strings.HasPrefix(csv, "\uFEFFid,") {
 		t.Errorf("downloaded CSV does not hold the filled confirmation %s:\n%s", f.confirmationID, csv)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -339,18 +338,7 @@ func (f *uiFlow) adminLogFiltersAndOrder(t *testing.T) {
 	tb.setValue(`[name=from]`, "")
 	tb.setValue(`[name=to]`, "")
 
-	dir := t.TempDir()
-	bc := chromedp.FromContext(tb.ctx).BrowserContextID
-	dctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
-	defer cancel()
-	progress := chromedp.BrowserEvents(dctx, browser.DownloadProgress)
-	if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: bc, DownloadPath: dir, EventsEnabled: ptr(true),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tb.click(`a[data-action=csv]`)
-	csv := waitDownload(t, progress, dir)
+	csv := tb.download(`a[data-action=csv]`)
 	if !strings.HasPrefix(csv, "\uFEFFid,") || !strings.Contains(csv, ",user_email,") || !strings.Contains(csv, f.me.email) {
 		t.Errorf("CSV = %q…, want a BOM, a user_email column and the e-mail", csv[:min(len(csv), 200)])
 	}
