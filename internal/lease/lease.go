@@ -1,0 +1,409 @@
+// Package lease gives each tenant's IBKR session one owner among the
+// replicas of `ordertune serve`, coordinated through PostgreSQL alone.
+//
+// IBKR keeps one live session token per consumer: when two replicas each
+// hand-shake for the same tenant, each new token supersedes the other's and
+// both keep failing. A lease names the one replica that may hand-shake, open
+// the brokerage session, tickle and place or cancel orders for a (user,
+// mode); the others forward the tenant's requests to it.
+//
+// A lease lives while its expires_at (database time) is in the future. A
+// Manager renews every lease it holds with one statement per interval and
+// believes it holds a lease only until TTL minus a margin after the start of
+// its last successful renewal, measured on its own clock: by then the row
+// may have expired and another replica may have taken it. Every change of
+// owner increments the lease's generation; work prepared under one
+// generation (a cached session) is thrown away when the replica holds
+// another one (fencing).
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+)
+
+// Key names one tenant session: a user's connection in one mode ("live" or
+// "paper").
+type Key struct {
+	UserID string
+	Mode   string
+}
+
+// Owner is the replica holding a lease.
+type Owner struct {
+	Replica    string
+	URL        string // where other replicas forward the tenant's requests
+	Mode       string
+	Generation int64
+	ExpiresAt  time.Time
+}
+
+// BusyError is returned by Acquire when another replica holds a live lease
+// on the key.
+type BusyError struct {
+	Key   Key
+	Owner Owner
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("lease %s/%s is held by replica %s until %s", e.Key.UserID, e.Key.Mode, e.Owner.Replica,
+		e.Owner.ExpiresAt.UTC().Format(time.RFC3339Nano))
+}
+
+// ErrDraining is returned by Acquire once Drain was called: a replica that is
+// shutting down takes no new tenants.
+var ErrDraining = errors.New("lease: this replica is shutting down")
+
+// Config configures a Manager.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Replica identifies this process among the replicas; it must be unique
+	// per process (a random id per start is right).
+	Replica string
+	// URL is where other replicas reach this one (ORDERTUNE_INTERNAL_URL).
+	URL string
+	// TTL is how long a lease lives after its last renewal (default 15 s):
+	// the longest a dead replica's tenants wait for another owner.
+	TTL time.Duration
+	// RenewEvery is the renewal period (default TTL/3).
+	RenewEvery time.Duration
+	// Margin is how long before the lease's TTL ends the holder stops
+	// believing in it (default 1 s): room for clock rate drift and for the
+	// time between the start of the renewal and the database's now().
+	Margin time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnLost, when set, is told of every lease this replica held and lost
+	// (a renewal that did not return it, or came too late). It runs on
+	// the renewing goroutine, without the Manager's lock.
+	OnLost func(Key)
+	// OnRenew, when set, is told how long each batch renewal took and how
+	// many leases it renewed (for metrics).
+	OnRenew func(d time.Duration, n int, err error)
+	// OnTakeover, when set, is told of every lease taken over from
+	// another (dead or departed) replica's expired row.
+	OnTakeover func()
+	Log        zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.TTL <= 0 {
+		c.TTL = 15 * time.Second
+	}
+	if c.RenewEvery <= 0 {
+		c.RenewEvery = c.TTL / 3
+	}
+	if c.Margin <= 0 {
+		c.Margin = time.Second
+	}
+	if c.Margin >= c.TTL {
+		c.Margin = c.TTL / 4
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// held is a lease this replica believes it holds.
+type held struct {
+	gen        int64
+	acquiredAt time.Time // local time the acquiring statement started
+	until      time.Time // local time after which the lease is not trusted
+}
+
+// Manager acquires, renews and releases this replica's leases. It is safe
+// for concurrent use.
+type Manager struct {
+	cfg Config
+
+	mu       sync.Mutex
+	held     map[Key]held
+	draining bool
+}
+
+// New returns a Manager; Run renews its leases.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Pool == nil || cfg.Replica == "" {
+		return nil, errors.New("lease: a pool and a replica id are required")
+	}
+	return &Manager{cfg: cfg.withDefaults(), held: map[Key]held{}}, nil
+}
+
+// Replica returns this replica's id.
+func (m *Manager) Replica() string { return m.cfg.Replica }
+
+// URL returns this replica's internal URL.
+func (m *Manager) URL() string { return m.cfg.URL }
+
+// TTL returns the leases' time to live.
+func (m *Manager) TTL() time.Duration { return m.cfg.TTL }
+
+// Held reports whether this replica holds k now, and under which
+// generation. It reads memory only: the confirm path pays no database round
+// trip for it.
+func (m *Manager) Held(k Key) (gen int64, ok bool) {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ok := m.held[k]
+	if !ok || !now.Before(h.until) {
+		return 0, false
+	}
+	return h.gen, true
+}
+
+// HeldUser reports whether this replica holds a lease on any of userID's
+// sessions, from memory.
+func (m *Manager) HeldUser(userID string) bool {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, h := range m.held {
+		if k.UserID == userID && now.Before(h.until) {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns how many leases this replica holds (for metrics).
+func (m *Manager) Count() int {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, h := range m.held {
+		if now.Before(h.until) {
+			n++
+		}
+	}
+	return n
+}
+
+// Acquire makes this replica k's owner and returns the lease's generation:
+// at once from memory when it holds k, else in one statement that takes the
+// row when it is free, expired or already this replica's. When another
+// replica holds a live lease, the error is a *BusyError naming it.
+func (m *Manager) Acquire(ctx context.Context, k Key) (int64, error) {
+	return m.acquire(ctx, k, 2)
+}
+
+// acquire is Acquire with tries attempts at a row that vanishes between
+// the take and the read of its owner.
+func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) {
+	if gen, ok := m.Held(k); ok {
+		return gen, nil
+	}
+	m.mu.Lock()
+	draining := m.draining
+	m.mu.Unlock()
+	if draining {
+		return 0, ErrDraining
+	}
+	start := m.cfg.Now()
+	var gen int64
+	var inserted bool
+	err := m.cfg.Pool.QueryRow(ctx, `
+		INSERT INTO broker_session_leases AS l (user_id, mode, owner, owner_url, generation, acquired_at, expires_at)
+		VALUES ($1, $2, $3, $4, 1, now(), now() + $5 * interval '1 millisecond')
+		ON CONFLICT (user_id, mode) DO UPDATE
+		SET owner = EXCLUDED.owner, owner_url = EXCLUDED.owner_url, generation = l.generation + 1,
+			acquired_at = now(), expires_at = EXCLUDED.expires_at
+		WHERE l.owner = EXCLUDED.owner OR l.expires_at <= now()
+		RETURNING generation, xmax = 0`,
+		k.UserID, k.Mode, m.cfg.Replica, m.cfg.URL, m.cfg.TTL.Milliseconds()).Scan(&gen, &inserted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		o, found, oerr := m.owner(ctx, `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
+		if oerr != nil {
+			return 0, oerr
+		}
+		if !found && tries > 1 {
+			// Released or expired between the two statements: try again.
+			return m.acquire(ctx, k, tries-1)
+		}
+		return 0, &BusyError{Key: k, Owner: o}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("acquire lease %s/%s: %w", k.UserID, k.Mode, err)
+	}
+	if !inserted && m.cfg.OnTakeover != nil {
+		m.cfg.OnTakeover()
+	}
+	m.mu.Lock()
+	m.held[k] = held{gen: gen, acquiredAt: start, until: start.Add(m.cfg.TTL - m.cfg.Margin)}
+	m.mu.Unlock()
+	return gen, nil
+}
+
+// Owner returns the replica holding a live lease on any of userID's
+// sessions, and false when none does.
+func (m *Manager) Owner(ctx context.Context, userID string) (Owner, bool, error) {
+	return m.owner(ctx, `user_id = $1`, userID)
+}
+
+func (m *Manager) owner(ctx context.Context, where string, args ...any) (Owner, bool, error) {
+	var o Owner
+	err := m.cfg.Pool.QueryRow(ctx, `
+		SELECT owner, owner_url, mode, generation, expires_at
+		FROM broker_session_leases
+		WHERE `+where+` AND expires_at > now()
+		ORDER BY expires_at DESC
+		LIMIT 1`, args...).Scan(&o.Replica, &o.URL, &o.Mode, &o.Generation, &o.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Owner{}, false, nil
+	}
+	if err != nil {
+		return Owner{}, false, fmt.Errorf("read lease owner: %w", err)
+	}
+	return o, true, nil
+}
+
+// ReleaseUser gives up this replica's leases on userID's sessions (the
+// credentials or the active mode changed), so the next request for the
+// tenant may be served by any replica.
+func (m *Manager) ReleaseUser(ctx context.Context, userID string) error {
+	m.mu.Lock()
+	for k := range m.held {
+		if k.UserID == userID {
+			delete(m.held, k)
+		}
+	}
+	m.mu.Unlock()
+	_, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE user_id = $1 AND owner = $2`, userID, m.cfg.Replica)
+	if err != nil {
+		return fmt.Errorf("release leases of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// Drain stops Acquire from taking new leases; the ones held stay until
+// ReleaseAll.
+func (m *Manager) Drain() {
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+}
+
+// ReleaseAll gives up every lease of this replica at once (a graceful
+// shutdown, after the requests in flight finished), so other replicas take
+// its tenants without waiting for the leases to expire. It returns how many
+// rows it deleted.
+func (m *Manager) ReleaseAll(ctx context.Context) (int, error) {
+	m.mu.Lock()
+	m.draining = true
+	clear(m.held)
+	m.mu.Unlock()
+	tag, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE owner = $1`, m.cfg.Replica)
+	if err != nil {
+		return 0, fmt.Errorf("release leases: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Run renews this replica's leases every RenewEvery until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(m.cfg.RenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.Renew(ctx); err != nil && ctx.Err() == nil {
+				m.cfg.Log.Warn().Err(err).Msg("lease renewal failed; the leases decay unless the next one succeeds")
+			}
+		}
+	}
+}
+
+// Renew extends every lease this replica holds, in one statement, and
+// forgets (telling OnLost) the ones the database no longer gives it. It
+// returns how many it renewed.
+func (m *Manager) Renew(ctx context.Context) (int, error) {
+	start := m.cfg.Now()
+	m.mu.Lock()
+	users := make([]string, 0, len(m.held))
+	modes := make([]string, 0, len(m.held))
+	for k := range m.held {
+		users = append(users, k.UserID)
+		modes = append(modes, k.Mode)
+	}
+	m.mu.Unlock()
+	if len(users) == 0 {
+		return 0, nil
+	}
+	rows, err := m.cfg.Pool.Query(ctx, `
+		UPDATE broker_session_leases AS l
+		SET expires_at = now() + $2 * interval '1 millisecond'
+		FROM unnest($3::uuid[], $4::text[]) AS k (user_id, mode)
+		WHERE l.owner = $1 AND l.user_id = k.user_id AND l.mode = k.mode AND l.expires_at > now()
+		RETURNING l.user_id::text, l.mode, l.generation`,
+		m.cfg.Replica, m.cfg.TTL.Milliseconds(), users, modes)
+	var renewed map[Key]int64
+	if err == nil {
+		renewed = map[Key]int64{}
+		var k Key
+		var gen int64
+		_, err = pgx.ForEachRow(rows, []any{&k.UserID, &k.Mode, &gen}, func() error {
+			renewed[k] = gen
+			return nil
+		})
+	}
+	d := m.cfg.Now().Sub(start)
+	if m.cfg.OnRenew != nil {
+		m.cfg.OnRenew(d, len(renewed), err)
+	}
+	if err != nil {
+		m.expire()
+		return 0, fmt.Errorf("renew leases: %w", err)
+	}
+	var lost []Key
+	m.mu.Lock()
+	for k, h := range m.held {
+		if !h.acquiredAt.Before(start) {
+			continue // acquired while this renewal ran: judged next time
+		}
+		if gen, ok := renewed[k]; ok && gen == h.gen {
+			h.until = start.Add(m.cfg.TTL - m.cfg.Margin)
+			m.held[k] = h
+			continue
+		}
+		delete(m.held, k)
+		lost = append(lost, k)
+	}
+	m.mu.Unlock()
+	m.tellLost(lost)
+	return len(renewed), nil
+}
+
+// expire forgets the leases whose trust ran out (renewals kept failing).
+func (m *Manager) expire() {
+	now := m.cfg.Now()
+	var lost []Key
+	m.mu.Lock()
+	for k, h := range m.held {
+		if !now.Before(h.until) {
+			delete(m.held, k)
+			lost = append(lost, k)
+		}
+	}
+	m.mu.Unlock()
+	m.tellLost(lost)
+}
+
+func (m *Manager) tellLost(lost []Key) {
+	for _, k := range lost {
+		m.cfg.Log.Warn().Str("user_id", k.UserID).Str("mode", k.Mode).Msg("session lease lost; the tenant's session is dropped here")
+		if m.cfg.OnLost != nil {
+			m.cfg.OnLost(k)
+		}
+	}
+}
