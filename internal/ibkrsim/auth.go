@@ -283,11 +283,17 @@ func (s *Server) verifyRequest(r *http.Request, now time.Time, hdr AuthParams, h
 		ok |= subtle.ConstantTimeCompare([]byte(want), []byte(sig))
 	}
 	if ok != 1 {
+		if c.signedBySuperseded(candidates, sig) {
+			// IBKR answers a superseded token like any bad one.
+			c.stats.SupersededLSTRefusals++
+			return nil, unauthorized("invalid signature", "HMAC by a superseded live session token")
+		}
 		return nil, unauthorized("invalid signature", "HMAC mismatch")
 	}
 	if !c.nonces.use(nonce, now, 2*s.cfg.TimestampWindow) {
 		return nil, unauthorized("invalid nonce", "nonce reused")
 	}
+	c.stats.Requests++
 	return c, nil
 }
 
@@ -405,6 +411,8 @@ func (s *Server) handleLST(w http.ResponseWriter, r *http.Request, now time.Time
 	c.mu.Lock()
 	// A new token supersedes the old one and, as at IBKR, needs a new
 	// brokerage session.
+	c.supersede()
+	c.stats.Handshakes++
 	c.lst = lst
 	c.lstExp = exp
 	c.apiSID = hex.EncodeToString(sid)

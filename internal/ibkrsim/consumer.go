@@ -61,6 +61,9 @@ type consumer struct {
 
 	mu     sync.Mutex
 	lst    []byte // current live session token; nil when none
+	// superseded are the last tokens a newer handshake replaced.
+	superseded [][]byte
+	stats      ConsumerStats
 	lstExp time.Time
 	apiSID string // the "session" of /tickle, one per live session token
 	nonces nonceWindow

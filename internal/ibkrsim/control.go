@@ -152,6 +152,7 @@ func (s *Server) controlRoutes() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, orders)
 	})
+	m.HandleFunc("GET /sim/stats", s.handleStats)
 	m.HandleFunc("GET /sim/executions", func(w http.ResponseWriter, r *http.Request) {
 		list := []SimExecution{}
 		acct := r.URL.Query().Get("account")

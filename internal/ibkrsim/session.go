@@ -135,7 +135,12 @@ func (s *Server) handleSSODHInit(w http.ResponseWriter, r *http.Request) {
 	compete := body.Compete == nil || *body.Compete
 	c := st.c
 	c.mu.Lock()
-	c.sess.alive(st.now, s.cfg.SessionIdleTimeout)
+	c.stats.Inits++
+	if c.sess.alive(st.now, s.cfg.SessionIdleTimeout) {
+		// Another login (or another replica) held a live brokerage
+		// session: this init takes it over.
+		c.stats.CompetingTakeovers++
+	}
 	if c.sess.bridge && c.sess.competing && !compete {
 		status := c.sess.status()
 		c.mu.Unlock()

@@ -1,0 +1,83 @@
+package ibkrsim
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+)
+
+// ConsumerStats counts what one consumer's clients did, as GET /sim/stats
+// reports it. Tests of many replicas read it to prove that one replica
+// owns each tenant's session: two replicas hand-shaking for one consumer
+// show up as superseded-token refusals, two opening the brokerage session
+// as competing take-overs.
+type ConsumerStats struct {
+	// Handshakes counts live session tokens issued.
+	Handshakes int64 `json:"handshakes"`
+	// SupersededLSTRefusals counts requests refused because they were
+	// signed with a token a newer handshake superseded.
+	SupersededLSTRefusals int64 `json:"superseded_lst_refusals"`
+	// Inits counts POST /iserver/auth/ssodh/init calls.
+	Inits int64 `json:"inits"`
+	// CompetingTakeovers counts inits that took over a brokerage session
+	// that was alive.
+	CompetingTakeovers int64 `json:"competing_takeovers"`
+	// Requests counts the consumer's authenticated API requests.
+	Requests int64 `json:"requests"`
+}
+
+// supersededKept is how many superseded tokens a consumer remembers to
+// recognise late requests signed with them.
+const supersededKept = 4
+
+// supersede records that the consumer's current token is replaced; the
+// caller holds c.mu.
+func (c *consumer) supersede() {
+	if c.lst == nil {
+		return
+	}
+	c.superseded = append(c.superseded, c.lst)
+	if len(c.superseded) > supersededKept {
+		c.superseded = c.superseded[len(c.superseded)-supersededKept:]
+	}
+}
+
+// signedBySuperseded reports whether sig verifies under one of the
+// consumer's superseded tokens for one of the candidate base strings; the
+// caller holds c.mu.
+func (c *consumer) signedBySuperseded(candidates []string, sig string) bool {
+	for _, old := range c.superseded {
+		for _, b := range candidates {
+			m := hmac.New(sha256.New, old)
+			m.Write([]byte(b))
+			want := base64.StdEncoding.EncodeToString(m.Sum(nil))
+			if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Stats returns every consumer's counters, by consumer key.
+func (s *Server) Stats() map[string]ConsumerStats {
+	s.mu.RLock()
+	cs := make([]*consumer, 0, len(s.consumers))
+	for _, c := range s.consumers {
+		cs = append(cs, c)
+	}
+	s.mu.RUnlock()
+	out := make(map[string]ConsumerStats, len(cs))
+	for _, c := range cs {
+		c.mu.Lock()
+		out[c.key] = c.stats
+		c.mu.Unlock()
+	}
+	return out
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Stats())
+}
