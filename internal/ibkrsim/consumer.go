@@ -59,16 +59,16 @@ type consumer struct {
 	accounts []Account
 	books    []*book // one per account, shared with other consumers of that account
 
-	mu     sync.Mutex
-	lst    []byte // current live session token; nil when none
+	mu  sync.Mutex
+	lst []byte // current live session token; nil when none
 	// superseded are the last tokens a newer handshake replaced.
 	superseded [][]byte
 	stats      ConsumerStats
-	lstExp time.Time
-	apiSID string // the "session" of /tickle, one per live session token
-	nonces nonceWindow
-	sess   brokerSession
-	pace   pacer
+	lstExp     time.Time
+	apiSID     string // the "session" of /tickle, one per live session token
+	nonces     nonceWindow
+	sess       brokerSession
+	pace       pacer
 	// pending holds reply-question chains by reply id.
 	pending map[string]*pendingOrder
 }
