@@ -73,6 +73,10 @@ type tenant struct {
 	// are not secrets.
 	accessToken, realm string
 
+	// gen is the generation of the session lease the LST was made under
+	// (0 without leases): the session serves only while this replica
+	// holds that very lease.
+	gen        int64
 	renewAt    time.Time
 	lstBad     bool // IBKR refused the LST (401): make a new one
 	brokerage  bool // the brokerage session is open
@@ -170,6 +174,11 @@ func (c *Cache) acquire(ctx context.Context, userID string, hold time.Duration) 
 		now := c.cfg.Now()
 		t.mu.Lock()
 		t.lastUsed = now
+		if t.tok.Value != "" && !c.owns(t) {
+			// The lease moved on: another replica may have superseded
+			// this LST already. Never act on it; a new one needs the lease.
+			c.disown(t)
+		}
 		if t.ready(now) {
 			if !now.Before(t.renewAt) {
 				c.startFlight(t) // renew in the background; this LST still works
@@ -222,6 +231,7 @@ func (c *Cache) startFlight(t *tenant) *flight {
 type prepared struct {
 	sess               *ibkr.Session
 	pe                 *pacerEntry
+	gen                int64 // the session lease's generation
 	conn               Conn
 	accessToken, realm string
 }
@@ -244,12 +254,12 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	now := c.cfg.Now()
 	t.mu.Lock()
 	origTok := t.tok.Value
-	needLST := t.tok.Value == "" || t.lstBad || !now.Before(t.renewAt) || !now.Before(t.tok.Expires)
+	needLST := t.tok.Value == "" || t.lstBad || !now.Before(t.renewAt) || !now.Before(t.tok.Expires) || !c.owns(t)
 	brokerage := t.brokerage && !t.competing && !needLST
 	accounts := t.accounts && brokerage
 	var cur *prepared
 	if !needLST {
-		cur = &prepared{conn: t.conn, accessToken: t.accessToken, realm: t.realm}
+		cur = &prepared{conn: t.conn, accessToken: t.accessToken, realm: t.realm, gen: t.gen}
 		cur.pe = c.acquirePacer(t.conn.AccountID, 0)
 		var err error
 		if cur.sess, err = c.session(t, cur.pe); err != nil {
@@ -327,7 +337,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			t.brokerage, t.accounts = brokerage, accounts
 		}
 		t.failErr, t.failUntil = f.err, now.Add(c.cfg.FailureBackoff)
-		if unreachable(err) {
+		if unreachable(err) || servedElsewhere(err) {
 			// Nothing was refused: IBKR was not reached. The next request
 			// tries again at once rather than fail from the cache while
 			// IBKR may be back (the flight still makes one handshake at a
@@ -357,7 +367,7 @@ func unreachable(err error) bool {
 
 // install makes p's token the tenant's. The caller holds t.mu.
 func (c *Cache) install(t *tenant, p *prepared) {
-	t.tok, t.conn, t.accessToken, t.realm = p.sess.Token(), p.conn, p.accessToken, p.realm
+	t.tok, t.conn, t.accessToken, t.realm, t.gen = p.sess.Token(), p.conn, p.accessToken, p.realm, p.gen
 	t.renewAt, t.lstBad = c.renewAt(t.tok.Expires), false
 	t.brokerage, t.accounts = false, false
 }
@@ -382,6 +392,12 @@ func (c *Cache) handshake(ctx context.Context, userID string) (*prepared, error)
 		return nil, err
 	}
 	p := &prepared{conn: conn, accessToken: creds.AccessToken, realm: creds.Realm}
+	// Only the lease's owner may hand-shake: a second token would
+	// supersede the owner's at IBKR.
+	if p.gen, err = c.lease(ctx, userID, conn.Mode); err != nil {
+		dropCredentials(creds)
+		return nil, err
+	}
 	p.pe = c.acquirePacer(conn.AccountID, 0)
 	opts := c.opts
 	opts.Pacer = p.pe.p
@@ -441,6 +457,7 @@ func (c *Cache) Invalidate(userID string) {
 	t.dropped = true
 	t.tok = ibkr.LiveSessionToken{}
 	t.mu.Unlock()
+	c.releaseLeases(userID)
 }
 
 // Report tells the cache what IBKR answered a call on sess (from Session

@@ -43,6 +43,10 @@ type CacheConfig struct {
 	Now func() time.Time
 	// Jitter returns a duration in [0, max); nil means math/rand/v2.
 	Jitter func(max time.Duration) time.Duration
+	// Leases, when set, are the tenant session leases of a replicated
+	// deployment: the cache hand-shakes and acts only for tenants whose
+	// lease this replica holds. Nil means one replica owning every tenant.
+	Leases Leases
 	// OnHandshake, when set, is told each handshake's result: "ok" or the
 	// IBKR failure kind (for metrics).
 	OnHandshake func(result string)

@@ -195,6 +195,10 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 	var due []*tenant
 	for _, t := range c.snapshot() {
 		t.mu.Lock()
+		if t.flight == nil && !c.owns(t) {
+			// Another replica owns the tenant now: keep nothing alive here.
+			c.disown(t)
+		}
 		active := now.Sub(t.lastUsed) <= c.cfg.ActiveWithin
 		switch {
 		case t.tok.Value == "" && t.flight == nil && !active:
@@ -270,7 +274,7 @@ func (c *Cache) evict(t *tenant) {
 // login is noted, a dead brokerage session or a refused LST is repaired.
 func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	t.mu.Lock()
-	if t.tok.Value == "" {
+	if t.tok.Value == "" || !c.owns(t) {
 		t.mu.Unlock()
 		return true, false
 	}

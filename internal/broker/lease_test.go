@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/lease"
+)
+
+// replica is a second Service on e's database and simulator, as another
+// `ordertune serve` process would be, with a lease manager of its own.
+func (e *env) replica(name string) (*Service, *lease.Manager) {
+	e.t.Helper()
+	var c *Cache
+	m, err := lease.New(lease.Config{Pool: e.pool, Replica: name, URL: "http://" + name,
+		OnLost: func(k lease.Key) { c.LeaseLost(k) }})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	svc, err := New(Config{Pool: e.pool, Ring: e.ring, Cache: CacheConfig{Leases: m},
+		IBKR: ibkr.Options{BaseURL: e.sim.baseURL()}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c = svc.Cache()
+	return svc, m
+}
+
+func isServedElsewhere(err error) bool {
+	var busy *lease.BusyError
+	return errs.CodeOf(err) == errs.BrokerUnavailable && errors.As(err, &busy)
+}
+
+// TestOnlyTheLeaseOwnerHandshakes runs two replicas over one database: the
+// one that holds a tenant's lease hand-shakes and acts; the other refuses
+// without touching IBKR, keeps nothing alive, and takes over only once the
+// lease is gone — under a new generation, with a handshake of its own.
+func TestOnlyTheLeaseOwnerHandshakes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU2223334")
+	a, la := e.replica("a")
+	b, lb := e.replica("b")
+
+	mustAccounts(t, ctx, a.Cache(), u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Fatalf("handshakes after a's first call = %d, want 1", got)
+	}
+	err := b.Cache().Do(ctx, u, func(context.Context, *ibkr.Session, Conn) error {
+		t.Error("b acted on a tenant a owns")
+		return nil
+	})
+	if !isServedElsewhere(err) {
+		t.Fatalf("b.Do = %v; want broker_unavailable naming the owner", err)
+	}
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Fatalf("b hand-shook for a's tenant: %d handshakes", got)
+	}
+	b.Cache().sweep(ctx)
+	if e.sim.tickles.Load() != 0 {
+		t.Fatal("b tickled a tenant it does not own")
+	}
+
+	// a dies: its lease expires; b takes the tenant over.
+	if _, err := e.pool.Exec(ctx, `UPDATE broker_session_leases SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	mustAccounts(t, ctx, b.Cache(), u)
+	if got := e.sim.handshakes.Load(); got != 2 {
+		t.Fatalf("handshakes after b's take-over = %d, want 2", got)
+	}
+	if gen, ok := lb.Held(lease.Key{UserID: u, Mode: "paper"}); !ok || gen != 2 {
+		t.Fatalf("b holds generation %d (%v), want 2", gen, ok)
+	}
+	// a was only partitioned: its renewal finds the lease gone, and its
+	// cached session (superseded at IBKR by now) is never used again.
+	if _, err := la.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Cache().State(u); st.State == StateReady {
+		t.Fatalf("a still shows a ready session after losing the lease: %+v", st)
+	}
+	a.Cache().sweep(ctx)
+	if e.sim.tickles.Load() != 0 {
+		t.Fatal("a tickled a session whose lease it lost")
+	}
+	if err := a.Cache().Do(ctx, u, func(context.Context, *ibkr.Session, Conn) error { return nil }); !isServedElsewhere(err) {
+		t.Fatalf("a.Do after losing the lease = %v; want served elsewhere", err)
+	}
+
+	// A graceful hand-over: b releases, a takes the tenant at once.
+	if _, err := lb.ReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustAccounts(t, ctx, a.Cache(), u)
+	if got := e.sim.handshakes.Load(); got != 3 {
+		t.Fatalf("handshakes after the hand-over = %d, want 3", got)
+	}
+}
