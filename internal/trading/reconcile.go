@@ -95,9 +95,12 @@ func (s *Service) claim(ctx context.Context) ([]claimed, error) {
 				error_message, quantity, misses, created_at, updated_at
 			FROM confirmations
 			WHERE open AND next_check_at <= $1 -- open: the partial index confirmations_open
+				AND ($3 = '' OR NOT EXISTS (
+					SELECT 1 FROM broker_session_leases l
+					WHERE l.user_id = confirmations.user_id AND l.owner <> $3 AND l.expires_at > now()))
 			ORDER BY next_check_at
 			LIMIT $2
-			FOR UPDATE SKIP LOCKED`, now, s.cfg.ReconcileBatch)
+			FOR UPDATE OF confirmations SKIP LOCKED`, now, s.cfg.ReconcileBatch, s.cfg.Replica)
 		if err != nil {
 			return err
 		}

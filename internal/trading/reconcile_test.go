@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
+	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
 
 // track runs reconciliation until confirmation id is in status want.
@@ -394,5 +395,49 @@ func TestReferencedRowsAreNeverDeleted(t *testing.T) {
 	other := w.subscriber(t, trading.SizeShares, "1")
 	if tag, err := w.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, other); err != nil || tag.RowsAffected() != 1 {
 		t.Errorf("deleting a user without confirmations: %v, %v rows; want 1 row deleted", err, tag.RowsAffected())
+	}
+}
+
+// TestReconcilerLeavesOtherReplicasTenants: with many replicas, a pass
+// claims no row of a user whose IBKR session another live replica owns;
+// the owner's pass does, and so does anyone's once the lease is gone.
+func TestReconcilerLeavesOtherReplicasTenants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, fastSim(), func(c *trading.Config, _ *tradetest.SimBrokerOptions) { c.Replica = "b" })
+	owner, err := trading.New(trading.Config{Pool: w.pool, Broker: w.env.Broker, ReconcileInterval: 20 * time.Millisecond, Replica: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := w.subscriber(t, trading.SizeShares, "1")
+	if _, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "k", "BUY"); err != nil {
+		t.Fatal(err)
+	}
+	due := func() {
+		t.Helper()
+		if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = now() - interval '1 second'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := func(expires string) {
+		t.Helper()
+		if _, err := w.pool.Exec(ctx, `
+			INSERT INTO broker_session_leases (user_id, mode, owner, owner_url, expires_at) VALUES ($1, 'paper', 'a', 'http://a', now() + $2::interval)
+			ON CONFLICT (user_id, mode) DO UPDATE SET expires_at = EXCLUDED.expires_at`, u, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due()
+	lease("1 minute")
+	if n, err := w.svc.Reconcile(ctx); err != nil || n != 0 {
+		t.Fatalf("replica b claimed %d rows of a's tenant (%v), want 0", n, err)
+	}
+	if n, err := owner.Reconcile(ctx); err != nil || n != 1 {
+		t.Fatalf("the owner claimed %d rows (%v), want 1", n, err)
+	}
+	due()
+	lease("-1 second") // a died
+	if n, err := w.svc.Reconcile(ctx); err != nil || n != 1 {
+		t.Fatalf("replica b claimed %d rows after a's lease expired (%v), want 1", n, err)
 	}
 }

@@ -77,6 +77,12 @@ type Config struct {
 	// ReconcileLease is how long a claimed row is left alone by other
 	// passes and instances while it is being looked up at IBKR.
 	ReconcileLease time.Duration
+	// Replica, when set, is this process's id among replicas sharing the
+	// database (package lease): reconciliation claims no row of a user
+	// whose IBKR session another live replica owns — that owner looks it
+	// up, so no replica hand-shakes for another's tenant. Empty means one
+	// replica.
+	Replica string
 	// OnConfirm, when set, is told each confirm's outcome: "submitted",
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
