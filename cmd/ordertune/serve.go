@@ -20,6 +20,7 @@ import (
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/lease"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
@@ -105,6 +106,10 @@ type services struct {
 	notify  *notify.Service
 	workers []func(ctx context.Context) // each runs until ctx ends
 	closers []func()                    // run calls them when it returns
+	// leases are this replica's tenant session leases: taken no more once
+	// shutting down, and released once the requests in flight finished.
+	leases    *lease.Manager
+	onRelease func(n int) // metrics: leases given up on shutdown
 }
 
 // build wires every feature. Add new services here.
@@ -146,10 +151,19 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
+	// The cache is built below; the leases tell it of a lost lease only
+	// once their worker runs.
+	var cache *broker.Cache
+	leases, repl, rm, err := newReplication(cfg, log, pool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
+	if err != nil {
 		return nil, err
 	}
-	cache := deps.Broker.Cache()
+	s.leases, s.onRelease, deps.Replication = leases, rm.Released, repl
+	s.workers = append(s.workers, leases.Run)
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock, leases); err != nil {
+		return nil, err
+	}
+	cache = deps.Broker.Cache()
 	s.workers = append(s.workers, func(ctx context.Context) { cache.Run(ctx, log) })
 
 	if deps.Risk, err = risk.New(risk.Config{Pool: pool, Ceilings: risk.Limits{MaxOrderValue: &cfg.MaxOrderValue,
@@ -169,7 +183,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
-		OnOutcome: orderOutcomes(deps.Notify),
+		OnOutcome: orderOutcomes(deps.Notify), Replica: leases.Replica(),
 	}); err != nil {
 		return nil, err
 	}
@@ -230,11 +244,12 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 }
 
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, leases *lease.Manager) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
-		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff},
+		Cache: broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff,
+			Leases: leases},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 	})
 	if err != nil {
@@ -273,9 +288,40 @@ func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Log
 		go func() { defer wg.Done(); w(wctx) }()
 	}
 	defer func() { stopWorkers(); wg.Wait() }()
+	if cfg.InternalURL == "" && svc.leases != nil {
+		svc.leases.SetURL("http://" + l.Addr().String()) // the port bound, when ADDR's was 0
+	}
 	log.Info().Str("addr", l.Addr().String()).Str("url", cfg.PublicURL).Msg("listening")
 	if ready != nil {
 		ready(l.Addr().String())
 	}
-	return svc.http.Serve(ctx, l, cfg.ShutdownPeriod)
+	stopLeasing := context.AfterFunc(ctx, func() {
+		if svc.leases != nil {
+			svc.leases.Drain() // SIGTERM: no new tenants here
+		}
+	})
+	defer stopLeasing()
+	err = svc.http.Serve(ctx, l, cfg.ShutdownPeriod)
+	svc.releaseLeases(log)
+	return err
+}
+
+// releaseLeases hands this replica's tenants over at once when it stops,
+// after the requests in flight finished: the other replicas take them on
+// their next request instead of waiting for the leases to expire.
+func (svc *services) releaseLeases(log zerolog.Logger) {
+	if svc.leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := svc.leases.ReleaseAll(ctx)
+	if err != nil {
+		log.Warn().Err(err).Msg("could not release the session leases; other replicas take the tenants when they expire")
+		return
+	}
+	if svc.onRelease != nil {
+		svc.onRelease(n)
+	}
+	log.Info().Int("leases", n).Msg("session leases released")
 }

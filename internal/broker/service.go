@@ -165,3 +165,21 @@ func (s *Service) ActiveAccount(ctx context.Context, userID string) (Account, er
 	id := string(b)
 	return Account{Mode: mode, ID: id, Masked: MaskAccountID(id)}, nil
 }
+
+// ActiveMode returns the mode of the user's active connection (paper when
+// none was chosen), from the cached session when there is one: the
+// replicas' routing asks it before a tenant's lease is known.
+func (s *Service) ActiveMode(ctx context.Context, userID string) (Mode, error) {
+	if st, ok := s.cache.conn(userID); ok {
+		return st.Mode, nil
+	}
+	var m string
+	err := s.pool.QueryRow(ctx, `SELECT active_mode FROM broker_settings WHERE user_id = $1`, userID).Scan(&m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Paper, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("active mode: %w", err)
+	}
+	return Mode(m), nil
+}

@@ -77,6 +77,13 @@ type Config struct {
 	// remembered before the next request tries again; one that did not
 	// reach IBKR is retried at once.
 	HandshakeFailureBackoff time.Duration // ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF
+	// InternalURL is where the other replicas reach this one to forward a
+	// tenant's requests to the owner of its IBKR session; "" means
+	// http:// + Addr (with the port actually bound when Addr's is 0).
+	InternalURL string // ORDERTUNE_INTERNAL_URL
+	// LeaseTTL is how long a tenant session lease outlives its owner's
+	// last renewal: the longest a dead replica's tenants wait (at most 15 s).
+	LeaseTTL time.Duration // ORDERTUNE_LEASE_TTL
 	// Market is the exchange clock's configuration: the auction cut-offs
 	// (ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC, as HH:MM New York time)
 	// and IBKR's restart windows (ORDERTUNE_IBKR_MAINTENANCE).
@@ -210,6 +217,16 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		}
 	}
 	c.PublicURL = strings.TrimRight(get("ORDERTUNE_PUBLIC_URL", "http://"+c.Addr), "/")
+	c.InternalURL = strings.TrimRight(get("ORDERTUNE_INTERNAL_URL", ""), "/")
+	if c.InternalURL != "" {
+		if u, err := url.Parse(c.InternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			problems = append(problems, fmt.Sprintf("ORDERTUNE_INTERNAL_URL=%q: want http://host:port or https://host:port, no path", c.InternalURL))
+		}
+	}
+	c.LeaseTTL = duration("ORDERTUNE_LEASE_TTL", 15*time.Second)
+	if c.LeaseTTL < time.Second || c.LeaseTTL > 15*time.Second {
+		problems = append(problems, fmt.Sprintf("ORDERTUNE_LEASE_TTL=%s: want 1s to 15s", c.LeaseTTL))
+	}
 	c.Market.OPGCutoff = timeOfDay("ORDERTUNE_CUTOFF_OPG")
 	c.Market.MOCCutoff = timeOfDay("ORDERTUNE_CUTOFF_MOC")
 	if demo {
@@ -257,6 +274,8 @@ func (c Config) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "ht
 func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("addr", c.Addr).
 		Str("public_url", c.PublicURL).
+		Str("internal_url", c.InternalURL).
+		Dur("lease_ttl", c.LeaseTTL).
 		Str("database_url", RedactURL(c.DatabaseURL)).
 		Str("migrate_database_url", RedactURL(c.MigrateDatabaseURL)).
 		Bool("master_keys_set", c.MasterKeys != "").

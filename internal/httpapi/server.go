@@ -54,6 +54,9 @@ type Deps struct {
 	// cut-offs and IBKR's published restart windows.
 	Market *market.Clock
 	Notify *notify.Service // nil: the notification routes answer 503
+	// Replication, when set, routes each tenant's IBKR-bound requests to
+	// the replica owning the tenant's session lease; nil means one replica.
+	Replication *Replication
 }
 
 // Server serves Ordertune's HTTP API.
@@ -69,6 +72,7 @@ type Server struct {
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
 	ui      *webUI  // set by webRoutes; answers browsers' unknown pages
+	repl    *Replication
 	authLayer
 }
 
@@ -85,6 +89,7 @@ func New(d Deps) *Server {
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
 	s.broker, s.notify = d.Broker, d.Notify
 	s.risk = d.Risk
+	s.repl = d.Replication
 	if s.risk == nil && d.Pool != nil {
 		s.risk, _ = risk.New(risk.Config{Pool: d.Pool}) // the defaults are well formed
 	}
@@ -93,8 +98,8 @@ func New(d Deps) *Server {
 	// Only a proxy on this machine (nginx in deploy/) may name the client's
 	// address; anyone else could forge X-Forwarded-For to dodge throttling.
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
-	e.Use(s.requestID, s.responseHeaders, s.accessLog, s.recoverPanic, s.bodyLimit, s.cleanQuery)
-	e.Use(s.csrf, s.authorize)
+	e.Use(s.acceptForward, s.requestID, s.responseHeaders, s.accessLog, s.recoverPanic, s.bodyLimit, s.cleanQuery)
+	e.Use(s.csrf, s.authorize, s.routeTenant)
 	s.routes()
 	s.ibkrRoutes(d.IBKRRoutes)
 	return s

@@ -126,6 +126,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	held     map[Key]held
+	remote   map[Key]remote // other replicas' leases, as Route last read them
 	draining bool
 }
 
@@ -134,14 +135,26 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Pool == nil || cfg.Replica == "" {
 		return nil, errors.New("lease: a pool and a replica id are required")
 	}
-	return &Manager{cfg: cfg.withDefaults(), held: map[Key]held{}}, nil
+	return &Manager{cfg: cfg.withDefaults(), held: map[Key]held{}, remote: map[Key]remote{}}, nil
 }
 
 // Replica returns this replica's id.
 func (m *Manager) Replica() string { return m.cfg.Replica }
 
 // URL returns this replica's internal URL.
-func (m *Manager) URL() string { return m.cfg.URL }
+func (m *Manager) URL() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.URL
+}
+
+// SetURL sets this replica's internal URL, for a listener whose port is
+// known only once bound; leases taken later carry it.
+func (m *Manager) SetURL(url string) {
+	m.mu.Lock()
+	m.cfg.URL = url
+	m.mu.Unlock()
+}
 
 // TTL returns the leases' time to live.
 func (m *Manager) TTL() time.Duration { return m.cfg.TTL }
@@ -219,7 +232,7 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 			acquired_at = now(), expires_at = EXCLUDED.expires_at
 		WHERE l.owner = EXCLUDED.owner OR l.expires_at <= now()
 		RETURNING generation, xmax = 0`,
-		k.UserID, k.Mode, m.cfg.Replica, m.cfg.URL, m.cfg.TTL.Milliseconds()).Scan(&gen, &inserted)
+		k.UserID, k.Mode, m.cfg.Replica, m.URL(), m.cfg.TTL.Milliseconds()).Scan(&gen, &inserted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		o, found, oerr := m.owner(ctx, `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
 		if oerr != nil {
@@ -239,6 +252,7 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	}
 	m.mu.Lock()
 	m.held[k] = held{gen: gen, acquiredAt: start, until: start.Add(m.cfg.TTL - m.cfg.Margin)}
+	delete(m.remote, k)
 	m.mu.Unlock()
 	return gen, nil
 }

@@ -229,3 +229,50 @@ func TestRenewFailureDecays(t *testing.T) {
 		t.Fatalf("lost = %v after failed renewals past the TTL, want the lease", lost)
 	}
 }
+
+func TestRouteRemembersTheOwnerBriefly(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	clock := clocktest.New(time.Now())
+	a := newManager(t, pool, "a", Config{})
+	b := newManager(t, pool, "b", Config{Now: clock.Now})
+	k := Key{UserID: newUser(t, pool), Mode: "paper"}
+	if o, here, err := a.Route(ctx, k); err != nil || !here {
+		t.Fatalf("a.Route on a free lease = %+v, %v, %v; want here", o, here, err)
+	}
+	o, here, err := b.Route(ctx, k)
+	if err != nil || here || o.Replica != "a" || o.URL != "http://a" {
+		t.Fatalf("b.Route = %+v, %v, %v; want a", o, here, err)
+	}
+	// a releases; b still forwards to it from memory until it forgets,
+	// then takes the lease.
+	if _, err := a.ReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o, here, _ := b.Route(ctx, k); here || o.Replica != "a" {
+		t.Fatalf("b.Route from memory = %+v, %v; want a", o, here)
+	}
+	b.Forget(k)
+	if _, here, err := b.Route(ctx, k); err != nil || !here {
+		t.Fatalf("b.Route after Forget = %v, %v; want here", here, err)
+	}
+	// And the memory alone expires.
+	if _, err := b.ReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newManager(t, pool, "c", Config{})
+	if _, here, _ := c.Route(ctx, k); !here {
+		t.Fatal("c did not take the released lease")
+	}
+	b.draining = false
+	if _, here, _ := b.Route(ctx, k); here {
+		t.Fatal("b took c's lease")
+	}
+	clock.Advance(remoteFor)
+	if _, err := c.ReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, here, err := b.Route(ctx, k); err != nil || !here {
+		t.Fatalf("b.Route after its memory expired = %v, %v; want here", here, err)
+	}
+}

@@ -36,6 +36,9 @@ type Ring struct {
 	primary string
 	aeads   map[string]cipher.AEAD
 	order   []string
+	// macKeys are keys derived from each key for MAC (never the keys
+	// themselves).
+	macKeys map[string][]byte
 }
 
 // ParseRing parses a key ring spec "id:base64key,id2:base64key2". The first
@@ -85,6 +88,10 @@ func (r *Ring) add(id string, key []byte) error {
 	}
 	r.aeads[id] = aead
 	r.order = append(r.order, id)
+	if r.macKeys == nil {
+		r.macKeys = map[string][]byte{}
+	}
+	r.macKeys[id] = deriveMACKey(key)
 	return nil
 }
 
