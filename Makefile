@@ -31,7 +31,7 @@ deps-run:
 	@scripts/ensure-deps.sh postgres
 
 deps-test:
-	@scripts/ensure-deps.sh postgres chromium
+	@scripts/ensure-deps.sh postgres chromium nginx
 
 clean:
 	rm -rf .bin

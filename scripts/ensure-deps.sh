@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need and a fresh machine lacks:
-# PostgreSQL's server binaries, and (for the browser tests) Chromium.
-# Usage: scripts/ensure-deps.sh postgres [chromium]
+# PostgreSQL's server binaries, (for the browser tests) Chromium, and (for
+# the replicas test) nginx.
+# Usage: scripts/ensure-deps.sh postgres [chromium] [nginx]
 set -euo pipefail
 
 have_postgres() {
@@ -9,6 +10,7 @@ have_postgres() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
 
 apt_install() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -33,6 +35,9 @@ for need in "$@"; do
       if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then apt_install postgresql; fi
       ;;
     chromium) have_chromium || apt_install chromium fonts-dejavu-core ;;
+    # The replicas test balances three servers with a real nginx it starts
+    # itself (its own config and port, no root paths).
+    nginx) have_nginx || apt_install nginx ;;
     *) echo "ensure-deps: unknown dependency $need" >&2; exit 2 ;;
   esac
 done

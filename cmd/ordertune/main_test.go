@@ -20,7 +20,13 @@ import (
 	"github.com/ordertune/ordertune/migrations"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		main() // a replica of the replicas test: this binary as `ordertune`
+		return
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // testApp returns an app with the given environment and captured output.
 func testApp(env map[string]string) (*app, *bytes.Buffer, *bytes.Buffer) {

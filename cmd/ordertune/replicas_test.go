@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertune/ordertune/internal/audit"
+	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
+	"github.com/ordertune/ordertune/internal/market"
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/internal/replicatest"
+	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
+	"github.com/ordertune/ordertune/internal/trading/tradetest"
+)
+
+// asMainEnv makes the test binary run as `ordertune` itself (TestMain calls
+// main), so the replicas test starts real serve processes of this very
+// build without compiling the binary again.
+const asMainEnv = "ORDERTUNE_TEST_AS_MAIN"
+
+// fleet is the replicas test's world: one PostgreSQL, one simulator, the
+// replicas and nginx in front of them, and the tenants.
+type fleet struct {
+	t        *testing.T
+	pool     *pgxpool.Pool
+	sim      *ibkrsim.Server
+	trading  *trading.Service
+	admin    string
+	replicas []*replicatest.Replica
+	nginx    string
+	tenants  []tenantClient
+	signals  int
+}
+
+// tenantClient is one subscriber: a signed-in session and its consumer.
+type tenantClient struct {
+	userID, session, consumer string
+}
+
+// newFleet seeds n tenants (credentials saved, a position size, a full
+// session) and starts replicas `ordertune serve` processes.
+func newFleet(t *testing.T, n, replicas int) *fleet {
+	ctx := context.Background()
+	dbURL := pgtest.DB(t)
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	key := testMasterKey(t)
+	ring, err := seal.ParseRing(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, srv := simtest.Serve(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}})
+	base := srv.URL + ibkrsim.APIPrefix
+	bs, err := broker.New(broker.Config{Pool: pool, Ring: ring, IBKR: ibkr.Options{BaseURL: base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := trading.New(trading.Config{Pool: pool, Broker: bs.Orders()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, pool: pool, sim: sim, trading: ts, admin: tradetest.NewUser(t, pool, "admin")}
+	one := "1"
+	for range n {
+		u := tradetest.NewUser(t, pool, "subscriber")
+		uc := simtest.AddConsumer(t, sim, "")
+		in := broker.Input{ConsumerKey: uc.ConsumerKey, AccessToken: uc.AccessToken, AccessTokenSecret: uc.AccessTokenSecret,
+			SignatureKeyPEM: uc.SignaturePrivateKeyPEM, EncryptionKeyPEM: uc.EncryptionPrivateKeyPEM, DHParams: uc.DHPrimeHex, AccountID: uc.AccountID}
+		if _, err := bs.Save(ctx, u, broker.Paper, in, broker.Actor{UserID: u}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.SetPositionSize(ctx, u, trading.PositionSize{Mode: trading.SizeShares, Value: &one}); err != nil {
+			t.Fatal(err)
+		}
+		f.tenants = append(f.tenants, tenantClient{userID: u, session: newSession(t, pool, u), consumer: uc.ConsumerKey})
+	}
+
+	logs := t.TempDir()
+	for i := range replicas {
+		addr := replicatest.FreeAddr(t)
+		r := &replicatest.Replica{Name: fmt.Sprintf("r%d", i), Addr: addr, LogDir: logs, Argv: []string{os.Args[0], "serve"},
+			Env: []string{asMainEnv + "=1", "DATABASE_URL=" + dbURL, "ORDERTUNE_MASTER_KEYS=" + key, "ORDERTUNE_ADDR=" + addr,
+				"ORDERTUNE_IBKR_BASE_URL=" + base, "ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_PENDING_GRACE=2s",
+				"ORDERTUNE_SHUTDOWN_TIMEOUT=10s", "ORDERTUNE_LEASE_TTL=15s",
+				// IBKR's nightly restart must not fall into the test.
+				"ORDERTUNE_IBKR_MAINTENANCE=Sun 12:00-Sun 12:01"}}
+		t.Cleanup(r.Cleanup)
+		f.replicas = append(f.replicas, r)
+	}
+	var wg sync.WaitGroup
+	for _, r := range f.replicas {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Start(t) }()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, r := range f.replicas {
+				for i := 1; i <= 4; i++ {
+					if b, err := os.ReadFile(fmt.Sprintf("%s/%s-%d.log", logs, r.Name, i)); err == nil && len(b) > 0 {
+						t.Logf("%s, start %d:\n%s", r.Name, i, tail(b, 4000))
+					}
+				}
+			}
+		}
+	})
+	return f
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// newSession stores a fully signed-in session for u, as login and TOTP
+// would, and returns the cookie's value.
+func newSession(t *testing.T, pool *pgxpool.Pool, u string) string {
+	t.Helper()
+	b := make([]byte, 32)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	h := sha256.Sum256([]byte(id))
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO sessions (id_hash, user_id, full_auth, device_trusted, created_at, last_seen_at, ip)
+		VALUES ($1, $2, true, false, now(), now(), '127.0.0.1')`, h[:], u); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// signal publishes a fresh entry signal open for a week.
+func (f *fleet) signal() string {
+	f.t.Helper()
+	f.signals++
+	_, day := market.Default().CutoffOn(market.Open, time.Now().AddDate(0, 0, 7))
+	g, err := f.trading.CreateSignal(context.Background(), f.admin, trading.NewSignal{
+		Ticker: []string{"AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "TSLA", "AVGO", "COST"}[f.signals%9],
+		Strategy: []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"}[(f.signals/9)%9],
+		Kind:     "entry", SignalDate: time.Now().Format(time.DateOnly), EntryDate: day.Date.Format(time.DateOnly),
+		RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031", EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(24 * time.Hour),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return g.ID
+}
+
+// confirmResult is one confirm request's answer.
+type confirmResult struct {
+	status  int
+	id      string
+	err     error
+	latency time.Duration
+	done    time.Time
+	tries   int
+}
+
+var confirmClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+// confirm posts one Confirm Buy through base; with retry it repeats the
+// request (same Idempotency-Key) while the answer is a transport error or
+// a 502/503/504, as a client of a restarting service does, until deadline.
+func confirm(base string, tc tenantClient, signalID, key string, retry time.Duration) confirmResult {
+	start := time.Now()
+	res := confirmResult{}
+	for {
+		res.tries++
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/signals/"+signalID+"/confirm", strings.NewReader(`{"side":"BUY"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		req.AddCookie(&http.Cookie{Name: "ordertune_session", Value: tc.session})
+		resp, err := confirmClient.Do(req)
+		res.err, res.status = err, 0
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			res.status = resp.StatusCode
+			var c struct{ ID string }
+			_ = json.Unmarshal(body, &c)
+			res.id = c.ID
+			if res.status/100 != 2 {
+				res.err = fmt.Errorf("status %d: %s", res.status, body)
+			}
+		}
+		transient := err != nil || res.status == http.StatusBadGateway || res.status == http.StatusServiceUnavailable || res.status == http.StatusGatewayTimeout
+		if !transient || retry == 0 || time.Since(start) > retry {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	res.latency, res.done = time.Since(start), time.Now()
+	return res
+}
+
+// burst confirms signalID for every tenant at once through base; onDone,
+// when set, is called after each answer.
+func (f *fleet) burst(base, signalID string, retry time.Duration, onDone func()) []confirmResult {
+	out := make([]confirmResult, len(f.tenants))
+	var wg sync.WaitGroup
+	for i, tc := range f.tenants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = confirm(base, tc, signalID, "k-"+signalID+"-"+tc.userID, retry)
+			if onDone != nil {
+				onDone()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (f *fleet) mustAllSucceed(what string, rs []confirmResult) {
+	f.t.Helper()
+	failed := 0
+	for i, r := range rs {
+		if r.err != nil || r.id == "" {
+			failed++
+			if failed <= 5 {
+				f.t.Errorf("%s: tenant %d: %v (after %d tries)", what, i, r.err, r.tries)
+			}
+		}
+	}
+	if failed > 0 {
+		f.t.Fatalf("%s: %d of %d confirms failed", what, failed, len(rs))
+	}
+}
+
+// percentiles returns p50 and p99 of the results' latencies.
+func percentiles(rs []confirmResult) (p50, p99 time.Duration) {
+	ls := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ls[i] = r.latency
+	}
+	slices.Sort(ls)
+	return ls[len(ls)/2], ls[min(len(ls)-1, len(ls)*99/100)]
+}
+
+// checkOrders proves exactly one order per confirmation at the simulator:
+// every order's cOID is one confirmation of this signal, no cOID twice,
+// and wantOrders orders in all.
+func (f *fleet) checkOrders(signalID string, wantOrders int) {
+	f.t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT id::text, status FROM confirmations WHERE signal_id = $1`, signalID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	status := map[string]string{}
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			f.t.Fatal(err)
+		}
+		status[id] = st
+	}
+	if rows.Err() != nil {
+		f.t.Fatal(rows.Err())
+	}
+	seen := map[string]int{}
+	n := 0
+	for _, o := range f.sim.Orders() {
+		if _, ok := status[o.COID]; !ok {
+			continue
+		}
+		seen[o.COID]++
+		n++
+	}
+	for coid, k := range seen {
+		if k != 1 {
+			f.t.Errorf("confirmation %s has %d orders at the simulator, want 1", coid, k)
+		}
+	}
+	if n != wantOrders || len(status) != wantOrders {
+		f.t.Errorf("signal %s: %d orders at the simulator for %d confirmation rows, want %d of each", signalID, n, len(status), wantOrders)
+	}
+}
+
+// checkSessions proves one owner per tenant session: no superseded-token
+// refusal, no competing take-over, and at most maxHandshakes per tenant.
+func (f *fleet) checkSessions(what string, maxHandshakes int64) {
+	f.t.Helper()
+	stats := f.sim.Stats()
+	var over, superseded, takeovers int64
+	for _, tc := range f.tenants {
+		s := stats[tc.consumer]
+		if s.Handshakes > maxHandshakes {
+			over++
+		}
+		superseded += s.SupersededLSTRefusals
+		takeovers += s.CompetingTakeovers
+	}
+	if over > 0 || superseded > 0 || takeovers > 0 {
+		f.t.Errorf("%s: %d tenants with more than %d handshakes, %d superseded-token refusals, %d competing take-overs; want none",
+			what, over, maxHandshakes, superseded, takeovers)
+	}
+}
+
+// waitSettled waits until no confirmation of signalID is pending or
+// unknown: reconciliation settled the ones whose request died with a
+// replica.
+func (f *fleet) waitSettled(signalID string, within time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var open int
+		if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM confirmations WHERE signal_id = $1 AND status IN ('pending', 'unknown')`,
+			signalID).Scan(&open); err != nil {
+			f.t.Fatal(err)
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("signal %s: %d confirmations still pending or unknown after %s", signalID, open, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestReplicasBehindNginx is issue 18's proof: three `ordertune serve`
+// processes on one PostgreSQL and one simulator, a real nginx balancing
+// round robin in front of them, 200 tenants.
+func TestReplicasBehindNginx(t *testing.T) {
+	const tenants = 200
+	f := newFleet(t, tenants, 3)
+	var upstreams []string
+	for _, r := range f.replicas {
+		upstreams = append(upstreams, r.Addr)
+	}
+	f.nginx = replicatest.StartNginx(t, upstreams)
+
+	// Every tenant confirms at once, twice: one handshake per tenant, every
+	// confirm answered once, one order per confirmation.
+	for round := 1; round <= 2; round++ {
+		sig := f.signal()
+		rs := f.burst(f.nginx, sig, 0, nil)
+		f.mustAllSucceed(fmt.Sprintf("round %d", round), rs)
+		f.checkOrders(sig, tenants)
+		p50, p99 := percentiles(rs)
+		t.Logf("round %d, 3 replicas through nginx, %d tenants at once: confirm p50 %s, p99 %s", round, tenants, p50, p99)
+	}
+	f.checkSessions("two rounds", 1)
+
+	// SIGKILL one replica in the middle of a burst; right after it, every
+	// tenant confirms a new signal: the killed replica's tenants too,
+	// through the others, within 20 s of the kill.
+	sig := f.signal()
+	after := f.signal()
+	var answered atomic.Int64
+	killed := make(chan time.Time, 1)
+	var rsAfter []confirmResult
+	var afterDone sync.WaitGroup
+	afterDone.Add(1)
+	rs := f.burst(f.nginx, sig, 60*time.Second, func() {
+		if answered.Add(1) == tenants/4 {
+			f.replicas[0].Kill()
+			killed <- time.Now()
+			go func() { defer afterDone.Done(); rsAfter = f.burst(f.nginx, after, 30*time.Second, nil) }()
+		}
+	})
+	killedAt := <-killed
+	afterDone.Wait()
+	f.mustAllSucceed("burst with a replica killed", rs)
+	f.mustAllSucceed("new confirms right after the kill", rsAfter)
+	var last time.Time
+	for _, r := range rsAfter {
+		if r.done.After(last) {
+			last = r.done
+		}
+	}
+	if took := last.Sub(killedAt); took > 20*time.Second {
+		t.Errorf("the killed replica's tenants confirmed again %s after the kill, want within 20 s", took)
+	}
+	t.Logf("kill: every tenant confirmed again %s after the SIGKILL", last.Sub(killedAt).Round(time.Millisecond))
+	f.waitSettled(sig, 60*time.Second)
+	f.checkOrders(sig, tenants)
+	f.waitSettled(after, 60*time.Second)
+	f.checkOrders(after, tenants)
+	// The survivors took the killed replica's tenants over: one more
+	// handshake each for those, never a fight.
+	f.checkSessions("after the kill", 2)
+
+	// The audit chain still verifies.
+	v, err := audit.Verify(context.Background(), f.pool)
+	if err != nil || !v.OK {
+		t.Fatalf("audit chain: %+v, %v", v, err)
+	}
+
+	// Rolling restart under a steady load: no confirm fails. The killed
+	// replica comes back first.
+	f.replicas[0].Start(t)
+	f.rollingRestart(t)
+	f.checkSessions("after the rolling restart", 6)
+
+	// The same confirms with one replica (the others stopped gracefully),
+	// for scripts/BENCHMARKS.md: the first round moves the tenants here,
+	// the second is measured.
+	for _, r := range f.replicas[1:] {
+		r.Stop(20 * time.Second)
+	}
+	one := replicatest.StartNginx(t, []string{f.replicas[0].Addr})
+	for round := 1; round <= 2; round++ {
+		sig := f.signal()
+		rs := f.burst(one, sig, 0, nil)
+		f.mustAllSucceed(fmt.Sprintf("one replica, round %d", round), rs)
+		p50, p99 := percentiles(rs)
+		t.Logf("one replica through nginx, round %d, %d tenants at once: confirm p50 %s, p99 %s", round, tenants, p50, p99)
+	}
+}
+
+// rollingRestart stops (SIGTERM) and restarts each replica in turn while
+// tenants keep confirming through nginx, without retries of their own.
+func (f *fleet) rollingRestart(t *testing.T) {
+	stop := make(chan struct{})
+	var failed, ok atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	sig := f.signal()
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := int(next.Add(1)-1) % len(f.tenants)
+				tc := f.tenants[i]
+				r := confirm(f.nginx, tc, sig, fmt.Sprintf("roll-%s-%s", sig, tc.userID), 0)
+				if r.err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, r.err.Error())
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	for _, r := range f.replicas {
+		time.Sleep(time.Second)
+		if !r.Stop(20 * time.Second) {
+			t.Errorf("%s did not stop within its grace", r.Name)
+		}
+		r.Start(t)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("rolling restart: %d confirms answered, %d failed", ok.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("rolling restart: %d confirms failed, want 0; first: %v", failed.Load(), firstErr.Load())
+	}
+	if ok.Load() == 0 {
+		t.Error("rolling restart: no confirm answered")
+	}
+}
