@@ -159,7 +159,7 @@ func (f *fleet) signal() string {
 	f.signals++
 	_, day := market.Default().CutoffOn(market.Open, time.Now().AddDate(0, 0, 7))
 	g, err := f.trading.CreateSignal(context.Background(), f.admin, trading.NewSignal{
-		Ticker: []string{"AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "TSLA", "AVGO", "COST"}[f.signals%9],
+		Ticker:   []string{"AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "TSLA", "AVGO", "COST"}[f.signals%9],
 		Strategy: []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"}[(f.signals/9)%9],
 		Kind:     "entry", SignalDate: time.Now().Format(time.DateOnly), EntryDate: day.Date.Format(time.DateOnly),
 		RefClose: "187.25", RSI2: "4.5", Return2D: "-0.031", EntryMode: trading.NextOpenMarket, ExpiresAt: time.Now().Add(24 * time.Hour),
@@ -172,12 +172,14 @@ func (f *fleet) signal() string {
 
 // confirmResult is one confirm request's answer.
 type confirmResult struct {
-	status  int
-	id      string
-	err     error
-	latency time.Duration
-	done    time.Time
-	tries   int
+	status int
+	id     string
+	// confStatus is the answered confirmation's status.
+	confStatus string
+	err        error
+	latency    time.Duration
+	done       time.Time
+	tries      int
 }
 
 var confirmClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
@@ -200,14 +202,24 @@ func confirm(base string, tc tenantClient, signalID, key string, retry time.Dura
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			res.status = resp.StatusCode
-			var c struct{ ID string }
+			var c struct {
+				ID           string
+				Status       string
+				Confirmation *struct{ ID, Status string }
+			}
 			_ = json.Unmarshal(body, &c)
-			res.id = c.ID
+			res.id, res.confStatus = c.ID, c.Status
+			if c.Confirmation != nil {
+				// A failed confirmation is answered as a problem that
+				// carries it: recorded, final.
+				res.id, res.confStatus = c.Confirmation.ID, c.Confirmation.Status
+			}
 			if res.status/100 != 2 {
 				res.err = fmt.Errorf("status %d: %s", res.status, body)
 			}
 		}
-		transient := err != nil || res.status == http.StatusBadGateway || res.status == http.StatusServiceUnavailable || res.status == http.StatusGatewayTimeout
+		transient := res.confStatus == "" && (err != nil || res.status == http.StatusBadGateway ||
+			res.status == http.StatusServiceUnavailable || res.status == http.StatusGatewayTimeout)
 		if !transient || retry == 0 || time.Since(start) > retry {
 			break
 		}
@@ -238,8 +250,20 @@ func (f *fleet) burst(base, signalID string, retry time.Duration, onDone func())
 
 func (f *fleet) mustAllSucceed(what string, rs []confirmResult) {
 	f.t.Helper()
-	failed := 0
+	f.mustAllAnswer(what, rs, false)
+}
+
+// mustAllAnswer fails unless every confirm was answered with its
+// confirmation: a success, or with failedOK also a recorded failure (a
+// confirm whose replica died before anything was sent to IBKR).
+func (f *fleet) mustAllAnswer(what string, rs []confirmResult, failedOK bool) {
+	f.t.Helper()
+	failed, recorded := 0, 0
 	for i, r := range rs {
+		if failedOK && r.id != "" && r.confStatus == "failed" {
+			recorded++
+			continue
+		}
 		if r.err != nil || r.id == "" {
 			failed++
 			if failed <= 5 {
@@ -249,6 +273,9 @@ func (f *fleet) mustAllSucceed(what string, rs []confirmResult) {
 	}
 	if failed > 0 {
 		f.t.Fatalf("%s: %d of %d confirms failed", what, failed, len(rs))
+	}
+	if recorded > 0 {
+		f.t.Logf("%s: %d confirms answered as failed (nothing sent to IBKR)", what, recorded)
 	}
 }
 
@@ -386,7 +413,7 @@ func TestReplicasBehindNginx(t *testing.T) {
 	})
 	killedAt := <-killed
 	afterDone.Wait()
-	f.mustAllSucceed("burst with a replica killed", rs)
+	f.mustAllAnswer("burst with a replica killed", rs, true)
 	f.mustAllSucceed("new confirms right after the kill", rsAfter)
 	var last time.Time
 	for _, r := range rsAfter {

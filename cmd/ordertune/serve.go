@@ -154,7 +154,16 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	// The cache is built below; the leases tell it of a lost lease only
 	// once their worker runs.
 	var cache *broker.Cache
-	leases, repl, rm, err := newReplication(cfg, log, pool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
+	// The leases get a small pool of their own: a renewal queued behind a
+	// burst of confirms would let the leases expire under a live replica.
+	leaseCfg := pool.Config()
+	leaseCfg.MinConns, leaseCfg.MaxConns = 1, 4
+	leasePool, err := pgxpool.NewWithConfig(context.Background(), leaseCfg)
+	if err != nil {
+		return nil, fmt.Errorf("lease pool: %w", err)
+	}
+	s.closers = append(s.closers, leasePool.Close)
+	leases, repl, rm, err := newReplication(cfg, log, leasePool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
 	if err != nil {
 		return nil, err
 	}

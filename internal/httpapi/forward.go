@@ -65,6 +65,10 @@ const forwardMACLabel = "ordertune/forward/v1"
 // forwardSkew is how old (or how far ahead) a forward may be.
 const forwardSkew = time.Minute
 
+// forwardedWorkTimeout bounds a forwarded request that its sender no
+// longer waits for: about a confirm's longest.
+const forwardedWorkTimeout = 60 * time.Second
+
 // ctxForwardedFrom is set on a request another replica forwarded here.
 const ctxForwardedFrom = "forwarded_from"
 
@@ -144,6 +148,14 @@ func (s *Server) acceptForward(next echo.HandlerFunc) echo.HandlerFunc {
 			s.reqLog(c).Warn().Str("from", p.from).Msg("a forwarded request's proof does not verify; served as a direct request")
 			return next(c)
 		}
+		// The forwarding replica may die while this one works (that is
+		// when forwards matter most): the work goes on to its end, so
+		// the client's retry finds its outcome rather than a half-done
+		// confirm. The server's write timeout still bounds it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), forwardedWorkTimeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+		c.SetRequest(req)
 		req.RemoteAddr = net.JoinHostPort(p.clientIP, "0")
 		req.Header.Del(echo.HeaderXForwardedFor)
 		req.Header.Del(echo.HeaderXRealIP)

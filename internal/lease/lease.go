@@ -228,7 +228,11 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 		INSERT INTO broker_session_leases AS l (user_id, mode, owner, owner_url, generation, acquired_at, expires_at)
 		VALUES ($1, $2, $3, $4, 1, now(), now() + $5 * interval '1 millisecond')
 		ON CONFLICT (user_id, mode) DO UPDATE
-		SET owner = EXCLUDED.owner, owner_url = EXCLUDED.owner_url, generation = l.generation + 1,
+		SET owner = EXCLUDED.owner, owner_url = EXCLUDED.owner_url,
+			-- Still this replica's live lease (two requests raced to take
+			-- it): the same generation, or the first one's session would
+			-- look fenced off.
+			generation = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now() THEN l.generation ELSE l.generation + 1 END,
 			acquired_at = now(), expires_at = EXCLUDED.expires_at
 		WHERE l.owner = EXCLUDED.owner OR l.expires_at <= now()
 		RETURNING generation, xmax = 0`,
@@ -247,7 +251,7 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("acquire lease %s/%s: %w", k.UserID, k.Mode, err)
 	}
-	if !inserted && m.cfg.OnTakeover != nil {
+	if !inserted && gen > 1 && m.cfg.OnTakeover != nil {
 		m.cfg.OnTakeover()
 	}
 	m.mu.Lock()

@@ -276,3 +276,36 @@ func TestRouteRemembersTheOwnerBriefly(t *testing.T) {
 		t.Fatalf("b.Route after its memory expired = %v, %v; want here", here, err)
 	}
 }
+
+// TestConcurrentAcquireOnOneReplicaKeepsTheGeneration: requests racing on
+// one replica for a cold tenant all get the same generation, so the
+// session the first one prepares is not fenced off by the second.
+func TestConcurrentAcquireOnOneReplicaKeepsTheGeneration(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	a := newManager(t, pool, "a", Config{})
+	k := Key{UserID: newUser(t, pool), Mode: "paper"}
+	var wg sync.WaitGroup
+	gens := make([]int64, 8)
+	for i := range gens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Straight to the database, as when memory has nothing yet.
+			a.mu.Lock()
+			delete(a.held, k)
+			a.mu.Unlock()
+			g, err := a.Acquire(ctx, k)
+			if err != nil {
+				t.Error(err)
+			}
+			gens[i] = g
+		}()
+	}
+	wg.Wait()
+	for _, g := range gens {
+		if g != 1 {
+			t.Fatalf("generations %v, want all 1", gens)
+		}
+	}
+}
