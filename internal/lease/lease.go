@@ -419,7 +419,10 @@ func (m *Manager) expire() {
 
 func (m *Manager) tellLost(lost []Key) {
 	for _, k := range lost {
-		m.cfg.Log.Warn().Str("user_id", k.UserID).Str("mode", k.Mode).Msg("session lease lost; the tenant's session is dropped here")
+		o, found, _ := m.owner(context.Background(), `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
+		m.cfg.Log.Warn().Str("user_id", k.UserID).Str("mode", k.Mode).Bool("live_row", found).Str("now_owner", o.Replica).
+			Int64("now_generation", o.Generation).Time("expires_at", o.ExpiresAt).Time("local_now", m.cfg.Now()).
+			Msg("session lease lost; the tenant's session is dropped here")
 		if m.cfg.OnLost != nil {
 			m.cfg.OnLost(k)
 		}
