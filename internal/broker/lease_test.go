@@ -7,6 +7,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/lease"
 )
 
@@ -98,5 +99,55 @@ func TestOnlyTheLeaseOwnerHandshakes(t *testing.T) {
 	mustAccounts(t, ctx, a.Cache(), u)
 	if got := e.sim.handshakes.Load(); got != 3 {
 		t.Fatalf("handshakes after the hand-over = %d, want 3", got)
+	}
+}
+
+// BenchmarkLeaseMove is what moving a tenant between replicas costs per
+// request: the lease changes hands and the new owner makes a new session
+// (handshake, brokerage session, accounts) before its call
+// (scripts/BENCHMARKS.md, "Replicas": why requests are forwarded instead).
+func BenchmarkLeaseMove(b *testing.B) {
+	e := newEnv(b, envOptions{sim: ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}})
+	ctx := context.Background()
+	u, _ := e.connected("DU3334445")
+	a, la := e.replica("a")
+	c, lc := e.replica("c")
+	reps := []*Service{a, c}
+	mans := []*lease.Manager{la, lc}
+	call := func(s *Service) {
+		if err := s.Cache().Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+			_, err := s.Accounts(ctx)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	call(a)
+	i := 0
+	for b.Loop() {
+		if _, err := mans[i%2].ReleaseAll(ctx); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		call(reps[i%2])
+		reps[(i+1)%2].Cache().LeaseLost(lease.Key{UserID: u, Mode: "paper"})
+		mans[(i+1)%2].Undrain()
+	}
+}
+
+// BenchmarkOwnerCall is the same call on the replica that owns the tenant:
+// the baseline a forward adds its HTTP hop to.
+func BenchmarkOwnerCall(b *testing.B) {
+	e := newEnv(b, envOptions{sim: ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}})
+	ctx := context.Background()
+	u, _ := e.connected("DU3334446")
+	a, _ := e.replica("a")
+	for b.Loop() {
+		if err := a.Cache().Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+			_, err := s.Accounts(ctx)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -2,6 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
@@ -54,5 +59,49 @@ func TestForwardProofVerifies(t *testing.T) {
 		if ok := tc.ring.VerifyMAC(got.keyID, forwardMACLabel, forwardMessage(got, tc.method, tc.path), got.mac); ok != tc.want {
 			t.Errorf("%s: verified %v, want %v", tc.name, ok, tc.want)
 		}
+	}
+}
+
+// BenchmarkForwardHop is what a forward adds to a request: one reverse
+// proxy hop over loopback with the proof signed, the way routeTenant
+// relays to the owner (compare BenchmarkDirect; scripts/BENCHMARKS.md).
+func BenchmarkForwardHop(b *testing.B) {
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"x","status":"submitted"}`)
+	}))
+	defer owner.Close()
+	ring := seal.RandomRing("k1")
+	target, _ := url.Parse(owner.URL)
+	rp := &httputil.ReverseProxy{Transport: forwardTransport, Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		p := forwardProof{from: "r1", ts: time.Now().Unix(), clientIP: "127.0.0.1"}
+		p.keyID, p.mac = ring.MAC(forwardMACLabel, forwardMessage(p, r.Out.Method, r.Out.URL.Path))
+		r.Out.Header.Set(forwardHeader, formatForward(p))
+	}}
+	front := httptest.NewServer(rp)
+	defer front.Close()
+	benchGet(b, front.URL+"/api/v1/signals/s/confirm")
+}
+
+// BenchmarkDirect is the same request sent straight to the owner.
+func BenchmarkDirect(b *testing.B) {
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"x","status":"submitted"}`)
+	}))
+	defer owner.Close()
+	benchGet(b, owner.URL+"/api/v1/signals/s/confirm")
+}
+
+func benchGet(b *testing.B, u string) {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	for b.Loop() {
+		resp, err := c.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }

@@ -310,6 +310,14 @@ func (m *Manager) Drain() {
 	m.mu.Unlock()
 }
 
+// Undrain lets Acquire take leases again after Drain or ReleaseAll (a
+// replica that stays up, as in tests and benchmarks).
+func (m *Manager) Undrain() {
+	m.mu.Lock()
+	m.draining = false
+	m.mu.Unlock()
+}
+
 // ReleaseAll gives up every lease of this replica at once (a graceful
 // shutdown, after the requests in flight finished), so other replicas take
 // its tenants without waiting for the leases to expire. It returns how many

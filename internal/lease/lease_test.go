@@ -309,3 +309,40 @@ func TestConcurrentAcquireOnOneReplicaKeepsTheGeneration(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRenew1000 is the lease renewal's cost for a replica holding
+// 1,000 tenants: one statement per interval (scripts/BENCHMARKS.md).
+func BenchmarkRenew1000(b *testing.B) {
+	pool := pgtest.Pool(b)
+	ctx := context.Background()
+	m, err := New(Config{Pool: pool, Replica: "a", URL: "http://a"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `
+		INSERT INTO users (email, role, password_hash, totp_enabled, created_at, updated_at)
+		SELECT 'u-' || gen_random_uuid() || '@example.test', 'subscriber', '!', true, now(), now() FROM generate_series(1, 1000)
+		RETURNING id::text`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if _, err := m.Acquire(ctx, Key{UserID: id, Mode: "paper"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if n, err := m.Renew(ctx); err != nil || n != 1000 {
+			b.Fatalf("Renew = %d, %v", n, err)
+		}
+	}
+}
