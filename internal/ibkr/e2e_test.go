@@ -40,39 +40,48 @@ func newSimEnv(t *testing.T, cfg ibkrsim.Config) *simEnv {
 	sim := ibkrsim.New(cfg)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
+	cons, in := vectorConsumer(t)
+	e := &simEnv{t: t, sim: sim, srv: srv, in: in, opts: ibkr.Options{BaseURL: srv.URL + "/v1/api", HTTPClient: srv.Client()}}
+	e.control("POST", "/sim/consumers", cons, http.StatusCreated)
+	return e
+}
+
+// vectorConsumer registers a consumer for DU1234567 with the vectors' test
+// keys and returns the simulator's side and the user's side, as the
+// credentials FILE the simulator writes (it travels as one).
+func vectorConsumer(tb testing.TB) (ibkrsim.Consumer, ibkr.CredentialsInput) {
+	tb.Helper()
 	var v struct {
 		Credentials ibkr.CredentialsInput `json:"credentials"`
 	}
 	raw, err := os.ReadFile("testdata/vectors.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	sigKey, err := ibkr.ParseRSAPrivateKey(v.Credentials.SignaturePrivateKeyPEM)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	encKey, err := ibkr.ParseRSAPrivateKey(v.Credentials.EncryptionPrivateKeyPEM)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cons, user, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: "DU1234567", SignatureKey: sigKey, EncryptionKey: encKey})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	e := &simEnv{t: t, sim: sim, srv: srv, opts: ibkr.Options{BaseURL: srv.URL + "/v1/api", HTTPClient: srv.Client()}}
-	e.control("POST", "/sim/consumers", cons, http.StatusCreated)
-	// The user side travels as a credentials FILE.
 	file, err := json.Marshal(user)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := json.Unmarshal(file, &e.in); err != nil {
-		t.Fatal(err)
+	var in ibkr.CredentialsInput
+	if err := json.Unmarshal(file, &in); err != nil {
+		tb.Fatal(err)
 	}
-	return e
+	return cons, in
 }
 
 // control calls the simulator's control API.
