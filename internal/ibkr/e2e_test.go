@@ -18,6 +18,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // These tests run the client against the real simulator over real HTTP:
@@ -73,14 +74,8 @@ func vectorConsumer(tb testing.TB) (ibkrsim.Consumer, ibkr.CredentialsInput) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	file, err := json.Marshal(user)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var in ibkr.CredentialsInput
-	if err := json.Unmarshal(file, &in); err != nil {
-		tb.Fatal(err)
-	}
+	simtest.DecodeFile(tb, user, &in)
 	return cons, in
 }
 

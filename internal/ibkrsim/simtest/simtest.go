@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"embed"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
@@ -115,6 +116,19 @@ func AddConsumer(t testing.TB, sim *ibkrsim.Server, account string) ibkrsim.User
 		t.Fatalf("add consumer: %v", err)
 	}
 	return u
+}
+
+// DecodeFile decodes u, as the credentials FILE a subscriber downloads,
+// into v (the client's own input type: the user side travels as a file).
+func DecodeFile(t testing.TB, u ibkrsim.UserCredentials, v any) {
+	t.Helper()
+	file, err := json.Marshal(u)
+	if err != nil {
+		t.Fatalf("credentials file: %v", err)
+	}
+	if err := json.Unmarshal(file, v); err != nil {
+		t.Fatalf("credentials file: %v", err)
+	}
 }
 
 // Serve starts a simulator with cfg on a loopback port for the test's
