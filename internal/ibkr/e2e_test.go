@@ -1,12 +1,10 @@
 package ibkr_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -82,24 +80,7 @@ func vectorConsumer(tb testing.TB) (ibkrsim.Consumer, ibkr.CredentialsInput) {
 // control calls the simulator's control API.
 func (e *simEnv) control(method, path string, body any, wantStatus int) []byte {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	resp, out := simtest.Control(e.t, e.srv, method, path, body)
 	if resp.StatusCode != wantStatus {
 		e.t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, out)
 	}

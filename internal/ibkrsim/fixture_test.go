@@ -1,11 +1,8 @@
 package ibkrsim_test
 
 import (
-	"bytes"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // testKeys are the vectors' two generated test keys, shared by every
@@ -90,24 +88,7 @@ func (f *fixture) ready(acct string) *client {
 // control calls the simulator's control API.
 func (f *fixture) control(method, path string, body any) resp {
 	f.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, f.srv.URL+path, rd)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	res, err := f.srv.Client().Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := simtest.Control(f.t, f.srv, method, path, body)
 	return resp{Status: res.StatusCode, Body: b, Header: res.Header}
 }
 
