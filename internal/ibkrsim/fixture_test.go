@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
@@ -40,12 +41,12 @@ type fixture struct {
 	t     *testing.T
 	sim   *ibkrsim.Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *clocktest.Clock
 }
 
 func newFixture(t *testing.T, cfg ibkrsim.Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: newClock(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))}
+	f := &fixture{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))}
 	if cfg.Clock == nil {
 		cfg.Clock = f.clock.Now
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
@@ -20,13 +21,13 @@ import (
 type vectorServer struct {
 	sim   *ibkrsim.Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *clocktest.Clock
 	rnd   *secretReader
 }
 
 func newVectorServer(t *testing.T, v *vectors, publicBase string, lenient bool) *vectorServer {
 	t.Helper()
-	vs := &vectorServer{clock: newClock(time.Unix(1714489460, 0)), rnd: &secretReader{}}
+	vs := &vectorServer{clock: clocktest.New(time.Unix(1714489460, 0)), rnd: &secretReader{}}
 	vs.rnd.Set("01")
 	vs.sim = ibkrsim.New(ibkrsim.Config{
 		PublicBaseURL:       publicBase,
