@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
-	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -27,15 +26,7 @@ import (
 func TestDatabaseOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cluster, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(t.TempDir(), "pg"), Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cluster.Stop() })
-	url := cluster.URL("postgres") + "&connect_timeout=2"
-	if err := postgres.Migrate(url); err != nil {
-		t.Fatal(err)
-	}
+	cluster, url := pgtest.OwnCluster(t, localpg.Options{Fast: true})
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
