@@ -34,17 +34,7 @@ func newService(t *testing.T, ceilings risk.Limits) (*risk.Service, *pgxpool.Poo
 
 func set(name string, v *string) risk.UserUpdate {
 	var u risk.UserUpdate
-	o := risk.Optional{Set: true, Value: v}
-	switch name {
-	case risk.MaxOrderValue:
-		u.MaxOrderValue = o
-	case risk.MaxSharesPerOrder:
-		u.MaxSharesPerOrder = o
-	case risk.MaxOrdersPerDay:
-		u.MaxOrdersPerDay = o
-	default:
-		u.MaxDailyValue = o
-	}
+	u.Set(name, v)
 	return u
 }
 

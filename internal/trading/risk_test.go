@@ -29,17 +29,7 @@ func (w *world) risks(t testing.TB) *risk.Service {
 func setLimit(t testing.TB, r *risk.Service, u, name, v string) {
 	t.Helper()
 	var in risk.UserUpdate
-	o := risk.Optional{Set: true, Value: &v}
-	switch name {
-	case risk.MaxOrderValue:
-		in.MaxOrderValue = o
-	case risk.MaxSharesPerOrder:
-		in.MaxSharesPerOrder = o
-	case risk.MaxOrdersPerDay:
-		in.MaxOrdersPerDay = o
-	default:
-		in.MaxDailyValue = o
-	}
+	in.Set(name, &v)
 	if _, err := r.SetSettings(context.Background(), u, in, ""); err != nil {
 		t.Fatal(err)
 	}
