@@ -128,30 +128,31 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		}
 		return v
 	}
-	duration := func(name string, def time.Duration) time.Duration {
+	// durationOf reads name with parse; unset is def, and a value parse
+	// refuses is a problem, want saying what fits.
+	durationOf := func(name string, def time.Duration, want string, parse func(string) (time.Duration, bool)) time.Duration {
 		s := get(name, "")
 		if s == "" {
 			return def
 		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("%s=%q: want a positive duration such as 30m", name, s))
+		d, ok := parse(s)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s=%q: want %s", name, s, want))
 			return def
 		}
 		return d
 	}
-
+	duration := func(name string, def time.Duration) time.Duration {
+		return durationOf(name, def, "a positive duration such as 30m", func(s string) (time.Duration, bool) {
+			d, err := time.ParseDuration(s)
+			return d, err == nil && d > 0
+		})
+	}
 	timeOfDay := func(name string) time.Duration {
-		s := get(name, "")
-		if s == "" {
-			return 0
-		}
-		t, err := time.Parse("15:04", s)
-		if err != nil || len(s) != 5 {
-			problems = append(problems, fmt.Sprintf("%s=%q: want a time of day in New York such as 09:28", name, s))
-			return 0
-		}
-		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+		return durationOf(name, 0, "a time of day in New York such as 09:28", func(s string) (time.Duration, bool) {
+			t, err := time.Parse("15:04", s)
+			return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, err == nil && len(s) == 5
+		})
 	}
 
 	signupDefault := "closed"
