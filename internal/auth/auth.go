@@ -93,7 +93,8 @@ type Config struct {
 	MaxConcurrentHashes int // default 2
 
 	// OnSecurityEvent, when set, is called in the transaction of a
-	// completed sign-in, a password change, a token creation, an account
+	// completed sign-in from a browser that is not a remembered device of
+	// the account, a password change (also by a reset link), a token creation, an account
 	// locked after failed sign-ins and a sign-up with a registered address,
 	// with the event type ("security.sign_in", "security.password_changed",
 	// "security.token_created", "security.account_locked",
