@@ -1,0 +1,3 @@
+DROP INDEX IF EXISTS broker_connections_pending;
+ALTER TABLE broker_connections DROP COLUMN IF EXISTS pending_since;
+DROP TABLE IF EXISTS password_resets;
