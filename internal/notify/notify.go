@@ -113,6 +113,7 @@ func New(cfg Config) (*Service, error) {
 	river.AddWorker(workers, &webhookWorker{s: s})
 	river.AddWorker(workers, &emailWorker{s: s})
 	river.AddWorker(workers, &disabledEmailWorker{s: s})
+	river.AddWorker(workers, &resetWorker{s: s})
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},

@@ -13,12 +13,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +47,51 @@ func (m Message) Header(name string) string {
 		return ""
 	}
 	return msg.Header.Get(name)
+}
+
+// Text returns the message's plain-text body, decoded (quoted-printable or
+// base64), from a single-part message or the first text/plain part of a
+// multipart one; "" when there is none.
+func (m Message) Text() string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return ""
+	}
+	return textPart(textproto.MIMEHeader(msg.Header), msg.Body, 0)
+}
+
+func textPart(h textproto.MIMEHeader, body io.Reader, depth int) string {
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		mt = "text/plain"
+	}
+	switch {
+	case strings.HasPrefix(mt, "multipart/") && depth < 5:
+		r := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := r.NextRawPart()
+			if err != nil {
+				return ""
+			}
+			if t := textPart(p.Header, p, depth+1); t != "" {
+				return t
+			}
+		}
+	case mt == "text/plain":
+		var r io.Reader = body
+		switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+		case "quoted-printable":
+			r = quotedprintable.NewReader(body)
+		case "base64":
+			r = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	return ""
 }
 
 // Server is a running catcher.
