@@ -74,6 +74,8 @@ type Service struct {
 	mailer *mailer // nil: no e-mail
 	hooks  *hookSender
 	river  *river.Client[pgx.Tx]
+
+	periodic periodicTasks
 }
 
 // New builds the service. It neither connects nor starts workers; Run does.
@@ -114,6 +116,7 @@ func New(cfg Config) (*Service, error) {
 	river.AddWorker(workers, &emailWorker{s: s})
 	river.AddWorker(workers, &disabledEmailWorker{s: s})
 	river.AddWorker(workers, &resetWorker{s: s})
+	river.AddWorker(workers, &periodicWorker{s: s})
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
