@@ -146,7 +146,10 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock, deps.Notify); err != nil {
+		return nil, err
+	}
+	if err := deps.Notify.AddPeriodic("broker.activation_check", broker.ActivationInterval, activationCheck(deps.Broker, log)); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
@@ -229,10 +232,29 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 	}
 }
 
+// activationCheck is the periodic task that re-tests credentials IBKR
+// has not activated yet (broker.activated).
+func activationCheck(b *broker.Service, log zerolog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		n, err := b.CheckPendingActivations(ctx)
+		if n > 0 {
+			log.Info().Int("activated", n).Msg("IBKR credentials activated")
+		}
+		return err
+	}
+}
+
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
+// Credentials that IBKR activates are announced through ns.
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
+		OnActivated: func(ctx context.Context, tx pgx.Tx, userID string, mode broker.Mode) error {
+			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: notify.BrokerActivated, Data: map[string]any{
+				"mode": string(mode), "message": "IBKR has activated your " + string(mode) + " credentials: orders can go out now.",
+			}})
+			return err
+		},
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
 		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
