@@ -99,6 +99,7 @@ func warnErasableAudit(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logg
 // and the background workers, built from the configuration in one place so
 // serve, demo and the end-to-end tests run exactly the same wiring.
 type services struct {
+	broker  *broker.Service
 	http    *httpapi.Server
 	auth    *auth.Service
 	trading *trading.Service
@@ -136,7 +137,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	s := &services{}
 	if deps.Notify, err = notify.New(notify.Config{
 		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
-		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
+		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate, RescueAfter: cfg.NotifyRescueAfter,
 	}); err != nil {
 		return nil, err
 	}
@@ -182,6 +183,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
+	s.broker = deps.Broker
 	return s, nil
 }
 

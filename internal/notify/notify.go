@@ -63,6 +63,11 @@ type Config struct {
 	Workers int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// RescueAfter is how long a job may stay running before river takes
+	// it for stuck (its process died) and runs it again, here or on
+	// another replica. Default 5 minutes; a job's own time limit is at
+	// most 2 minutes, or RescueAfter when that is shorter.
+	RescueAfter time.Duration
 }
 
 // Service enqueues events and, once started, delivers them.
@@ -101,6 +106,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 5 * time.Minute
+	}
 	s := &Service{pool: cfg.Pool, ring: cfg.Ring, log: cfg.Log, cfg: cfg}
 	if cfg.SMTPURL != "" {
 		m, err := newMailer(cfg)
@@ -123,7 +131,10 @@ func New(cfg Config) (*Service, error) {
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     10 * time.Millisecond,
 		Logger:            slog.New(zerologHandler{log: cfg.Log}),
-		JobTimeout:        2 * time.Minute,
+		// Without RescueStuckJobsAfter river would wait JobTimeout plus an
+		// hour before retrying a delivery whose process was killed.
+		JobTimeout:           min(2*time.Minute, cfg.RescueAfter),
+		RescueStuckJobsAfter: cfg.RescueAfter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: river client: %w", err)

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,8 @@ type Server struct {
 	password string
 	pool     *x509.CertPool
 	onMsg    func(Message)
+	gate     func(Message) error
+	certPEM  []byte
 
 	mu   sync.Mutex
 	msgs []Message
@@ -118,6 +121,10 @@ type Options struct {
 	ImplicitTLS bool
 	// OnMessage, when set, is called with every message received.
 	OnMessage func(Message)
+	// Gate, when set, sees each message before it is kept; an error
+	// refuses it (the sender is told the DATA failed). Tests hold a
+	// delivery in flight with it.
+	Gate func(Message) error
 }
 
 // Start listens and serves until Close.
@@ -129,7 +136,8 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{user: o.User, password: o.Password, pool: pool, onMsg: o.OnMessage, wait: make(chan struct{})}
+	s := &Server{user: o.User, password: o.Password, pool: pool, onMsg: o.OnMessage, gate: o.Gate, wait: make(chan struct{}),
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 30*time.Second, 30*time.Second
@@ -155,6 +163,10 @@ func (s *Server) Addr() string { return s.l.Addr().String() }
 func (s *Server) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: s.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
+
+// CertPEM returns the catcher's certificate in PEM, for a process that
+// must trust it (SSL_CERT_FILE).
+func (s *Server) CertPEM() []byte { return s.certPEM }
 
 // Close stops the catcher.
 func (s *Server) Close() error { return s.srv.Close() }
@@ -225,6 +237,11 @@ func (ss *session) Data(r io.Reader) error {
 	m := ss.msg
 	m.Data, m.At = b, time.Now()
 	s := ss.s
+	if s.gate != nil {
+		if err := s.gate(m); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, m)
 	close(s.wait)
