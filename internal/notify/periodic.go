@@ -40,14 +40,16 @@ func (w *periodicWorker) Work(ctx context.Context, job *river.Job[periodicArgs])
 	return fn(ctx)
 }
 
-// Timeout lets a run take as long as it needs; the task bounds its calls.
+// Timeout lets a run take up to 20 minutes. One still running after
+// Config.RescueAfter may be taken for stuck and started again elsewhere,
+// so a task must bear two runs at once (claim its work item by item).
 func (w *periodicWorker) Timeout(*river.Job[periodicArgs]) time.Duration { return 20 * time.Minute }
 
 // AddPeriodic runs fn every interval, once among all the replicas sharing
 // the database: river's elected leader schedules the run as a job unique
 // for its period, and one worker anywhere takes it. The first run is when
-// a leader starts. A run that fails is retried like any job. Call it
-// before Run.
+// a leader starts. A run that fails is retried like any job; a run may
+// overlap another (see periodicWorker.Timeout). Call it before Run.
 func (s *Service) AddPeriodic(name string, every time.Duration, fn func(context.Context) error) error {
 	if name == "" || every <= 0 || fn == nil {
 		return errors.New("notify: a periodic task needs a name, an interval and a function")
