@@ -139,7 +139,7 @@ func TestServeMigratesAsTheOwner(t *testing.T) {
 	if err := run(t.Context(), a, []string{"migrate", "down"}); err != nil {
 		t.Fatalf("migrate down as the owner: %v", err)
 	}
-	if want := "schema version " + itoa(postgres.LatestVersion()-1); !strings.Contains(out.String(), want) {
+	if want := "schema version " + itoa(previousVersion(t)); !strings.Contains(out.String(), want) {
 		t.Errorf("migrate down printed %q, want %q", out, want)
 	}
 }
