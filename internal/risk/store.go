@@ -119,21 +119,10 @@ func (s *Service) ceilingsOver(platform Limits) Limits {
 	return l
 }
 
-// Querier runs one query; a pool, a connection and a transaction all do.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Snapshot reads userID's risk state now.
 func (s *Service) Snapshot(ctx context.Context, userID string) (Snapshot, error) {
-	return s.SnapshotOn(ctx, s.pool, userID)
-}
-
-// SnapshotOn is Snapshot on q: trading reads it under an account's lock on
-// the lock's own connection.
-func (s *Service) SnapshotOn(ctx context.Context, q Querier, userID string) (Snapshot, error) {
 	sql, args := s.SnapshotQuery(userID)
-	return s.ScanSnapshot(q.QueryRow(ctx, sql, args...))
+	return s.ScanSnapshot(s.pool.QueryRow(ctx, sql, args...))
 }
 
 // RecordRefusal audits a confirm that a limit refused: nothing was
