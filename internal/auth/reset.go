@@ -98,15 +98,13 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, ip string) er
 // often in the last hour, and counts this one otherwise.
 func (s *Service) countReset(ctx context.Context, email, ip string) error {
 	now := s.now()
-	limits := []struct {
+	type limit struct {
 		key string
 		max int
-	}{{resetAddrKey(email), ResetsPerAddress}}
+	}
+	limits := []limit{{resetAddrKey(email), ResetsPerAddress}}
 	if ip != "" {
-		limits = append(limits, struct {
-			key string
-			max int
-		}{resetIPKey(ip), ResetsPerIP})
+		limits = append(limits, limit{resetIPKey(ip), ResetsPerIP})
 	}
 	for _, l := range limits {
 		var n int
