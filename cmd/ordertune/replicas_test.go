@@ -33,11 +33,6 @@ import (
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
 
-// asMainEnv makes the test binary run as `ordertune` itself (TestMain calls
-// main), so the replicas test starts real serve processes of this very
-// build without compiling the binary again.
-const asMainEnv = "ORDERTUNE_TEST_AS_MAIN"
-
 // fleet is the replicas test's world: one PostgreSQL, one simulator, the
 // replicas and nginx in front of them, and the tenants.
 type fleet struct {
@@ -102,7 +97,7 @@ func newFleet(t *testing.T, n, replicas int) *fleet {
 	for i := range replicas {
 		addr := replicatest.FreeAddr(t)
 		r := &replicatest.Replica{Name: fmt.Sprintf("r%d", i), Addr: addr, LogDir: logs, Argv: []string{os.Args[0], "serve"},
-			Env: []string{asMainEnv + "=1", "DATABASE_URL=" + dbURL, "ORDERTUNE_MASTER_KEYS=" + key, "ORDERTUNE_ADDR=" + addr,
+			Env: []string{runAsCommand + "=1", "DATABASE_URL=" + dbURL, "ORDERTUNE_MASTER_KEYS=" + key, "ORDERTUNE_ADDR=" + addr,
 				"ORDERTUNE_IBKR_BASE_URL=" + base, "ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_PENDING_GRACE=2s",
 				"ORDERTUNE_SHUTDOWN_TIMEOUT=10s", "ORDERTUNE_LEASE_TTL=10s",
 				// IBKR's nightly restart must not fall into the test.
