@@ -43,6 +43,9 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks go to http:// and to private,
 	// loopback and link-local addresses (tests and the demo).
 	WebhookAllowPrivate bool // ORDERTUNE_WEBHOOK_ALLOW_PRIVATE
+	// NotifyRescueAfter is how long a delivery that was running when its
+	// process died waits before any replica takes it again.
+	NotifyRescueAfter time.Duration // ORDERTUNE_NOTIFY_RESCUE_AFTER
 	// MailTLS, when set, is the TLS configuration for the SMTP server; it
 	// is not read from the environment (the demo trusts its own catcher).
 	MailTLS *tls.Config
@@ -181,6 +184,7 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
 		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
 		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
+		NotifyRescueAfter:       duration("ORDERTUNE_NOTIFY_RESCUE_AFTER", 5*time.Minute),
 		MigrateDatabaseURL:      get("ORDERTUNE_MIGRATE_DATABASE_URL", ""),
 		AuditSigningKey:         get("ORDERTUNE_AUDIT_SIGNING_KEY", ""),
 		AuditCheckpoints:        get("ORDERTUNE_AUDIT_CHECKPOINTS", ""),
@@ -278,6 +282,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Dur("pending_grace", c.PendingGrace).
 		Dur("outcome_unknown_after", c.OutcomeUnknownAfter).
 		Dur("handshake_failure_backoff", c.HandshakeFailureBackoff).
+		Dur("notify_rescue_after", c.NotifyRescueAfter).
 		Str("ibkr_maintenance", market.FormatWindows(c.Market.Maintenance))
 }
 

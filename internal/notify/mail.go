@@ -110,6 +110,11 @@ type mailView struct {
 	Fields  [][2]string
 	Link    string
 	EventID string
+	// LinkText names the link; default "Open Ordertune".
+	LinkText string
+	// NoPrefs leaves out the preferences footer: for e-mails that are
+	// not notifications (a reset link asked for).
+	NoPrefs bool
 }
 
 var textMail = texttemplate.Must(texttemplate.New("text").Parse(`{{.Title}}
@@ -118,19 +123,19 @@ var textMail = texttemplate.Must(texttemplate.New("text").Parse(`{{.Title}}
 {{end}}{{if .Fields}}
 {{range .Fields}}{{index . 0}}: {{index . 1}}
 {{end}}{{end}}
-{{if .Link}}Open Ordertune: {{.Link}}
+{{if .Link}}{{if .LinkText}}{{.LinkText}}{{else}}Open Ordertune{{end}}: {{.Link}}
 {{end}}
 Event id: {{.EventID}}
-You can choose which e-mails you get in Settings → Notifications.
-`))
+{{if not .NoPrefs}}You can choose which e-mails you get in Settings → Notifications.
+{{end}}`))
 
 var htmlMail = htmltemplate.Must(htmltemplate.New("html").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif; color: #1a1a1a">
 <h1 style="font-size: 18px">{{.Title}}</h1>
 {{range .Lines}}<p>{{.}}</p>
 {{end}}{{if .Fields}}<table>{{range .Fields}}<tr><th style="text-align: left; padding-right: 12px">{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>{{end}}
-{{if .Link}}<p><a href="{{.Link}}">Open Ordertune</a></p>{{end}}
-<p style="color: #555; font-size: 12px">Event id: {{.EventID}}. You can choose which e-mails you get in Settings → Notifications.</p>
+{{if .Link}}<p><a href="{{.Link}}">{{if .LinkText}}{{.LinkText}}{{else}}Open Ordertune{{end}}</a></p>{{end}}
+<p style="color: #555; font-size: 12px">Event id: {{.EventID}}.{{if not .NoPrefs}} You can choose which e-mails you get in Settings → Notifications.{{end}}</p>
 </body></html>
 `))
 
