@@ -88,6 +88,16 @@ func (env *brokerEnv) register(acct string) map[string]string {
 	}
 }
 
+// ok fails unless r is a 200 without secrets, and decodes its body into v.
+func (env *brokerEnv) ok(t *testing.T, what string, r response, v any) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("%s: %d %s", what, r.status, r.body)
+	}
+	env.noSecrets(what, r)
+	r.json(t, v)
+}
+
 // noSecrets fails when a response body holds any remembered secret.
 func (env *brokerEnv) noSecrets(what string, r response) {
 	env.t.Helper()
@@ -123,24 +133,14 @@ func TestBrokerOverHTTP(t *testing.T) {
 	}
 	env.noSecrets("422", r)
 
-	r = c.do(http.MethodPut, "/api/v1/broker/paper", creds)
-	if r.status != http.StatusOK {
-		t.Fatalf("PUT: %d %s", r.status, r.body)
-	}
-	env.noSecrets("PUT", r)
 	var conn broker.Connection
-	r.json(t, &conn)
+	env.ok(t, "PUT", c.do(http.MethodPut, "/api/v1/broker/paper", creds), &conn)
 	if conn.AccountIDMasked != "DU•••4567" || conn.Status != broker.StatusUntested || conn.ConsumerKey != creds["consumer_key"] {
 		t.Errorf("PUT answered %+v", conn)
 	}
 
-	r = c.do(http.MethodPost, "/api/v1/broker/paper/test", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("test: %d %s", r.status, r.body)
-	}
-	env.noSecrets("test", r)
 	var res broker.TestResult
-	r.json(t, &res)
+	env.ok(t, "test", c.do(http.MethodPost, "/api/v1/broker/paper/test", nil), &res)
 	if !res.OK || len(res.Steps) != 5 {
 		t.Errorf("test of the saved set: %+v", res)
 	}
