@@ -62,7 +62,7 @@ func (b *brokerSession) status() authStatus {
 // touch checks the session for expiry and records activity; the caller holds
 // c.mu.
 func (s *Server) touch(c *consumer, now time.Time) bool {
-	ok := c.sess.alive(now, s.cfg.SessionIdleTimeout)
+	ok := s.sessionAlive(c, now)
 	if c.sess.bridge {
 		c.sess.lastActive = now
 	}
@@ -135,7 +135,7 @@ func (s *Server) handleSSODHInit(w http.ResponseWriter, r *http.Request) {
 	compete := body.Compete == nil || *body.Compete
 	c := st.c
 	c.mu.Lock()
-	c.sess.alive(st.now, s.cfg.SessionIdleTimeout)
+	s.sessionAlive(c, st.now)
 	if c.sess.bridge && c.sess.competing && !compete {
 		status := c.sess.status()
 		c.mu.Unlock()
@@ -163,6 +163,7 @@ func (s *Server) handleAuthStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTickle(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
 	c := st.c
+	s.stats.tickles.Add(1)
 	c.mu.Lock()
 	s.touch(c, st.now)
 	status := c.sess.status()
