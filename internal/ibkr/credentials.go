@@ -219,6 +219,26 @@ func decodeAccessTokenSecret(b64 string) ([]byte, error) {
 // problems at once as a *CredentialsError. An empty encryption key defaults to
 // the signature key; the realm follows the consumer key.
 func ParseCredentials(in CredentialsInput) (*Credentials, error) {
+	return parseCredentials(in, nil)
+}
+
+// ParseCredentialsWithSecret is ParseCredentials for a credential set whose
+// access token secret an earlier ParseCredentials of the same input
+// decrypted: secret is used as it is, so the encryption key is neither
+// parsed nor used (an RSA private-key operation saved per handshake), and
+// the result's EncryptionKey is nil. Only the caller can know that in is
+// unchanged; Test Connection, which checks what a user typed, never uses
+// this.
+func ParseCredentialsWithSecret(in CredentialsInput, secret []byte) (*Credentials, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("parse credentials: no access token secret given")
+	}
+	return parseCredentials(in, secret)
+}
+
+// parseCredentials is ParseCredentials, taking the decrypted access token
+// secret from known when it is not nil.
+func parseCredentials(in CredentialsInput, known []byte) (*Credentials, error) {
 	var fes []FieldError
 	add := func(field string, err error) {
 		fes = append(fes, FieldError{Field: field, Message: err.Error()})
@@ -243,20 +263,28 @@ func ParseCredentials(in CredentialsInput) (*Credentials, error) {
 		add("signature_private_key_pem", err)
 	}
 	encOK := true
-	if strings.TrimSpace(in.EncryptionPrivateKeyPEM) == "" {
+	if known != nil {
+		c.AccessTokenSecret = known
+		c.EncryptionKeyDefaulted = strings.TrimSpace(in.EncryptionPrivateKeyPEM) == ""
+	} else if strings.TrimSpace(in.EncryptionPrivateKeyPEM) == "" {
 		c.EncryptionKey, c.EncryptionKeyDefaulted = c.SignatureKey, true
 		encOK = c.SignatureKey != nil
 	} else if c.EncryptionKey, err = ParseRSAPrivateKey(in.EncryptionPrivateKeyPEM); err != nil {
 		add("encryption_private_key_pem", err)
 		encOK = false
 	}
-	if encOK {
+	switch {
+	case known != nil:
+		// Decrypted before, from this same input.
+	case encOK:
 		if c.AccessTokenSecret, err = ParseAccessTokenSecret(in.AccessTokenSecret, c.EncryptionKey); err != nil {
 			add("access_token_secret", err)
 		}
-	} else if _, err = decodeAccessTokenSecret(in.AccessTokenSecret); err != nil {
+	default:
 		// Without a usable key, report what can be checked of the form alone.
-		add("access_token_secret", err)
+		if _, err = decodeAccessTokenSecret(in.AccessTokenSecret); err != nil {
+			add("access_token_secret", err)
+		}
 	}
 	c.DHPrime, err = parseDHFields(in.DHParamPEM, in.DHPrimeHex)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ibkr
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -448,3 +449,36 @@ func TestSecretsNeverFormatted(t *testing.T) {
 }
 
 func sprint(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// TestParseCredentialsWithSecret: with the secret an earlier parse
+// decrypted, the result is the same credential set without the encryption
+// key, which is not even read (a damaged one does not matter), while the
+// other fields are still checked.
+func TestParseCredentialsWithSecret(t *testing.T) {
+	k := newTestKeys(t)
+	in := k.v.Credentials.CredentialsInput
+	full, err := ParseCredentials(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := bytes.Clone(full.AccessTokenSecret)
+	in.EncryptionPrivateKeyPEM = "not a key"
+	got, err := ParseCredentialsWithSecret(in, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.AccessTokenSecret, full.AccessTokenSecret) || got.EncryptionKey != nil ||
+		!got.SignatureKey.Equal(full.SignatureKey) || got.DHPrime.Cmp(full.DHPrime) != 0 ||
+		got.ConsumerKey != full.ConsumerKey || got.AccessToken != full.AccessToken || got.AccountID != full.AccountID {
+		t.Errorf("ParseCredentialsWithSecret = %v, want %v without the encryption key", got, full)
+	}
+	in.AccountID = "X1"
+	_, err = ParseCredentialsWithSecret(in, secret)
+	ce, ok := err.(*CredentialsError)
+	if !ok || len(ce.FieldErrors) != 1 || ce.FieldErrors[0].Field != "account_id" {
+		t.Errorf("bad account id: err %v, want one account_id field error", err)
+	}
+	if _, err := ParseCredentialsWithSecret(k.v.Credentials.CredentialsInput, nil); err == nil {
+		t.Error("no secret given: no error")
+	}
+}

@@ -110,7 +110,7 @@ func TestSessionPacing(t *testing.T) {
 	}
 	// Move the fake clock to real time (a context deadline runs on the real
 	// clock); the next live-orders slot is then far in the past, so take it
-	// first. The slot after is 5 s away and a 1 s deadline must refuse.
+	// first. The slot after is 5.5 s away and a 1 s deadline must refuse.
 	clk.mu.Lock()
 	clk.now = time.Now()
 	clk.mu.Unlock()
@@ -121,7 +121,7 @@ func TestSessionPacing(t *testing.T) {
 	defer cancel()
 	_, err := s.LiveOrders(dctx)
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindRateLimited || e.RetryAfter != 5*time.Second {
+	if !errors.As(err, &e) || e.Kind != KindRateLimited || e.RetryAfter != 5*time.Second+ArrivalJitter {
 		t.Fatalf("err = %#v", err)
 	}
 	if n := len(f.recorded()); n != 4 {
