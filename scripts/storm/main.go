@@ -69,7 +69,7 @@ func main() {
 	flag.DurationVar(&o.simIdle, "sim-session-timeout", 2*time.Minute, "the simulator's brokerage session idle timeout (IBKR: about 6 minutes; shorter makes keep-alive prove itself)")
 	flag.IntVar(&o.servers, "servers", 1, "`ordertune serve` processes to start; tenant i uses server i mod servers")
 	flag.StringVar(&o.targets, "targets", "", "comma-separated base URLs of servers started elsewhere (nginx in front of replicas); none is started")
-	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,cold,coldburst,soak", "scenarios to run, in this order")
+	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (ibkrrestart: a storm after the simulator restarted)")
 	flag.StringVar(&o.work, "work", "", "working folder (default: a new temporary one)")
 	flag.IntVar(&o.conns, "conns", 2000, "the client's connections per server")
 	flag.IntVar(&o.warmWorkers, "warm-workers", 400, "concurrent requests of the warm-up")
@@ -154,12 +154,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	r.sim = "http://" + simAddr
-	r.simProc, err = start("sim", dir, o.bin, []string{"sim", "--addr", simAddr, "--consumers", r.w.consumers,
-		"--latency", o.latency.String(), "--session-timeout", o.simIdle.String()}, nil, r.sim, "/sim/stats")
-	if err != nil {
+	if err := r.startSim(); err != nil {
 		return err
 	}
-	defer r.simProc.stop()
+	defer func() { r.simProc.stop() }()
 	if o.targets != "" {
 		r.targets = strings.Split(o.targets, ",")
 	} else {
@@ -201,6 +199,14 @@ func run(ctx context.Context, o options) error {
 			if err = r.restart(); err == nil {
 				err = report(r.storm(ctx, sc, fmt.Sprintf("cold storm (server restarted): %d confirms over %v", o.tenants, spread), ticker, r.w.tenants, spread))
 			}
+		case "ibkrrestart":
+			// IBKR restarts (its nightly reset): every cached token is
+			// refused, and each tenant's next call repairs its session
+			// with one handshake, reusing the access token secret the
+			// server remembers from the first.
+			if err = r.restartSim(); err == nil {
+				err = report(r.storm(ctx, sc, fmt.Sprintf("repair storm (IBKR restarted): %d confirms over %v", o.tenants, o.window), "GOOGL", r.w.tenants, o.window))
+			}
 		case "soak":
 			n := min(o.soakTenants, len(r.w.tenants))
 			err = report(r.soak(ctx, r.w.tenants[:n], o.soak))
@@ -212,6 +218,28 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	printTable(results)
+	return nil
+}
+
+// startSim starts the simulator with every tenant's consumer.
+func (r *runner) startSim() error {
+	var err error
+	r.simProc, err = start("sim", r.dir, r.o.bin, []string{"sim", "--addr", strings.TrimPrefix(r.sim, "http://"),
+		"--consumers", r.w.consumers, "--latency", r.o.latency.String(), "--session-timeout", r.o.simIdle.String()},
+		nil, r.sim, "/sim/stats")
+	return err
+}
+
+// restartSim restarts the simulator: every live session token and
+// brokerage session is gone, as after IBKR's nightly restart. Its counters
+// start again from zero, so the scenario's readings are taken after.
+func (r *runner) restartSim() error {
+	r.simProc.stop()
+	t0 := time.Now()
+	if err := r.startSim(); err != nil {
+		return err
+	}
+	fmt.Printf("simulator restarted, ready after %v\n", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
