@@ -83,6 +83,7 @@ func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Con
 
 // loadActive reads the user's active connection and decrypts and parses
 // its credentials for one handshake. The caller drops them right after.
+// The saved row was checked when it was saved (ibkr.ParseSavedCredentials).
 // When known was decrypted from the same sealed columns, the access token
 // secret is taken from it (see knownSecret); the secret to remember is
 // returned either way.
@@ -110,12 +111,14 @@ func (s *Service) loadActive(ctx context.Context, userID string, known knownSecr
 	}
 	defer o.wipe()
 	of := row.secretDigest()
-	var creds *ibkr.Credentials
+	// The row was checked when it was saved and sealed since: the DH
+	// prime's primality test is not repeated, nor, when known matches, the
+	// secret's decryption.
+	var secret []byte
 	if known.matches(of) {
-		creds, err = ibkr.ParseCredentialsWithSecret(credentialsInput(o.input), bytes.Clone(known.secret))
-	} else {
-		creds, err = parseInput(o.input)
+		secret = bytes.Clone(known.secret)
 	}
+	creds, err := ibkr.ParseSavedCredentials(credentialsInput(o.input), secret)
 	if err != nil {
 		return Conn{}, nil, knownSecret{}, errs.Wrap(err, errs.BrokerNotConnected, "the saved IBKR credentials are not valid any more: save them again")
 	}

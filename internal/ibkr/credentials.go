@@ -219,26 +219,27 @@ func decodeAccessTokenSecret(b64 string) ([]byte, error) {
 // problems at once as a *CredentialsError. An empty encryption key defaults to
 // the signature key; the realm follows the consumer key.
 func ParseCredentials(in CredentialsInput) (*Credentials, error) {
-	return parseCredentials(in, nil)
+	return parseCredentials(in, nil, true)
 }
 
-// ParseCredentialsWithSecret is ParseCredentials for a credential set whose
-// access token secret an earlier ParseCredentials of the same input
-// decrypted: secret is used as it is, so the encryption key is neither
-// parsed nor used (an RSA private-key operation saved per handshake), and
-// the result's EncryptionKey is nil. Only the caller can know that in is
-// unchanged; Test Connection, which checks what a user typed, never uses
-// this.
-func ParseCredentialsWithSecret(in CredentialsInput, secret []byte) (*Credentials, error) {
-	if len(secret) == 0 {
-		return nil, errors.New("parse credentials: no access token secret given")
-	}
-	return parseCredentials(in, secret)
+// ParseSavedCredentials is ParseCredentials for a credential set that
+// ParseCredentials accepted when it was saved and that cannot have changed
+// since (it was sealed): the DH prime's primality test, the costliest step
+// of a parse (a Baillie-PSW test of a 2048-bit number, several RSA
+// private-key operations' worth), is not repeated; the prime must still be
+// an odd number of 2048 bits. secret, when not nil, is the access token
+// secret an earlier parse decrypted from this same input: it is used as it
+// is, and the encryption key is neither parsed nor used (an RSA private-key
+// operation saved), so the result's EncryptionKey is nil. Saving and Test
+// Connection, which check what a user typed, use ParseCredentials.
+func ParseSavedCredentials(in CredentialsInput, secret []byte) (*Credentials, error) {
+	return parseCredentials(in, secret, false)
 }
 
 // parseCredentials is ParseCredentials, taking the decrypted access token
-// secret from known when it is not nil.
-func parseCredentials(in CredentialsInput, known []byte) (*Credentials, error) {
+// secret from known when it is not nil, and testing the DH prime for
+// primality when checkPrime is set.
+func parseCredentials(in CredentialsInput, known []byte, checkPrime bool) (*Credentials, error) {
 	var fes []FieldError
 	add := func(field string, err error) {
 		fes = append(fes, FieldError{Field: field, Message: err.Error()})
@@ -286,7 +287,7 @@ func parseCredentials(in CredentialsInput, known []byte) (*Credentials, error) {
 			add("access_token_secret", err)
 		}
 	}
-	c.DHPrime, err = parseDHFields(in.DHParamPEM, in.DHPrimeHex)
+	c.DHPrime, err = parseDHFields(in.DHParamPEM, in.DHPrimeHex, checkPrime)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -303,29 +304,29 @@ func parseCredentials(in CredentialsInput, known []byte) (*Credentials, error) {
 func (fe *FieldError) Error() string { return fe.Field + ": " + fe.Message }
 
 // parseDHFields accepts the prime from either DH field; both given must agree.
-func parseDHFields(pemText, hexText string) (*big.Int, error) {
+func parseDHFields(pemText, hexText string, checkPrime bool) (*big.Int, error) {
 	hasPEM, hasHex := strings.TrimSpace(pemText) != "", strings.TrimSpace(hexText) != ""
 	switch {
 	case !hasPEM && !hasHex:
 		return nil, &FieldError{Field: "dh_param_pem", Message: "the DH parameters are missing: paste the openssl dhparam 2048 output (or give the prime in hex as dh_prime_hex)"}
 	case hasPEM && !hasHex:
-		p, err := ParseDHPrime(pemText)
+		p, err := parseDHPrime(pemText, checkPrime)
 		if err != nil {
 			return nil, &FieldError{Field: "dh_param_pem", Message: err.Error()}
 		}
 		return p, nil
 	case hasHex && !hasPEM:
-		p, err := ParseDHPrime(hexText)
+		p, err := parseDHPrime(hexText, checkPrime)
 		if err != nil {
 			return nil, &FieldError{Field: "dh_prime_hex", Message: err.Error()}
 		}
 		return p, nil
 	}
-	p, err := ParseDHPrime(pemText)
+	p, err := parseDHPrime(pemText, checkPrime)
 	if err != nil {
 		return nil, &FieldError{Field: "dh_param_pem", Message: err.Error()}
 	}
-	q, err := ParseDHPrime(hexText)
+	q, err := parseDHPrime(hexText, checkPrime)
 	if err != nil {
 		return nil, &FieldError{Field: "dh_prime_hex", Message: err.Error()}
 	}
