@@ -333,54 +333,6 @@ func (s *Service) Save(ctx context.Context, userID string, mode Mode, in Input, 
 	return conn, nil
 }
 
-// SealedConnection is a checked credential set sealed for one row of
-// broker_connections: the clear columns and the ciphertexts, bound to
-// their user, mode and column.
-type SealedConnection struct {
-	ConsumerKey, AccessToken, Realm, AccountIDMasked string
-	// EncryptionKey is nil when the signature key decrypts the access
-	// token secret too.
-	SignatureKey, EncryptionKey, AccessTokenSecret, DHParams, AccountID []byte
-}
-
-// SealConnection checks in with the IBKR client's parsers (every problem a
-// field error under the REST names) and seals its secrets with ring for
-// (userID, mode), as Save stores them. Save uses it; a bulk load that writes
-// broker_connections directly (the storm benchmark's set-up) must too, so
-// that the server opens its rows.
-func SealConnection(ring *seal.Ring, userID string, mode Mode, in Input) (SealedConnection, error) {
-	creds, err := parseInput(in)
-	if err != nil {
-		return SealedConnection{}, err
-	}
-	sc := SealedConnection{ConsumerKey: creds.ConsumerKey, AccessToken: creds.AccessToken, Realm: creds.Realm,
-		AccountIDMasked: MaskAccountID(creds.AccountID)}
-	accountID := creds.AccountID
-	dropCredentials(creds) // the parsed keys are not needed: the PEM text is what is sealed
-
-	sealField := func(field, v string) ([]byte, error) {
-		return ring.Seal([]byte(v), aad(userID, mode, field)...)
-	}
-	if sc.SignatureKey, err = sealField(fieldSignatureKey, in.SignatureKeyPEM); err == nil {
-		if strings.TrimSpace(in.EncryptionKeyPEM) != "" {
-			sc.EncryptionKey, err = sealField(fieldEncryptionKey, in.EncryptionKeyPEM)
-		}
-	}
-	if err == nil {
-		sc.AccessTokenSecret, err = sealField(fieldAccessTokenSecret, in.AccessTokenSecret)
-	}
-	if err == nil {
-		sc.DHParams, err = sealField(fieldDHParams, in.DHParams)
-	}
-	if err == nil {
-		sc.AccountID, err = sealField(fieldAccountID, accountID)
-	}
-	if err != nil {
-		return SealedConnection{}, fmt.Errorf("save %s connection: %w", mode, err)
-	}
-	return sc, nil
-}
-
 // userExists turns a missing user into "not found" rather than a foreign
 // key violation.
 func userExists(ctx context.Context, tx pgx.Tx, userID string) error {

@@ -69,7 +69,7 @@ func main() {
 	flag.DurationVar(&o.simIdle, "sim-session-timeout", 2*time.Minute, "the simulator's brokerage session idle timeout (IBKR: about 6 minutes; shorter makes keep-alive prove itself)")
 	flag.IntVar(&o.servers, "servers", 1, "`ordertune serve` processes to start; tenant i uses server i mod servers")
 	flag.StringVar(&o.targets, "targets", "", "comma-separated base URLs of servers started elsewhere (nginx in front of replicas); none is started")
-	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (ibkrrestart: a storm after the simulator restarted)")
+	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (ibkrrestart: a storm after the simulator restarted; none: the set-up alone)")
 	flag.StringVar(&o.work, "work", "", "working folder (default: a new temporary one)")
 	flag.IntVar(&o.conns, "conns", 2000, "the client's connections per server")
 	flag.IntVar(&o.warmWorkers, "warm-workers", 400, "concurrent requests of the warm-up")
@@ -175,6 +175,9 @@ func run(ctx context.Context, o options) error {
 		printResult(res)
 		results = append(results, res)
 		return nil
+	}
+	if o.scenarios == "none" {
+		return nil // the set-up alone
 	}
 	if err := report(r.warmUp(ctx, o.warmWorkers)); err != nil {
 		return err
