@@ -10,10 +10,11 @@
 // simulator's consumers FILE) is separate from what is measured. Then, in
 // order: the warm-up (a session for every tenant), the warm storm (N
 // confirms spread uniformly over --window, then all in the same second),
-// keep-alive (every tenant idle for --keepalive), the cold storm after a
-// restart of the server (again over --window, and once more all in one
-// second), and the pacing soak (--soak-tenants tenants, a realistic mix,
-// for --soak). Each scenario reports the time until the last order reached
+// keep-alive (every tenant idle for --keepalive), the repair storm after
+// the simulator restarted (IBKR's nightly reset: every cached token
+// refused), the cold storm after a restart of the server (again over
+// --window, and once more all in one second), and the pacing soak
+// (--soak-tenants tenants, a realistic mix, for --soak). Each scenario reports the time until the last order reached
 // the simulator, confirm latency p50/p99/max, the CPU the servers and
 // PostgreSQL spent per confirm (from /proc), errors, orders = confirms,
 // handshakes per second, the servers' RSS and the load averages around it.
