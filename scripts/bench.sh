@@ -5,7 +5,9 @@
 # machine is shared, so every comparison is against a baseline of the same run.
 #
 #   scripts/bench.sh            # everything (about 5 minutes on 2 cores)
-#   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart notify
+#   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart notify storm
+#   scripts/bench.sh storm      # the market-open storm (issue 22), not part of "everything": about
+#                               # 25 minutes; STORM_FLAGS="--tenants 500 --window 10s" for a short one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=scripts/bench-out
@@ -26,6 +28,9 @@ for part in $parts; do
     run signing go test -run '^$' -bench 'BenchmarkSignRequest|BenchmarkHandshakeClientCPU|BenchmarkSealOpen' -benchmem -count 5 ./internal/ibkr/ ./internal/seal/ ;;
   handshake)
     run handshake go test -run '^$' -bench BenchmarkHandshakeE2E -benchtime 200x -count 3 ./internal/ibkr/
+    # A tenant's new handshake through the session cache, its access token
+    # secret decrypted again or remembered.
+    run repair go test -run '^$' -bench BenchmarkRepairHandshake -benchtime 200x ./internal/broker/
     run singleflight go test -race -count 1 -run 'TestSingleFlight$' -v ./internal/broker/ ;;
   sim)
     run sim go test -run '^$' -bench BenchmarkSignedRequests -benchtime 20000x -count 3 ./internal/ibkrsim/ ;;
@@ -44,6 +49,13 @@ for part in $parts; do
     run confirm go test -run '^$' -bench BenchmarkConfirm -benchtime 4000x -timeout 30m ./internal/trading/ ;;
   passthrough)
     run passthrough go test -run '^$' -bench 'BenchmarkPassthroughOverhead|BenchmarkCacheDo' -benchtime 3000x -count 3 ./internal/passthrough/ ;;
+  storm)
+    # N tenants confirm one signal before the auction: the simulator 50 ms
+    # away with IBKR's pacing on, PostgreSQL with fsync on, one
+    # `ordertune serve`; warm storm, burst, keep-alive, repair storm after
+    # IBKR restarted, cold storms after a server restart, pacing soak.
+    # shellcheck disable=SC2086
+    run storm go run ./scripts/storm --bin .bin/ordertune ${STORM_FLAGS:-} ;;
   coldstart)
     # From exec of `ordertune serve` to /readyz answering 200, five times, on
     # a migrated database in a throwaway cluster.

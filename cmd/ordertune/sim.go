@@ -29,6 +29,7 @@ func cmdSim(ctx context.Context, a *app, args []string) error {
 	penalty := fs.Duration("penalty-box", 10*time.Minute, "how long a session over the rate limit is refused")
 	publicURL := fs.String("public-url", "", "base URL clients sign, e.g. https://sim.example/v1/api (default: from the Host header)")
 	noPacing := fs.Bool("no-pacing", false, "turn IBKR's rate limits off (load tests only)")
+	latency := fs.Duration("latency", 0, "hold every IBKR API request this long, as a distant IBKR would (e.g. 50ms)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,6 +44,7 @@ func cmdSim(ctx context.Context, a *app, args []string) error {
 		LenientQuerySigning: *lenient,
 		Logger:              log,
 		Pacing:              ibkrsim.Pacing{PenaltyBox: *penalty, Disabled: *noPacing},
+		Latency:             *latency,
 	})
 	if *consumers != "" {
 		if err := srv.LoadConsumersFile(*consumers); err != nil {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -13,7 +14,10 @@ import (
 
 // loadFunc loads a user's active connection with its secrets decrypted
 // and parsed; the cache drops the credentials right after the handshake.
-type loadFunc func(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error)
+// known is the access token secret an earlier load decrypted for the user
+// (zero when none): a load whose sealed columns are unchanged uses it
+// rather than decrypt again, and returns the secret to remember.
+type loadFunc func(ctx context.Context, userID string, known knownSecret) (Conn, *ibkr.Credentials, knownSecret, error)
 
 // Cache keeps each tenant's IBKR session ready, in memory only: the live
 // session token and its expiry, the brokerage session, whether accounts
@@ -41,6 +45,9 @@ type Cache struct {
 	pacers map[string]*pacerEntry
 
 	handshakes counter
+	// decrypts counts handshakes that decrypted the access token secret
+	// (none was known, or the connection changed).
+	decrypts counter
 }
 
 // counter counts events; tests and metrics read it.
@@ -90,6 +97,8 @@ type tenant struct {
 	failErr   error
 	failUntil time.Time
 	flight    *flight
+	// known is the access token secret the last successful handshake used.
+	known knownSecret
 }
 
 // flight is one handshake-and-init in progress; done closes when it ends
@@ -120,6 +129,11 @@ func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc, suppress []stri
 // Handshakes returns how many live session token handshakes the cache has
 // started since it was made.
 func (c *Cache) Handshakes() int64 { return c.handshakes.load() }
+
+// SecretDecrypts returns how many of those handshakes decrypted the access
+// token secret; the others reused the one a tenant's earlier handshake
+// decrypted.
+func (c *Cache) SecretDecrypts() int64 { return c.decrypts.load() }
 
 func (c *Cache) tenant(userID string) *tenant {
 	c.mu.Lock()
@@ -274,7 +288,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	for attempt := 0; ; attempt++ {
 		if needLST {
 			c.release(cur)
-			cur, err = c.handshake(ctx, t.userID)
+			cur, err = c.handshake(ctx, t)
 			if err != nil {
 				break
 			}
@@ -386,15 +400,23 @@ func (c *Cache) renewAt(exp time.Time) time.Time {
 
 // handshake loads the user's credentials, runs the LST handshake and drops
 // the decrypted keys at once. The result holds the account's pacer.
-func (c *Cache) handshake(ctx context.Context, userID string) (*prepared, error) {
-	conn, creds, err := c.load(ctx, userID)
+func (c *Cache) handshake(ctx context.Context, t *tenant) (*prepared, error) {
+	t.mu.Lock()
+	known := knownSecret{of: t.known.of, secret: bytes.Clone(t.known.secret)}
+	t.mu.Unlock()
+	conn, creds, next, err := c.load(ctx, t.userID, known)
+	reused := err == nil && known.matches(next.of)
+	known.wipe()
 	if err != nil {
 		return nil, err
+	}
+	if !reused {
+		c.decrypts.add()
 	}
 	p := &prepared{conn: conn, accessToken: creds.AccessToken, realm: creds.Realm}
 	// Only the lease's owner may hand-shake: a second token would
 	// supersede the owner's at IBKR.
-	if p.gen, err = c.lease(ctx, userID, conn.Mode); err != nil {
+	if p.gen, err = c.lease(ctx, t.userID, conn.Mode); err != nil {
 		dropCredentials(creds)
 		return nil, err
 	}
@@ -415,9 +437,18 @@ func (c *Cache) handshake(ctx context.Context, userID string) (*prepared, error)
 		c.cfg.OnHandshake(result)
 	}
 	if err != nil {
+		next.wipe()
 		c.release(p)
 		return nil, err
 	}
+	t.mu.Lock()
+	if t.dropped {
+		next.wipe()
+	} else {
+		t.known.wipe()
+		t.known = next
+	}
+	t.mu.Unlock()
 	return p, nil
 }
 
@@ -456,6 +487,7 @@ func (c *Cache) Invalidate(userID string) {
 	t.mu.Lock()
 	t.dropped = true
 	t.tok = ibkr.LiveSessionToken{}
+	t.known.wipe()
 	t.mu.Unlock()
 	c.releaseLeases(userID)
 }

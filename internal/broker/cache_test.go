@@ -463,10 +463,10 @@ func TestDecryptedKeysDroppedAfterHandshake(t *testing.T) {
 	u, _ := e.connected("DU1234567")
 	var loaded *ibkr.Credentials
 	var secret []byte
-	c := newCache(CacheConfig{}, ibkr.Options{BaseURL: e.sim.baseURL()}, func(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error) {
-		conn, creds, err := e.svc.loadActive(ctx, userID)
+	c := newCache(CacheConfig{}, ibkr.Options{BaseURL: e.sim.baseURL()}, func(ctx context.Context, userID string, known knownSecret) (Conn, *ibkr.Credentials, knownSecret, error) {
+		conn, creds, next, err := e.svc.loadActive(ctx, userID, known)
 		loaded, secret = creds, creds.AccessTokenSecret
-		return conn, creds, err
+		return conn, creds, next, err
 	}, nil)
 	if _, _, err := c.Session(ctx, u); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,11 @@ func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Con
 
 // loadActive reads the user's active connection and decrypts and parses
 // its credentials for one handshake. The caller drops them right after.
-func (s *Service) loadActive(ctx context.Context, userID string) (Conn, *ibkr.Credentials, error) {
+// The saved row was checked when it was saved (ibkr.ParseSavedCredentials).
+// When known was decrypted from the same sealed columns, the access token
+// secret is taken from it (see knownSecret); the secret to remember is
+// returned either way.
+func (s *Service) loadActive(ctx context.Context, userID string, known knownSecret) (Conn, *ibkr.Credentials, knownSecret, error) {
 	var mode Mode
 	var row sealedRow
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -102,22 +107,30 @@ func (s *Service) loadActive(ctx context.Context, userID string) (Conn, *ibkr.Cr
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Conn{}, nil, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
+		return Conn{}, nil, knownSecret{}, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
 	}
 	if err != nil {
-		return Conn{}, nil, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Unavailable, "the broker connection could not be read")
+		return Conn{}, nil, knownSecret{}, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Unavailable, "the broker connection could not be read")
 	}
 	o, err := s.open(userID, row)
 	if err != nil {
-		return Conn{}, nil, fmt.Errorf("load %s connection: %w", mode, err)
+		return Conn{}, nil, knownSecret{}, fmt.Errorf("load %s connection: %w", mode, err)
 	}
 	defer o.wipe()
-	creds, err := parseInput(o.input)
+	of := row.secretDigest()
+	// The row was checked when it was saved and sealed since: the DH
+	// prime's primality test is not repeated, nor, when known matches, the
+	// secret's decryption.
+	var secret []byte
+	if known.matches(of) {
+		secret = bytes.Clone(known.secret)
+	}
+	creds, err := ibkr.ParseSavedCredentials(credentialsInput(o.input), secret)
 	if err != nil {
-		return Conn{}, nil, errs.Wrap(err, errs.BrokerNotConnected, "the saved IBKR credentials are not valid any more: save them again")
+		return Conn{}, nil, knownSecret{}, errs.Wrap(err, errs.BrokerNotConnected, "the saved IBKR credentials are not valid any more: save them again")
 	}
 	conn := Conn{UserID: userID, Mode: mode, ConsumerKey: creds.ConsumerKey, AccountID: creds.AccountID}
-	return conn, creds, nil
+	return conn, creds, knownSecret{of: of, secret: bytes.Clone(creds.AccessTokenSecret)}, nil
 }
 
 // OpenSaved decrypts the user's saved credential set for mode and reports

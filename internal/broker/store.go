@@ -282,34 +282,12 @@ func scanConnection(row pgx.CollectableRow) (*Connection, error) {
 // one saved before (PUT /broker/{mode}). Its status becomes untested and
 // the cached IBKR session of the user is dropped at once.
 func (s *Service) Save(ctx context.Context, userID string, mode Mode, in Input, actor Actor) (*Connection, error) {
-	creds, err := parseInput(in)
+	sc, err := SealConnection(s.ring, userID, mode, in)
 	if err != nil {
 		return nil, err
 	}
-	consumerKey, accessToken, realm, accountID := creds.ConsumerKey, creds.AccessToken, creds.Realm, creds.AccountID
-	creds = nil // the parsed keys are not needed: the PEM text is what is sealed
-
-	sealField := func(field, v string) ([]byte, error) {
-		return s.ring.Seal([]byte(v), aad(userID, mode, field)...)
-	}
-	var sig, enc, sec, dh, acct []byte
-	if sig, err = sealField(fieldSignatureKey, in.SignatureKeyPEM); err == nil {
-		if strings.TrimSpace(in.EncryptionKeyPEM) != "" {
-			enc, err = sealField(fieldEncryptionKey, in.EncryptionKeyPEM)
-		}
-	}
-	if err == nil {
-		sec, err = sealField(fieldAccessTokenSecret, in.AccessTokenSecret)
-	}
-	if err == nil {
-		dh, err = sealField(fieldDHParams, in.DHParams)
-	}
-	if err == nil {
-		acct, err = sealField(fieldAccountID, accountID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("save %s connection: %w", mode, err)
-	}
+	consumerKey, accessToken, realm := sc.ConsumerKey, sc.AccessToken, sc.Realm
+	sig, enc, sec, dh, acct := sc.SignatureKey, sc.EncryptionKey, sc.AccessTokenSecret, sc.DHParams, sc.AccountID
 	now := s.now().UTC()
 	var conn *Connection
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -331,7 +309,7 @@ func (s *Service) Save(ctx context.Context, userID string, mode Mode, in Input, 
 				pending_since = NULL, activation_checked_at = NULL
 			RETURNING (xmax <> 0)`,
 			userID, string(mode), consumerKey, accessToken, realm, sig, enc, sec, dh, acct,
-			MaskAccountID(accountID), now).Scan(&replaced)
+			sc.AccountIDMasked, now).Scan(&replaced)
 		if err != nil {
 			return err
 		}
@@ -340,7 +318,7 @@ func (s *Service) Save(ctx context.Context, userID string, mode Mode, in Input, 
 			VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING`, userID, string(mode), now); err != nil {
 			return err
 		}
-		conn = &Connection{Mode: mode, ConsumerKey: consumerKey, AccountIDMasked: MaskAccountID(accountID),
+		conn = &Connection{Mode: mode, ConsumerKey: consumerKey, AccountIDMasked: sc.AccountIDMasked,
 			Realm: realm, Status: StatusUntested, UpdatedAt: now}
 		return s.record(ctx, tx, userID, actor, "broker.credentials_saved", mode, map[string]any{
 			"consumer_key": consumerKey, "account_id_masked": conn.AccountIDMasked, "replaced": replaced,

@@ -219,6 +219,27 @@ func decodeAccessTokenSecret(b64 string) ([]byte, error) {
 // problems at once as a *CredentialsError. An empty encryption key defaults to
 // the signature key; the realm follows the consumer key.
 func ParseCredentials(in CredentialsInput) (*Credentials, error) {
+	return parseCredentials(in, nil, true)
+}
+
+// ParseSavedCredentials is ParseCredentials for a credential set that
+// ParseCredentials accepted when it was saved and that cannot have changed
+// since (it was sealed): the DH prime's primality test, the costliest step
+// of a parse (a Baillie-PSW test of a 2048-bit number, several RSA
+// private-key operations' worth), is not repeated; the prime must still be
+// an odd number of 2048 bits. secret, when not nil, is the access token
+// secret an earlier parse decrypted from this same input: it is used as it
+// is, and the encryption key is neither parsed nor used (an RSA private-key
+// operation saved), so the result's EncryptionKey is nil. Saving and Test
+// Connection, which check what a user typed, use ParseCredentials.
+func ParseSavedCredentials(in CredentialsInput, secret []byte) (*Credentials, error) {
+	return parseCredentials(in, secret, false)
+}
+
+// parseCredentials is ParseCredentials, taking the decrypted access token
+// secret from known when it is not nil, and testing the DH prime for
+// primality when checkPrime is set.
+func parseCredentials(in CredentialsInput, known []byte, checkPrime bool) (*Credentials, error) {
 	var fes []FieldError
 	add := func(field string, err error) {
 		fes = append(fes, FieldError{Field: field, Message: err.Error()})
@@ -243,22 +264,30 @@ func ParseCredentials(in CredentialsInput) (*Credentials, error) {
 		add("signature_private_key_pem", err)
 	}
 	encOK := true
-	if strings.TrimSpace(in.EncryptionPrivateKeyPEM) == "" {
+	if known != nil {
+		c.AccessTokenSecret = known
+		c.EncryptionKeyDefaulted = strings.TrimSpace(in.EncryptionPrivateKeyPEM) == ""
+	} else if strings.TrimSpace(in.EncryptionPrivateKeyPEM) == "" {
 		c.EncryptionKey, c.EncryptionKeyDefaulted = c.SignatureKey, true
 		encOK = c.SignatureKey != nil
 	} else if c.EncryptionKey, err = ParseRSAPrivateKey(in.EncryptionPrivateKeyPEM); err != nil {
 		add("encryption_private_key_pem", err)
 		encOK = false
 	}
-	if encOK {
+	switch {
+	case known != nil:
+		// Decrypted before, from this same input.
+	case encOK:
 		if c.AccessTokenSecret, err = ParseAccessTokenSecret(in.AccessTokenSecret, c.EncryptionKey); err != nil {
 			add("access_token_secret", err)
 		}
-	} else if _, err = decodeAccessTokenSecret(in.AccessTokenSecret); err != nil {
+	default:
 		// Without a usable key, report what can be checked of the form alone.
-		add("access_token_secret", err)
+		if _, err = decodeAccessTokenSecret(in.AccessTokenSecret); err != nil {
+			add("access_token_secret", err)
+		}
 	}
-	c.DHPrime, err = parseDHFields(in.DHParamPEM, in.DHPrimeHex)
+	c.DHPrime, err = parseDHFields(in.DHParamPEM, in.DHPrimeHex, checkPrime)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -275,29 +304,29 @@ func ParseCredentials(in CredentialsInput) (*Credentials, error) {
 func (fe *FieldError) Error() string { return fe.Field + ": " + fe.Message }
 
 // parseDHFields accepts the prime from either DH field; both given must agree.
-func parseDHFields(pemText, hexText string) (*big.Int, error) {
+func parseDHFields(pemText, hexText string, checkPrime bool) (*big.Int, error) {
 	hasPEM, hasHex := strings.TrimSpace(pemText) != "", strings.TrimSpace(hexText) != ""
 	switch {
 	case !hasPEM && !hasHex:
 		return nil, &FieldError{Field: "dh_param_pem", Message: "the DH parameters are missing: paste the openssl dhparam 2048 output (or give the prime in hex as dh_prime_hex)"}
 	case hasPEM && !hasHex:
-		p, err := ParseDHPrime(pemText)
+		p, err := parseDHPrime(pemText, checkPrime)
 		if err != nil {
 			return nil, &FieldError{Field: "dh_param_pem", Message: err.Error()}
 		}
 		return p, nil
 	case hasHex && !hasPEM:
-		p, err := ParseDHPrime(hexText)
+		p, err := parseDHPrime(hexText, checkPrime)
 		if err != nil {
 			return nil, &FieldError{Field: "dh_prime_hex", Message: err.Error()}
 		}
 		return p, nil
 	}
-	p, err := ParseDHPrime(pemText)
+	p, err := parseDHPrime(pemText, checkPrime)
 	if err != nil {
 		return nil, &FieldError{Field: "dh_param_pem", Message: err.Error()}
 	}
-	q, err := ParseDHPrime(hexText)
+	q, err := parseDHPrime(hexText, checkPrime)
 	if err != nil {
 		return nil, &FieldError{Field: "dh_prime_hex", Message: err.Error()}
 	}

@@ -1,6 +1,7 @@
 package ibkr
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -448,3 +449,63 @@ func TestSecretsNeverFormatted(t *testing.T) {
 }
 
 func sprint(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// TestParseSavedCredentials: a saved set parses to the same credentials;
+// with the secret an earlier parse decrypted, the encryption key is not
+// even read (a damaged one does not matter) while the other fields are
+// still checked; the DH prime is not tested for primality (an odd 2048-bit
+// composite passes here and fails ParseCredentials), but its size is.
+func TestParseSavedCredentials(t *testing.T) {
+	k := newTestKeys(t)
+	in := k.v.Credentials.CredentialsInput
+	full, err := ParseCredentials(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string, got *Credentials, withEncKey bool) {
+		t.Helper()
+		if !bytes.Equal(got.AccessTokenSecret, full.AccessTokenSecret) || (got.EncryptionKey != nil) != withEncKey ||
+			!got.SignatureKey.Equal(full.SignatureKey) || got.DHPrime.Cmp(full.DHPrime) != 0 ||
+			got.ConsumerKey != full.ConsumerKey || got.AccessToken != full.AccessToken || got.AccountID != full.AccountID {
+			t.Errorf("%s: %v, want %v", what, got, full)
+		}
+	}
+	got, err := ParseSavedCredentials(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("no secret known", got, true)
+
+	secret := bytes.Clone(full.AccessTokenSecret)
+	damaged := in
+	damaged.EncryptionPrivateKeyPEM = "not a key"
+	if got, err = ParseSavedCredentials(damaged, secret); err != nil {
+		t.Fatal(err)
+	}
+	same("secret known", got, false)
+
+	damaged.AccountID = "X1"
+	_, err = ParseSavedCredentials(damaged, secret)
+	ce, ok := err.(*CredentialsError)
+	if !ok || len(ce.FieldErrors) != 1 || ce.FieldErrors[0].Field != "account_id" {
+		t.Errorf("bad account id: err %v, want one account_id field error", err)
+	}
+
+	composite := in
+	p := new(big.Int).Set(full.DHPrime)
+	p.Add(p, big.NewInt(2)) // odd and 2048 bits; not prime, as checked next
+	if p.ProbablyPrime(0) {
+		t.Fatal("p+2 is prime; pick another composite")
+	}
+	composite.DHPrimeHex, composite.DHParamPEM = p.Text(16), ""
+	if _, err := ParseCredentials(composite); err == nil {
+		t.Error("ParseCredentials accepted a composite DH prime")
+	}
+	if got, err = ParseSavedCredentials(composite, nil); err != nil || got.DHPrime.Cmp(p) != 0 {
+		t.Errorf("ParseSavedCredentials with an unchecked prime: %v, %v", got, err)
+	}
+	composite.DHPrimeHex = p.Rsh(p, 1).Text(16)
+	if _, err := ParseSavedCredentials(composite, nil); err == nil {
+		t.Error("ParseSavedCredentials accepted a 2047-bit prime")
+	}
+}

@@ -20,8 +20,8 @@ func TestPacerWaitLow(t *testing.T) {
 	}{
 		{"low on an idle pacer goes at once", []string{"low:/a"}, nil},
 		{"low waits for the slot a high one took", []string{"high:/a", "low:/b"}, []time.Duration{100 * time.Millisecond}},
-		{"low keeps the endpoint's limit", []string{"low:/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5 * time.Second}},
-		{"low after an order list call waits 5s", []string{"high:/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5 * time.Second}},
+		{"low keeps the endpoint's limit", []string{"low:/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5*time.Second + ArrivalJitter}},
+		{"low after an order list call waits 5s", []string{"high:/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5*time.Second + ArrivalJitter}},
 		{"high after low is paced like after any request", []string{"low:/a", "high:/b"}, []time.Duration{100 * time.Millisecond}},
 	}
 	for _, tc := range tests {

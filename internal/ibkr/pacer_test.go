@@ -20,11 +20,11 @@ func TestPacerWaits(t *testing.T) {
 		want      []time.Duration
 	}{
 		{"global 10/s spaces requests by 100ms", []string{"/a", "/b", "/c"}, []time.Duration{100 * time.Millisecond, 100 * time.Millisecond}},
-		{"live orders 1 per 5s", []string{"/iserver/account/orders", "/iserver/account/orders"}, []time.Duration{5 * time.Second}},
-		{"trades 1 per 5s", []string{"/iserver/account/trades", "/iserver/account/trades", "/iserver/account/trades"}, []time.Duration{5 * time.Second, 5 * time.Second}},
-		{"tickle 1/s", []string{"/tickle", "/tickle"}, []time.Duration{time.Second}},
+		{"live orders 1 per 5s and the jitter allowance", []string{"/iserver/account/orders", "/iserver/account/orders"}, []time.Duration{5*time.Second + ArrivalJitter}},
+		{"trades 1 per 5s", []string{"/iserver/account/trades", "/iserver/account/trades", "/iserver/account/trades"}, []time.Duration{5*time.Second + ArrivalJitter, 5*time.Second + ArrivalJitter}},
+		{"tickle 1/s", []string{"/tickle", "/tickle"}, []time.Duration{time.Second + ArrivalJitter}},
 		{"orders list does not slow an order", []string{"/iserver/account/orders", "/iserver/account/DU1/orders"}, []time.Duration{100 * time.Millisecond}},
-		{"endpoint limit first, then global", []string{"/a", "/iserver/account/orders", "/iserver/account/orders", "/b"}, []time.Duration{100 * time.Millisecond, 4900 * time.Millisecond, 100 * time.Millisecond}},
+		{"endpoint limit first, then global", []string{"/a", "/iserver/account/orders", "/iserver/account/orders", "/b"}, []time.Duration{100 * time.Millisecond, 4900*time.Millisecond + ArrivalJitter, 100 * time.Millisecond}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,12 +105,12 @@ func TestSessionPacing(t *testing.T) {
 	if _, err := s.Tickle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]time.Duration{5 * time.Second, 100 * time.Millisecond}, clk.Sleeps(), approxDuration); diff != "" {
+	if diff := cmp.Diff([]time.Duration{5*time.Second + ArrivalJitter, 100 * time.Millisecond}, clk.Sleeps(), approxDuration); diff != "" {
 		t.Errorf("sleeps (-want +got):\n%s", diff)
 	}
 	// Move the fake clock to real time (a context deadline runs on the real
 	// clock); the next live-orders slot is then far in the past, so take it
-	// first. The slot after is 5 s away and a 1 s deadline must refuse.
+	// first. The slot after is 5.5 s away and a 1 s deadline must refuse.
 	clk.mu.Lock()
 	clk.now = time.Now()
 	clk.mu.Unlock()
@@ -121,7 +121,7 @@ func TestSessionPacing(t *testing.T) {
 	defer cancel()
 	_, err := s.LiveOrders(dctx)
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindRateLimited || e.RetryAfter != 5*time.Second {
+	if !errors.As(err, &e) || e.Kind != KindRateLimited || e.RetryAfter != 5*time.Second+ArrivalJitter {
 		t.Fatalf("err = %#v", err)
 	}
 	if n := len(f.recorded()); n != 4 {

@@ -68,6 +68,10 @@ func stateOf(r *http.Request) reqState {
 // serveAPI runs IBKR's pipeline: faults that strike before IBKR looks at the
 // request, the OAuth check, pacing, then the route.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	s.totals.requests.Add(1)
+	if !s.delay(r) {
+		return
+	}
 	now := s.clock()
 	rel := strings.TrimPrefix(r.URL.Path, APIPrefix)
 	hdr, hdrErr := ParseAuthorization(r.Header.Get("Authorization"))
@@ -117,6 +121,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if retry, limited := s.pace(c, rel, now); limited {
+		s.totals.tooMany.Add(1)
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		writeError(w, http.StatusTooManyRequests, "Too Many Requests")
 		return
@@ -419,6 +424,7 @@ func (s *Server) handleLST(w http.ResponseWriter, r *http.Request, now time.Time
 	c.sess = brokerSession{}
 	clear(c.pending)
 	c.mu.Unlock()
+	s.totals.handshakes.Add(1)
 
 	writeJSON(w, http.StatusOK, lstResponse{
 		DHResponse:   B.Text(16),

@@ -179,6 +179,9 @@ func (s *Server) controlRoutes() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusCreated, map[string]string{"consumer_key": c.ConsumerKey})
 	})
+	m.HandleFunc("GET /sim/totals", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Totals())
+	})
 	m.HandleFunc("GET /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.faults.snapshot())
 	})

@@ -48,7 +48,16 @@
 // ticker table with its prices. POST /sim/maintenance/start and /end begin
 // and end one of IBKR's restart windows (every API call 503; brokerage
 // sessions gone afterwards); POST /sim/clock {"offset":"-2h"} or
-// {"now":"RFC 3339"} moves the simulator's clock.
+// {"now":"RFC 3339"} moves the simulator's clock. GET /sim/stats counts per
+// consumer what its clients did (handshakes, superseded-token refusals,
+// inits, competing take-overs, requests): see ConsumerStats. GET
+// /sim/totals counts what was answered over all consumers (requests,
+// handshakes, tickles, pacing's 429s and penalty-box answers, brokerage
+// sessions that expired idle): see Totals.
+//
+// Config.Latency (`ordertune sim --latency 50ms`) holds every IBKR API
+// request before it is served, as a distant IBKR would; unlike the latency
+// fault it applies to every request and never runs out, and pacing stays on.
 //
 // POST /iserver/account/{acct}/orders/whatif previews an order: its value,
 // IBKR's fixed commission (USD 0.005 a share, 1 to 1 % of the value), Reg T

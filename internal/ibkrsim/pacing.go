@@ -63,6 +63,7 @@ func (s *Server) pace(c *consumer, rel string, now time.Time) (int, bool) {
 	defer c.mu.Unlock()
 	pc := &c.pace
 	if now.Before(pc.penalty) {
+		s.totals.penalty.Add(1)
 		return retryAfter(pc.penalty.Sub(now)), true
 	}
 	if pc.last.IsZero() {
@@ -74,6 +75,7 @@ func (s *Server) pace(c *consumer, rel string, now time.Time) (int, bool) {
 	if pc.tokens < 1 {
 		wait := time.Duration((1 - pc.tokens) / p.PerSecond * float64(time.Second))
 		if p.PenaltyBox > 0 {
+			s.totals.penalty.Add(1)
 			pc.penalty = now.Add(p.PenaltyBox)
 			wait = p.PenaltyBox
 		}

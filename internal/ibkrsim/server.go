@@ -50,6 +50,11 @@ type Config struct {
 	// quantity (rounded down, at least 1); the rest of an auction order is then
 	// cancelled and the rest of a DAY/GTC order keeps working.
 	PartialFillFraction float64
+	// Latency holds every IBKR API request (not the control API) this long
+	// before it is served: IBKR is tens of milliseconds away from a server
+	// in a data centre, and a benchmark on one machine should pay that.
+	// It is an option of the simulator, not a fault: it never runs out.
+	Latency time.Duration
 	// FirstOrdersCallEmpty makes the first GET /iserver/account/orders of a
 	// brokerage session answer an empty list, as IBKR sometimes does.
 	FirstOrdersCallEmpty bool
@@ -78,6 +83,7 @@ type Server struct {
 
 	maintenance atomic.Bool  // IBKR is restarting: every API call gets 503
 	clockOffset atomic.Int64 // the control API's move of the clock, in ns
+	totals      totals
 }
 
 // New returns a Server with cfg's defaults filled in.

@@ -62,7 +62,7 @@ func (b *brokerSession) status() authStatus {
 // touch checks the session for expiry and records activity; the caller holds
 // c.mu.
 func (s *Server) touch(c *consumer, now time.Time) bool {
-	ok := c.sess.alive(now, s.cfg.SessionIdleTimeout)
+	ok := s.sessionAlive(c, now)
 	if c.sess.bridge {
 		c.sess.lastActive = now
 	}
@@ -134,7 +134,7 @@ func (s *Server) handleSSODHInit(w http.ResponseWriter, r *http.Request) {
 	c := st.c
 	c.mu.Lock()
 	c.stats.Inits++
-	if c.sess.alive(st.now, s.cfg.SessionIdleTimeout) {
+	if s.sessionAlive(c, st.now) {
 		// Another login (or another replica) held a live brokerage
 		// session: this init takes it over.
 		c.stats.CompetingTakeovers++
@@ -166,6 +166,7 @@ func (s *Server) handleAuthStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTickle(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
 	c := st.c
+	s.totals.tickles.Add(1)
 	c.mu.Lock()
 	s.touch(c, st.now)
 	status := c.sess.status()

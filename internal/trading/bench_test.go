@@ -82,12 +82,21 @@ func BenchmarkConfirm(b *testing.B) {
 		b.Cleanup(pool.Close)
 		return pool
 	}
+	// The headline (issue 22) is the CPU a confirm costs against the CPU of
+	// the baseline's two writes at the same concurrency: the baseline runs
+	// first and the confirm reports the ratio as cpu-x-baseline.
 	for _, clients := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false, false) })
-		b.Run(fmt.Sprintf("clients=%d/confirm_notified", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false, true) })
-		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), meter, clients) })
-		b.Run(fmt.Sprintf("clients=%d/durable_writes_only", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, true, false) })
-		b.Run(fmt.Sprintf("clients=%d/ibkr_order_only", clients), func(b *testing.B) { benchOrderOnly(b, newPool(b), meter, clients) })
+		var base float64
+		ratio := func(b *testing.B, cpu float64) {
+			if base > 0 {
+				b.ReportMetric(cpu/base, "cpu-x-baseline")
+			}
+		}
+		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { base = benchBaseline(b, newPool(b), meter, clients) })
+		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { ratio(b, benchConfirm(b, newPool(b), meter, clients, false, false)) })
+		b.Run(fmt.Sprintf("clients=%d/confirm_notified", clients), func(b *testing.B) { ratio(b, benchConfirm(b, newPool(b), meter, clients, false, true)) })
+		b.Run(fmt.Sprintf("clients=%d/durable_writes_only", clients), func(b *testing.B) { ratio(b, benchConfirm(b, newPool(b), meter, clients, true, false)) })
+		b.Run(fmt.Sprintf("clients=%d/ibkr_order_only", clients), func(b *testing.B) { ratio(b, benchOrderOnly(b, newPool(b), meter, clients)) })
 	}
 }
 
@@ -143,8 +152,9 @@ func benchWorld(b *testing.B, pool *pgxpool.Pool, notified bool) *world {
 const perUserPerDay = 40
 
 // benchConfirm measures whole confirms, or with writesOnly just their two
-// durable writes (the previews are made before the clock starts).
-func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly, notified bool) {
+// durable writes (the previews are made before the clock starts), and
+// returns the CPU µs per operation.
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly, notified bool) float64 {
 	ctx := context.Background()
 	w := benchWorld(b, pool, notified)
 	env, svc := w.env, w.svc
@@ -184,10 +194,9 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 				b.Fatal(err)
 			}
 		}
-		measure(b, meter, clients, func(c, i int) error { return svc.DurableWrites(ctx, user(c, i), fmt.Sprint(i), previews[i]) })
-		return
+		return measure(b, meter, clients, func(c, i int) error { return svc.DurableWrites(ctx, user(c, i), fmt.Sprint(i), previews[i]) })
 	}
-	measure(b, meter, clients, func(c, i int) error {
+	return measure(b, meter, clients, func(c, i int) error {
 		conf, _, err := svc.Confirm(ctx, user(c, i), signals[i/clients], fmt.Sprint(i), "BUY")
 		if err != nil || conf.Status != trading.StatusSubmitted {
 			return fmt.Errorf("confirm %d: %s %v", i, conf.Status, err)
@@ -199,7 +208,7 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 // benchOrderOnly places the confirm's order at the simulator through the
 // same client and sessions, without the database: the part of a confirm's
 // cost that IBKR's HTTP API and its simulator account for.
-func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
+func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) float64 {
 	ctx := context.Background()
 	w := benchWorld(b, pool, false)
 	conns := make([]tradetest.Conn, clients)
@@ -224,10 +233,10 @@ func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients in
 		return err
 	}
 	warm(b, clients, func(c int) error { return place(c, fmt.Sprint("warmup-", c)) })
-	measure(b, meter, clients, func(c, i int) error { return place(c, fmt.Sprint(i)) })
+	return measure(b, meter, clients, func(c, i int) error { return place(c, fmt.Sprint(i)) })
 }
 
-func benchBaseline(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
+func benchBaseline(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) float64 {
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE bench_writes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text NOT NULL, at timestamptz NOT NULL)`); err != nil {
 		b.Fatal(err)
@@ -237,7 +246,7 @@ func benchBaseline(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int
 		return err
 	}
 	warm(b, clients, func(int) error { return insert("warmup") })
-	measure(b, meter, clients, func(_, i int) error {
+	return measure(b, meter, clients, func(_, i int) error {
 		for range 2 { // two sequential committed single-row writes
 			if err := insert(fmt.Sprint(i)); err != nil {
 				return err
@@ -293,9 +302,10 @@ func warm(b *testing.B, clients int, op func(c int) error) {
 }
 
 // measure runs op b.N times spread over clients goroutines (client c takes
-// i = c, c+clients, ...) and reports latency and throughput. A failed op
-// stops its client; the benchmark has failed then, so its latency is moot.
-func measure(b *testing.B, meter cpuMeter, clients int, op func(c, i int) error) {
+// i = c, c+clients, ...), reports latency, throughput and CPU time, and
+// returns the CPU µs per operation. A failed op stops its client; the
+// benchmark has failed then, so its latency is moot.
+func measure(b *testing.B, meter cpuMeter, clients int, op func(c, i int) error) float64 {
 	lat := make([][]time.Duration, clients)
 	b.ResetTimer()
 	cpu0 := meter.read(b)
@@ -319,8 +329,10 @@ func measure(b *testing.B, meter cpuMeter, clients int, op func(c, i int) error)
 	elapsed := time.Since(start)
 	cpu := meter.read(b).sub(cpu0)
 	report(b, lat, elapsed)
-	b.ReportMetric(float64((cpu.server+cpu.self).Microseconds())/float64(b.N), "cpu-µs/op")
+	perOp := float64((cpu.server + cpu.self).Microseconds()) / float64(b.N)
+	b.ReportMetric(perOp, "cpu-µs/op")
 	b.ReportMetric(float64(cpu.server.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	return perOp
 }
 
 // cpuMeter reads the CPU time used so far by the PostgreSQL server (the

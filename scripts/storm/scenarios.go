@@ -1,0 +1,446 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordertune/ordertune/internal/market"
+)
+
+// call sends one request as tenant t (its session cookie) to its server
+// and returns the status and body.
+func (r *runner) call(ctx context.Context, t tenant, method, path string, body any, hdr map[string]string) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.target(t)+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Cookie", "ordertune_session="+t.cookie)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// publish publishes an entry signal for ticker (market on open, the next
+// opening auction whose cut-off has not passed) with the admin's token.
+func (r *runner) publish(ctx context.Context, ticker string) (string, error) {
+	clock := market.Default()
+	day := clock.Cutoff(market.Open, time.Now()).In(clock.Location()).Format("2006-01-02")
+	b, _ := json.Marshal(map[string]any{"ticker": ticker, "strategy": "I", "kind": "entry", "signal_date": day,
+		"entry_date": day, "ref_close": "190.00", "rsi2": "4.5", "return_2d": "-0.031", "entry_mode": "next_open_market"})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.targets[0]+"/api/v1/signals", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.w.token)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var g struct {
+		ID string `json:"id"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(raw, &g) != nil {
+		return "", fmt.Errorf("publish %s: %d %s", ticker, resp.StatusCode, raw)
+	}
+	return g.ID, nil
+}
+
+// confirm confirms signal as t and returns the confirmation's id, or an
+// error class ("HTTP 409 conflict", "status unknown", …).
+func (r *runner) confirm(ctx context.Context, t tenant, signal, key string) (string, string) {
+	status, body, err := r.call(ctx, t, http.MethodPost, "/api/v1/signals/"+signal+"/confirm",
+		map[string]string{"side": "BUY"}, map[string]string{"Idempotency-Key": key})
+	if err != nil {
+		return "", "transport: " + strings.TrimPrefix(err.Error(), "Post ")
+	}
+	var c struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+	json.Unmarshal(body, &c)
+	switch {
+	case status != http.StatusCreated && status != http.StatusOK:
+		return "", fmt.Sprintf("HTTP %d %s: %.60s", status, c.Code, c.Detail)
+	case c.Status != "submitted":
+		return c.ID, "status " + c.Status
+	}
+	return c.ID, ""
+}
+
+// meter is the readings taken around a scenario.
+type meter struct {
+	at               time.Time
+	serverCPU, pgCPU time.Duration
+	sim              simStats
+	handshakes       float64 // the servers' ordertune_ibkr_handshakes_total
+	load             string
+}
+
+func (r *runner) read(ctx context.Context) meter {
+	m := meter{at: time.Now(), pgCPU: pgCPU(r.postmaster), sim: readSimStats(ctx, r.sim), load: loadAvg()}
+	for _, p := range r.servers {
+		m.serverCPU += cpuOf(p.pid(), false)
+	}
+	for _, t := range r.targets {
+		v, _ := metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
+		m.handshakes += v
+	}
+	return m
+}
+
+// rss returns the servers' summed VmRSS and VmHWM in MiB.
+func (r *runner) rss() (float64, float64) {
+	var a, b float64
+	for _, p := range r.servers {
+		x, y := rssOf(p.pid())
+		a, b = a+x, b+y
+	}
+	return a, b
+}
+
+// result is one scenario's figures.
+type result struct {
+	name      string
+	confirms  int
+	ok        int
+	errors    map[string]int
+	p50, p99  time.Duration
+	max       time.Duration
+	lastOrder time.Duration // from the storm's start to the last order at the simulator
+	orders    int           // of this storm's confirmations, orders the simulator holds
+	wall      time.Duration
+	before    meter
+	after     meter
+	hsPerSec  float64 // simulator handshakes per second while they ran
+	rss, peak float64
+	notes     []string
+}
+
+func pct(l []time.Duration, p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[int(p*float64(len(l)-1))]
+}
+
+// storm has every tenant confirm one new signal of ticker, at moments
+// spread uniformly over spread (0: all at once), in random order. Latency
+// counts from each confirm's planned moment, so a client that falls behind
+// does not hide the server's queue.
+func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []tenant, spread time.Duration) (*result, error) {
+	signal, err := r.publish(ctx, ticker)
+	if err != nil {
+		return nil, err
+	}
+	res := &result{name: name, confirms: len(tenants), errors: map[string]int{}}
+	lat := make([]time.Duration, len(tenants))
+	ids := make([]string, len(tenants))
+	errc := make([]string, len(tenants))
+	order := rand.Perm(len(tenants))
+	hs := r.watchHandshakes(ctx)
+	res.before = r.read(ctx)
+	start := time.Now().Add(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for k, i := range order {
+		at := start
+		if len(tenants) > 1 {
+			at = start.Add(time.Duration(int64(spread) * int64(k) / int64(len(tenants))))
+		}
+		wg.Go(func() {
+			time.Sleep(time.Until(at))
+			ids[i], errc[i] = r.confirm(ctx, tenants[i], signal, fmt.Sprintf("%s-%d", key, tenants[i].i))
+			lat[i] = time.Since(at)
+		})
+	}
+	wg.Wait()
+	res.wall = time.Since(start)
+	res.after = r.read(ctx)
+	res.hsPerSec = hs()
+	res.rss, res.peak = r.rss()
+	for i := range tenants {
+		if errc[i] != "" {
+			res.errors[errc[i]]++
+		} else {
+			res.ok++
+		}
+	}
+	slices.Sort(lat)
+	res.p50, res.p99, res.max = pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1]
+	orders, err := simOrders(ctx, r.sim)
+	if err != nil {
+		return nil, err
+	}
+	mine := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			mine[id] = true
+		}
+	}
+	var last time.Time
+	for _, o := range orders {
+		if mine[o.COID] {
+			res.orders++
+			if o.ReceivedAt.After(last) {
+				last = o.ReceivedAt
+			}
+		}
+	}
+	if !last.IsZero() {
+		res.lastOrder = last.Sub(start)
+	}
+	return res, nil
+}
+
+// watchHandshakes samples the simulator's handshake count every 100 ms
+// until the returned function is called, which reports the handshakes per
+// second between the first and the last sample that saw one.
+func (r *runner) watchHandshakes(ctx context.Context) func() float64 {
+	type sample struct {
+		at time.Time
+		n  int64
+	}
+	var (
+		mu      sync.Mutex
+		samples []sample
+		stop    = make(chan struct{})
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			s := sample{time.Now(), readSimStats(ctx, r.sim).Handshakes}
+			mu.Lock()
+			samples = append(samples, s)
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-done
+		first, last := -1, -1
+		for i := 1; i < len(samples); i++ {
+			if samples[i].n > samples[i-1].n {
+				if first < 0 {
+					first = i - 1
+				}
+				last = i
+			}
+		}
+		if first < 0 {
+			return 0
+		}
+		d := samples[last].at.Sub(samples[first].at).Seconds()
+		return float64(samples[last].n-samples[first].n) / d
+	}
+}
+
+// warmUp gives every tenant a ready session: one pass-through request
+// each (handshake, brokerage session, accounts), from workers goroutines.
+func (r *runner) warmUp(ctx context.Context, workers int) (*result, error) {
+	res := &result{name: "warm-up (pass-through GET, 400 at a time)", confirms: 0, errors: map[string]int{}}
+	hs := r.watchHandshakes(ctx)
+	res.before = r.read(ctx)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	lat := make([]time.Duration, len(r.w.tenants))
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(r.w.tenants) {
+					return
+				}
+				t0 := time.Now()
+				status, body, err := r.call(ctx, r.w.tenants[i], http.MethodGet, "/api/v1/ibkr/trsrv/stocks?symbols=AAPL", nil, nil)
+				lat[i] = time.Since(t0)
+				if err != nil || status != http.StatusOK {
+					mu.Lock()
+					res.errors[fmt.Sprintf("%d %v %.80s", status, err, body)]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.after = r.read(ctx)
+	res.wall = res.after.at.Sub(res.before.at)
+	res.hsPerSec = hs()
+	res.rss, res.peak = r.rss()
+	slices.Sort(lat)
+	res.p50, res.p99, res.max = pct(lat, 0.5), pct(lat, 0.99), lat[len(lat)-1]
+	res.ok = len(r.w.tenants) - len(res.errors)
+	return res, nil
+}
+
+// keepAlive leaves every warm tenant idle for d and reads what the
+// servers' keep-alive cost and whether any session was lost.
+func (r *runner) keepAlive(ctx context.Context, d time.Duration) *result {
+	res := &result{name: fmt.Sprintf("keep-alive: %d idle warm tenants, %v", len(r.w.tenants), d), errors: map[string]int{}}
+	ready0 := r.readySessions(ctx)
+	res.before = r.read(ctx)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	res.after = r.read(ctx)
+	ready1 := r.readySessions(ctx)
+	res.wall = res.after.at.Sub(res.before.at)
+	res.rss, res.peak = r.rss()
+	res.notes = append(res.notes, fmt.Sprintf("ready sessions (server metric) %d → %d", ready0, ready1))
+	return res
+}
+
+// readySessions is the servers' count of ready cached sessions.
+func (r *runner) readySessions(ctx context.Context) int {
+	var n float64
+	for _, t := range r.targets {
+		v, _ := metric(ctx, t, "ordertune_ibkr_sessions", `state="ready"`)
+		n += v
+	}
+	return int(n)
+}
+
+// soak runs n tenants through a realistic mix for d: each polls a market
+// data snapshot through the pass-through every 2 s, its live orders every
+// 5 s (IBKR allows one a 5 s) and its confirmation log every 10 s, each with
+// jitter; a new signal is published every minute and each tenant confirms
+// it at a random moment of that minute.
+func (r *runner) soak(ctx context.Context, tenants []tenant, d time.Duration) (*result, error) {
+	res := &result{name: fmt.Sprintf("pacing soak: %d tenants, %v", len(tenants), d), errors: map[string]int{}}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	count := map[string]int{}
+	note := func(kind string, status int, err error, l time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return // cut off by the end of the soak
+		}
+		count[kind]++
+		switch {
+		case err != nil:
+			res.errors[kind+": "+err.Error()]++
+		case status >= 300:
+			res.errors[fmt.Sprintf("%s: HTTP %d", kind, status)]++
+		}
+		if kind == "confirm" && err == nil && status < 300 {
+			lat = append(lat, l)
+		}
+	}
+	res.before = r.read(ctx)
+	var wg sync.WaitGroup
+	poll := func(t tenant, kind, path string, every time.Duration) {
+		wg.Go(func() {
+			wait := rand.N(every)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				t0 := time.Now()
+				status, _, err := r.call(ctx, t, http.MethodGet, path, nil, nil)
+				note(kind, status, err, time.Since(t0))
+				wait = every/2 + rand.N(every)
+			}
+		})
+	}
+	for _, t := range tenants {
+		poll(t, "snapshot", "/api/v1/ibkr/iserver/marketdata/snapshot?conids=265598&fields=31,84,86", 2*time.Second)
+		poll(t, "live orders", "/api/v1/ibkr/iserver/account/orders", 5*time.Second)
+		poll(t, "confirmation log", "/api/v1/confirmations", 10*time.Second)
+	}
+	tickers := []string{"MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AVGO", "COST", "NFLX", "AMD", "PEP", "ADBE"}
+	wg.Go(func() {
+		for k := 0; ctx.Err() == nil; k++ {
+			minute := time.Now()
+			signal, err := r.publish(ctx, tickers[k%len(tickers)])
+			if err != nil {
+				note("publish", 0, err, 0)
+			} else {
+				for _, t := range tenants {
+					wg.Go(func() {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(rand.N(time.Minute)):
+						}
+						t0 := time.Now()
+						_, e := r.confirm(ctx, t, signal, fmt.Sprintf("soak%d-%d", k, t.i))
+						var err error
+						if e != "" {
+							err = fmt.Errorf("%s", e)
+						}
+						note("confirm", 200, err, time.Since(t0))
+					})
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(minute.Add(time.Minute))):
+			}
+		}
+	})
+	wg.Wait()
+	res.after = r.read(context.Background())
+	res.wall = res.after.at.Sub(res.before.at)
+	res.rss, res.peak = r.rss()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	res.confirms = count["confirm"]
+	res.ok = res.confirms
+	for k, v := range res.errors {
+		if strings.HasPrefix(k, "confirm") {
+			res.ok -= v
+		}
+	}
+	if len(lat) > 0 {
+		res.p50, res.p99, res.max = pct(lat, 0.5), pct(lat, 0.99), lat[len(lat)-1]
+	}
+	kinds := make([]string, 0, len(count))
+	for k := range count {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		res.notes = append(res.notes, fmt.Sprintf("%s: %d requests", k, count[k]))
+	}
+	return res, nil
+}
