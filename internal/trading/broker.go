@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/rejection"
 )
 
 // Mode names a user's broker connection: each user has one for live
@@ -146,6 +147,20 @@ type WhatIf struct {
 	EquityWithLoanAfter string   `json:"equity_with_loan_after"`
 	Warnings            []string `json:"warnings"`
 	Refusal             *string  `json:"refusal"`
+	// RefusalKind and RefusalAdvice put Refusal in the user's words
+	// (package rejection); nil without a refusal.
+	RefusalKind   *string `json:"refusal_kind,omitempty"`
+	RefusalAdvice *string `json:"refusal_advice,omitempty"`
+}
+
+// explained returns w with its refusal's kind and advice.
+func (w WhatIf) explained() WhatIf {
+	if w.Refusal != nil {
+		x := rejection.Explain(*w.Refusal)
+		kind := string(x.Kind)
+		w.RefusalKind, w.RefusalAdvice = &kind, &x.Advice
+	}
+	return w
 }
 
 // ErrAccountChanged means the user's active broker connection is no longer

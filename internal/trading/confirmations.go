@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/rejection"
 )
 
 // Status is where a confirmation stands.
@@ -46,10 +47,33 @@ const (
 )
 
 // ConfirmationError is why a confirmation failed: a code of the error
-// vocabulary and IBKR's own text where there is one.
+// vocabulary and IBKR's own text where there is one. When IBKR refused the
+// order, Kind and Advice say what kind of refusal its text is and what to
+// do about it (package rejection); they are nil otherwise.
 type ConfirmationError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Kind    *string `json:"kind,omitempty"`
+	Advice  *string `json:"advice,omitempty"`
+}
+
+// newConfirmationError is a stored error as clients see it: IBKR's
+// refusals come with their kind and advice.
+func newConfirmationError(code, message string) *ConfirmationError {
+	e := &ConfirmationError{Code: code, Message: message}
+	if Refusal(code) {
+		x := rejection.Explain(message)
+		kind := string(x.Kind)
+		e.Kind, e.Advice = &kind, &x.Advice
+	}
+	return e
+}
+
+// Refusal reports whether an error code means that IBKR refused the order
+// (with its text as the message), as opposed to Ordertune not sending it
+// or IBKR not answering.
+func Refusal(code string) bool {
+	return code == string(errs.BrokerOrderRejected) || code == string(errs.BrokerNoPermission)
 }
 
 // Event is one entry of a confirmation's status history.
@@ -113,10 +137,11 @@ func scanConfirmation(row pgx.Row) (Confirmation, error) {
 	c.FilledQuantity = trimDecimal(c.FilledQuantity)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	if code != nil {
-		c.Error = &ConfirmationError{Code: *code}
+		m := ""
 		if msg != nil {
-			c.Error.Message = *msg
+			m = *msg
 		}
+		c.Error = newConfirmationError(*code, m)
 	}
 	return c, nil
 }

@@ -44,7 +44,12 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo lo
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
 		return c
 	}
-	log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode).Msg("order outcome recorded")
+	ev := log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode)
+	if c.Error != nil && c.Error.Kind != nil {
+		// The operator reads IBKR's words and the advice the user got.
+		ev = ev.Str("ibkr_text", c.Error.Message).Str("rejection_kind", *c.Error.Kind).Str("advice", *c.Error.Advice)
+	}
+	ev.Msg("order outcome recorded")
 	return c
 }
 
