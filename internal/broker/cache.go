@@ -33,6 +33,9 @@ type Cache struct {
 	// suppress are the reply questions suppressed in every new brokerage
 	// session, after accounts are queried: Config.AllowedQuestions.
 	suppress []string
+	// suppressFor, when set, returns a user's questions to suppress
+	// instead (an admin may override the platform's list per user).
+	suppressFor func(ctx context.Context, userID string) ([]string, error)
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
@@ -284,10 +287,14 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			if err == nil && !list.Has(cur.conn.AccountID) {
 				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(cur.conn.AccountID))
 			}
-			if err == nil && len(c.suppress) > 0 {
+			suppress := c.suppress
+			if err == nil && c.suppressFor != nil {
+				suppress, err = c.suppressFor(ctx, t.userID)
+			}
+			if err == nil && len(suppress) > 0 {
 				// Once per brokerage session, so known questions do not
 				// interrupt an order.
-				err = cur.sess.SuppressQuestions(ctx, c.suppress...)
+				err = cur.sess.SuppressQuestions(ctx, suppress...)
 			}
 			accounts = err == nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,8 @@ type Service struct {
 	now      func() time.Time
 	cache    *Cache
 	orders   *Orders
+	// allowed is the platform's reply-question allowlist.
+	allowed []string
 }
 
 // New returns a Service; start its keep-alive with Cache().Run.
@@ -62,8 +65,14 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AllowedQuestions == nil {
 		cfg.AllowedQuestions = DefaultAllowedQuestions()
 	}
+	s.allowed = slices.Clone(cfg.AllowedQuestions)
 	s.cache = newCache(cfg.Cache, s.ibkrOpts, s.loadActive, cfg.AllowedQuestions)
+	s.cache.suppressFor = func(ctx context.Context, userID string) ([]string, error) {
+		pol, err := s.questionPolicy(ctx, userID)
+		return pol.Allowed, err
+	}
 	s.orders = NewOrders(s, cfg.AllowedQuestions)
+	s.orders.policy = s.questionPolicy
 	return s, nil
 }
 

@@ -85,6 +85,9 @@ type Event struct {
 	AvgFillPrice   *string   `json:"avg_fill_price"`
 	ErrorCode      *string   `json:"error_code"`
 	Message        string    `json:"message"`
+	// Question is the reply question the broker asked at this point, and
+	// Ordertune's answer; nil for a status change.
+	Question *Question `json:"question,omitempty"`
 }
 
 // Confirmation is one Confirm click and the order it placed. Its ID is the
@@ -175,14 +178,14 @@ func (s *Service) confirmation(ctx context.Context, q rowQuerier, userID, id str
 
 func events(ctx context.Context, q rowQuerier, id string) ([]Event, error) {
 	rows, err := q.Query(ctx, `
-		SELECT at, status, broker_status, filled_quantity::text, avg_fill_price::text, error_code, message
+		SELECT at, status, broker_status, filled_quantity::text, avg_fill_price::text, error_code, message, question
 		FROM confirmation_events WHERE confirmation_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read status history of %s: %w", id, err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
 		var e Event
-		err := r.Scan(&e.At, &e.Status, &e.BrokerStatus, &e.FilledQuantity, &e.AvgFillPrice, &e.ErrorCode, &e.Message)
+		err := r.Scan(&e.At, &e.Status, &e.BrokerStatus, &e.FilledQuantity, &e.AvgFillPrice, &e.ErrorCode, &e.Message, &e.Question)
 		e.At = e.At.UTC()
 		e.FilledQuantity, e.AvgFillPrice = trimPtr(e.FilledQuantity), trimPtr(e.AvgFillPrice)
 		return e, err

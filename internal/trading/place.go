@@ -111,6 +111,16 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo loc
 		}
 	}
 	placed, err := s.broker.PlaceOrder(ctx, userID, p.order(conid, id))
+	o := s.placedOutcome(conid, placed, err)
+	o.questions = placed.Questions
+	if err != nil {
+		o.questions = questionsOf(err)
+	}
+	return o
+}
+
+// placedOutcome classifies the broker's answer to an order.
+func (s *Service) placedOutcome(conid int64, placed OrderState, err error) outcome {
 	switch {
 	case err == nil:
 		return outcome{status: StatusSubmitted, conid: conid, brokerOrderID: placed.OrderID,
