@@ -146,7 +146,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
+	if deps.Broker, err = newBroker(cfg, log, pool, ring, m, clock, deps.Notify); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
@@ -229,13 +229,27 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 	}
 }
 
+// competingSessions queues the broker.competing_session notification in
+// the transaction that records the competing login or its take-over.
+func competingSessions(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, userID string, ev broker.CompetingSession) error {
+	if ns == nil {
+		return nil
+	}
+	return func(ctx context.Context, tx pgx.Tx, userID string, ev broker.CompetingSession) error {
+		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: notify.BrokerCompetingSession, Data: ev})
+		return err
+	}
+}
+
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
+func newBroker(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
 		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
+		OnCompeting:      competingSessions(ns),
+		Log:              log,
 	})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
@@ -35,6 +36,13 @@ type Config struct {
 	AllowedQuestions []string
 	// Now is the clock of timestamps; nil means time.Now.
 	Now func() time.Time
+	// OnCompeting, when set, is called in the transaction that records
+	// that another login holds a user's brokerage session (or that
+	// Ordertune took it back), once per episode, so the user's
+	// broker.competing_session notification commits with the audit row.
+	OnCompeting func(ctx context.Context, tx pgx.Tx, userID string, ev CompetingSession) error
+	// Log receives what cannot be recorded of a session's events.
+	Log zerolog.Logger
 }
 
 // Service manages users' broker connections and their session cache.
@@ -46,7 +54,8 @@ type Service struct {
 	cache    *Cache
 	orders   *Orders
 	// allowed is the platform's reply-question allowlist.
-	allowed []string
+	allowed     []string
+	onCompeting func(ctx context.Context, tx pgx.Tx, userID string, ev CompetingSession) error
 }
 
 // New returns a Service; start its keep-alive with Cache().Run.
@@ -73,6 +82,14 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.orders = NewOrders(s, cfg.AllowedQuestions)
 	s.orders.policy = s.questionPolicy
+	s.onCompeting = cfg.OnCompeting
+	s.cache.competingPref = s.SessionPreference
+	log := cfg.Log
+	s.cache.onSessionEvent = func(ctx context.Context, userID string, conn Conn, ev SessionEvent) {
+		if err := s.sessionEvent(ctx, userID, conn, ev); err != nil {
+			log.Error().Err(err).Str("user_id", userID).Str("action", ev.Action).Msg("could not record a competing IBKR login")
+		}
+	}
 	return s, nil
 }
 
