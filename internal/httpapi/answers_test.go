@@ -85,3 +85,70 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestReplyQuestionsRecorded: an allowlisted question IBKR asks is
+// confirmed, and it and Ordertune's answer are in the confirmation's
+// status history and the audit trail; a question off the allowlist fails
+// the confirmation and is recorded the same way.
+func TestReplyQuestionsRecorded(t *testing.T) {
+	e := newTradeEnv(t)
+	type asked struct{ IDs, Answer, Reason string }
+	check := func(t *testing.T, id string, want asked) {
+		t.Helper()
+		st, body := e.call(t, e.a, http.MethodGet, "/confirmations/"+id, nil)
+		c := decodeAs[trading.Confirmation](t, body)
+		if st != http.StatusOK {
+			t.Fatalf("GET confirmation = %d %s", st, body)
+		}
+		var got []asked
+		for i, ev := range c.Events {
+			if ev.Question == nil {
+				continue
+			}
+			q := ev.Question
+			got = append(got, asked{IDs: strings.Join(q.MessageIDs, ","), Answer: q.Answer, Reason: q.Reason})
+			if q.Text == "" || !strings.Contains(ev.Message, q.Text) || i == len(c.Events)-1 {
+				t.Errorf("history entry %d %+v: want IBKR's text, before the outcome", i, ev)
+			}
+		}
+		if diff := cmp.Diff([]asked{want}, got); diff != "" {
+			t.Errorf("questions in the history (-want +got):\n%s", diff)
+		}
+		var details []byte
+		err := e.pool.QueryRow(t.Context(), `SELECT details FROM audit_events
+			WHERE action = 'confirmation.question' AND subject = $1 AND user_id = $2`, id, e.a.id).Scan(&details)
+		if err != nil {
+			t.Fatalf("audit row of the question: %v", err)
+		}
+		var q trading.Question
+		if err := json.Unmarshal(details, &q); err != nil || q.Answer != want.Answer || strings.Join(q.MessageIDs, ",") != want.IDs {
+			t.Errorf("audit details = %s (%v), want %+v", details, err, want)
+		}
+	}
+	for i, tc := range []struct {
+		id     string
+		status int
+		want   asked
+	}{
+		{"o354", http.StatusCreated, asked{"o354", trading.AnswerConfirmed, "on the platform's allowlist"}},
+		{"o999", http.StatusUnprocessableEntity, asked{"o999", trading.AnswerDeclined, "not on the allowlist"}},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(func(m map[string]any) { m["ticker"] = []string{"AAPL", "MSFT"}[i] }))
+			sig := decodeAs[trading.Signal](t, body)
+			value, _ := json.Marshal(tc.id)
+			e.sim.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders", Kind: ibkrsim.FaultReplyQuestion, Value: value, Count: 1})
+			st, body := e.call(t, e.a, http.MethodPost, "/signals/"+sig.ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", "q-"+tc.id)
+			if st != tc.status {
+				t.Fatalf("confirm = %d %s, want %d", st, body, tc.status)
+			}
+			var id string
+			if st == http.StatusCreated {
+				id = decodeAs[trading.Confirmation](t, body).ID
+			} else {
+				id = decodeAs[Problem](t, body).Confirmation.ID
+			}
+			check(t, id, tc.want)
+		})
+	}
+}
