@@ -91,7 +91,7 @@ func (f *browserFlow) ibkrAnswers(t *testing.T) {
 	var takeovers, told int
 	err := f.env.pool.QueryRow(context.Background(), `SELECT
 		(SELECT count(*) FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.email = $1 AND a.action = 'broker.session_taken_back'),
-		(SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.email = $1 AND n.type = 'broker.competing_session')`,
+		(SELECT count(*) FROM notification_events n JOIN users u ON u.id = n.user_id WHERE u.email = $1 AND n.type = 'broker.competing_session')`,
 		f.sub.email).Scan(&takeovers, &told)
 	if err != nil || takeovers != 1 || told != 1 {
 		t.Errorf("take-overs audited %d, competing notifications %d (%v); want 1 and 1", takeovers, told, err)
