@@ -41,6 +41,7 @@ function summary(n) {
     // A refusal: IBKR's words, then what to do about them.
     return [words, e.message ? `IBKR said: ${e.message}` : '', e.advice ? `What to do: ${e.advice}` : ''].filter(Boolean).join(' — ');
   }
+  if (n.type === 'broker.competing_session' && d.message) return String(d.message);
   if (d.ip) return `From ${d.ip}`;
   if (d.name) return String(d.name);
   return '';
