@@ -69,14 +69,23 @@ var recordQuestionSQL = `
 // recordQuestion writes q, asked about confirmation id, to its status
 // history and the audit trail.
 func recordQuestion(ctx context.Context, tx pgx.Tx, id string, at time.Time, q Question) error {
-	b, err := json.Marshal(q)
+	args, err := questionArgs(id, at, q)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, recordQuestionSQL, id, at, questionMessage(q), b); err != nil {
+	if _, err := tx.Exec(ctx, recordQuestionSQL, args...); err != nil {
 		return fmt.Errorf("record question of %s: %w", id, err)
 	}
 	return nil
+}
+
+// questionArgs are recordQuestionSQL's arguments.
+func questionArgs(id string, at time.Time, q Question) ([]any, error) {
+	b, err := json.Marshal(q)
+	if err != nil {
+		return nil, fmt.Errorf("record question of %s: %w", id, err)
+	}
+	return []any{id, at, questionMessage(q), b}, nil
 }
 
 // questionMessage is a question's line in the status history.
@@ -86,4 +95,60 @@ func questionMessage(q Question) string {
 		answer = "Ordertune answered no"
 	}
 	return fmt.Sprintf("IBKR asked [%s]: %s — %s (%s)", strings.Join(q.MessageIDs, ","), q.Text, answer, q.Reason)
+}
+
+// recordLocked records a confirm's outcome o on the lock's connection and
+// releases the lock in the same round trip (with the OnOutcome hook, in
+// the same transaction; the hook's writes follow). The next order of the
+// account thus sees this one's outcome. When the row has moved on
+// meanwhile (another instance's reconciliation settled it), it returns
+// the row as it is.
+func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lockedOrder) (Confirmation, error) {
+	// From unknown too: another instance's reconciliation may have taken
+	// the row for abandoned meanwhile, and this answer is better evidence
+	// than its lookup.
+	from := []Status{StatusPending, StatusUnknown}
+	now := s.cfg.Now().UTC()
+	sql, args, err := applyStatement(id, from, o, now)
+	if err != nil {
+		return Confirmation{}, err
+	}
+	var c Confirmation
+	changed := true
+	b := &pgx.Batch{}
+	// The questions IBKR asked come first in the history, in the same
+	// round trip (and, with the hook, the same transaction).
+	for _, q := range o.questions {
+		qargs, err := questionArgs(id, now, q)
+		if err != nil {
+			return Confirmation{}, err
+		}
+		b.Queue(recordQuestionSQL, qargs...)
+	}
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+		var err error
+		if c, err = scanConfirmation(row); errors.Is(err, pgx.ErrNoRows) {
+			changed, err = false, nil
+		}
+		return err
+	})
+	b.Queue(unlockSQL, lo.accountID)
+	if s.cfg.OnOutcome == nil {
+		err = lo.conn.SendBatch(ctx, b).Close()
+	} else {
+		err = pgx.BeginFunc(ctx, lo.conn, func(tx pgx.Tx) error {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil || !changed {
+				return err
+			}
+			return s.cfg.OnOutcome(ctx, tx, c)
+		})
+	}
+	if err != nil {
+		return Confirmation{}, err
+	}
+	lo.done(true)
+	if !changed {
+		return s.confirmationAny(ctx, id)
+	}
+	return c, nil
 }
