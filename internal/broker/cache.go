@@ -389,19 +389,6 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	t.competingNotified = false
 }
 
-// forgetFailure drops the user's remembered failure, so the next request
-// tries again at once (a setting that caused it changed).
-func (c *Cache) forgetFailure(userID string) {
-	c.mu.Lock()
-	t := c.tenants[userID]
-	c.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	t.failErr, t.failUntil = nil, time.Time{}
-	t.mu.Unlock()
-}
 
 // unreachable reports whether err says IBKR was not reached at all (no
 // answer: connection refused or reset, a timeout), as opposed to an answer
