@@ -389,7 +389,6 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	t.competingNotified = false
 }
 
-
 // unreachable reports whether err says IBKR was not reached at all (no
 // answer: connection refused or reset, a timeout), as opposed to an answer
 // that refused the session (credentials, consumer, account).
