@@ -52,6 +52,8 @@ func WebPagePaths() []string {
 		"/admin/audit",
 		"/admin/tokens",
 		"/admin/risk",
+		"/forgot-password",
+		"/reset-password",
 	}
 }
 
