@@ -223,7 +223,9 @@ type tabState struct {
 func (e *browserEnv) newTab(t *testing.T) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
+	// The whole flow in one tab: about 5 minutes on a busy 2-core machine,
+	// more under -race.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 12*time.Minute)
 	tb := &tab{t: t, tabState: &tabState{env: e, ctx: ctx}}
 	msgs := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {

@@ -71,6 +71,7 @@ func TestBrowser(t *testing.T) {
 		{"MyConfirmations", f.myConfirmations},
 		{"CancelOrder", f.cancelOrder},
 		{"RiskLimits", f.riskLimits},
+		{"IBKRAnswers", f.ibkrAnswers},
 		{"UseLiveForOrders", f.useLiveForOrders},
 		{"ChangePassword", f.changePassword},
 		{"AdminLogAndCSV", f.adminLogAndCSV},

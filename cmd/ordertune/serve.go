@@ -170,7 +170,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.leases, s.onRelease, deps.Replication = leases, rm.Released, repl
 	s.workers = append(s.workers, leases.Run)
-	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock, deps.Notify, leases); err != nil {
+	if deps.Broker, err = newBroker(cfg, log, pool, ring, m, clock, deps.Notify, leases); err != nil {
 		return nil, err
 	}
 	if err := deps.Notify.AddPeriodic("broker.activation_check", broker.ActivationInterval, activationCheck(deps.Broker, log)); err != nil {
@@ -257,6 +257,18 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 	}
 }
 
+// competingSessions queues the broker.competing_session notification in
+// the transaction that records the competing login or its take-over.
+func competingSessions(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, userID string, ev broker.CompetingSession) error {
+	if ns == nil {
+		return nil
+	}
+	return func(ctx context.Context, tx pgx.Tx, userID string, ev broker.CompetingSession) error {
+		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: notify.BrokerCompetingSession, Data: ev})
+		return err
+	}
+}
+
 // activationCheck is the periodic task that re-tests credentials IBKR
 // has not activated yet (broker.activated).
 func activationCheck(b *broker.Service, log zerolog.Logger) func(ctx context.Context) error {
@@ -271,7 +283,7 @@ func activationCheck(b *broker.Service, log zerolog.Logger) func(ctx context.Con
 
 // newBroker builds the broker service; its keep-alive runs as a worker.
 // Credentials that IBKR activates are announced through ns.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service,
+func newBroker(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service,
 	leases *lease.Manager) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
@@ -285,6 +297,8 @@ func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metric
 		Cache: broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff,
 			Leases: leases},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
+		OnCompeting:      competingSessions(ns),
+		Log:              log,
 	})
 	if err != nil {
 		return nil, err

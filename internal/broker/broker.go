@@ -85,6 +85,9 @@ type Connection struct {
 type Overview struct {
 	ActiveMode  Mode                 `json:"active_mode"`
 	Connections map[Mode]*Connection `json:"connections"`
+	// OnCompeting is what Ordertune does while another login holds the
+	// brokerage session: CompetingTakeBack or CompetingWait.
+	OnCompeting string `json:"on_competing"`
 }
 
 // TestResult is the outcome of Test Connection, step by step: the one

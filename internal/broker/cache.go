@@ -37,6 +37,17 @@ type Cache struct {
 	// suppress are the reply questions suppressed in every new brokerage
 	// session, after accounts are queried: Config.AllowedQuestions.
 	suppress []string
+	// suppressFor, when set, returns a user's questions to suppress
+	// instead (an admin may override the platform's list per user).
+	suppressFor func(ctx context.Context, userID string) ([]string, error)
+	// competingPref, when set, returns what to do while another login
+	// holds a user's brokerage session (CompetingTakeBack or
+	// CompetingWait); nil takes it back without asking who holds it.
+	competingPref func(ctx context.Context, userID string) (string, error)
+	// onSessionEvent, when set, is told that another login holds a
+	// user's session, or that Ordertune took it back. It is called
+	// without locks held.
+	onSessionEvent func(ctx context.Context, userID string, conn Conn, ev SessionEvent)
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
@@ -83,16 +94,19 @@ type tenant struct {
 	// gen is the generation of the session lease the LST was made under
 	// (0 without leases): the session serves only while this replica
 	// holds that very lease.
-	gen        int64
-	renewAt    time.Time
-	lstBad     bool // IBKR refused the LST (401): make a new one
-	brokerage  bool // the brokerage session is open
-	accounts   bool // accounts were queried in this brokerage session
-	competing  bool // another login holds the brokerage session
-	lastTickle time.Time
-	lastUsed   time.Time
-	lastErr    errs.Code
-	lastRepair time.Time // when a 401 last marked the LST bad (RepairEvery)
+	gen       int64
+	renewAt   time.Time
+	lstBad    bool // IBKR refused the LST (401): make a new one
+	brokerage bool // the brokerage session is open
+	accounts  bool // accounts were queried in this brokerage session
+	competing bool // another login holds the brokerage session
+	// competingNotified reports whether the user was told of the current
+	// episode of a competing login (broker.competing_session).
+	competingNotified bool
+	lastTickle        time.Time
+	lastUsed          time.Time
+	lastErr           errs.Code
+	lastRepair        time.Time // when a 401 last marked the LST bad (RepairEvery)
 
 	failErr   error
 	failUntil time.Time
@@ -267,6 +281,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 
 	now := c.cfg.Now()
 	t.mu.Lock()
+	wasCompeting := t.competing
 	origTok := t.tok.Value
 	needLST := t.tok.Value == "" || t.lstBad || !now.Before(t.renewAt) || !now.Before(t.tok.Expires) || !c.owns(t)
 	brokerage := t.brokerage && !t.competing && !needLST
@@ -284,7 +299,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	defer func() { c.release(cur) }()
 
 	var err error
-	fresh := false
+	fresh, waiting, takenBack := false, false, false
 	for attempt := 0; ; attempt++ {
 		if needLST {
 			c.release(cur)
@@ -295,7 +310,17 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			fresh = true
 			brokerage, accounts = false, false
 		}
-		if !brokerage {
+		if !brokerage && !fresh && c.competingPref != nil && heldElsewhere(ctx, cur.sess, wasCompeting) {
+			// Re-opening the session on a token that had one: another
+			// login may hold it, and the user decides whether to take it.
+			var pref string
+			if pref, err = c.competingPref(ctx, t.userID); err == nil && pref == CompetingWait {
+				waiting, err = true, errSessionInUse
+				break
+			}
+			takenBack = err == nil
+		}
+		if err == nil && !brokerage {
 			_, err = cur.sess.InitBrokerage(ctx)
 			if err == nil {
 				brokerage = true
@@ -308,10 +333,14 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			if err == nil && !list.Has(cur.conn.AccountID) {
 				err = errs.E(errs.BrokerAccountNotFound, "IBKR does not list account %s for this login; run Test Connection", MaskAccountID(cur.conn.AccountID))
 			}
-			if err == nil && len(c.suppress) > 0 {
+			suppress := c.suppress
+			if err == nil && c.suppressFor != nil {
+				suppress, err = c.suppressFor(ctx, t.userID)
+			}
+			if err == nil && len(suppress) > 0 {
 				// Once per brokerage session, so known questions do not
 				// interrupt an order.
-				err = cur.sess.SuppressQuestions(ctx, c.suppress...)
+				err = cur.sess.SuppressQuestions(ctx, suppress...)
 			}
 			accounts = err == nil
 		}
@@ -325,12 +354,25 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 
 	now = c.cfg.Now()
+	var ev *SessionEvent
+	var evConn Conn
+	defer func() {
+		// After t.mu is released (deferred below), before waiters go on.
+		if ev != nil && c.onSessionEvent != nil {
+			c.onSessionEvent(ctx, t.userID, evConn, *ev)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.flight = nil
 	if t.dropped {
 		f.err = errDropped
 		return
+	}
+	if waiting {
+		t.competing = true
+		ev, evConn = &SessionEvent{Action: "competing", Notify: !t.competingNotified}, t.conn
+		t.competingNotified = true
 	}
 	if err != nil {
 		f.err = asBrokerError(err)
@@ -365,6 +407,10 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 	t.brokerage, t.accounts, t.competing = true, true, false
 	t.failErr, t.lastErr = nil, ""
+	if takenBack {
+		ev, evConn = &SessionEvent{Action: "taken_back", Notify: !t.competingNotified}, t.conn
+	}
+	t.competingNotified = false
 }
 
 // unreachable reports whether err says IBKR was not reached at all (no

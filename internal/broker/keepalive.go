@@ -292,6 +292,14 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	c.releasePacer(pe)
 
 	now := c.cfg.Now()
+	var ev *SessionEvent
+	var evConn Conn
+	defer func() {
+		// After t.mu is released (deferred below).
+		if ev != nil && c.onSessionEvent != nil {
+			c.onSessionEvent(ctx, t.userID, evConn, *ev)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.tok.Value != tok || t.dropped {
@@ -299,13 +307,17 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	}
 	t.lastTickle = now
 	if err == nil {
-		t.competing, t.lastErr = false, ""
+		t.competing, t.lastErr, t.competingNotified = false, "", false
 		return true, false
 	}
 	kind := ibkr.KindOf(err)
 	t.lastErr = errs.Code(kind.Code())
 	switch {
 	case kind == ibkr.KindNoBrokerageSession && (res.AuthStatus.Competing || res.Collision):
+		if !t.competingNotified {
+			ev, evConn = &SessionEvent{Action: "competing", Notify: true}, t.conn
+			t.competingNotified = true
+		}
 		t.competing = true
 		return false, true
 	case kind == ibkr.KindNoBrokerageSession:

@@ -40,8 +40,9 @@ type Sessions interface {
 // reply-question allowlist, and the translation of IBKR's failures into
 // errs codes that keep IBKR's text.
 type Orders struct {
-	s      Sessions
-	policy ibkr.ReplyPolicy
+	s Sessions
+	// policy returns the user's reply-question allowlist.
+	policy func(ctx context.Context, userID string) (QuestionPolicy, error)
 }
 
 var _ trading.Broker = (*Orders)(nil)
@@ -49,7 +50,10 @@ var _ trading.Broker = (*Orders)(nil)
 // NewOrders returns Orders on s that confirm the reply questions whose
 // message ids are allowed (the ids the sessions suppress at start).
 func NewOrders(s Sessions, allowed []string) *Orders {
-	return &Orders{s: s, policy: ibkr.ConfirmMessageIDs(allowed...)}
+	allowed = slices.Clone(allowed)
+	return &Orders{s: s, policy: func(context.Context, string) (QuestionPolicy, error) {
+		return QuestionPolicy{Allowed: allowed}, nil
+	}}
 }
 
 // maxAttempts bounds how often one call is sent. A resend only follows an
@@ -135,11 +139,29 @@ func (o *Orders) ResolveContract(ctx context.Context, userID, ticker string) (tr
 	return trading.Contract{Conid: l.Conid, Exchange: l.Exchange}, nil
 }
 
-// PlaceOrder implements trading.Broker.
+// PlaceOrder implements trading.Broker. Every reply question IBKR asks is
+// answered by the user's allowlist and returned with its answer: in the
+// OrderState, or in a *trading.AnsweredError around the failure.
 func (o *Orders) PlaceOrder(ctx context.Context, userID string, ord trading.Order) (trading.OrderState, error) {
+	pol, err := o.policy(ctx, userID)
+	if err != nil {
+		return trading.OrderState{}, errs.Wrap(err, errs.Unavailable, "the reply-question allowlist could not be read; nothing was sent")
+	}
+	var asked []trading.Question
+	st, err := o.placeOrder(ctx, userID, ord, recordingPolicy(pol, &asked), &asked)
+	if err != nil && len(asked) > 0 {
+		return st, &trading.AnsweredError{Questions: asked, Err: err}
+	}
+	st.Questions = asked
+	return st, err
+}
+
+func (o *Orders) placeOrder(ctx context.Context, userID string, ord trading.Order, policy ibkr.ReplyPolicy, asked *[]trading.Question) (trading.OrderState, error) {
 	var placed *ibkr.PlacedOrder
 	err := retrying(ctx, func() error {
 		return o.s.Do(ctx, userID, func(ctx context.Context, s *ibkr.Session, conn Conn) (err error) {
+			// A repeated attempt asks its questions anew.
+			*asked = (*asked)[:0]
 			if conn.AccountID != ord.Account.ID || conn.Mode != ord.Account.Mode {
 				return trading.ErrAccountChanged
 			}
@@ -148,7 +170,7 @@ func (o *Orders) PlaceOrder(ctx context.Context, userID string, ord trading.Orde
 			if ord.LimitPrice != nil {
 				io.Price = json.Number(*ord.LimitPrice)
 			}
-			placed, err = s.PlaceOrder(ctx, conn.AccountID, io, o.policy)
+			placed, err = s.PlaceOrder(ctx, conn.AccountID, io, policy)
 			return err
 		})
 	})

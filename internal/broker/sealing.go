@@ -86,4 +86,3 @@ func sealInput(ring *seal.Ring, userID string, mode Mode, in Input, consumerKey,
 	}
 	return sc, nil
 }
-

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
@@ -35,6 +37,13 @@ type Config struct {
 	AllowedQuestions []string
 	// Now is the clock of timestamps; nil means time.Now.
 	Now func() time.Time
+	// OnCompeting, when set, is called in the transaction that records
+	// that another login holds a user's brokerage session (or that
+	// Ordertune took it back), once per episode, so the user's
+	// broker.competing_session notification commits with the audit row.
+	OnCompeting func(ctx context.Context, tx pgx.Tx, userID string, ev CompetingSession) error
+	// Log receives what cannot be recorded of a session's events.
+	Log zerolog.Logger
 	// OnActivated, when set, is called in the transaction that records
 	// a test turning pending_activation credentials into connected ones
 	// (IBKR has activated the consumer key), so the user's
@@ -50,6 +59,9 @@ type Service struct {
 	now      func() time.Time
 	cache    *Cache
 	orders   *Orders
+	// allowed is the platform's reply-question allowlist.
+	allowed     []string
+	onCompeting func(ctx context.Context, tx pgx.Tx, userID string, ev CompetingSession) error
 
 	onActivated func(ctx context.Context, tx pgx.Tx, userID string, mode Mode) error
 }
@@ -70,8 +82,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AllowedQuestions == nil {
 		cfg.AllowedQuestions = DefaultAllowedQuestions()
 	}
+	s.allowed = slices.Clone(cfg.AllowedQuestions)
 	s.cache = newCache(cfg.Cache, s.ibkrOpts, s.loadActive, cfg.AllowedQuestions)
+	s.cache.suppressFor = func(ctx context.Context, userID string) ([]string, error) {
+		pol, err := s.questionPolicy(ctx, userID)
+		return pol.Allowed, err
+	}
 	s.orders = NewOrders(s, cfg.AllowedQuestions)
+	s.orders.policy = s.questionPolicy
+	s.onCompeting = cfg.OnCompeting
+	s.cache.competingPref = s.SessionPreference
+	log := cfg.Log
+	s.cache.onSessionEvent = func(ctx context.Context, userID string, conn Conn, ev SessionEvent) {
+		if err := s.sessionEvent(ctx, userID, conn, ev); err != nil {
+			log.Error().Err(err).Str("user_id", userID).Str("action", ev.Action).Msg("could not record a competing IBKR login")
+		}
+	}
 	return s, nil
 }
 

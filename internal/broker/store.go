@@ -256,6 +256,9 @@ func (s *Service) Overview(ctx context.Context, userID string) (Overview, error)
 			c.Session = &st
 		}
 	}
+	if ov.OnCompeting, err = s.SessionPreference(ctx, userID); err != nil {
+		return Overview{}, err
+	}
 	return ov, nil
 }
 

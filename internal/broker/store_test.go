@@ -35,7 +35,7 @@ func TestSaveAndReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantOv := Overview{ActiveMode: Paper, Connections: map[Mode]*Connection{Live: nil, Paper: want}}
+	wantOv := Overview{ActiveMode: Paper, Connections: map[Mode]*Connection{Live: nil, Paper: want}, OnCompeting: CompetingTakeBack}
 	if diff := cmp.Diff(wantOv, ov, cmpopts.IgnoreFields(Connection{}, "UpdatedAt")); diff != "" {
 		t.Errorf("Overview (-want +got):\n%s", diff)
 	}
@@ -57,7 +57,7 @@ func TestSaveAndReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Overview{ActiveMode: Paper, Connections: map[Mode]*Connection{Live: nil, Paper: nil}}, ov2); diff != "" {
+	if diff := cmp.Diff(Overview{ActiveMode: Paper, Connections: map[Mode]*Connection{Live: nil, Paper: nil}, OnCompeting: CompetingTakeBack}, ov2); diff != "" {
 		t.Errorf("other user's overview (-want +got):\n%s", diff)
 	}
 

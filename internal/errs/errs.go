@@ -58,6 +58,10 @@ const (
 	// BrokerMaintenance means IBKR is in one of its restart windows; the
 	// error's RetryAfter says when it ends.
 	BrokerMaintenance Code = "broker_maintenance"
+	// BrokerSessionCompeting means another login (Client Portal, TWS)
+	// holds the user's IBKR brokerage session and the user chose to wait
+	// rather than take it back; nothing was sent.
+	BrokerSessionCompeting Code = "broker_session_competing"
 )
 
 // FieldError names one invalid input field and says what is wrong with it.

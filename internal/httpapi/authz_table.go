@@ -61,6 +61,12 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodPost, apiPrefix+"/broker/:mode/test"): signedIn(),
 		routeKey(http.MethodDelete, apiPrefix+"/broker/:mode"):    signedIn().sensitive(),
 		routeKey(http.MethodGet, apiPrefix+"/admin/sessions"):     adminOnly(),
+		// What IBKR's answers do: the user's choice on a competing login,
+		// an admin's per-user reply-question allowlist.
+		routeKey(http.MethodPut, apiPrefix+"/broker/session-preference"):          signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/users/:id/reply-questions"):    adminOnly(),
+		routeKey(http.MethodPut, apiPrefix+"/admin/users/:id/reply-questions"):    adminOnly().sensitive(),
+		routeKey(http.MethodDelete, apiPrefix+"/admin/users/:id/reply-questions"): adminOnly().sensitive(),
 
 		// Signals, settings, confirmations (tenant rows are the caller's own:
 		// another tenant's id is "not found"), the admin log and audit trail.

@@ -56,7 +56,7 @@ func status(e *errs.Error) int {
 		return http.StatusForbidden
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict, errs.CredentialsUnavailable:
+	case errs.Conflict, errs.CredentialsUnavailable, errs.BrokerSessionCompeting:
 		return http.StatusConflict
 	case errs.RiskLimitExceeded:
 		return http.StatusUnprocessableEntity

@@ -118,6 +118,7 @@ func (s *Server) routes() {
 	s.authRoutes()
 	s.adminAuthRoutes()
 	s.brokerRoutes()
+	s.brokerAnswerRoutes()
 	s.tradingRoutes()
 	s.riskRoutes()
 	s.marketRoutes()

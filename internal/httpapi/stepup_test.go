@@ -78,6 +78,8 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 		{who: "admin", method: http.MethodPut, path: "/api/v1/admin/risk", body: func() any {
 			return map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": "step-up walk"}
 		}, want: 200},
+		{who: "admin", method: http.MethodPut, path: "/api/v1/admin/users/{user}/reply-questions", body: func() any { return map[string]any{"allowed": []string{}} }, want: 200},
+		{who: "admin", method: http.MethodDelete, path: "/api/v1/admin/users/{user}/reply-questions", want: 200},
 		{who: "admin", method: http.MethodDelete, path: "/api/v1/admin/tokens/{token}", want: 204},
 	}
 	// A limit of the subscriber's own, for the case above to raise.

@@ -43,7 +43,9 @@ const (
 	// none means until cleared. Path is ignored.
 	FaultEmptyOrders FaultKind = "empty_orders"
 	// FaultReject makes matching order placements and what-ifs refuse with
-	// IBKR's text in value (e.g. "No trading permissions.").
+	// IBKR's text in value (e.g. "No trading permissions."), or with the
+	// simulator's text for a kind of refusal named in value (see
+	// RejectionText).
 	FaultReject FaultKind = "reject"
 	// FaultWarn adds the warning in value to matching what-if answers.
 	FaultWarn FaultKind = "warn"
@@ -123,6 +125,9 @@ func parseFault(f Fault) (Fault, error) {
 		f.message = str
 		if f.message == "" {
 			return f, fmt.Errorf("%s needs IBKR's text as value", f.Kind)
+		}
+		if t, ok := RejectionText(str); ok && f.Kind == FaultReject {
+			f.message = t
 		}
 	case FaultInvalidLST, FaultCompeting:
 	default:

@@ -175,6 +175,28 @@ func Title(t string) string {
 var shownFields = []string{"ticker", "side", "status", "quantity", "filled_quantity", "avg_price", "mode",
 	"error_message", "ip", "user_agent", "name", "message"}
 
+// errorFields are an order event's error: IBKR's own words, and for a
+// refusal the one line of what to do (package rejection's advice).
+func errorFields(data map[string]any) [][2]string {
+	e, ok := data["error"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out [][2]string
+	advice, _ := e["advice"].(string)
+	if msg, ok := e["message"].(string); ok && msg != "" {
+		label := "Reason"
+		if advice != "" {
+			label = "IBKR said"
+		}
+		out = append(out, [2]string{label, msg})
+	}
+	if advice != "" {
+		out = append(out, [2]string{"What to do", advice})
+	}
+	return out
+}
+
 func render(to, eventID, typ string, data json.RawMessage, link string) (message, error) {
 	v := mailView{Title: Title(typ), Link: link, EventID: eventID}
 	var m map[string]any
@@ -184,6 +206,7 @@ func render(to, eventID, typ string, data json.RawMessage, link string) (message
 				v.Fields = append(v.Fields, [2]string{strings.ReplaceAll(k, "_", " "), fmt.Sprint(val)})
 			}
 		}
+		v.Fields = append(v.Fields, errorFields(m)...)
 	}
 	return renderView(to, eventID, v)
 }

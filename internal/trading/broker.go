@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/rejection"
 )
 
 // Mode names a user's broker connection: each user has one for live
@@ -67,6 +68,51 @@ type OrderState struct {
 	Status string
 	// Filled and AvgPrice are decimals; empty when the broker sent none.
 	Filled, AvgPrice string
+	// Questions are the reply questions the broker asked before taking
+	// the order, with Ordertune's answers (PlaceOrder only).
+	Questions []Question
+}
+
+// The answers to a reply question.
+const (
+	AnswerConfirmed = "confirmed"
+	AnswerDeclined  = "declined"
+)
+
+// Question is a reply question the broker asked before taking an order
+// ("the price exceeds the percentage constraint", "are you sure"), and
+// Ordertune's answer by the user's allowlist.
+type Question struct {
+	MessageIDs []string `json:"message_ids"`
+	// Text is the broker's own wording.
+	Text string `json:"text"`
+	// Answer is AnswerConfirmed or AnswerDeclined.
+	Answer string `json:"answer"`
+	// Reason says why: on the platform's allowlist, on the user's own, or
+	// not on the allowlist in force.
+	Reason string `json:"reason"`
+}
+
+// AnsweredError is a PlaceOrder failure after the broker asked reply
+// questions: Questions are the questions and answers (the last one
+// declined, when a question failed the order), Err the failure.
+type AnsweredError struct {
+	Questions []Question
+	Err       error
+}
+
+func (e *AnsweredError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *AnsweredError) Unwrap() error { return e.Err }
+
+// questionsOf returns the questions a PlaceOrder failure carries.
+func questionsOf(err error) []Question {
+	var ae *AnsweredError
+	if errors.As(err, &ae) {
+		return ae.Questions
+	}
+	return nil
 }
 
 // Execution is one fill the broker reports: part or all of an order.
@@ -146,6 +192,20 @@ type WhatIf struct {
 	EquityWithLoanAfter string   `json:"equity_with_loan_after"`
 	Warnings            []string `json:"warnings"`
 	Refusal             *string  `json:"refusal"`
+	// RefusalKind and RefusalAdvice put Refusal in the user's words
+	// (package rejection); nil without a refusal.
+	RefusalKind   *string `json:"refusal_kind,omitempty"`
+	RefusalAdvice *string `json:"refusal_advice,omitempty"`
+}
+
+// explained returns w with its refusal's kind and advice.
+func (w WhatIf) explained() WhatIf {
+	if w.Refusal != nil {
+		x := rejection.Explain(*w.Refusal)
+		kind := string(x.Kind)
+		w.RefusalKind, w.RefusalAdvice = &kind, &x.Advice
+	}
+	return w
 }
 
 // ErrAccountChanged means the user's active broker connection is no longer

@@ -393,6 +393,9 @@ type outcome struct {
 	// nextCheck is when reconciliation should look next; zero means never.
 	nextCheck time.Time
 	misses    int
+	// questions are the reply questions the broker asked before
+	// answering the order, recorded before the status change.
+	questions []Question
 }
 
 // addEvent appends to a confirmation's status history.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/rejection"
 )
 
 // Status is where a confirmation stands.
@@ -46,10 +47,33 @@ const (
 )
 
 // ConfirmationError is why a confirmation failed: a code of the error
-// vocabulary and IBKR's own text where there is one.
+// vocabulary and IBKR's own text where there is one. When IBKR refused the
+// order, Kind and Advice say what kind of refusal its text is and what to
+// do about it (package rejection); they are nil otherwise.
 type ConfirmationError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Kind    *string `json:"kind,omitempty"`
+	Advice  *string `json:"advice,omitempty"`
+}
+
+// newConfirmationError is a stored error as clients see it: IBKR's
+// refusals come with their kind and advice.
+func newConfirmationError(code, message string) *ConfirmationError {
+	e := &ConfirmationError{Code: code, Message: message}
+	if Refusal(code) {
+		x := rejection.Explain(message)
+		kind := string(x.Kind)
+		e.Kind, e.Advice = &kind, &x.Advice
+	}
+	return e
+}
+
+// Refusal reports whether an error code means that IBKR refused the order
+// (with its text as the message), as opposed to Ordertune not sending it
+// or IBKR not answering.
+func Refusal(code string) bool {
+	return code == string(errs.BrokerOrderRejected) || code == string(errs.BrokerNoPermission)
 }
 
 // Event is one entry of a confirmation's status history.
@@ -61,6 +85,9 @@ type Event struct {
 	AvgFillPrice   *string   `json:"avg_fill_price"`
 	ErrorCode      *string   `json:"error_code"`
 	Message        string    `json:"message"`
+	// Question is the reply question the broker asked at this point, and
+	// Ordertune's answer; nil for a status change.
+	Question *Question `json:"question,omitempty"`
 }
 
 // Confirmation is one Confirm click and the order it placed. Its ID is the
@@ -113,10 +140,11 @@ func scanConfirmation(row pgx.Row) (Confirmation, error) {
 	c.FilledQuantity = trimDecimal(c.FilledQuantity)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	if code != nil {
-		c.Error = &ConfirmationError{Code: *code}
+		m := ""
 		if msg != nil {
-			c.Error.Message = *msg
+			m = *msg
 		}
+		c.Error = newConfirmationError(*code, m)
 	}
 	return c, nil
 }
@@ -150,14 +178,14 @@ func (s *Service) confirmation(ctx context.Context, q rowQuerier, userID, id str
 
 func events(ctx context.Context, q rowQuerier, id string) ([]Event, error) {
 	rows, err := q.Query(ctx, `
-		SELECT at, status, broker_status, filled_quantity::text, avg_fill_price::text, error_code, message
+		SELECT at, status, broker_status, filled_quantity::text, avg_fill_price::text, error_code, message, question
 		FROM confirmation_events WHERE confirmation_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read status history of %s: %w", id, err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
 		var e Event
-		err := r.Scan(&e.At, &e.Status, &e.BrokerStatus, &e.FilledQuantity, &e.AvgFillPrice, &e.ErrorCode, &e.Message)
+		err := r.Scan(&e.At, &e.Status, &e.BrokerStatus, &e.FilledQuantity, &e.AvgFillPrice, &e.ErrorCode, &e.Message, &e.Question)
 		e.At = e.At.UTC()
 		e.FilledQuantity, e.AvgFillPrice = trimPtr(e.FilledQuantity), trimPtr(e.AvgFillPrice)
 		return e, err

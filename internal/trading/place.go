@@ -57,7 +57,12 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo *l
 			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
 		return c
 	}
-	log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode).Msg("order outcome recorded")
+	ev := log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode)
+	if c.Error != nil && c.Error.Kind != nil {
+		// The operator reads IBKR's words and the advice the user got.
+		ev = ev.Str("ibkr_text", c.Error.Message).Str("rejection_kind", *c.Error.Kind).Str("advice", *c.Error.Advice)
+	}
+	ev.Msg("order outcome recorded")
 	return c
 }
 
@@ -119,6 +124,16 @@ func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo *lo
 		}
 	}
 	placed, err := s.broker.PlaceOrder(ctx, userID, p.order(conid, id))
+	o := s.placedOutcome(conid, placed, err)
+	o.questions = placed.Questions
+	if err != nil {
+		o.questions = questionsOf(err)
+	}
+	return o
+}
+
+// placedOutcome classifies the broker's answer to an order.
+func (s *Service) placedOutcome(conid int64, placed OrderState, err error) outcome {
 	switch {
 	case err == nil:
 		return outcome{status: StatusSubmitted, conid: conid, brokerOrderID: placed.OrderID,

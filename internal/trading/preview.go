@@ -124,6 +124,7 @@ func (s *Service) whatIf(ctx context.Context, userID string, p Preview) *WhatIf 
 	if err == nil {
 		var w WhatIf
 		if w, err = s.broker.WhatIf(ctx, userID, p.order(conid, "")); err == nil {
+			w = w.explained()
 			return &w
 		}
 	}

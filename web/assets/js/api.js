@@ -10,6 +10,8 @@ export class ApiError extends Error {
     this.detail = (problem && problem.detail) || '';
     this.errors = (problem && Array.isArray(problem.errors)) ? problem.errors : [];
     this.requestId = (problem && problem.request_id) || '';
+    // A confirm IBKR refused carries the failed confirmation (with advice).
+    this.confirmation = (problem && problem.confirmation) || null;
   }
 }
 

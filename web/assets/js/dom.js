@@ -261,3 +261,10 @@ export function table({ caption, columns, rows, empty, className, hideCaption })
   return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'Table' },
     h('table', { class: `data-table ${className || ''}` }, caption ? h('caption', { class: hideCaption ? 'sr-only' : null }, caption) : null, head, body));
 }
+
+/** adviceLine is one line of what to do about IBKR's refusal of an order
+ * (a confirmation's error.advice, or a what-if's refusal_advice), or null. */
+export function adviceLine(advice) {
+  if (!advice) return null;
+  return h('p', { class: 'advice', 'data-advice': '' }, h('strong', null, 'What to do: '), advice);
+}

@@ -3,6 +3,7 @@
 import { h, replace } from './dom.js';
 import { get, send, onAuthLost, onStepUp } from './api.js';
 import { askStepUp } from './stepup.js';
+import { sessionBanner } from './sessionbanner.js';
 import * as signin from './pages/signin.js';
 import * as enroll from './pages/enroll.js';
 import * as dashboard from './pages/dashboard.js';
@@ -65,6 +66,7 @@ const state = {
   cleanup: null,
   first: true,
   bell: null, // the header's notification bell while signed in
+  banner: null, // the competing-login banner while signed in
 };
 
 function match(path) {
@@ -144,9 +146,15 @@ function renderTopbar(path) {
       state.bell.stop();
       state.bell = null;
     }
+    if (state.banner) {
+      state.banner.stop();
+      state.banner = null;
+    }
     return;
   }
   if (!state.bell) state.bell = notifications.bell();
+  if (!state.banner) state.banner = sessionBanner();
+  else state.banner.refresh();
   bar.hidden = false;
   const u = state.user;
   const menuId = 'primary-nav';
@@ -192,7 +200,8 @@ function renderTopbar(path) {
       h('nav', { id: menuId, class: 'nav', 'aria-label': 'Main' },
         groups,
         h('div', { class: 'account account-menu' }, who(),
-          h('button', { type: 'button', class: 'btn btn-quiet', onclick: signOut }, 'Sign out')))));
+          h('button', { type: 'button', class: 'btn btn-quiet', onclick: signOut }, 'Sign out')))),
+    state.banner.el);
 }
 
 function forbiddenPage(main) {

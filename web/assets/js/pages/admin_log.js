@@ -1,6 +1,6 @@
 // Admin → Log: every user's confirmations, filtered, with CSV export.
 import {
-  h, replace, badge, money, plain, dateTime, table, orderWords, sentence,
+  h, replace, adviceLine, badge, money, plain, dateTime, table, orderWords, sentence,
 } from '../dom.js';
 import { get, query } from '../api.js';
 import { statusSelect } from './confirmations.js';
@@ -69,7 +69,7 @@ export const page = {
             { label: 'Qty', className: 'num', cell: (c) => plain(c.quantity) },
             { label: 'Order', cell: (c) => orderWords(c.order_type, c.tif) + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
             { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
-            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null) },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null, adviceLine(c.error && c.error.advice)) },
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
             { label: 'IBKR order', cell: (c) => h('span', { class: 'mono small' }, plain(c.broker_order_id)) },
           ],

@@ -51,6 +51,58 @@ export const page = {
       });
     }
 
+    // replyQuestions shows and changes the user's reply-question allowlist:
+    // the platform's default, every question surfaced, or a list of their own.
+    async function replyQuestions(u, opener) {
+      const path = `/admin/users/${encodeURIComponent(u.id)}/reply-questions`;
+      let qs;
+      try {
+        qs = await get(path);
+      } catch (err) {
+        replace(region.querySelector('.region-alert'), err.detail || err.message);
+        return;
+      }
+      const kind = qs.override == null ? 'default' : (qs.override.length ? 'own' : 'all');
+      const radio = (value, label) => h('div', { class: 'choice' },
+        h('input', { type: 'radio', name: 'rq', id: `rq-${value}`, value, checked: kind === value }),
+        h('label', { for: `rq-${value}` }, label));
+      const own = h('input', { type: 'text', id: 'rq-list', class: 'mono', value: (qs.override || []).join(', '), spellcheck: false });
+      const alert = formAlert();
+      const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save');
+      const close = h('button', { type: 'button', class: 'btn' }, 'Close');
+      const form = h('form', { class: 'stack', novalidate: true },
+        h('p', null, 'IBKR asks questions before taking some orders. Ordertune confirms those on the allowlist; any other question fails the confirmation with IBKR\'s text. Every question and answer is in the order\'s history.'),
+        h('p', { class: 'small' }, 'Platform default: ', h('span', { class: 'mono' }, qs.platform_default.join(', ') || 'none')),
+        h('p', { class: 'small', 'data-effective': '' }, 'In force for this user: ', h('span', { class: 'mono' }, qs.effective.join(', ') || 'none (every question surfaced)')),
+        alert,
+        h('fieldset', { class: 'stack' }, h('legend', null, 'Allowlist'),
+          radio('default', 'The platform default'),
+          radio('all', 'Surface every question (any question fails the order)'),
+          radio('own', 'A list of their own:'),
+          h('label', { for: 'rq-list', class: 'small muted' }, 'Message ids, comma-separated (e.g. o163, o354)'), own),
+        h('div', { class: 'actions dialog-actions' }, save, close));
+      const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'rq-h' }, h('h2', { id: 'rq-h' }, `Reply questions of ${u.email}`), form);
+      document.body.append(dlg);
+      dlg.addEventListener('close', () => { dlg.remove(); if (opener.isConnected) opener.focus(); });
+      close.addEventListener('click', () => dlg.close());
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        busy(save, 'Saving…', async () => {
+          clearErrors(form);
+          const choice = form.querySelector('input[name=rq]:checked').value;
+          try {
+            if (choice === 'default') await call('DELETE', path);
+            else await call('PUT', path, { allowed: choice === 'all' ? [] : own.value.split(',').map((s) => s.trim()).filter(Boolean) });
+            announce(`Reply questions of ${u.email} saved.`);
+            dlg.close();
+          } catch (err) {
+            showProblem(form, err);
+          }
+        });
+      });
+      dlg.showModal();
+    }
+
     async function load() {
       try {
         const data = await get('/admin/users');
@@ -63,6 +115,13 @@ export const page = {
             { label: '2FA', cell: (u) => (u.totp_enabled ? 'On' : 'Not set up') },
             { label: 'State', cell: (u) => (u.disabled ? badge('failed', 'Disabled') : u.locked ? badge('pending_activation', 'Locked') : badge('connected', 'Active')) },
             { label: 'Created', cell: (u) => dateTime(u.created_at) },
+            {
+              label: 'IBKR questions',
+              cell: (u) => h('button', {
+                type: 'button', class: 'btn btn-quiet', 'aria-label': `Reply questions of ${u.email}`, 'data-action': 'reply-questions',
+                onclick: (e) => replyQuestions(u, e.currentTarget),
+              }, 'Questions…'),
+            },
             {
               label: 'Action',
               cell: (u) => (ctx.user && u.id === ctx.user.id ? h('span', { class: 'muted small' }, 'You') : h('button', {

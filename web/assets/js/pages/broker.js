@@ -135,9 +135,34 @@ export const page = {
           h('strong', null, 'IBKR expects two RSA key pairs'), ': one signs every request, the other encrypts your access token secret. You upload their public halves to IBKR, together with Diffie-Hellman parameters, and paste the private halves here.'),
         h('p', { class: 'muted small' }, 'Saved secrets are encrypted and never shown again, not even to you. To change anything, paste the whole set again. Test Connection tries what is in the form, or the saved set when the form is empty.'),
         form);
+    // What Ordertune does while another login holds the IBKR session.
+    const competingCard = h('section', { class: 'card', 'aria-labelledby': 'competing-h' });
     replace(main, head,
       h('p', { class: 'lead' }, 'Connect your Interactive Brokers Pro account once. Ordertune then places the orders you confirm directly at IBKR, whether your computer is on or off. There is nothing to install and no daily re-login.'),
-      loadAlert, modeSwitch, summary, resultRegion, credsCard);
+      loadAlert, modeSwitch, summary, resultRegion, credsCard, competingCard);
+
+    function renderCompeting() {
+      const alert = formAlert();
+      const choice = (value, label, detail) => h('div', { class: 'choice' },
+        h('input', {
+          type: 'radio', name: 'on_competing', id: `competing-${value}`, value, checked: (info && info.on_competing) === value,
+          onchange: async () => {
+            try {
+              await call('PUT', '/broker/session-preference', { on_competing: value });
+              if (info) info.on_competing = value;
+              announce('Saved.');
+            } catch (err) { showProblem(competingCard, err); }
+          },
+        }),
+        h('label', { for: `competing-${value}` }, h('strong', null, label), ' ', h('span', { class: 'muted small' }, detail)));
+      replace(competingCard,
+        h('h2', { id: 'competing-h', tabindex: '-1' }, 'When another login uses your IBKR session'),
+        h('p', null, 'IBKR allows one brokerage session per user. Signing in to Client Portal or TWS takes it from Ordertune; a banner then shows on every page.'),
+        alert,
+        h('fieldset', { class: 'stack' }, h('legend', { class: 'sr-only' }, 'When another login uses your IBKR session'),
+          choice('take_back', 'Take it back at my next order', '(default) The other login is signed out when Ordertune places your order.'),
+          choice('wait', 'Wait', 'Orders are not sent while the other login has the session; confirming fails with nothing sent.')));
+    }
 
     function current() {
       return info && info.connections ? info.connections[mode] : null;
@@ -310,6 +335,7 @@ export const page = {
       }
       if (!mode) mode = (info && info.active_mode) || 'paper';
       renderAll();
+      renderCompeting();
     }
     await reload();
   },

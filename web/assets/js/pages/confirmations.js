@@ -1,7 +1,7 @@
 // My confirmations: every order the user confirmed, newest first, and one
 // confirmation's status history.
 import {
-  h, replace, badge, money, plain, dateTime, pendingStatus, statusLabel, table, orderWords, brokerStatusLabel, sentence,
+  h, replace, adviceLine, badge, money, plain, dateTime, pendingStatus, statusLabel, table, orderWords, brokerStatusLabel, sentence,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { formAlert, showProblem, busy } from '../forms.js';
@@ -58,7 +58,7 @@ export const list = {
             { label: 'Quantity', className: 'num', cell: (c) => plain(c.quantity) },
             { label: 'Order', cell: (c) => orderWords(c.order_type, c.tif) + (c.limit_price ? ` @ ${money(c.limit_price)}` : '') },
             { label: 'Mode', cell: (c) => (c.mode === 'live' ? 'Live' : 'Paper') },
-            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null) },
+            { label: 'Status', cell: (c) => h('div', null, badge(c.status), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null, adviceLine(c.error && c.error.advice)) },
             { label: 'Filled', className: 'num', cell: (c) => (c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—') },
           ],
           rows: items.map((c) => ({ data: c, attrs: { 'data-confirmation-id': c.id } })),
@@ -139,7 +139,8 @@ function detailPage({ api, back, backText, own }) {
         const events = c.events || [];
         replace(region,
           h('div', { class: 'card' },
-            h('div', { class: 'status-line' }, shownBadge(c), c.error && c.error.message ? h('p', { class: 'status-error' }, sentence(c.error.message)) : null),
+            h('div', { class: 'status-line' }, shownBadge(c), c.error && c.error.message ? h('p', { class: 'status-error' }, c.error.advice ? 'IBKR said: ' : '', sentence(c.error.message)) : null),
+            adviceLine(c.error && c.error.advice),
             h('dl', { class: 'facts' },
               h('div', null, h('dt', null, 'Order'), h('dd', null, orderSummary(c))),
               own ? null : h('div', null, h('dt', null, 'User'), h('dd', { class: 'mono small' }, plain(c.user_id))),
@@ -155,11 +156,22 @@ function detailPage({ api, back, backText, own }) {
           h('h2', null, 'Status history'),
           events.length ? h('ol', { class: 'timeline' }, events.map((ev) => h('li', null,
             h('div', { class: 'timeline-head' }, badge(ev.status), ' ', dateTime(ev.at || ev.created_at || ev.occurred_at)),
-            ev.message || ev.detail || (ev.error && ev.error.message) ? h('p', null, sentence(ev.message || ev.detail || ev.error.message)) : null)))
+            ev.message || ev.detail || (ev.error && ev.error.message) ? h('p', null, sentence(ev.message || ev.detail || ev.error.message)) : null,
+            questionLines(ev.question))))
             : h('p', { class: 'muted' }, 'No status changes recorded yet.'));
         if (pendingStatus(c.status)) timer = setTimeout(load, 2000);
       }
       await load();
     },
   };
+}
+
+/** questionLines shows a reply question IBKR asked before taking the
+ * order, and Ordertune's answer, in a status-history entry. */
+function questionLines(q) {
+  if (!q) return null;
+  const answer = q.answer === 'confirmed' ? 'Ordertune answered yes' : 'Ordertune answered no: the order was not placed';
+  return h('div', { class: 'question', 'data-question': (q.message_ids || []).join(',') },
+    h('p', null, h('strong', null, `IBKR asked (${(q.message_ids || []).join(', ')}): `), q.text),
+    h('p', { class: 'small muted' }, `${answer} — ${q.reason}.`));
 }

@@ -3,7 +3,7 @@
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
 // without a reload.
 import {
-  h, replace, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, sentence, announce, newIdempotencyKey, table,
+  h, replace, adviceLine, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, sentence, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
@@ -39,6 +39,7 @@ function statusCell(sig) {
     if (c.filled_quantity && c.avg_fill_price) parts.push(h('span', { class: 'small muted' }, ` ${c.filled_quantity} @ ${money(c.avg_fill_price)}`));
   }
   if (c.error && c.error.message) parts.push(h('p', { class: 'status-error' }, sentence(c.error.message)));
+  if (c.error && c.error.advice) parts.push(adviceLine(c.error.advice));
   return h('div', { class: 'status-cell' }, parts);
 }
 
@@ -124,7 +125,9 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
   cancelBtn.focus();
 
   const showError = (err, extra) => {
-    replace(alert, h('p', null, err.detail || err.message), extra || null);
+    // IBKR's refusal: its words (the detail), then what to do about them.
+    const advice = err.advice || (err.confirmation && err.confirmation.error && err.confirmation.error.advice);
+    replace(alert, h('p', null, err.detail || err.message), adviceLine(advice), extra || null);
     alert.hidden = false;
     alert.focus();
   };
@@ -190,7 +193,7 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
     if (p.whatif && p.whatif.refusal) {
       // IBKR said it would refuse the order: show its words before anyone
       // presses Confirm.
-      showError({ message: `IBKR would refuse this order: ${p.whatif.refusal}` });
+      showError({ message: `IBKR would refuse this order: ${p.whatif.refusal}`, advice: p.whatif.refusal_advice });
       return;
     }
     confirmBtn.disabled = !armed;

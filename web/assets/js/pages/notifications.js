@@ -36,8 +36,12 @@ export const eventTypes = Object.keys(TITLES).filter((t) => t !== 'webhook.test'
 function summary(n) {
   const d = n.data || {};
   if (n.type.startsWith('order.')) {
-    return [d.side, d.quantity, d.ticker, d.error_message].filter((x) => x != null && x !== '').join(' ');
+    const e = d.error || {};
+    const words = [d.side, d.quantity, d.ticker, d.error_message].filter((x) => x != null && x !== '').join(' ');
+    // A refusal: IBKR's words, then what to do about them.
+    return [words, e.message ? `IBKR said: ${e.message}` : '', e.advice ? `What to do: ${e.advice}` : ''].filter(Boolean).join(' — ');
   }
+  if (n.type === 'broker.competing_session' && d.message) return String(d.message);
   if (d.ip) return `From ${d.ip}`;
   if (d.name) return String(d.name);
   return '';
