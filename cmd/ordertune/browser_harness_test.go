@@ -332,6 +332,14 @@ func (tb *tab) screenshot(name string) {
 	if bad := eval[string](tb, `(document.body.innerText.match(/\b(null|undefined|NaN)\b|\[object Object\]/) || [''])[0]`); bad != "" {
 		tb.t.Errorf("page %s shows %q: a value was rendered without formatting", name, bad)
 	}
+	// Every time is shown in the exchange's zone (issue 20), through the
+	// one formatter, which also gives the reader's local time on hover.
+	if bad := eval[string](tb, `(document.body.innerText.match(/.{0,30}\bUTC\b/) || [''])[0]`); bad != "" {
+		tb.t.Errorf("page %s shows a time in UTC: %q", name, bad)
+	}
+	if bad := eval[[]string](tb, `[...document.querySelectorAll('time')].filter(t => !t.title.startsWith('Your time: ')).map(t => t.outerHTML)`); len(bad) != 0 {
+		tb.t.Errorf("page %s shows times without the reader's local time on hover: %q", name, bad)
+	}
 	for _, low := range eval[[]string](tb, contrastCheck) {
 		tb.t.Errorf("page %s: text contrast below WCAG AA: %s", name, low)
 	}

@@ -52,6 +52,9 @@ func TestBrowserUI(t *testing.T) {
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
+		{"ExchangeTimes", f.exchangeTimes},
+		{"WhatIfRefusal", f.whatIfRefusal},
+		{"CutoffCountdown", f.cutoffCountdown},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},
@@ -90,13 +93,14 @@ func (f *uiFlow) publishFormErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("entry date %q: %v", entry, err)
 	}
-	want := d.Add(9*time.Hour + 28*time.Minute).UTC().Format("2006-01-02T15:04")
+	// In New York time, as every time the UI shows.
+	want := d.Add(9*time.Hour + 28*time.Minute).Format("2006-01-02T15:04")
 	if got := eval[string](tb, `document.querySelector('[name=expires_at]').value`); got != want {
 		t.Errorf("Confirmations close at = %q, want the opening cut-off on the entry date, %s", got, want)
 	}
 	// Market on close moves it to the closing cut-off.
 	tb.setValue(`[name=entry_mode]`, "signal_close")
-	want = d.Add(15*time.Hour + 50*time.Minute).UTC().Format("2006-01-02T15:04")
+	want = d.Add(15*time.Hour + 50*time.Minute).Format("2006-01-02T15:04")
 	if got := eval[string](tb, `document.querySelector('[name=expires_at]').value`); got != want {
 		t.Errorf("Confirmations close at for market on close = %q, want %s", got, want)
 	}
