@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -26,12 +22,16 @@ type uiFlow struct {
 	me   *person
 	tab  *tab
 	keys [2]*rsa.PrivateKey
+	// newcomer signs up from the sign-up page in a tab of their own.
+	newcomer    *person
+	newcomerTab *tab
 }
 
 // TestBrowserUI checks what a demanding trader and an admin found
 // confusing (issue 21): each scenario fails with the old behaviour.
 func TestBrowserUI(t *testing.T) {
-	f := &uiFlow{env: startBrowserEnv(t), me: &person{email: "ada@example.com", password: "correct horse battery"}}
+	f := &uiFlow{env: startBrowserEnv(t), me: &person{email: "ada@example.com", password: "correct horse battery"},
+		newcomer: &person{email: "grace@example.com", password: "a brand new password"}}
 	f.env.createUser(t, f.me, "admin")
 	f.tab = f.env.newTab(t)
 	for i := range f.keys {
@@ -59,6 +59,9 @@ func TestBrowserUI(t *testing.T) {
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},
 		{"PhoneMenuEscape", f.phoneMenuEscape},
+		{"PhoneSignalCard", f.phoneSignalCard},
+		{"SignUp", f.signUp},
+		{"ResetTOTP", f.resetTOTP},
 		{"QuietNetwork", f.quietNetwork},
 	} {
 		if !t.Run(sc.name, sc.run) {
@@ -392,57 +395,6 @@ func (f *uiFlow) phoneMenuEscape(t *testing.T) {
 	tb.waitJS(`!document.getElementById('primary-nav').classList.contains('open')`)
 	if got := eval[string](tb, `document.activeElement.className + ' ' + document.activeElement.getAttribute('aria-expanded')`); got != "btn menu-toggle false" {
 		t.Errorf("after Escape the focus is on %q, want the collapsed menu button", got)
-	}
-}
-
-// failedRequests records, from now on, every request of tb that failed or
-// answered 4xx/5xx; the returned function lists them.
-func failedRequests(tb *tab) func() []string {
-	ctx, cancel := context.WithCancel(tb.ctx)
-	tb.t.Cleanup(cancel)
-	var mu sync.Mutex
-	var out []string
-	responses := chromedp.Events(ctx, network.ResponseReceived)
-	failures := chromedp.Events(ctx, network.LoadingFailed)
-	sent := chromedp.Events(ctx, network.RequestWillBeSent)
-	urls := make(map[network.RequestID]string)
-	go func() {
-		for ev, err := range sent {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			urls[ev.RequestID] = ev.Request.Method + " " + ev.Request.URL
-			mu.Unlock()
-		}
-	}()
-	go func() {
-		for ev, err := range responses {
-			if err != nil {
-				return
-			}
-			if ev.Response.Status >= 400 {
-				mu.Lock()
-				out = append(out, fmt.Sprintf("%d %s", ev.Response.Status, ev.Response.URL))
-				mu.Unlock()
-			}
-		}
-	}()
-	go func() {
-		for ev, err := range failures {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			out = append(out, fmt.Sprintf("%s %s", ev.ErrorText, urls[ev.RequestID]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		time.Sleep(300 * time.Millisecond) // let the last events arrive
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), out...)
 	}
 }
 

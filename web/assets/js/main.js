@@ -5,6 +5,7 @@ import { get, send, onAuthLost, onStepUp } from './api.js';
 import { askStepUp } from './stepup.js';
 import * as signin from './pages/signin.js';
 import * as enroll from './pages/enroll.js';
+import * as signup from './pages/signup.js';
 import * as dashboard from './pages/dashboard.js';
 import * as confirmations from './pages/confirmations.js';
 import * as broker from './pages/broker.js';
@@ -27,6 +28,7 @@ import * as notifySettings from './pages/notify_settings.js';
 export const routes = [
   { path: '/', page: dashboard.signals, access: 'user' },
   { path: '/signin', page: signin.password, access: 'public' },
+  { path: '/signup', page: signup.page, access: 'public' },
   { path: '/signin/2fa', page: signin.totp, access: 'mfa' },
   { path: '/enroll', page: enroll.page, access: 'mfa' },
   { path: '/confirmations', page: confirmations.list, access: 'user' },
