@@ -239,6 +239,7 @@ func (e *browserEnv) newTab(t *testing.T) *tab {
 		}
 	}()
 	t.Cleanup(func() {
+		time.Sleep(300 * time.Millisecond) // the last events of the page
 		cancelTimeout()
 		cancel()
 		<-done

@@ -34,6 +34,7 @@ func TestBrowserUI(t *testing.T) {
 		newcomer: &person{email: "grace@example.com", password: "a brand new password"}}
 	f.env.createUser(t, f.me, "admin")
 	f.tab = f.env.newTab(t)
+	f.newcomerTab = f.env.newTab(t)
 	for i := range f.keys {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -365,6 +366,7 @@ func (f *uiFlow) adminLogFiltersAndOrder(t *testing.T) {
 // left with Sign out.
 func (f *uiFlow) deadEnds(t *testing.T) {
 	tb := f.tab.on(t)
+	tb.allowFailed("GET /no/such/page") // the page's own status is 404
 	tb.open("/no/such/page")
 	if got := tb.text("main h1"); got != "Page not found" {
 		t.Errorf("unknown page heading = %q", got)

@@ -1,6 +1,6 @@
 // Admin → Publish: publish a signal, and withdraw open ones.
 import {
-  h, replace, money, plain, entryModeLabel, table, announce, percentToFraction, EXCHANGE_TZ,
+  h, replace, money, plain, entryModeLabel, table, announce, percentToFraction, EXCHANGE_TZ, exchangeTime,
 } from '../dom.js';
 import { get, call } from '../api.js';
 import { field, radios, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
@@ -61,7 +61,8 @@ function defaultCutoff(entryDate, mode) {
 export const page = {
   title: 'Publish a signal',
   async render(main) {
-    const today = new Date();
+    // Today is the exchange's day, not UTC's.
+    const today = new Date(`${exchangeTime(new Date()).day}T12:00:00Z`);
     const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Publish signal');
     const done = h('p', { class: 'saved-msg', role: 'status' });
     const limitField = field({ label: 'Limit price', name: 'limit_price', inputmode: 'decimal', help: 'Only for limit on open: the order is cancelled if the open is above it.', autocomplete: 'off', className: 'entry-only' });
