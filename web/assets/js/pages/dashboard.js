@@ -62,7 +62,7 @@ function missingSteps(broker, settings) {
 }
 
 /** timeLeft words the time until at: "1 h 05 min", "4 min 09 s". */
-export function timeLeft(at, now = Date.now()) {
+function timeLeft(at, now = Date.now()) {
   const secs = Math.max(0, Math.floor((at - now) / 1000));
   const pad = (n) => String(n).padStart(2, '0');
   if (secs >= 3600) return `${Math.floor(secs / 3600)} h ${pad(Math.floor(secs / 60) % 60)} min`;
@@ -163,6 +163,7 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
   }
 
   get(`/signals/${encodeURIComponent(sig.id)}/preview`).then((p) => {
+    if (!dlg.isConnected) return; // closed before the preview came
     const live = p.broker && p.broker.mode === 'live';
     const atRef = decimalTimes(sig.ref_close, p.quantity);
     let typed = null;
