@@ -212,7 +212,8 @@ type tabState struct {
 func (e *browserEnv) newTab(t *testing.T) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
+	// A bound for a whole flow of scenarios in one tab, on a busy machine.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 25*time.Minute)
 	tb := &tab{t: t, tabState: &tabState{env: e, ctx: ctx}}
 	tb.requests = watchRequests(ctx)
 	msgs := chromedp.Console(ctx)
