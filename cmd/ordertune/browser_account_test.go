@@ -56,10 +56,11 @@ func (f *uiFlow) resetTOTP(t *testing.T) {
 	tb := f.tab.on(t)
 	f.env.endStepUps(t)
 	tb.open("/admin/users")
-	btn := `button[aria-label="Reset two-step sign-in for ` + f.newcomer.email + `"]`
+	btn := `button[aria-label="Reset 2FA for ` + f.newcomer.email + `"]`
 	tb.waitJS(`document.querySelector('` + btn + `')`)
+	tb.screenshot("users")
 	// The admin's own row offers no reset.
-	if n := eval[int](tb, `document.querySelectorAll('button[aria-label="Reset two-step sign-in for `+f.me.email+`"]').length`); n != 0 {
+	if n := eval[int](tb, `document.querySelectorAll('button[aria-label="Reset 2FA for `+f.me.email+`"]').length`); n != 0 {
 		t.Error("the admin is offered a reset of their own two-step sign-in")
 	}
 	tb.click(btn)

@@ -98,7 +98,7 @@ export const page = {
                   'data-action': 'toggle', onclick: (e) => toggle(u, e.currentTarget),
                 }, u.disabled ? 'Enable' : 'Disable'),
                 u.totp_enabled ? h('button', {
-                  type: 'button', class: 'btn', 'aria-label': `Reset two-step sign-in for ${u.email}`,
+                  type: 'button', class: 'btn', 'aria-label': `Reset 2FA for ${u.email}`,
                   'data-action': 'reset-2fa', onclick: (e) => resetTOTP(u, e.currentTarget),
                 }, 'Reset 2FA') : null)),
             },
