@@ -117,6 +117,7 @@ func (s *Server) routes() {
 	s.riskRoutes()
 	s.marketRoutes()
 	s.notifyRoutes()
+	s.resetRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
