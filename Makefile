@@ -4,7 +4,9 @@
 BIN       := .bin/ordertune
 GO        ?= go
 TESTFLAGS ?=
-TEST_TIMEOUT ?= 18m
+# The browser tests run axe-core on every page in two schemes at two widths;
+# on a busy 2-core machine cmd/ordertune alone takes well over 10 minutes.
+TEST_TIMEOUT ?= 30m
 
 .PHONY: run test build lint fmt-check vet deps-run deps-test clean
 

@@ -258,6 +258,10 @@ func (f *browserFlow) phoneMenu(t *testing.T) {
 func (f *browserFlow) signOut(t *testing.T) {
 	tb := f.subTab.on(t)
 	tb.open("/")
+	// Signing out while live prices are polled aborts nothing (the tab's
+	// request check), and the session the prices use is the one Admin →
+	// Sessions shows next.
+	tb.waitJS(`document.querySelector('tr[data-ticker] .live-price[data-state=live]')`)
 	tb.do(chromedp.Click(`//div[contains(@class,'account-wide')]//button[normalize-space(.)='Sign out']`))
 	tb.waitPath("/signin")
 	if got := tb.fetchStatus("/api/v1/me"); got != http.StatusUnauthorized {

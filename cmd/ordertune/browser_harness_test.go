@@ -214,19 +214,21 @@ type tabState struct {
 
 	mu       sync.Mutex
 	problems []string // console errors and uncaught exceptions
+
+	requests *requestLog // failed and refused requests (browser_console_test.go)
 }
 
 // newTab opens a tab at desktop size in a fresh browser context. It fails
 // t at the end if the page logged an error or threw (a CSP violation is
-// one), other than the browser's own line for each non-2xx response, which
-// the UI handles.
+// one), or made a request that failed or was refused other than a person's
+// submission the UI answers (browser_console_test.go).
 func (e *browserEnv) newTab(t *testing.T) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser, chromedp.WithNewBrowserContext())
-	// The whole flow in one tab: about 5 minutes on a busy 2-core machine,
-	// more under -race.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 12*time.Minute)
+	// A bound for a whole flow of scenarios in one tab, on a busy machine.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 25*time.Minute)
 	tb := &tab{t: t, tabState: &tabState{env: e, ctx: ctx}}
+	tb.requests = watchRequests(ctx)
 	msgs := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
 		t.Fatal(err)
@@ -251,6 +253,7 @@ func (e *browserEnv) newTab(t *testing.T) *tab {
 		}
 	}()
 	t.Cleanup(func() {
+		time.Sleep(300 * time.Millisecond) // the last events of the page
 		cancelTimeout()
 		cancel()
 		<-done
@@ -258,6 +261,9 @@ func (e *browserEnv) newTab(t *testing.T) *tab {
 		defer tb.mu.Unlock()
 		for _, p := range tb.problems {
 			t.Errorf("browser console: %s", p)
+		}
+		for _, r := range tb.requests.noise(e.base) {
+			t.Errorf("browser console: a failed request no person asked for: %s", r)
 		}
 	})
 	return tb
@@ -279,7 +285,9 @@ func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 // open navigates to path and waits for the page's heading.
 func (tb *tab) open(path string) {
 	tb.t.Helper()
+	from := tb.requests.count()
 	tb.do(chromedp.Navigate(tb.env.base + path))
+	tb.requests.forgiveAborted(from)
 	tb.waitJS(`document.querySelector('main h1') !== null && !document.querySelector('main .loading')`)
 }
 
@@ -347,25 +355,51 @@ func (tb *tab) screenshot(name string) {
 	if bad := eval[string](tb, `(document.body.innerText.match(/\b(null|undefined|NaN)\b|\[object Object\]/) || [''])[0]`); bad != "" {
 		tb.t.Errorf("page %s shows %q: a value was rendered without formatting", name, bad)
 	}
-	for _, low := range eval[[]string](tb, contrastCheck) {
-		tb.t.Errorf("page %s: text contrast below WCAG AA: %s", name, low)
+	// Every time is shown in the exchange's zone (issue 20), through the
+	// one formatter, which also gives the reader's local time on hover.
+	if bad := eval[string](tb, `(document.body.innerText.match(/.{0,30}\bUTC\b/) || [''])[0]`); bad != "" {
+		tb.t.Errorf("page %s shows a time in UTC: %q", name, bad)
+	}
+	if bad := eval[[]string](tb, `[...document.querySelectorAll('time')].filter(t => !t.title.startsWith('Your time: ')).map(t => t.outerHTML)`); len(bad) != 0 {
+		tb.t.Errorf("page %s shows times without the reader's local time on hover: %q", name, bad)
 	}
 	for _, p := range eval[[]string](tb, nameCheck) {
 		tb.t.Errorf("page %s: %s", name, p)
 	}
 	base := nonFileChars.ReplaceAllString(strings.ToLower(tb.t.Name()+"-"+name), "-")
+	// Each width in each colour scheme: axe-core finds no violation, and
+	// text meets WCAG AA contrast. The light pictures at both widths and
+	// the dark one at desktop width are saved.
 	for _, vp := range []struct {
 		suffix string
 		w, h   int64
 	}{{"", desktopWidth, desktopHeight}, {"-phone", phoneWidth, phoneHeight}} {
 		tb.do(chromedp.EmulateViewport(vp.w, vp.h))
-		png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			tb.t.Fatalf("screenshot: %v", err)
+		for _, scheme := range colorSchemes {
+			tb.setColorScheme(scheme)
+			where := fmt.Sprintf("page %s (%d px, %s)", name, vp.w, scheme)
+			for _, low := range eval[[]string](tb, contrastCheck) {
+				tb.t.Errorf("%s: text contrast below WCAG AA: %s", where, low)
+			}
+			for _, v := range tb.axeViolations() {
+				tb.t.Errorf("%s: axe: %s", where, v)
+			}
+			suffix := vp.suffix
+			if scheme != "light" {
+				if vp.suffix != "" {
+					continue
+				}
+				suffix += "-" + scheme
+			}
+			png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				tb.t.Fatalf("screenshot: %v", err)
+			}
+			if err := os.WriteFile(filepath.Join(tb.env.artifacts, base+suffix+".png"), png, 0o644); err != nil {
+				tb.t.Fatal(err)
+			}
 		}
-		if err := os.WriteFile(filepath.Join(tb.env.artifacts, base+vp.suffix+".png"), png, 0o644); err != nil {
-			tb.t.Fatal(err)
-		}
+		tb.setColorScheme("light")
 	}
 	tb.do(chromedp.EmulateViewport(desktopWidth, desktopHeight))
 }

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -26,14 +22,19 @@ type uiFlow struct {
 	me   *person
 	tab  *tab
 	keys [2]*rsa.PrivateKey
+	// newcomer signs up from the sign-up page in a tab of their own.
+	newcomer    *person
+	newcomerTab *tab
 }
 
 // TestBrowserUI checks what a demanding trader and an admin found
 // confusing (issue 21): each scenario fails with the old behaviour.
 func TestBrowserUI(t *testing.T) {
-	f := &uiFlow{env: startBrowserEnv(t), me: &person{email: "ada@example.com", password: "correct horse battery"}}
+	f := &uiFlow{env: startBrowserEnv(t), me: &person{email: "ada@example.com", password: "correct horse battery"},
+		newcomer: &person{email: "grace@example.com", password: "a brand new password"}}
 	f.env.createUser(t, f.me, "admin")
 	f.tab = f.env.newTab(t)
+	f.newcomerTab = f.env.newTab(t)
 	for i := range f.keys {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -52,10 +53,16 @@ func TestBrowserUI(t *testing.T) {
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
+		{"ExchangeTimes", f.exchangeTimes},
+		{"WhatIfRefusal", f.whatIfRefusal},
+		{"CutoffCountdown", f.cutoffCountdown},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},
 		{"PhoneMenuEscape", f.phoneMenuEscape},
+		{"PhoneSignalCard", f.phoneSignalCard},
+		{"SignUp", f.signUp},
+		{"ResetTOTP", f.resetTOTP},
 		{"QuietNetwork", f.quietNetwork},
 	} {
 		if !t.Run(sc.name, sc.run) {
@@ -90,13 +97,14 @@ func (f *uiFlow) publishFormErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("entry date %q: %v", entry, err)
 	}
-	want := d.Add(9*time.Hour + 28*time.Minute).UTC().Format("2006-01-02T15:04")
+	// In New York time, as every time the UI shows.
+	want := d.Add(9*time.Hour + 28*time.Minute).Format("2006-01-02T15:04")
 	if got := eval[string](tb, `document.querySelector('[name=expires_at]').value`); got != want {
 		t.Errorf("Confirmations close at = %q, want the opening cut-off on the entry date, %s", got, want)
 	}
 	// Market on close moves it to the closing cut-off.
 	tb.setValue(`[name=entry_mode]`, "signal_close")
-	want = d.Add(15*time.Hour + 50*time.Minute).UTC().Format("2006-01-02T15:04")
+	want = d.Add(15*time.Hour + 50*time.Minute).Format("2006-01-02T15:04")
 	if got := eval[string](tb, `document.querySelector('[name=expires_at]').value`); got != want {
 		t.Errorf("Confirmations close at for market on close = %q, want %s", got, want)
 	}
@@ -358,6 +366,7 @@ func (f *uiFlow) adminLogFiltersAndOrder(t *testing.T) {
 // left with Sign out.
 func (f *uiFlow) deadEnds(t *testing.T) {
 	tb := f.tab.on(t)
+	tb.allowFailed("GET /no/such/page") // the page's own status is 404
 	tb.open("/no/such/page")
 	if got := tb.text("main h1"); got != "Page not found" {
 		t.Errorf("unknown page heading = %q", got)
@@ -388,57 +397,6 @@ func (f *uiFlow) phoneMenuEscape(t *testing.T) {
 	tb.waitJS(`!document.getElementById('primary-nav').classList.contains('open')`)
 	if got := eval[string](tb, `document.activeElement.className + ' ' + document.activeElement.getAttribute('aria-expanded')`); got != "btn menu-toggle false" {
 		t.Errorf("after Escape the focus is on %q, want the collapsed menu button", got)
-	}
-}
-
-// failedRequests records, from now on, every request of tb that failed or
-// answered 4xx/5xx; the returned function lists them.
-func failedRequests(tb *tab) func() []string {
-	ctx, cancel := context.WithCancel(tb.ctx)
-	tb.t.Cleanup(cancel)
-	var mu sync.Mutex
-	var out []string
-	responses := chromedp.Events(ctx, network.ResponseReceived)
-	failures := chromedp.Events(ctx, network.LoadingFailed)
-	sent := chromedp.Events(ctx, network.RequestWillBeSent)
-	urls := make(map[network.RequestID]string)
-	go func() {
-		for ev, err := range sent {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			urls[ev.RequestID] = ev.Request.Method + " " + ev.Request.URL
-			mu.Unlock()
-		}
-	}()
-	go func() {
-		for ev, err := range responses {
-			if err != nil {
-				return
-			}
-			if ev.Response.Status >= 400 {
-				mu.Lock()
-				out = append(out, fmt.Sprintf("%d %s", ev.Response.Status, ev.Response.URL))
-				mu.Unlock()
-			}
-		}
-	}()
-	go func() {
-		for ev, err := range failures {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			out = append(out, fmt.Sprintf("%s %s", ev.ErrorText, urls[ev.RequestID]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		time.Sleep(300 * time.Millisecond) // let the last events arrive
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), out...)
 	}
 }
 

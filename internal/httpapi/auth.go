@@ -12,6 +12,7 @@ import (
 
 // authRoutes registers authentication, 2FA and the account's own settings.
 func (s *Server) authRoutes() {
+	s.api(http.MethodGet, "/auth/signup", s.signupOpen)
 	s.api(http.MethodPost, "/auth/signup", s.signup)
 	s.api(http.MethodPost, "/auth/login", s.login)
 	s.api(http.MethodPost, "/auth/totp", s.secondFactor)
@@ -90,6 +91,14 @@ func (s *Server) needAuth() error {
 type credentials struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+// signupOpen tells the sign-in page whether to offer a sign-up.
+func (s *Server) signupOpen(c echo.Context) error {
+	if err := s.needAuth(); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"open": s.auth.SignupOpen()})
 }
 
 func (s *Server) signup(c echo.Context) error {

@@ -16,6 +16,7 @@ func (s *Server) adminAuthRoutes() {
 	s.api(http.MethodGet, "/admin/users", s.adminListUsers)
 	s.api(http.MethodPost, "/admin/users", s.adminCreateUser)
 	s.api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
+	s.api(http.MethodPost, "/admin/users/:id/totp/reset", s.adminResetTOTP)
 	s.api(http.MethodGet, "/admin/tokens", s.adminListTokens)
 	s.api(http.MethodPost, "/admin/tokens", s.adminCreateToken)
 	s.api(http.MethodDelete, "/admin/tokens/:id", s.adminRevokeToken)
@@ -124,6 +125,17 @@ func (s *Server) adminPatchUser(c echo.Context) error {
 	}
 	out.Suspended, out.SuspendedReason = st.Suspended, st.SuspendedReason
 	return c.JSON(http.StatusOK, out)
+}
+
+// adminResetTOTP turns off a user's two-step sign-in (they lost their
+// authenticator and recovery codes) and ends their sessions: their next
+// sign-in enrols again.
+func (s *Server) adminResetTOTP(c echo.Context) error {
+	u, err := s.auth.ResetTOTP(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewUser(u))
 }
 
 // tokenView is an API token's record; the token itself appears only in

@@ -31,6 +31,7 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, WebAssetsPath):       public(),
 
 		// Authentication and 2FA.
+		routeKey(http.MethodGet, apiPrefix+"/auth/signup"):  public(),
 		routeKey(http.MethodPost, apiPrefix+"/auth/signup"): public(),
 		routeKey(http.MethodPost, apiPrefix+"/auth/login"):  public(),
 		// "Forgot password?": the link's token is the credential.
@@ -46,12 +47,13 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"):            signedIn().sensitive(),
 
 		// Admin: users and API tokens.
-		routeKey(http.MethodGet, apiPrefix+"/admin/users"):         adminOnly(),
-		routeKey(http.MethodPost, apiPrefix+"/admin/users"):        adminOnly().sensitive(),
-		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):   adminOnly().sensitive(),
-		routeKey(http.MethodGet, apiPrefix+"/admin/tokens"):        adminOnly(),
-		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):       adminOnly().sensitive(),
-		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"): adminOnly().sensitive(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/users"):                 adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/users"):                adminOnly().sensitive(),
+		routeKey(http.MethodPatch, apiPrefix+"/admin/users/:id"):           adminOnly().sensitive(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/users/:id/totp/reset"): adminOnly().sensitive(),
+		routeKey(http.MethodGet, apiPrefix+"/admin/tokens"):                adminOnly(),
+		routeKey(http.MethodPost, apiPrefix+"/admin/tokens"):               adminOnly().sensitive(),
+		routeKey(http.MethodDelete, apiPrefix+"/admin/tokens/:id"):         adminOnly().sensitive(),
 
 		// Settings → Broker: the caller's own connections (the tenant is
 		// the principal, never a path parameter); sessions for admins.

@@ -81,6 +81,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "unknown route", who: "nobody", method: "GET", path: "/api/v1/nope", want: []int{404}},
 
 		// Sign-in with 2FA, and refusals on the way.
+		{name: "signup offered", who: "nobody", method: "GET", path: "/api/v1/auth/signup", want: []int{200}},
 		{name: "signup closed", who: "nobody", method: "POST", path: "/api/v1/auth/signup", body: map[string]string{"email": "x@example.com", "password": "correct horse battery"}, want: []int{403}},
 		{name: "anonymous me", who: "nobody", method: "GET", path: "/api/v1/me", want: []int{401}},
 		{name: "forgot password", who: "nobody", method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "x@example.com"}, want: []int{202}},
@@ -195,6 +196,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "disable user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]bool{"disabled": true}, want: []int{200}},
 		{name: "suspend user", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true, "reason": "review"}, want: []int{200}},
 		{name: "suspend without reason", who: "admin", method: "PATCH", path: "/api/v1/admin/users/{user}", body: map[string]any{"suspended": true}, want: []int{422}},
+		{name: "reset 2fa", who: "admin", method: "POST", path: "/api/v1/admin/users/{user}/totp/reset", want: []int{200}},
+		{name: "reset 2fa missing", who: "admin", method: "POST", path: "/api/v1/admin/users/{missing}/totp/reset", want: []int{404}},
 		{name: "platform risk as subscriber", who: "subscriber", method: "GET", path: "/api/v1/admin/risk", want: []int{403}},
 		{name: "platform risk", who: "admin", method: "GET", path: "/api/v1/admin/risk", want: []int{200}},
 		{name: "halt without reason", who: "admin", method: "PUT", path: "/api/v1/admin/risk", body: map[string]any{"halted": map[string]bool{"live": true}, "halt_reason": ""}, want: []int{422}},

@@ -68,6 +68,7 @@ func TestSensitiveRoutesNeedStepUp(t *testing.T) {
 			return map[string]string{"email": "made-by-admin@example.com", "role": "subscriber", "password": env.secret("a long enough password")}
 		}, want: 201},
 		{who: "admin", method: http.MethodPatch, path: "/api/v1/admin/users/{user}", body: func() any { return map[string]bool{"disabled": true} }, want: 200},
+		{who: "admin", method: http.MethodPost, path: "/api/v1/admin/users/{user}/totp/reset", want: 200},
 		{who: "admin", method: http.MethodPost, path: "/api/v1/admin/tokens", body: func() any {
 			return map[string]any{"name": "feed", "scopes": []string{"signals:write"}}
 		}, want: 201},

@@ -33,6 +33,7 @@ func WebPagePaths() []string {
 	return []string{
 		"/",
 		"/signin",
+		"/signup",
 		"/signin/2fa",
 		"/enroll",
 		"/confirmations",

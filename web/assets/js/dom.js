@@ -216,19 +216,49 @@ export function plain(v) {
   return v == null || v === '' ? '—' : String(v);
 }
 
-function pad(n) { return String(n).padStart(2, '0'); }
+/** EXCHANGE_TZ is the exchange's time zone: every time the UI shows is in it. */
+export const EXCHANGE_TZ = 'America/New_York';
+
+// The one formatter of times: parts in the exchange's zone, the zone's
+// short name (EST or EDT) always shown, so no time on a page is ambiguous.
+const exchangeParts = new Intl.DateTimeFormat('en-US', {
+  timeZone: EXCHANGE_TZ, hourCycle: 'h23', weekday: 'short',
+  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short',
+});
+const localFormat = new Intl.DateTimeFormat('en-US', {
+  dateStyle: 'medium', timeStyle: 'long',
+});
 
 /**
- * dateTime renders an RFC 3339 time as a <time> in UTC, the one zone that
- * means the same to every admin and to IBKR's logs.
+ * exchangeTime formats a Date in the exchange's time zone:
+ * "2026-12-02 09:28:00 EST"; seconds: false drops the seconds, weekday
+ * puts the day's name first ("Wed 09:28 EST" when date is false too), and
+ * date: false (or a YYYY-MM-DD equal to the exchange's date) leaves the
+ * date out. It also returns the exchange's date (YYYY-MM-DD).
  */
-export function dateTime(iso) {
+export function exchangeTime(d, { seconds = true, weekday = false, date = true } = {}) {
+  const p = Object.fromEntries(exchangeParts.formatToParts(d).map((x) => [x.type, x.value]));
+  const day = `${p.year}-${p.month}-${p.day}`;
+  const showDate = date === true || (typeof date === 'string' && date !== day);
+  const clock = `${p.hour}:${p.minute}${seconds ? `:${p.second}` : ''} ${p.timeZoneName}`;
+  const text = [weekday ? p.weekday : null, showDate ? day : null, clock].filter(Boolean).join(' ');
+  return { text, day };
+}
+
+/** localTime words a Date in the reader's own time zone, for the hover. */
+export function localTime(d) {
+  return `Your time: ${localFormat.format(d)}`;
+}
+
+/**
+ * dateTime renders an RFC 3339 time as a <time> in the exchange's time zone
+ * (New York), with the reader's local time on hover; opts as exchangeTime.
+ */
+export function dateTime(iso, opts) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  const text = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
-    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
-  return h('time', { datetime: iso, title: d.toLocaleString() }, text);
+  return h('time', { datetime: d.toISOString(), title: localTime(d) }, exchangeTime(d, opts).text);
 }
 
 /** newIdempotencyKey returns a random UUID v4, also outside secure contexts. */

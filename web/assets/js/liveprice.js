@@ -4,7 +4,7 @@
 // (the estimated value, the quantity) stays the server's, from the
 // reference close. A missing price never blocks anything: the views show a
 // muted dash and say why in their title.
-import { h, replace, money } from './dom.js';
+import { h, replace, money, exchangeTime } from './dom.js';
 import { get } from './api.js';
 
 const POLL_MS = 3000; // IBKR allows a snapshot a second; every 3 s is plenty.
@@ -37,7 +37,7 @@ function changeText(price, ref) {
 
 function timeText(ms) {
   const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? '' : `${d.toISOString().slice(11, 19)} UTC`;
+  return Number.isNaN(d.getTime()) ? '' : exchangeTime(d, { date: false }).text;
 }
 
 /**

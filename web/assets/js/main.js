@@ -6,6 +6,7 @@ import { askStepUp } from './stepup.js';
 import { sessionBanner } from './sessionbanner.js';
 import * as signin from './pages/signin.js';
 import * as enroll from './pages/enroll.js';
+import * as signup from './pages/signup.js';
 import * as dashboard from './pages/dashboard.js';
 import * as confirmations from './pages/confirmations.js';
 import * as broker from './pages/broker.js';
@@ -30,6 +31,7 @@ import * as reset from './pages/reset.js';
 export const routes = [
   { path: '/', page: dashboard.signals, access: 'user' },
   { path: '/signin', page: signin.password, access: 'public' },
+  { path: '/signup', page: signup.page, access: 'public' },
   { path: '/signin/2fa', page: signin.totp, access: 'mfa' },
   { path: '/enroll', page: enroll.page, access: 'mfa' },
   { path: '/confirmations', page: confirmations.list, access: 'user' },

@@ -1,5 +1,7 @@
 // Admin → Publish: publish a signal, and withdraw open ones.
-import { h, replace, money, plain, entryModeLabel, table, announce, percentToFraction } from '../dom.js';
+import {
+  h, replace, money, plain, entryModeLabel, table, announce, percentToFraction, EXCHANGE_TZ, exchangeTime,
+} from '../dom.js';
 import { get, call } from '../api.js';
 import { field, radios, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
 
@@ -21,34 +23,46 @@ function nextWeekday(d) {
 // every server has it, the form uses these.
 const CUTOFFS = { open: [9, 28], close: [15, 50] };
 
-/** nyOffsetMinutes is New York's offset from UTC on date (YYYY-MM-DD) at noon. */
-function nyOffsetMinutes(date) {
-  const noon = new Date(`${date}T12:00:00Z`);
-  const part = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', timeZoneName: 'shortOffset' })
-    .formatToParts(noon).find((x) => x.type === 'timeZoneName');
+/** nyOffsetMinutes is New York's offset from UTC at the instant ms. */
+function nyOffsetMinutes(ms) {
+  const part = new Intl.DateTimeFormat('en-US', { timeZone: EXCHANGE_TZ, timeZoneName: 'shortOffset' })
+    .formatToParts(new Date(ms)).find((x) => x.type === 'timeZoneName');
   const m = /GMT([+-])(\d{1,2})(?::(\d{2}))?/.exec(part ? part.value : '');
   if (!m) return -300;
   return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] || 0));
 }
 
 /**
- * defaultCutoff is the value for "Confirmations close at (UTC)": the
- * auction cut-off on the entry date for the entry mode, as a
- * datetime-local string in UTC.
+ * nyLocalToISO turns a datetime-local value read as New York time
+ * ("2026-12-03T09:28") into an RFC 3339 UTC time, or '' when it is not one.
+ */
+export function nyLocalToISO(v) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(v || '');
+  if (!m) return '';
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  // The offset at the wall time read as UTC is at most a few hours off;
+  // the offset at the first guess is right except across a DST change.
+  let at = wall - nyOffsetMinutes(wall) * 60000;
+  at = wall - nyOffsetMinutes(at) * 60000;
+  return new Date(at).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * defaultCutoff is the value for "Confirmations close at": the auction
+ * cut-off on the entry date for the entry mode, in New York time.
  */
 function defaultCutoff(entryDate, mode) {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(entryDate || '')) return '';
   const [hh, mm] = mode === 'signal_close' ? CUTOFFS.close : CUTOFFS.open;
-  const utc = new Date(`${entryDate}T00:00:00Z`);
-  utc.setUTCMinutes(hh * 60 + mm - nyOffsetMinutes(entryDate));
-  return utc.toISOString().slice(0, 16);
+  return `${entryDate}T${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}`;
 }
 
 /** page publishes signals. */
 export const page = {
   title: 'Publish a signal',
   async render(main) {
-    const today = new Date();
+    // Today is the exchange's day, not UTC's.
+    const today = new Date(`${exchangeTime(new Date()).day}T12:00:00Z`);
     const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Publish signal');
     const done = h('p', { class: 'saved-msg', role: 'status' });
     const limitField = field({ label: 'Limit price', name: 'limit_price', inputmode: 'decimal', help: 'Only for limit on open: the order is cancelled if the open is above it.', autocomplete: 'off', className: 'entry-only' });
@@ -61,7 +75,7 @@ export const page = {
       h('div', { class: 'grid-3' },
         field({ label: 'Signal date', name: 'signal_date', type: 'date', value: isoDate(today), required: true }),
         field({ label: 'Entry date', name: 'entry_date', type: 'date', value: isoDate(nextWeekday(today)), required: true, className: 'entry-only' }),
-        field({ label: 'Confirmations close at (UTC)', name: 'expires_at', type: 'datetime-local', required: true, help: 'The auction cut-off on the entry date: 09:28 New York for the open, 15:50 for the close.' })),
+        field({ label: 'Confirmations close at (New York time)', name: 'expires_at', type: 'datetime-local', required: true, help: 'The auction cut-off on the entry date: 09:28 for the open, 15:50 for the close.' })),
       h('div', { class: 'grid-3' },
         field({ label: 'Reference close', name: 'ref_close', inputmode: 'decimal', required: true, autocomplete: 'off', help: 'Dollars, e.g. 187.25.' }),
         field({ label: 'RSI(2)', name: 'rsi2', inputmode: 'decimal', required: true, autocomplete: 'off', help: '0 to 100, e.g. 4.8.' }),
@@ -136,7 +150,7 @@ export const page = {
           entry_mode: v.entry_mode,
           // Always well-formed JSON: an empty time is null, which the
           // server reports at its field.
-          expires_at: v.expires_at ? `${v.expires_at.length === 16 ? `${v.expires_at}:00` : v.expires_at}Z` : null,
+          expires_at: v.expires_at ? (nyLocalToISO(v.expires_at) || v.expires_at) : null,
         };
         if (v.entry_mode === 'next_open_limit') body.limit_price = v.limit_price;
         const shown = { entry_date: exit ? 'signal_date' : 'entry_date' };

@@ -1,6 +1,8 @@
-// Admin → Users: create accounts, disable or re-enable them.
+// Admin → Users: create accounts, disable or re-enable them, reset a
+// user's two-step sign-in.
 import { h, replace, badge, dateTime, table, announce } from '../dom.js';
 import { get, call } from '../api.js';
+import { ask } from '../ask.js';
 import { field, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
 
 /** page is the admin user list. */
@@ -103,11 +105,36 @@ export const page = {
       dlg.showModal();
     }
 
+    // A user who lost their authenticator and recovery codes: their 2FA
+    // goes, their sessions end, and their next sign-in enrols again.
+    async function resetTOTP(u, btn) {
+      const sure = await ask({
+        title: `Reset two-step sign-in for ${u.email}?`,
+        text: 'Their authenticator and recovery codes stop working and they are signed out everywhere. At their next sign-in with their password they set up two-step sign-in again. Do this only when you know the request comes from them.',
+        yes: 'Reset two-step sign-in',
+        no: 'Keep it',
+        opener: btn,
+      });
+      if (!sure) return;
+      await busy(btn, 'Resetting…', async () => {
+        try {
+          await call('POST', `/admin/users/${encodeURIComponent(u.id)}/totp/reset`);
+          await load();
+          const msg = `Two-step sign-in reset for ${u.email}: they set it up again at their next sign-in.`;
+          replace(region.querySelector('.region-status'), msg);
+          announce(msg);
+          region.querySelector(`tr[data-user-id="${CSS.escape(u.id)}"] button`)?.focus();
+        } catch (err) {
+          replace(region.querySelector('.region-alert'), err.detail || err.message);
+        }
+      });
+    }
+
     async function load() {
       try {
         const data = await get('/admin/users');
         const items = data.items || [];
-        replace(region, h('p', { class: 'region-alert notice-bad', role: 'alert' }), table({
+        replace(region, h('p', { class: 'region-alert notice-bad', role: 'alert' }), h('p', { class: 'region-status saved-msg', role: 'status' }), table({
           caption: 'All users',
           columns: [
             { label: 'E-mail', header: true, cell: (u) => u.email },
@@ -124,10 +151,15 @@ export const page = {
             },
             {
               label: 'Action',
-              cell: (u) => (ctx.user && u.id === ctx.user.id ? h('span', { class: 'muted small' }, 'You') : h('button', {
-                type: 'button', class: `btn ${u.disabled ? '' : 'btn-danger'}`, 'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.email}`,
-                onclick: (e) => toggle(u, e.currentTarget),
-              }, u.disabled ? 'Enable' : 'Disable')),
+              cell: (u) => (ctx.user && u.id === ctx.user.id ? h('span', { class: 'muted small' }, 'You') : h('div', { class: 'row-actions' },
+                h('button', {
+                  type: 'button', class: `btn ${u.disabled ? '' : 'btn-danger'}`, 'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.email}`,
+                  'data-action': 'toggle', onclick: (e) => toggle(u, e.currentTarget),
+                }, u.disabled ? 'Enable' : 'Disable'),
+                u.totp_enabled ? h('button', {
+                  type: 'button', class: 'btn', 'aria-label': `Reset 2FA for ${u.email}`,
+                  'data-action': 'reset-2fa', onclick: (e) => resetTOTP(u, e.currentTarget),
+                }, 'Reset 2FA') : null)),
             },
           ],
           rows: items.map((u) => ({ data: u, attrs: { 'data-user-id': u.id } })),

@@ -11,12 +11,11 @@ import { limitLines, blocked, banner } from '../risk.js';
 
 const POLL_MS = 2000;
 
-/** closesAt shows when confirming ends: the time alone when that is on the
- * entry date, as it normally is (the auction cutoff). */
+/** closesAt shows when confirming ends, in the exchange's time: the time
+ * alone when that is on the entry date, as it normally is (the auction
+ * cut-off). */
 function closesAt(sig) {
-  const iso = new Date(sig.expires_at).toISOString();
-  const [d, t] = [iso.slice(0, 10), iso.slice(11, 16)];
-  return h('time', { datetime: sig.expires_at }, d === sig.entry_date ? `${t} UTC` : `${d} ${t} UTC`);
+  return dateTime(sig.expires_at, { seconds: false, date: sig.entry_date });
 }
 
 function sideOf(signal) {
@@ -63,18 +62,37 @@ function missingSteps(broker, settings) {
   return todo;
 }
 
+/** timeLeft words the time until at: "1 h 05 min", "4 min 09 s". */
+function timeLeft(at, now = Date.now()) {
+  const secs = Math.max(0, Math.floor((at - now) / 1000));
+  const pad = (n) => String(n).padStart(2, '0');
+  if (secs >= 3600) return `${Math.floor(secs / 3600)} h ${pad(Math.floor(secs / 60) % 60)} min`;
+  if (secs >= 60) return `${Math.floor(secs / 60)} min ${pad(secs % 60)} s`;
+  return `${secs} s`;
+}
+
 /** cutoffLine says when confirmations of the order's signal close, in the
- * exchange's time and the reader's own, and for which trading day's
- * auction the order is. */
-function cutoffLine(p) {
-  if (!p.cutoff_at) return null;
+ * exchange's time (the reader's own on hover), counts down to it every
+ * second, and names the trading day whose auction the order is for. When
+ * the cut-off passes, onPassed runs once. It returns the line and a
+ * function that stops the countdown. */
+function cutoffLine(p, onPassed) {
+  if (!p.cutoff_at) return { el: null, stop: () => {} };
   const at = new Date(p.cutoff_at);
-  const ny = at.toLocaleString('en-US', { timeZone: 'America/New_York', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
-  const mins = Math.max(0, Math.round((at - Date.now()) / 60000));
-  const left = mins >= 120 ? `${Math.floor(mins / 60)} h ${mins % 60} min` : `${mins} min`;
-  return h('p', { class: 'small', 'data-fact': 'cutoff' },
-    'Confirmations close ', h('time', { datetime: p.cutoff_at, title: at.toLocaleString() }, ny), ` (in ${left})`,
+  const left = h('span', { 'data-fact': 'time-left' }, timeLeft(at));
+  const el = h('p', { class: 'small', 'data-fact': 'cutoff' },
+    'Confirmations close ', dateTime(p.cutoff_at, { seconds: false, weekday: true, date: false }), ' (in ', left, ')',
     p.auction_date ? `, for the auction of ${p.auction_date}.` : '.');
+  let passed = false;
+  const tick = setInterval(() => {
+    left.textContent = timeLeft(at);
+    if (!passed && at - Date.now() <= 0) {
+      passed = true;
+      clearInterval(tick);
+      onPassed();
+    }
+  }, 1000);
+  return { el, stop: () => clearInterval(tick) };
 }
 
 /** whatIfLines shows IBKR's what-if for the order: commission, margin and
@@ -112,9 +130,12 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
     h('div', { class: 'actions dialog-actions' }, confirmBtn, cancelBtn));
   let sent = false;
   let armed = true; // false while the live account waits for the typed ticker
+  let closed = false; // the cut-off passed while the dialog was open
+  let stopCountdown = () => {};
   const close = () => { dlg.close(); };
   cancelBtn.addEventListener('click', close);
   dlg.addEventListener('close', () => {
+    stopCountdown();
     dlg.remove();
     onDone(null);
   });
@@ -145,16 +166,26 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
   }
 
   get(`/signals/${encodeURIComponent(sig.id)}/preview`).then((p) => {
+    if (!dlg.isConnected) return; // closed before the preview came
     const live = p.broker && p.broker.mode === 'live';
     const atRef = decimalTimes(sig.ref_close, p.quantity);
     let typed = null;
+    const cutoff = cutoffLine(p, () => {
+      // The server would answer past_cutoff: say so, and offer nothing.
+      closed = true;
+      if (!sent) {
+        confirmBtn.disabled = true;
+        showError({ message: 'Confirmations for this signal have closed: the order would miss its auction.' });
+      }
+    });
+    stopCountdown = cutoff.stop;
     if (live) {
       armed = false;
       const id = `confirm-ticker-${sig.id}`;
       const input = h('input', { id, type: 'text', class: 'ticker-input', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-help` });
       input.addEventListener('input', () => {
         armed = input.value.trim().toUpperCase() === sig.ticker;
-        confirmBtn.disabled = !armed;
+        confirmBtn.disabled = !armed || closed;
       });
       typed = h('div', { class: 'field confirm-typed' },
         h('label', { for: id }, `Type ${sig.ticker} to confirm`),
@@ -180,7 +211,7 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
       h('p', { class: 'small muted' }, p.limit_price
         ? 'The order cannot fill above the limit price, so the limit estimate is the most it can cost; the fill price is set by the market.'
         : 'The estimate uses the reference close, not the live price; the fill price is set by the market.'),
-      cutoffLine(p),
+      cutoff.el,
       whatIfLines(p.whatif),
       limitLines(p.limits));
     const over = (p.limits || []).filter((l) => !l.ok);
@@ -196,7 +227,7 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
       showError({ message: `IBKR would refuse this order: ${p.whatif.refusal}`, advice: p.whatif.refusal_advice });
       return;
     }
-    confirmBtn.disabled = !armed;
+    confirmBtn.disabled = !armed || closed;
   }).catch((err) => {
     replace(body, h('p', null, 'Ordertune cannot place this order yet.'));
     const fix = [];
@@ -207,7 +238,7 @@ function confirmDialog(sig, feed, setup, onDone, onFailed) {
   });
 
   confirmBtn.addEventListener('click', async () => {
-    if (sent || !armed) return;
+    if (sent || !armed || closed) return;
     sent = true;
     confirmBtn.disabled = true;
     confirmBtn.textContent = 'Sending…';

@@ -121,7 +121,7 @@ export const page = {
         return;
       }
       replace(region, h('ul', { class: 'notifications' }, l.items.map((n) => {
-        const read = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': `Mark "${eventTitle(n.type)}" read` }, 'Mark read');
+        const read = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': `Mark read: ${eventTitle(n.type)}` }, 'Mark read');
         read.addEventListener('click', () => busy(read, 'Marking…', async () => {
           await call('POST', `/notifications/${encodeURIComponent(n.id)}/read`);
           ctx.refreshBell?.();

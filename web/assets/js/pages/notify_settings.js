@@ -133,7 +133,7 @@ export const webhooks = {
           {
             label: 'Actions',
             cell: (ep) => {
-              const test = h('button', { type: 'button', class: 'btn', 'aria-label': `Send a test event to ${ep.url}` }, 'Send test event');
+              const test = h('button', { type: 'button', class: 'btn', 'aria-label': `Send test event to ${ep.url}` }, 'Send test event');
               const deliveries = h('button', { type: 'button', class: 'btn btn-quiet', 'aria-label': `Deliveries to ${ep.url}` }, 'Deliveries');
               const del = h('button', { type: 'button', class: 'btn btn-danger', 'aria-label': `Delete ${ep.url}` }, 'Delete');
               test.addEventListener('click', () => busy(test, 'Sending…', async () => {

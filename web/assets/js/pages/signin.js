@@ -3,6 +3,7 @@
 import { h, replace, sentence } from '../dom.js';
 import { call, get } from '../api.js';
 import { field, formAlert, showProblem, clearErrors, values, busy } from '../forms.js';
+import { signupOpen } from './signup.js';
 
 function safeNext(query) {
   const next = query.get('next') || '/';
@@ -64,13 +65,17 @@ export const password = {
         }
       });
     });
+    const offer = h('p', { class: 'muted small signup-offer', hidden: true }, 'New to Ordertune? ', h('a', { href: '/signup' }, 'Create an account'));
     replace(main, h('section', { class: 'card narrow auth-card' },
       h('h1', { id: 'signin-h' }, 'Sign in to Ordertune'),
       h('p', { class: 'lead' }, 'Two-step sign-in: your password, then a code from your authenticator app.'),
       ctx.query.get('reset') === 'done'
         ? h('p', { class: 'notice notice-ok', role: 'status' }, 'Your new password is set and every session of your account has ended. Sign in with it.')
         : null,
-      form));
+      form,
+      offer));
+    // Offered only when the server takes sign-ups.
+    signupOpen().then((open) => { offer.hidden = !open; });
   },
 };
 
