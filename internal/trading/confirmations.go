@@ -117,6 +117,7 @@ func scanConfirmation(row pgx.Row) (Confirmation, error) {
 	}
 	c.LimitPrice, c.AvgFillPrice = trimPtr(c.LimitPrice), trimPtr(c.AvgFillPrice)
 	c.FilledQuantity = trimDecimal(c.FilledQuantity)
+	c.Commission = moneyPtr(c.Commission)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	if code != nil {
 		c.Error = &ConfirmationError{Code: *code}
