@@ -2,6 +2,7 @@ package ibkr
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,7 +115,8 @@ func (s *Session) Positions(ctx context.Context, accountID string) ([]Position, 
 const positionsPageSize = 100
 
 // parsePositions decodes one page of positions, dropping closed ones
-// (IBKR lists a position closed today with quantity 0).
+// (IBKR lists a position closed today with quantity 0) and those without
+// a readable quantity.
 func parsePositions(body []byte) ([]Position, error) {
 	var list []struct {
 		AcctID        string `json:"acctId"`
@@ -134,7 +136,7 @@ func parsePositions(body []byte) ([]Position, error) {
 	}
 	out := make([]Position, 0, len(list))
 	for _, w := range list {
-		if q := strings.TrimSpace(string(w.Position)); q == "" || q == "0" || q == "0.0" {
+		if q, err := strconv.ParseFloat(strings.TrimSpace(string(w.Position)), 64); err != nil || q == 0 || math.IsInf(q, 0) {
 			continue
 		}
 		t := strings.TrimSpace(w.Ticker)

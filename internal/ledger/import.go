@@ -120,7 +120,9 @@ func readExecution(e trading.Execution) (execRow, bool) {
 	if e.Conid > 0 {
 		r.conid = &e.Conid
 	}
-	if e.At.IsZero() {
+	if y := e.At.UTC().Year(); e.At.IsZero() || y < 1990 || y > 9999 {
+		// No time, or one no account ever traded at (or PostgreSQL cannot
+		// hold).
 		return r, false
 	}
 	return r, true
