@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ordertune/ordertune/internal/market"
 )
 
 func rat(s string) *big.Rat {
@@ -158,4 +160,27 @@ func TestGroup(t *testing.T) {
 			t.Errorf("group %+v (-want +got):\n%s", tt.f, diff)
 		}
 	}
+}
+
+func TestAuctionSchedule(t *testing.T) {
+	ny, _ := time.LoadLocation("America/New_York")
+	s := AuctionSchedule{Market: mustMarket(t), After: 3 * time.Minute}
+	for _, tt := range []struct{ now, want string }{
+		{"2026-11-23 08:00", "2026-11-23 09:33"}, // Monday: after the open
+		{"2026-11-23 09:33", "2026-11-23 16:03"}, // strictly after
+		{"2026-11-23 17:00", "2026-11-24 09:33"},
+		{"2026-11-25 16:30", "2026-11-27 09:33"}, // Thanksgiving
+		{"2026-11-27 10:00", "2026-11-27 13:03"}, // its early close
+		{"2026-11-27 14:00", "2026-11-30 09:33"}, // the weekend
+	} {
+		now, _ := time.ParseInLocation("2006-01-02 15:04", tt.now, ny)
+		if got := s.Next(now).In(ny).Format("2006-01-02 15:04"); got != tt.want {
+			t.Errorf("Next(%s) = %s, want %s", tt.now, got, tt.want)
+		}
+	}
+}
+
+func mustMarket(t *testing.T) *market.Clock {
+	t.Helper()
+	return market.Default()
 }
