@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
@@ -54,6 +55,7 @@ type Deps struct {
 	// cut-offs and IBKR's published restart windows.
 	Market *market.Clock
 	Notify *notify.Service // nil: the notification routes answer 503
+	Ledger *ledger.Service // nil: the positions, trades and P&L routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
@@ -66,6 +68,7 @@ type Server struct {
 	trading *trading.Service
 	notify  *notify.Service
 	risk    *risk.Service
+	ledger  *ledger.Service
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
 	ui      *webUI  // set by webRoutes; answers browsers' unknown pages
@@ -83,7 +86,7 @@ func New(d Deps) *Server {
 		d.Market = market.Default()
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
-	s.broker, s.notify = d.Broker, d.Notify
+	s.broker, s.notify, s.ledger = d.Broker, d.Notify, d.Ledger
 	s.risk = d.Risk
 	if s.risk == nil && d.Pool != nil {
 		s.risk, _ = risk.New(risk.Config{Pool: d.Pool}) // the defaults are well formed
@@ -117,6 +120,7 @@ func (s *Server) routes() {
 	s.riskRoutes()
 	s.marketRoutes()
 	s.notifyRoutes()
+	s.ledgerRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:
