@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,21 +50,25 @@ func (SweepArgs) InsertOpts() river.InsertOpts {
 
 type importWorker struct {
 	river.WorkerDefaults[ImportArgs]
-	s *Service
+	svc func() *Service
 }
 
 // Work imports the tenant's executions. A tenant who is not connected, or
 // whose connection IBKR refuses, is logged and not retried: the next sweep
 // tries again.
 func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
-	res, err := w.s.Import(ctx, job.Args.UserID)
+	s := w.svc()
+	if s == nil {
+		return errNotReady
+	}
+	res, err := s.Import(ctx, job.Args.UserID)
 	if err != nil {
-		w.s.logger(ctx).Warn().Err(err).Str("user", job.Args.UserID).Msg("ledger: import of executions failed; the next sweep tries again")
+		s.logger(ctx).Warn().Err(err).Str("user", job.Args.UserID).Msg("ledger: import of executions failed; the next sweep tries again")
 		return river.JobCancel(err)
 	}
 	if res.Stored > 0 || res.Recovered > 0 {
-		w.s.ForgetPositions(job.Args.UserID)
-		w.s.logger(ctx).Info().Str("user", job.Args.UserID).Int("stored", res.Stored).Int("recovered", res.Recovered).
+		s.ForgetPositions(job.Args.UserID)
+		s.logger(ctx).Info().Str("user", job.Args.UserID).Int("stored", res.Stored).Int("recovered", res.Recovered).
 			Msg("ledger: executions imported")
 	}
 	return nil
@@ -74,12 +80,16 @@ func (w *importWorker) Timeout(*river.Job[ImportArgs]) time.Duration { return 2 
 
 type sweepWorker struct {
 	river.WorkerDefaults[SweepArgs]
-	s *Service
+	svc func() *Service
 }
 
 // Work queues one import per tenant with recent orders.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
-	users, err := w.s.recentTenants(ctx)
+	s := w.svc()
+	if s == nil {
+		return errNotReady
+	}
+	users, err := s.recentTenants(ctx)
 	if err != nil {
 		return err
 	}
@@ -94,7 +104,7 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 	if _, err := client.InsertMany(ctx, jobs); err != nil {
 		return fmt.Errorf("queue imports: %w", err)
 	}
-	w.s.logger(ctx).Info().Str("reason", job.Args.Reason).Int("tenants", len(users)).Msg("ledger: imports queued")
+	s.logger(ctx).Info().Str("reason", job.Args.Reason).Int("tenants", len(users)).Msg("ledger: imports queued")
 	return nil
 }
 
@@ -108,21 +118,51 @@ func (s *Service) recentTenants(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// Register adds the ledger's job kinds to workers.
+// errNotReady is a job that ran before the process bound its Service
+// (Jobs.Bind); river retries it.
+var errNotReady = errors.New("ledger: the service is not ready yet")
+
+// Register adds the ledger's job kinds, worked by s, to workers.
 func (s *Service) Register(workers *river.Workers) {
-	river.AddWorker(workers, &importWorker{s: s})
-	river.AddWorker(workers, &sweepWorker{s: s})
+	register(workers, func() *Service { return s })
 }
 
-// PeriodicJobs are the scheduled sweeps: every ImportEvery (and once when
-// the leader starts), and AfterAuction after each opening and closing
-// auction.
+func register(workers *river.Workers, svc func() *Service) {
+	river.AddWorker(workers, &importWorker{svc: svc})
+	river.AddWorker(workers, &sweepWorker{svc: svc})
+}
+
+// Jobs registers the ledger's job kinds with a queue built before the
+// Service (the queue's owner is built first, the ledger needs what comes
+// after); Bind hands them the Service once it exists.
+type Jobs struct{ svc atomic.Pointer[Service] }
+
+// Register adds the ledger's job kinds to workers.
+func (j *Jobs) Register(workers *river.Workers) { register(workers, j.svc.Load) }
+
+// Bind makes s work the jobs.
+func (j *Jobs) Bind(s *Service) { j.svc.Store(s) }
+
+// PeriodicJobs are the scheduled sweeps with the Service's settings.
 func (s *Service) PeriodicJobs() []*river.PeriodicJob {
+	return PeriodicJobs(s.cfg.Market, s.cfg.ImportEvery, s.cfg.AfterAuction)
+}
+
+// PeriodicJobs are the scheduled sweeps: every every (and once when the
+// leader starts), and afterAuction after each opening and closing auction
+// of clock's exchange. Zero durations take Config's defaults.
+func PeriodicJobs(clock *market.Clock, every, afterAuction time.Duration) []*river.PeriodicJob {
+	if every <= 0 {
+		every = defaultImportEvery
+	}
+	if afterAuction <= 0 {
+		afterAuction = defaultAfterAuction
+	}
 	return []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(s.cfg.ImportEvery),
+		river.NewPeriodicJob(river.PeriodicInterval(every),
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{Reason: "periodic"}, nil },
 			&river.PeriodicJobOpts{ID: "ledger.sweep.periodic", RunOnStart: true}),
-		river.NewPeriodicJob(AuctionSchedule{Market: s.cfg.Market, After: s.cfg.AfterAuction},
+		river.NewPeriodicJob(AuctionSchedule{Market: clock, After: afterAuction},
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{Reason: "auction"}, nil },
 			&river.PeriodicJobOpts{ID: "ledger.sweep.auction"}),
 	}
@@ -151,11 +191,4 @@ func (a AuctionSchedule) Next(current time.Time) time.Time {
 		t = d.Date.AddDate(0, 0, 1).Add(time.Hour) // the next day, past any DST gap at midnight
 	}
 	return current.Add(24 * time.Hour)
-}
-
-// Enqueue queues an import of the user's executions at once (a
-// reconnect, a user's refresh); inserter is the queue's client.
-func Enqueue(ctx context.Context, inserter *river.Client[pgx.Tx], userID string) error {
-	_, err := inserter.Insert(ctx, ImportArgs{UserID: userID}, nil)
-	return err
 }

@@ -60,6 +60,12 @@ type Config struct {
 	RecentOrders time.Duration
 }
 
+// The schedule's defaults (Config).
+const (
+	defaultImportEvery  = 30 * time.Minute
+	defaultAfterAuction = 3 * time.Minute
+)
+
 // Service is the ledger.
 type Service struct {
 	cfg  Config
@@ -90,10 +96,10 @@ func New(cfg Config) (*Service, error) {
 		cfg.PositionsTTL = 15 * time.Second
 	}
 	if cfg.ImportEvery <= 0 {
-		cfg.ImportEvery = 30 * time.Minute
+		cfg.ImportEvery = defaultImportEvery
 	}
 	if cfg.AfterAuction <= 0 {
-		cfg.AfterAuction = 3 * time.Minute
+		cfg.AfterAuction = defaultAfterAuction
 	}
 	if cfg.RecentOrders <= 0 {
 		cfg.RecentOrders = 8 * 24 * time.Hour
