@@ -52,6 +52,7 @@ func TestBrowserUI(t *testing.T) {
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
+		{"Portfolio", f.portfolio},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},
