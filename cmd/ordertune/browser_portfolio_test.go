@@ -13,8 +13,8 @@ import (
 )
 
 // portfolio: the AAPL entry filled at the open shows as a position; once
-// its exit is confirmed the position says so; after the close fills it and
-// the page refreshes from IBKR, the position is gone, the P&L is the round
+// its exit is confirmed the position says so; after the next open fills it
+// and the page refreshes from IBKR, the position is gone, the P&L is the round
 // trip's to the cent (exit − entry) × shares − both commissions, the chart
 // has its point, and the CSV holds both trades with words, not ids.
 func (f *uiFlow) portfolio(t *testing.T) {
@@ -45,7 +45,8 @@ func (f *uiFlow) portfolio(t *testing.T) {
 	}
 	tb.screenshot("exit-confirmed")
 
-	f.env.simCall(t, http.MethodPost, "/sim/auction/close", map[string]any{"prices": map[string]float64{"AAPL": 190.37}}, nil)
+	// The exit was published with the form's default, market on open.
+	f.env.simCall(t, http.MethodPost, "/sim/auction/open", map[string]any{"prices": map[string]float64{"AAPL": 190.37}}, nil)
 	var execs []ibkrsim.SimExecution
 	f.env.simCall(t, http.MethodGet, "/sim/executions", nil, &execs)
 	if len(execs) != 2 || execs[0].Side != "BUY" || execs[1].Side != "SELL" {
@@ -65,6 +66,9 @@ func (f *uiFlow) portfolio(t *testing.T) {
 	}
 	if n := eval[int](tb, `document.querySelectorAll('svg.pnl-chart polyline, svg.pnl-chart circle').length`); n != 2 {
 		t.Errorf("the chart has %d marks, want its line and one point", n)
+	}
+	if got := eval[string](tb, `document.querySelector('svg.pnl-chart').textContent`); strings.Contains(got, "[object") {
+		t.Errorf("the chart holds text %q", got)
 	}
 	if got := eval[string](tb, `document.querySelector('svg.pnl-chart title').textContent`); !strings.Contains(got, want) {
 		t.Errorf("the chart's title = %q, want the total %s", got, want)

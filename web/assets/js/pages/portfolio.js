@@ -67,7 +67,7 @@ export function chart(days) {
     s('text', { x: L, y: H - 8, class: 'pnl-axis' }, pts[0].key),
     s('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'pnl-axis' }, pts[pts.length - 1].key),
     s('polyline', { points: pts.map((p, i) => `${x(i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '), class: last >= 0 ? 'pnl-line' : 'pnl-line pnl-line-down' }),
-    pts.map((p, i) => s('circle', { cx: x(i).toFixed(1), cy: y(p.v).toFixed(1), r: 3, class: 'pnl-dot' },
+    ...pts.map((p, i) => s('circle', { cx: x(i).toFixed(1), cy: y(p.v).toFixed(1), r: 3, class: 'pnl-dot' },
       s('title', null, `${p.key}: ${fromCents(p.v)}`))),
   );
   return svg;
