@@ -58,18 +58,23 @@ export function chart(days) {
   if (!pts.length) return svg;
   const lo = Math.min(0, ...pts.map((p) => p.v)); const hi = Math.max(0, ...pts.map((p) => p.v));
   const span = hi - lo || 100;
-  const x = (i) => L + (pts.length === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (pts.length - 1));
+  // The line starts at zero, before the first day: one day is a rise too.
+  const x = (i) => L + ((i + 1) * (W - L - R)) / pts.length;
   const y = (v) => T + ((hi - v) * (H - T - B)) / span;
-  svg.append(
+  const marks = [
     s('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), class: 'pnl-zero' }),
     s('text', { x: L - 6, y: y(hi) + 4, 'text-anchor': 'end', class: 'pnl-axis' }, money(fromCents(hi))),
     s('text', { x: L - 6, y: y(lo) + 4, 'text-anchor': 'end', class: 'pnl-axis' }, money(fromCents(lo))),
-    s('text', { x: L, y: H - 8, class: 'pnl-axis' }, pts[0].key),
-    s('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'pnl-axis' }, pts[pts.length - 1].key),
-    s('polyline', { points: pts.map((p, i) => `${x(i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '), class: last >= 0 ? 'pnl-line' : 'pnl-line pnl-line-down' }),
+    s('text', { x: x(0), y: H - 8, 'text-anchor': pts.length === 1 ? 'end' : 'middle', class: 'pnl-axis' }, pts[0].key),
+    pts.length > 1 ? s('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'pnl-axis' }, pts[pts.length - 1].key) : null,
+    s('polyline', {
+      points: [`${L},${y(0).toFixed(1)}`, ...pts.map((p, i) => `${x(i).toFixed(1)},${y(p.v).toFixed(1)}`)].join(' '),
+      class: last >= 0 ? 'pnl-line' : 'pnl-line pnl-line-down',
+    }),
     ...pts.map((p, i) => s('circle', { cx: x(i).toFixed(1), cy: y(p.v).toFixed(1), r: 3, class: 'pnl-dot' },
       s('title', null, `${p.key}: ${fromCents(p.v)}`))),
-  );
+  ];
+  svg.append(...marks.filter(Boolean));
   return svg;
 }
 
