@@ -179,31 +179,23 @@ func (s *Service) Enqueue(ctx context.Context, tx pgx.Tx, ev Event) (string, err
 	if err != nil {
 		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
 	}
-	id, err := insertEvent(ctx, tx, ev.UserID, ev.Type, data, s.cfg.Now())
+	// One statement, one round trip: it stores the event, writes the
+	// in-app notification when the user's choice (or the default) says so,
+	// and returns the other channels' choices and the webhook endpoints.
+	var id string
+	var email, webhook bool
+	var endpoints []string
+	err = tx.QueryRow(ctx, enqueueSQL, ev.UserID, ev.Type, data, s.cfg.Now(),
+		defaultOn(ChannelInApp, ev.Type), defaultOn(ChannelEmail, ev.Type), defaultOn(ChannelWebhook, ev.Type)).
+		Scan(&id, &email, &webhook, &endpoints)
 	if err != nil {
 		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
-	}
-	prefs, err := loadPreferences(ctx, tx, ev.UserID)
-	if err != nil {
-		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
-	}
-	if prefs.on(ChannelInApp, ev.Type) {
-		if _, err := tx.Exec(ctx, `INSERT INTO notifications (event_id, user_id, created_at) VALUES ($1, $2, $3)`,
-			id, ev.UserID, s.cfg.Now()); err != nil {
-			return "", fmt.Errorf("notify: in-app %s: %w", ev.Type, err)
-		}
 	}
 	var jobs []river.InsertManyParams
-	if s.mailer != nil && prefs.on(ChannelEmail, ev.Type) {
+	if s.mailer != nil && email {
 		jobs = append(jobs, river.InsertManyParams{Args: emailArgs{UserID: ev.UserID, EventID: id}})
 	}
-	if prefs.on(ChannelWebhook, ev.Type) {
-		rows, _ := tx.Query(ctx, `SELECT id FROM webhook_endpoints
-			WHERE user_id = $1 AND disabled_at IS NULL AND $2 = ANY (event_types) ORDER BY created_at`, ev.UserID, ev.Type)
-		endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return "", fmt.Errorf("notify: webhooks for %s: %w", ev.Type, err)
-		}
+	if webhook {
 		for _, ep := range endpoints {
 			jobs = append(jobs, s.webhookJob(ev.UserID, ep, id))
 		}
@@ -215,6 +207,25 @@ func (s *Service) Enqueue(ctx context.Context, tx pgx.Tx, ev Event) (string, err
 	}
 	return id, nil
 }
+
+// enqueueSQL is Enqueue's statement. Its arguments: the user, the event
+// type, its data, the time, and the defaults of the in-app, e-mail and
+// webhook channels for the type.
+const enqueueSQL = `
+	WITH ev AS (
+		INSERT INTO notification_events (id, user_id, type, data, created_at)
+		VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id),
+	pref AS (
+		SELECT channel, enabled FROM notification_preferences WHERE user_id = $1 AND event_type = $2),
+	n AS (
+		INSERT INTO notifications (event_id, user_id, created_at)
+		SELECT id, $1, $4 FROM ev WHERE coalesce((SELECT enabled FROM pref WHERE channel = 'in_app'), $5))
+	SELECT ev.id,
+		coalesce((SELECT enabled FROM pref WHERE channel = 'email'), $6),
+		coalesce((SELECT enabled FROM pref WHERE channel = 'webhook'), $7),
+		ARRAY(SELECT w.id FROM webhook_endpoints w
+			WHERE w.user_id = $1 AND w.disabled_at IS NULL AND $2 = ANY (w.event_types) ORDER BY w.created_at)
+	FROM ev`
 
 // webhookJob is one delivery of an event to an endpoint: unique by both,
 // so the same event is never queued twice for one endpoint.

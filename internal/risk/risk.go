@@ -6,16 +6,18 @@
 // checks the switches and the limits from the state it reads in its one
 // input batch (Snapshot's query is folded into it, so a halt costs no
 // extra round trip and every replica sees it at its next confirm), and
-// then again under the account's order lock, immediately before the
-// write-ahead row is inserted. Because every entry's pending row is
-// inserted under that lock, the second check sees every order that passed
-// before it — pending, submitted and unknown ones included — and two
-// concurrent confirms cannot both squeeze under a daily cap. A confirm
-// refused by either check writes no confirmation and sends nothing; the
-// refusal is audited (risk.refused). We chose "check, then insert, under
-// the lock" over "insert, then check and mark the row failed": the latter
-// would count its own and its rivals' pending rows against the cap and
-// leave a failed row for an order that never existed.
+// then the day's caps again under the account's order lock, in the very
+// statement that inserts the write-ahead row (DayCapSQL): it counts the
+// day's orders itself and inserts nothing when the order would break a
+// cap. Because every entry's pending row is inserted under that lock, the
+// second check sees every order that passed before it — pending, submitted
+// and unknown ones included — and two concurrent confirms cannot both
+// squeeze under a daily cap. A confirm refused by either check writes no
+// confirmation and sends nothing; the refusal is audited (risk.refused).
+// We chose "check and insert as one, under the lock" over "insert, then
+// check and mark the row failed": the latter would count its own and its
+// rivals' pending rows against the cap and leave a failed row for an order
+// that never existed.
 //
 // Exits only ever close what the user holds, so no entry limit, pause or
 // suspension refuses them; a platform halt of the mode does.

@@ -10,6 +10,17 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 )
 
+// countedSQL is what an entry's row c counts towards the day's usage
+// with: every order that may still fill or has filled — pending,
+// submitted, unknown, filled, partially filled, and cancelled after a
+// part filled.
+const countedSQL = `c.side = 'BUY' AND (c.status IN ('pending', 'submitted', 'unknown', 'filled', 'partially_filled')
+		       OR (c.status = 'cancelled' AND c.filled_quantity > 0))`
+
+// valueSQL is an entry's estimated value: its quantity at its limit
+// price, or else at the signal's reference close.
+const valueSQL = `c.quantity * coalesce(c.limit_price, c.ref_price)`
+
 // snapshotSQL reads a user's whole risk state in one statement: the
 // platform row, the user's row, and the day's entries per mode. Its
 // arguments are the user and the day's bounds.
@@ -23,13 +34,48 @@ const snapshotSQL = `
 	LEFT JOIN risk_users u ON u.user_id = $1
 	CROSS JOIN (
 		SELECT count(*) FILTER (WHERE c.mode = 'live') AS live_orders,
-			coalesce(sum(c.quantity * coalesce(c.limit_price, c.ref_price)) FILTER (WHERE c.mode = 'live'), 0) AS live_value,
+			coalesce(sum(` + valueSQL + `) FILTER (WHERE c.mode = 'live'), 0) AS live_value,
 			count(*) FILTER (WHERE c.mode = 'paper') AS paper_orders,
-			coalesce(sum(c.quantity * coalesce(c.limit_price, c.ref_price)) FILTER (WHERE c.mode = 'paper'), 0) AS paper_value
+			coalesce(sum(` + valueSQL + `) FILTER (WHERE c.mode = 'paper'), 0) AS paper_value
 		FROM confirmations c
-		WHERE c.user_id = $1 AND c.side = 'BUY' AND c.created_at >= $2 AND c.created_at < $3
-		  AND (c.status IN ('pending', 'submitted', 'unknown', 'filled', 'partially_filled')
-		       OR (c.status = 'cancelled' AND c.filled_quantity > 0))) q`
+		WHERE c.user_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND ` + countedSQL + `) q`
+
+// DayCap is the part of the risk check that must be made again under an
+// account's order lock, in the statement that records the order: the
+// day's caps on entries, against the usage the statement itself counts.
+// Two confirms of one account then cannot both pass a cap that only one
+// of them fits under. The other checks need no lock: they do not depend
+// on what other orders did.
+type DayCap struct {
+	// Orders and Value are the caps in force (nil: none).
+	Orders *string
+	Value  *string
+	// Start and End bound the exchange's day.
+	Start, End time.Time
+}
+
+// DayCapOf returns the day caps in force in sn, for an entry made now.
+func (s *Service) DayCapOf(sn Snapshot) DayCap {
+	eff := sn.Effective()
+	start, end := s.day(s.now())
+	return DayCap{Orders: eff.Get(MaxOrdersPerDay), Value: eff.Get(MaxDailyValue), Start: start, End: end}
+}
+
+// DayCapSQL returns a query that yields one row (orders bigint, value
+// numeric, ok boolean): the day's usage of user in mode before this order,
+// and whether an entry worth value still fits under the caps. Its
+// arguments are SQL expressions (placeholders of the caller's statement)
+// for the user, the mode, the order's value, the caps (numeric or NULL
+// for none) and the day's bounds, in that order.
+func DayCapSQL(user, mode, value, maxOrders, maxValue, start, end string) string {
+	return `SELECT u.orders, u.value,
+			(` + maxOrders + `::numeric IS NULL OR u.orders + 1 <= ` + maxOrders + `::numeric)
+			AND (` + maxValue + `::numeric IS NULL OR u.value + ` + value + `::numeric <= ` + maxValue + `::numeric) AS ok
+		FROM (SELECT count(*) AS orders, coalesce(sum(` + valueSQL + `), 0) AS value
+			FROM confirmations c
+			WHERE c.user_id = ` + user + ` AND c.mode = ` + mode + ` AND c.created_at >= ` + start + ` AND c.created_at < ` + end + `
+			  AND ` + countedSQL + `) u`
+}
 
 // SnapshotQuery returns the statement and arguments that read userID's
 // Snapshot now, for a caller that folds it into a batch of its own; scan
@@ -73,21 +119,10 @@ func (s *Service) ceilingsOver(platform Limits) Limits {
 	return l
 }
 
-// Querier runs one query; a pool, a connection and a transaction all do.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Snapshot reads userID's risk state now.
 func (s *Service) Snapshot(ctx context.Context, userID string) (Snapshot, error) {
-	return s.SnapshotOn(ctx, s.pool, userID)
-}
-
-// SnapshotOn is Snapshot on q: trading reads it under an account's lock on
-// the lock's own connection.
-func (s *Service) SnapshotOn(ctx context.Context, q Querier, userID string) (Snapshot, error) {
 	sql, args := s.SnapshotQuery(userID)
-	return s.ScanSnapshot(q.QueryRow(ctx, sql, args...))
+	return s.ScanSnapshot(s.pool.QueryRow(ctx, sql, args...))
 }
 
 // RecordRefusal audits a confirm that a limit refused: nothing was

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -37,7 +38,16 @@ const advisoryKey = `hashtextextended('ordertune/ibkr-account/' || $1, 0)`
 // called, and a crash that ends the session releases it. What must be read
 // under the lock is read on that connection, so that an order waiting for
 // the pool never holds one already (which would deadlock a small pool).
-func (l *accountLocks) lock(ctx context.Context, accountID string) (*pgxpool.Conn, func(), error) {
+//
+// The lock is taken by the first statement of the batch first, and what
+// first queues runs under it, in the same round trip: the confirm sends its
+// write-ahead row that way. A failed batch ends the session (and with it
+// the lock, if it was taken): nothing is left held.
+//
+// unlockSQL, queued last in the batch that records the order's outcome,
+// releases the lock in that round trip; release then only returns the
+// connection.
+func (l *accountLocks) lock(ctx context.Context, accountID string, first *pgx.Batch) (*pgxpool.Conn, func(unlocked bool), error) {
 	l.mu.Lock()
 	if l.locks == nil {
 		l.locks = map[string]*accountMutex{}
@@ -63,20 +73,40 @@ func (l *accountLocks) lock(ctx context.Context, accountID string) (*pgxpool.Con
 		local()
 		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+advisoryKey+`)`, accountID); err != nil {
-		conn.Release()
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_lock(`+advisoryKey+`)`, accountID)
+	if first != nil {
+		b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		closeConn(ctx, conn)
 		local()
 		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
-	return conn, func() {
-		// A failed unlock (the database went away) ends the session, and
-		// with it the lock: the connection is not returned to the pool.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+advisoryKey+`)`, accountID); err != nil {
-			_ = conn.Conn().Close(uctx)
+	return conn, func(unlocked bool) {
+		if !unlocked {
+			// A failed unlock (the database went away) ends the session,
+			// and with it the lock: the connection is not returned to the
+			// pool.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := conn.Exec(uctx, unlockSQL, accountID); err != nil {
+				closeConn(uctx, conn)
+			}
 		}
 		conn.Release()
 		local()
 	}, nil
+}
+
+// unlockSQL releases an account's advisory lock; its argument is the
+// account.
+const unlockSQL = `SELECT pg_advisory_unlock(` + advisoryKey + `)`
+
+// closeConn ends conn's session, which releases whatever advisory lock it
+// holds; the pool then drops the connection.
+func closeConn(ctx context.Context, conn *pgxpool.Conn) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = conn.Conn().Close(cctx)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
 	"github.com/ordertune/ordertune/internal/risk"
@@ -82,9 +83,10 @@ func BenchmarkConfirm(b *testing.B) {
 		return pool
 	}
 	for _, clients := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false) })
+		b.Run(fmt.Sprintf("clients=%d/confirm", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false, false) })
+		b.Run(fmt.Sprintf("clients=%d/confirm_notified", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, false, true) })
 		b.Run(fmt.Sprintf("clients=%d/baseline_2_writes", clients), func(b *testing.B) { benchBaseline(b, newPool(b), meter, clients) })
-		b.Run(fmt.Sprintf("clients=%d/durable_writes_only", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, true) })
+		b.Run(fmt.Sprintf("clients=%d/durable_writes_only", clients), func(b *testing.B) { benchConfirm(b, newPool(b), meter, clients, true, false) })
 		b.Run(fmt.Sprintf("clients=%d/ibkr_order_only", clients), func(b *testing.B) { benchOrderOnly(b, newPool(b), meter, clients) })
 	}
 }
@@ -101,8 +103,10 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 }
 
 // benchWorld is a world for the benchmarks: the simulator and the client
-// with IBKR's pacing off.
-func benchWorld(b *testing.B, pool *pgxpool.Pool) *world {
+// with IBKR's pacing off. With notified, every outcome is told as serve
+// tells it: the event, the in-app notification and an e-mail job queued in
+// the outcome's transaction (the e-mail is never sent: no worker runs).
+func benchWorld(b *testing.B, pool *pgxpool.Pool, notified bool) *world {
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Limits: ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
 	// Ceilings far above what b.N confirms per user add up to: every
@@ -113,27 +117,55 @@ func benchWorld(b *testing.B, pool *pgxpool.Pool) *world {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, Risk: rs})
+	cfg := trading.Config{Pool: pool, Broker: env.Broker, Risk: rs}
+	if notified {
+		ns, err := notify.New(notify.Config{Pool: pool, SMTPURL: "smtp://127.0.0.1:1", MailFrom: "bench@example.com"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.OnOutcome = func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: notify.OrderSubmitted, Data: c})
+			return err
+		}
+	}
+	svc, err := trading.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(b, pool, "admin")}
 }
 
+// perUserPerDay is how many confirms one subscriber makes in the
+// benchmark: a client takes turns among enough subscribers to stay under
+// it, as real subscribers stay under the default daily cap of 50 orders.
+// (One subscriber making thousands of confirms a day would measure the
+// day's usage count of the risk check, which grows with them.)
+const perUserPerDay = 40
+
 // benchConfirm measures whole confirms, or with writesOnly just their two
 // durable writes (the previews are made before the clock starts).
-func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly bool) {
+func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int, writesOnly, notified bool) {
 	ctx := context.Background()
-	w := benchWorld(b, pool)
+	w := benchWorld(b, pool, notified)
 	env, svc := w.env, w.svc
-	users := make([]string, clients)
-	for i := range users {
-		users[i] = w.subscriber(b, trading.SizeShares, "1")
-		if _, err := env.Broker.Session(ctx, users[i]); err != nil { // handshake outside the measurement
-			b.Fatal(err)
+	perClient := (b.N + clients - 1) / clients
+	perUser := min(perClient, perUserPerDay)
+	// user(c, i) is the subscriber that client c's confirm i is made by.
+	subs := make([][]string, clients)
+	for c := range subs {
+		subs[c] = make([]string, (perClient+perUser-1)/perUser)
+		for k := range subs[c] {
+			subs[c][k] = w.subscriber(b, trading.SizeShares, "1")
+			if _, err := env.Broker.Session(ctx, subs[c][k]); err != nil { // handshake outside the measurement
+				b.Fatal(err)
+			}
 		}
 	}
-	perClient := (b.N + clients - 1) / clients
+	user := func(c, i int) string { return subs[c][(i/clients)/perUser] }
+	users := make([]string, clients)
+	for c := range users {
+		users[c] = subs[c][0]
+	}
 	signals := make([]string, perClient)
 	for i := range signals {
 		signals[i] = w.signal(b, nil).ID
@@ -148,15 +180,15 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 		previews := make([]trading.Preview, b.N)
 		for i := range previews {
 			var err error
-			if previews[i], err = svc.Preview(ctx, users[i%clients], signals[i/clients]); err != nil {
+			if previews[i], err = svc.Preview(ctx, user(i%clients, i), signals[i/clients]); err != nil {
 				b.Fatal(err)
 			}
 		}
-		measure(b, meter, clients, func(c, i int) error { return svc.DurableWrites(ctx, users[c], fmt.Sprint(i), previews[i]) })
+		measure(b, meter, clients, func(c, i int) error { return svc.DurableWrites(ctx, user(c, i), fmt.Sprint(i), previews[i]) })
 		return
 	}
 	measure(b, meter, clients, func(c, i int) error {
-		conf, _, err := svc.Confirm(ctx, users[c], signals[i/clients], fmt.Sprint(i), "BUY")
+		conf, _, err := svc.Confirm(ctx, user(c, i), signals[i/clients], fmt.Sprint(i), "BUY")
 		if err != nil || conf.Status != trading.StatusSubmitted {
 			return fmt.Errorf("confirm %d: %s %v", i, conf.Status, err)
 		}
@@ -169,7 +201,7 @@ func benchConfirm(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int,
 // cost that IBKR's HTTP API and its simulator account for.
 func benchOrderOnly(b *testing.B, pool *pgxpool.Pool, meter cpuMeter, clients int) {
 	ctx := context.Background()
-	w := benchWorld(b, pool)
+	w := benchWorld(b, pool, false)
 	conns := make([]tradetest.Conn, clients)
 	var conid int64
 	for i := range conns {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,19 +107,22 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 	if err := s.brokerReachable(); err != nil {
 		return Confirmation{}, false, err
 	}
-	return s.confirmPreviewed(ctx, userID, key, hash, p)
+	return s.confirmPreviewed(ctx, userID, key, hash, p, sn)
 }
 
 // confirmPreviewed records the previewed order p as pending and places it,
 // or answers with the confirmation that already holds the key or the live
-// (user, signal, side).
+// (user, signal, side). sn is the user's risk state that p was checked
+// against.
 //
-// It holds the account's order lock from the risk re-check until IBKR has
-// answered: every pending row is inserted under the lock, so the re-check
-// counts every order that passed before it, and a refused confirm writes
-// nothing (see package risk). What it reads and writes under the lock goes
-// through the lock's connection; the contract is resolved before it.
-func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview) (Confirmation, bool, error) {
+// It holds the account's order lock from the write-ahead row until the
+// outcome is recorded. The row is written in the round trip that takes the
+// lock, by a statement that counts the day's entries itself and writes
+// nothing when the order would break a day's cap (see risk.DayCap): two
+// confirms of one account cannot both squeeze under a cap, and a refused
+// confirm writes nothing. What is read under the lock goes through the
+// lock's connection; the contract is resolved before it.
+func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash []byte, p Preview, sn risk.Snapshot) (Confirmation, bool, error) {
 	id := s.cfg.NewID()
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
 		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
@@ -128,26 +130,12 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 	// The contract first: its lookup places nothing, and the lock's
 	// connection is then the only one an order holds while it is sent. A
 	// failed lookup fails the confirmation once it is recorded.
-	lo := lockedOrder{}
+	lo := &lockedOrder{accountID: p.accountID}
 	lo.conid, lo.conidErr = s.conid(ctx, userID, p.Ticker)
-	conn, unlock, err := s.accounts.lock(ctx, p.accountID)
-	if err != nil {
-		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not take the account's order lock; nothing was sent, confirm again")
-	}
-	var once sync.Once
-	lo.conn, lo.release = conn, func() { once.Do(unlock) }
-	defer lo.release()
-	sn, err := s.risk.SnapshotOn(ctx, conn, userID)
-	if err != nil {
-		return Confirmation{}, false, err
-	}
-	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
-		lo.release()
-		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
-	}
 	s.markInflight(id, true)
 	defer s.markInflight(id, false)
-	inserted, err := s.insertPending(ctx, conn, userID, key, hash, id, p)
+	w, b := s.pendingRow(ctx, userID, key, hash, id, p, sn)
+	conn, release, err := s.accounts.lock(ctx, p.accountID, b)
 	if err != nil {
 		// The row may have committed all the same (an answer lost with
 		// the connection); nothing is sent for it, and reconciliation must
@@ -155,15 +143,36 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 		s.kept.keep(id, outcome{status: StatusFailed, errCode: string(errs.Unavailable),
 			errMessage: "the confirmation could not be recorded; nothing was sent to IBKR",
 			message:    "not recorded in time; nothing sent"}, s.cfg.Now().UTC())
-		return Confirmation{}, false, err
+		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not record the confirmation; nothing was sent to IBKR, confirm again")
 	}
-	if !inserted {
+	lo.conn, lo.release = conn, release
+	defer lo.done(false)
+	switch {
+	case !w.fits:
+		lo.done(false)
+		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, s.dayCapRefusal(ctx, userID, sn, p, w.used))
+	case !w.inserted:
 		// The first confirmation may still be waiting for this lock.
-		lo.release()
+		lo.done(false)
 		return s.firstOf(ctx, userID, key, hash, p.SignalID, p.Side)
 	}
 	c := s.place(ctx, userID, id, p, lo)
 	return c, false, failure(c)
+}
+
+// dayCapRefusal is the error of an entry that the write-ahead statement
+// found over a day's cap, with the day's usage it counted.
+func (s *Service) dayCapRefusal(ctx context.Context, userID string, sn risk.Snapshot, p Preview, used risk.Usage) error {
+	u := make(map[string]risk.Usage, len(sn.Used)+1)
+	for m, v := range sn.Used {
+		u[m] = v
+	}
+	u[string(p.Broker.Mode)] = used
+	sn.Used = u
+	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
+		return err
+	}
+	return errs.E(errs.Conflict, "your day's orders changed while this one was checked; nothing was sent, confirm again")
 }
 
 // confirmInputs reads in one round trip what a confirm starts from: the
@@ -301,43 +310,64 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 	return c, nil
 }
 
-// insertPending commits the write-ahead row, its first status-history
-// entry and its audit row in one statement (one round trip, one commit:
-// the row, its event and its audit entry exist together or not at all).
-// It reports false when a unique index (the key, or the live (user,
-// signal, side)) already holds another confirmation.
+// pendingWrite is what the write-ahead statement found: whether the order
+// fits under the day's caps (always, for an exit), the day's usage it
+// counted, and whether it inserted the row — false when a unique index
+// (the key, or the live (user, signal, side)) already holds another
+// confirmation.
+type pendingWrite struct {
+	fits, inserted bool
+	used           risk.Usage
+}
+
+// pendingRow queues the statement that commits the write-ahead row, its
+// first status-history entry and its audit row (one statement, one commit:
+// they exist together or not at all) — for an entry only if it fits under
+// sn's day caps, counted again by the statement itself. The returned
+// pendingWrite is filled in when the batch has run.
 //
 // The row is due for reconciliation once PendingGrace has passed: by then
 // its request has recorded the outcome, or it died.
-func (s *Service) insertPending(ctx context.Context, q execer, userID, key string, hash []byte, id string, p Preview) (bool, error) {
+func (s *Service) pendingRow(ctx context.Context, userID, key string, hash []byte, id string, p Preview, sn risk.Snapshot) (*pendingWrite, *pgx.Batch) {
 	now := s.cfg.Now().UTC()
 	details := map[string]any{"signal_id": p.SignalID, "side": p.Side, "ticker": p.Ticker, "quantity": p.Quantity,
 		"order_type": p.OrderType, "tif": p.TIF, "mode": p.Broker.Mode, "idempotency_key": key}
 	if p.LimitPrice != nil {
 		details["limit_price"] = *p.LimitPrice
 	}
-	dj, err := json.Marshal(details)
-	if err != nil {
-		return false, fmt.Errorf("record confirmation %s: %w", id, err)
+	dj, _ := json.Marshal(details) // strings and numbers only
+	capped := s.risk.DayCapOf(sn)
+	value := p.EstimatedValue
+	if p.Side == Sell || value == "" {
+		// No entry limit refuses an exit.
+		capped.Orders, capped.Value, value = nil, nil, "0"
 	}
-	var n int
-	err = q.QueryRow(ctx, insertPendingSQL,
+	w := &pendingWrite{}
+	b := &pgx.Batch{}
+	b.Queue(insertPendingSQL,
 		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
-		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx)).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("record confirmation %s: %w", id, err)
-	}
-	return n == 1, nil
+		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx),
+		value, capped.Orders, capped.Value, capped.Start, capped.End,
+	).QueryRow(func(row pgx.Row) error {
+		var n int
+		if err := row.Scan(&n, &w.used.Orders, &w.used.Value, &w.fits); err != nil {
+			return fmt.Errorf("record confirmation %s: %w", id, err)
+		}
+		w.inserted = n == 1
+		return nil
+	})
+	return w, b
 }
 
-// insertPendingSQL is insertPending's one statement. The audit row carries
+// insertPendingSQL is pendingRow's one statement. The audit row carries
 // the client's address, the Idempotency-Key and the conid (from the conid
 // cache, which the confirm fills before it writes the row).
 var insertPendingSQL = `
-		WITH c AS (
+		WITH g AS (` + risk.DayCapSQL("$2::uuid", "$13::text", "$19", "$20", "$21", "$22::timestamptz", "$23::timestamptz") + `),
+		c AS (
 			INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity,
 				order_type, tif, limit_price, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15, $17)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', $15, $15, $17 FROM g WHERE g.ok
 			ON CONFLICT DO NOTHING
 			RETURNING id, user_id),
 		e AS (
@@ -347,7 +377,7 @@ var insertPendingSQL = `
 			` + audit.InsertSelect(audit.Exprs{At: "$15", UserID: "user_id", ActorID: "user_id", IP: "$18::text",
 	Action: "'confirmation.create'", Subject: "id::text",
 	Details: "$16::jsonb || jsonb_build_object('conid', (SELECT conid FROM conids WHERE ticker = $7))"}, "c") + `)
-		SELECT count(*) FROM c`
+		SELECT (SELECT count(*) FROM c), g.orders, g.value::text, g.ok FROM g`
 
 // outcome is a status change of a confirmation.
 type outcome struct {
@@ -416,6 +446,22 @@ var applySQL = `
 // durable before IBKR is called, the pending row, is committed
 // synchronously by insertPending.
 func apply(ctx context.Context, q execer, id string, from []Status, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+	sql, args, err := applyStatement(id, from, o, now)
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	c, err = scanConfirmation(q.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, false, nil
+	}
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	return c, true, nil
+}
+
+// applyStatement returns apply's statement and its arguments.
+func applyStatement(id string, from []Status, o outcome, now time.Time) (string, []any, error) {
 	fromText := make([]string, len(from))
 	for i, f := range from {
 		fromText[i] = string(f)
@@ -440,19 +486,10 @@ func apply(ctx context.Context, q execer, id string, from []Status, o outcome, n
 	}
 	dj, err := json.Marshal(details)
 	if err != nil {
-		return Confirmation{}, false, err
+		return "", nil, err
 	}
-	row := q.QueryRow(ctx, applySQL,
-		id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
-		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj)
-	c, err = scanConfirmation(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Confirmation{}, false, nil
-	}
-	if err != nil {
-		return Confirmation{}, false, err
-	}
-	return c, true, nil
+	return applySQL, []any{id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj}, nil
 }
 
 // brokerReachable refuses a confirm during one of IBKR's restart windows,

@@ -3,6 +3,8 @@ package trading
 import (
 	"context"
 	"fmt"
+
+	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // DurableWrites runs only a confirm's two writes for the previewed order p
@@ -12,11 +14,11 @@ import (
 // apart.
 func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Preview) error {
 	id := s.cfg.NewID()
-	inserted, err := s.insertPending(ctx, s.pool, userID, key, requestHash(p.SignalID, string(p.Side)), id, p)
-	if err != nil {
+	w, b := s.pendingRow(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), id, p, risk.Snapshot{})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
-	if !inserted {
+	if !w.inserted {
 		return fmt.Errorf("key %q or signal %s already confirmed", key, p.SignalID)
 	}
 	now := s.cfg.Now().UTC()
@@ -33,7 +35,11 @@ func (s *Service) DurableWrites(ctx context.Context, userID, key string, p Previ
 // the confirm's own preview: what a confirm does when another confirm
 // changes the position between its preview and its insert.
 func (s *Service) ConfirmPreviewed(ctx context.Context, userID, key string, p Preview) (Confirmation, error) {
-	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), p)
+	sn, err := s.risk.Snapshot(ctx, userID)
+	if err != nil {
+		return Confirmation{}, err
+	}
+	c, _, err := s.confirmPreviewed(ctx, userID, key, requestHash(p.SignalID, string(p.Side)), p, sn)
 	return c, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,24 +17,36 @@ import (
 // account's lock — its connection, on which everything read under the lock
 // is read, and its release — and the contract, resolved before the lock.
 type lockedOrder struct {
-	conn     *pgxpool.Conn
-	release  func()
-	conid    int64
-	conidErr error
+	accountID string
+	conn      *pgxpool.Conn
+	release   func(unlocked bool)
+	once      sync.Once
+	conid     int64
+	conidErr  error
+}
+
+// done releases the lock once; unlocked says that a batch on the
+// connection has already released the advisory lock.
+func (lo *lockedOrder) done(unlocked bool) {
+	lo.once.Do(func() { lo.release(unlocked) })
 }
 
 // place sends the previewed order for the committed pending confirmation id
-// under lo's lock, releases the lock and records the outcome. It never
+// under lo's lock, records the outcome and releases the lock. It never
 // fails: what cannot be recorded now is left for the reconciliation worker,
 // and the confirmation is returned as "unknown".
-func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo lockedOrder) Confirmation {
+func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo *lockedOrder) Confirmation {
 	// A client that hangs up must not cut an order off half-sent.
 	ctx = context.WithoutCancel(ctx)
 	octx, cancel := context.WithTimeout(ctx, s.cfg.OrderTimeout)
 	o := s.send(octx, userID, id, p, lo)
 	cancel()
-	lo.release()
-	c, err := s.record(ctx, id, o)
+	c, err := s.recordLocked(ctx, id, o, lo)
+	if err != nil {
+		lo.done(false)
+		s.logger(ctx).Warn().Err(err).Msg("could not record an order outcome on the lock's connection; retrying")
+		c, err = s.record(ctx, id, o)
+	}
 	log := s.logger(ctx)
 	if err != nil {
 		log.Error().Err(err).Str("outcome", string(o.status)).
@@ -87,7 +100,7 @@ func (s *Service) confirmationAny(ctx context.Context, id string) (Confirmation,
 
 // send places the order at IBKR and classifies the answer. The caller
 // holds the account's order lock: one order per account at a time.
-func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo lockedOrder) outcome {
+func (s *Service) send(ctx context.Context, userID, id string, p Preview, lo *lockedOrder) outcome {
 	if lo.conidErr != nil {
 		return failed(lo.conidErr, "could not find the IBKR contract; nothing was sent")
 	}
