@@ -164,7 +164,7 @@ func TestGroup(t *testing.T) {
 
 func TestAuctionSchedule(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
-	s := AuctionSchedule{Market: mustMarket(t), After: 3 * time.Minute}
+	s := AuctionSchedule{Market: market.Default(), After: 3 * time.Minute}
 	for _, tt := range []struct{ now, want string }{
 		{"2026-11-23 08:00", "2026-11-23 09:33"}, // Monday: after the open
 		{"2026-11-23 09:33", "2026-11-23 16:03"}, // strictly after
@@ -178,9 +178,4 @@ func TestAuctionSchedule(t *testing.T) {
 			t.Errorf("Next(%s) = %s, want %s", tt.now, got, tt.want)
 		}
 	}
-}
-
-func mustMarket(t *testing.T) *market.Clock {
-	t.Helper()
-	return market.Default()
 }
