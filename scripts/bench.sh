@@ -5,12 +5,12 @@
 # machine is shared, so every comparison is against a baseline of the same run.
 #
 #   scripts/bench.sh            # everything (about 5 minutes on 2 cores)
-#   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart
+#   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart notify
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=scripts/bench-out
 mkdir -p "$out"
-parts=${*:-"signing handshake sim simload cache confirm passthrough coldstart"}
+parts=${*:-"signing handshake sim simload cache confirm passthrough coldstart notify"}
 scripts/ensure-deps.sh postgres
 make -s build
 
@@ -51,6 +51,10 @@ for part in $parts; do
       set -euo pipefail
       go run ./scripts/coldstart --admin-url "$ORDERTUNE_TEST_POSTGRES_URL" --db bench_coldstart --bin .bin/ordertune --runs 5
     ' ;;
+  notify)
+    # 1,000 events committed in one burst by eight writers, each delivered to
+    # a local webhook receiver that checks its signature (internal/notify).
+    run notify go test -count 1 -run 'TestBurstOfAThousandEvents$' -v ./internal/notify/ ;;
   *) echo "unknown part $part" >&2; exit 2 ;;
   esac
 done

@@ -35,6 +35,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/config"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/notify/mailcatch"
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
@@ -61,6 +62,7 @@ type browserEnv struct {
 	artifacts string
 	logs      *syncBuffer
 	pool      *pgxpool.Pool // the server's database, for fixtures
+	mail      *mailcatch.Server
 }
 
 type syncBuffer struct {
@@ -114,6 +116,14 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 	t.Cleanup(simSrv.Close)
 	env.simURL = simSrv.URL
 
+	// E-mail goes to an SMTP server in this process (STARTTLS).
+	mc, err := mailcatch.Start(mailcatch.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mc.Close() })
+	env.mail = mc
+
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,12 +140,15 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 		"ORDERTUNE_SIGNUP":        "open",
 		// Webhooks go to receivers in this process.
 		"ORDERTUNE_WEBHOOK_ALLOW_PRIVATE": "true",
+		"ORDERTUNE_SMTP_URL":              "smtp://" + mc.Addr(),
+		"ORDERTUNE_MAIL_FROM":             "Ordertune <alerts@ordertune.test>",
 	}
 	env.vars = vars
 	cfg, err := config.Load(func(k string) string { return vars[k] }, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.MailTLS = mc.ClientTLS()
 	pool, err := postgres.Open(t.Context(), cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,7 @@ func TestBrowser(t *testing.T) {
 		{"AdminWithdrawsSignal", f.adminWithdrawsSignal},
 		{"AdminTokens", f.adminTokens},
 		{"NotificationsAndWebhooks", f.notificationsAndWebhooks},
+		{"ForgotPassword", f.forgotPassword},
 	} {
 		if !t.Run(sc.name, sc.run) {
 			// Later scenarios need what this one should have done.

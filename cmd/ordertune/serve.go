@@ -100,6 +100,7 @@ func warnErasableAudit(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logg
 // and the background workers, built from the configuration in one place so
 // serve, demo and the end-to-end tests run exactly the same wiring.
 type services struct {
+	broker  *broker.Service
 	http    *httpapi.Server
 	auth    *auth.Service
 	trading *trading.Service
@@ -141,7 +142,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	lj := &ledger.Jobs{}
 	if deps.Notify, err = notify.New(notify.Config{
 		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
-		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate,
+		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate, RescueAfter: cfg.NotifyRescueAfter,
 		AddWorkers: lj.Register, PeriodicJobs: ledger.PeriodicJobs(clock, 0, 0),
 	}); err != nil {
 		return nil, err
@@ -152,7 +153,10 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, authSweeper(deps.Auth))
 
-	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock); err != nil {
+	if deps.Broker, err = newBroker(cfg, pool, ring, m, clock, deps.Notify); err != nil {
+		return nil, err
+	}
+	if err := deps.Notify.AddPeriodic("broker.activation_check", broker.ActivationInterval, activationCheck(deps.Broker, log)); err != nil {
 		return nil, err
 	}
 	cache := deps.Broker.Cache()
@@ -190,6 +194,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.workers = append(s.workers, deps.Trading.RunReconciler, sealer.Run)
 	s.http, s.auth, s.trading, s.notify = httpapi.New(deps), deps.Auth, deps.Trading, deps.Notify
+	s.broker = deps.Broker
 	return s, nil
 }
 
@@ -240,10 +245,29 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 	}
 }
 
+// activationCheck is the periodic task that re-tests credentials IBKR
+// has not activated yet (broker.activated).
+func activationCheck(b *broker.Service, log zerolog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		n, err := b.CheckPendingActivations(ctx)
+		if n > 0 {
+			log.Info().Int("activated", n).Msg("IBKR credentials activated")
+		}
+		return err
+	}
+}
+
 // newBroker builds the broker service; its keep-alive runs as a worker.
-func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock) (*broker.Service, error) {
+// Credentials that IBKR activates are announced through ns.
+func newBroker(cfg config.Config, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
+		OnActivated: func(ctx context.Context, tx pgx.Tx, userID string, mode broker.Mode) error {
+			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: notify.BrokerActivated, Data: map[string]any{
+				"mode": string(mode), "message": "IBKR has activated your " + string(mode) + " credentials: orders can go out now.",
+			}})
+			return err
+		},
 		IBKR:             ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
 		Cache:            broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),

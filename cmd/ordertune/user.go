@@ -40,6 +40,7 @@ func newAuth(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *se
 			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: userID, Type: eventType, Data: data})
 			return err
 		}
+		ac.OnPasswordReset = ns.EnqueuePasswordReset
 	}
 	return auth.New(ac)
 }

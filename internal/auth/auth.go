@@ -93,13 +93,23 @@ type Config struct {
 	MaxConcurrentHashes int // default 2
 
 	// OnSecurityEvent, when set, is called in the transaction of a
-	// completed sign-in, a password change, a token creation, an account
+	// completed sign-in from a browser that is not a remembered device of
+	// the account, a password change (also by a reset link), a token creation, an account
 	// locked after failed sign-ins and a sign-up with a registered address,
 	// with the event type ("security.sign_in", "security.password_changed",
 	// "security.token_created", "security.account_locked",
 	// "security.signup_attempt"), so the notification (the owner's e-mail)
 	// commits or rolls back with the change.
 	OnSecurityEvent func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error
+
+	// OnPasswordReset, when set, is called in the transaction that stores
+	// a password reset link, with the link's token (a secret: it goes in
+	// the e-mail and nowhere else) and when it expires; it queues the
+	// e-mail to the account's owner.
+	OnPasswordReset func(ctx context.Context, tx pgx.Tx, userID, token string, expires time.Time) error
+	// ResetAnswerTime is the least time a reset request takes, known
+	// address or not; default DefaultResetAnswerTime.
+	ResetAnswerTime time.Duration
 }
 
 // Service implements accounts, 2FA, sessions and tokens.
@@ -127,6 +137,9 @@ type Service struct {
 	inflight map[string]bool // throttle keys with an attempt under way
 
 	onEvent func(ctx context.Context, tx pgx.Tx, userID, eventType string, data map[string]any) error
+
+	onReset         func(ctx context.Context, tx pgx.Tx, userID, token string, expires time.Time) error
+	resetAnswerTime time.Duration
 }
 
 // New returns a Service for cfg.
@@ -151,6 +164,12 @@ func New(cfg Config) (*Service, error) {
 		deviceMaxAge:  cfg.DeviceMaxAge,
 		signupPerIP:   cfg.SignupPerIP,
 		onEvent:       cfg.OnSecurityEvent,
+
+		onReset:         cfg.OnPasswordReset,
+		resetAnswerTime: cfg.ResetAnswerTime,
+	}
+	if s.resetAnswerTime <= 0 {
+		s.resetAnswerTime = DefaultResetAnswerTime
 	}
 	if s.recoveryArgon == (Argon2Params{}) {
 		s.recoveryArgon = RecoveryArgon2()

@@ -109,6 +109,42 @@ func (e *env) signIn(u User, pw, secret string) string {
 	return e.secret(id)
 }
 
+// recoveryCodes regenerates userID's recovery codes and returns them, each
+// a secret the log must never hold.
+func (e *env) recoveryCodes(userID string) []string {
+	e.t.Helper()
+	codes, err := e.svc.RegenerateRecoveryCodes(context.Background(), userID, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range codes {
+		e.secret(c)
+	}
+	return codes
+}
+
+// userWithRecoveryCodes creates a subscriber with TOTP, signs it in and
+// gives it recovery codes; it returns the user, its password and the codes.
+func (e *env) userWithRecoveryCodes() (User, string, []string) {
+	e.t.Helper()
+	u, pw, secret := e.user(Subscriber)
+	e.signIn(u, pw, secret)
+	return u, pw, e.recoveryCodes(u.ID)
+}
+
+// signInWithRecoveryCode signs u in with its password and a recovery code
+// as the second factor and returns the second step's error.
+func (e *env) signInWithRecoveryCode(u User, pw, code string) error {
+	e.t.Helper()
+	ctx := context.Background()
+	res, err := e.svc.Login(ctx, u.Email, pw, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, _, err = e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{RecoveryCode: code}, "")
+	return err
+}
+
 func randomSuffix(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 6)

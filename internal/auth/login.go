@@ -202,8 +202,13 @@ func (s *Service) CompleteLogin(ctx context.Context, sessionID string, f SecondF
 			Action: "login.success", Details: map[string]any{"second_factor": cf.stage()}}); err != nil {
 			return err
 		}
-		if err := s.securityEvent(ctx, tx, r.userID, "security.sign_in", map[string]any{"ip": ip, "second_factor": cf.stage()}); err != nil {
-			return err
+		// Only a browser the account has not signed in from before is
+		// news to its owner: a remembered device's sign-ins are routine,
+		// and an e-mail for each would teach people to ignore them.
+		if !r.deviceTrusted {
+			if err := s.securityEvent(ctx, tx, r.userID, "security.sign_in", map[string]any{"ip": ip, "second_factor": cf.stage(), "new_device": true}); err != nil {
+				return err
+			}
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, r.userID))
 		return err

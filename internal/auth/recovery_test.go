@@ -13,15 +13,9 @@ func TestRecoveryCodes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	u, pw, secret := e.user(Subscriber)
-	e.signIn(u, pw, secret)
-	codes, err := e.svc.RegenerateRecoveryCodes(ctx, u.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, pw, codes := e.userWithRecoveryCodes()
 	seen := map[string]bool{}
 	for _, c := range codes {
-		e.secret(c)
 		if len(c) != 19 || seen[c] {
 			t.Fatalf("recovery code %q malformed or repeated", c)
 		}
@@ -36,14 +30,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Fatalf("a recovery code is stored in clear (%v)", err)
 	}
 
-	use := func(code string) error {
-		res, err := e.svc.Login(ctx, u.Email, pw, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{RecoveryCode: code}, "")
-		return err
-	}
+	use := func(code string) error { return e.signInWithRecoveryCode(u, pw, code) }
 	if err := use(strings.ToUpper(strings.ReplaceAll(codes[0], "-", " "))); err != nil {
 		t.Fatalf("a recovery code typed in capitals with spaces: %v", err)
 	}
@@ -52,13 +39,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Fatalf("a second code: %v", err)
 	}
 
-	fresh, err := e.svc.RegenerateRecoveryCodes(ctx, u.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range fresh {
-		e.secret(c)
-	}
+	fresh := e.recoveryCodes(u.ID)
 	wantCode(t, "an old code after regeneration", use(codes[2]), errs.Unauthenticated)
 	e.clock.Advance(time.Minute)
 	if err := use(fresh[9]); err != nil {
@@ -93,15 +74,7 @@ func TestRecoveryCodesStoredWithArgon2id(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	u, pw, secret := e.user(Subscriber)
-	e.signIn(u, pw, secret)
-	codes, err := e.svc.RegenerateRecoveryCodes(ctx, u.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range codes {
-		e.secret(c)
-	}
+	u, pw, codes := e.userWithRecoveryCodes()
 	rows, err := e.svc.pool.Query(ctx, `SELECT code_hash, coalesce(code_argon2, '') FROM recovery_codes WHERE user_id = $1`, u.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -139,14 +112,7 @@ func TestRecoveryCodesStoredWithArgon2id(t *testing.T) {
 		u.ID, digest(normalizeRecovery(legacy))); err != nil {
 		t.Fatal(err)
 	}
-	use := func(code string) error {
-		res, err := e.svc.Login(ctx, u.Email, pw, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{RecoveryCode: code}, "")
-		return err
-	}
+	use := func(code string) error { return e.signInWithRecoveryCode(u, pw, code) }
 	if err := use(legacy); err != nil {
 		t.Fatalf("a legacy code: %v", err)
 	}

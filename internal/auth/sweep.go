@@ -19,7 +19,7 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	}
 	n := tag.RowsAffected()
 	tag, err = s.pool.Exec(ctx, `DELETE FROM auth_throttle
-		WHERE ((key LIKE 'ip:%' OR key LIKE 'signup:%') AND last_failure_at < $1) OR
+		WHERE ((key LIKE 'ip:%' OR key LIKE 'signup:%' OR key LIKE 'reset:%') AND last_failure_at < $1) OR
 		      ((key LIKE 'acct:%' OR key LIKE 'dev:%') AND last_failure_at < $2)`,
 		now.Add(-ipPolicy().decay), now.Add(-accountPolicy().max-24*time.Hour))
 	if err != nil {
@@ -29,6 +29,11 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	tag, err = s.pool.Exec(ctx, `DELETE FROM remembered_devices WHERE expires_at < $1`, now)
 	if err != nil {
 		return n, internal("sweep remembered devices", err)
+	}
+	n += tag.RowsAffected()
+	tag, err = s.pool.Exec(ctx, `DELETE FROM password_resets WHERE expires_at < $1`, now.Add(-24*time.Hour))
+	if err != nil {
+		return n, internal("sweep password resets", err)
 	}
 	return n + tag.RowsAffected(), nil
 }

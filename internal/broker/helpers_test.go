@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/clocktest"
@@ -155,6 +156,8 @@ type envOptions struct {
 	questions []string
 	fake      bool // share a fake clock between simulator, client and cache
 	ring      *seal.Ring
+	// onActivated is Config.OnActivated.
+	onActivated func(ctx context.Context, tx pgx.Tx, userID string, mode Mode) error
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -173,7 +176,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.sim = newSimHost(t, o.sim)
 	svc, err := New(Config{
 		Pool: e.pool, Ring: e.ring, Now: now, Cache: o.cache, AllowedQuestions: o.questions,
-		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), Now: now},
+		IBKR: ibkr.Options{BaseURL: e.sim.baseURL(), Now: now}, OnActivated: o.onActivated,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,11 @@ type Config struct {
 	AllowedQuestions []string
 	// Now is the clock of timestamps; nil means time.Now.
 	Now func() time.Time
+	// OnActivated, when set, is called in the transaction that records
+	// a test turning pending_activation credentials into connected ones
+	// (IBKR has activated the consumer key), so the user's
+	// broker.activated notification commits with the change.
+	OnActivated func(ctx context.Context, tx pgx.Tx, userID string, mode Mode) error
 }
 
 // Service manages users' broker connections and their session cache.
@@ -44,6 +49,8 @@ type Service struct {
 	now      func() time.Time
 	cache    *Cache
 	orders   *Orders
+
+	onActivated func(ctx context.Context, tx pgx.Tx, userID string, mode Mode) error
 }
 
 // New returns a Service; start its keep-alive with Cache().Run.
@@ -51,7 +58,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Pool == nil || cfg.Ring == nil {
 		return nil, errors.New("broker: a database pool and a key ring are required")
 	}
-	s := &Service{pool: cfg.Pool, ring: cfg.Ring, ibkrOpts: cfg.IBKR, now: cfg.Now}
+	s := &Service{pool: cfg.Pool, ring: cfg.Ring, ibkrOpts: cfg.IBKR, now: cfg.Now, onActivated: cfg.OnActivated}
 	s.ibkrOpts.Pacer = nil
 	if s.now == nil {
 		s.now = time.Now

@@ -327,7 +327,8 @@ func (s *Service) Save(ctx context.Context, userID string, mode Mode, in Input, 
 				signature_key = EXCLUDED.signature_key, encryption_key = EXCLUDED.encryption_key,
 				access_token_secret = EXCLUDED.access_token_secret, dh_params = EXCLUDED.dh_params,
 				account_id = EXCLUDED.account_id, account_id_masked = EXCLUDED.account_id_masked,
-				status = 'untested', last_test = NULL, updated_at = EXCLUDED.updated_at
+				status = 'untested', last_test = NULL, updated_at = EXCLUDED.updated_at,
+				pending_since = NULL, activation_checked_at = NULL
 			RETURNING (xmax <> 0)`,
 			userID, string(mode), consumerKey, accessToken, realm, sig, enc, sec, dh, acct,
 			MaskAccountID(accountID), now).Scan(&replaced)
@@ -434,17 +435,34 @@ func (s *Service) saveTestResult(ctx context.Context, userID string, mode Mode, 
 	if res.Error != nil {
 		details["error_code"] = string(res.Error.Code)
 	}
+	status := statusOf(res)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		activated := false
 		if saved {
 			// Matching the consumer key and access token keeps a result
 			// off credentials saved while the test ran.
-			if _, err := tx.Exec(ctx, `UPDATE broker_connections SET last_test = $3, status = $4
-				WHERE user_id = $1 AND mode = $2 AND access_token = $5 AND consumer_key = $6`,
-				userID, string(mode), b, string(statusOf(res)), tested.accessToken, tested.consumerKey); err != nil {
+			var before string
+			err := tx.QueryRow(ctx, `SELECT status FROM broker_connections
+				WHERE user_id = $1 AND mode = $2 AND access_token = $3 AND consumer_key = $4 FOR UPDATE`,
+				userID, string(mode), tested.accessToken, tested.consumerKey).Scan(&before)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
+			if _, err := tx.Exec(ctx, `UPDATE broker_connections SET last_test = $3, status = $4,
+					pending_since = CASE WHEN $4 = 'pending_activation' THEN coalesce(pending_since, $7) END
+				WHERE user_id = $1 AND mode = $2 AND access_token = $5 AND consumer_key = $6`,
+				userID, string(mode), b, string(status), tested.accessToken, tested.consumerKey, s.now()); err != nil {
+				return err
+			}
+			activated = before == string(StatusPendingActivation) && status == StatusConnected
 		}
-		return s.record(ctx, tx, userID, actor, "broker.connection_tested", mode, details)
+		if err := s.record(ctx, tx, userID, actor, "broker.connection_tested", mode, details); err != nil {
+			return err
+		}
+		if activated && s.onActivated != nil {
+			return s.onActivated(ctx, tx, userID, mode)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store test result: %w", err)

@@ -9,37 +9,10 @@ import (
 
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/rewrap"
-	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/seal/sealtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-func ring(t *testing.T, ids ...string) *seal.Ring {
-	t.Helper()
-	var specs []string
-	for _, id := range ids {
-		k, err := seal.GenerateKey(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		specs = append(specs, k)
-	}
-	r, err := seal.ParseRing(strings.Join(specs, ","))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// join returns a ring of the keys of a and b, a's primary first.
-func join(t *testing.T, a, b string) *seal.Ring {
-	t.Helper()
-	r, err := seal.ParseRing(a + "," + b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -51,18 +24,8 @@ func TestCanary(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	k1, err := seal.GenerateKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := seal.GenerateKey("k2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := seal.ParseRing(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1, k2 := sealtest.Key(t, "k1"), sealtest.Key(t, "k2")
+	old := sealtest.Ring(t, k1)
 	if err := Check(ctx, pool, old, t0); err != nil {
 		t.Fatalf("first start: %v", err)
 	}
@@ -74,8 +37,8 @@ func TestCanary(t *testing.T) {
 		t.Fatalf("second start with the same ring: %v", err)
 	}
 
-	wrong := ring(t, "k1") // the same id, another key
-	err = Check(ctx, pool, wrong, t0)
+	wrong := sealtest.NewRing(t, "k1") // the same id, another key
+	err := Check(ctx, pool, wrong, t0)
 	if err == nil || !strings.Contains(err.Error(), `sealed with key "k1"`) || !strings.Contains(err.Error(), "refusing to start") {
 		t.Fatalf("a wrong key: %v, want a refusal naming key k1", err)
 	}
@@ -83,14 +46,11 @@ func TestCanary(t *testing.T) {
 		t.Fatal("the refusal shows key material")
 	}
 
-	rotated := join(t, k2, k1)
+	rotated := sealtest.Ring(t, k2, k1)
 	if err := Check(ctx, pool, rotated, t0); err != nil {
 		t.Fatalf("rotated ring keeping the old key: %v", err)
 	}
-	onlyNew, err := seal.ParseRing(k2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	onlyNew := sealtest.Ring(t, k2)
 	if err := Check(ctx, pool, onlyNew, t0); err == nil {
 		t.Fatal("the new key alone opened a canary sealed with the old one")
 	}
@@ -109,7 +69,7 @@ func TestCanaryFirstStartChecksExistingSecrets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	right := ring(t, "k1")
+	right := sealtest.NewRing(t, "k1")
 	var id string
 	if err := pool.QueryRow(ctx, `INSERT INTO users (email, role, password_hash, created_at, updated_at)
 		VALUES ('a@example.com', 'subscriber', 'x', now(), now()) RETURNING id`).Scan(&id); err != nil {
@@ -122,7 +82,7 @@ func TestCanaryFirstStartChecksExistingSecrets(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE users SET totp_secret = $2, totp_enabled = true WHERE id = $1`, id, ct); err != nil {
 		t.Fatal(err)
 	}
-	err = Check(ctx, pool, ring(t, "k7"), t0)
+	err = Check(ctx, pool, sealtest.NewRing(t, "k7"), t0)
 	if err == nil || !strings.Contains(err.Error(), "k1") {
 		t.Fatalf("first start with a wrong key: %v, want a refusal naming k1", err)
 	}

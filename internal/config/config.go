@@ -43,6 +43,9 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks go to http:// and to private,
 	// loopback and link-local addresses (tests and the demo).
 	WebhookAllowPrivate bool // ORDERTUNE_WEBHOOK_ALLOW_PRIVATE
+	// NotifyRescueAfter is how long a delivery that was running when its
+	// process died waits before any replica takes it again.
+	NotifyRescueAfter time.Duration // ORDERTUNE_NOTIFY_RESCUE_AFTER
 	// MailTLS, when set, is the TLS configuration for the SMTP server; it
 	// is not read from the environment (the demo trusts its own catcher).
 	MailTLS *tls.Config
@@ -128,30 +131,31 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		}
 		return v
 	}
-	duration := func(name string, def time.Duration) time.Duration {
+	// durationOf reads name with parse; unset is def, and a value parse
+	// refuses is a problem, want saying what fits.
+	durationOf := func(name string, def time.Duration, want string, parse func(string) (time.Duration, bool)) time.Duration {
 		s := get(name, "")
 		if s == "" {
 			return def
 		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("%s=%q: want a positive duration such as 30m", name, s))
+		d, ok := parse(s)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s=%q: want %s", name, s, want))
 			return def
 		}
 		return d
 	}
-
+	duration := func(name string, def time.Duration) time.Duration {
+		return durationOf(name, def, "a positive duration such as 30m", func(s string) (time.Duration, bool) {
+			d, err := time.ParseDuration(s)
+			return d, err == nil && d > 0
+		})
+	}
 	timeOfDay := func(name string) time.Duration {
-		s := get(name, "")
-		if s == "" {
-			return 0
-		}
-		t, err := time.Parse("15:04", s)
-		if err != nil || len(s) != 5 {
-			problems = append(problems, fmt.Sprintf("%s=%q: want a time of day in New York such as 09:28", name, s))
-			return 0
-		}
-		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+		return durationOf(name, 0, "a time of day in New York such as 09:28", func(s string) (time.Duration, bool) {
+			t, err := time.Parse("15:04", s)
+			return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, err == nil && len(s) == 5
+		})
 	}
 
 	signupDefault := "closed"
@@ -180,6 +184,7 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 		PendingGrace:            duration("ORDERTUNE_PENDING_GRACE", 45*time.Second),
 		OutcomeUnknownAfter:     duration("ORDERTUNE_OUTCOME_UNKNOWN_AFTER", 10*time.Minute),
 		HandshakeFailureBackoff: duration("ORDERTUNE_HANDSHAKE_FAILURE_BACKOFF", 5*time.Second),
+		NotifyRescueAfter:       duration("ORDERTUNE_NOTIFY_RESCUE_AFTER", 5*time.Minute),
 		MigrateDatabaseURL:      get("ORDERTUNE_MIGRATE_DATABASE_URL", ""),
 		AuditSigningKey:         get("ORDERTUNE_AUDIT_SIGNING_KEY", ""),
 		AuditCheckpoints:        get("ORDERTUNE_AUDIT_CHECKPOINTS", ""),
@@ -277,6 +282,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Dur("pending_grace", c.PendingGrace).
 		Dur("outcome_unknown_after", c.OutcomeUnknownAfter).
 		Dur("handshake_failure_backoff", c.HandshakeFailureBackoff).
+		Dur("notify_rescue_after", c.NotifyRescueAfter).
 		Str("ibkr_maintenance", market.FormatWindows(c.Market.Maintenance))
 }
 

@@ -11,17 +11,13 @@ import (
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 func TestAdminAuditAndVerify(t *testing.T) {
 	e := newTradeEnv(t)
 	ctx := context.Background()
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil))
-	g := decodeAs[trading.Signal](t, body)
-	if st, body := e.call(t, e.a, http.MethodPost, "/signals/"+g.ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", "k"); st != 201 {
-		t.Fatalf("confirm = %d %s", st, body)
-	}
+	g := e.publish(t, newSignalBody(nil))
+	e.confirmBuy(t, e.a, g.ID, "k")
 	if _, err := audit.NewSealer(audit.SealerConfig{Pool: e.pool}).SealOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +53,8 @@ func TestAdminAuditAndVerify(t *testing.T) {
 func TestAdminReadsAreAudited(t *testing.T) {
 	e := newTradeEnv(t)
 	ctx := context.Background()
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil))
-	g := decodeAs[trading.Signal](t, body)
-	if st, body := e.call(t, e.a, http.MethodPost, "/signals/"+g.ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", "k-1"); st != 201 {
-		t.Fatalf("confirm = %d %s", st, body)
-	}
+	g := e.publish(t, newSignalBody(nil))
+	e.confirmBuy(t, e.a, g.ID, "k-1")
 	for _, path := range []string{"/admin/audit?action=login.success&limit=5", "/admin/audit/verify", "/admin/confirmations?format=csv&ticker=AAPL"} {
 		if st, body := e.call(t, e.admin, http.MethodGet, path, nil); st != 200 {
 			t.Fatalf("GET %s = %d %s", path, st, body)

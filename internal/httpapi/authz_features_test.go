@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,17 +55,8 @@ func foreignIDs(t *testing.T, env *authEnv, admin, owner account) map[string]str
 	ids := map[string]string{}
 
 	// A confirmation of owner's.
-	f.sim.Connect(t, owner.user.ID, "")
-	five := "5"
-	if _, err := f.trading.SetPositionSize(ctx, owner.user.ID, trading.PositionSize{Mode: trading.SizeShares, Value: &five}); err != nil {
-		t.Fatal(err)
-	}
-	sig, err := f.trading.CreateSignal(ctx, admin.user.ID, trading.NewSignal{Ticker: "AAPL", Strategy: "II", Kind: "entry",
-		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
-		EntryMode: "next_open_market", ExpiresAt: time.Now().Add(time.Hour).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	readyToTrade(t, f.sim, f.trading, owner.user.ID)
+	sig := createSignal(t, f.trading, admin.user.ID)
 	conf, _, err := f.trading.Confirm(ctx, owner.user.ID, sig.ID, "walk-1", "BUY")
 	if err != nil && conf.ID == "" {
 		t.Fatalf("fixture confirmation: %v", err)

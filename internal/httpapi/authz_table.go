@@ -31,16 +31,19 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, WebAssetsPath):       public(),
 
 		// Authentication and 2FA.
-		routeKey(http.MethodPost, apiPrefix+"/auth/signup"):       public(),
-		routeKey(http.MethodPost, apiPrefix+"/auth/login"):        public(),
-		routeKey(http.MethodPost, apiPrefix+"/auth/totp"):         secondStep(),
-		routeKey(http.MethodPost, apiPrefix+"/auth/logout"):       secondStep(),
-		routeKey(http.MethodGet, apiPrefix+"/me"):                 secondStep(),
-		routeKey(http.MethodPost, apiPrefix+"/me/totp/setup"):     secondStep(),
-		routeKey(http.MethodPost, apiPrefix+"/me/totp/enable"):    secondStep(),
-		routeKey(http.MethodPost, apiPrefix+"/auth/step-up"):      signedIn(),
-		routeKey(http.MethodPost, apiPrefix+"/me/password"):       signedIn().sensitive(),
-		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"): signedIn().sensitive(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/signup"): public(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/login"):  public(),
+		// "Forgot password?": the link's token is the credential.
+		routeKey(http.MethodPost, apiPrefix+"/auth/password-reset"):          public(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/password-reset/complete"): public(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/totp"):                    secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/logout"):                  secondStep(),
+		routeKey(http.MethodGet, apiPrefix+"/me"):                            secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/me/totp/setup"):                secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/me/totp/enable"):               secondStep(),
+		routeKey(http.MethodPost, apiPrefix+"/auth/step-up"):                 signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/me/password"):                  signedIn().sensitive(),
+		routeKey(http.MethodPost, apiPrefix+"/me/recovery-codes"):            signedIn().sensitive(),
 
 		// Admin: users and API tokens.
 		routeKey(http.MethodGet, apiPrefix+"/admin/users"):         adminOnly(),

@@ -13,8 +13,7 @@ import (
 // signal's my_confirmation show only the caller's own.
 func TestTenantIsolation(t *testing.T) {
 	e := newTradeEnv(t)
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil))
-	g := decodeAs[trading.Signal](t, body)
+	g := e.publish(t, newSignalBody(nil))
 	st, body := e.call(t, e.a, http.MethodPost, "/signals/"+g.ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", "a-1")
 	if st != http.StatusCreated {
 		t.Fatalf("A's confirm = %d %s", st, body)

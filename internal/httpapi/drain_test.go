@@ -13,14 +13,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
-	"github.com/ordertune/ordertune/internal/auth"
-	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
-	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
-	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
 
 // TestShutdownAnswersConfirmsInFlight sends SIGTERM's equivalent (the
@@ -29,14 +24,7 @@ import (
 // confirmation before the server closes, and Serve ends cleanly.
 func TestShutdownAnswersConfirmsInFlight(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.Pool(t)
-	as, err := auth.New(auth.Config{Pool: pool, Argon2: auth.Argon2Params{Time: 1, Memory: 8, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
-		tradetest.SimBrokerOptions{
-			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
+	pool, as, sim := newTradeParts(t)
 	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker})
 	if err != nil {
 		t.Fatal(err)
@@ -44,20 +32,12 @@ func TestShutdownAnswersConfirmsInFlight(t *testing.T) {
 	srv := New(Deps{Log: zerolog.Nop(), Pool: pool, Auth: as, Trading: ts})
 	e := &tradeEnv{pool: pool, sim: sim, auth: as, trading: ts}
 	admin := e.user(t, "admin")
-	g, err := ts.CreateSignal(context.Background(), admin.id, trading.NewSignal{Ticker: "AAPL", Strategy: "II", Kind: "entry",
-		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
-		EntryMode: "next_open_market", ExpiresAt: time.Now().Add(time.Hour).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := createSignal(t, ts, admin.id)
 	const n = 4
 	var users []user
 	for range n {
 		u := e.user(t, "subscriber")
-		sim.Connect(t, u.id, "")
-		if _, err := ts.SetPositionSize(context.Background(), u.id, trading.PositionSize{Mode: trading.SizeShares, Value: ptrTo("5")}); err != nil {
-			t.Fatal(err)
-		}
+		readyToTrade(t, sim, ts, u.id)
 		users = append(users, u)
 	}
 	// IBKR is slow: every order placement waits 6 s, longer than the grace.

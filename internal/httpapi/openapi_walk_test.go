@@ -83,6 +83,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		// Sign-in with 2FA, and refusals on the way.
 		{name: "signup closed", who: "nobody", method: "POST", path: "/api/v1/auth/signup", body: map[string]string{"email": "x@example.com", "password": "correct horse battery"}, want: []int{403}},
 		{name: "anonymous me", who: "nobody", method: "GET", path: "/api/v1/me", want: []int{401}},
+		{name: "forgot password", who: "nobody", method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "x@example.com"}, want: []int{202}},
+		{name: "reset with a wrong link", who: "nobody", method: "POST", path: "/api/v1/auth/password-reset/complete", body: map[string]string{"token": "not-a-token", "new_password": "correct horse battery"}, want: []int{422}},
 		{name: "wrong password", who: "nobody", method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": sub.user.Email, "password": "wrong password"}, want: []int{401}},
 		{name: "login", who: "subscriber", method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": sub.user.Email, "password": sub.password}, want: []int{200}},
 		{name: "me before 2FA", who: "subscriber", method: "GET", path: "/api/v1/me", want: []int{200}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,10 +14,9 @@ import (
 	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
-	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestDatabaseOutageIsUnavailable stops PostgreSQL under a running server:
@@ -27,15 +25,7 @@ import (
 func TestDatabaseOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cluster, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(t.TempDir(), "pg"), Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cluster.Stop() })
-	url := cluster.URL("postgres") + "&connect_timeout=2"
-	if err := postgres.Migrate(url); err != nil {
-		t.Fatal(err)
-	}
+	cluster, url := pgtest.OwnCluster(t, localpg.Options{Fast: true})
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -58,17 +48,8 @@ func TestDatabaseOutageIsUnavailable(t *testing.T) {
 	}
 	program := env.program(tok)
 	f := env.features
-	f.sim.Connect(t, sub.user.ID, "")
-	five := "5"
-	if _, err := f.trading.SetPositionSize(ctx, sub.user.ID, trading.PositionSize{Mode: trading.SizeShares, Value: &five}); err != nil {
-		t.Fatal(err)
-	}
-	sig, err := f.trading.CreateSignal(ctx, admin.user.ID, trading.NewSignal{Ticker: "AAPL", Strategy: "II", Kind: "entry",
-		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
-		EntryMode: "next_open_market", ExpiresAt: time.Now().Add(time.Hour).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	readyToTrade(t, f.sim, f.trading, sub.user.ID)
+	sig := createSignal(t, f.trading, admin.user.ID)
 	if r := browser.do(http.MethodGet, "/api/v1/me", nil); r.status != http.StatusOK {
 		t.Fatalf("before the outage: %d %s", r.status, r.body)
 	}

@@ -17,8 +17,7 @@ import (
 // service itself logs nowhere: its lines can only come from the context.
 func TestConfirmLogLinesCarryTheRequestID(t *testing.T) {
 	e := newTradeEnv(t)
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil))
-	g := decodeAs[trading.Signal](t, body)
+	g := e.publish(t, newSignalBody(nil))
 	before := len(e.logs.String())
 	const rid = "confirm-request-0001"
 	st, body := e.call(t, e.a, http.MethodPost, "/signals/"+g.ID+"/confirm", map[string]string{"side": "BUY"},

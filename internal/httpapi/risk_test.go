@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/risk"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestRiskProblemsOverHTTP: a limit's refusal is 422 risk_limit_exceeded
@@ -14,8 +13,7 @@ import (
 // switches are 409 with their code and reason; an exit passes a pause.
 func TestRiskProblemsOverHTTP(t *testing.T) {
 	e := newTradeEnv(t)
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil)) // 5 × 187.25
-	g := decodeAs[trading.Signal](t, body)
+	g := e.publish(t, newSignalBody(nil)) // 5 × 187.25
 	confirm := func(key string) (int, Problem) {
 		st, body := e.call(t, e.a, http.MethodPost, "/signals/"+g.ID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", key)
 		return st, decodeAs[Problem](t, body)

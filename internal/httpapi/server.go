@@ -121,6 +121,7 @@ func (s *Server) routes() {
 	s.marketRoutes()
 	s.notifyRoutes()
 	s.ledgerRoutes()
+	s.resetRoutes()
 }
 
 // Serve accepts connections on l until ctx ends, then shuts down gracefully:

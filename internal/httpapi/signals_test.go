@@ -47,14 +47,7 @@ type user struct {
 
 func newTradeEnv(t *testing.T) *tradeEnv {
 	t.Helper()
-	pool := pgtest.Pool(t)
-	as, err := auth.New(auth.Config{Pool: pool, Argon2: auth.Argon2Params{Time: 1, Memory: 8, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
-		tradetest.SimBrokerOptions{
-			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
+	pool, as, sim := newTradeParts(t)
 	ts, err := trading.New(trading.Config{Pool: pool, Broker: sim.Broker, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +59,66 @@ func newTradeEnv(t *testing.T) *tradeEnv {
 	e.admin = e.user(t, "admin")
 	e.a, e.b = e.user(t, "subscriber"), e.user(t, "subscriber")
 	for _, u := range []user{e.a, e.b} {
-		sim.Connect(t, u.id, "")
-		if _, err := ts.SetPositionSize(context.Background(), u.id, trading.PositionSize{Mode: trading.SizeShares, Value: ptrTo("5")}); err != nil {
-			t.Fatal(err)
-		}
+		readyToTrade(t, sim, ts, u.id)
 	}
 	return e
+}
+
+// publish publishes the signal body describes as the admin and returns it.
+func (e *tradeEnv) publish(t *testing.T, body map[string]any) trading.Signal {
+	t.Helper()
+	st, b := e.call(t, e.admin, http.MethodPost, "/signals", body)
+	if st != http.StatusCreated {
+		t.Fatalf("publish = %d %s", st, b)
+	}
+	return decodeAs[trading.Signal](t, b)
+}
+
+// confirmBuy confirms a buy of signalID as u with the idempotency key.
+func (e *tradeEnv) confirmBuy(t *testing.T, u user, signalID, key string) {
+	t.Helper()
+	if st, body := e.call(t, u, http.MethodPost, "/signals/"+signalID+"/confirm", map[string]string{"side": "BUY"}, "Idempotency-Key", key); st != http.StatusCreated {
+		t.Fatalf("confirm = %d %s", st, body)
+	}
+}
+
+// newTradeParts returns what a trading server is built of: a fresh
+// database, accounts with cheap password hashing, and a simulator with a
+// broker paced for tests.
+func newTradeParts(t *testing.T) (*pgxpool.Pool, *auth.Service, *tradetest.Env) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	as, err := auth.New(auth.Config{Pool: pool, Argon2: auth.Argon2Params{Time: 1, Memory: 8, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := tradetest.NewEnv(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}},
+		tradetest.SimBrokerOptions{
+			Limits: ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: 1, Tickle: 1, PortfolioAccounts: 1}})
+	return pool, as, sim
+}
+
+// readyToTrade connects userID's paper account at the simulator and sets
+// its position size to five shares.
+func readyToTrade(t *testing.T, sim *tradetest.Env, ts *trading.Service, userID string) {
+	t.Helper()
+	sim.Connect(t, userID, "")
+	if _, err := ts.SetPositionSize(context.Background(), userID, trading.PositionSize{Mode: trading.SizeShares, Value: ptrTo("5")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createSignal publishes, as adminID through the service, the entry signal
+// newSignalBody describes.
+func createSignal(t *testing.T, ts *trading.Service, adminID string) trading.Signal {
+	t.Helper()
+	g, err := ts.CreateSignal(context.Background(), adminID, trading.NewSignal{Ticker: "AAPL", Strategy: "II", Kind: "entry",
+		SignalDate: "2026-11-20", EntryDate: time.Now().AddDate(0, 0, 7).Format(time.DateOnly), RefClose: "187.25", RSI2: "3.1", Return2D: "-0.042",
+		EntryMode: "next_open_market", ExpiresAt: time.Now().Add(time.Hour).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -221,10 +268,8 @@ func TestSignalsPublishListWithdraw(t *testing.T) {
 
 func TestConfirmOverHTTP(t *testing.T) {
 	e := newTradeEnv(t)
-	_, body := e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(nil))
-	g := decodeAs[trading.Signal](t, body)
-	_, body = e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(func(m map[string]any) { m["ticker"] = "NVDA" }))
-	g2 := decodeAs[trading.Signal](t, body)
+	g := e.publish(t, newSignalBody(nil))
+	g2 := e.publish(t, newSignalBody(func(m map[string]any) { m["ticker"] = "NVDA" }))
 
 	st, body := e.call(t, e.a, http.MethodGet, "/signals/"+g.ID+"/preview", nil)
 	p := decodeAs[map[string]any](t, body)
@@ -284,8 +329,7 @@ func TestConfirmOverHTTP(t *testing.T) {
 	}
 	// IBKR asks a question off the allowlist: the confirmation fails, and
 	// the problem carries IBKR's code and the failed confirmation.
-	_, body = e.call(t, e.admin, http.MethodPost, "/signals", newSignalBody(func(m map[string]any) { m["ticker"] = "MSFT" }))
-	g3 := decodeAs[trading.Signal](t, body)
+	g3 := e.publish(t, newSignalBody(func(m map[string]any) { m["ticker"] = "MSFT" }))
 	e.sim.Fault(t, ibkrsim.Fault{Path: "/iserver/account/*/orders", Kind: ibkrsim.FaultReplyQuestion, Value: json.RawMessage(`"o999"`), Count: 1})
 	st, body = confirm(e.a, g3.ID, "k6", "BUY")
 	failed := decodeAs[Problem](t, body)

@@ -53,6 +53,8 @@ func WebPagePaths() []string {
 		"/admin/audit",
 		"/admin/tokens",
 		"/admin/risk",
+		"/forgot-password",
+		"/reset-password",
 	}
 }
 

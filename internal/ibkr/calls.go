@@ -16,13 +16,9 @@ import (
 // competing session is returned as is for the caller to report.
 func (s *Session) InitBrokerage(ctx context.Context) (AuthStatus, error) {
 	c := call{op: "init brokerage session", method: http.MethodPost, endpoint: "/iserver/auth/ssodh/init"}
-	body, err := s.do(ctx, c, nil, map[string]bool{"publish": true, "compete": true}, nil)
+	st, err := fetch(ctx, s, c, nil, map[string]bool{"publish": true, "compete": true}, parseAuthStatus)
 	if err != nil {
 		return AuthStatus{}, err
-	}
-	st, err := parseAuthStatus(body)
-	if err != nil {
-		return AuthStatus{}, badResponse(c, err)
 	}
 	if !st.Authenticated {
 		return st, notAuthenticated(c, st)
@@ -51,15 +47,7 @@ func firstNonEmpty(ss ...string) string {
 // AuthStatus reads the brokerage session state (POST /iserver/auth/status).
 func (s *Session) AuthStatus(ctx context.Context) (AuthStatus, error) {
 	c := call{op: "auth status", method: http.MethodPost, endpoint: "/iserver/auth/status"}
-	body, err := s.do(ctx, c, nil, nil, nil)
-	if err != nil {
-		return AuthStatus{}, err
-	}
-	st, err := parseAuthStatus(body)
-	if err != nil {
-		return AuthStatus{}, badResponse(c, err)
-	}
-	return st, nil
+	return fetch(ctx, s, c, nil, nil, parseAuthStatus)
 }
 
 // Tickle keeps the session alive (POST /tickle, about every 60 s). A tickle
@@ -67,13 +55,9 @@ func (s *Session) AuthStatus(ctx context.Context) (AuthStatus, error) {
 // KindNoBrokerageSession error: re-initialise.
 func (s *Session) Tickle(ctx context.Context) (TickleResult, error) {
 	c := call{op: "tickle", method: http.MethodPost, endpoint: "/tickle"}
-	body, err := s.do(ctx, c, nil, nil, nil)
+	t, err := fetch(ctx, s, c, nil, nil, parseTickle)
 	if err != nil {
 		return TickleResult{}, err
-	}
-	t, err := parseTickle(body)
-	if err != nil {
-		return TickleResult{}, badResponse(c, err)
 	}
 	if !t.Present || !t.AuthStatus.Authenticated {
 		return t, notAuthenticated(c, t.AuthStatus)
@@ -92,29 +76,13 @@ func (s *Session) Logout(ctx context.Context) error {
 // this once per brokerage session before any order call.
 func (s *Session) Accounts(ctx context.Context) (AccountList, error) {
 	c := call{op: "list accounts", method: http.MethodGet, endpoint: "/iserver/accounts"}
-	body, err := s.do(ctx, c, nil, nil, nil)
-	if err != nil {
-		return AccountList{}, err
-	}
-	l, err := parseAccounts(body)
-	if err != nil {
-		return AccountList{}, badResponse(c, err)
-	}
-	return l, nil
+	return fetch(ctx, s, c, nil, nil, parseAccounts)
 }
 
 // Stocks looks symbols up (GET /trsrv/stocks?symbols=A,B): symbol → entries.
 func (s *Session) Stocks(ctx context.Context, symbols ...string) (map[string][]Stock, error) {
 	c := call{op: "look up stocks", method: http.MethodGet, endpoint: "/trsrv/stocks"}
-	body, err := s.do(ctx, c, url.Values{"symbols": {strings.Join(symbols, ",")}}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseStocks(body)
-	if err != nil {
-		return nil, badResponse(c, err)
-	}
-	return m, nil
+	return fetch(ctx, s, c, url.Values{"symbols": {strings.Join(symbols, ",")}}, nil, parseStocks)
 }
 
 // USStock returns the single US stock listing of symbol. It refuses (with
@@ -149,15 +117,7 @@ func (s *Session) SearchSecDef(ctx context.Context, symbol, secType string) ([]S
 	if secType != "" {
 		q.Set("secType", secType)
 	}
-	body, err := s.do(ctx, c, q, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	r, err := parseSecDefSearch(body)
-	if err != nil {
-		return nil, badResponse(c, err)
-	}
-	return r, nil
+	return fetch(ctx, s, c, q, nil, parseSecDefSearch)
 }
 
 // ReplyPolicy decides whether to confirm a reply question IBKR asks about an
@@ -215,13 +175,9 @@ func (s *Session) PlaceOrder(ctx context.Context, accountID string, o Order, pol
 	}
 	c := call{op: "place order " + o.COID, method: http.MethodPost,
 		endpoint: "/iserver/account/" + url.PathEscape(accountID) + "/orders", placesOrder: true, orderCall: true}
-	body, err := s.do(ctx, c, nil, map[string][]Order{"orders": {o}}, nil)
+	resp, err := fetch(ctx, s, c, nil, map[string][]Order{"orders": {o}}, parsePlaceResponse)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := parsePlaceResponse(body)
-	if err != nil {
-		return nil, badResponse(c, err)
 	}
 	var asked []Question
 	for {
@@ -266,15 +222,7 @@ func rejectionBody(text string) []byte {
 // is the place-order union again (chains happen).
 func (s *Session) Reply(ctx context.Context, replyID string, confirmed bool) (PlaceResponse, error) {
 	c := call{op: "reply " + replyID, method: http.MethodPost, endpoint: "/iserver/reply/" + url.PathEscape(replyID), placesOrder: confirmed, orderCall: true}
-	body, err := s.do(ctx, c, nil, map[string]bool{"confirmed": confirmed}, nil)
-	if err != nil {
-		return PlaceResponse{}, err
-	}
-	r, err := parsePlaceResponse(body)
-	if err != nil {
-		return PlaceResponse{}, badResponse(c, err)
-	}
-	return r, nil
+	return fetch(ctx, s, c, nil, map[string]bool{"confirmed": confirmed}, parsePlaceResponse)
 }
 
 // SuppressQuestions suppresses reply questions by message id for the rest
@@ -289,30 +237,14 @@ func (s *Session) SuppressQuestions(ctx context.Context, messageIDs ...string) e
 // /iserver/account/order/status/{orderId}).
 func (s *Session) OrderStatus(ctx context.Context, orderID string) (OrderStatus, error) {
 	c := call{op: "order status " + orderID, method: http.MethodGet, endpoint: "/iserver/account/order/status/" + url.PathEscape(orderID)}
-	body, err := s.do(ctx, c, nil, nil, nil)
-	if err != nil {
-		return OrderStatus{}, err
-	}
-	st, err := parseOrderStatus(body)
-	if err != nil {
-		return OrderStatus{}, badResponse(c, err)
-	}
-	return st, nil
+	return fetch(ctx, s, c, nil, nil, parseOrderStatus)
 }
 
 // LiveOrders lists the session's orders (GET /iserver/account/orders, paced
 // to 1 per 5 s). The first call after a session starts may be empty.
 func (s *Session) LiveOrders(ctx context.Context) ([]LiveOrder, error) {
 	c := call{op: "live orders", method: http.MethodGet, endpoint: "/iserver/account/orders"}
-	body, err := s.do(ctx, c, nil, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	l, err := parseLiveOrders(body)
-	if err != nil {
-		return nil, badResponse(c, err)
-	}
-	return l, nil
+	return fetch(ctx, s, c, nil, nil, parseLiveOrders)
 }
 
 // MaxTradeDays is how far back IBKR's executions list reaches: the current
@@ -332,15 +264,7 @@ func (s *Session) Trades(ctx context.Context, days int) ([]Trade, error) {
 	if days > 1 {
 		q = url.Values{"days": {strconv.Itoa(min(days, MaxTradeDays))}}
 	}
-	body, err := s.do(ctx, c, q, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	l, err := parseTrades(body)
-	if err != nil {
-		return nil, badResponse(c, err)
-	}
-	return l, nil
+	return fetch(ctx, s, c, q, nil, parseTrades)
 }
 
 // CancelOrder asks IBKR to cancel an order (DELETE
@@ -349,13 +273,20 @@ func (s *Session) Trades(ctx context.Context, days int) ([]Trade, error) {
 func (s *Session) CancelOrder(ctx context.Context, accountID, orderID string) (CancelResult, error) {
 	c := call{op: "cancel order " + orderID, method: http.MethodDelete,
 		endpoint: "/iserver/account/" + url.PathEscape(accountID) + "/order/" + url.PathEscape(orderID), orderCall: true}
-	body, err := s.do(ctx, c, nil, nil, nil)
+	return fetch(ctx, s, c, nil, nil, parseCancel)
+}
+
+// fetch sends c (query and jsonBody as for Session.do) and decodes the
+// answer with parse; an answer parse refuses is a bad response.
+func fetch[T any](ctx context.Context, s *Session, c call, query url.Values, jsonBody any, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	body, err := s.do(ctx, c, query, jsonBody, nil)
 	if err != nil {
-		return CancelResult{}, err
+		return zero, err
 	}
-	r, err := parseCancel(body)
+	v, err := parse(body)
 	if err != nil {
-		return CancelResult{}, badResponse(c, err)
+		return zero, badResponse(c, err)
 	}
-	return r, nil
+	return v, nil
 }

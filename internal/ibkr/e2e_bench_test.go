@@ -1,9 +1,7 @@
 package ibkr_test
 
 import (
-	"encoding/json"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
@@ -18,28 +16,10 @@ func BenchmarkHandshakeE2E(b *testing.B) {
 	sim := ibkrsim.New(ibkrsim.Config{})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	var v struct {
-		Credentials ibkr.CredentialsInput `json:"credentials"`
-	}
-	raw, err := os.ReadFile("testdata/vectors.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		b.Fatal(err)
-	}
-	sigKey, _ := ibkr.ParseRSAPrivateKey(v.Credentials.SignaturePrivateKeyPEM)
-	encKey, _ := ibkr.ParseRSAPrivateKey(v.Credentials.EncryptionPrivateKeyPEM)
-	cons, user, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: "DU1234567", SignatureKey: sigKey, EncryptionKey: encKey})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cons, in := vectorConsumer(b)
 	if err := sim.AddConsumer(cons); err != nil {
 		b.Fatal(err)
 	}
-	file, _ := json.Marshal(user)
-	var in ibkr.CredentialsInput
-	json.Unmarshal(file, &in)
 	creds, err := ibkr.ParseCredentials(in)
 	if err != nil {
 		b.Fatal(err)

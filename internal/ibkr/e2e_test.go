@@ -1,12 +1,10 @@
 package ibkr_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // These tests run the client against the real simulator over real HTTP:
@@ -40,62 +39,48 @@ func newSimEnv(t *testing.T, cfg ibkrsim.Config) *simEnv {
 	sim := ibkrsim.New(cfg)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
+	cons, in := vectorConsumer(t)
+	e := &simEnv{t: t, sim: sim, srv: srv, in: in, opts: ibkr.Options{BaseURL: srv.URL + "/v1/api", HTTPClient: srv.Client()}}
+	e.control("POST", "/sim/consumers", cons, http.StatusCreated)
+	return e
+}
+
+// vectorConsumer registers a consumer for DU1234567 with the vectors' test
+// keys and returns the simulator's side and the user's side, as the
+// credentials FILE the simulator writes (it travels as one).
+func vectorConsumer(tb testing.TB) (ibkrsim.Consumer, ibkr.CredentialsInput) {
+	tb.Helper()
 	var v struct {
 		Credentials ibkr.CredentialsInput `json:"credentials"`
 	}
 	raw, err := os.ReadFile("testdata/vectors.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	sigKey, err := ibkr.ParseRSAPrivateKey(v.Credentials.SignaturePrivateKeyPEM)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	encKey, err := ibkr.ParseRSAPrivateKey(v.Credentials.EncryptionPrivateKeyPEM)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cons, user, err := ibkrsim.Register(ibkrsim.RegisterOptions{AccountID: "DU1234567", SignatureKey: sigKey, EncryptionKey: encKey})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	e := &simEnv{t: t, sim: sim, srv: srv, opts: ibkr.Options{BaseURL: srv.URL + "/v1/api", HTTPClient: srv.Client()}}
-	e.control("POST", "/sim/consumers", cons, http.StatusCreated)
-	// The user side travels as a credentials FILE.
-	file, err := json.Marshal(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(file, &e.in); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	var in ibkr.CredentialsInput
+	simtest.DecodeFile(tb, user, &in)
+	return cons, in
 }
 
 // control calls the simulator's control API.
 func (e *simEnv) control(method, path string, body any, wantStatus int) []byte {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	resp, out := simtest.Control(e.t, e.srv, method, path, body)
 	if resp.StatusCode != wantStatus {
 		e.t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, out)
 	}

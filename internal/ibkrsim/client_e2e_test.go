@@ -2,13 +2,13 @@ package ibkrsim_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // TestProductClientFlows runs the product's IBKR client against the
@@ -24,14 +24,8 @@ func TestProductClientFlows(t *testing.T) {
 	if err := f.sim.AddConsumer(c); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := json.Marshal(creds)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var in ibkr.CredentialsInput
-	if err := json.Unmarshal(raw, &in); err != nil {
-		t.Fatal(err)
-	}
+	simtest.DecodeFile(t, creds, &in)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opts := ibkr.Options{BaseURL: f.srv.URL + "/v1/api", HTTPClient: f.srv.Client()}

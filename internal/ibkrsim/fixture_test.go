@@ -1,18 +1,17 @@
 package ibkrsim_test
 
 import (
-	"bytes"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // testKeys are the vectors' two generated test keys, shared by every
@@ -42,12 +41,12 @@ type fixture struct {
 	t     *testing.T
 	sim   *ibkrsim.Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *clocktest.Clock
 }
 
 func newFixture(t *testing.T, cfg ibkrsim.Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: newClock(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))}
+	f := &fixture{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))}
 	if cfg.Clock == nil {
 		cfg.Clock = f.clock.Now
 	}
@@ -90,24 +89,7 @@ func (f *fixture) ready(acct string) *client {
 // control calls the simulator's control API.
 func (f *fixture) control(method, path string, body any) resp {
 	f.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, f.srv.URL+path, rd)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	res, err := f.srv.Client().Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := simtest.Control(f.t, f.srv, method, path, body)
 	return resp{Status: res.StatusCode, Body: b, Header: res.Header}
 }
 

@@ -124,32 +124,6 @@ func parsePrivateKey(t testing.TB, s string) *rsa.PrivateKey {
 	return k.(*rsa.PrivateKey)
 }
 
-// fakeClock is a settable clock shared by the server and the test client.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // secretReader hands out the same 32 bytes on every read, so the server's
 // DH exponent is the vectors' server secret.
 type secretReader struct {

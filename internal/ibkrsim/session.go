@@ -75,29 +75,27 @@ func (s *Server) touch(c *consumer, now time.Time) bool {
 // iserver wraps /iserver handlers: without a live brokerage session IBKR
 // answers "no bridge".
 func (s *Server) iserver(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		st := stateOf(r)
-		st.c.mu.Lock()
-		ok := s.touch(st.c, st.now)
-		st.c.mu.Unlock()
-		if !ok {
-			writeError(w, http.StatusBadRequest, "Bad Request: no bridge")
-			return
-		}
-		h(w, r)
-	}
+	return s.needBridge(s.touch, h)
 }
 
 // bridged wraps the /iserver/auth handlers, which answer while another login
 // competes for the session so that the client can see it.
 func (s *Server) bridged(h http.HandlerFunc) http.HandlerFunc {
+	return s.needBridge(func(c *consumer, now time.Time) bool {
+		s.touch(c, now)
+		return c.sess.bridge
+	}, h)
+}
+
+// needBridge wraps h: unless ok, run under the consumer's lock, holds, IBKR
+// answers "no bridge" instead.
+func (s *Server) needBridge(ok func(c *consumer, now time.Time) bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.c.mu.Lock()
-		s.touch(st.c, st.now)
-		ok := st.c.sess.bridge
+		pass := ok(st.c, st.now)
 		st.c.mu.Unlock()
-		if !ok {
+		if !pass {
 			writeError(w, http.StatusBadRequest, "Bad Request: no bridge")
 			return
 		}

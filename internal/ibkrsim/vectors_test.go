@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
@@ -20,13 +21,13 @@ import (
 type vectorServer struct {
 	sim   *ibkrsim.Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *clocktest.Clock
 	rnd   *secretReader
 }
 
 func newVectorServer(t *testing.T, v *vectors, publicBase string, lenient bool) *vectorServer {
 	t.Helper()
-	vs := &vectorServer{clock: newClock(time.Unix(1714489460, 0)), rnd: &secretReader{}}
+	vs := &vectorServer{clock: clocktest.New(time.Unix(1714489460, 0)), rnd: &secretReader{}}
 	vs.rnd.Set("01")
 	vs.sim = ibkrsim.New(ibkrsim.Config{
 		PublicBaseURL:       publicBase,
@@ -243,18 +244,27 @@ func (vs *vectorServer) send(t *testing.T, rc requestCase, pathQuery, host, auth
 	return sendRaw(t, vs.srv.URL, rc.Method, pathQuery, host, auth, rc.ContentType, rc.Body)
 }
 
+// caseServer starts a server for the request case rc and returns it with
+// rc's path and query, the Host header to send (none for IBKR's own host)
+// and whether rc's URL is a local one.
+func caseServer(t *testing.T, v *vectors, rc requestCase, lenient bool) (vs *vectorServer, pq, host string, local bool) {
+	t.Helper()
+	pq, host = requestTarget(t, rc.URL)
+	local = !strings.HasPrefix(rc.URL, "https://api.ibkr.com/")
+	vs = requestServer(t, v, local, lenient)
+	if !local {
+		host = ""
+	}
+	return vs, pq, host, local
+}
+
 func TestVectorRequestCases(t *testing.T) {
 	v := loadVectors(t)
 	for _, lenient := range []bool{false, true} {
 		t.Run("lenient="+strconv.FormatBool(lenient), func(t *testing.T) {
 			for _, rc := range v.RequestCases {
 				t.Run(rc.Name, func(t *testing.T) {
-					pq, host := requestTarget(t, rc.URL)
-					local := !strings.HasPrefix(rc.URL, "https://api.ibkr.com/")
-					vs := requestServer(t, v, local, lenient)
-					if !local {
-						host = ""
-					}
+					vs, pq, host, _ := caseServer(t, v, rc, lenient)
 					accepted := rc.QueryMode == "include" || lenient || !strings.Contains(rc.URL, "?")
 					status, body := vs.send(t, rc, pq, host, rc.Authorization)
 					if got := status != http.StatusUnauthorized; got != accepted {
@@ -278,12 +288,7 @@ func TestVectorRequestMutationsRejected(t *testing.T) {
 			continue
 		}
 		t.Run(rc.Name, func(t *testing.T) {
-			pq, host := requestTarget(t, rc.URL)
-			local := !strings.HasPrefix(rc.URL, "https://api.ibkr.com/")
-			vs := requestServer(t, v, local, false)
-			if !local {
-				host = ""
-			}
+			vs, pq, host, local := caseServer(t, v, rc, false)
 			for i := range len(rc.Authorization) {
 				m := mutateAt(rc.Authorization, i)
 				if status, body := vs.send(t, rc, pq, host, m); status != http.StatusUnauthorized {

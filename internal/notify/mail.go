@@ -110,6 +110,11 @@ type mailView struct {
 	Fields  [][2]string
 	Link    string
 	EventID string
+	// LinkText names the link; default "Open Ordertune".
+	LinkText string
+	// NoPrefs leaves out the preferences footer: for e-mails that are
+	// not notifications (a reset link asked for).
+	NoPrefs bool
 }
 
 var textMail = texttemplate.Must(texttemplate.New("text").Parse(`{{.Title}}
@@ -118,19 +123,19 @@ var textMail = texttemplate.Must(texttemplate.New("text").Parse(`{{.Title}}
 {{end}}{{if .Fields}}
 {{range .Fields}}{{index . 0}}: {{index . 1}}
 {{end}}{{end}}
-{{if .Link}}Open Ordertune: {{.Link}}
+{{if .Link}}{{if .LinkText}}{{.LinkText}}{{else}}Open Ordertune{{end}}: {{.Link}}
 {{end}}
 Event id: {{.EventID}}
-You can choose which e-mails you get in Settings → Notifications.
-`))
+{{if not .NoPrefs}}You can choose which e-mails you get in Settings → Notifications.
+{{end}}`))
 
 var htmlMail = htmltemplate.Must(htmltemplate.New("html").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif; color: #1a1a1a">
 <h1 style="font-size: 18px">{{.Title}}</h1>
 {{range .Lines}}<p>{{.}}</p>
 {{end}}{{if .Fields}}<table>{{range .Fields}}<tr><th style="text-align: left; padding-right: 12px">{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>{{end}}
-{{if .Link}}<p><a href="{{.Link}}">Open Ordertune</a></p>{{end}}
-<p style="color: #555; font-size: 12px">Event id: {{.EventID}}. You can choose which e-mails you get in Settings → Notifications.</p>
+{{if .Link}}<p><a href="{{.Link}}">{{if .LinkText}}{{.LinkText}}{{else}}Open Ordertune{{end}}</a></p>{{end}}
+<p style="color: #555; font-size: 12px">Event id: {{.EventID}}.{{if not .NoPrefs}} You can choose which e-mails you get in Settings → Notifications.{{end}}</p>
 </body></html>
 `))
 
@@ -208,30 +213,58 @@ func (emailArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 12, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-type emailWorker struct {
-	river.WorkerDefaults[emailArgs]
-	s *Service
-}
+func (a emailArgs) userID() string { return a.UserID }
 
-func (w *emailWorker) Work(ctx context.Context, job *river.Job[emailArgs]) error {
-	s, a := w.s, job.Args
-	if s.mailer == nil {
-		return river.JobCancel(errors.New("e-mail is not configured"))
-	}
-	to, err := userEmail(ctx, s, a.UserID)
-	if err != nil {
-		return err
-	}
+// compose renders the event's e-mail; a gone event or one that does not
+// render is final.
+func (a emailArgs) compose(ctx context.Context, s *Service, to string, _ int64) (message, error) {
 	ev, err := event(ctx, s.pool, a.UserID, a.EventID)
 	if errs.Is(err, errs.NotFound) {
-		return river.JobCancel(err)
+		return message{}, river.JobCancel(err)
 	}
 	if err != nil {
-		return err
+		return message{}, err
 	}
 	msg, err := render(to, ev.ID, ev.Type, ev.Data.(json.RawMessage), s.mailer.publicURL)
 	if err != nil {
-		return river.JobCancel(err)
+		return message{}, river.JobCancel(err)
+	}
+	return msg, nil
+}
+
+// mailJob is a job that e-mails one user: it names the user and composes
+// the message (an error that must not be retried is a river.JobCancel).
+type mailJob interface {
+	river.JobArgs
+	userID() string
+	compose(ctx context.Context, s *Service, to string, jobID int64) (message, error)
+}
+
+// mailWorker sends the e-mail a job composes to the job's user.
+type mailWorker[A mailJob] struct {
+	river.WorkerDefaults[A]
+	s *Service
+}
+
+type (
+	emailWorker         = mailWorker[emailArgs]
+	disabledEmailWorker = mailWorker[disabledEmailArgs]
+)
+
+// Work sends the e-mail the job composes; without a mailer the job is
+// cancelled, as no retry would send it.
+func (w *mailWorker[A]) Work(ctx context.Context, job *river.Job[A]) error {
+	s := w.s
+	if s.mailer == nil {
+		return river.JobCancel(errors.New("e-mail is not configured"))
+	}
+	to, err := userEmail(ctx, s, job.Args.userID())
+	if err != nil {
+		return err
+	}
+	msg, err := job.Args.compose(ctx, s, to, job.ID)
+	if err != nil {
+		return err
 	}
 	return s.mailer.send(ctx, msg)
 }
@@ -255,20 +288,10 @@ type disabledEmailArgs struct {
 // Kind names the job in river's table.
 func (disabledEmailArgs) Kind() string { return "notify.webhook_disabled_email" }
 
-type disabledEmailWorker struct {
-	river.WorkerDefaults[disabledEmailArgs]
-	s *Service
-}
+func (a disabledEmailArgs) userID() string { return a.UserID }
 
-func (w *disabledEmailWorker) Work(ctx context.Context, job *river.Job[disabledEmailArgs]) error {
-	s, a := w.s, job.Args
-	if s.mailer == nil {
-		return river.JobCancel(errors.New("e-mail is not configured"))
-	}
-	to, err := userEmail(ctx, s, a.UserID)
-	if err != nil {
-		return err
-	}
+// compose writes the notice; one that does not render is final.
+func (a disabledEmailArgs) compose(_ context.Context, s *Service, to string, jobID int64) (message, error) {
 	v := mailView{
 		Title: "Webhook endpoint disabled",
 		Lines: []string{
@@ -278,9 +301,9 @@ func (w *disabledEmailWorker) Work(ctx context.Context, job *river.Job[disabledE
 		Link:    s.mailer.publicURL,
 		EventID: a.EndpointID,
 	}
-	msg, err := renderView(to, "disabled-"+a.EndpointID+"-"+strconv.FormatInt(job.ID, 10), v)
+	msg, err := renderView(to, "disabled-"+a.EndpointID+"-"+strconv.FormatInt(jobID, 10), v)
 	if err != nil {
-		return river.JobCancel(err)
+		return message{}, river.JobCancel(err)
 	}
-	return s.mailer.send(ctx, msg)
+	return msg, nil
 }

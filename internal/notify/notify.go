@@ -71,6 +71,11 @@ type Config struct {
 	// schedule, so features share this queue.
 	AddWorkers   func(*river.Workers)
 	PeriodicJobs []*river.PeriodicJob
+	// RescueAfter is how long a job may stay running before river takes
+	// it for stuck (its process died) and runs it again, here or on
+	// another replica. Default 5 minutes; a job's own time limit is at
+	// most 2 minutes, or RescueAfter when that is shorter.
+	RescueAfter time.Duration
 }
 
 // Service enqueues events and, once started, delivers them.
@@ -82,6 +87,8 @@ type Service struct {
 	mailer *mailer // nil: no e-mail
 	hooks  *hookSender
 	river  *river.Client[pgx.Tx]
+
+	periodic periodicTasks
 }
 
 // New builds the service. It neither connects nor starts workers; Run does.
@@ -107,6 +114,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 5 * time.Minute
+	}
 	s := &Service{pool: cfg.Pool, ring: cfg.Ring, log: cfg.Log, cfg: cfg}
 	if cfg.SMTPURL != "" {
 		m, err := newMailer(cfg)
@@ -124,6 +134,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AddWorkers != nil {
 		cfg.AddWorkers(workers)
 	}
+	river.AddWorker(workers, &resetWorker{s: s})
+	river.AddWorker(workers, &periodicWorker{s: s})
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		PeriodicJobs:      cfg.PeriodicJobs,
 		Workers:           workers,
@@ -131,7 +143,10 @@ func New(cfg Config) (*Service, error) {
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     10 * time.Millisecond,
 		Logger:            slog.New(zerologHandler{log: cfg.Log}),
-		JobTimeout:        2 * time.Minute,
+		// Without RescueStuckJobsAfter river would wait JobTimeout plus an
+		// hour before retrying a delivery whose process was killed.
+		JobTimeout:           min(2*time.Minute, cfg.RescueAfter),
+		RescueStuckJobsAfter: cfg.RescueAfter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: river client: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/seal/sealtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -24,22 +25,8 @@ func ctxT(t *testing.T) context.Context {
 // rings returns the old ring (k1) and the rotated ring (k2 primary, k1
 // still opening).
 func rings(t *testing.T) (old, rotated, onlyNew *seal.Ring) {
-	k1, err := seal.GenerateKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := seal.GenerateKey("k2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parse := func(spec string) *seal.Ring {
-		r, err := seal.ParseRing(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	return parse(k1), parse(k2 + "," + k1), parse(k2)
+	k1, k2 := sealtest.Key(t, "k1"), sealtest.Key(t, "k2")
+	return sealtest.Ring(t, k1), sealtest.Ring(t, k2, k1), sealtest.Ring(t, k2)
 }
 
 func addUser(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ring *seal.Ring, secret string) string {

@@ -61,16 +61,25 @@ type UserUpdate struct {
 	TradingPaused *bool `json:"trading_paused"`
 }
 
-func (u *LimitsUpdate) opt(name string) Optional {
+// Set sends the named limit (one of Names) as v; a nil v removes it.
+func (u *LimitsUpdate) Set(name string, v *string) {
+	*u.field(name) = Optional{Set: true, Value: v}
+}
+
+func (u *LimitsUpdate) opt(name string) Optional { return *u.field(name) }
+
+// field returns a pointer to the named limit's field (the daily value for
+// an unknown name).
+func (u *LimitsUpdate) field(name string) *Optional {
 	switch name {
 	case MaxOrderValue:
-		return u.MaxOrderValue
+		return &u.MaxOrderValue
 	case MaxSharesPerOrder:
-		return u.MaxSharesPerOrder
+		return &u.MaxSharesPerOrder
 	case MaxOrdersPerDay:
-		return u.MaxOrdersPerDay
+		return &u.MaxOrdersPerDay
 	}
-	return u.MaxDailyValue
+	return &u.MaxDailyValue
 }
 
 // Halts are the platform's halts per mode.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/big"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,17 +34,7 @@ func newService(t *testing.T, ceilings risk.Limits) (*risk.Service, *pgxpool.Poo
 
 func set(name string, v *string) risk.UserUpdate {
 	var u risk.UserUpdate
-	o := risk.Optional{Set: true, Value: v}
-	switch name {
-	case risk.MaxOrderValue:
-		u.MaxOrderValue = o
-	case risk.MaxSharesPerOrder:
-		u.MaxSharesPerOrder = o
-	case risk.MaxOrdersPerDay:
-		u.MaxOrdersPerDay = o
-	default:
-		u.MaxDailyValue = o
-	}
+	u.Set(name, v)
 	return u
 }
 
@@ -187,7 +178,7 @@ func TestSuspension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := errs.As(sn.Gate(risk.Paper, false)); e == nil || e.Code != errs.UserSuspended || !contains(e.Message, "chargeback") {
+	if e := errs.As(sn.Gate(risk.Paper, false)); e == nil || e.Code != errs.UserSuspended || !strings.Contains(e.Message, "chargeback") {
 		t.Fatalf("gate: %v", e)
 	}
 	if sn.Gate(risk.Paper, true) != nil {
@@ -246,13 +237,4 @@ func TestDayIsTheExchanges(t *testing.T) {
 	if v, _ := new(big.Rat).SetString(got.Value); got.Orders != 1 || v == nil || v.Cmp(big.NewRat(603, 2)) != 0 {
 		t.Fatalf("paper usage %+v, want 1 order worth 301.5", got)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

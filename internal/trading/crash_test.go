@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
@@ -30,16 +29,9 @@ func TestCrashDuringConfirms(t *testing.T) {
 	ctx := context.Background()
 	// A cluster of its own, durable (no Fast mode): an acknowledged commit
 	// must survive the crash, or the write-ahead rule means nothing.
-	opts := localpg.Options{DataDir: filepath.Join(t.TempDir(), "pg")}
-	cluster, err := localpg.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cluster.Stop() })
-	url := cluster.URL("postgres") + "&connect_timeout=2"
-	if err := postgres.Migrate(url); err != nil {
-		t.Fatal(err)
-	}
+	var opts localpg.Options
+	cluster, url := pgtest.OwnCluster(t, opts)
+	t.Cleanup(func() { cluster.Stop() }) // the last restarted one
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,17 +29,7 @@ func (w *world) risks(t testing.TB) *risk.Service {
 func setLimit(t testing.TB, r *risk.Service, u, name, v string) {
 	t.Helper()
 	var in risk.UserUpdate
-	o := risk.Optional{Set: true, Value: &v}
-	switch name {
-	case risk.MaxOrderValue:
-		in.MaxOrderValue = o
-	case risk.MaxSharesPerOrder:
-		in.MaxSharesPerOrder = o
-	case risk.MaxOrdersPerDay:
-		in.MaxOrdersPerDay = o
-	default:
-		in.MaxDailyValue = o
-	}
+	in.Set(name, &v)
 	if _, err := r.SetSettings(context.Background(), u, in, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +163,7 @@ func TestExitsGoThroughPauseAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := w.svc.Confirm(ctx, u, halted, "sell-halted", "SELL"); !errs.Is(err, errs.TradingHalted) || errs.As(err).Message == "" ||
-		!containsText(errs.As(err).Message, reason) {
+		!strings.Contains(errs.As(err).Message, reason) {
 		t.Fatalf("exit while halted: %v, want trading_halted with the reason", err)
 	}
 	off := false
@@ -224,13 +215,4 @@ func TestHaltSeenByAnotherService(t *testing.T) {
 	if n := len(w.env.Orders(t)); n != 0 {
 		t.Fatalf("%d orders sent during a halt", n)
 	}
-}
-
-func containsText(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

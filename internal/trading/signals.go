@@ -24,18 +24,10 @@ const (
 
 // Signal is a published signal as clients see it.
 type Signal struct {
-	ID          string     `json:"id"`
-	Ticker      string     `json:"ticker"`
-	Strategy    string     `json:"strategy"`
-	Kind        string     `json:"kind"`
-	SignalDate  string     `json:"signal_date"`
-	EntryDate   string     `json:"entry_date"`
-	RefClose    string     `json:"ref_close"`
-	RSI2        string     `json:"rsi2"`
-	Return2D    string     `json:"return_2d"`
-	EntryMode   string     `json:"entry_mode"`
-	LimitPrice  *string    `json:"limit_price"`
-	ExpiresAt   time.Time  `json:"expires_at"`
+	ID string `json:"id"`
+	// NewSignal is what the admin published; its fields are the signal's
+	// (JSON flattens them into the signal's object).
+	NewSignal
 	CreatedAt   time.Time  `json:"created_at"`
 	WithdrawnAt *time.Time `json:"withdrawn_at"`
 	// Status is "open", "expired" or "withdrawn".

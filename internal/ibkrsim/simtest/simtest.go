@@ -5,11 +5,15 @@
 package simtest
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
 	"embed"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -117,6 +121,19 @@ func AddConsumer(t testing.TB, sim *ibkrsim.Server, account string) ibkrsim.User
 	return u
 }
 
+// DecodeFile decodes u, as the credentials FILE a subscriber downloads,
+// into v (the client's own input type: the user side travels as a file).
+func DecodeFile(t testing.TB, u ibkrsim.UserCredentials, v any) {
+	t.Helper()
+	file, err := json.Marshal(u)
+	if err != nil {
+		t.Fatalf("credentials file: %v", err)
+	}
+	if err := json.Unmarshal(file, v); err != nil {
+		t.Fatalf("credentials file: %v", err)
+	}
+}
+
 // Serve starts a simulator with cfg on a loopback port for the test's
 // lifetime. The client's base URL is the server's URL + ibkrsim.APIPrefix;
 // the control API lives under /sim.
@@ -126,6 +143,35 @@ func Serve(t testing.TB, cfg ibkrsim.Config) (*ibkrsim.Server, *httptest.Server)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	return sim, srv
+}
+
+// Control sends one request with body as JSON (none when nil) to srv, a
+// simulator's server, at path (the control API lives under /sim) and
+// returns the answer, its body already read into the second result.
+func Control(t testing.TB, srv *httptest.Server, method, path string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, out
 }
 
 // Secrets lists the strings of u that must never appear in a log or an

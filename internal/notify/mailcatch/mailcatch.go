@@ -13,12 +13,19 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +50,51 @@ func (m Message) Header(name string) string {
 	return msg.Header.Get(name)
 }
 
+// Text returns the message's plain-text body, decoded (quoted-printable or
+// base64), from a single-part message or the first text/plain part of a
+// multipart one; "" when there is none.
+func (m Message) Text() string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return ""
+	}
+	return textPart(textproto.MIMEHeader(msg.Header), msg.Body, 0)
+}
+
+func textPart(h textproto.MIMEHeader, body io.Reader, depth int) string {
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		mt = "text/plain"
+	}
+	switch {
+	case strings.HasPrefix(mt, "multipart/") && depth < 5:
+		r := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := r.NextRawPart()
+			if err != nil {
+				return ""
+			}
+			if t := textPart(p.Header, p, depth+1); t != "" {
+				return t
+			}
+		}
+	case mt == "text/plain":
+		var r io.Reader = body
+		switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+		case "quoted-printable":
+			r = quotedprintable.NewReader(body)
+		case "base64":
+			r = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	return ""
+}
+
 // Server is a running catcher.
 type Server struct {
 	srv      *smtp.Server
@@ -51,6 +103,8 @@ type Server struct {
 	password string
 	pool     *x509.CertPool
 	onMsg    func(Message)
+	gate     func(Message) error
+	certPEM  []byte
 
 	mu   sync.Mutex
 	msgs []Message
@@ -67,6 +121,10 @@ type Options struct {
 	ImplicitTLS bool
 	// OnMessage, when set, is called with every message received.
 	OnMessage func(Message)
+	// Gate, when set, sees each message before it is kept; an error
+	// refuses it (the sender is told the DATA failed). Tests hold a
+	// delivery in flight with it.
+	Gate func(Message) error
 }
 
 // Start listens and serves until Close.
@@ -78,7 +136,8 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{user: o.User, password: o.Password, pool: pool, onMsg: o.OnMessage, wait: make(chan struct{})}
+	s := &Server{user: o.User, password: o.Password, pool: pool, onMsg: o.OnMessage, gate: o.Gate, wait: make(chan struct{}),
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 30*time.Second, 30*time.Second
@@ -104,6 +163,10 @@ func (s *Server) Addr() string { return s.l.Addr().String() }
 func (s *Server) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: s.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
+
+// CertPEM returns the catcher's certificate in PEM, for a process that
+// must trust it (SSL_CERT_FILE).
+func (s *Server) CertPEM() []byte { return s.certPEM }
 
 // Close stops the catcher.
 func (s *Server) Close() error { return s.srv.Close() }
@@ -174,6 +237,11 @@ func (ss *session) Data(r io.Reader) error {
 	m := ss.msg
 	m.Data, m.At = b, time.Now()
 	s := ss.s
+	if s.gate != nil {
+		if err := s.gate(m); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, m)
 	close(s.wait)

@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,29 @@ func OwnerPool(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
 	}
 	t.Cleanup(owner.Close)
 	return owner
+}
+
+// OwnCluster starts a cluster of the test's own with opts (in a folder of
+// t.TempDir when opts.DataDir is empty), stops it when the test ends,
+// migrates its postgres database and returns the cluster and that
+// database's URL, with a short connect timeout. It is for tests that stop,
+// crash or restart PostgreSQL under running code; they connect as the
+// superuser.
+func OwnCluster(t testing.TB, opts localpg.Options) (*localpg.Cluster, string) {
+	t.Helper()
+	if opts.DataDir == "" {
+		opts.DataDir = filepath.Join(t.TempDir(), "pg")
+	}
+	cluster, err := localpg.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.Stop() })
+	url := cluster.URL("postgres") + "&connect_timeout=2"
+	if err := postgres.Migrate(url); err != nil {
+		t.Fatal(err)
+	}
+	return cluster, url
 }
 
 // EmptyDB creates a fresh database with no schema at all, for migration

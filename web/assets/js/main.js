@@ -21,9 +21,11 @@ import * as adminTokens from './pages/admin_tokens.js';
 import * as notifications from './pages/notifications.js';
 import * as notifySettings from './pages/notify_settings.js';
 import * as portfolio from './pages/portfolio.js';
+import * as reset from './pages/reset.js';
 
 // access: 'public' (signed out only), 'mfa' (password given, second factor
-// pending), 'user' (fully signed in), 'admin' (fully signed in admin).
+// pending), 'user' (fully signed in), 'admin' (fully signed in admin),
+// 'any' (whoever).
 // The server serves index.html for exactly these paths (internal/httpapi/web.go).
 export const routes = [
   { path: '/', page: dashboard.signals, access: 'user' },
@@ -48,6 +50,9 @@ export const routes = [
   { path: '/admin/audit', page: adminAudit.page, access: 'admin' },
   { path: '/admin/tokens', page: adminTokens.page, access: 'admin' },
   { path: '/admin/risk', page: adminRisk.page, access: 'admin' },
+  { path: '/forgot-password', page: reset.forgot, access: 'public' },
+  // Any: a reset link may be opened in a browser signed in to another account.
+  { path: '/reset-password', page: reset.reset, access: 'any' },
 ];
 
 const MFA_HINT = 'ordertune.mfa';
@@ -108,6 +113,14 @@ function passwordAccepted(mfa) {
   localStorage.setItem(SESSION_HINT, '1');
   state.stage = 'mfa';
   state.user = null;
+}
+
+/** signedOutHere forgets a session the server has already ended. */
+function signedOutHere() {
+  state.user = null;
+  state.stage = 'out';
+  sessionStorage.removeItem(MFA_HINT);
+  localStorage.removeItem(SESSION_HINT);
 }
 
 async function signOut() {
@@ -232,6 +245,7 @@ export async function render() {
     passwordAccepted,
     signedIn,
     signOut,
+    signedOutHere,
     setCleanup: (fn) => { state.cleanup = fn; },
     refreshBell: () => state.bell?.refresh(),
   };

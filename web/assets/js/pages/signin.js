@@ -40,7 +40,7 @@ export const password = {
       formAlert(),
       field({ label: 'E-mail', name: 'email', type: 'email', autocomplete: 'username', required: true, spellcheck: false }),
       field({ label: 'Password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
-      h('div', { class: 'actions' }, submit));
+      h('div', { class: 'actions' }, submit, h('a', { href: '/forgot-password', class: 'forgot-link' }, 'Forgot password?')));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       clearErrors(form);
@@ -67,6 +67,9 @@ export const password = {
     replace(main, h('section', { class: 'card narrow auth-card' },
       h('h1', { id: 'signin-h' }, 'Sign in to Ordertune'),
       h('p', { class: 'lead' }, 'Two-step sign-in: your password, then a code from your authenticator app.'),
+      ctx.query.get('reset') === 'done'
+        ? h('p', { class: 'notice notice-ok', role: 'status' }, 'Your new password is set and every session of your account has ended. Sign in with it.')
+        : null,
       form));
   },
 };
