@@ -41,6 +41,7 @@ var sideways = map[[2]string]bool{
 var testSupport = map[string]bool{
 	"internal/clocktest": true, "internal/logging/logtest": true, "internal/postgres/pgtest": true,
 	"internal/ibkrsim/simtest": true, "internal/trading/tradetest": true, "internal/arch": true,
+	"internal/seal/sealtest": true,
 }
 
 // never are imports forbidden even indirectly (through any chain).
