@@ -91,7 +91,7 @@ func (f *browserFlow) adminEnrols(t *testing.T) {
 	tb := f.adminTab.on(t)
 	tb.signIn(f.admin, "/enroll")
 	tb.enrol(f.admin)
-	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks", "Log", "Users", "Sessions", "Publish", "Audit", "Tokens", "Platform risk"}
+	want := []string{"Signals", "My confirmations", "Portfolio", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks", "Log", "Users", "Sessions", "Publish", "Audit", "Tokens", "Platform risk"}
 	if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 		t.Errorf("admin navigation (-want +got):\n%s", diff)
 	}
@@ -147,7 +147,7 @@ func (f *browserFlow) subscriberEnrols(t *testing.T) {
 	tb := f.subTab.on(t)
 	tb.signIn(f.sub, "/enroll")
 	tb.enrol(f.sub)
-	want := []string{"Signals", "My confirmations", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks"}
+	want := []string{"Signals", "My confirmations", "Portfolio", "Broker", "Position size", "Risk", "Password", "Notifications", "Webhooks"}
 	if diff := cmp.Diff(want, tb.navLinks()); diff != "" {
 		t.Errorf("subscriber navigation (-want +got):\n%s", diff)
 	}

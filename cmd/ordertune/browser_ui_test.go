@@ -56,6 +56,7 @@ func TestBrowserUI(t *testing.T) {
 		{"ExchangeTimes", f.exchangeTimes},
 		{"WhatIfRefusal", f.whatIfRefusal},
 		{"CutoffCountdown", f.cutoffCountdown},
+		{"Portfolio", f.portfolio},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
 		{"DeadEnds", f.deadEnds},

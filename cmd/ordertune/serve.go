@@ -21,6 +21,7 @@ import (
 	"github.com/ordertune/ordertune/internal/httpapi"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/lease"
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
@@ -140,9 +141,14 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	m.RegisterPool(pool)
 	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
+	// The ledger's jobs run on the notification queue (one river leader per
+	// database schedules them); the ledger itself needs trading, built
+	// below, and is bound to its jobs then.
+	lj := &ledger.Jobs{}
 	if deps.Notify, err = notify.New(notify.Config{
 		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
 		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate, RescueAfter: cfg.NotifyRescueAfter,
+		AddWorkers: lj.Register, PeriodicJobs: ledger.PeriodicJobs(clock, 0, 0),
 	}); err != nil {
 		return nil, err
 	}
@@ -200,6 +206,11 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}); err != nil {
 		return nil, err
 	}
+	if deps.Ledger, err = ledger.New(ledger.Config{Pool: pool, Broker: deps.Broker.Orders(), RecordFills: deps.Trading.RecordFills,
+		Market: clock, Log: log}); err != nil {
+		return nil, err
+	}
+	lj.Bind(deps.Ledger)
 	sealer, err := newSealer(cfg, log, pool)
 	if err != nil {
 		return nil, err

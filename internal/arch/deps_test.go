@@ -26,6 +26,7 @@ var rank = map[string]int{
 	"internal/canary": 3, // the key ring check at start: uses rewrap's list of sealed columns
 	"internal/notify": 2, // events queued in the caller's transaction, delivered by river
 	"internal/risk":   2, // pre-trade risk: trading asks it (sideways), httpapi serves its settings
+	"internal/ledger": 2, // executions, positions, P&L: reads through trading's Broker (sideways)
 
 	"internal/httpapi": 3,
 }
@@ -35,6 +36,7 @@ var sideways = map[[2]string]bool{
 	{"internal/broker", "internal/trading"}:     true, // broker implements trading.Broker
 	{"internal/trading", "internal/risk"}:       true, // trading asks risk "may this order go?"
 	{"internal/passthrough", "internal/broker"}: true, // the pass-through runs on broker's sessions
+	{"internal/ledger", "internal/trading"}:     true, // the ledger reads through trading.Broker and records fills through trading
 }
 
 // testSupport are packages for tests (and programs) only.
@@ -42,6 +44,7 @@ var testSupport = map[string]bool{
 	"internal/clocktest": true, "internal/logging/logtest": true, "internal/postgres/pgtest": true,
 	"internal/ibkrsim/simtest": true, "internal/trading/tradetest": true, "internal/arch": true,
 	"internal/replicatest": true,
+	"internal/seal/sealtest": true,
 }
 
 // never are imports forbidden even indirectly (through any chain).
@@ -52,6 +55,8 @@ var never = [][2]string{
 	{"internal/ibkr", "internal/broker"},
 	{"internal/ibkr", "internal/ibkrsim"},
 	{"internal/ibkrsim", "internal/ibkr"},
+	{"internal/ledger", "internal/ibkr"},
+	{"internal/ledger", "internal/broker"},
 }
 
 // goList runs go list in the module and returns, per package, the module's

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -37,6 +38,9 @@ func wireAllFeatures(t testing.TB, d *Deps) *features {
 		t.Fatal(err)
 	}
 	d.Notify = ns
+	if d.Ledger, err = ledger.New(ledger.Config{Pool: d.Pool, Broker: sim.Broker, RecordFills: ts.RecordFills, Log: d.Log}); err != nil {
+		t.Fatal(err)
+	}
 	return &features{sim: sim, trading: ts, notify: ns}
 }
 

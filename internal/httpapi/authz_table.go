@@ -110,6 +110,12 @@ func routePolicies() map[string]policy {
 		routeKey(http.MethodGet, apiPrefix+"/admin/risk"):    adminOnly(),
 		routeKey(http.MethodPut, apiPrefix+"/admin/risk"):    adminOnly().sensitive(),
 
+		// Positions, trades and P&L: the caller's own (the ledger).
+		routeKey(http.MethodGet, apiPrefix+"/positions"):      signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/trades"):         signedIn(),
+		routeKey(http.MethodPost, apiPrefix+"/trades/import"): signedIn(),
+		routeKey(http.MethodGet, apiPrefix+"/pnl"):            signedIn(),
+
 		// IBKR pass-through: the caller's own IBKR session, signed in with
 		// password and second factor; no API tokens (browser use).
 		routeKey(http.MethodGet, apiPrefix+"/ibkr/ws"): signedIn(),

@@ -16,6 +16,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
@@ -66,6 +67,9 @@ func newBrokerEnvWith(t testing.TB, o brokerEnvOptions) *brokerEnv {
 			t.Fatal(err)
 		}
 		if d.Notify, err = notify.New(notify.Config{Pool: pool, Ring: ring, Log: log, AllowPrivate: true}); err != nil {
+			t.Fatal(err)
+		}
+		if d.Ledger, err = ledger.New(ledger.Config{Pool: pool, Broker: b.Orders(), RecordFills: d.Trading.RecordFills, Log: log}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -174,6 +174,18 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "ibkr off the list", who: "subscriber", method: "GET", path: "/api/v1/ibkr/iserver/accounts", want: []int{403}},
 		{name: "ibkr stream without upgrade", who: "subscriber", method: "GET", path: "/api/v1/ibkr/ws", want: []int{426}},
 
+		// Positions, trades and P&L (the ledger).
+		{name: "positions", who: "subscriber", method: "GET", path: "/api/v1/positions", want: []int{200}},
+		{name: "positions of the other mode", who: "subscriber", method: "GET", path: "/api/v1/positions?mode=live", want: []int{409}},
+		{name: "positions bad mode", who: "subscriber", method: "GET", path: "/api/v1/positions?mode=demo", want: []int{422}},
+		{name: "trades import", who: "subscriber", method: "POST", path: "/api/v1/trades/import", want: []int{200}},
+		{name: "trades", who: "subscriber", method: "GET", path: "/api/v1/trades?ticker=AAPL&from=2026-01-01&limit=10", want: []int{200}},
+		{name: "trades csv", who: "subscriber", method: "GET", path: "/api/v1/trades?format=csv", want: []int{200}},
+		{name: "trades bad cursor", who: "subscriber", method: "GET", path: "/api/v1/trades?cursor=nope", want: []int{422}},
+		{name: "pnl", who: "subscriber", method: "GET", path: "/api/v1/pnl?group=strategy&from=2026-01-01&to=2026-12-31", want: []int{200}},
+		{name: "pnl bad group", who: "subscriber", method: "GET", path: "/api/v1/pnl?group=week", want: []int{422}},
+		{name: "pnl anonymous", who: "nobody", method: "GET", path: "/api/v1/pnl", want: []int{401}},
+
 		// Confirmations.
 		{name: "confirmations", who: "subscriber", method: "GET", path: "/api/v1/confirmations?status=submitted", want: []int{200}},
 		{name: "confirmation", who: "subscriber", method: "GET", path: "/api/v1/confirmations/{confirmation}", want: []int{200}},

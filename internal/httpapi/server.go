@@ -23,6 +23,7 @@ import (
 	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/broker"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/metrics"
@@ -57,6 +58,7 @@ type Deps struct {
 	// Replication, when set, routes each tenant's IBKR-bound requests to
 	// the replica owning the tenant's session lease; nil means one replica.
 	Replication *Replication
+	Ledger *ledger.Service // nil: the positions, trades and P&L routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
@@ -69,6 +71,7 @@ type Server struct {
 	trading *trading.Service
 	notify  *notify.Service
 	risk    *risk.Service
+	ledger  *ledger.Service
 	market  *market.Clock
 	drain   drainer // closed near the end of the shutdown grace
 	ui      *webUI  // set by webRoutes; answers browsers' unknown pages
@@ -87,7 +90,7 @@ func New(d Deps) *Server {
 		d.Market = market.Default()
 	}
 	s := &Server{e: e, log: d.Log, pool: d.Pool, metrics: d.Metrics, trading: d.Trading, market: d.Market}
-	s.broker, s.notify = d.Broker, d.Notify
+	s.broker, s.notify, s.ledger = d.Broker, d.Notify, d.Ledger
 	s.risk = d.Risk
 	s.repl = d.Replication
 	if s.risk == nil && d.Pool != nil {
@@ -123,6 +126,7 @@ func (s *Server) routes() {
 	s.riskRoutes()
 	s.marketRoutes()
 	s.notifyRoutes()
+	s.ledgerRoutes()
 	s.resetRoutes()
 }
 

@@ -45,6 +45,7 @@ func WebPagePaths() []string {
 		"/settings/notifications",
 		"/settings/webhooks",
 		"/notifications",
+		"/portfolio",
 		"/admin/confirmations",
 		"/admin/confirmations/:id",
 		"/admin/users",

@@ -36,7 +36,13 @@ func (s *Session) Forward(ctx context.Context, method, endpoint, rawQuery string
 	if p, err := url.PathUnescape(endpoint); err == nil {
 		paceKey = p
 	}
-	if err := s.opts.Pacer.WaitLow(ctx, paceKey); err != nil {
+	release, err := s.opts.Pacer.hold(ctx, paceKey)
+	if err == nil {
+		// The answer's headers arrived: IBKR has the request.
+		defer release()
+		err = s.opts.Pacer.WaitLow(ctx, paceKey)
+	}
+	if err != nil {
 		var pd *paceDeadlineError
 		if errors.As(err, &pd) {
 			return nil, &Error{Kind: KindRateLimited, Op: c.op, Method: c.method, Endpoint: c.endpoint, RetryAfter: pd.wait, Err: err}

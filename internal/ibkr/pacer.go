@@ -68,6 +68,8 @@ type Pacer struct {
 	sleep     func(ctx context.Context, d time.Duration) error
 	global    *rate.Limiter
 	endpoints map[string]*rate.Limiter
+	// turns space the slow endpoints from the previous answer (hold).
+	turns map[string]*turn
 }
 
 // NewPacer returns a Pacer with IBKR's default limits on the real clock.
@@ -79,7 +81,7 @@ func NewPacerWith(cfg PacerConfig) *Pacer {
 	if l == (PacerLimits{}) {
 		l = DefaultPacerLimits()
 	}
-	p := &Pacer{now: cfg.Now, sleep: cfg.Sleep, endpoints: map[string]*rate.Limiter{}}
+	p := &Pacer{now: cfg.Now, sleep: cfg.Sleep, endpoints: map[string]*rate.Limiter{}, turns: map[string]*turn{}}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -104,6 +106,9 @@ func NewPacerWith(cfg PacerConfig) *Pacer {
 	} {
 		if lim := limiter(r); lim != nil {
 			p.endpoints[path] = lim
+			if r <= slowTurn {
+				p.turns[path] = newTurn(float64(r))
+			}
 		}
 	}
 	return p

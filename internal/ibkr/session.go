@@ -245,7 +245,12 @@ func roundTrip(ctx context.Context, o Options, c call, fullURL, authorization st
 	fail := func(kind Kind, err error) error {
 		return &Error{Kind: kind, Op: c.op, Method: c.method, Endpoint: c.endpoint, Err: err}
 	}
-	if err := o.Pacer.Wait(ctx, c.endpoint); err != nil {
+	release, err := o.Pacer.hold(ctx, c.endpoint)
+	if err == nil {
+		defer release()
+		err = o.Pacer.Wait(ctx, c.endpoint)
+	}
+	if err != nil {
 		var pd *paceDeadlineError
 		if errors.As(err, &pd) {
 			return rawResponse{}, &Error{Kind: KindRateLimited, Op: c.op, Method: c.method, Endpoint: c.endpoint, RetryAfter: pd.wait, Err: err}

@@ -71,6 +71,17 @@ func (o *order) working() bool {
 	return o.status == StatusPreSubmitted || o.status == StatusSubmitted
 }
 
+// shown is the order's status, filled quantity and average price as the
+// order status and the live orders list show them; hide (the hide_fills
+// fault) shows a filled order as still working, as a missed poll would.
+// The caller holds the book's mu.
+func (o *order) shown(hide bool) (status string, filled, avg float64) {
+	if hide && o.filled > 0 {
+		return StatusSubmitted, 0, 0
+	}
+	return o.status, o.filled, o.avgPrice
+}
+
 // addFill records an execution and updates the average price.
 func (o *order) addFill(qty, price float64, at time.Time, execID string) {
 	total := o.avgPrice*o.filled + qty*price

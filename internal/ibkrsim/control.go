@@ -163,6 +163,9 @@ func (s *Server) controlRoutes() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
+	m.HandleFunc("GET /sim/positions", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Positions(r.URL.Query().Get("account")))
+	})
 	m.HandleFunc("POST /sim/consumers", func(w http.ResponseWriter, r *http.Request) {
 		var c Consumer
 		if err := decodeJSON(r, &c); err != nil {

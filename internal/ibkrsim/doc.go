@@ -20,8 +20,10 @@
 // The read-only routes a front end reaches through Ordertune's pass-through
 // (passthrough.go) add /iserver/marketdata/snapshot and /history and
 // /iserver/contract/{conid}/info (prices a stable function of ticker and
-// clock), and /portfolio/{acct}/positions[/{page}] and /summary from the
-// account's own fills.
+// clock), and /portfolio/accounts, /portfolio/{acct}/positions[/{page}]
+// and /summary from the account's own fills (with
+// Config.PortfolioAccountsFirst, only after /portfolio/accounts, as IBKR
+// demands).
 //
 // GET /ws (ws.go) is IBKR's streaming WebSocket: it authenticates by the
 // api=<session from /tickle> cookie and the oauth_token query parameter,
@@ -43,7 +45,8 @@
 // GET /sim/orders lists every accepted order; POST /sim/consumers registers a
 // Consumer; POST /sim/faults and DELETE /sim/faults[?id=N] inject and clear
 // Faults; GET /sim/executions[?account=] lists every fill with its
-// commission; POST /sim/auction/open and /sim/auction/close run the auctions
+// commission (IBKR's fixed US-stock pricing: USD 0.005 a share, 1 to 1 % of
+// the value); GET /sim/positions[?account=] lists the open positions; POST /sim/auction/open and /sim/auction/close run the auctions
 // (optional body {"prices":{"AAPL":190.5}}); GET /sim/securities lists the
 // ticker table with its prices. POST /sim/maintenance/start and /end begin
 // and end one of IBKR's restart windows (every API call 503; brokerage
@@ -71,5 +74,8 @@
 // the OAuth check; invalid_lst, competing and timeout_after_accept after it;
 // reply_question when an order is placed. empty_orders empties the orders
 // list, as IBKR's nightly reset or a re-login does, for its value's time on
-// the simulator's clock or until cleared, while the orders live on.
+// the simulator's clock or until cleared, while the orders live on;
+// hide_fills shows filled orders as working and unfilled in the order
+// status and the orders list (a poll that missed the fill), while the
+// executions list them.
 package ibkrsim

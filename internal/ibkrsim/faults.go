@@ -49,6 +49,11 @@ const (
 	FaultReject FaultKind = "reject"
 	// FaultWarn adds the warning in value to matching what-if answers.
 	FaultWarn FaultKind = "warn"
+	// FaultHideFills makes the order status and the live orders list
+	// show every order as working and unfilled, as a poll that missed a
+	// fill would: the fills themselves happen and are listed among the
+	// executions (GET /iserver/account/trades). Path is ignored.
+	FaultHideFills FaultKind = "hide_fills"
 )
 
 // Fault is one injected misbehaviour, as POST /sim/faults takes it.
@@ -129,6 +134,8 @@ func parseFault(f Fault) (Fault, error) {
 		if t, ok := RejectionText(str); ok && f.Kind == FaultReject {
 			f.message = t
 		}
+	case FaultHideFills:
+		f.Path = ""
 	case FaultInvalidLST, FaultCompeting:
 	default:
 		return f, fmt.Errorf("unknown kind %q", f.Kind)

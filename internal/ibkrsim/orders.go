@@ -272,23 +272,25 @@ func (s *Server) handleOrderStatus(w http.ResponseWriter, r *http.Request) {
 		writeBareError(w, http.StatusNotFound, fmt.Sprintf("OrderID %s doesn't exist", id))
 		return
 	}
+	_, hide := s.faults.take(FaultHideFills, "/iserver/account/order/status/"+id, st.c.key)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	status, filled, avg := o.shown(hide)
 	oid, _ := strconv.ParseInt(o.id, 10, 64)
 	out := map[string]any{
 		"sub_type": nil, "request_id": "0", "server_id": "0",
 		"order_id": oid, "conidex": strconv.Itoa(o.sec.Conid), "conid": o.sec.Conid,
 		"symbol": o.sec.Ticker, "side": sideLetter(o.req.Side),
 		"contract_description_1": o.sec.Ticker, "listing_exchange": "NASDAQ.NMS",
-		"company_name": o.sec.Name, "size": qtyString(o.remaining()), "total_size": qtyString(o.req.Quantity),
+		"company_name": o.sec.Name, "size": qtyString(o.req.Quantity - filled), "total_size": qtyString(o.req.Quantity),
 		"currency": "USD", "account": b.id, "order_type": orderTypeName(o.req.OrderType),
-		"cum_fill": qtyString(o.filled), "order_status": o.status, "tif": o.req.TIF,
+		"cum_fill": qtyString(filled), "order_status": status, "tif": o.req.TIF,
 		"sec_type": "STK", "order_ref": o.req.COID,
-		"cannot_cancel_order": !o.working(),
+		"cannot_cancel_order": !o.working() && !hide,
 		"order_time":          o.receivedAt.UTC().Format("060102150405"),
 	}
-	if o.filled > 0 {
-		out["average_price"] = priceString(o.avgPrice)
+	if filled > 0 {
+		out["average_price"] = priceString(avg)
 	}
 	if o.req.HasPrice {
 		out["limit_price"] = priceString(o.req.Price)
@@ -311,24 +313,26 @@ func (s *Server) handleLiveOrders(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"orders": list, "snapshot": false})
 		return
 	}
+	_, hide := s.faults.take(FaultHideFills, "/iserver/account/orders", c.key)
 	for _, b := range c.books {
 		b.mu.Lock()
 		for _, o := range b.seq {
+			status, filled, avg := o.shown(hide)
 			oid, _ := strconv.ParseInt(o.id, 10, 64)
 			m := map[string]any{
 				"acct": b.id, "conidex": strconv.Itoa(o.sec.Conid), "conid": o.sec.Conid,
 				"orderId": oid, "cashCcy": "USD",
-				"sizeAndFills": fmt.Sprintf("%g/%g", o.filled, o.req.Quantity),
+				"sizeAndFills": fmt.Sprintf("%g/%g", filled, o.req.Quantity),
 				"description1": o.sec.Ticker, "ticker": o.sec.Ticker, "secType": "STK",
 				"listingExchange":   "NASDAQ.NMS",
-				"remainingQuantity": o.remaining(), "filledQuantity": o.filled, "totalSize": o.req.Quantity,
-				"companyName": o.sec.Name, "status": o.status, "order_ccp_status": o.status,
+				"remainingQuantity": o.req.Quantity - filled, "filledQuantity": filled, "totalSize": o.req.Quantity,
+				"companyName": o.sec.Name, "status": status, "order_ccp_status": status,
 				"origOrderType": orderTypeName(o.req.OrderType), "orderType": orderTypeName(o.req.OrderType),
 				"side": o.req.Side, "timeInForce": o.req.TIF, "order_ref": o.req.COID,
 				"lastExecutionTime_r": o.receivedAt.UnixMilli(),
 			}
-			if o.filled > 0 {
-				m["avgPrice"] = priceString(o.avgPrice)
+			if filled > 0 {
+				m["avgPrice"] = priceString(avg)
 			}
 			if o.req.HasPrice {
 				m["price"] = priceString(o.req.Price)
@@ -395,9 +399,6 @@ type SimExecution struct {
 	name string
 }
 
-// commission is the simulator's flat per-execution commission in USD.
-const commission = 1.0
-
 // executionsOf lists b's fills at or after from (zero: all), oldest first;
 // it takes b.mu.
 func (b *book) executionsOf(from time.Time) []SimExecution {
@@ -411,7 +412,7 @@ func (b *book) executionsOf(from time.Time) []SimExecution {
 			}
 			out = append(out, SimExecution{ExecutionID: f.execID, Account: b.id, OrderID: o.id, COID: o.req.COID,
 				Ticker: o.sec.Ticker, Conid: o.sec.Conid, Side: o.req.Side, Quantity: f.qty, Price: f.price,
-				Commission: commission, At: f.at.UTC(), name: o.sec.Name})
+				Commission: WhatIfCommission(f.qty, f.qty*f.price), At: f.at.UTC(), name: o.sec.Name})
 		}
 	}
 	return out

@@ -13,8 +13,8 @@ type Pacing struct {
 	// PerSecond and Burst bound every session's requests (default 10/s, burst 10).
 	PerSecond float64
 	Burst     int
-	// OrdersListInterval spaces GET /iserver/account/orders and
-	// /iserver/account/trades (default 5 s).
+	// OrdersListInterval spaces GET /iserver/account/orders,
+	// /iserver/account/trades and /portfolio/accounts (default 5 s).
 	OrdersListInterval time.Duration
 	// TickleInterval spaces POST /tickle (default 1 s).
 	TickleInterval time.Duration
@@ -50,6 +50,8 @@ type pacer struct {
 	lastList   time.Time
 	lastTrades time.Time
 	lastTickle time.Time
+	// lastPortfolio spaces GET /portfolio/accounts (IBKR: 1 per 5 s).
+	lastPortfolio time.Time
 }
 
 // pace charges one request and reports the Retry-After seconds when it is over
@@ -90,6 +92,8 @@ func (s *Server) pace(c *consumer, rel string, now time.Time) (int, bool) {
 		slot = &pc.lastTrades
 	case rel == "/tickle":
 		slot, interval = &pc.lastTickle, p.TickleInterval
+	case rel == "/portfolio/accounts":
+		slot = &pc.lastPortfolio
 	case strings.HasPrefix(rel, "/iserver/account/orders/"):
 		slot = &pc.lastList
 	}

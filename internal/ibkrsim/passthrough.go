@@ -21,6 +21,7 @@ func (s *Server) passthroughRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+p+"/iserver/marketdata/history", s.iserver(s.handleHistory))
 	m.HandleFunc("GET "+p+"/iserver/marketdata/snapshot", s.iserver(s.handleSnapshot))
 	m.HandleFunc("GET "+p+"/iserver/contract/{conid}/info", s.iserver(s.handleContractInfo))
+	m.HandleFunc("GET "+p+"/portfolio/accounts", s.handlePortfolioAccounts)
 	m.HandleFunc("GET "+p+"/portfolio/{acct}/positions", s.handlePositions)
 	m.HandleFunc("GET "+p+"/portfolio/{acct}/positions/{page}", s.handlePositions)
 	m.HandleFunc("GET "+p+"/portfolio/{acct}/summary", s.handleSummary)
@@ -335,11 +336,43 @@ func positions(b *book) []*position {
 	return out
 }
 
+// handlePortfolioAccounts is GET /portfolio/accounts: the consumer's
+// accounts, which primes the other /portfolio calls.
+func (s *Server) handlePortfolioAccounts(w http.ResponseWriter, r *http.Request) {
+	c := stateOf(r).c
+	c.mu.Lock()
+	c.sess.portfolioPrimed = true
+	c.mu.Unlock()
+	out := []map[string]any{}
+	for _, a := range c.accounts {
+		typ := "INDIVIDUAL"
+		if a.Paper {
+			typ = "DEMO"
+		}
+		out = append(out, map[string]any{"id": a.ID, "accountId": a.ID, "accountVan": a.ID, "accountTitle": "Simulated " + a.ID,
+			"displayName": a.ID, "currency": "USD", "type": typ, "tradingType": "STKNOPT", "covestor": false,
+			"parent": map[string]any{"mmc": []any{}, "accountId": "", "isMParent": false, "isMChild": false, "isMultiplex": false},
+			"desc":   a.ID})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // ownBook returns the consumer's book of the account in the path, or
-// answers IBKR's refusal for an account the user does not have.
-func ownBook(w http.ResponseWriter, r *http.Request) (*book, bool) {
+// answers IBKR's refusal for an account the user does not have (or, with
+// PortfolioAccountsFirst, for a session that did not prime the portfolio).
+func (s *Server) ownBook(w http.ResponseWriter, r *http.Request) (*book, bool) {
 	acct := r.PathValue("acct")
-	_, b, ok := stateOf(r).c.account(acct)
+	c := stateOf(r).c
+	if s.cfg.PortfolioAccountsFirst {
+		c.mu.Lock()
+		primed := c.sess.portfolioPrimed
+		c.mu.Unlock()
+		if !primed {
+			writeError(w, http.StatusBadRequest, "Please query /portfolio/accounts first")
+			return nil, false
+		}
+	}
+	_, b, ok := c.account(acct)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, fmt.Sprintf("Account %s is not valid for this user", limit(acct)))
 		return nil, false
@@ -351,7 +384,7 @@ func ownBook(w http.ResponseWriter, r *http.Request) (*book, bool) {
 // positions from the account's own fills (page 0 holds them all).
 func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
-	b, ok := ownBook(w, r)
+	b, ok := s.ownBook(w, r)
 	if !ok {
 		return
 	}
@@ -391,7 +424,7 @@ const startingCash = 1_000_000.0
 // (amount, currency, value, ...) from the account's fills.
 func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
-	b, ok := ownBook(w, r)
+	b, ok := s.ownBook(w, r)
 	if !ok {
 		return
 	}
@@ -419,4 +452,36 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 		"maintmarginreq":      field(gross * 0.25),
 		"excessliquidity":     field(net - gross*0.25),
 	})
+}
+
+// SimPosition is one open position as GET /sim/positions reports it.
+type SimPosition struct {
+	Account  string  `json:"account"`
+	Ticker   string  `json:"ticker"`
+	Conid    int     `json:"conid"`
+	Quantity float64 `json:"quantity"`
+	AvgCost  float64 `json:"avg_cost"`
+	// Realized is the profit of the position's sells at its average cost,
+	// before commissions.
+	Realized float64 `json:"realized"`
+}
+
+// Positions returns the open positions of account (empty: of every
+// account), by account and then in the order they were opened.
+func (s *Server) Positions(account string) []SimPosition {
+	out := []SimPosition{}
+	for _, b := range s.allBooks() {
+		if account != "" && b.id != account {
+			continue
+		}
+		for _, p := range positions(b) {
+			if p.qty == 0 {
+				continue
+			}
+			out = append(out, SimPosition{Account: b.id, Ticker: p.sec.Ticker, Conid: p.sec.Conid, Quantity: p.qty,
+				AvgCost: round4(p.cost / p.qty), Realized: round2(p.realized)})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Account < out[j].Account })
+	return out
 }

@@ -58,6 +58,12 @@ type Config struct {
 	// FirstOrdersCallEmpty makes the first GET /iserver/account/orders of a
 	// brokerage session answer an empty list, as IBKR sometimes does.
 	FirstOrdersCallEmpty bool
+	// PortfolioAccountsFirst refuses /portfolio/{acct}/positions and
+	// /summary until GET /portfolio/accounts was called with the live
+	// session token, as IBKR demands ("Please query /portfolio/accounts
+	// first"); off, they are served regardless, as the pass-through's
+	// front ends expect of a warmed-up session.
+	PortfolioAccountsFirst bool
 }
 
 // Server is the simulator: an http.Handler serving IBKR's API under /v1/api and

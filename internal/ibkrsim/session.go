@@ -15,6 +15,9 @@ type brokerSession struct {
 	suppressed   map[string]bool // reply questions suppressed in this session
 	ordersCalled bool            // the first live-orders call was made
 	anyOrder     bool            // an order was placed (the first one asks o163)
+	// portfolioPrimed: GET /portfolio/accounts was called with this live
+	// session token, as IBKR wants before other /portfolio calls.
+	portfolioPrimed bool
 }
 
 // compete simulates another login taking the brokerage session.

@@ -63,6 +63,14 @@ type Config struct {
 	Workers int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// AddWorkers adds other features' job kinds to the queue this service
+	// runs, and PeriodicJobs their scheduled jobs. River elects one leader
+	// per database and only the leader schedules: a second river client
+	// in the process could lose the election to this one and never
+	// schedule, so features share this queue.
+	AddWorkers   func(*river.Workers)
+	PeriodicJobs []*river.PeriodicJob
 	// RescueAfter is how long a job may stay running before river takes
 	// it for stuck (its process died) and runs it again, here or on
 	// another replica. Default 5 minutes; a job's own time limit is at
@@ -123,9 +131,13 @@ func New(cfg Config) (*Service, error) {
 	river.AddWorker(workers, &webhookWorker{s: s})
 	river.AddWorker(workers, &emailWorker{s: s})
 	river.AddWorker(workers, &disabledEmailWorker{s: s})
+	if cfg.AddWorkers != nil {
+		cfg.AddWorkers(workers)
+	}
 	river.AddWorker(workers, &resetWorker{s: s})
 	river.AddWorker(workers, &periodicWorker{s: s})
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		PeriodicJobs:      cfg.PeriodicJobs,
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		FetchPollInterval: cfg.PollInterval,
@@ -142,6 +154,10 @@ func New(cfg Config) (*Service, error) {
 	s.river = rc
 	return s, nil
 }
+
+// Queue returns the river client, for features that queue their own
+// jobs on it (see Config.AddWorkers).
+func (s *Service) Queue() *river.Client[pgx.Tx] { return s.river }
 
 // EmailEnabled reports whether e-mail is configured.
 func (s *Service) EmailEnabled() bool { return s.mailer != nil }

@@ -180,6 +180,18 @@ type Broker interface {
 	// WhatIf asks the broker what placing o would do, without placing it.
 	// The broker's refusal of the order is WhatIf.Refusal, not an error.
 	WhatIf(ctx context.Context, userID string, o Order) (WhatIf, error)
+	// Positions returns the open positions of the user's active account,
+	// as the broker values them now.
+	Positions(ctx context.Context, userID string) ([]Position, error)
+}
+
+// Position is one holding of an account as the broker reports it. The
+// numbers are decimals as the broker sent them; empty when it sent none.
+type Position struct {
+	Conid  int64
+	Ticker string
+	// Quantity is negative for a short position.
+	Quantity, AvgCost, MarketPrice, MarketValue, UnrealizedPnL string
 }
 
 // WhatIf is the broker's preview of an order: decimals in the account's
@@ -260,6 +272,9 @@ func (NoBroker) LiveOrders(context.Context, string) ([]OrderState, error) { retu
 func (NoBroker) Executions(context.Context, string, int) ([]Execution, error) {
 	return nil, errNoBroker
 }
+
+// Positions implements Broker.
+func (NoBroker) Positions(context.Context, string) ([]Position, error) { return nil, errNoBroker }
 
 // WhatIf implements Broker.
 func (NoBroker) WhatIf(context.Context, string, Order) (WhatIf, error) { return WhatIf{}, errNoBroker }

@@ -113,6 +113,12 @@ type Confirmation struct {
 	Error           *ConfirmationError `json:"error"`
 	CreatedAt       time.Time          `json:"created_at"`
 	UpdatedAt       time.Time          `json:"updated_at"`
+	// Commission is what IBKR charged for the order's executions so far
+	// (a decimal), nil before the ledger has seen any.
+	Commission *string `json:"commission"`
+	// Closed reports whether this entry's exits have sold everything it
+	// bought (the ledger's FIFO round trips); always false for an exit.
+	Closed bool `json:"closed"`
 	// Events is the status history, oldest first; set on single reads.
 	Events []Event `json:"events,omitempty"`
 
@@ -124,7 +130,7 @@ type Confirmation struct {
 const confColumns = `c.id, c.user_id, c.signal_id, c.side, c.ticker, c.conid, c.quantity, c.order_type, c.tif,
 	c.limit_price::text, c.mode, c.account_id_masked, c.status, c.broker_order_id, c.broker_status,
 	c.filled_quantity::text, c.avg_fill_price::text, c.error_code, c.error_message, c.created_at, c.updated_at,
-	c.idempotency_key, c.request_hash`
+	c.idempotency_key, c.request_hash, c.commission::text, c.closed`
 
 func scanConfirmation(row pgx.Row) (Confirmation, error) {
 	var c Confirmation
@@ -132,12 +138,13 @@ func scanConfirmation(row pgx.Row) (Confirmation, error) {
 	err := row.Scan(&c.ID, &c.UserID, &c.SignalID, &c.Side, &c.Ticker, &c.Conid, &c.Quantity, &c.OrderType, &c.TIF,
 		&c.LimitPrice, &c.Mode, &c.AccountIDMasked, &c.Status, &c.BrokerOrderID, &c.BrokerStatus,
 		&c.FilledQuantity, &c.AvgFillPrice, &code, &msg, &c.CreatedAt, &c.UpdatedAt,
-		&c.idemKey, &c.requestHash)
+		&c.idemKey, &c.requestHash, &c.Commission, &c.Closed)
 	if err != nil {
 		return Confirmation{}, err
 	}
 	c.LimitPrice, c.AvgFillPrice = trimPtr(c.LimitPrice), trimPtr(c.AvgFillPrice)
 	c.FilledQuantity = trimDecimal(c.FilledQuantity)
+	c.Commission = moneyPtr(c.Commission)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	if code != nil {
 		m := ""

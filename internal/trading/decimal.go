@@ -87,3 +87,18 @@ func validID(id string) bool { return uuidRE.MatchString(id) }
 
 // ratInt returns n as a rational.
 func ratInt(n int64) *big.Rat { return new(big.Rat).SetInt64(n) }
+
+// moneyPtr is trimDecimal for a nullable amount of money, keeping at
+// least two decimals ("1.000000" → "1.00", "1.115000" → "1.115").
+func moneyPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	t := trimDecimal(*s)
+	whole, frac, _ := strings.Cut(t, ".")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	t = whole + "." + frac
+	return &t
+}

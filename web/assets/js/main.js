@@ -22,6 +22,7 @@ import * as adminAudit from './pages/admin_audit.js';
 import * as adminTokens from './pages/admin_tokens.js';
 import * as notifications from './pages/notifications.js';
 import * as notifySettings from './pages/notify_settings.js';
+import * as portfolio from './pages/portfolio.js';
 import * as reset from './pages/reset.js';
 
 // access: 'public' (signed out only), 'mfa' (password given, second factor
@@ -43,6 +44,7 @@ export const routes = [
   { path: '/settings/notifications', page: notifySettings.preferences, access: 'user' },
   { path: '/settings/webhooks', page: notifySettings.webhooks, access: 'user' },
   { path: '/notifications', page: notifications.page, access: 'user' },
+  { path: '/portfolio', page: portfolio.page, access: 'user' },
   { path: '/admin/confirmations', page: adminLog.page, access: 'admin' },
   { path: '/admin/confirmations/:id', page: confirmations.adminDetail, access: 'admin' },
   { path: '/admin/users', page: adminUsers.page, access: 'admin' },
@@ -172,6 +174,7 @@ function renderTopbar(path) {
     h('ul', { class: 'nav-group' },
       navLink('/', 'Signals', path),
       navLink('/confirmations', 'My confirmations', path),
+      navLink('/portfolio', 'Portfolio', path),
       navLink('/settings/broker', 'Broker', path),
       navLink('/settings/position-size', 'Position size', path),
       navLink('/settings/risk', 'Risk', path),

@@ -146,6 +146,8 @@ function detailPage({ api, back, backText, own }) {
               own ? null : h('div', null, h('dt', null, 'User'), h('dd', { class: 'mono small' }, plain(c.user_id))),
               h('div', null, h('dt', null, 'Mode'), h('dd', null, c.mode === 'live' ? 'Live' : 'Paper')),
               h('div', null, h('dt', null, 'Filled'), h('dd', null, c.filled_quantity && c.filled_quantity !== '0' ? `${c.filled_quantity} @ ${money(c.avg_fill_price)}` : '—')),
+              h('div', { 'data-fact': 'commission' }, h('dt', null, 'Commission'), h('dd', null, c.commission == null ? '—' : money(c.commission))),
+              c.side === 'BUY' && c.closed ? h('div', { 'data-fact': 'closed' }, h('dt', null, 'Position'), h('dd', null, 'Closed: its exits sold it all')) : null,
               h('div', null, h('dt', null, 'IBKR order id'), h('dd', { class: 'mono' }, plain(c.broker_order_id))),
               h('div', null, h('dt', null, 'IBKR status'), h('dd', null, brokerStatusLabel(c.broker_status))),
               h('div', null, h('dt', null, 'Client order id'), h('dd', { class: 'mono small' }, c.id)),

@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ledger"
+)
+
+// ledgerRoutes registers positions, trades (executions) and P&L: the
+// caller's own.
+func (s *Server) ledgerRoutes() {
+	s.ledgerRoute(http.MethodGet, "/positions", s.positions)
+	s.ledgerRoute(http.MethodGet, "/trades", s.trades)
+	s.ledgerRoute(http.MethodPost, "/trades/import", s.importTrades)
+	s.ledgerRoute(http.MethodGet, "/pnl", s.pnl)
+}
+
+// ledgerRoute registers a route that answers 503 while the ledger is not
+// configured on this server.
+func (s *Server) ledgerRoute(method, path string, h echo.HandlerFunc) {
+	s.api(method, path, func(c echo.Context) error {
+		if s.ledger == nil {
+			return errs.E(errs.Unavailable, "the ledger is not configured on this server")
+		}
+		return h(c)
+	})
+}
+
+func queryMode(c echo.Context) (string, error) {
+	switch m := c.QueryParam("mode"); m {
+	case "", "live", "paper":
+		return m, nil
+	}
+	return "", errs.Fields("invalid mode", errs.FieldError{Field: "mode", Message: "must be live or paper"})
+}
+
+func (s *Server) positions(c echo.Context) error {
+	mode, err := queryMode(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.ledger.Positions(c.Request().Context(), principal(c).UserID, mode)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []ledger.Position{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": list})
+}
+
+// importTrades imports the caller's executions from IBKR now (the
+// Portfolio page's Refresh) and answers what it did.
+func (s *Server) importTrades(c echo.Context) error {
+	res, err := s.ledger.Import(c.Request().Context(), principal(c).UserID)
+	if err != nil {
+		return err
+	}
+	s.ledger.ForgetPositions(principal(c).UserID)
+	return c.JSON(http.StatusOK, map[string]int{"read": res.Read, "stored": res.Stored, "skipped": res.Skipped, "recovered": res.Recovered})
+}
+
+func tradeFilter(c echo.Context) (ledger.TradeFilter, error) {
+	limit, err := queryLimit(c)
+	if err != nil {
+		return ledger.TradeFilter{}, err
+	}
+	f := ledger.TradeFilter{Ticker: strings.TrimSpace(c.QueryParam("ticker")), Limit: limit, Cursor: c.QueryParam("cursor")}
+	if len(f.Ticker) > 20 {
+		return f, errs.Fields("invalid ticker", errs.FieldError{Field: "ticker", Message: "at most 20 characters"})
+	}
+	if f.Mode, err = queryMode(c); err != nil {
+		return f, err
+	}
+	if f.From, err = parseBound(c.QueryParam("from"), "from", false); err != nil {
+		return f, err
+	}
+	if f.To, err = parseBound(c.QueryParam("to"), "to", true); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// trades lists the caller's executions, newest first; format=csv
+// downloads every matching one.
+func (s *Server) trades(c echo.Context) error {
+	f, err := tradeFilter(c)
+	if err != nil {
+		return err
+	}
+	switch c.QueryParam("format") {
+	case "csv":
+		return s.tradesCSV(c, f)
+	case "", "json":
+	default:
+		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
+	}
+	list, next, err := s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(list, next))
+}
+
+// tradesCSVHeader are the columns of the trades CSV: what a spreadsheet
+// needs, in words (e-mail, ticker, strategy), without internal ids.
+var tradesCSVHeader = []string{"executed_at", "user_email", "mode", "account", "ticker", "side", "quantity", "price", "commission",
+	"strategy", "placed_by", "broker_execution_id", "broker_order_id"}
+
+func (s *Server) tradesCSV(c echo.Context, f ledger.TradeFilter) error {
+	ctx := c.Request().Context()
+	p := principal(c)
+	f.Limit, f.Cursor = ledger.MaxLimit, ""
+	// Read everything first so that an error is still a problem answer,
+	// not a truncated file.
+	var rows []ledger.Trade
+	for {
+		list, next, err := s.ledger.Trades(ctx, p.UserID, f)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, list...)
+		if next == "" {
+			break
+		}
+		if len(rows) >= maxCSVRows {
+			return errs.E(errs.Invalid, "more than %d trades match; narrow the filters (from, to, ticker)", maxCSVRows)
+		}
+		f.Cursor = next
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="trades-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	// A byte order mark, so that spreadsheets read UTF-8 ("DU•••4567").
+	_, _ = c.Response().Write([]byte("\uFEFF"))
+	w := csv.NewWriter(c.Response())
+	_ = w.Write(tradesCSVHeader)
+	for _, t := range rows {
+		by := "ordertune"
+		if t.External {
+			by = "external"
+		}
+		rec := []string{t.ExecutedAt.Format(time.RFC3339), p.Email, t.Mode, t.AccountIDMasked, t.Ticker, t.Side, t.Quantity, t.Price,
+			deref(t.Commission), t.Strategy, by, t.BrokerExecutionID, deref(t.BrokerOrderID)}
+		for i, v := range rec {
+			rec[i] = csvSafe(v)
+		}
+		_ = w.Write(rec)
+	}
+	w.Flush()
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// pnl is realized P&L grouped by day, month, strategy or ticker between
+// two exchange days (from and to included).
+func (s *Server) pnl(c echo.Context) error {
+	f := ledger.PnLFilter{Group: c.QueryParam("group")}
+	var err error
+	if f.Mode, err = queryMode(c); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		name string
+		to   *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := c.QueryParam(b.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return errs.Fields("invalid "+b.name, errs.FieldError{Field: b.name, Message: "must be a date YYYY-MM-DD"})
+		}
+		*b.to = d
+	}
+	rows, err := s.ledger.PnL(c.Request().Context(), principal(c).UserID, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": rows})
+}

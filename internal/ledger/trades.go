@@ -1,0 +1,169 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordertune/ordertune/internal/errs"
+)
+
+// Trade is one stored execution (GET /trades).
+type Trade struct {
+	ID         string    `json:"id"`
+	ExecutedAt time.Time `json:"executed_at"`
+	Ticker     string    `json:"ticker"`
+	Side       string    `json:"side"`
+	Quantity   string    `json:"quantity"`
+	Price      string    `json:"price"`
+	// Commission is nil while IBKR has not reported it.
+	Commission *string `json:"commission"`
+	// ConfirmationID is nil for an execution not placed through
+	// Ordertune (External).
+	ConfirmationID    *string `json:"confirmation_id"`
+	BrokerExecutionID string  `json:"broker_execution_id"`
+	BrokerOrderID     *string `json:"broker_order_id"`
+	Mode              string  `json:"mode"`
+	AccountIDMasked   string  `json:"account_id_masked"`
+	// External reports whether the order was placed elsewhere (IBKR's own
+	// apps, another program); such a trade is never attributed to a
+	// signal.
+	External bool `json:"external"`
+	// Strategy is the strategy of the confirmation's signal; "" when
+	// External.
+	Strategy string `json:"strategy"`
+}
+
+// TradeFilter selects trades; zero fields select everything.
+type TradeFilter struct {
+	// From and To bound executed_at: [From, To).
+	From, To time.Time
+	Ticker   string
+	Mode     string
+	// Limit is the page size (0: DefaultLimit, at most MaxLimit).
+	Limit  int
+	Cursor string
+}
+
+// DefaultLimit and MaxLimit bound a page of trades.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Trades lists the user's executions, newest first, a page at a time; the
+// returned cursor is "" after the last page.
+func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]Trade, string, error) {
+	limit := f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 0 || limit > MaxLimit:
+		return nil, "", errs.Fields("invalid limit", errs.FieldError{Field: "limit", Message: "must be between 1 and " + strconv.Itoa(MaxLimit)})
+	}
+	cur, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	args := []any{userID, nullTime(f.From), nullTime(f.To), strings.ToUpper(strings.TrimSpace(f.Ticker)), f.Mode, limit + 1}
+	var curAt *time.Time
+	var curID *string
+	if cur != nil {
+		curAt, curID = &cur.at, &cur.id
+	}
+	args = append(args, curAt, curID)
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.id::text, e.executed_at, e.ticker, e.side, e.quantity::text, e.price::text, e.commission::text,
+			e.confirmation_id::text, e.broker_execution_id, e.broker_order_id, e.mode, e.account_id_masked, e.external,
+			coalesce(g.strategy, '')
+		FROM executions e
+		LEFT JOIN confirmations c ON c.id = e.confirmation_id AND c.user_id = e.user_id
+		LEFT JOIN signals g ON g.id = c.signal_id
+		WHERE e.user_id = $1
+		  AND ($2::timestamptz IS NULL OR e.executed_at >= $2)
+		  AND ($3::timestamptz IS NULL OR e.executed_at < $3)
+		  AND ($4 = '' OR e.ticker = $4)
+		  AND ($5 = '' OR e.mode = $5)
+		  AND ($7::timestamptz IS NULL OR (e.executed_at, e.id) < ($7, $8::uuid))
+		ORDER BY e.executed_at DESC, e.id DESC
+		LIMIT $6`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list trades: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trade, error) {
+		var t Trade
+		err := r.Scan(&t.ID, &t.ExecutedAt, &t.Ticker, &t.Side, &t.Quantity, &t.Price, &t.Commission, &t.ConfirmationID,
+			&t.BrokerExecutionID, &t.BrokerOrderID, &t.Mode, &t.AccountIDMasked, &t.External, &t.Strategy)
+		t.ExecutedAt = t.ExecutedAt.UTC()
+		t.Quantity, t.Price = trimZeros(t.Quantity), money(trimZeros(t.Price))
+		if t.Commission != nil {
+			c := money(trimZeros(*t.Commission))
+			t.Commission = &c
+		}
+		return t, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list trades: %w", err)
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[len(list)-1]
+		next = encodeCursor(last.ExecutedAt, last.ID)
+	}
+	return list, next, nil
+}
+
+// money keeps at least two decimals of a trimmed decimal ("1" → "1.00").
+func money(s string) string {
+	whole, frac, _ := strings.Cut(s, ".")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return whole + "." + frac
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// cursor is the position of a page's last trade, opaque to clients.
+type cursor struct {
+	at time.Time
+	id string
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "|" + id))
+}
+
+// decodeCursor parses a client's cursor; "" is the first page.
+func decodeCursor(s string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	bad := errs.Fields("invalid cursor", errs.FieldError{Field: "cursor", Message: "not a cursor this server issued"})
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok || !uuidRE.MatchString(id) {
+		return nil, bad
+	}
+	us, err := strconv.ParseInt(ts, 10, 64)
+	// PostgreSQL's timestamptz ends in 294276 AD; a cursor past either end
+	// was not issued here.
+	if err != nil || us < -210866803200000000 || us > 9224318015999999999/10 {
+		return nil, bad
+	}
+	return &cursor{at: time.UnixMicro(us).UTC(), id: id}, nil
+}

@@ -1,0 +1,4 @@
+ALTER TABLE confirmations
+    DROP COLUMN closed,
+    DROP COLUMN commission;
+DROP TABLE executions;
