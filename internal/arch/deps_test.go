@@ -43,7 +43,7 @@ var sideways = map[[2]string]bool{
 var testSupport = map[string]bool{
 	"internal/clocktest": true, "internal/logging/logtest": true, "internal/postgres/pgtest": true,
 	"internal/ibkrsim/simtest": true, "internal/trading/tradetest": true, "internal/arch": true,
-	"internal/replicatest": true,
+	"internal/replicatest":   true,
 	"internal/seal/sealtest": true,
 }
 

@@ -58,7 +58,7 @@ type Deps struct {
 	// Replication, when set, routes each tenant's IBKR-bound requests to
 	// the replica owning the tenant's session lease; nil means one replica.
 	Replication *Replication
-	Ledger *ledger.Service // nil: the positions, trades and P&L routes answer 503
+	Ledger      *ledger.Service // nil: the positions, trades and P&L routes answer 503
 }
 
 // Server serves Ordertune's HTTP API.
