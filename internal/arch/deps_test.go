@@ -20,6 +20,7 @@ var rank = map[string]int{
 	"internal/audit": 1, "internal/config": 1, "internal/ibkr": 1, "internal/ibkrsim": 1, "internal/logging": 1,
 	"internal/metrics": 1, "internal/postgres": 1, "internal/postgres/localpg": 1, "internal/seal": 1,
 	"internal/lease":            1, // one owner replica per tenant session (broker asks it)
+	"internal/pagecursor":       1, // the lists' keyset cursor (trading, ledger)
 	"internal/notify/mailcatch": 1, // an SMTP server keeping what it receives (tests, the demo)
 
 	"internal/auth": 2, "internal/broker": 2, "internal/trading": 2, "internal/passthrough": 2, "internal/rewrap": 2,

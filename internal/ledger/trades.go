@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/pagecursor"
 )
 
 // Trade is one stored execution (GET /trades).
@@ -66,7 +66,7 @@ func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]T
 	case limit < 0 || limit > MaxLimit:
 		return nil, "", errs.Fields("invalid limit", errs.FieldError{Field: "limit", Message: "must be between 1 and " + strconv.Itoa(MaxLimit)})
 	}
-	cur, err := decodeCursor(f.Cursor)
+	cur, err := pagecursor.Decode(f.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -74,7 +74,7 @@ func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]T
 	var curAt *time.Time
 	var curID *string
 	if cur != nil {
-		curAt, curID = &cur.at, &cur.id
+		curAt, curID = &cur.At, &cur.ID
 	}
 	args = append(args, curAt, curID)
 	rows, err := s.pool.Query(ctx, `
@@ -114,7 +114,7 @@ func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]T
 	if len(list) > limit {
 		list = list[:limit]
 		last := list[len(list)-1]
-		next = encodeCursor(last.ExecutedAt, last.ID)
+		next = pagecursor.Encode(last.ExecutedAt, last.ID)
 	}
 	return list, next, nil
 }
@@ -133,37 +133,4 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-// cursor is the position of a page's last trade, opaque to clients.
-type cursor struct {
-	at time.Time
-	id string
-}
-
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "|" + id))
-}
-
-// decodeCursor parses a client's cursor; "" is the first page.
-func decodeCursor(s string) (*cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := errs.Fields("invalid cursor", errs.FieldError{Field: "cursor", Message: "not a cursor this server issued"})
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	if !ok || !uuidRE.MatchString(id) {
-		return nil, bad
-	}
-	us, err := strconv.ParseInt(ts, 10, 64)
-	// PostgreSQL's timestamptz ends in 294276 AD; a cursor past either end
-	// was not issued here.
-	if err != nil || us < -210866803200000000 || us > 9224318015999999999/10 {
-		return nil, bad
-	}
-	return &cursor{at: time.UnixMicro(us).UTC(), id: id}, nil
 }

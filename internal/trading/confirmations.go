@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/pagecursor"
 	"github.com/ordertune/ordertune/internal/rejection"
 )
 
@@ -284,7 +285,7 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 		where += " AND c.created_at < " + arg(f.To)
 	}
 	if cur != nil {
-		where += fmt.Sprintf(" AND (c.created_at, c.id) < (%s, %s)", arg(cur.at), arg(cur.id))
+		where += fmt.Sprintf(" AND (c.created_at, c.id) < (%s, %s)", arg(cur.At), arg(cur.ID))
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+confColumns+` FROM confirmations c WHERE `+where+
 		` ORDER BY c.created_at DESC, c.id DESC LIMIT `+arg(limit+1), args...)
@@ -299,7 +300,7 @@ func (s *Service) listConfirmations(ctx context.Context, f ConfirmationFilter) (
 	if len(list) > limit {
 		list = list[:limit]
 		last := list[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
+		next = pagecursor.Encode(last.CreatedAt, last.ID)
 	}
 	if list == nil {
 		list = []Confirmation{}

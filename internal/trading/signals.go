@@ -13,6 +13,7 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/market"
+	"github.com/ordertune/ordertune/internal/pagecursor"
 )
 
 // Entry modes (DESIGN.md §2) and the IBKR orders they become.
@@ -269,7 +270,7 @@ func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter
 	where := ""
 	if cur != nil {
 		where = ` AND (s.created_at, s.id) < ($5, $6)`
-		args = append(args, cur.at, cur.id)
+		args = append(args, cur.At, cur.ID)
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+signalColumns+`, c.id
@@ -303,7 +304,7 @@ func (s *Service) ListSignals(ctx context.Context, userID string, f SignalFilter
 	if len(out) > limit {
 		out, confIDs = out[:limit], confIDs[:limit]
 		last := out[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
+		next = pagecursor.Encode(last.CreatedAt, last.ID)
 	}
 	var ids []string
 	for _, cid := range confIDs {
