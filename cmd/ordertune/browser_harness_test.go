@@ -138,6 +138,9 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 		"ORDERTUNE_IBKR_BASE_URL": simSrv.URL + ibkrsim.APIPrefix,
 		"ORDERTUNE_MASTER_KEYS":   "k1:" + base64.StdEncoding.EncodeToString(key),
 		"ORDERTUNE_SIGNUP":        "open",
+		// IBKR's nightly restart must not refuse the tests' confirms when
+		// they run in it.
+		"ORDERTUNE_IBKR_MAINTENANCE": "none",
 		// Webhooks go to receivers in this process.
 		"ORDERTUNE_WEBHOOK_ALLOW_PRIVATE": "true",
 		"ORDERTUNE_SMTP_URL":              "smtp://" + mc.Addr(),

@@ -91,7 +91,7 @@ function positionsTable(items) {
       {
         label: 'Exit',
         cell: (p) => (p.exit
-          ? h('a', { href: `/confirmations/${encodeURIComponent(p.exit.confirmation_id)}`, 'aria-label': `${p.ticker}: exit of ${p.exit.quantity} shares confirmed` },
+          ? h('a', { href: `/confirmations/${encodeURIComponent(p.exit.confirmation_id)}` },
             badge(p.exit.status, `Exit confirmed · ${p.exit.quantity}`))
           : '—'),
       },
@@ -126,7 +126,7 @@ function pnlTable(items, group) {
 
 function tradesTable(items) {
   return table({
-    caption: 'Trades',
+    caption: 'Trades, newest first',
     columns: [
       { label: 'Executed', cell: (t) => dateTime(t.executed_at) },
       { label: 'Ticker', header: true, cell: (t) => plain(t.ticker) },
