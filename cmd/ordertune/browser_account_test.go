@@ -79,9 +79,10 @@ func (f *uiFlow) resetTOTP(t *testing.T) {
 
 	nt := f.newcomerTab.on(t)
 	// The admin ended the newcomer's session while their page was open:
-	// its next poll of the bell, and its question whether the session is
-	// still there (it cannot read its HttpOnly cookie), are refused.
-	nt.allowFailed("GET /api/v1/me", "GET /api/v1/notifications")
+	// its next poll of the bell and of the IBKR session banner, and its
+	// question whether the session is still there (it cannot read its
+	// HttpOnly cookie), are refused.
+	nt.allowFailed("GET /api/v1/me", "GET /api/v1/notifications", "GET /api/v1/broker")
 	if code := nt.fetchStatus("/api/v1/me"); code != http.StatusUnauthorized {
 		t.Errorf("the newcomer's session after the reset: GET /me = %d, want 401", code)
 	}
