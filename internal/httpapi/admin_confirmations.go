@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/csv"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,9 +12,6 @@ import (
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/trading"
 )
-
-// maxCSVRows bounds one CSV export; narrow the filters for more.
-const maxCSVRows = 100_000
 
 // adminConfirmations is the admin log: every user's confirmations with
 // filters user (id or e-mail), status, ticker, from and to (dates, to
@@ -89,25 +86,15 @@ func (s *Server) adminConfirmation(c echo.Context) error {
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {
 	ctx := c.Request().Context()
-	f.Limit, f.Cursor = trading.MaxLimit, ""
-	// Read everything first so that an error is still a problem answer,
-	// not a truncated file.
-	var rows []trading.Confirmation
-	for {
-		list, next, err := s.trading.AllConfirmations(ctx, f)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, list...)
-		if next == "" {
-			break
-		}
-		if len(rows) >= maxCSVRows {
-			return errs.E(errs.Invalid, "more than %d confirmations match; narrow the filters (from, to, user)", maxCSVRows)
-		}
-		f.Cursor = next
+	f.Limit = trading.MaxLimit
+	rows, err := allPages(ctx, func(ctx context.Context, cursor string) ([]trading.Confirmation, string, error) {
+		f.Cursor = cursor
+		return s.trading.AllConfirmations(ctx, f)
+	}, "confirmations", "from, to, user")
+	if err != nil {
+		return err
 	}
-	err := s.auditAdmin(c, "confirmations.export", map[string]any{"user": auditText(f.UserID), "status": auditText(f.Status),
+	err = s.auditAdmin(c, "confirmations.export", map[string]any{"user": auditText(f.UserID), "status": auditText(f.Status),
 		"ticker": auditText(f.Ticker), "from": bound(f.From), "to": bound(f.To), "rows": len(rows)})
 	if err != nil {
 		return err
@@ -124,20 +111,11 @@ func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFil
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="confirmations-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
-	c.Response().WriteHeader(http.StatusOK)
-	// A byte order mark: without it Excel reads UTF-8 as its local code
-	// page, and "DU•••4567" comes out garbled.
-	_, _ = c.Response().Write([]byte("\uFEFF"))
-	w := csv.NewWriter(c.Response())
-	_ = w.Write(csvHeader)
-	for _, r := range rows {
-		_ = w.Write(csvRecord(r, emails[r.UserID]))
+	records := make([][]string, len(rows))
+	for i, r := range rows {
+		records[i] = csvRecord(r, emails[r.UserID])
 	}
-	w.Flush()
-	return nil
+	return writeCSV(c, "confirmations", csvHeader, records)
 }
 
 // bound is a time filter as an export's audit row records it.
@@ -162,20 +140,5 @@ func csvRecord(r trading.Confirmation, email string) []string {
 	rec := []string{r.ID, r.CreatedAt.Format(time.RFC3339Nano), r.UpdatedAt.Format(time.RFC3339Nano), r.UserID, email, r.SignalID, r.Ticker, string(r.Side),
 		strconv.FormatInt(r.Quantity, 10), string(r.OrderType), r.TIF, opt(r.LimitPrice), string(r.Mode), r.AccountIDMasked, string(r.Status),
 		opt(r.BrokerOrderID), opt(r.BrokerStatus), r.FilledQuantity, opt(r.AvgFillPrice), code, msg}
-	for i, v := range rec {
-		rec[i] = csvSafe(v)
-	}
 	return rec
-}
-
-// csvSafe defuses spreadsheet formulas: IBKR's texts end up in the file and
-// a cell starting with =, +, - or @ would run as a formula when opened.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		if _, err := strconv.ParseFloat(v, 64); err == nil {
-			return v // a negative number is data, not a formula
-		}
-		return "'" + v
-	}
-	return v
 }

@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/csv"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -116,46 +116,24 @@ var tradesCSVHeader = []string{"executed_at", "user_email", "mode", "account", "
 func (s *Server) tradesCSV(c echo.Context, f ledger.TradeFilter) error {
 	ctx := c.Request().Context()
 	p := principal(c)
-	f.Limit, f.Cursor = ledger.MaxLimit, ""
-	// Read everything first so that an error is still a problem answer,
-	// not a truncated file.
-	var rows []ledger.Trade
-	for {
-		list, next, err := s.ledger.Trades(ctx, p.UserID, f)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, list...)
-		if next == "" {
-			break
-		}
-		if len(rows) >= maxCSVRows {
-			return errs.E(errs.Invalid, "more than %d trades match; narrow the filters (from, to, ticker)", maxCSVRows)
-		}
-		f.Cursor = next
+	f.Limit = ledger.MaxLimit
+	rows, err := allPages(ctx, func(ctx context.Context, cursor string) ([]ledger.Trade, string, error) {
+		f.Cursor = cursor
+		return s.ledger.Trades(ctx, p.UserID, f)
+	}, "trades", "from, to, ticker")
+	if err != nil {
+		return err
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="trades-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
-	c.Response().WriteHeader(http.StatusOK)
-	// A byte order mark, so that spreadsheets read UTF-8 ("DU•••4567").
-	_, _ = c.Response().Write([]byte("\uFEFF"))
-	w := csv.NewWriter(c.Response())
-	_ = w.Write(tradesCSVHeader)
-	for _, t := range rows {
+	records := make([][]string, len(rows))
+	for i, t := range rows {
 		by := "ordertune"
 		if t.External {
 			by = "external"
 		}
-		rec := []string{t.ExecutedAt.Format(time.RFC3339), p.Email, t.Mode, t.AccountIDMasked, t.Ticker, t.Side, t.Quantity, t.Price,
+		records[i] = []string{t.ExecutedAt.Format(time.RFC3339), p.Email, t.Mode, t.AccountIDMasked, t.Ticker, t.Side, t.Quantity, t.Price,
 			deref(t.Commission), t.Strategy, by, t.BrokerExecutionID, deref(t.BrokerOrderID)}
-		for i, v := range rec {
-			rec[i] = csvSafe(v)
-		}
-		_ = w.Write(rec)
 	}
-	w.Flush()
-	return nil
+	return writeCSV(c, "trades", tradesCSVHeader, records)
 }
 
 func deref(s *string) string {
