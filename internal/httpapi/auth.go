@@ -7,22 +7,22 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/auth"
-	"github.com/ordertune/ordertune/internal/errs"
 )
 
 // authRoutes registers authentication, 2FA and the account's own settings.
 func (s *Server) authRoutes() {
-	s.api(http.MethodGet, "/auth/signup", s.signupOpen)
-	s.api(http.MethodPost, "/auth/signup", s.signup)
-	s.api(http.MethodPost, "/auth/login", s.login)
-	s.api(http.MethodPost, "/auth/totp", s.secondFactor)
-	s.api(http.MethodPost, "/auth/logout", s.logout)
-	s.api(http.MethodPost, "/auth/step-up", s.stepUp)
-	s.api(http.MethodGet, "/me", s.me)
-	s.api(http.MethodPost, "/me/totp/setup", s.totpSetup)
-	s.api(http.MethodPost, "/me/totp/enable", s.totpEnable)
-	s.api(http.MethodPost, "/me/password", s.changePassword)
-	s.api(http.MethodPost, "/me/recovery-codes", s.regenerateRecoveryCodes)
+	api := s.apiOf(s.auth != nil, noAccounts)
+	api(http.MethodGet, "/auth/signup", s.signupOpen)
+	api(http.MethodPost, "/auth/signup", s.signup)
+	api(http.MethodPost, "/auth/login", s.login)
+	api(http.MethodPost, "/auth/totp", s.secondFactor)
+	api(http.MethodPost, "/auth/logout", s.logout)
+	api(http.MethodPost, "/auth/step-up", s.stepUp)
+	api(http.MethodGet, "/me", s.me)
+	api(http.MethodPost, "/me/totp/setup", s.totpSetup)
+	api(http.MethodPost, "/me/totp/enable", s.totpEnable)
+	api(http.MethodPost, "/me/password", s.changePassword)
+	api(http.MethodPost, "/me/recovery-codes", s.regenerateRecoveryCodes)
 }
 
 // userView is a user as the API shows it.
@@ -81,13 +81,6 @@ func noStore(c echo.Context) {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 }
 
-func (s *Server) needAuth() error {
-	if s.auth == nil {
-		return errs.E(errs.Unavailable, "accounts are not configured on this server")
-	}
-	return nil
-}
-
 type credentials struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -95,16 +88,10 @@ type credentials struct {
 
 // signupOpen tells the sign-in page whether to offer a sign-up.
 func (s *Server) signupOpen(c echo.Context) error {
-	if err := s.needAuth(); err != nil {
-		return err
-	}
 	return c.JSON(http.StatusOK, map[string]bool{"open": s.auth.SignupOpen()})
 }
 
 func (s *Server) signup(c echo.Context) error {
-	if err := s.needAuth(); err != nil {
-		return err
-	}
 	var req credentials
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -118,9 +105,6 @@ func (s *Server) signup(c echo.Context) error {
 }
 
 func (s *Server) login(c echo.Context) error {
-	if err := s.needAuth(); err != nil {
-		return err
-	}
 	var req credentials
 	if err := decodeJSON(c, &req); err != nil {
 		return err

@@ -13,13 +13,14 @@ import (
 
 // adminAuthRoutes registers the admin's user and API token management.
 func (s *Server) adminAuthRoutes() {
-	s.api(http.MethodGet, "/admin/users", s.adminListUsers)
-	s.api(http.MethodPost, "/admin/users", s.adminCreateUser)
-	s.api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
-	s.api(http.MethodPost, "/admin/users/:id/totp/reset", s.adminResetTOTP)
-	s.api(http.MethodGet, "/admin/tokens", s.adminListTokens)
-	s.api(http.MethodPost, "/admin/tokens", s.adminCreateToken)
-	s.api(http.MethodDelete, "/admin/tokens/:id", s.adminRevokeToken)
+	api := s.apiOf(s.auth != nil, noAccounts)
+	api(http.MethodGet, "/admin/users", s.adminListUsers)
+	api(http.MethodPost, "/admin/users", s.adminCreateUser)
+	api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
+	api(http.MethodPost, "/admin/users/:id/totp/reset", s.adminResetTOTP)
+	api(http.MethodGet, "/admin/tokens", s.adminListTokens)
+	api(http.MethodPost, "/admin/tokens", s.adminCreateToken)
+	api(http.MethodDelete, "/admin/tokens/:id", s.adminRevokeToken)
 }
 
 // listLimit reads the limit query parameter (default 50, at most 200).
@@ -94,7 +95,7 @@ func (s *Server) adminPatchUser(c echo.Context) error {
 	}
 	ctx, actor, id := c.Request().Context(), principal(c).UserID, c.Param("id")
 	if req.Suspended != nil && s.risk == nil {
-		return errs.E(errs.Unavailable, "risk limits are not configured on this server")
+		return errs.E(errs.Unavailable, noRisk)
 	}
 	var u auth.User
 	var err error

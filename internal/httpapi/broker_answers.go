@@ -10,10 +10,11 @@ import (
 // the user's choice when another login holds their IBKR session, and an
 // admin's per-user override of the reply-question allowlist.
 func (s *Server) brokerAnswerRoutes() {
-	s.api(http.MethodPut, "/broker/session-preference", s.putSessionPreference)
-	s.api(http.MethodGet, "/admin/users/:id/reply-questions", s.adminGetReplyQuestions)
-	s.api(http.MethodPut, "/admin/users/:id/reply-questions", s.adminPutReplyQuestions)
-	s.api(http.MethodDelete, "/admin/users/:id/reply-questions", s.adminDeleteReplyQuestions)
+	api := s.brokerAPI()
+	api(http.MethodPut, "/broker/session-preference", s.putSessionPreference)
+	api(http.MethodGet, "/admin/users/:id/reply-questions", s.adminGetReplyQuestions)
+	api(http.MethodPut, "/admin/users/:id/reply-questions", s.adminPutReplyQuestions)
+	api(http.MethodDelete, "/admin/users/:id/reply-questions", s.adminDeleteReplyQuestions)
 }
 
 // sessionPreference is PUT /broker/session-preference's body and answer.
@@ -22,15 +23,11 @@ type sessionPreference struct {
 }
 
 func (s *Server) putSessionPreference(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
 	var req sessionPreference
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := b.SetSessionPreference(c.Request().Context(), brokerActor(c), principal(c).UserID, req.OnCompeting); err != nil {
+	if err := s.broker.SetSessionPreference(c.Request().Context(), brokerActor(c), principal(c).UserID, req.OnCompeting); err != nil {
 		return err
 	}
 	noStore(c)
@@ -38,11 +35,7 @@ func (s *Server) putSessionPreference(c echo.Context) error {
 }
 
 func (s *Server) adminGetReplyQuestions(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
-	qs, err := b.QuestionSettings(c.Request().Context(), c.Param("id"))
+	qs, err := s.broker.QuestionSettings(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -51,10 +44,6 @@ func (s *Server) adminGetReplyQuestions(c echo.Context) error {
 }
 
 func (s *Server) adminPutReplyQuestions(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Allowed []string `json:"allowed"`
 	}
@@ -65,7 +54,7 @@ func (s *Server) adminPutReplyQuestions(c echo.Context) error {
 		// An empty list surfaces every question; the default is DELETE.
 		req.Allowed = []string{}
 	}
-	qs, err := b.SetQuestionOverride(c.Request().Context(), brokerActor(c), c.Param("id"), req.Allowed)
+	qs, err := s.broker.SetQuestionOverride(c.Request().Context(), brokerActor(c), c.Param("id"), req.Allowed)
 	if err != nil {
 		return err
 	}
@@ -74,11 +63,7 @@ func (s *Server) adminPutReplyQuestions(c echo.Context) error {
 }
 
 func (s *Server) adminDeleteReplyQuestions(c echo.Context) error {
-	b, err := s.brokerService()
-	if err != nil {
-		return err
-	}
-	qs, err := b.SetQuestionOverride(c.Request().Context(), brokerActor(c), c.Param("id"), nil)
+	qs, err := s.broker.SetQuestionOverride(c.Request().Context(), brokerActor(c), c.Param("id"), nil)
 	if err != nil {
 		return err
 	}

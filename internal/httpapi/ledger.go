@@ -15,21 +15,11 @@ import (
 // ledgerRoutes registers positions, trades (executions) and P&L: the
 // caller's own.
 func (s *Server) ledgerRoutes() {
-	s.ledgerRoute(http.MethodGet, "/positions", s.positions)
-	s.ledgerRoute(http.MethodGet, "/trades", s.trades)
-	s.ledgerRoute(http.MethodPost, "/trades/import", s.importTrades)
-	s.ledgerRoute(http.MethodGet, "/pnl", s.pnl)
-}
-
-// ledgerRoute registers a route that answers 503 while the ledger is not
-// configured on this server.
-func (s *Server) ledgerRoute(method, path string, h echo.HandlerFunc) {
-	s.api(method, path, func(c echo.Context) error {
-		if s.ledger == nil {
-			return errs.E(errs.Unavailable, "the ledger is not configured on this server")
-		}
-		return h(c)
-	})
+	api := s.apiOf(s.ledger != nil, "the ledger is not configured on this server")
+	api(http.MethodGet, "/positions", s.positions)
+	api(http.MethodGet, "/trades", s.trades)
+	api(http.MethodPost, "/trades/import", s.importTrades)
+	api(http.MethodGet, "/pnl", s.pnl)
 }
 
 func queryMode(c echo.Context) (string, error) {

@@ -12,28 +12,18 @@ import (
 // notifyRoutes registers in-app notifications, their preferences and
 // webhook endpoints (webhooks.go).
 func (s *Server) notifyRoutes() {
-	s.notifyRoute(http.MethodGet, "/notifications", s.listNotifications)
-	s.notifyRoute(http.MethodPost, "/notifications/read-all", s.readAllNotifications)
-	s.notifyRoute(http.MethodPost, "/notifications/:id/read", s.readNotification)
-	s.notifyRoute(http.MethodGet, "/settings/notifications", s.getNotificationSettings)
-	s.notifyRoute(http.MethodPut, "/settings/notifications", s.putNotificationSettings)
+	api := s.apiOf(s.notify != nil, "notifications are not configured on this server")
+	api(http.MethodGet, "/notifications", s.listNotifications)
+	api(http.MethodPost, "/notifications/read-all", s.readAllNotifications)
+	api(http.MethodPost, "/notifications/:id/read", s.readNotification)
+	api(http.MethodGet, "/settings/notifications", s.getNotificationSettings)
+	api(http.MethodPut, "/settings/notifications", s.putNotificationSettings)
 
-	s.notifyRoute(http.MethodGet, "/webhooks", s.listWebhooks)
-	s.notifyRoute(http.MethodPost, "/webhooks", s.createWebhook)
-	s.notifyRoute(http.MethodDelete, "/webhooks/:id", s.deleteWebhook)
-	s.notifyRoute(http.MethodPost, "/webhooks/:id/test", s.testWebhook)
-	s.notifyRoute(http.MethodGet, "/webhooks/:id/deliveries", s.webhookDeliveries)
-}
-
-// notifyRoute registers a route that answers 503 while notifications are
-// not configured on this server.
-func (s *Server) notifyRoute(method, path string, h echo.HandlerFunc) {
-	s.api(method, path, func(c echo.Context) error {
-		if s.notify == nil {
-			return errs.E(errs.Unavailable, "notifications are not configured on this server")
-		}
-		return h(c)
-	})
+	api(http.MethodGet, "/webhooks", s.listWebhooks)
+	api(http.MethodPost, "/webhooks", s.createWebhook)
+	api(http.MethodDelete, "/webhooks/:id", s.deleteWebhook)
+	api(http.MethodPost, "/webhooks/:id/test", s.testWebhook)
+	api(http.MethodGet, "/webhooks/:id/deliveries", s.webhookDeliveries)
 }
 
 func (s *Server) listNotifications(c echo.Context) error {

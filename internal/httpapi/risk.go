@@ -5,28 +5,21 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // riskRoutes registers Settings → Risk and Admin → Risk; suspensions
 // ride on PATCH /admin/users/{id} (adminPatchUser).
 func (s *Server) riskRoutes() {
-	s.api(http.MethodGet, "/settings/risk", s.needRisk(s.getRiskSettings))
-	s.api(http.MethodPut, "/settings/risk", s.needRisk(s.putRiskSettings))
-	s.api(http.MethodGet, "/admin/risk", s.needRisk(s.getPlatformRisk))
-	s.api(http.MethodPut, "/admin/risk", s.needRisk(s.putPlatformRisk))
+	api := s.apiOf(s.risk != nil, noRisk) // no risk service: no database
+	api(http.MethodGet, "/settings/risk", s.getRiskSettings)
+	api(http.MethodPut, "/settings/risk", s.putRiskSettings)
+	api(http.MethodGet, "/admin/risk", s.getPlatformRisk)
+	api(http.MethodPut, "/admin/risk", s.putPlatformRisk)
 }
 
-// needRisk answers 503 while there is no risk service (no database).
-func (s *Server) needRisk(h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.risk == nil {
-			return errs.E(errs.Unavailable, "risk limits are not configured on this server")
-		}
-		return h(c)
-	}
-}
+// noRisk is the answer of what needs risk limits on a server without them.
+const noRisk = "risk limits are not configured on this server"
 
 func (s *Server) getRiskSettings(c echo.Context) error {
 	st, err := s.risk.Settings(c.Request().Context(), principal(c).UserID)

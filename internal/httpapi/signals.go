@@ -10,44 +10,29 @@ import (
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
-// tradingRoute registers a trading route below apiPrefix; its row is in
-// the authorization table (authz_table.go).
-func (s *Server) tradingRoute(method, path string, h echo.HandlerFunc) {
-	s.api(method, path, s.needTrading(h))
-}
-
 // tradingRoutes registers signals, settings, confirmations and the admin
 // log and audit routes.
 func (s *Server) tradingRoutes() {
-	s.tradingRoute(http.MethodGet, "/signals", s.listSignals)
-	s.tradingRoute(http.MethodPost, "/signals", s.createSignal)
-	s.tradingRoute(http.MethodGet, "/signals/:id", s.getSignal)
-	s.tradingRoute(http.MethodDelete, "/signals/:id", s.withdrawSignal)
-	s.tradingRoute(http.MethodGet, "/signals/:id/preview", s.previewSignal)
-	s.tradingRoute(http.MethodPost, "/signals/:id/confirm", s.confirmSignal)
+	api := s.apiOf(s.trading != nil, "trading is not configured on this server")
+	api(http.MethodGet, "/signals", s.listSignals)
+	api(http.MethodPost, "/signals", s.createSignal)
+	api(http.MethodGet, "/signals/:id", s.getSignal)
+	api(http.MethodDelete, "/signals/:id", s.withdrawSignal)
+	api(http.MethodGet, "/signals/:id/preview", s.previewSignal)
+	api(http.MethodPost, "/signals/:id/confirm", s.confirmSignal)
 
-	s.tradingRoute(http.MethodGet, "/settings", s.getSettings)
-	s.tradingRoute(http.MethodPut, "/settings/position-size", s.putPositionSize)
+	api(http.MethodGet, "/settings", s.getSettings)
+	api(http.MethodPut, "/settings/position-size", s.putPositionSize)
 
-	s.tradingRoute(http.MethodGet, "/confirmations", s.listConfirmations)
-	s.tradingRoute(http.MethodGet, "/confirmations/:id", s.getConfirmation)
-	s.tradingRoute(http.MethodPost, "/confirmations/:id/cancel", s.cancelConfirmation)
+	api(http.MethodGet, "/confirmations", s.listConfirmations)
+	api(http.MethodGet, "/confirmations/:id", s.getConfirmation)
+	api(http.MethodPost, "/confirmations/:id/cancel", s.cancelConfirmation)
 
-	s.tradingRoute(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
-	s.tradingRoute(http.MethodGet, "/admin/confirmations/:id", s.adminConfirmation)
+	api(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
+	api(http.MethodGet, "/admin/confirmations/:id", s.adminConfirmation)
 	// The audit trail does not need the trading service.
 	s.api(http.MethodGet, "/admin/audit", s.adminAudit)
 	s.api(http.MethodGet, "/admin/audit/verify", s.adminAuditVerify)
-}
-
-// needTrading answers 503 while the trading service is not configured.
-func (s *Server) needTrading(h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.trading == nil {
-			return errs.E(errs.Unavailable, "trading is not configured on this server")
-		}
-		return h(c)
-	}
 }
 
 // page is a list answer: {items, next_cursor}.
