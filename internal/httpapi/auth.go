@@ -41,39 +41,58 @@ func viewUser(u auth.User) userView {
 		Disabled: u.Disabled, Locked: u.Locked, CreatedAt: u.CreatedAt.UTC()}
 }
 
-// sessionCookieName is the cookie's name: with the __Host- prefix whenever
-// it is Secure, so no subdomain or plain-http page can set or shadow it.
-func (s *Server) sessionCookieName() string {
+// The cookies' names, without the prefix cookieName adds.
+const (
+	sessionCookieBase = "ordertune_session"
+	deviceCookieBase  = "ordertune_device" // the remembered device (auth_device.go)
+)
+
+// cookieName is the name of the cookie base: with the __Host- prefix
+// whenever it is Secure, so no subdomain or plain-http page can set or
+// shadow it.
+func (s *Server) cookieName(base string) string {
 	if s.secureCookies {
-		return "__Host-ordertune_session"
+		return "__Host-" + base
 	}
-	return "ordertune_session"
+	return base
 }
 
-func (s *Server) sessionCookie(c echo.Context) string {
-	ck, err := c.Cookie(s.sessionCookieName())
+func (s *Server) sessionCookieName() string { return s.cookieName(sessionCookieBase) }
+
+// cookie returns the value of the cookie base the browser sent, or "".
+func (s *Server) cookie(c echo.Context, base string) string {
+	ck, err := c.Cookie(s.cookieName(base))
 	if err != nil {
 		return ""
 	}
 	return ck.Value
 }
 
-// setSession sends the session id; an empty id clears the cookie.
-func (s *Server) setSession(c echo.Context, id string) {
-	ck := &http.Cookie{
-		Name:     s.sessionCookieName(),
-		Value:    id,
+func (s *Server) sessionCookie(c echo.Context) string { return s.cookie(c, sessionCookieBase) }
+
+// setCookie sends the cookie base with value; maxAge is http.Cookie's
+// (0: until the browser closes, negative: delete it now).
+func (s *Server) setCookie(c echo.Context, base, value string, maxAge int) {
+	c.SetCookie(&http.Cookie{
+		Name:     s.cookieName(base),
+		Value:    value,
 		Path:     "/",
+		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   s.secureCookies,
 		// Strict: the UI is one origin and its fetches are same-site, so
-		// the cookie never needs to ride on a request another site starts.
+		// a cookie never needs to ride on a request another site starts.
 		SameSite: http.SameSiteStrictMode,
-	}
+	})
+}
+
+// setSession sends the session id; an empty id clears the cookie.
+func (s *Server) setSession(c echo.Context, id string) {
+	maxAge := 0
 	if id == "" {
-		ck.MaxAge = -1
+		maxAge = -1
 	}
-	c.SetCookie(ck)
+	s.setCookie(c, sessionCookieBase, id, maxAge)
 }
 
 // noStore keeps a response holding a secret out of every cache.
@@ -110,7 +129,7 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := s.auth.LoginFrom(ctx, req.Email, req.Password, c.RealIP(), s.deviceCookie(c))
+	res, err := s.auth.LoginFrom(ctx, req.Email, req.Password, c.RealIP(), s.cookie(c, deviceCookieBase))
 	if err != nil {
 		return err
 	}
