@@ -13,16 +13,16 @@ import (
 func (s *Server) authRoutes() {
 	api := s.apiOf(s.auth != nil, noAccounts)
 	api(http.MethodGet, "/auth/signup", s.signupOpen)
-	api(http.MethodPost, "/auth/signup", s.signup)
-	api(http.MethodPost, "/auth/login", s.login)
-	api(http.MethodPost, "/auth/totp", s.secondFactor)
-	api(http.MethodPost, "/auth/logout", s.logout)
-	api(http.MethodPost, "/auth/step-up", s.stepUp)
-	api(http.MethodGet, "/me", s.me)
-	api(http.MethodPost, "/me/totp/setup", s.totpSetup)
-	api(http.MethodPost, "/me/totp/enable", s.totpEnable)
-	api(http.MethodPost, "/me/password", s.changePassword)
-	api(http.MethodPost, "/me/recovery-codes", s.regenerateRecoveryCodes)
+	api(http.MethodPost, "/auth/signup", replyTo(http.StatusAccepted, s.signup))
+	api(http.MethodPost, "/auth/login", replyTo(http.StatusOK, s.login))
+	api(http.MethodPost, "/auth/totp", replyTo(http.StatusOK, s.completeLogin))
+	api(http.MethodPost, "/auth/logout", done(s.logout))
+	api(http.MethodPost, "/auth/step-up", replyTo(http.StatusOK, s.stepUp))
+	api(http.MethodGet, "/me", reply(http.StatusOK, s.me))
+	api(http.MethodPost, "/me/totp/setup", reply(http.StatusOK, s.totpSetup))
+	api(http.MethodPost, "/me/totp/enable", replyTo(http.StatusOK, s.totpEnable))
+	api(http.MethodPost, "/me/password", done(s.changePassword))
+	api(http.MethodPost, "/me/recovery-codes", reply(http.StatusOK, s.regenerateRecoveryCodes))
 }
 
 // userView is a user as the API shows it.
@@ -39,6 +39,14 @@ type userView struct {
 func viewUser(u auth.User) userView {
 	return userView{ID: u.ID, Email: u.Email, Role: u.Role, TOTPEnabled: u.TOTPEnabled,
 		Disabled: u.Disabled, Locked: u.Locked, CreatedAt: u.CreatedAt.UTC()}
+}
+
+// viewedUser is viewUser for what a service method returns.
+func viewedUser(u auth.User, err error) (userView, error) {
+	if err != nil {
+		return userView{}, err
+	}
+	return viewUser(u), nil
 }
 
 // The cookies' names, without the prefix cookieName adds.
@@ -110,57 +118,52 @@ func (s *Server) signupOpen(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]bool{"open": s.auth.SignupOpen()})
 }
 
-func (s *Server) signup(c echo.Context) error {
-	var req credentials
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+func (s *Server) signup(c echo.Context, req credentials) (map[string]string, error) {
 	if err := s.auth.Signup(c.Request().Context(), req.Email, req.Password, c.RealIP()); err != nil {
-		return err
+		return nil, err
 	}
 	// The same answer whether or not the address had an account: sign-up
 	// must not tell who is registered.
-	return c.JSON(http.StatusAccepted, map[string]string{"message": signupAccepted})
+	return map[string]string{"message": signupAccepted}, nil
 }
 
-func (s *Server) login(c echo.Context) error {
-	var req credentials
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+func (s *Server) login(c echo.Context, req credentials) (map[string]any, error) {
 	ctx := c.Request().Context()
 	res, err := s.auth.LoginFrom(ctx, req.Email, req.Password, c.RealIP(), s.cookie(c, deviceCookieBase))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A session from before this sign-in ends: one browser, one session.
 	if old := s.sessionCookie(c); old != "" {
 		if err := s.auth.Logout(ctx, old, c.RealIP()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s.setSession(c, res.SessionID)
 	noStore(c)
-	return c.JSON(http.StatusOK, map[string]any{"mfa": res.MFA, "user": viewUser(res.User)})
+	return map[string]any{"mfa": res.MFA, "user": viewUser(res.User)}, nil
 }
 
-func (s *Server) secondFactor(c echo.Context) error {
-	var req struct {
-		Code         string `json:"code"`
-		RecoveryCode string `json:"recovery_code"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	id, u, err := s.auth.CompleteLogin(c.Request().Context(), s.sessionCookie(c),
-		auth.SecondFactor{Code: req.Code, RecoveryCode: req.RecoveryCode}, c.RealIP())
+// secondFactor is the body of the requests that take a second factor: a
+// TOTP code or a recovery code.
+type secondFactor struct {
+	Code         string `json:"code"`
+	RecoveryCode string `json:"recovery_code"`
+}
+
+func (f secondFactor) auth() auth.SecondFactor {
+	return auth.SecondFactor{Code: f.Code, RecoveryCode: f.RecoveryCode}
+}
+
+func (s *Server) completeLogin(c echo.Context, req secondFactor) (map[string]any, error) {
+	id, u, err := s.auth.CompleteLogin(c.Request().Context(), s.sessionCookie(c), req.auth(), c.RealIP())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.setSession(c, id)
 	s.rememberDevice(c, u.ID)
 	noStore(c)
-	return c.JSON(http.StatusOK, map[string]any{"user": viewUser(u)})
+	return map[string]any{"user": viewUser(u)}, nil
 }
 
 func (s *Server) logout(c echo.Context) error {
@@ -168,7 +171,7 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	s.setSession(c, "")
-	return c.NoContent(http.StatusNoContent)
+	return nil
 }
 
 // meView is GET /me: the user and the session's step-up.
@@ -179,60 +182,51 @@ type meView struct {
 	StepUpUntil *time.Time `json:"step_up_until"`
 }
 
-func (s *Server) me(c echo.Context) error {
+func (s *Server) me(c echo.Context) (meView, error) {
 	p := principal(c)
 	u, err := s.auth.User(c.Request().Context(), p.UserID)
 	if err != nil {
-		return err
+		return meView{}, err
 	}
 	v := meView{userView: viewUser(u)}
 	if s.auth.SteppedUp(p) {
 		v.StepUpUntil = &p.StepUpUntil
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 // stepUp takes a fresh second factor for sensitive actions.
-func (s *Server) stepUp(c echo.Context) error {
-	var req struct {
-		Code         string `json:"code"`
-		RecoveryCode string `json:"recovery_code"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	until, err := s.auth.StepUp(c.Request().Context(), s.sessionCookie(c),
-		auth.SecondFactor{Code: req.Code, RecoveryCode: req.RecoveryCode}, c.RealIP())
+func (s *Server) stepUp(c echo.Context, req secondFactor) (map[string]time.Time, error) {
+	until, err := s.auth.StepUp(c.Request().Context(), s.sessionCookie(c), req.auth(), c.RealIP())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, map[string]time.Time{"step_up_until": until.UTC()})
+	return map[string]time.Time{"step_up_until": until.UTC()}, nil
 }
 
-func (s *Server) totpSetup(c echo.Context) error {
+func (s *Server) totpSetup(c echo.Context) (map[string]string, error) {
 	en, err := s.auth.SetupTOTP(c.Request().Context(), principal(c).UserID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	noStore(c)
-	return c.JSON(http.StatusOK, map[string]string{"secret": en.Secret, "otpauth_uri": en.URI, "qr_png": en.QRPNGData})
+	return map[string]string{"secret": en.Secret, "otpauth_uri": en.URI, "qr_png": en.QRPNGData}, nil
 }
 
-func (s *Server) totpEnable(c echo.Context) error {
-	var req struct {
-		Code string `json:"code"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+// totpCode is POST /me/totp/enable's body.
+type totpCode struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) totpEnable(c echo.Context, req totpCode) (map[string]any, error) {
 	id, codes, err := s.auth.EnableTOTP(c.Request().Context(), s.sessionCookie(c), req.Code, c.RealIP())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.setSession(c, id)
 	s.rememberDevice(c, principal(c).UserID)
 	noStore(c)
-	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
+	return map[string]any{"recovery_codes": codes}, nil
 }
 
 func (s *Server) changePassword(c echo.Context) error {
@@ -243,18 +237,14 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	err := s.auth.ChangePassword(c.Request().Context(), principal(c).UserID, s.sessionCookie(c), req.Current, req.New, c.RealIP())
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.auth.ChangePassword(c.Request().Context(), principal(c).UserID, s.sessionCookie(c), req.Current, req.New, c.RealIP())
 }
 
-func (s *Server) regenerateRecoveryCodes(c echo.Context) error {
+func (s *Server) regenerateRecoveryCodes(c echo.Context) (map[string]any, error) {
 	codes, err := s.auth.RegenerateRecoveryCodes(c.Request().Context(), principal(c).UserID, c.RealIP())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	noStore(c)
-	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
+	return map[string]any{"recovery_codes": codes}, nil
 }

@@ -17,11 +17,11 @@ import (
 // the principal, never a path parameter.
 func (s *Server) brokerRoutes() {
 	api := s.brokerAPI()
-	api(http.MethodGet, "/broker", s.getBroker)
-	api(http.MethodPut, "/broker/active", s.putBrokerActive)
-	api(http.MethodPut, "/broker/:mode", s.putBroker)
-	api(http.MethodPost, "/broker/:mode/test", s.testBroker)
-	api(http.MethodDelete, "/broker/:mode", s.deleteBroker)
+	api(http.MethodGet, "/broker", reply(http.StatusOK, s.getBroker))
+	api(http.MethodPut, "/broker/active", replyTo(http.StatusOK, s.putBrokerActive))
+	api(http.MethodPut, "/broker/:mode", reply(http.StatusOK, s.putBroker))
+	api(http.MethodPost, "/broker/:mode/test", reply(http.StatusOK, s.testBroker))
+	api(http.MethodDelete, "/broker/:mode", done(s.deleteBroker))
 	api(http.MethodGet, "/admin/sessions", s.adminSessions)
 }
 
@@ -40,57 +40,45 @@ func pathMode(c echo.Context) (broker.Mode, error) {
 	return trading.ParseMode(c.Param("mode"))
 }
 
-func (s *Server) getBroker(c echo.Context) error {
-	ov, err := s.broker.Overview(c.Request().Context(), principal(c).UserID)
-	if err != nil {
-		return err
-	}
+func (s *Server) getBroker(c echo.Context) (broker.Overview, error) {
 	noStore(c)
-	return c.JSON(http.StatusOK, ov)
+	return s.broker.Overview(c.Request().Context(), principal(c).UserID)
 }
 
-func (s *Server) putBroker(c echo.Context) error {
+func (s *Server) putBroker(c echo.Context) (*broker.Connection, error) {
 	mode, err := pathMode(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var in broker.Input
 	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	conn, err := s.broker.Save(c.Request().Context(), principal(c).UserID, mode, in, brokerActor(c))
-	if err != nil {
-		return err
+		return nil, err
 	}
 	noStore(c)
-	return c.JSON(http.StatusOK, conn)
+	return s.broker.Save(c.Request().Context(), principal(c).UserID, mode, in, brokerActor(c))
 }
 
 // testBroker tests the saved set, or the set in the body when there is
 // one. A failed test is a 200 with ok false: the request itself worked.
-func (s *Server) testBroker(c echo.Context) error {
+func (s *Server) testBroker(c echo.Context) (broker.TestResult, error) {
 	mode, err := pathMode(c)
 	if err != nil {
-		return err
+		return broker.TestResult{}, err
 	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		return errs.E(errs.Invalid, "the request body could not be read")
+		return broker.TestResult{}, errs.E(errs.Invalid, "the request body could not be read")
 	}
 	var in *broker.Input
 	if len(bytes.TrimSpace(body)) > 0 {
 		in = new(broker.Input)
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
 		if err := decodeJSON(c, in); err != nil {
-			return err
+			return broker.TestResult{}, err
 		}
 	}
-	res, err := s.broker.Test(c.Request().Context(), principal(c).UserID, mode, in, brokerActor(c))
-	if err != nil {
-		return err
-	}
 	noStore(c)
-	return c.JSON(http.StatusOK, res)
+	return s.broker.Test(c.Request().Context(), principal(c).UserID, mode, in, brokerActor(c))
 }
 
 func (s *Server) deleteBroker(c echo.Context) error {
@@ -98,39 +86,31 @@ func (s *Server) deleteBroker(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.broker.Delete(c.Request().Context(), principal(c).UserID, mode, brokerActor(c)); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.broker.Delete(c.Request().Context(), principal(c).UserID, mode, brokerActor(c))
 }
 
-func (s *Server) putBrokerActive(c echo.Context) error {
-	var req struct {
-		Mode string `json:"mode"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+// activeBroker is PUT /broker/active's body.
+type activeBroker struct {
+	Mode string `json:"mode"`
+}
+
+func (s *Server) putBrokerActive(c echo.Context, req activeBroker) (broker.Overview, error) {
 	mode, err := trading.ParseMode(req.Mode)
 	if err != nil {
-		return errs.Fields("invalid request", errs.FieldError{Field: "mode", Message: "must be live or paper"})
+		return broker.Overview{}, errs.Fields("invalid request", errs.FieldError{Field: "mode", Message: "must be live or paper"})
 	}
 	if mode == broker.Live {
 		if err := s.requireStepUp(c); err != nil {
-			return err
+			return broker.Overview{}, err
 		}
 	}
 	ctx := c.Request().Context()
 	u := principal(c).UserID
 	if err := s.broker.SetActive(ctx, u, mode, brokerActor(c)); err != nil {
-		return err
-	}
-	ov, err := s.broker.Overview(ctx, u)
-	if err != nil {
-		return err
+		return broker.Overview{}, err
 	}
 	noStore(c)
-	return c.JSON(http.StatusOK, ov)
+	return s.broker.Overview(ctx, u)
 }
 
 // adminSessions lists every tenant's cached IBKR session: state, LST

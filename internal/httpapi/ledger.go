@@ -16,9 +16,9 @@ import (
 // caller's own.
 func (s *Server) ledgerRoutes() {
 	api := s.apiOf(s.ledger != nil, "the ledger is not configured on this server")
-	api(http.MethodGet, "/positions", s.positions)
+	api(http.MethodGet, "/positions", reply(http.StatusOK, s.positions))
 	api(http.MethodGet, "/trades", s.trades)
-	api(http.MethodPost, "/trades/import", s.importTrades)
+	api(http.MethodPost, "/trades/import", reply(http.StatusOK, s.importTrades))
 	api(http.MethodGet, "/pnl", s.pnl)
 }
 
@@ -30,30 +30,30 @@ func queryMode(c echo.Context) (string, error) {
 	return "", errs.Fields("invalid mode", errs.FieldError{Field: "mode", Message: "must be live or paper"})
 }
 
-func (s *Server) positions(c echo.Context) error {
+func (s *Server) positions(c echo.Context) (map[string]any, error) {
 	mode, err := queryMode(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list, err := s.ledger.Positions(c.Request().Context(), principal(c).UserID, mode)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if list == nil {
 		list = []ledger.Position{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": list})
+	return map[string]any{"items": list}, nil
 }
 
 // importTrades imports the caller's executions from IBKR now (the
 // Portfolio page's Refresh) and answers what it did.
-func (s *Server) importTrades(c echo.Context) error {
+func (s *Server) importTrades(c echo.Context) (map[string]int, error) {
 	res, err := s.ledger.Import(c.Request().Context(), principal(c).UserID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.ledger.ForgetPositions(principal(c).UserID)
-	return c.JSON(http.StatusOK, map[string]int{"read": res.Read, "stored": res.Stored, "skipped": res.Skipped, "recovered": res.Recovered})
+	return map[string]int{"read": res.Read, "stored": res.Stored, "skipped": res.Skipped, "recovered": res.Recovered}, nil
 }
 
 func tradeFilter(c echo.Context) (ledger.TradeFilter, error) {
