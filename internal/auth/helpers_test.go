@@ -171,14 +171,9 @@ func (e *env) auditActions(userID string) []string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, a)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return out
 }
