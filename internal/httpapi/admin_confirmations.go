@@ -22,14 +22,14 @@ func (s *Server) adminConfirmations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if c.QueryParam("format") == "csv" {
+	asCSV, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
+	if asCSV {
 		return s.adminConfirmationsCSV(c, f)
 	}
-	if v := c.QueryParam("format"); v != "" && v != "json" {
-		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
-	}
-	list, next, err := s.trading.AllConfirmations(ctx, f)
+	list, next, err := s.trading.AllConfirmations(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -76,12 +76,8 @@ var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "user_emai
 
 // adminConfirmation is one confirmation of any user, with its status
 // history and its owner.
-func (s *Server) adminConfirmation(c echo.Context) error {
-	conf, err := s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, conf)
+func (s *Server) adminConfirmation(c echo.Context) (trading.Confirmation, error) {
+	return s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
 }
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {

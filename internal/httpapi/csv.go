@@ -16,6 +16,18 @@ import (
 // maxCSVRows bounds one CSV export.
 const maxCSVRows = 100_000
 
+// wantsCSV reports whether a list's ?format= asks for every matching row
+// as CSV (csv) rather than a JSON page (json, or none).
+func wantsCSV(c echo.Context) (bool, error) {
+	switch c.QueryParam("format") {
+	case "csv":
+		return true, nil
+	case "", "json":
+		return false, nil
+	}
+	return false, errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
+}
+
 // allPages reads every page of a list, starting from the first: what an
 // export does before it writes a byte, so that an error is still a problem
 // answer and not a truncated file. what names the rows and narrow the

@@ -84,12 +84,12 @@ func (s *Server) trades(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	switch c.QueryParam("format") {
-	case "csv":
+	asCSV, err := wantsCSV(c)
+	if err != nil {
+		return err
+	}
+	if asCSV {
 		return s.tradesCSV(c, f)
-	case "", "json":
-	default:
-		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
 	}
 	list, next, err := s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
 	if err != nil {

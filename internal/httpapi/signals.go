@@ -29,7 +29,7 @@ func (s *Server) tradingRoutes() {
 	api(http.MethodPost, "/confirmations/:id/cancel", reply(http.StatusAccepted, s.cancelConfirmation))
 
 	api(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
-	api(http.MethodGet, "/admin/confirmations/:id", s.adminConfirmation)
+	api(http.MethodGet, "/admin/confirmations/:id", reply(http.StatusOK, s.adminConfirmation))
 	// The audit trail does not need the trading service.
 	s.api(http.MethodGet, "/admin/audit", s.adminAudit)
 	s.api(http.MethodGet, "/admin/audit/verify", s.adminAuditVerify)
