@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -22,18 +21,9 @@ func (s *Server) adminConfirmations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	asCSV, err := wantsCSV(c)
-	if err != nil {
-		return err
-	}
-	if asCSV {
-		return s.adminConfirmationsCSV(c, f)
-	}
-	list, next, err := s.trading.AllConfirmations(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return listOrCSV(c, func() error { return s.adminConfirmationsCSV(c, f) }, func() ([]trading.Confirmation, string, error) {
+		return s.trading.AllConfirmations(c.Request().Context(), f)
+	})
 }
 
 func adminFilter(c echo.Context) (trading.ConfirmationFilter, error) {

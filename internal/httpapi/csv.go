@@ -16,16 +16,22 @@ import (
 // maxCSVRows bounds one CSV export.
 const maxCSVRows = 100_000
 
-// wantsCSV reports whether a list's ?format= asks for every matching row
-// as CSV (csv) rather than a JSON page (json, or none).
-func wantsCSV(c echo.Context) (bool, error) {
+// listOrCSV answers a list that can be downloaded: ?format=csv runs
+// export, which writes every matching row as CSV; json, or none, answers
+// the page list returns.
+func listOrCSV[T any](c echo.Context, export func() error, list func() ([]T, string, error)) error {
 	switch c.QueryParam("format") {
 	case "csv":
-		return true, nil
+		return export()
 	case "", "json":
-		return false, nil
+	default:
+		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
 	}
-	return false, errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
+	items, next, err := list()
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(items, next))
 }
 
 // allPages reads every page of a list, starting from the first: what an

@@ -84,18 +84,9 @@ func (s *Server) trades(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	asCSV, err := wantsCSV(c)
-	if err != nil {
-		return err
-	}
-	if asCSV {
-		return s.tradesCSV(c, f)
-	}
-	list, next, err := s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return listOrCSV(c, func() error { return s.tradesCSV(c, f) }, func() ([]ledger.Trade, string, error) {
+		return s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
+	})
 }
 
 // tradesCSVHeader are the columns of the trades CSV: what a spreadsheet
