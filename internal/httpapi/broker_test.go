@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -235,55 +233,5 @@ func TestBrokerOverHTTP(t *testing.T) {
 	r = other.do(http.MethodGet, "/api/v1/broker", nil)
 	if !strings.Contains(string(r.body), `"connections":{"live":null,"paper":null}`) {
 		t.Errorf("another user's GET /broker: %s", r.body)
-	}
-}
-
-// TestRoutesOfMissingParts: a server built without a broker service (no
-// master key), notifications or the ledger answers each of their routes
-// 503, saying what it lacks; one without accounts does so on the routes
-// that need no sign-in.
-func TestRoutesOfMissingParts(t *testing.T) {
-	env := newAuthEnv(t)
-	c := env.signIn(env.newAccount(auth.Subscriber, true))
-	bare := httptest.NewServer(New(Deps{Log: zerolog.Nop()}).Handler())
-	t.Cleanup(bare.Close)
-	tests := []struct {
-		method, path string
-		c            *client
-		bare         bool // sent to the server without accounts
-		detail       string
-	}{
-		{method: http.MethodGet, path: "/api/v1/broker", c: c, detail: "ORDERTUNE_MASTER_KEYS"},
-		{method: http.MethodGet, path: "/api/v1/admin/users/x/reply-questions", c: env.signIn(env.newAccount(auth.Admin, true)),
-			detail: "ORDERTUNE_MASTER_KEYS"},
-		{method: http.MethodGet, path: "/api/v1/notifications", c: c, detail: "notifications are not configured"},
-		{method: http.MethodGet, path: "/api/v1/webhooks", c: c, detail: "notifications are not configured"},
-		{method: http.MethodGet, path: "/api/v1/positions", c: c, detail: "the ledger is not configured"},
-		{method: http.MethodGet, path: "/api/v1/auth/signup", bare: true, detail: "accounts are not configured"},
-		{method: http.MethodPost, path: "/api/v1/auth/password-reset", bare: true, detail: "accounts are not configured"},
-	}
-	for _, tt := range tests {
-		var status int
-		var body []byte
-		if tt.bare {
-			req := newRequest(t, tt.method, bare.URL+tt.path, map[string]string{"email": "a@example.com"})
-			req.Header.Set("Sec-Fetch-Site", "same-origin")
-			res, err := bare.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, err = io.ReadAll(res.Body)
-			res.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			status = res.StatusCode
-		} else {
-			r := tt.c.do(tt.method, tt.path, nil)
-			status, body = r.status, r.body
-		}
-		if status != http.StatusServiceUnavailable || !strings.Contains(string(body), tt.detail) {
-			t.Errorf("%s %s: %d %s, want 503 naming %q", tt.method, tt.path, status, body, tt.detail)
-		}
 	}
 }
