@@ -58,6 +58,14 @@ func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *t
 	return &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(t, pool, "admin")}
 }
 
+// newTrader is most tests' start: a world on the fast simulator and one
+// subscriber who buys shares shares of each entry.
+func newTrader(t testing.TB, shares string) (*world, string) {
+	t.Helper()
+	w := newWorld(t, fastSim(), nil)
+	return w, w.subscriber(t, trading.SizeShares, shares)
+}
+
 // subscriber makes a user connected to a fresh simulated account with a
 // position size.
 func (w *world) subscriber(t testing.TB, mode, value string) string {
