@@ -2,9 +2,9 @@ package passthrough_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/passthrough"
 )
 
@@ -42,26 +43,6 @@ func (e *env) mustDial(ctx context.Context, t testing.TB, tn tenant) *websocket.
 	return c
 }
 
-// readUntil reads JSON messages until match accepts one and returns every
-// message read, the matching one last.
-func readUntil(ctx context.Context, c *websocket.Conn, match func(map[string]any) bool) ([]map[string]any, error) {
-	var seen []map[string]any
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return seen, err
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return seen, fmt.Errorf("message %q: %w", b, err)
-		}
-		seen = append(seen, m)
-		if match(m) {
-			return seen, nil
-		}
-	}
-}
-
 // orderRefs lists the cOIDs of a sor message.
 func orderRefs(m map[string]any) []string {
 	if m["topic"] != "sor" {
@@ -79,13 +60,10 @@ func orderRefs(m map[string]any) []string {
 	return out
 }
 
-func hasRef(m map[string]any, ref string) bool {
-	for _, r := range orderRefs(m) {
-		if r == ref {
-			return true
-		}
-	}
-	return false
+// readUntilRef reads messages until an sor update lists the order with
+// cOID ref; it returns every message read, that update last.
+func readUntilRef(ctx context.Context, c *websocket.Conn, ref string) ([]map[string]any, error) {
+	return simtest.ReadUntil(ctx, c, func(m map[string]any) bool { return slices.Contains(orderRefs(m), ref) })
 }
 
 func send(ctx context.Context, t testing.TB, c *websocket.Conn, msg string) {
@@ -103,7 +81,7 @@ func TestBridgeMarketData(t *testing.T) {
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{"fields":["31","84","86"]}`)
-	seen, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" })
+	seen, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +92,7 @@ func TestBridgeMarketData(t *testing.T) {
 		}
 	}
 	send(ctx, t, c, `ssd+DU9999999+{}`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool {
+	if _, err := simtest.ReadUntil(ctx, c, func(m map[string]any) bool {
 		e, _ := m["error"].(string)
 		return m["topic"] == "error" && strings.Contains(e, "not allowed")
 	}); err != nil {
@@ -122,7 +100,7 @@ func TestBridgeMarketData(t *testing.T) {
 	}
 	// Several ticks keep coming.
 	for range 3 {
-		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +181,7 @@ func TestBridgeTenantsSeeOnlyTheirOrders(t *testing.T) {
 	})
 	// Each socket first sees its tenant's existing order.
 	check := func(s sock, ref string) error {
-		seen, err := readUntil(ctx, s.conn, func(m map[string]any) bool { return hasRef(m, ref) })
+		seen, err := readUntilRef(ctx, s.conn, ref)
 		if err != nil {
 			return fmt.Errorf("%s: waiting for %s: %w", s.tn.account, ref, err)
 		}
@@ -247,12 +225,12 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{}`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Cache().Invalidate(tn.id)
 	e.warm(tn) // a new LST: IBKR's side ends the old session too
-	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := simtest.ReadUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseSessionRenewed {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseSessionRenewed)
 	}
@@ -264,7 +242,7 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	}
 	defer c2.CloseNow()
 	send(ctx, t, c2, `smd+265598+{}`)
-	if _, err := readUntil(ctx, c2, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c2, simtest.Topic("smd+265598")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -277,11 +255,11 @@ func TestBridgeClosesWhenIBKRGoesAway(t *testing.T) {
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
 	// IBKR's greeting proves its side is up (and its socket recorded).
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "system" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("system")); err != nil {
 		t.Fatal(err)
 	}
 	e.sim.cutSockets()
-	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := simtest.ReadUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseUpstreamGone {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseUpstreamGone)
 	}
@@ -340,13 +318,13 @@ func TestBridgeOutlivesServerTimeouts(t *testing.T) {
 	send(ctx, t, c, `smd+265598+{}`)
 	// The simulator ticks every 200 ms: 10 ticks span well past both.
 	for i := range 10 {
-		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 			t.Fatalf("tick %d: %v", i, err)
 		}
 	}
 	send(ctx, t, c, `umd+265598+{}`)
 	send(ctx, t, c, `tic`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "tic" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("tic")); err != nil {
 		t.Fatalf("after the timeouts, the browser's messages still reach IBKR: %v", err)
 	}
 }
