@@ -8,23 +8,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
-
-// waitFor polls cond until it holds; the deadline only bounds a broken
-// test, it asserts no timing.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func sameLST(a, b *ibkr.Session) bool {
 	return a != nil && b != nil && a.Token().Value == b.Token().Value
@@ -200,7 +188,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 	if s, _, err := c.Session(ctx, u); err != nil || !sameLST(s, s1) {
 		t.Fatalf("at the renewal time: %v, same LST %v", err, sameLST(s, s1))
 	}
-	waitFor(t, "the renewal", func() bool {
+	clocktest.WaitFor(t, "the renewal", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 2 && st.State == StateReady && st.LSTExpiresAt.After(t0.Add(10*time.Minute))
 	})
@@ -218,7 +206,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 	if s := c.sweep(ctx); s.repairs != 1 {
 		t.Errorf("sweep repairs = %d, want 1 renewal", s.repairs)
 	}
-	waitFor(t, "the keep-alive renewal", func() bool {
+	clocktest.WaitFor(t, "the keep-alive renewal", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 3 && st.State == StateReady
 	})
@@ -305,7 +293,7 @@ func TestInvalidationOnChange(t *testing.T) {
 		}
 		done <- conn
 	}()
-	waitFor(t, "the slow handshake to start", func() bool { return e.sim.handshakes.Load() > before })
+	clocktest.WaitFor(t, "the slow handshake to start", func() bool { return e.sim.handshakes.Load() > before })
 	if _, err := e.svc.Save(ctx, u, Paper, third, Actor{}); err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +347,7 @@ func TestRecoveryAfterSimulatorRestart(t *testing.T) {
 	e.sim.restart()
 	e.clock.Advance(2 * time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the keep-alive to recover", func() bool {
+	clocktest.WaitFor(t, "the keep-alive to recover", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 3 && st.State == StateReady
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
@@ -26,7 +27,7 @@ func TestLostBrokerageSessionIsReopened(t *testing.T) {
 	// the next tickle says authenticated:false.
 	e.clock.Advance(7 * time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the brokerage session to be reopened", func() bool {
+	clocktest.WaitFor(t, "the brokerage session to be reopened", func() bool {
 		st, _ := c.State(u)
 		return st.State == StateReady && st.LastTickleAt != nil
 	})
@@ -109,7 +110,7 @@ func TestKeepAliveSupervisor(t *testing.T) {
 		defer close(done)
 		c.Run(runCtx, zerolog.Nop())
 	}()
-	waitFor(t, "a good tickle after the failures", func() bool {
+	clocktest.WaitFor(t, "a good tickle after the failures", func() bool {
 		st, _ := c.State(u)
 		return e.sim.tickles.Load() >= 4 && st.LastError == "" && st.LastTickleAt != nil
 	})
@@ -142,7 +143,7 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 		defer close(done)
 		c.Run(ctx, zerolog.New(&logs))
 	}()
-	waitFor(t, "passes after the panics", func() bool {
+	clocktest.WaitFor(t, "passes after the panics", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return calls >= 8
@@ -183,7 +184,7 @@ func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 	inits := e.sim.inits.Load()
 	e.clock.Advance(time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the keep-alive to re-open the brokerage session after the restart", func() bool {
+	clocktest.WaitFor(t, "the keep-alive to re-open the brokerage session after the restart", func() bool {
 		st, _ := c.State(u)
 		return e.sim.inits.Load() == inits+1 && st.State == StateReady
 	})

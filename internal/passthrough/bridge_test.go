@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/passthrough"
@@ -105,20 +106,7 @@ func TestBridgeMarketData(t *testing.T) {
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
-}
-
-// waitFor polls cond until it holds (no timing is asserted: a test that
-// never sees it fails at the deadline).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 }
 
 // TestBridgeTenantsSeeOnlyTheirOrders: 100 sockets across 20 tenants; each
@@ -176,7 +164,7 @@ func TestBridgeTenantsSeeOnlyTheirOrders(t *testing.T) {
 	}()
 	// The server counts a bridge once its side of the upgrade is done, which
 	// can trail the client's by a moment.
-	waitFor(t, fmt.Sprintf("%d bridges to be open", tenants*perTenant), func() bool {
+	clocktest.WaitFor(t, fmt.Sprintf("%d bridges to be open", tenants*perTenant), func() bool {
 		return e.proxy.Bridges() == tenants*perTenant
 	})
 	// Each socket first sees its tenant's existing order.
@@ -234,7 +222,7 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	if got := websocket.CloseStatus(err); got != passthrough.CloseSessionRenewed {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseSessionRenewed)
 	}
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 
 	c2, err := e.dial(ctx, tn)
 	if err != nil {
@@ -263,7 +251,7 @@ func TestBridgeClosesWhenIBKRGoesAway(t *testing.T) {
 	if got := websocket.CloseStatus(err); got != passthrough.CloseUpstreamGone {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseUpstreamGone)
 	}
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 }
 
 // TestBridgeRefusesWithoutSession: a tenant without a saved connection
