@@ -67,19 +67,7 @@ func TestWebSocketStreams(t *testing.T) {
 	}
 
 	// Market data: ticks for the subscribed conid with its fields.
-	if err := conn.Write(ctx, websocket.MessageText, []byte(`smd+265598+{"fields":["31","84","86"]}`)); err != nil {
-		t.Fatal(err)
-	}
-	seen, err := simtest.ReadUntil(ctx, conn, simtest.Topic("smd+265598"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tick := seen[len(seen)-1]
-	for _, k := range []string{"31", "84", "86"} {
-		if s, _ := tick[k].(string); s == "" {
-			t.Errorf("tick lacks field %s: %v", k, tick)
-		}
-	}
+	simtest.WantTicks(ctx, t, conn)
 	// Unknown topics and conids get an error message, not a closed socket.
 	conn.Write(ctx, websocket.MessageText, []byte(`xyz+1`))
 	if _, err := simtest.ReadUntil(ctx, conn, simtest.Topic("error")); err != nil {
@@ -102,7 +90,7 @@ func TestWebSocketStreams(t *testing.T) {
 	if _, err := simtest.ReadUntil(ctx, conn, func(m map[string]any) bool { return sorHas(m, "ws-mine") }); err != nil {
 		t.Fatalf("no sor update for my order: %v", err)
 	}
-	seen, err = simtest.ReadUntil(ctx, otherConn, func(m map[string]any) bool { return sorHas(m, "ws-other") })
+	seen, err := simtest.ReadUntil(ctx, otherConn, func(m map[string]any) bool { return sorHas(m, "ws-other") })
 	if err != nil {
 		t.Fatalf("no sor update for the other's order: %v", err)
 	}

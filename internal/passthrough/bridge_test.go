@@ -81,17 +81,7 @@ func TestBridgeMarketData(t *testing.T) {
 	tn := e.tenant("DU5000001")
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
-	send(ctx, t, c, `smd+265598+{"fields":["31","84","86"]}`)
-	seen, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tick := seen[len(seen)-1]
-	for _, f := range []string{"31", "84", "86"} {
-		if s, _ := tick[f].(string); s == "" {
-			t.Errorf("tick lacks %s: %v", f, tick)
-		}
-	}
+	simtest.WantTicks(ctx, t, c)
 	send(ctx, t, c, `ssd+DU9999999+{}`)
 	if _, err := simtest.ReadUntil(ctx, c, func(m map[string]any) bool {
 		e, _ := m["error"].(string)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"testing"
 
 	"github.com/coder/websocket"
 )
@@ -32,4 +33,24 @@ func ReadUntil(ctx context.Context, c *websocket.Conn, match func(map[string]any
 // Topic matches the messages of one topic, such as "sts" or "smd+265598".
 func Topic(topic string) func(map[string]any) bool {
 	return func(m map[string]any) bool { return m["topic"] == topic }
+}
+
+// WantTicks subscribes c to the market data of AAPL (conid 265598) and
+// fails the test unless a tick arrives with its last, bid and ask (fields
+// 31, 84 and 86).
+func WantTicks(ctx context.Context, t testing.TB, c *websocket.Conn) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`smd+265598+{"fields":["31","84","86"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := ReadUntil(ctx, c, Topic("smd+265598"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := seen[len(seen)-1]
+	for _, f := range []string{"31", "84", "86"} {
+		if s, _ := tick[f].(string); s == "" {
+			t.Errorf("tick lacks field %s: %v", f, tick)
+		}
+	}
 }
