@@ -19,21 +19,11 @@ func TestQuestionOverride(t *testing.T) {
 	ctx := ctxT(t)
 	u, _ := e.connected("DU1234567")
 	admin := e.user()
-	acct, err := e.svc.ActiveAccount(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	buy := e.buyer(t, ctx, u, "q-")
 	place := func() (trading.OrderState, error) {
-		n++
 		// IBKR asks o354 (no market data) whatever was suppressed.
 		e.sim.fault(map[string]any{"kind": "reply_question", "path": "/iserver/account/*/orders", "value": "o354", "count": 1})
-		return e.svc.Orders().PlaceOrder(ctx, u, trading.Order{Account: acct, Conid: c.Conid, COID: "q-" + string(rune('a'+n)),
-			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+		return buy()
 	}
 	type answer struct{ IDs, Answer, Reason string }
 	answers := func(qs []trading.Question) []answer {
