@@ -250,3 +250,16 @@ func (e *env) buyer(t testing.TB, ctx context.Context, u, coidPrefix string) fun
 			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
 	}
 }
+
+// wantCount fails the test unless query, a count(*), counts want rows;
+// what names them.
+func (e *env) wantCount(t testing.TB, want int, what, query string, args ...any) {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("%s = %d, want %d", what, n, want)
+	}
+}

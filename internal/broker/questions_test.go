@@ -81,10 +81,8 @@ func TestQuestionOverride(t *testing.T) {
 	if qs, err = e.svc.SetQuestionOverride(ctx, Actor{UserID: admin}, u, nil); err != nil || qs.Override != nil || !cmp.Equal(qs.Effective, DefaultAllowedQuestions()) {
 		t.Fatalf("back to the default = %+v, %v", qs, err)
 	}
-	var audited int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'broker.reply_questions' AND user_id = $1 AND actor_id = $2`, u, admin).Scan(&audited); err != nil || audited != 3 {
-		t.Errorf("audited changes = %d (%v), want 3", audited, err)
-	}
+	e.wantCount(t, 3, "audited changes",
+		`SELECT count(*) FROM audit_events WHERE action = 'broker.reply_questions' AND user_id = $1 AND actor_id = $2`, u, admin)
 	if _, err := e.svc.QuestionSettings(ctx, "6f1c1e9a-3b7d-4c1e-9a55-0d4f1e2a3b4c"); errs.CodeOf(err) != errs.NotFound {
 		t.Errorf("unknown user: %v, want not_found", err)
 	}
