@@ -48,25 +48,39 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the binary the tests built.
+// tempRoot holds what the tests make and share between tests: the binary,
+// the secrets script's runs. TestMain removes it.
+var tempRoot string
+
+// TestMain removes what the tests made.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	var err error
+	tempRoot, err = os.MkdirTemp("", "ordertune-deploy-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	code := m.Run()
+	os.RemoveAll(tempRoot)
 	os.Exit(code)
+}
+
+// tempDir is a new directory under tempRoot: unlike t.TempDir, it outlives
+// the test, for the caches.
+func tempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(tempRoot, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // ordertuneBinary builds cmd/ordertune once per test run.
 func ordertuneBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ordertune-deploy-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "ordertune")
+		binPath = filepath.Join(tempRoot, "ordertune")
 		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 		cmd := exec.Command(goTool, "build", "-o", binPath, "./cmd/ordertune")
 		cmd.Dir = repoRoot(t)
