@@ -353,12 +353,19 @@ func (m *Manager) Run(ctx context.Context) {
 // Renew extends every lease this replica holds, in one statement, and
 // forgets (telling OnLost) the ones the database no longer gives it. It
 // returns how many it renewed.
+//
+// Renew judges only the leases it asked the database about, as they were
+// when it asked: a lease acquired, or acquired again, while the statement
+// ran is not in its answer, and dropping it for that would make a replica
+// give up a session whose row is still live and its own.
 func (m *Manager) Renew(ctx context.Context) (int, error) {
 	start := m.cfg.Now()
 	m.mu.Lock()
+	asked := make(map[Key]held, len(m.held))
 	users := make([]string, 0, len(m.held))
 	modes := make([]string, 0, len(m.held))
-	for k := range m.held {
+	for k, h := range m.held {
+		asked[k] = h
 		users = append(users, k.UserID)
 		modes = append(modes, k.Mode)
 	}
@@ -393,13 +400,16 @@ func (m *Manager) Renew(ctx context.Context) (int, error) {
 	}
 	var lost []Key
 	m.mu.Lock()
-	for k, h := range m.held {
-		if !h.acquiredAt.Before(start) {
-			continue // acquired while this renewal ran: judged next time
+	for k, was := range asked {
+		h, ok := m.held[k]
+		if !ok || h != was {
+			continue // released, or acquired again meanwhile: judged next time
 		}
 		if gen, ok := renewed[k]; ok && gen == h.gen {
-			h.until = start.Add(m.cfg.TTL - m.cfg.Margin)
-			m.held[k] = h
+			if until := start.Add(m.cfg.TTL - m.cfg.Margin); until.After(h.until) {
+				h.until = until
+				m.held[k] = h
+			}
 			continue
 		}
 		delete(m.held, k)
@@ -428,7 +438,7 @@ func (m *Manager) expire() {
 func (m *Manager) tellLost(lost []Key) {
 	for _, k := range lost {
 		o, found, _ := m.owner(context.Background(), `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
-		m.cfg.Log.Warn().Str("user_id", k.UserID).Str("mode", k.Mode).Bool("live_row", found).Str("now_owner", o.Replica).
+		m.cfg.Log.Warn().Str("replica", m.cfg.Replica).Str("user_id", k.UserID).Str("mode", k.Mode).Bool("live_row", found).Str("now_owner", o.Replica).
 			Int64("now_generation", o.Generation).Time("expires_at", o.ExpiresAt).Time("local_now", m.cfg.Now()).
 			Msg("session lease lost; the tenant's session is dropped here")
 		if m.cfg.OnLost != nil {
