@@ -12,7 +12,8 @@
 // believes it holds a lease only until TTL minus a margin after the start of
 // its last successful renewal, measured on its own clock: by then the row
 // may have expired and another replica may have taken it. Every change of
-// owner increments the lease's generation; work prepared under one
+// owner increments the lease's generation, and a released lease keeps its
+// row, so a generation is never handed out twice; work prepared under one
 // generation (a cached session) is thrown away when the replica holds
 // another one (fencing).
 package lease
@@ -223,8 +224,11 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	}
 	start := m.cfg.Now()
 	var gen int64
-	var inserted bool
+	var takeover bool
 	err := m.cfg.Pool.QueryRow(ctx, `
+		WITH prev AS (
+			SELECT owner, expires_at FROM broker_session_leases WHERE user_id = $1 AND mode = $2
+		)
 		INSERT INTO broker_session_leases AS l (user_id, mode, owner, owner_url, generation, acquired_at, expires_at)
 		VALUES ($1, $2, $3, $4, 1, now(), now() + $5 * interval '1 millisecond')
 		ON CONFLICT (user_id, mode) DO UPDATE
@@ -235,8 +239,11 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 			generation = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now() THEN l.generation ELSE l.generation + 1 END,
 			acquired_at = now(), expires_at = EXCLUDED.expires_at
 		WHERE l.owner = EXCLUDED.owner OR l.expires_at <= now()
-		RETURNING generation, xmax = 0`,
-		k.UserID, k.Mode, m.cfg.Replica, m.URL(), m.cfg.TTL.Milliseconds()).Scan(&gen, &inserted)
+		RETURNING generation,
+			-- Taken from another replica that died (its row expired), not
+			-- one that released it.
+			coalesce((SELECT owner <> $3 AND expires_at <> '-infinity' AND expires_at <= now() FROM prev), false)`,
+		k.UserID, k.Mode, m.cfg.Replica, m.URL(), m.cfg.TTL.Milliseconds()).Scan(&gen, &takeover)
 	if errors.Is(err, pgx.ErrNoRows) {
 		o, found, oerr := m.owner(ctx, `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
 		if oerr != nil {
@@ -251,7 +258,7 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("acquire lease %s/%s: %w", k.UserID, k.Mode, err)
 	}
-	if !inserted && gen > 1 && m.cfg.OnTakeover != nil {
+	if takeover && m.cfg.OnTakeover != nil {
 		m.cfg.OnTakeover()
 	}
 	m.mu.Lock()
@@ -284,6 +291,15 @@ func (m *Manager) owner(ctx context.Context, where string, args ...any) (Owner, 
 	return o, true, nil
 }
 
+// releaseSQL gives leases up by ending them rather than deleting their
+// rows: a row keeps its generation for as long as its user exists, so the
+// next owner's generation is always new. A deleted row would start again
+// at 1, and a replica still caching a session made under generation 1
+// (before another replica took the tenant over and released it) would
+// take the new lease for its own and act on a superseded token.
+// '-infinity' tells a released lease from an expired one.
+const releaseSQL = `UPDATE broker_session_leases SET expires_at = '-infinity'`
+
 // ReleaseUser gives up this replica's leases on userID's sessions (the
 // credentials or the active mode changed), so the next request for the
 // tenant may be served by any replica.
@@ -295,7 +311,7 @@ func (m *Manager) ReleaseUser(ctx context.Context, userID string) error {
 		}
 	}
 	m.mu.Unlock()
-	_, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE user_id = $1 AND owner = $2`, userID, m.cfg.Replica)
+	_, err := m.cfg.Pool.Exec(ctx, releaseSQL+` WHERE user_id = $1 AND owner = $2 AND expires_at > now()`, userID, m.cfg.Replica)
 	if err != nil {
 		return fmt.Errorf("release leases of %s: %w", userID, err)
 	}
@@ -327,7 +343,7 @@ func (m *Manager) ReleaseAll(ctx context.Context) (int, error) {
 	m.draining = true
 	clear(m.held)
 	m.mu.Unlock()
-	tag, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE owner = $1`, m.cfg.Replica)
+	tag, err := m.cfg.Pool.Exec(ctx, releaseSQL+` WHERE owner = $1 AND expires_at > now()`, m.cfg.Replica)
 	if err != nil {
 		return 0, fmt.Errorf("release leases: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,17 +14,17 @@ import (
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
 
-// waitBlocked waits until a statement starting with prefix waits for a
-// lock in pool's database.
-func waitBlocked(t *testing.T, owner *pgxpool.Pool, prefix string) {
+// waitBlocked waits until a statement containing text waits for a lock in
+// owner's database.
+func waitBlocked(t *testing.T, owner *pgxpool.Pool, text string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
 		err := owner.QueryRow(context.Background(), `
 			SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND ltrim(query, E' \t\n') LIKE $1 || '%'`,
-			prefix).Scan(&n)
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+			text).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +32,7 @@ func waitBlocked(t *testing.T, owner *pgxpool.Pool, prefix string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no statement %q waits for a lock", prefix)
+			t.Fatalf("no statement %q waits for a lock", text)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -186,5 +187,52 @@ func TestNoLeaseLostUnderLoad(t *testing.T) {
 	}
 	if held != len(keys) {
 		t.Fatalf("the replicas hold %d leases, want %d", held, len(keys))
+	}
+}
+
+// TestGenerationNeverRepeats: a released lease keeps its row and its
+// generation, so every new owner's generation is new — a replica still
+// caching a session of generation 1 never mistakes a later lease for it —
+// and a release is no take-over.
+func TestGenerationNeverRepeats(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	var takeovers atomic.Int64
+	onTakeover := func() { takeovers.Add(1) }
+	a := newManager(t, pool, "a", Config{OnTakeover: onTakeover})
+	b := newManager(t, pool, "b", Config{OnTakeover: onTakeover})
+	k := Key{UserID: newUser(t, pool), Mode: "paper"}
+	want := int64(0)
+	step := func(m *Manager, release func(*Manager) error) {
+		t.Helper()
+		want++
+		if gen, err := m.Acquire(ctx, k); err != nil || gen != want {
+			t.Fatalf("%s.Acquire = %d, %v; want generation %d", m.Replica(), gen, err, want)
+		}
+		if err := release(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := b.Owner(ctx, k.UserID); ok {
+			t.Fatal("a released lease still has an owner")
+		}
+	}
+	all := func(m *Manager) error { _, err := m.ReleaseAll(ctx); m.Undrain(); return err }
+	user := func(m *Manager) error { return m.ReleaseUser(ctx, k.UserID) }
+	step(a, all)
+	step(b, user)
+	step(a, user) // a again: not generation 1 again
+	step(a, all)  // and not its own previous one either
+	if takeovers.Load() != 0 {
+		t.Fatalf("%d take-overs counted for released leases, want 0", takeovers.Load())
+	}
+	if _, err := b.Acquire(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	expireRows(t, pool)
+	if gen, err := a.Acquire(ctx, k); err != nil || gen != want+2 {
+		t.Fatalf("a.Acquire after b died = %d, %v; want %d", gen, err, want+2)
+	}
+	if takeovers.Load() != 1 {
+		t.Fatalf("take-overs = %d after taking a dead replica's lease, want 1", takeovers.Load())
 	}
 }
