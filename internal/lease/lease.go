@@ -65,6 +65,11 @@ var ErrDraining = errors.New("lease: this replica is shutting down")
 // Config configures a Manager.
 type Config struct {
 	Pool *pgxpool.Pool
+	// RenewPool, when set, carries the renewals alone, so that a renewal
+	// never queues behind a burst of acquisitions and owner look-ups on
+	// Pool (a late renewal makes a live replica give its tenants up). One
+	// connection is enough. Nil means Pool.
+	RenewPool *pgxpool.Pool
 	// Replica identifies this process among the replicas; it must be unique
 	// per process (a random id per start is right).
 	Replica string
@@ -109,6 +114,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RenewPool == nil {
+		c.RenewPool = c.Pool
 	}
 	return c
 }
@@ -389,7 +397,7 @@ func (m *Manager) Renew(ctx context.Context) (int, error) {
 	if len(users) == 0 {
 		return 0, nil
 	}
-	rows, err := m.cfg.Pool.Query(ctx, `
+	rows, err := m.cfg.RenewPool.Query(ctx, `
 		UPDATE broker_session_leases AS l
 		SET expires_at = now() + $2 * interval '1 millisecond'
 		FROM unnest($3::uuid[], $4::text[]) AS k (user_id, mode)
