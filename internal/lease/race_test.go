@@ -248,3 +248,26 @@ func TestGenerationNeverRepeats(t *testing.T) {
 		t.Fatalf("take-overs = %d after taking a dead replica's lease, want 1", takeovers.Load())
 	}
 }
+
+// TestRouteTakesBackItsOwnLiveLease: a replica whose memory lost a lease
+// its row still gives it (owner look-up first) serves the tenant itself
+// under the same generation, rather than forward to itself.
+func TestRouteTakesBackItsOwnLiveLease(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	a := newManager(t, pool, "a", Config{})
+	k := Key{UserID: newUser(t, pool), Mode: "live"}
+	gen, err := a.Acquire(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	delete(a.held, k)
+	a.mu.Unlock()
+	if o, here, err := a.Route(ctx, k); err != nil || !here {
+		t.Fatalf("a.Route on its own live row = %+v, %v, %v; want here", o, here, err)
+	}
+	if g, ok := a.Held(k); !ok || g != gen {
+		t.Fatalf("Held = %d, %v; want generation %d", g, ok, gen)
+	}
+}
