@@ -58,8 +58,9 @@ func BenchmarkReplicasThroughNginx(b *testing.B) {
 		if n == 0 {
 			b.Fatalf("%s renewed no lease", r.Name)
 		}
-		b.Logf("%s holds %.0f leases: %.0f renewals, mean %s each", r.Name, m["ordertune_session_leases_held"], n,
-			time.Duration(sum/n*float64(time.Second)).Round(time.Microsecond))
+		b.Logf("%s holds %.0f leases: %.0f renewals, mean %s each; %.0f requests forwarded to their owner", r.Name,
+			m["ordertune_session_leases_held"], n, time.Duration(sum/n*float64(time.Second)).Round(time.Microsecond),
+			m[`ordertune_forwarded_requests_total{result="ok"}`])
 	}
 
 	// Hand-over after SIGTERM: r1's tenants confirm through the replica
@@ -67,6 +68,9 @@ func BenchmarkReplicasThroughNginx(b *testing.B) {
 	// stop; r0 forwards to r1 until r1 releases its leases, then takes the
 	// tenants (a handshake each).
 	moved := f.ownedBy(f.replicas[1])
+	if len(moved) == 0 {
+		b.Fatal("r1 owns no tenant")
+	}
 	sig := f.signal()
 	start := time.Now()
 	exited := make(chan time.Duration, 1)
@@ -82,6 +86,9 @@ func BenchmarkReplicasThroughNginx(b *testing.B) {
 	// Hand-over after SIGKILL (idle, nothing in flight): r2's tenants wait
 	// for its leases to expire (ORDERTUNE_LEASE_TTL, 10 s in the fleet).
 	moved = f.ownedBy(f.replicas[2])
+	if len(moved) == 0 {
+		b.Fatal("r2 owns no tenant")
+	}
 	sig = f.signal()
 	start = time.Now()
 	f.replicas[2].Kill()
