@@ -64,7 +64,7 @@ for part in $parts; do
     # the replicas timed it, the SIGTERM and SIGKILL hand-overs, each with
     # the load averages around it.
     scripts/ensure-deps.sh nginx
-    run replicas go test -run '^$' -bench BenchmarkReplicasThroughNginx -benchtime 1x -timeout 20m ./cmd/ordertune/ ;;
+    run replicas go test -run '^$' -bench BenchmarkReplicasThroughNginx -benchtime 1x -v -timeout 20m ./cmd/ordertune/ ;;
   coldstart)
     # From exec of `ordertune serve` to /readyz answering 200, five times, on
     # a migrated database in a throwaway cluster.
