@@ -80,17 +80,11 @@ func servedElsewhere(err error) bool {
 // lease back while the loss was being reported) is kept: generations never
 // repeat, so no other replica held the tenant in between.
 func (c *Cache) LeaseLost(k lease.Key) {
-	c.mu.Lock()
-	t := c.tenants[k.UserID]
-	c.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if string(t.conn.Mode) == k.Mode && !c.owns(t) {
-		c.disown(t)
-	}
+	c.withCached(k.UserID, func(t *tenant) {
+		if string(t.conn.Mode) == k.Mode && !c.owns(t) {
+			c.disown(t)
+		}
+	})
 }
 
 // releaseLeases gives up this replica's leases on userID's sessions after
