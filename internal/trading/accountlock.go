@@ -80,6 +80,7 @@ func (l *accountLocks) lock(ctx context.Context, accountID string, first *pgx.Ba
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		closeConn(ctx, conn)
+		conn.Release()
 		local()
 		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
@@ -104,7 +105,8 @@ func (l *accountLocks) lock(ctx context.Context, accountID string, first *pgx.Ba
 const unlockSQL = `SELECT pg_advisory_unlock(` + advisoryKey + `)`
 
 // closeConn ends conn's session, which releases whatever advisory lock it
-// holds; the pool then drops the connection.
+// holds; the pool drops the connection when it is released, which the
+// caller must still do (pgxpool.Pool.Close waits for every acquired one).
 func closeConn(ctx context.Context, conn *pgxpool.Conn) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
