@@ -114,6 +114,11 @@ func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Con
 	return s.cache.Do(ctx, userID, fn)
 }
 
+// Warm makes the user's session ready; see Cache.Warm.
+func (s *Service) Warm(ctx context.Context, userID string) error {
+	return s.cache.Warm(ctx, userID)
+}
+
 // loadActive reads the user's active connection and decrypts and parses
 // its credentials for one handshake. The caller drops them right after.
 // The saved row was checked when it was saved (ibkr.ParseSavedCredentials).
