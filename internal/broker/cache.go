@@ -55,6 +55,9 @@ type Cache struct {
 	// renewals, so a new LST never resets the account's request budget.
 	pacers map[string]*pacerEntry
 
+	// flights holds a token per flight running (CacheConfig.MaxFlights).
+	flights chan struct{}
+
 	handshakes counter
 	// decrypts counts handshakes that decrypted the access token secret
 	// (none was known, or the connection changed).
@@ -130,8 +133,10 @@ var errDropped = errors.New("broker session: invalidated while being prepared")
 // with opts (its Pacer is ignored: the cache keeps one per account) and
 // suppresses the suppress questions in each brokerage session.
 func newCache(cfg CacheConfig, opts ibkr.Options, load loadFunc, suppress []string) *Cache {
+	cfg = cfg.withDefaults()
 	return &Cache{
-		cfg:      cfg.withDefaults(),
+		cfg:      cfg,
+		flights:  make(chan struct{}, cfg.MaxFlights),
 		opts:     opts,
 		load:     load,
 		suppress: suppress,
@@ -273,8 +278,11 @@ func (c *Cache) release(p *prepared) {
 
 // prepare makes t's session ready: a handshake when there is no valid LST
 // (or it is due for renewal), then the brokerage session, then accounts.
-// A 401 on a cached LST triggers one new handshake.
+// A 401 on a cached LST triggers one new handshake. It waits its turn
+// among CacheConfig.MaxFlights first.
 func (c *Cache) prepare(t *tenant, f *flight) {
+	c.flights <- struct{}{}
+	defer func() { <-c.flights }()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
 	defer cancel()
 	defer close(f.done)

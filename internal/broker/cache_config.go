@@ -34,6 +34,14 @@ type CacheConfig struct {
 	CallTimeout time.Duration
 	// KeepAliveWorkers bounds the tickles in flight at once (default 8).
 	KeepAliveWorkers int
+	// MaxFlights bounds the sessions being made at once — handshake,
+	// brokerage session, accounts, each a round trip to IBKR plus the
+	// credentials' read — across tenants (default 32). A burst of cold
+	// tenants (every tenant's first request after a restart) then queues
+	// for a flight, holding nothing, instead of sending thousands of
+	// credential reads to the database pool at once ahead of everyone
+	// else's queries. CallTimeout counts from the flight's start.
+	MaxFlights int
 	// Maintenance reports whether IBKR is in one of its restart windows at
 	// a time, and until when; the keep-alive pauses then and repairs the
 	// sessions the restart ended once it is over, and Test Connection
@@ -67,6 +75,9 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	def(&c.CallTimeout, 30*time.Second)
 	if c.KeepAliveWorkers <= 0 {
 		c.KeepAliveWorkers = 8
+	}
+	if c.MaxFlights <= 0 {
+		c.MaxFlights = 32
 	}
 	if c.Now == nil {
 		c.Now = time.Now

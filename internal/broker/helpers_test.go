@@ -47,9 +47,15 @@ type simHost struct {
 	mu        sync.Mutex
 	consumers []ibkrsim.Consumer
 
+	requests   atomic.Int64
 	handshakes atomic.Int64
 	tickles    atomic.Int64
 	inits      atomic.Int64
+	// hold, when set, holds every handshake until it is closed;
+	// lstNow and lstMax count the handshakes being served and the most
+	// at once.
+	hold           atomic.Pointer[chan struct{}]
+	lstNow, lstMax atomic.Int64
 	// down makes IBKR unreachable: every connection is closed unanswered.
 	down atomic.Bool
 }
@@ -64,9 +70,17 @@ func newSimHost(t testing.TB, cfg ibkrsim.Config) *simHost {
 			}
 			return
 		}
+		h.requests.Add(1)
 		switch r.URL.Path {
 		case ibkrsim.APIPrefix + "/oauth/live_session_token":
 			h.handshakes.Add(1)
+			n := h.lstNow.Add(1)
+			defer h.lstNow.Add(-1)
+			for m := h.lstMax.Load(); n > m && !h.lstMax.CompareAndSwap(m, n); m = h.lstMax.Load() {
+			}
+			if hold := h.hold.Load(); hold != nil {
+				<-*hold
+			}
 		case ibkrsim.APIPrefix + "/tickle":
 			h.tickles.Add(1)
 		case ibkrsim.APIPrefix + "/iserver/auth/ssodh/init":

@@ -29,6 +29,8 @@ type Sessions interface {
 	// ActiveAccount returns the account of the user's active connection
 	// without calling IBKR.
 	ActiveAccount(ctx context.Context, userID string) (Account, error)
+	// Warm makes the user's session ready without using it.
+	Warm(ctx context.Context, userID string) error
 	// Do runs fn with the user's ready session; when IBKR refused the
 	// session, Do repairs it and runs fn once more (see Repairing).
 	Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn Conn) error) error
@@ -122,6 +124,11 @@ func callError(err error) error {
 // ActiveAccount implements trading.Broker.
 func (o *Orders) ActiveAccount(ctx context.Context, userID string) (Account, error) {
 	return o.s.ActiveAccount(ctx, userID)
+}
+
+// Warm implements trading.Broker.
+func (o *Orders) Warm(ctx context.Context, userID string) error {
+	return o.s.Warm(ctx, userID)
 }
 
 // ResolveContract implements trading.Broker with IBKR's US stock listing.

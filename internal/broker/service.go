@@ -114,6 +114,11 @@ func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Con
 	return s.cache.Do(ctx, userID, fn)
 }
 
+// Warm makes the user's session ready; see Cache.Warm.
+func (s *Service) Warm(ctx context.Context, userID string) error {
+	return s.cache.Warm(ctx, userID)
+}
+
 // loadActive reads the user's active connection and decrypts and parses
 // its credentials for one handshake. The caller drops them right after.
 // The saved row was checked when it was saved (ibkr.ParseSavedCredentials).
@@ -121,22 +126,18 @@ func (s *Service) Do(ctx context.Context, userID string, fn func(ctx context.Con
 // secret is taken from it (see knownSecret); the secret to remember is
 // returned either way.
 func (s *Service) loadActive(ctx context.Context, userID string, known knownSecret) (Conn, *ibkr.Credentials, knownSecret, error) {
-	var mode Mode
-	var row sealedRow
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		m, _, err := activeModeTx(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		mode = m
-		row, err = scanSealed(tx.QueryRow(ctx, selectSealed+` WHERE user_id = $1 AND mode = $2`, userID, string(mode)))
-		return err
-	})
+	// One statement: every handshake reads it, and a burst of cold
+	// tenants reads it thousands of times at once.
+	row, err := scanSealed(s.pool.QueryRow(ctx, selectSealed+` WHERE user_id = $1 AND mode = `+activeModeSQL, userID))
+	mode := row.mode
 	if errors.Is(err, pgx.ErrNoRows) {
+		if mode, err = s.ActiveMode(ctx, userID); err != nil {
+			return Conn{}, nil, knownSecret{}, errs.Wrap(fmt.Errorf("load connection: %w", err), errs.Unavailable, "the broker connection could not be read")
+		}
 		return Conn{}, nil, knownSecret{}, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
 	}
 	if err != nil {
-		return Conn{}, nil, knownSecret{}, errs.Wrap(fmt.Errorf("load %s connection: %w", mode, err), errs.Unavailable, "the broker connection could not be read")
+		return Conn{}, nil, knownSecret{}, errs.Wrap(fmt.Errorf("load connection: %w", err), errs.Unavailable, "the broker connection could not be read")
 	}
 	o, err := s.open(userID, row)
 	if err != nil {
@@ -187,18 +188,15 @@ func (s *Service) ActiveAccount(ctx context.Context, userID string) (Account, er
 	if st, ok := s.cache.conn(userID); ok {
 		return Account{Mode: st.Mode, ID: st.AccountID, Masked: MaskAccountID(st.AccountID)}, nil
 	}
-	var mode Mode
+	var m string
 	var sealed []byte
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		m, _, err := activeModeTx(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		mode = m
-		return tx.QueryRow(ctx, `SELECT account_id FROM broker_connections WHERE user_id = $1 AND mode = $2`,
-			userID, string(mode)).Scan(&sealed)
-	})
+	err := s.pool.QueryRow(ctx, `SELECT mode, account_id FROM broker_connections WHERE user_id = $1 AND mode = `+activeModeSQL,
+		userID).Scan(&m, &sealed)
+	mode := Mode(m)
 	if errors.Is(err, pgx.ErrNoRows) {
+		if mode, err = s.ActiveMode(ctx, userID); err != nil {
+			return Account{}, fmt.Errorf("active account: %w", err)
+		}
 		return Account{}, errs.E(errs.BrokerNotConnected, "no %s IBKR connection is saved: add it under Settings → Broker", mode)
 	}
 	if err != nil {

@@ -186,6 +186,10 @@ func (s *Service) loadSealed(ctx context.Context, userID string, mode Mode) (sea
 	return r, nil
 }
 
+// activeModeSQL is the user's active mode ($1 is the user) as activeModeTx
+// reads it, for a statement that needs it in the same snapshot.
+const activeModeSQL = `coalesce((SELECT active_mode FROM broker_settings WHERE user_id = $1), 'paper')`
+
 // activeModeTx returns the user's active mode (the one set, else paper)
 // and whether one was set.
 func activeModeTx(ctx context.Context, q pgx.Tx, userID string) (Mode, bool, error) {

@@ -152,6 +152,12 @@ type Broker interface {
 	// without calling the broker; errs.BrokerNotConnected when there is
 	// none.
 	ActiveAccount(ctx context.Context, userID string) (Account, error)
+	// Warm makes the user's session ready for orders (for a cold one: the
+	// handshake, the brokerage session, the accounts) and places nothing;
+	// a ready session costs no call. The confirm calls it before taking
+	// the account's lock, so that no lock and no pooled connection is
+	// held while a session is made.
+	Warm(ctx context.Context, userID string) error
 	// ResolveContract returns the ticker's US stock listing; a ticker
 	// without exactly one is errs.BrokerOrderRejected.
 	ResolveContract(ctx context.Context, userID, ticker string) (Contract, error)
@@ -244,6 +250,9 @@ var errNoBroker = errs.E(errs.BrokerNotConnected, "this server has no broker acc
 func (NoBroker) ActiveAccount(context.Context, string) (Account, error) {
 	return Account{}, errNoBroker
 }
+
+// Warm implements Broker.
+func (NoBroker) Warm(context.Context, string) error { return errNoBroker }
 
 // ResolveContract implements Broker.
 func (NoBroker) ResolveContract(context.Context, string, string) (Contract, error) {

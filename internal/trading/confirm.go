@@ -127,9 +127,11 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context {
 		return l.Str("confirmation", id).Str("mode", string(p.Broker.Mode))
 	})
-	// The contract first: its lookup places nothing, and the lock's
-	// connection is then the only one an order holds while it is sent. A
-	// failed lookup fails the confirmation once it is recorded.
+	// The session, then the contract: neither places anything, and the
+	// lock's connection is then the only one an order holds while it is
+	// sent, never through a handshake (see warm). A failed lookup fails
+	// the confirmation once it is recorded.
+	s.warm(ctx, userID)
 	lo := &lockedOrder{accountID: p.accountID}
 	lo.conid, lo.conidErr = s.conid(ctx, userID, p.Ticker)
 	s.markInflight(id, true)

@@ -58,6 +58,11 @@ func printResult(res *result) {
 	fmt.Printf("   simulator: %d requests, %d handshakes (%.0f/s while they ran), %d tickles (%.1f/s), %d × 429, %d penalty box, %d sessions expired idle\n",
 		sim.Requests, sim.Handshakes, res.hsPerSec, sim.Tickles, float64(sim.Tickles)/secs, sim.TooManyRequests, sim.PenaltyBox, sim.SessionsExpired)
 	fmt.Printf("   server handshakes %.0f; RSS %.1f MiB (peak %.1f MiB)\n", a.handshakes-b.handshakes, res.rss, res.peak)
+	fmt.Printf("   main pool: %.0f acquires waited for a connection, %.1f s waited in all\n", a.poolWaits-b.poolWaits, a.poolWaitSecs-b.poolWaitSecs)
+	if p := res.probe; len(p.lat) > 0 {
+		fmt.Printf("   unrelated work meanwhile (GET /readyz every 250 ms): %d probes, p50 %s ms, max %s ms, %d failed\n",
+			len(p.lat), ms(pct(p.lat, 0.5)), ms(p.lat[len(p.lat)-1]), p.failed)
+	}
 	for _, n := range res.notes {
 		fmt.Printf("   %s\n", n)
 	}
@@ -79,8 +84,8 @@ func printResult(res *result) {
 
 // printTable prints the summary as a Markdown table for BENCHMARKS.md.
 func printTable(rs []*result) {
-	fmt.Println("\n| scenario | last order at sim | p50 / p99 / max (ms) | CPU µs per confirm: server (PostgreSQL) | errors | orders = confirms | handshakes/s | tickles/s | 429 / penalty | RSS MiB (peak) | load before → after |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("\n| scenario | last order at sim | p50 / p99 / max (ms) | CPU µs per confirm: server (PostgreSQL) | errors | orders = confirms | handshakes/s | tickles/s | 429 / penalty | RSS MiB (peak) | /readyz meanwhile: p50 / max (failed) | load before → after |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		sim := r.after.sim.sub(r.before.sim)
 		srv, pg := r.after.serverCPU-r.before.serverCPU, r.after.pgCPU-r.before.pgCPU
@@ -101,8 +106,12 @@ func printTable(rs []*result) {
 		for _, v := range r.errors {
 			errs += v
 		}
-		fmt.Printf("| %s | %s | %s | %s | %d | %s | %.0f | %.1f | %d / %d | %.1f (%.1f) | %s → %s |\n",
+		probe := "–"
+		if p := r.probe; len(p.lat) > 0 {
+			probe = fmt.Sprintf("%s / %s ms (%d)", ms(pct(p.lat, 0.5)), ms(p.lat[len(p.lat)-1]), p.failed)
+		}
+		fmt.Printf("| %s | %s | %s | %s | %d | %s | %.0f | %.1f | %d / %d | %.1f (%.1f) | %s | %s → %s |\n",
 			r.name, last, lat, cpu, errs, orders, r.hsPerSec, float64(sim.Tickles)/r.wall.Seconds(),
-			sim.TooManyRequests, sim.PenaltyBox, r.rss, r.peak, r.before.load, r.after.load)
+			sim.TooManyRequests, sim.PenaltyBox, r.rss, r.peak, probe, r.before.load, r.after.load)
 	}
 }

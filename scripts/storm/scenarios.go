@@ -101,7 +101,10 @@ type meter struct {
 	serverCPU, pgCPU time.Duration
 	sim              simStats
 	handshakes       float64 // the servers' ordertune_ibkr_handshakes_total
-	load             string
+	// poolWaits and poolWaitSecs are the servers' main pools' acquires
+	// that waited for a connection, and the time they waited.
+	poolWaits, poolWaitSecs float64
+	load                    string
 }
 
 func (r *runner) read(ctx context.Context) meter {
@@ -112,6 +115,10 @@ func (r *runner) read(ctx context.Context) meter {
 	for _, t := range r.targets {
 		v, _ := metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
 		m.handshakes += v
+		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", "")
+		m.poolWaits += v
+		v, _ = metric(ctx, t, "ordertune_db_pool_acquire_wait_seconds_total", "")
+		m.poolWaitSecs += v
 	}
 	return m
 }
@@ -142,6 +149,61 @@ type result struct {
 	hsPerSec  float64 // simulator handshakes per second while they ran
 	rss, peak float64
 	notes     []string
+	// probe is what unrelated work saw meanwhile: GET /readyz (one query
+	// on the main pool, 2 s time-out) every 250 ms.
+	probe probeResult
+}
+
+// probeResult is the latencies of the probes and how many failed.
+type probeResult struct {
+	lat    []time.Duration
+	failed int
+}
+
+// probe sends GET /readyz to the first target every 250 ms until the
+// returned function is called, which reports the probes: what an
+// unrelated request (a readiness check, a page's query) waits meanwhile.
+func (r *runner) probe(ctx context.Context) func() probeResult {
+	var (
+		mu   sync.Mutex
+		res  probeResult
+		stop = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() {
+		tk := time.NewTicker(250 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+			wg.Go(func() {
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.targets[0]+"/readyz", nil)
+				resp, err := http.DefaultClient.Do(req)
+				d := time.Since(t0)
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				res.lat = append(res.lat, d)
+				if !ok {
+					res.failed++
+				}
+				mu.Unlock()
+			})
+		}
+	})
+	return func() probeResult {
+		close(stop)
+		wg.Wait()
+		slices.Sort(res.lat)
+		return res
+	}
 }
 
 func pct(l []time.Duration, p float64) time.Duration {
@@ -167,6 +229,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	order := rand.Perm(len(tenants))
 	hs := r.watchHandshakes(ctx)
 	res.before = r.read(ctx)
+	pr := r.probe(ctx)
 	start := time.Now().Add(100 * time.Millisecond)
 	var wg sync.WaitGroup
 	for k, i := range order {
@@ -182,6 +245,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	}
 	wg.Wait()
 	res.wall = time.Since(start)
+	res.probe = pr()
 	res.after = r.read(ctx)
 	res.hsPerSec = hs()
 	res.rss, res.peak = r.rss()

@@ -180,6 +180,13 @@ func (b *SimBroker) Session(ctx context.Context, userID string) (Conn, error) {
 	return Conn{Session: sess, Account: u.account}, nil
 }
 
+// Warm implements broker.Sessions: the user's session is made when none
+// is cached.
+func (b *SimBroker) Warm(ctx context.Context, userID string) error {
+	_, err := b.Session(ctx, userID)
+	return err
+}
+
 // Do implements broker.Sessions with broker.Repairing: a refused session
 // is dropped and fn runs once more on a new one.
 func (b *SimBroker) Do(ctx context.Context, userID string, fn func(ctx context.Context, s *ibkr.Session, conn broker.Conn) error) error {
