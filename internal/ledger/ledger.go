@@ -18,7 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/logging"
@@ -58,6 +60,13 @@ type Config struct {
 	// the scheduled imports to include it (default 8 days: IBKR's
 	// executions reach 7 days back).
 	RecentOrders time.Duration
+	// Queue is the river client the imports after reconnects are queued
+	// on (Reconnected); nil queues none.
+	Queue *river.Client[pgx.Tx]
+	// ReconnectDelay is how long after a reconnect its import runs
+	// (default 10 s): a burst of reconnects makes one import, and IBKR
+	// lists what it filled while the session was away.
+	ReconnectDelay time.Duration
 }
 
 // The schedule's defaults (Config).
@@ -73,6 +82,8 @@ type Service struct {
 
 	mu        sync.Mutex
 	positions map[string]cachedPositions // by user id
+
+	reconnects chan reconnect // Reconnected → RunReconnects
 }
 
 type cachedPositions struct {
@@ -104,7 +115,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RecentOrders <= 0 {
 		cfg.RecentOrders = 8 * 24 * time.Hour
 	}
-	return &Service{cfg: cfg, pool: cfg.Pool, positions: map[string]cachedPositions{}}, nil
+	if cfg.ReconnectDelay <= 0 {
+		cfg.ReconnectDelay = defaultReconnectDelay
+	}
+	return &Service{cfg: cfg, pool: cfg.Pool, positions: map[string]cachedPositions{},
+		reconnects: make(chan reconnect, reconnectBacklog)}, nil
 }
 
 // logger returns ctx's logger (a request's or a job's), or the service's.
