@@ -81,7 +81,11 @@ func (s *Server) adminConfirmation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, conf)
+	d, err := s.confirmationDetail(c.Request().Context(), conf.UserID, conf)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
 }
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {

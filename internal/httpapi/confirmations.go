@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -28,8 +30,36 @@ func (s *Server) getConfirmation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	conf.UserID = ""
-	return c.JSON(http.StatusOK, conf)
+	d, err := s.confirmationDetail(c.Request().Context(), principal(c).UserID, conf)
+	if err != nil {
+		return err
+	}
+	d.UserID = ""
+	return c.JSON(http.StatusOK, d)
+}
+
+// confirmationDetail is a confirmation's single read: its status history
+// and the executions that filled its order, with their commissions.
+type confirmationDetail struct {
+	trading.Confirmation
+	Executions []ledger.Trade `json:"executions"`
+}
+
+// confirmationDetail adds the executions of the owner's order to conf;
+// none while the ledger is not configured on this server.
+func (s *Server) confirmationDetail(ctx context.Context, owner string, conf trading.Confirmation) (confirmationDetail, error) {
+	d := confirmationDetail{Confirmation: conf, Executions: []ledger.Trade{}}
+	if s.ledger == nil {
+		return d, nil
+	}
+	execs, err := s.ledger.OrderExecutions(ctx, owner, conf.ID)
+	if err != nil {
+		return d, err
+	}
+	if execs != nil {
+		d.Executions = execs
+	}
+	return d, nil
 }
 
 // cancelConfirmation asks IBKR to cancel the order: 202, because IBKR
