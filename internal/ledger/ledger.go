@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,7 +84,8 @@ type Service struct {
 	mu        sync.Mutex
 	positions map[string]cachedPositions // by user id
 
-	reconnects chan reconnect // Reconnected → RunReconnects
+	reconnects        chan reconnect // Reconnected → RunReconnects
+	droppedReconnects atomic.Int64   // reconnects the full backlog refused
 }
 
 type cachedPositions struct {

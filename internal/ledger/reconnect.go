@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -59,7 +60,8 @@ type reconnect struct {
 
 // Reconnected queues an import of the user's executions in mode after
 // ReconnectDelay, because the user's IBKR session was just re-established
-// for why. It never blocks and never calls IBKR or the database: when the
+// for why; users without recent orders are left to the sweeps
+// (queueReconnects). It never blocks and never calls IBKR or the database: when the
 // backlog is full (thousands of tenants reconnecting at once, after IBKR's
 // restart) the reconnect is dropped with a warning, and the next sweep
 // imports the tenant.
@@ -70,8 +72,7 @@ func (s *Service) Reconnected(userID string, mode trading.Mode, why string) {
 	select {
 	case s.reconnects <- reconnect{userID: userID, mode: mode, reason: why}:
 	default:
-		s.cfg.Log.Warn().Str("user", userID).Str("mode", string(mode)).
-			Msg("ledger: too many reconnects at once; this tenant's executions wait for the next sweep")
+		s.droppedReconnects.Add(1) // logged by RunReconnects, once per batch
 	}
 }
 
@@ -99,17 +100,45 @@ func (s *Service) RunReconnects(ctx context.Context) {
 			s.cfg.Log.Warn().Err(err).Int("tenants", len(batch)).
 				Msg("ledger: imports after reconnects not queued; the next sweep imports these tenants")
 		}
+		if n := s.droppedReconnects.Swap(0); n > 0 {
+			s.cfg.Log.Warn().Int64("tenants", n).
+				Msg("ledger: too many reconnects at once; these tenants' executions wait for the next sweep")
+		}
 	}
 }
 
-// queueReconnects inserts one job per (user, mode) of batch.
+// queueReconnects inserts one job per (user, mode) of batch, for the
+// users the sweeps import: those with a confirmation in RecentOrders.
+// After IBKR's nightly restart every active tenant reconnects at once, and
+// the jobs share a queue with notifications; a tenant without recent
+// orders has no fill that polling could have missed.
 func (s *Service) queueReconnects(ctx context.Context, batch []reconnect) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ids := make([]string, 0, len(batch))
+	for _, r := range batch {
+		ids = append(ids, r.userID)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT user_id::text FROM confirmations WHERE user_id = ANY($1::uuid[]) AND created_at >= $2`,
+		ids, s.cfg.Now().Add(-s.cfg.RecentOrders))
+	if err != nil {
+		return fmt.Errorf("queue imports after reconnects: %w", err)
+	}
+	recent, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("queue imports after reconnects: %w", err)
+	}
+	traded := make(map[string]bool, len(recent))
+	for _, u := range recent {
+		traded[u] = true
+	}
 	at := s.cfg.Now().Add(s.cfg.ReconnectDelay)
 	seen := map[reconnect]bool{}
 	jobs := make([]river.InsertManyParams, 0, len(batch))
 	for _, r := range batch {
 		key := reconnect{userID: r.userID, mode: r.mode}
-		if seen[key] {
+		if seen[key] || !traded[r.userID] {
 			continue
 		}
 		seen[key] = true
@@ -118,8 +147,9 @@ func (s *Service) queueReconnects(ctx context.Context, batch []reconnect) error 
 		jobs = append(jobs, river.InsertManyParams{
 			Args: ReconnectArgs{UserID: r.userID, Mode: string(r.mode), Reason: r.reason}, InsertOpts: &opts})
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	if len(jobs) == 0 {
+		return nil
+	}
 	if _, err := s.cfg.Queue.InsertMany(ctx, jobs); err != nil {
 		return fmt.Errorf("queue imports after reconnects: %w", err)
 	}

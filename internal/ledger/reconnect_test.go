@@ -40,7 +40,8 @@ func (w *world) reconnectJobs(t *testing.T, user string) map[string]int {
 // IBKR session is re-established, without waiting for a sweep (the queue
 // here has none): a burst of 25 reconnects on two replicas makes one
 // import job, a reconnect of a mode that is not the active one imports
-// nothing, and a reconnect after the import ran makes a new one.
+// nothing, a tenant without orders gets no job, and a reconnect after the
+// import ran makes a new one.
 func TestImportAfterReconnect(t *testing.T) {
 	w := newWorld(t, fastSim(), fastLimits())
 	user := w.subscriber(t, "", "40")
@@ -120,6 +121,10 @@ func TestImportAfterReconnect(t *testing.T) {
 		t.Errorf("a reconnect of the inactive mode imported %d executions", stored)
 	}
 
+	// A tenant without orders reconnecting has nothing polling missed.
+	idle := w.subscriber(t, "", "1")
+	jobs.Reconnected(idle, acct.Mode, "new")
+
 	var burst sync.WaitGroup
 	for i := range 25 {
 		burst.Add(1)
@@ -141,6 +146,10 @@ func TestImportAfterReconnect(t *testing.T) {
 	if got, want := w.reconnectJobs(t, user), map[string]int{string(other) + " completed": 1, string(acct.Mode) + " completed": 1}; len(got) != len(want) ||
 		got[string(acct.Mode)+" completed"] != 1 || got[string(other)+" completed"] != 1 {
 		t.Errorf("jobs after the burst = %v, want %v", got, want)
+	}
+
+	if got := w.reconnectJobs(t, idle); len(got) != 0 {
+		t.Errorf("the tenant without orders got import jobs %v", got)
 	}
 
 	// A later reconnect imports again.
