@@ -245,10 +245,12 @@ func previousVersion(t *testing.T) uint {
 	return prev
 }
 
-// waitHTTP polls url until it answers 200, failing if the server exits.
+// waitHTTP polls url until it answers 200, failing if the server exits. Its
+// two minutes bound a hang, not a speed: a loaded 2-core machine has taken
+// more than 30 s to migrate, seed and start a demo.
 func waitHTTP(t *testing.T, url string, done <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:
