@@ -36,8 +36,9 @@ type ReconnectArgs struct {
 func (ReconnectArgs) Kind() string { return "ledger.import_reconnect" }
 
 // InsertOpts makes one job per tenant and mode until it has run: a
-// reconnect while one waits or runs is folded into it (river requires
-// running among the unique states; that import has the new session).
+// reconnect while one waits is folded into it, and so is one while it
+// runs (river requires running among the unique states; the 30-minute
+// sweep covers that rare case).
 func (ReconnectArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
@@ -61,10 +62,10 @@ type reconnect struct {
 // Reconnected queues an import of the user's executions in mode after
 // ReconnectDelay, because the user's IBKR session was just re-established
 // for why; users without recent orders are left to the sweeps
-// (queueReconnects). It never blocks and never calls IBKR or the database: when the
-// backlog is full (thousands of tenants reconnecting at once, after IBKR's
-// restart) the reconnect is dropped with a warning, and the next sweep
-// imports the tenant.
+// (queueReconnects). It never blocks and never calls IBKR or the
+// database: when the backlog is full (thousands of tenants reconnecting at
+// once, after IBKR's restart) the reconnect is dropped with a warning, and
+// the next sweep imports the tenant.
 func (s *Service) Reconnected(userID string, mode trading.Mode, why string) {
 	if s.cfg.Queue == nil {
 		return
