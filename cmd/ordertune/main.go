@@ -38,7 +38,7 @@ func commands() map[string]command {
 		"migrate": {cmdMigrate, "migrate up|down|version: apply or inspect the schema"},
 		"sim":     {cmdSim, "sim [register]: the IBKR Web API simulator, or register a simulated consumer"},
 		"ibkr":    {cmdIBKR, "ibkr test-connection --creds FILE: check IBKR credentials step by step"},
-		"user":    {cmdUser, "user create --email E --role admin|subscriber: add an account (password on stdin)"},
+		"user":    {cmdUser, "user create --email E --role admin|subscriber: add an account (password on stdin or in --password-file)"},
 		"keys":    {cmdKeys, "keys generate|rotate|rewrap|audit-generate: master keys, rotation, online re-sealing; the audit signing key"},
 		"audit":   {cmdAudit, "audit verify [--checkpoints FILE]: check the audit hash chain, and against signed checkpoints"},
 		"devdb":   {cmdDevDB, "devdb -- CMD ARGS: run CMD with a throwaway PostgreSQL cluster (make test)"},

@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,4 +58,39 @@ func newReplication(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, r
 		return nil, nil, nil, err
 	}
 	return leases, &httpapi.Replication{Leases: leases, Ring: ring, OnForward: rm.Forwarded}, rm, nil
+}
+
+// boundURL is where the other replicas reach this one when
+// ORDERTUNE_INTERNAL_URL is unset: http:// and the address bound. An
+// address bound on every interface (0.0.0.0:8080 or [::]:8080, as in a
+// container) names no host another replica could reach — each would
+// forward to itself — so this machine's first global unicast address
+// (IPv4 first, from ifaddrs) stands in; with none, it is alone: loopback.
+func boundURL(bound net.Addr, ifaddrs func() ([]net.Addr, error)) string {
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return "http://" + bound.String()
+	}
+	host := "127.0.0.1"
+	if addrs, err := ifaddrs(); err == nil {
+		var v4, v6 net.IP
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || !ipn.IP.IsGlobalUnicast() {
+				continue
+			}
+			if ipn.IP.To4() != nil && v4 == nil {
+				v4 = ipn.IP.To4()
+			} else if ipn.IP.To4() == nil && v6 == nil {
+				v6 = ipn.IP
+			}
+		}
+		switch {
+		case v4 != nil:
+			host = v4.String()
+		case v6 != nil:
+			host = v6.String()
+		}
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }

@@ -361,7 +361,9 @@ func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Log
 	}
 	defer func() { stopWorkers(); wg.Wait() }()
 	if cfg.InternalURL == "" && svc.leases != nil {
-		svc.leases.SetURL("http://" + l.Addr().String()) // the port bound, when ADDR's was 0
+		u := boundURL(l.Addr(), net.InterfaceAddrs) // the port bound, when ADDR's was 0
+		svc.leases.SetURL(u)
+		log.Info().Str("internal_url", u).Msg("other replicas forward to this one at the address bound (ORDERTUNE_INTERNAL_URL is unset)")
 	}
 	log.Info().Str("addr", l.Addr().String()).Str("url", cfg.PublicURL).Msg("listening")
 	if ready != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -54,18 +56,28 @@ func authSweeper(svc *auth.Service) func(ctx context.Context) {
 
 func cmdUser(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: ordertune user create --email E --role admin|subscriber  (password on stdin)")
+		return errors.New(userUsage)
 	}
 	fs := newFlagSet(a, "user create")
 	email := fs.String("email", "", "the account's email address")
 	role := fs.String("role", "", "admin or subscriber")
+	pwFile := fs.String("password-file", "", "read the password from the first line of FILE instead of stdin (containers, scripts)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if *email == "" || *role == "" || fs.NArg() > 0 {
-		return errors.New("usage: ordertune user create --email E --role admin|subscriber  (password on stdin)")
+		return errors.New(userUsage)
 	}
-	pw, err := readPassword(a)
+	in, source := a.stdin, "stdin"
+	if *pwFile != "" {
+		f, err := os.Open(*pwFile)
+		if err != nil {
+			return fmt.Errorf("--password-file: %w", err)
+		}
+		defer f.Close()
+		in, source = f, *pwFile
+	}
+	pw, err := readPassword(in, source)
 	if err != nil {
 		return err
 	}
@@ -74,7 +86,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("--role %q: want admin or subscriber", *role)
 	}
 	if err := auth.CheckPassword("password", pw); err != nil {
-		return fmt.Errorf("password on stdin: %s", userMessage(err))
+		return fmt.Errorf("password in %s: %s", source, userMessage(err))
 	}
 	cfg, err := config.Load(a.getenv, false)
 	if err != nil {
@@ -104,12 +116,16 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// readPassword reads the first line of stdin, so `echo pw | ordertune …`
-// and a password file both work; only the line ending is removed.
-func readPassword(a *app) (string, error) {
-	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+// userUsage is the usage line of `ordertune user`.
+const userUsage = "usage: ordertune user create --email E --role admin|subscriber [--password-file FILE]  (else the password on stdin)"
+
+// readPassword reads the first line of r, so `echo pw | ordertune …`, a
+// redirected file and --password-file all work; only the line ending is
+// removed. source names r in errors.
+func readPassword(r io.Reader, source string) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil && line == "" {
-		return "", errors.New("no password on stdin")
+		return "", fmt.Errorf("no password in %s", source)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +15,15 @@ import (
 func TestUserCreate(t *testing.T) {
 	url := pgtest.DB(t)
 	const pw = "operator-chosen pw"
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "admin_password")
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	emptyFile := filepath.Join(dir, "empty")
+	if err := os.WriteFile(emptyFile, nil, 0o400); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -24,6 +35,10 @@ func TestUserCreate(t *testing.T) {
 		{"bad role", []string{"user", "create", "--email", "x@example.com", "--role", "root"}, pw + "\n", "admin or subscriber"},
 		{"short password", []string{"user", "create", "--email", "x@example.com", "--role", "admin"}, "short\n", "8 to 128"},
 		{"no password", []string{"user", "create", "--email", "x@example.com", "--role", "admin"}, "", "no password"},
+		// A one-shot container has no stdin to pipe into (docker-compose.yml).
+		{"password file", []string{"user", "create", "--email", "file@example.com", "--role", "admin", "--password-file", pwFile}, "ignored stdin\n", ""},
+		{"password file missing", []string{"user", "create", "--email", "y@example.com", "--role", "admin", "--password-file", filepath.Join(dir, "nope")}, pw + "\n", "--password-file"},
+		{"password file empty", []string{"user", "create", "--email", "y@example.com", "--role", "admin", "--password-file", emptyFile}, pw + "\n", "no password in " + emptyFile},
 		{"no email", []string{"user", "create", "--role", "admin"}, pw + "\n", "usage"},
 		{"no subcommand", []string{"user"}, "", "usage"},
 	}
@@ -51,11 +66,16 @@ func TestUserCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := svc.Login(context.Background(), "ops@example.com", pw, "")
-	if err != nil {
-		t.Fatalf("sign in with the created account: %v", err)
+	for _, email := range []string{"ops@example.com", "file@example.com"} {
+		res, err := svc.Login(context.Background(), email, pw, "")
+		if err != nil {
+			t.Fatalf("sign in with the created account %s: %v", email, err)
+		}
+		if res.User.Role != auth.Admin || res.MFA != auth.MFAEnroll {
+			t.Errorf("created account %+v, mfa %q; want an admin who enrols at first sign-in", res.User, res.MFA)
+		}
 	}
-	if res.User.Role != auth.Admin || res.MFA != auth.MFAEnroll {
-		t.Errorf("created account %+v, mfa %q; want an admin who enrols at first sign-in", res.User, res.MFA)
+	if _, err := svc.Login(context.Background(), "y@example.com", pw, ""); err == nil {
+		t.Error("an account was created although its password file was missing or empty")
 	}
 }

@@ -77,17 +77,11 @@ func servedElsewhere(err error) bool {
 // LeaseLost drops the cached session of a lease this replica lost (package
 // lease's OnLost): it must not tickle or place orders on it any more.
 func (c *Cache) LeaseLost(k lease.Key) {
-	c.mu.Lock()
-	t := c.tenants[k.UserID]
-	c.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if string(t.conn.Mode) == k.Mode {
-		c.disown(t)
-	}
+	c.withCached(k.UserID, func(t *tenant) {
+		if string(t.conn.Mode) == k.Mode {
+			c.disown(t)
+		}
+	})
 }
 
 // releaseLeases gives up this replica's leases on userID's sessions after

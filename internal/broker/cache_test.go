@@ -8,23 +8,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
-
-// waitFor polls cond until it holds; the deadline only bounds a broken
-// test, it asserts no timing.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func sameLST(a, b *ibkr.Session) bool {
 	return a != nil && b != nil && a.Token().Value == b.Token().Value
@@ -32,6 +20,28 @@ func sameLST(a, b *ibkr.Session) bool {
 
 // mustAccounts proves a session works end to end: an /iserver call that
 // needs a live LST, an open brokerage session and accounts queried.
+// wantHandshakes fails the test unless the simulator has seen want live
+// session token handshakes; when says at what point of the test.
+func (e *env) wantHandshakes(t *testing.T, want int64, when string) {
+	t.Helper()
+	if when == "" {
+		when = "so far"
+	}
+	if got := e.sim.handshakes.Load(); got != want {
+		t.Errorf("handshakes %s = %d, want %d", when, got, want)
+	}
+}
+
+// warmSession connects a user to DU1234567 and calls IBKR once through the
+// cache, which leaves the user's session cached and ready.
+func (e *env) warmSession(t *testing.T, ctx context.Context) (string, Input, *Cache) {
+	t.Helper()
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+	return u, in, c
+}
+
 func mustAccounts(t *testing.T, ctx context.Context, c *Cache, u string) {
 	t.Helper()
 	err := c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
@@ -76,9 +86,7 @@ func TestSingleFlight(t *testing.T) {
 			t.Fatalf("request %d got another live session token", i)
 		}
 	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes at the simulator = %d, want exactly 1", got)
-	}
+	e.wantHandshakes(t, 1, "")
 	if got := c.Handshakes(); got != 1 {
 		t.Errorf("handshakes counted by the cache = %d, want 1", got)
 	}
@@ -87,9 +95,7 @@ func TestSingleFlight(t *testing.T) {
 		t.Errorf("conn (-want +got):\n%s", diff)
 	}
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("a warm call made a handshake: %d", got)
-	}
+	e.wantHandshakes(t, 1, "after a warm call")
 }
 
 func TestNoConnectionAndFailureBackoff(t *testing.T) {
@@ -112,9 +118,7 @@ func TestNoConnectionAndFailureBackoff(t *testing.T) {
 			t.Fatalf("attempt %d: %v, want %s", i, err, errs.BrokerConsumerNotRecognized)
 		}
 	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes during the back-off = %d, want 1 (the failure is remembered)", got)
-	}
+	e.wantHandshakes(t, 1, "during the back-off (the failure is remembered)")
 	if st, _ := c.State(u); st.State != StateFailed || st.LastError != errs.BrokerConsumerNotRecognized {
 		t.Errorf("state = %+v, want failed with %s", st, errs.BrokerConsumerNotRecognized)
 	}
@@ -129,9 +133,7 @@ func TestNoConnectionAndFailureBackoff(t *testing.T) {
 	if _, _, err := c.Session(ctx, u); err != nil {
 		t.Fatalf("after the back-off: %v", err)
 	}
-	if got := e.sim.handshakes.Load(); got != 2 {
-		t.Errorf("handshakes = %d, want 2", got)
-	}
+	e.wantHandshakes(t, 2, "")
 	mustAccounts(t, ctx, c, u)
 }
 
@@ -160,9 +162,7 @@ func TestUnreachableIBKRIsRetriedAtOnce(t *testing.T) {
 		t.Fatalf("the first request after IBKR came back: %v, want a session", err)
 	}
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes that reached IBKR = %d, want 1", got)
-	}
+	e.wantHandshakes(t, 1, "that reached IBKR")
 }
 
 func TestRenewalBeforeExpiry(t *testing.T) {
@@ -200,7 +200,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 	if s, _, err := c.Session(ctx, u); err != nil || !sameLST(s, s1) {
 		t.Fatalf("at the renewal time: %v, same LST %v", err, sameLST(s, s1))
 	}
-	waitFor(t, "the renewal", func() bool {
+	clocktest.WaitFor(t, "the renewal", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 2 && st.State == StateReady && st.LSTExpiresAt.After(t0.Add(10*time.Minute))
 	})
@@ -218,7 +218,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 	if s := c.sweep(ctx); s.repairs != 1 {
 		t.Errorf("sweep repairs = %d, want 1 renewal", s.repairs)
 	}
-	waitFor(t, "the keep-alive renewal", func() bool {
+	clocktest.WaitFor(t, "the keep-alive renewal", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 3 && st.State == StateReady
 	})
@@ -305,7 +305,7 @@ func TestInvalidationOnChange(t *testing.T) {
 		}
 		done <- conn
 	}()
-	waitFor(t, "the slow handshake to start", func() bool { return e.sim.handshakes.Load() > before })
+	clocktest.WaitFor(t, "the slow handshake to start", func() bool { return e.sim.handshakes.Load() > before })
 	if _, err := e.svc.Save(ctx, u, Paper, third, Actor{}); err != nil {
 		t.Fatal(err)
 	}
@@ -313,16 +313,21 @@ func TestInvalidationOnChange(t *testing.T) {
 		t.Errorf("waiter got consumer %s, want the newest %s", conn.ConsumerKey, third.ConsumerKey)
 	}
 
-	// Switching the active mode and deleting drop it too.
+	// Switching the active mode and deleting drop it too, and leave nothing
+	// to connect with.
+	wantDropped := func(after string) {
+		t.Helper()
+		if _, ok := c.State(u); ok {
+			t.Errorf("session still cached after %s", after)
+		}
+		if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerNotConnected) {
+			t.Errorf("session after %s: %v, want %s", after, err, errs.BrokerNotConnected)
+		}
+	}
 	if err := e.svc.SetActive(ctx, u, Live, Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.State(u); ok {
-		t.Error("session still cached after the active mode changed")
-	}
-	if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerNotConnected) {
-		t.Errorf("live mode without live credentials: %v, want %s", err, errs.BrokerNotConnected)
-	}
+	wantDropped("the active mode changed to live, which has no credentials")
 	if err := e.svc.SetActive(ctx, u, Paper, Actor{}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,55 +337,40 @@ func TestInvalidationOnChange(t *testing.T) {
 	if err := e.svc.Delete(ctx, u, Paper, Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.State(u); ok {
-		t.Error("session still cached after the credentials were deleted")
-	}
-	if _, _, err := c.Session(ctx, u); !errs.Is(err, errs.BrokerNotConnected) {
-		t.Errorf("after delete: %v, want %s", err, errs.BrokerNotConnected)
-	}
+	wantDropped("the credentials were deleted")
 }
 
 func TestRecoveryAfterSimulatorRestart(t *testing.T) {
 	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
-	u, _ := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, _, c := e.warmSession(t, ctx)
 
 	// IBKR restarts: every token and brokerage session is forgotten. The
 	// first call gets a 401, which makes one new handshake, and succeeds.
 	e.sim.restart()
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 2 {
-		t.Errorf("handshakes = %d, want 2", got)
-	}
+	e.wantHandshakes(t, 2, "")
 
 	// Again, found by the keep-alive instead of a request.
 	e.sim.restart()
 	e.clock.Advance(2 * time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the keep-alive to recover", func() bool {
+	clocktest.WaitFor(t, "the keep-alive to recover", func() bool {
 		st, _ := c.State(u)
 		return e.sim.handshakes.Load() == 3 && st.State == StateReady
 	})
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 3 {
-		t.Errorf("handshakes = %d, want 3", got)
-	}
+	e.wantHandshakes(t, 3, "")
 }
 
 func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, in, c := e.warmSession(t, ctx)
 
 	e.sim.fault(map[string]any{"path": "/iserver/accounts", "kind": "invalid_lst", "count": 1, "consumer_key": in.ConsumerKey})
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 2 {
-		t.Errorf("handshakes after one 401 = %d, want 2", got)
-	}
+	e.wantHandshakes(t, 2, "after one 401")
 
 	// IBKR keeps refusing, after the handshake budget's interval: exactly
 	// one more handshake, then the error.
@@ -393,9 +383,7 @@ func TestUnauthorizedMakesOneNewHandshake(t *testing.T) {
 	if !errs.Is(err, errs.BrokerTokenExpired) {
 		t.Errorf("persistent 401: %v, want %s", err, errs.BrokerTokenExpired)
 	}
-	if got := e.sim.handshakes.Load(); got != 3 {
-		t.Errorf("handshakes after a persistent 401 = %d, want 3", got)
-	}
+	e.wantHandshakes(t, 3, "after a persistent 401")
 }
 
 // The allowlisted reply questions are suppressed in each new brokerage
@@ -450,9 +438,7 @@ func TestActiveAccount(t *testing.T) {
 	if _, err := e.svc.ActiveAccount(ctx, e.user()); !errs.Is(err, errs.BrokerNotConnected) {
 		t.Errorf("no connection: %v", err)
 	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d; ActiveAccount must not call IBKR", got)
-	}
+	e.wantHandshakes(t, 1, "after ActiveAccount, which must not call IBKR")
 }
 
 // The decrypted keys and the access token secret are dropped (the secret's

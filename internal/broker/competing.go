@@ -132,13 +132,5 @@ func heldElsewhere(ctx context.Context, sess *ibkr.Session, known bool) bool {
 // forgetFailure drops the user's remembered failure, so the next request
 // tries again at once (a setting that caused it changed).
 func (c *Cache) forgetFailure(userID string) {
-	c.mu.Lock()
-	t := c.tenants[userID]
-	c.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	t.failErr, t.failUntil = nil, time.Time{}
-	t.mu.Unlock()
+	c.withCached(userID, func(t *tenant) { t.failErr, t.failUntil = nil, time.Time{} })
 }

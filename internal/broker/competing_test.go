@@ -11,7 +11,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestCompetingLogin: another login takes the user's brokerage session
@@ -35,19 +34,9 @@ func TestCompetingLogin(t *testing.T) {
 		return nil
 	}
 	c := e.svc.Cache()
-	acct, err := e.svc.ActiveAccount(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	contract, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	buy := e.buyer(t, ctx, u, "comp-")
 	place := func() error {
-		n++
-		_, err := e.svc.Orders().PlaceOrder(ctx, u, trading.Order{Account: acct, Conid: contract.Conid, COID: "comp-" + string(rune('a'+n)),
-			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+		_, err := buy()
 		return err
 	}
 	compete := func() {

@@ -24,6 +24,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -227,4 +228,38 @@ func ctxT(t testing.TB) context.Context {
 func pemOf(t testing.TB, k *rsa.PrivateKey) string {
 	t.Helper()
 	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+}
+
+// buyer returns a function that places, for u, a market order for one AAPL
+// share in u's active account under a new cOID each time (coidPrefix
+// followed by b, c, ...).
+func (e *env) buyer(t testing.TB, ctx context.Context, u, coidPrefix string) func() (trading.OrderState, error) {
+	t.Helper()
+	acct, err := e.svc.ActiveAccount(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	return func() (trading.OrderState, error) {
+		n++
+		return e.svc.Orders().PlaceOrder(ctx, u, trading.Order{Account: acct, Conid: contract.Conid, COID: coidPrefix + string(rune('a'+n)),
+			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+	}
+}
+
+// wantCount fails the test unless query, a count(*), counts want rows;
+// what names them.
+func (e *env) wantCount(t testing.TB, want int, what, query string, args ...any) {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("%s = %d, want %d", what, n, want)
+	}
 }

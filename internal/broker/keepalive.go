@@ -79,29 +79,34 @@ func (t *tenant) state(now time.Time) SessionState {
 // State returns the user's cached session state, and false when nothing is
 // cached for the user.
 func (c *Cache) State(userID string) (SessionState, bool) {
-	c.mu.Lock()
-	t := c.tenants[userID]
-	c.mu.Unlock()
-	if t == nil {
-		return SessionState{}, false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.state(c.cfg.Now()), true
+	var st SessionState
+	ok := c.withCached(userID, func(t *tenant) { st = t.state(c.cfg.Now()) })
+	return st, ok
 }
 
-// conn returns the connection of the user's cached session, when one is
-// installed.
+// conn returns the connection of the user's cached session, and whether
+// one is installed.
 func (c *Cache) conn(userID string) (Conn, bool) {
+	var conn Conn
+	installed := false
+	c.withCached(userID, func(t *tenant) { conn, installed = t.conn, t.tok.Value != "" && t.conn.AccountID != "" })
+	return conn, installed
+}
+
+// withCached runs fn with the user's cached tenant locked, and reports
+// whether one was cached: fn does not run otherwise. Unlike tenant, it
+// never adds one.
+func (c *Cache) withCached(userID string, fn func(*tenant)) bool {
 	c.mu.Lock()
 	t := c.tenants[userID]
 	c.mu.Unlock()
 	if t == nil {
-		return Conn{}, false
+		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.conn, t.tok.Value != "" && t.conn.AccountID != ""
+	fn(t)
+	return true
 }
 
 // States returns every cached tenant's session state, by user id (GET

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/logging/logtest"
@@ -18,37 +19,29 @@ import (
 func TestLostBrokerageSessionIsReopened(t *testing.T) {
 	e := newEnv(t, envOptions{fake: true, sim: ibkrsim.Config{SessionIdleTimeout: 6 * time.Minute}})
 	ctx := ctxT(t)
-	u, _ := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, _, c := e.warmSession(t, ctx)
 
 	// Nobody tickled for 7 minutes: IBKR closed the brokerage session, and
 	// the next tickle says authenticated:false.
 	e.clock.Advance(7 * time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the brokerage session to be reopened", func() bool {
+	clocktest.WaitFor(t, "the brokerage session to be reopened", func() bool {
 		st, _ := c.State(u)
 		return st.State == StateReady && st.LastTickleAt != nil
 	})
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1: a lost brokerage session needs a re-init, not a new LST", got)
-	}
+	e.wantHandshakes(t, 1, "after the repair (a lost brokerage session needs a re-init, not a new LST)")
 
 	// "no bridge" on a request is repaired the same way.
 	e.clock.Advance(7 * time.Minute)
 	mustAccounts(t, ctx, c, u)
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1", got)
-	}
+	e.wantHandshakes(t, 1, "")
 }
 
 func TestCompetingSessionDetected(t *testing.T) {
 	e := newEnv(t, envOptions{fake: true})
 	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, in, c := e.warmSession(t, ctx)
 
 	// Another login takes the brokerage session.
 	e.sim.fault(map[string]any{"path": "/tickle", "kind": "competing", "count": 1, "consumer_key": in.ConsumerKey})
@@ -89,17 +82,13 @@ func TestCompetingSessionDetected(t *testing.T) {
 	if st, _ := c.State(u); st.State != StateReady || st.Competing {
 		t.Errorf("after the user's request: %+v, want ready", st)
 	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1", got)
-	}
+	e.wantHandshakes(t, 1, "")
 }
 
 func TestKeepAliveSupervisor(t *testing.T) {
 	e := newEnv(t, envOptions{cache: CacheConfig{TickleEvery: 40 * time.Millisecond}})
 	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, in, c := e.warmSession(t, ctx)
 
 	// The first tickles fail; the supervisor carries on.
 	e.sim.fault(map[string]any{"path": "/tickle", "kind": "status", "value": 500, "count": 3, "consumer_key": in.ConsumerKey})
@@ -109,7 +98,7 @@ func TestKeepAliveSupervisor(t *testing.T) {
 		defer close(done)
 		c.Run(runCtx, zerolog.Nop())
 	}()
-	waitFor(t, "a good tickle after the failures", func() bool {
+	clocktest.WaitFor(t, "a good tickle after the failures", func() bool {
 		st, _ := c.State(u)
 		return e.sim.tickles.Load() >= 4 && st.LastError == "" && st.LastTickleAt != nil
 	})
@@ -142,7 +131,7 @@ func TestSupervisorSurvivesPanics(t *testing.T) {
 		defer close(done)
 		c.Run(ctx, zerolog.New(&logs))
 	}()
-	waitFor(t, "passes after the panics", func() bool {
+	clocktest.WaitFor(t, "passes after the panics", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return calls >= 8
@@ -163,9 +152,7 @@ func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 		return now.Add(time.Hour), restarting.Load()
 	}}})
 	ctx := ctxT(t)
-	u, _ := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, _, c := e.warmSession(t, ctx)
 
 	restarting.Store(true)
 	e.sim.sim.Load().StartMaintenance()
@@ -183,7 +170,7 @@ func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 	inits := e.sim.inits.Load()
 	e.clock.Advance(time.Minute)
 	c.sweep(ctx)
-	waitFor(t, "the keep-alive to re-open the brokerage session after the restart", func() bool {
+	clocktest.WaitFor(t, "the keep-alive to re-open the brokerage session after the restart", func() bool {
 		st, _ := c.State(u)
 		return e.sim.inits.Load() == inits+1 && st.State == StateReady
 	})
@@ -192,7 +179,5 @@ func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 	if got := e.sim.inits.Load(); got != inits+1 {
 		t.Errorf("brokerage session opened %d times after the restart, want once (by the keep-alive)", got-inits)
 	}
-	if got := e.sim.handshakes.Load(); got != 1 {
-		t.Errorf("handshakes = %d, want 1: the restart ends the brokerage session, not the LST", got)
-	}
+	e.wantHandshakes(t, 1, "after the restart (it ends the brokerage session, not the LST)")
 }

@@ -238,13 +238,10 @@ func (o *Orders) LiveOrders(ctx context.Context, userID string) ([]trading.Order
 		if err != nil {
 			return err
 		}
-		out = out[:0]
-		for _, l := range list {
-			if l.Account == "" || strings.EqualFold(l.Account, conn.AccountID) {
-				out = append(out, trading.OrderState{OrderID: l.OrderID, COID: l.OrderRef, Status: l.Status,
-					Filled: string(l.FilledQuantity), AvgPrice: string(l.AvgPrice)})
-			}
-		}
+		out = ofAccount(conn, list, func(l ibkr.LiveOrder) string { return l.Account }, func(l ibkr.LiveOrder) trading.OrderState {
+			return trading.OrderState{OrderID: l.OrderID, COID: l.OrderRef, Status: l.Status,
+				Filled: string(l.FilledQuantity), AvgPrice: string(l.AvgPrice)}
+		})
 		return nil
 	})
 	if err != nil {
@@ -263,18 +260,14 @@ func (o *Orders) Executions(ctx context.Context, userID string, days int) ([]tra
 			if err != nil {
 				return err
 			}
-			out = out[:0]
-			for _, t := range list {
-				if t.Account != "" && !strings.EqualFold(t.Account, conn.AccountID) {
-					continue
-				}
+			out = ofAccount(conn, list, func(t ibkr.Trade) string { return t.Account }, func(t ibkr.Trade) trading.Execution {
 				e := trading.Execution{ID: t.ExecutionID, OrderID: t.OrderID, COID: t.OrderRef, Symbol: t.Symbol, Conid: t.Conid,
 					Side: side(t.Side), Quantity: string(t.Size), Price: string(t.Price), Commission: string(t.Commission)}
 				if t.TradeTimeMS > 0 {
 					e.At = time.UnixMilli(t.TradeTimeMS).UTC()
 				}
-				out = append(out, e)
-			}
+				return e
+			})
 			return nil
 		})
 	})
@@ -283,6 +276,19 @@ func (o *Orders) Executions(ctx context.Context, userID string, days int) ([]tra
 	}
 	slices.SortStableFunc(out, func(a, b trading.Execution) int { return a.At.Compare(b.At) })
 	return out, nil
+}
+
+// ofAccount converts with conv the entries of list that belong to conn's
+// account: IBKR may answer for every account of the login, and an entry
+// that names no account is taken as the account's.
+func ofAccount[W, T any](conn Conn, list []W, account func(W) string, conv func(W) T) []T {
+	var out []T
+	for _, w := range list {
+		if a := account(w); a == "" || strings.EqualFold(a, conn.AccountID) {
+			out = append(out, conv(w))
+		}
+	}
+	return out
 }
 
 // side spells IBKR's "B"/"S" as BUY/SELL.

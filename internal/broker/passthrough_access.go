@@ -11,13 +11,9 @@ func (c *Cache) Current(userID string, sess *ibkr.Session) bool {
 	if sess == nil {
 		return false
 	}
-	c.mu.Lock()
-	t := c.tenants[userID]
-	c.mu.Unlock()
-	if t == nil {
-		return false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return !t.dropped && !t.lstBad && t.tok.Value != "" && sess.Token().Value == t.tok.Value
+	current := false
+	c.withCached(userID, func(t *tenant) {
+		current = !t.dropped && !t.lstBad && t.tok.Value != "" && sess.Token().Value == t.tok.Value
+	})
+	return current
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"strings"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -19,15 +18,11 @@ func (o *Orders) Positions(ctx context.Context, userID string) ([]trading.Positi
 			if err != nil {
 				return err
 			}
-			out = out[:0]
-			for _, p := range list {
-				if p.Account != "" && !strings.EqualFold(p.Account, conn.AccountID) {
-					continue
-				}
-				out = append(out, trading.Position{Conid: p.Conid, Ticker: p.Ticker, Quantity: string(p.Quantity),
+			out = ofAccount(conn, list, func(p ibkr.Position) string { return p.Account }, func(p ibkr.Position) trading.Position {
+				return trading.Position{Conid: p.Conid, Ticker: p.Ticker, Quantity: string(p.Quantity),
 					AvgCost: string(p.AvgCost), MarketPrice: string(p.MarketPrice), MarketValue: string(p.MarketValue),
-					UnrealizedPnL: string(p.UnrealizedPnL)})
-			}
+					UnrealizedPnL: string(p.UnrealizedPnL)}
+			})
 			return nil
 		})
 	})

@@ -19,21 +19,11 @@ func TestQuestionOverride(t *testing.T) {
 	ctx := ctxT(t)
 	u, _ := e.connected("DU1234567")
 	admin := e.user()
-	acct, err := e.svc.ActiveAccount(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	buy := e.buyer(t, ctx, u, "q-")
 	place := func() (trading.OrderState, error) {
-		n++
 		// IBKR asks o354 (no market data) whatever was suppressed.
 		e.sim.fault(map[string]any{"kind": "reply_question", "path": "/iserver/account/*/orders", "value": "o354", "count": 1})
-		return e.svc.Orders().PlaceOrder(ctx, u, trading.Order{Account: acct, Conid: c.Conid, COID: "q-" + string(rune('a'+n)),
-			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+		return buy()
 	}
 	type answer struct{ IDs, Answer, Reason string }
 	answers := func(qs []trading.Question) []answer {
@@ -91,10 +81,8 @@ func TestQuestionOverride(t *testing.T) {
 	if qs, err = e.svc.SetQuestionOverride(ctx, Actor{UserID: admin}, u, nil); err != nil || qs.Override != nil || !cmp.Equal(qs.Effective, DefaultAllowedQuestions()) {
 		t.Fatalf("back to the default = %+v, %v", qs, err)
 	}
-	var audited int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'broker.reply_questions' AND user_id = $1 AND actor_id = $2`, u, admin).Scan(&audited); err != nil || audited != 3 {
-		t.Errorf("audited changes = %d (%v), want 3", audited, err)
-	}
+	e.wantCount(t, 3, "audited changes",
+		`SELECT count(*) FROM audit_events WHERE action = 'broker.reply_questions' AND user_id = $1 AND actor_id = $2`, u, admin)
 	if _, err := e.svc.QuestionSettings(ctx, "6f1c1e9a-3b7d-4c1e-9a55-0d4f1e2a3b4c"); errs.CodeOf(err) != errs.NotFound {
 		t.Errorf("unknown user: %v, want not_found", err)
 	}

@@ -75,10 +75,8 @@ func TestSaveAndReadBack(t *testing.T) {
 	}
 	o.wipe()
 
-	var n int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.credentials_saved' AND ip = '192.0.2.1'`, u).Scan(&n); err != nil || n != 1 {
-		t.Errorf("audit rows for the save = %d, %v; want 1", n, err)
-	}
+	e.wantCount(t, 1, "audit rows for the save",
+		`SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.credentials_saved' AND ip = '192.0.2.1'`, u)
 }
 
 func TestSaveRejectsInvalidFields(t *testing.T) {
@@ -123,10 +121,7 @@ func TestSaveRejectsInvalidFields(t *testing.T) {
 			}
 		})
 	}
-	var n int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM broker_connections`).Scan(&n); err != nil || n != 0 {
-		t.Errorf("rows after invalid saves = %d, %v; want 0", n, err)
-	}
+	e.wantCount(t, 0, "rows after invalid saves", `SELECT count(*) FROM broker_connections`)
 }
 
 func TestSaveAcceptsPEMDHParamsAndDefaultedEncryptionKey(t *testing.T) {

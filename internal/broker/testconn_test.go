@@ -170,10 +170,7 @@ func TestConnectionTest(t *testing.T) {
 				}
 			}
 
-			var audited int
-			if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.connection_tested'`, u).Scan(&audited); err != nil || audited != 1 {
-				t.Errorf("audit rows = %d, %v; want 1", audited, err)
-			}
+			e.wantCount(t, 1, "audit rows", `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.connection_tested'`, u)
 			if !tt.saved {
 				return
 			}

@@ -1,5 +1,6 @@
 // Package clocktest provides a settable clock for tests, so expiry, renewal
-// and TOTP steps are tested without sleeping.
+// and TOTP steps are tested without sleeping, and WaitFor for what only the
+// real clock brings about.
 package clocktest
 
 import (

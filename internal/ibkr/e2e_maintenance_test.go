@@ -6,15 +6,13 @@ import (
 	"testing"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
-	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
 // During IBKR's restart every call is unavailable; afterwards the live
 // session token still works but the brokerage session must be opened again.
 func TestE2EMaintenanceWindow(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 
 	e.control("POST", "/sim/maintenance/start", nil, http.StatusOK)
 	if _, err := s.Tickle(ctx); ibkr.KindOf(err) != ibkr.KindUnavailable {
@@ -36,9 +34,8 @@ func TestE2EMaintenanceWindow(t *testing.T) {
 // The control API moves the simulator's clock: a day later the live session
 // token has expired.
 func TestE2ESimulatorClock(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	e.control("POST", "/sim/clock", map[string]string{"offset": "25h"}, http.StatusOK)
 	if _, err := s.Tickle(ctx); ibkr.KindOf(err) != ibkr.KindTokenExpired {
 		t.Fatalf("tickle 25 h later: %v", err)

@@ -110,6 +110,14 @@ func (e *simEnv) connected(ctx context.Context) *ibkr.Session {
 	return res.Session
 }
 
+// newConnectedSimEnv is a simulator as IBKR behaves by default, with a
+// session that passed Test Connection.
+func newConnectedSimEnv(t *testing.T) (*simEnv, *ibkr.Session) {
+	t.Helper()
+	e := newSimEnv(t, ibkrsim.Config{})
+	return e, e.connected(context.Background())
+}
+
 func creds(t *testing.T, in ibkr.CredentialsInput) *ibkr.Credentials {
 	t.Helper()
 	c, err := ibkr.ParseCredentials(in)
@@ -122,9 +130,8 @@ func creds(t *testing.T, in ibkr.CredentialsInput) *ibkr.Credentials {
 func confirmAll(ibkr.Question) bool { return true }
 
 func TestE2EOrderPath(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	if time.Until(s.Expires()) < 23*time.Hour {
 		t.Errorf("LST expires %s", s.Expires())
 	}

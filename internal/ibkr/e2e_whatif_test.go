@@ -16,9 +16,8 @@ import (
 // commission, the margin and equity it would change, IBKR's warnings, and
 // IBKR's refusal when the account may not trade.
 func TestE2EWhatIf(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	order := ibkr.Order{Conid: 265598, OrderType: "LMT", Side: "BUY", Quantity: 1000, TIF: "OPG", Price: "187.25"}
 
 	got, err := s.WhatIf(ctx, "DU1234567", order)
@@ -60,9 +59,8 @@ func TestE2EWhatIf(t *testing.T) {
 // The simulator's "reject" fault refuses an order with IBKR's text, and
 // nothing is placed.
 func TestE2EOrderRejectedWithIBKRsText(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	text := "Your account has insufficient funds to cover this order."
 	e.fault("/iserver/account/DU1234567/orders", "reject", text, 1)
 	order := ibkr.Order{Conid: 265598, COID: "rejected-1", OrderType: "MKT", Side: "BUY", Quantity: 10, TIF: "OPG"}

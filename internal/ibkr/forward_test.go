@@ -13,16 +13,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/ibkr"
-	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
 
 // TestForward: a forwarded request is signed over its query as sent (the
 // simulator verifies strictly), comes back unread with IBKR's status, and a
 // query that does not parse is refused before anything is sent.
 func TestForward(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	_, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	tests := []struct {
 		name       string
 		endpoint   string
@@ -78,9 +76,8 @@ func errorsAs(err error, target **ibkr.Error) bool {
 // TestWebSocketTarget: the target is the base URL's /ws with ws scheme and
 // the access token, and carries the tickle's session as the api cookie.
 func TestWebSocketTarget(t *testing.T) {
-	e := newSimEnv(t, ibkrsim.Config{})
+	e, s := newConnectedSimEnv(t)
 	ctx := context.Background()
-	s := e.connected(ctx)
 	target, err := s.WebSocket(ctx)
 	if err != nil {
 		t.Fatal(err)

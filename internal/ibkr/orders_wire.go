@@ -230,7 +230,7 @@ type LiveOrder struct {
 
 // parseLiveOrders decodes {"orders": [...]} (or a bare array).
 func parseLiveOrders(body []byte) ([]LiveOrder, error) {
-	type wireOrder struct {
+	type wire struct {
 		OrderID           Number `json:"orderId"`
 		OrderRef          string `json:"order_ref"`
 		Acct              string `json:"acct"`
@@ -247,29 +247,24 @@ func parseLiveOrders(body []byte) ([]LiveOrder, error) {
 		AvgPrice          Number `json:"avgPrice"`
 		Price             Number `json:"price"`
 	}
-	var list []wireOrder
 	b := bytes.TrimSpace(body)
 	if len(b) > 0 && b[0] == '{' {
 		var w struct {
-			Orders []wireOrder `json:"orders"`
+			Orders json.RawMessage `json:"orders"`
 		}
 		if err := json.Unmarshal(b, &w); err != nil {
 			return nil, err
 		}
-		list = w.Orders
-	} else if err := decodeArray(b, &list); err != nil {
-		return nil, err
+		b = w.Orders
 	}
-	out := make([]LiveOrder, 0, len(list))
-	for _, w := range list {
-		out = append(out, LiveOrder{
+	return decodeList(b, func(w wire) (LiveOrder, bool) {
+		return LiveOrder{
 			OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: cmp.Or(w.Acct, w.Account), Conid: int64(w.Conid),
 			Ticker: w.Ticker, Side: w.Side, OrderType: w.OrderType, TIF: w.TIF, Status: w.Status,
 			FilledQuantity: w.FilledQuantity, RemainingQuantity: w.RemainingQuantity,
 			TotalSize: w.TotalSize, AvgPrice: w.AvgPrice, Price: w.Price,
-		})
-	}
-	return out, nil
+		}, true
+	})
 }
 
 // Trade is one execution of GET /iserver/account/trades.
@@ -297,7 +292,7 @@ const tradeTimeLayout = "20060102-15:04:05"
 
 // parseTrades decodes the executions list.
 func parseTrades(body []byte) ([]Trade, error) {
-	var list []struct {
+	type wire struct {
 		ExecutionID Number `json:"execution_id"`
 		OrderID     Number `json:"order_id"`
 		OrderRef    string `json:"order_ref"`
@@ -312,11 +307,7 @@ func parseTrades(body []byte) ([]Trade, error) {
 		TradeTimeR  Number `json:"trade_time_r"`
 		TradeTime   string `json:"trade_time"`
 	}
-	if err := decodeArray(body, &list); err != nil {
-		return nil, err
-	}
-	out := make([]Trade, 0, len(list))
-	for _, w := range list {
+	return decodeList(body, func(w wire) (Trade, bool) {
 		t := Trade{
 			ExecutionID: string(w.ExecutionID), OrderID: string(w.OrderID), OrderRef: w.OrderRef, Account: cmp.Or(w.Account, w.AccountCode),
 			Conid: int64(w.Conid), Symbol: w.Symbol, Side: w.Side, Size: w.Size, Price: w.Price, Commission: w.Commission,
@@ -326,9 +317,8 @@ func parseTrades(body []byte) ([]Trade, error) {
 		} else if at, err := time.Parse(tradeTimeLayout, strings.TrimSpace(w.TradeTime)); err == nil && at.Unix() > 0 {
 			t.TradeTimeMS = at.UnixMilli()
 		}
-		out = append(out, t)
-	}
-	return out, nil
+		return t, true
+	})
 }
 
 // CancelResult is IBKR's acknowledgement of a cancel request: a request,

@@ -3,6 +3,7 @@ package ibkr
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,10 @@ import (
 
 func TestPacerWaits(t *testing.T) {
 	tests := []struct {
-		name      string
+		name string
+		// endpoints are requested in order, with Wait, or with WaitLow (a
+		// low-priority request, which takes only a slot free now and never
+		// delays the order path) when prefixed "low:".
 		endpoints []string
 		want      []time.Duration
 	}{
@@ -25,14 +29,23 @@ func TestPacerWaits(t *testing.T) {
 		{"tickle 1/s", []string{"/tickle", "/tickle"}, []time.Duration{time.Second + ArrivalJitter}},
 		{"orders list does not slow an order", []string{"/iserver/account/orders", "/iserver/account/DU1/orders"}, []time.Duration{100 * time.Millisecond}},
 		{"endpoint limit first, then global", []string{"/a", "/iserver/account/orders", "/iserver/account/orders", "/b"}, []time.Duration{100 * time.Millisecond, 4900*time.Millisecond + ArrivalJitter, 100 * time.Millisecond}},
+		{"low on an idle pacer goes at once", []string{"low:/a"}, nil},
+		{"low waits for the slot a high one took", []string{"/a", "low:/b"}, []time.Duration{100 * time.Millisecond}},
+		{"low keeps the endpoint's limit", []string{"low:/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5*time.Second + ArrivalJitter}},
+		{"low after an order list call waits 5s", []string{"/iserver/account/orders", "low:/iserver/account/orders"}, []time.Duration{5*time.Second + ArrivalJitter}},
+		{"high after low is paced like after any request", []string{"low:/a", "/b"}, []time.Duration{100 * time.Millisecond}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &fakeClock{now: time.Unix(1714489460, 0)}
 			p := NewPacerWith(PacerConfig{Now: clk.Now, Sleep: clk.Sleep})
 			for _, e := range tc.endpoints {
-				if err := p.Wait(context.Background(), e); err != nil {
-					t.Fatal(err)
+				wait := p.Wait
+				if low, ok := strings.CutPrefix(e, "low:"); ok {
+					e, wait = low, p.WaitLow
+				}
+				if err := wait(context.Background(), e); err != nil {
+					t.Fatalf("%s: %v", e, err)
 				}
 			}
 			if diff := cmp.Diff(tc.want, clk.Sleeps(), approxDuration); diff != "" {

@@ -1,6 +1,7 @@
 package ibkr
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"net/http"
@@ -21,38 +22,20 @@ type PortfolioAccount struct {
 // refused or answered empty.
 func (s *Session) PortfolioAccounts(ctx context.Context) ([]PortfolioAccount, error) {
 	c := call{op: "portfolio accounts", method: http.MethodGet, endpoint: "/portfolio/accounts"}
-	body, err := s.do(ctx, c, nil, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	l, err := parsePortfolioAccounts(body)
-	if err != nil {
-		return nil, badResponse(c, err)
-	}
-	return l, nil
+	return fetch(ctx, s, c, nil, nil, parsePortfolioAccounts)
 }
 
 // parsePortfolioAccounts decodes the portfolio account list.
 func parsePortfolioAccounts(body []byte) ([]PortfolioAccount, error) {
-	var list []struct {
+	type wire struct {
 		ID        string `json:"id"`
 		AccountID string `json:"accountId"`
 		Type      string `json:"type"`
 	}
-	if err := decodeArray(body, &list); err != nil {
-		return nil, err
-	}
-	out := make([]PortfolioAccount, 0, len(list))
-	for _, w := range list {
-		id := strings.TrimSpace(w.ID)
-		if id == "" {
-			id = strings.TrimSpace(w.AccountID)
-		}
-		if id != "" {
-			out = append(out, PortfolioAccount{ID: limitText(id), Type: limitText(w.Type)})
-		}
-	}
-	return out, nil
+	return decodeList(body, func(w wire) (PortfolioAccount, bool) {
+		id := cmp.Or(strings.TrimSpace(w.ID), strings.TrimSpace(w.AccountID))
+		return PortfolioAccount{ID: limitText(id), Type: limitText(w.Type)}, id != ""
+	})
 }
 
 // Position is one holding of GET /portfolio/{acct}/positions. The numbers
@@ -95,13 +78,9 @@ func (s *Session) Positions(ctx context.Context, accountID string) ([]Position, 
 	var out []Position
 	for page := 0; page < maxPositionPages; page++ {
 		c.endpoint = "/portfolio/" + url.PathEscape(accountID) + "/positions/" + strconv.Itoa(page)
-		body, err := s.do(ctx, c, nil, nil, nil)
+		l, err := fetch(ctx, s, c, nil, nil, parsePositions)
 		if err != nil {
 			return nil, err
-		}
-		l, err := parsePositions(body)
-		if err != nil {
-			return nil, badResponse(c, err)
 		}
 		out = append(out, l...)
 		if len(l) < positionsPageSize {
@@ -118,7 +97,7 @@ const positionsPageSize = 100
 // (IBKR lists a position closed today with quantity 0) and those without
 // a readable quantity.
 func parsePositions(body []byte) ([]Position, error) {
-	var list []struct {
+	type wire struct {
 		AcctID        string `json:"acctId"`
 		Conid         conid  `json:"conid"`
 		ContractDesc  string `json:"contractDesc"`
@@ -131,21 +110,13 @@ func parsePositions(body []byte) ([]Position, error) {
 		Currency      string `json:"currency"`
 		AssetClass    string `json:"assetClass"`
 	}
-	if err := decodeArray(body, &list); err != nil {
-		return nil, err
-	}
-	out := make([]Position, 0, len(list))
-	for _, w := range list {
+	return decodeList(body, func(w wire) (Position, bool) {
 		if q, err := strconv.ParseFloat(strings.TrimSpace(string(w.Position)), 64); err != nil || q == 0 || math.IsInf(q, 0) {
-			continue
+			return Position{}, false
 		}
-		t := strings.TrimSpace(w.Ticker)
-		if t == "" {
-			t = strings.TrimSpace(w.ContractDesc)
-		}
-		out = append(out, Position{Account: limitText(w.AcctID), Conid: int64(w.Conid), Ticker: limitText(t),
+		t := cmp.Or(strings.TrimSpace(w.Ticker), strings.TrimSpace(w.ContractDesc))
+		return Position{Account: limitText(w.AcctID), Conid: int64(w.Conid), Ticker: limitText(t),
 			Quantity: w.Position, AvgCost: w.AvgCost, MarketPrice: w.MktPrice, MarketValue: w.MktValue,
-			UnrealizedPnL: w.UnrealizedPnl, Currency: limitText(w.Currency), AssetClass: limitText(w.AssetClass)})
-	}
-	return out, nil
+			UnrealizedPnL: w.UnrealizedPnl, Currency: limitText(w.Currency), AssetClass: limitText(w.AssetClass)}, true
+	})
 }

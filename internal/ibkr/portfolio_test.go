@@ -44,43 +44,41 @@ func TestParsePortfolioAccounts(t *testing.T) {
 // FuzzParsePositions: IBKR's positions never panic the parser, and what it
 // accepts is bounded and holds no closed position.
 func FuzzParsePositions(f *testing.F) {
-	for _, s := range []string{
+	fuzzList(f, parsePositions, func(t *testing.T, p Position) {
+		if q, err := strconv.ParseFloat(strings.TrimSpace(string(p.Quantity)), 64); err != nil || q == 0 {
+			t.Fatalf("closed or unreadable position kept: %+v", p)
+		}
+		if len(p.Account) > 504 || len(p.Ticker) > 504 {
+			t.Fatalf("unbounded text kept: %d, %d bytes", len(p.Account), len(p.Ticker))
+		}
+	},
 		`[{"acctId":"DU1","conid":265598,"contractDesc":"AAPL","position":300.0,"mktPrice":191.2,"mktValue":57360.0,"avgCost":190.5,"unrealizedPnl":210.0}]`,
 		`[{"conid":"1","position":"-5","ticker":"BRK B"}]`, `[]`, `null`, ``, `{}`, `[{"position":0}]`, `[{"conid":1e400}]`,
-		`[{"acctId":"` + strings.Repeat("x", 300) + `","position":1}]`,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, body string) {
-		list, err := parsePositions([]byte(body))
-		if err != nil {
-			return
-		}
-		for _, p := range list {
-			if q, err := strconv.ParseFloat(strings.TrimSpace(string(p.Quantity)), 64); err != nil || q == 0 {
-				t.Fatalf("closed or unreadable position kept: %+v", p)
-			}
-			if len(p.Account) > 504 || len(p.Ticker) > 504 {
-				t.Fatalf("unbounded text kept: %d, %d bytes", len(p.Account), len(p.Ticker))
-			}
-		}
-	})
+		`[{"acctId":"`+strings.Repeat("x", 300)+`","position":1}]`)
 }
 
 // FuzzParsePortfolioAccounts: never a panic, never an empty account id.
 func FuzzParsePortfolioAccounts(f *testing.F) {
-	for _, s := range []string{`[{"id":"DU1234567","type":"DEMO"}]`, `[{"accountId":"U1"}]`, `[{"id":" "}]`, `null`, `{"error":"no"}`} {
+	fuzzList(f, parsePortfolioAccounts, func(t *testing.T, a PortfolioAccount) {
+		if strings.TrimSpace(a.ID) == "" || len(a.ID) > 504 {
+			t.Fatalf("account id %q kept", a.ID)
+		}
+	}, `[{"id":"DU1234567","type":"DEMO"}]`, `[{"accountId":"U1"}]`, `[{"id":" "}]`, `null`, `{"error":"no"}`)
+}
+
+// fuzzList fuzzes a list parser from the seeds: it never panics, and check
+// holds for every entry of a list it accepts.
+func fuzzList[T any](f *testing.F, parse func([]byte) ([]T, error), check func(*testing.T, T), seeds ...string) {
+	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		list, err := parsePortfolioAccounts([]byte(body))
+		list, err := parse([]byte(body))
 		if err != nil {
 			return
 		}
-		for _, a := range list {
-			if strings.TrimSpace(a.ID) == "" || len(a.ID) > 504 {
-				t.Fatalf("account id %q kept", a.ID)
-			}
+		for _, v := range list {
+			check(t, v)
 		}
 	})
 }

@@ -15,6 +15,17 @@ func TestTestConnection(t *testing.T) {
 		Name, Message string
 		OK            bool
 	}
+	// passed lists the first n steps as they read when they pass, then
+	// last: the step that fails, or the one after them all.
+	passed := func(n int, last ...stepView) []stepView {
+		ok := []stepView{
+			{StepCredentials, "The credentials are complete and well-formed", true},
+			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
+			{StepBrokerageSession, "Brokerage session open", true},
+			{StepAccounts, "Account DU•••4567 found (paper)", true},
+		}
+		return append(ok[:n:n], last...)
+	}
 	okInit := `{"authenticated":true,"competing":false,"connected":true}`
 	okAccounts := `{"accounts":["DU1234567"],"selectedAccount":"DU1234567","isPaper":true}`
 	tests := []struct {
@@ -28,68 +39,30 @@ func TestTestConnection(t *testing.T) {
 		wantCode string
 		wantHint string
 	}{
-		{"all pass", nil, "paper", [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Account DU•••4567 found (paper)", true},
-			{StepTradingPermissions, "IBKR would accept an order for AAPL (a what-if, nothing placed)", true},
-		}, "", ""},
-		{"no trading permission", nil, "paper", [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Account DU•••4567 found (paper)", true},
-			{StepTradingPermissions, "IBKR would refuse orders from this account", false},
-		}, "broker_no_permission", "IBKR said: No trading permissions. Orders through the Web API need an IBKR Pro account"},
-		{"bad credentials stop at once", func(in *CredentialsInput) { in.ConsumerKey = "x" }, "", [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are incomplete or invalid", false},
-		}, "invalid_argument", "consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z"},
-		{"paper account under live", nil, "live", [2]any{}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Paper account under the live connection", false},
-		}, "broker_account_not_found", "DU•••4567 is a paper trading account (DU…). Save these credentials under Paper"},
-		{"consumer not recognized", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid consumer","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Consumer key not recognized", false},
-		}, "broker_consumer_not_recognized", "weekend restart"},
-		{"invalid signature", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
-		}, "broker_invalid_signature", "the signature key is the private key whose public key you uploaded for this consumer key, that the access token and its secret are the current ones, and that the DH parameters are the ones you uploaded. IBKR said: id: 1, error: invalid signature"},
-		{"clock skew", nil, "paper", [2]any{401, `{"error":"id: 2, error: invalid timestamp","statusCode":401}`}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false},
-		}, "broker_invalid_signature", "check this server's clock"},
-		{"lst does not validate", nil, "paper", [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "OAuth handshake failed — live session token did not validate", false},
-		}, "broker_invalid_signature", "DH parameters"},
-		{"brokerage session competing", nil, "paper", [2]any{}, `{"authenticated":true,"competing":true,"connected":true}`, okAccounts, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Another IBKR login holds the brokerage session", false},
-		}, "broker_not_connected", "TWS"},
-		{"account not found", nil, "paper", [2]any{}, okInit, `{"accounts":["DU7654321"],"isPaper":true}`, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "Account not found", false},
-		}, "broker_account_not_found", "IBKR does not list DU•••4567 for this login; it lists DU•••4321. Check the account id"},
-		{"IBKR says live login for paper mode", nil, "paper", [2]any{}, okInit, `{"accounts":["DU1234567"],"isPaper":false}`, []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "IBKR reports a live login, but these are the paper credentials", false},
-		}, "broker_account_not_found", "own mode"},
-		{"no permission", nil, "paper", [2]any{}, okInit, "403", []stepView{
-			{StepCredentials, "The credentials are complete and well-formed", true},
-			{StepLiveSessionToken, "Live session token obtained and validated; it expires 2024-05-01T15:04:20Z", true},
-			{StepBrokerageSession, "Brokerage session open", true},
-			{StepAccounts, "No permission", false},
-		}, "broker_no_permission", "Web API access and trading permissions for the account. IBKR said: not permitted"},
+		{"all pass", nil, "paper", [2]any{}, okInit, okAccounts,
+			passed(4, stepView{StepTradingPermissions, "IBKR would accept an order for AAPL (a what-if, nothing placed)", true}), "", ""},
+		{"no trading permission", nil, "paper", [2]any{}, okInit, okAccounts,
+			passed(4, stepView{StepTradingPermissions, "IBKR would refuse orders from this account", false}), "broker_no_permission", "IBKR said: No trading permissions. Orders through the Web API need an IBKR Pro account"},
+		{"bad credentials stop at once", func(in *CredentialsInput) { in.ConsumerKey = "x" }, "", [2]any{}, okInit, okAccounts,
+			passed(0, stepView{StepCredentials, "The credentials are incomplete or invalid", false}), "invalid_argument", "consumer_key: the consumer key has 1 characters; IBKR consumer keys are exactly 9 letters A-Z"},
+		{"paper account under live", nil, "live", [2]any{}, okInit, okAccounts,
+			passed(3, stepView{StepAccounts, "Paper account under the live connection", false}), "broker_account_not_found", "DU•••4567 is a paper trading account (DU…). Save these credentials under Paper"},
+		{"consumer not recognized", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid consumer","statusCode":401}`}, okInit, okAccounts,
+			passed(1, stepView{StepLiveSessionToken, "Consumer key not recognized", false}), "broker_consumer_not_recognized", "weekend restart"},
+		{"invalid signature", nil, "paper", [2]any{401, `{"error":"id: 1, error: invalid signature","statusCode":401}`}, okInit, okAccounts,
+			passed(1, stepView{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false}), "broker_invalid_signature", "the signature key is the private key whose public key you uploaded for this consumer key, that the access token and its secret are the current ones, and that the DH parameters are the ones you uploaded. IBKR said: id: 1, error: invalid signature"},
+		{"clock skew", nil, "paper", [2]any{401, `{"error":"id: 2, error: invalid timestamp","statusCode":401}`}, okInit, okAccounts,
+			passed(1, stepView{StepLiveSessionToken, "OAuth handshake failed — invalid signature", false}), "broker_invalid_signature", "check this server's clock"},
+		{"lst does not validate", nil, "paper", [2]any{200, strings.Replace(`{"diffie_hellman_response":"B","live_session_token_signature":"0000000000000000000000000000000000000000","live_session_token_expiration":1714575860000}`, "B", "abcdef", 1)}, okInit, okAccounts,
+			passed(1, stepView{StepLiveSessionToken, "OAuth handshake failed — live session token did not validate", false}), "broker_invalid_signature", "DH parameters"},
+		{"brokerage session competing", nil, "paper", [2]any{}, `{"authenticated":true,"competing":true,"connected":true}`, okAccounts,
+			passed(2, stepView{StepBrokerageSession, "Another IBKR login holds the brokerage session", false}), "broker_not_connected", "TWS"},
+		{"account not found", nil, "paper", [2]any{}, okInit, `{"accounts":["DU7654321"],"isPaper":true}`,
+			passed(3, stepView{StepAccounts, "Account not found", false}), "broker_account_not_found", "IBKR does not list DU•••4567 for this login; it lists DU•••4321. Check the account id"},
+		{"IBKR says live login for paper mode", nil, "paper", [2]any{}, okInit, `{"accounts":["DU1234567"],"isPaper":false}`,
+			passed(3, stepView{StepAccounts, "IBKR reports a live login, but these are the paper credentials", false}), "broker_account_not_found", "own mode"},
+		{"no permission", nil, "paper", [2]any{}, okInit, "403",
+			passed(3, stepView{StepAccounts, "No permission", false}), "broker_no_permission", "Web API access and trading permissions for the account. IBKR said: not permitted"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -266,20 +266,15 @@ type SecDef struct {
 
 // parseSecDefSearch decodes the search results; conids arrive as strings.
 func parseSecDefSearch(body []byte) ([]SecDef, error) {
-	var w []struct {
+	type wire struct {
 		Conid       conid  `json:"conid"`
 		Symbol      string `json:"symbol"`
 		CompanyName string `json:"companyName"`
 		Description string `json:"description"`
 	}
-	if err := decodeArray(body, &w); err != nil {
-		return nil, err
-	}
-	out := make([]SecDef, 0, len(w))
-	for _, r := range w {
-		out = append(out, SecDef{Conid: int64(r.Conid), Symbol: r.Symbol, CompanyName: r.CompanyName, Description: r.Description})
-	}
-	return out, nil
+	return decodeList(body, func(r wire) (SecDef, bool) {
+		return SecDef{Conid: int64(r.Conid), Symbol: r.Symbol, CompanyName: r.CompanyName, Description: r.Description}, true
+	})
 }
 
 // decodeObject decodes a JSON object (a null or empty body is an error).
@@ -301,4 +296,21 @@ func decodeArray(body []byte, v any) error {
 		return errors.New("expected a JSON array")
 	}
 	return json.Unmarshal(b, v)
+}
+
+// decodeList decodes a JSON array of IBKR's wire records W (null and an
+// empty body are empty) and converts each with conv, keeping those it
+// reports ok.
+func decodeList[W, T any](body []byte, conv func(W) (T, bool)) ([]T, error) {
+	var list []W
+	if err := decodeArray(body, &list); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(list))
+	for _, w := range list {
+		if v, ok := conv(w); ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }

@@ -190,14 +190,8 @@ const maxHistoryBars = 1000
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r)
 	q := r.URL.Query()
-	id, err := strconv.Atoi(q.Get("conid"))
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "Bad Request: conid required")
-		return
-	}
-	sec, ok := s.secs.byConid[id]
+	sec, ok := s.security(w, q.Get("conid"), "conid required")
 	if !ok {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: unknown conid %d", id))
 		return
 	}
 	periodText, barText := q.Get("period"), q.Get("bar")
@@ -256,14 +250,8 @@ func historyBars(sec *Security, end time.Time, bar time.Duration, n int) []map[s
 
 // handleContractInfo is GET /iserver/contract/{conid}/info.
 func (s *Server) handleContractInfo(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.Atoi(r.PathValue("conid"))
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "Bad Request: invalid conid")
-		return
-	}
-	sec, ok := s.secs.byConid[id]
+	sec, ok := s.security(w, r.PathValue("conid"), "invalid conid")
 	if !ok {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: unknown conid %d", id))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -484,4 +472,20 @@ func (s *Server) Positions(account string) []SimPosition {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Account < out[j].Account })
 	return out
+}
+
+// security finds the security of a request's conid, the text raw. When
+// there is none it answers IBKR's 400, saying bad (such as "conid
+// required") for a conid that is not a positive number, and reports false.
+func (s *Server) security(w http.ResponseWriter, raw, bad string) (*Security, bool) {
+	id, err := strconv.Atoi(raw)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "Bad Request: "+bad)
+		return nil, false
+	}
+	sec, ok := s.secs.byConid[id]
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: unknown conid %d", id))
+	}
+	return sec, ok
 }

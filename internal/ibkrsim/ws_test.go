@@ -2,7 +2,6 @@ package ibkrsim_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 )
 
 // sessionID tickles for the api cookie value.
@@ -34,30 +34,6 @@ func dialWS(ctx context.Context, base, token, sid string) (*websocket.Conn, *htt
 		h.Set("Cookie", "api="+sid)
 	}
 	return websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
-}
-
-// readUntil reads messages until match accepts one; it returns every
-// message read, the matching one last.
-func readUntil(ctx context.Context, conn *websocket.Conn, match func(map[string]any) bool) ([]map[string]any, error) {
-	var seen []map[string]any
-	for {
-		_, b, err := conn.Read(ctx)
-		if err != nil {
-			return seen, err
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return seen, err
-		}
-		seen = append(seen, m)
-		if match(m) {
-			return seen, nil
-		}
-	}
-}
-
-func topicIs(topic string) func(map[string]any) bool {
-	return func(m map[string]any) bool { return m["topic"] == topic }
 }
 
 // sorHas reports whether a sor message lists the order with cOID coid.
@@ -86,27 +62,15 @@ func TestWebSocketStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
-	if _, err := readUntil(ctx, conn, topicIs("sts")); err != nil {
+	if _, err := simtest.ReadUntil(ctx, conn, simtest.Topic("sts")); err != nil {
 		t.Fatalf("no status message: %v", err)
 	}
 
 	// Market data: ticks for the subscribed conid with its fields.
-	if err := conn.Write(ctx, websocket.MessageText, []byte(`smd+265598+{"fields":["31","84","86"]}`)); err != nil {
-		t.Fatal(err)
-	}
-	seen, err := readUntil(ctx, conn, topicIs("smd+265598"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tick := seen[len(seen)-1]
-	for _, k := range []string{"31", "84", "86"} {
-		if s, _ := tick[k].(string); s == "" {
-			t.Errorf("tick lacks field %s: %v", k, tick)
-		}
-	}
+	simtest.WantTicks(ctx, t, conn)
 	// Unknown topics and conids get an error message, not a closed socket.
 	conn.Write(ctx, websocket.MessageText, []byte(`xyz+1`))
-	if _, err := readUntil(ctx, conn, topicIs("error")); err != nil {
+	if _, err := simtest.ReadUntil(ctx, conn, simtest.Topic("error")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -123,10 +87,10 @@ func TestWebSocketStreams(t *testing.T) {
 	}
 	c.place(orderBody(c.account, 265598, "ws-mine", "MKT", "BUY", 5, "DAY", 0))
 	other.place(orderBody(other.account, 265598, "ws-other", "MKT", "BUY", 5, "DAY", 0))
-	if _, err := readUntil(ctx, conn, func(m map[string]any) bool { return sorHas(m, "ws-mine") }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, conn, func(m map[string]any) bool { return sorHas(m, "ws-mine") }); err != nil {
 		t.Fatalf("no sor update for my order: %v", err)
 	}
-	seen, err = readUntil(ctx, otherConn, func(m map[string]any) bool { return sorHas(m, "ws-other") })
+	seen, err := simtest.ReadUntil(ctx, otherConn, func(m map[string]any) bool { return sorHas(m, "ws-other") })
 	if err != nil {
 		t.Fatalf("no sor update for the other's order: %v", err)
 	}
@@ -140,7 +104,7 @@ func TestWebSocketStreams(t *testing.T) {
 	if _, err := c.handshake(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = readUntil(ctx, conn, func(map[string]any) bool { return false })
+	_, err = simtest.ReadUntil(ctx, conn, func(map[string]any) bool { return false })
 	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
 		t.Fatalf("after a new LST: %v, want close 1008", err)
 	}

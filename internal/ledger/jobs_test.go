@@ -15,7 +15,7 @@ import (
 // at start queues the tenant's import once, one of them runs it, and the
 // fill that polling never saw is recovered without anyone asking.
 func TestScheduledImportTwoReplicas(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	user := w.subscriber(t, "", "50")
 	entry := w.confirm(t, user, w.signal(t, "AMZN", "IV", "entry"))
 	w.auction(t, true, map[string]float64{"AMZN": 222.22})

@@ -55,7 +55,7 @@ func mustNY() *time.Location {
 // (exit − entry) × quantity − both commissions, to the cent; the entry is
 // closed, the position gone, and importing again changes nothing.
 func TestRoundTrip(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	ctx := context.Background()
 	user := w.subscriber(t, "", "300")
 
@@ -132,7 +132,7 @@ func TestRoundTrip(t *testing.T) {
 // show the order working) is recovered from the executions: the
 // confirmation ends filled at the right average price.
 func TestMissedFillRecovered(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	user := w.subscriber(t, "", "120")
 	w.env.Fault(t, ibkrsim.Fault{Kind: ibkrsim.FaultHideFills})
 
@@ -169,7 +169,7 @@ func TestMissedFillRecovered(t *testing.T) {
 func TestPartialFillsAndTwoExits(t *testing.T) {
 	cfg := fastSim()
 	cfg.PartialFillFraction = 0.5
-	w := newWorld(t, cfg, fastLimits())
+	w := newWorld(t, cfg)
 	user := w.subscriber(t, "", "300")
 
 	entry := w.confirm(t, user, w.signal(t, "NVDA", "III", "entry"))
@@ -208,7 +208,7 @@ func TestPartialFillsAndTwoExits(t *testing.T) {
 // marked external, never attributed to a signal or a confirmation, and its
 // round trip counts under "external".
 func TestExternalExecution(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	ctx := context.Background()
 	user := w.subscriber(t, "", "10")
 	acct, err := w.env.Broker.ActiveAccount(ctx, user)
@@ -280,7 +280,7 @@ func TestExternalExecution(t *testing.T) {
 
 // Positions are read from the active connection only.
 func TestPositionsOtherMode(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	user := w.subscriber(t, "", "10")
 	_, err := w.ledger.Positions(context.Background(), user, "live")
 	if err == nil || !strings.Contains(err.Error(), "active broker connection") {

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/time/rate"
 
-	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/market"
@@ -33,20 +31,16 @@ type world struct {
 	admin  string
 }
 
+// fastSim is tradetest.FastPacing with the portfolio accounts listed first,
+// as IBKR demands.
 func fastSim() ibkrsim.Config {
-	return ibkrsim.Config{PortfolioAccountsFirst: true,
-		Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}}
+	return ibkrsim.Config{PortfolioAccountsFirst: true, Pacing: tradetest.FastPacing()}
 }
 
-func fastLimits() ibkr.PacerLimits {
-	return ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: rate.Every(60 * time.Millisecond),
-		Tickle: 1, PortfolioAccounts: rate.Every(60 * time.Millisecond)}
-}
-
-func newWorld(t testing.TB, simCfg ibkrsim.Config, limits ibkr.PacerLimits) *world {
+func newWorld(t testing.TB, simCfg ibkrsim.Config) *world {
 	t.Helper()
 	pool := pgtest.Pool(t)
-	env := tradetest.NewEnv(t, simCfg, tradetest.SimBrokerOptions{Limits: limits})
+	env := tradetest.NewEnv(t, simCfg, tradetest.SimBrokerOptions{Limits: tradetest.FastLimits()})
 	ts, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second})
 	if err != nil {
 		t.Fatal(err)

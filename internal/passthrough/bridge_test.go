@@ -2,9 +2,9 @@ package passthrough_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +12,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/ibkrsim/simtest"
 	"github.com/ordertune/ordertune/internal/passthrough"
 )
 
@@ -42,26 +44,6 @@ func (e *env) mustDial(ctx context.Context, t testing.TB, tn tenant) *websocket.
 	return c
 }
 
-// readUntil reads JSON messages until match accepts one and returns every
-// message read, the matching one last.
-func readUntil(ctx context.Context, c *websocket.Conn, match func(map[string]any) bool) ([]map[string]any, error) {
-	var seen []map[string]any
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return seen, err
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return seen, fmt.Errorf("message %q: %w", b, err)
-		}
-		seen = append(seen, m)
-		if match(m) {
-			return seen, nil
-		}
-	}
-}
-
 // orderRefs lists the cOIDs of a sor message.
 func orderRefs(m map[string]any) []string {
 	if m["topic"] != "sor" {
@@ -79,13 +61,10 @@ func orderRefs(m map[string]any) []string {
 	return out
 }
 
-func hasRef(m map[string]any, ref string) bool {
-	for _, r := range orderRefs(m) {
-		if r == ref {
-			return true
-		}
-	}
-	return false
+// readUntilRef reads messages until an sor update lists the order with
+// cOID ref; it returns every message read, that update last.
+func readUntilRef(ctx context.Context, c *websocket.Conn, ref string) ([]map[string]any, error) {
+	return simtest.ReadUntil(ctx, c, func(m map[string]any) bool { return slices.Contains(orderRefs(m), ref) })
 }
 
 func send(ctx context.Context, t testing.TB, c *websocket.Conn, msg string) {
@@ -102,19 +81,9 @@ func TestBridgeMarketData(t *testing.T) {
 	tn := e.tenant("DU5000001")
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
-	send(ctx, t, c, `smd+265598+{"fields":["31","84","86"]}`)
-	seen, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	tick := seen[len(seen)-1]
-	for _, f := range []string{"31", "84", "86"} {
-		if s, _ := tick[f].(string); s == "" {
-			t.Errorf("tick lacks %s: %v", f, tick)
-		}
-	}
+	simtest.WantTicks(ctx, t, c)
 	send(ctx, t, c, `ssd+DU9999999+{}`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool {
+	if _, err := simtest.ReadUntil(ctx, c, func(m map[string]any) bool {
 		e, _ := m["error"].(string)
 		return m["topic"] == "error" && strings.Contains(e, "not allowed")
 	}); err != nil {
@@ -122,25 +91,12 @@ func TestBridgeMarketData(t *testing.T) {
 	}
 	// Several ticks keep coming.
 	for range 3 {
-		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
-}
-
-// waitFor polls cond until it holds (no timing is asserted: a test that
-// never sees it fails at the deadline).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 }
 
 // TestBridgeTenantsSeeOnlyTheirOrders: 100 sockets across 20 tenants; each
@@ -198,12 +154,12 @@ func TestBridgeTenantsSeeOnlyTheirOrders(t *testing.T) {
 	}()
 	// The server counts a bridge once its side of the upgrade is done, which
 	// can trail the client's by a moment.
-	waitFor(t, fmt.Sprintf("%d bridges to be open", tenants*perTenant), func() bool {
+	clocktest.WaitFor(t, fmt.Sprintf("%d bridges to be open", tenants*perTenant), func() bool {
 		return e.proxy.Bridges() == tenants*perTenant
 	})
 	// Each socket first sees its tenant's existing order.
 	check := func(s sock, ref string) error {
-		seen, err := readUntil(ctx, s.conn, func(m map[string]any) bool { return hasRef(m, ref) })
+		seen, err := readUntilRef(ctx, s.conn, ref)
 		if err != nil {
 			return fmt.Errorf("%s: waiting for %s: %w", s.tn.account, ref, err)
 		}
@@ -247,16 +203,16 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
 	send(ctx, t, c, `smd+265598+{}`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Cache().Invalidate(tn.id)
 	e.warm(tn) // a new LST: IBKR's side ends the old session too
-	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := simtest.ReadUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseSessionRenewed {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseSessionRenewed)
 	}
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 
 	c2, err := e.dial(ctx, tn)
 	if err != nil {
@@ -264,7 +220,7 @@ func TestBridgeClosesWhenSessionRenewed(t *testing.T) {
 	}
 	defer c2.CloseNow()
 	send(ctx, t, c2, `smd+265598+{}`)
-	if _, err := readUntil(ctx, c2, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c2, simtest.Topic("smd+265598")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -277,15 +233,15 @@ func TestBridgeClosesWhenIBKRGoesAway(t *testing.T) {
 	ctx := ctxT(t)
 	c := e.mustDial(ctx, t, tn)
 	// IBKR's greeting proves its side is up (and its socket recorded).
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "system" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("system")); err != nil {
 		t.Fatal(err)
 	}
 	e.sim.cutSockets()
-	_, err := readUntil(ctx, c, func(map[string]any) bool { return false })
+	_, err := simtest.ReadUntil(ctx, c, func(map[string]any) bool { return false })
 	if got := websocket.CloseStatus(err); got != passthrough.CloseUpstreamGone {
 		t.Fatalf("close status %d (%v), want %d", got, err, passthrough.CloseUpstreamGone)
 	}
-	waitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
+	clocktest.WaitFor(t, "the bridge to close", func() bool { return e.proxy.Bridges() == 0 })
 }
 
 // TestBridgeRefusesWithoutSession: a tenant without a saved connection
@@ -340,13 +296,13 @@ func TestBridgeOutlivesServerTimeouts(t *testing.T) {
 	send(ctx, t, c, `smd+265598+{}`)
 	// The simulator ticks every 200 ms: 10 ticks span well past both.
 	for i := range 10 {
-		if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "smd+265598" }); err != nil {
+		if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("smd+265598")); err != nil {
 			t.Fatalf("tick %d: %v", i, err)
 		}
 	}
 	send(ctx, t, c, `umd+265598+{}`)
 	send(ctx, t, c, `tic`)
-	if _, err := readUntil(ctx, c, func(m map[string]any) bool { return m["topic"] == "tic" }); err != nil {
+	if _, err := simtest.ReadUntil(ctx, c, simtest.Topic("tic")); err != nil {
 		t.Fatalf("after the timeouts, the browser's messages still reach IBKR: %v", err)
 	}
 }

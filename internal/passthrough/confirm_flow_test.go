@@ -40,7 +40,7 @@ func TestBridgeOrderUpdateFromConfirm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
-	seen, err := readUntil(ctx, c, func(m map[string]any) bool { return hasRef(m, conf.ID) })
+	seen, err := readUntilRef(ctx, c, conf.ID)
 	if err != nil {
 		t.Fatalf("no sor update for confirmation %s: %v", conf.ID, err)
 	}

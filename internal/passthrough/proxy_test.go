@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/broker"
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/passthrough"
 )
@@ -267,7 +268,7 @@ func TestOrderPathGoesFirst(t *testing.T) {
 		})
 	}
 	// Let the reads start waiting on the pacer.
-	waitFor(t, "reads under way", func() bool { return done.Load() >= 3 })
+	clocktest.WaitFor(t, "reads under way", func() bool { return done.Load() >= 3 })
 	e.placeOrder(tn, "priority-1")
 	finishedBefore := done.Load()
 	wg.Wait()

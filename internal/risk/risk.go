@@ -31,6 +31,7 @@ package risk
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	_ "time/tzdata" // the exchange's zone on machines without a zoneinfo database
 
@@ -61,17 +62,20 @@ type Limits struct {
 
 // field returns a pointer to the named limit's field.
 func (l *Limits) field(name string) **string {
-	switch name {
-	case MaxOrderValue:
-		return &l.MaxOrderValue
-	case MaxSharesPerOrder:
-		return &l.MaxSharesPerOrder
-	case MaxOrdersPerDay:
-		return &l.MaxOrdersPerDay
-	case MaxDailyValue:
-		return &l.MaxDailyValue
+	f := limitField(name, &l.MaxOrderValue, &l.MaxSharesPerOrder, &l.MaxOrdersPerDay, &l.MaxDailyValue)
+	if f == nil {
+		panic("risk: unknown limit " + name)
 	}
-	panic("risk: unknown limit " + name)
+	return f
+}
+
+// limitField returns the one of fields (one per limit, in the order of
+// Names) that holds the named limit, or nil for an unknown name.
+func limitField[T any](name string, fields ...*T) *T {
+	if i := slices.Index(Names, name); i >= 0 {
+		return fields[i]
+	}
+	return nil
 }
 
 // equal reports whether l and m hold the same limits.

@@ -2,6 +2,7 @@ package risk
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,15 +72,7 @@ func (u *LimitsUpdate) opt(name string) Optional { return *u.field(name) }
 // field returns a pointer to the named limit's field (the daily value for
 // an unknown name).
 func (u *LimitsUpdate) field(name string) *Optional {
-	switch name {
-	case MaxOrderValue:
-		return &u.MaxOrderValue
-	case MaxSharesPerOrder:
-		return &u.MaxSharesPerOrder
-	case MaxOrdersPerDay:
-		return &u.MaxOrdersPerDay
-	}
-	return &u.MaxDailyValue
+	return cmp.Or(limitField(name, &u.MaxOrderValue, &u.MaxSharesPerOrder, &u.MaxOrdersPerDay, &u.MaxDailyValue), &u.MaxDailyValue)
 }
 
 // Halts are the platform's halts per mode.

@@ -5,8 +5,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
+
+// statementRunner runs a statement: a pooled connection and a transaction
+// both do.
+type statementRunner interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}
+
+// insertPending inserts a pending BUY of one AAPL share as confirmation id,
+// created at now and due at nextCheck (nil: not due).
+func insertPending(t *testing.T, db statementRunner, id string, now time.Time, nextCheck *time.Time) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), `INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker,
+		quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
+		VALUES ($1, gen_random_uuid(), gen_random_uuid(), 'BUY', 'k', '\x00', 'AAPL', 1, 'MKT', 'OPG', 1, 'paper', 'DU…1', 'pending', $2, $2, $3)`,
+		id, now, nextCheck); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestApplyAsyncCommitStaysInItsTransaction: apply turns synchronous_commit
 // off for its own transaction only. Were it to leak into the pooled
@@ -25,12 +45,7 @@ func TestApplyAsyncCommitStaysInItsTransaction(t *testing.T) {
 	}
 	const id = "0b5c2a52-1d1e-4f8e-9a43-3f0e8f6c9d11"
 	now := time.Now().UTC()
-	if _, err := conn.Exec(ctx, `INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker,
-		quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at)
-		VALUES ($1, gen_random_uuid(), gen_random_uuid(), 'BUY', 'k', '\x00', 'AAPL', 1, 'MKT', 'OPG', 1, 'paper', 'DU…1', 'pending', $2, $2)`,
-		id, now); err != nil {
-		t.Fatal(err)
-	}
+	insertPending(t, conn, id, now, nil)
 	c, changed, err := apply(ctx, conn, id, []Status{StatusPending}, outcome{status: StatusSubmitted, brokerOrderID: "1", message: "accepted"}, now)
 	if err != nil || !changed || c.Status != StatusSubmitted {
 		t.Fatalf("apply = %s, %v, %v; want submitted", c.Status, changed, err)
@@ -60,12 +75,8 @@ func TestCommonUpdatesWriteNoIndexEntries(t *testing.T) {
 	defer tx.Rollback(ctx)
 	const id = "5d0f6b8e-7a51-4c1e-8f0c-2b7e3c9a1d42"
 	now := time.Now().UTC()
-	if _, err := tx.Exec(ctx, `INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker,
-		quantity, order_type, tif, ref_price, mode, account_id_masked, status, created_at, updated_at, next_check_at)
-		VALUES ($1, gen_random_uuid(), gen_random_uuid(), 'BUY', 'k', '\x00', 'AAPL', 1, 'MKT', 'OPG', 1, 'paper', 'DU…1', 'pending', $2, $2, $3)`,
-		id, now, now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	due := now.Add(time.Minute)
+	insertPending(t, tx, id, now, &due)
 	c, changed, err := apply(ctx, tx, id, []Status{StatusPending}, outcome{status: StatusSubmitted, conid: 265598, brokerOrderID: "1",
 		brokerStatus: "PreSubmitted", message: "accepted", nextCheck: now.Add(5 * time.Second)}, now)
 	if err != nil || !changed || c.Status != StatusSubmitted {

@@ -7,7 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ordertune/ordertune/internal/audit"
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestConfirmationCreateIsAudited: the audit row of a confirm names the
@@ -16,8 +15,7 @@ import (
 func TestConfirmationCreateIsAudited(t *testing.T) {
 	t.Parallel()
 	ctx := audit.WithClientIP(context.Background(), "203.0.113.7")
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "1")
+	w, u := newTrader(t, "1")
 	for _, key := range []string{"key-1", "key-2"} {
 		if _, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, key, "BUY"); err != nil {
 			t.Fatal(err)

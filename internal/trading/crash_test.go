@@ -43,7 +43,7 @@ func TestCrashDuringConfirms(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 
-	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Limits: fastLimits()})
+	env := tradetest.NewEnv(t, fastSim(), tradetest.SimBrokerOptions{Limits: tradetest.FastLimits()})
 	svc, err := trading.New(trading.Config{Pool: pool, Broker: env.Broker, PendingGrace: 500 * time.Millisecond,
 		ReconcileInterval: 20 * time.Millisecond, OrderTimeout: 5 * time.Second, ReconcileBackoffMax: 100 * time.Millisecond,
 		OutcomeUnknownAfter: 300 * time.Millisecond})

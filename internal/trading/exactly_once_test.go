@@ -27,8 +27,7 @@ func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
 	for _, sameKey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("same key %v", sameKey), func(t *testing.T) {
 			ctx := context.Background()
-			w := newWorld(t, fastSim(), nil)
-			u := w.subscriber(t, trading.SizeShares, "7")
+			w, u := newTrader(t, "7")
 			g := w.signal(t, nil)
 			const n = 50
 			type result struct {
@@ -86,8 +85,7 @@ func TestConcurrentConfirmsPlaceOneOrder(t *testing.T) {
 func TestIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "2")
+	w, u := newTrader(t, "2")
 	g1, g2 := w.signal(t, nil), w.signal(t, func(n *trading.NewSignal) { n.Ticker = "MSFT" })
 	first, replay, err := w.svc.Confirm(ctx, u, g1.ID, "k", "BUY")
 	if err != nil || replay {
@@ -232,8 +230,7 @@ func TestBrokerFaults(t *testing.T) {
 func TestTimeoutAfterAcceptIsSettledByCOID(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "4")
+	w, u := newTrader(t, "4")
 	g := w.signal(t, nil)
 	if _, err := w.env.Broker.Session(ctx, u); err != nil {
 		t.Fatal(err)

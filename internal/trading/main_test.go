@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/time/rate"
 
-	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
@@ -29,23 +27,15 @@ type world struct {
 	admin string
 }
 
-// fastSim paces like IBKR but with the orders list every 50 ms instead of
-// 5 s, so reconciliation tests run in milliseconds; the client's pacer
-// mirrors it.
-func fastSim() ibkrsim.Config {
-	return ibkrsim.Config{Pacing: ibkrsim.Pacing{OrdersListInterval: 50 * time.Millisecond, PerSecond: 1000, Burst: 1000}}
-}
-
-func fastLimits() ibkr.PacerLimits {
-	return ibkr.PacerLimits{Global: 500, LiveOrders: rate.Every(60 * time.Millisecond), Trades: rate.Every(60 * time.Millisecond),
-		Tickle: 1, PortfolioAccounts: rate.Every(60 * time.Millisecond)}
-}
+// fastSim lists the orders every 50 ms (tradetest.FastPacing), so
+// reconciliation tests run in milliseconds.
+func fastSim() ibkrsim.Config { return ibkrsim.Config{Pacing: tradetest.FastPacing()} }
 
 func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *tradetest.SimBrokerOptions)) *world {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	tc := trading.Config{Pool: pool, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second}
-	bo := tradetest.SimBrokerOptions{Limits: fastLimits()}
+	bo := tradetest.SimBrokerOptions{Limits: tradetest.FastLimits()}
 	if tune != nil {
 		tune(&tc, &bo)
 	}
@@ -56,6 +46,14 @@ func newWorld(t testing.TB, simCfg ibkrsim.Config, tune func(*trading.Config, *t
 		t.Fatal(err)
 	}
 	return &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(t, pool, "admin")}
+}
+
+// newTrader is most tests' start: a world on the fast simulator and one
+// subscriber who buys shares shares of each entry.
+func newTrader(t testing.TB, shares string) (*world, string) {
+	t.Helper()
+	w := newWorld(t, fastSim(), nil)
+	return w, w.subscriber(t, trading.SizeShares, shares)
 }
 
 // subscriber makes a user connected to a fresh simulated account with a

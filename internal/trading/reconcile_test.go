@@ -111,21 +111,31 @@ func TestReconciliationTracksFillsAndExitSellsWhatFilled(t *testing.T) {
 	}
 }
 
+// confirmEntry publishes a strategy I entry in AAPL and confirms it for u
+// under the Idempotency-Key key.
+func (w *world) confirmEntry(t *testing.T, u, key string) (trading.Signal, trading.Confirmation) {
+	t.Helper()
+	g := w.signal(t, nil)
+	c, _, err := w.svc.Confirm(context.Background(), u, g.ID, key, "BUY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, c
+}
+
 // filledEntry confirms a strategy I entry in AAPL for u and fills it at
 // the opening auction.
 func (w *world) filledEntry(t *testing.T, u string) {
 	t.Helper()
-	c, _, err := w.svc.Confirm(context.Background(), u, w.signal(t, nil).ID, "buy", "BUY")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := w.confirmEntry(t, u, "buy")
 	w.track(t, u, c.ID, trading.StatusSubmitted)
 	w.env.Auction(t, true)
 	w.track(t, u, c.ID, trading.StatusFilled)
 }
 
-// sellOrders counts the SELL orders the simulator has seen.
-func (w *world) sellOrders(t *testing.T) int {
+// wantOneSell fails the test unless the simulator has seen exactly one
+// SELL order.
+func (w *world) wantOneSell(t *testing.T) {
 	t.Helper()
 	n := 0
 	for _, o := range w.env.Orders(t) {
@@ -133,7 +143,9 @@ func (w *world) sellOrders(t *testing.T) int {
 			n++
 		}
 	}
-	return n
+	if n != 1 {
+		t.Errorf("%d SELL orders at the simulator, want 1", n)
+	}
 }
 
 // TestTwoExitsAtOnceSellOnce confirms two exits of one position at
@@ -141,8 +153,7 @@ func (w *world) sellOrders(t *testing.T) int {
 func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "5")
+	w, u := newTrader(t, "5")
 	w.filledEntry(t, u)
 	exits := []string{
 		w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID,
@@ -169,9 +180,7 @@ func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 	if submitted != 1 {
 		t.Errorf("%d exits submitted, want 1", submitted)
 	}
-	if sells := w.sellOrders(t); sells != 1 {
-		t.Errorf("%d SELL orders at the simulator, want 1", sells)
-	}
+	w.wantOneSell(t)
 }
 
 // TestStaleExitPreviewIsRechecked makes deterministic the race that
@@ -182,8 +191,7 @@ func TestTwoExitsAtOnceSellOnce(t *testing.T) {
 func TestStaleExitPreviewIsRechecked(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "5")
+	w, u := newTrader(t, "5")
 	w.filledEntry(t, u)
 	exit := func(*testing.T) string {
 		return w.signal(t, func(n *trading.NewSignal) { n.Kind = "exit"; n.EntryMode = trading.SignalClose }).ID
@@ -200,21 +208,14 @@ func TestStaleExitPreviewIsRechecked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already sold or being sold") || late.Status != trading.StatusFailed {
 		t.Errorf("second exit with the stale preview = %s, %v; want failed: the shares are already being sold", late.Status, err)
 	}
-	if sells := w.sellOrders(t); sells != 1 {
-		t.Errorf("%d SELL orders at the simulator, want 1", sells)
-	}
+	w.wantOneSell(t)
 }
 
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "3")
-	g := w.signal(t, nil)
-	c, _, err := w.svc.Confirm(ctx, u, g.ID, "k", "BUY")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, u := newTrader(t, "3")
+	g, c := w.confirmEntry(t, u, "k")
 	if _, err := w.svc.Cancel(ctx, u, c.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -348,11 +349,8 @@ func TestReconcilerStopsWithItsContext(t *testing.T) {
 func TestStatusHistoryIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "1")
-	if _, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "k", "BUY"); err != nil {
-		t.Fatal(err)
-	}
+	w, u := newTrader(t, "1")
+	w.confirmEntry(t, u, "k")
 	for _, q := range []string{`UPDATE confirmation_events SET status = 'filled'`, `DELETE FROM confirmation_events`} {
 		if _, err := w.pool.Exec(ctx, q); err == nil {
 			t.Errorf("%s succeeded, want the append-only trigger to refuse it", q)
@@ -366,13 +364,8 @@ func TestStatusHistoryIsAppendOnly(t *testing.T) {
 func TestReferencedRowsAreNeverDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "1")
-	g := w.signal(t, nil)
-	c, _, err := w.svc.Confirm(ctx, u, g.ID, "k", "BUY")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, u := newTrader(t, "1")
+	g, c := w.confirmEntry(t, u, "k")
 	// The server's role may not delete signals or confirmations at all;
 	// the triggers refuse it even to the owner.
 	owner := pgtest.OwnerPool(t, w.pool)
@@ -410,9 +403,7 @@ func TestReconcilerLeavesOtherReplicasTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := w.subscriber(t, trading.SizeShares, "1")
-	if _, _, err := w.svc.Confirm(ctx, u, w.signal(t, nil).ID, "k", "BUY"); err != nil {
-		t.Fatal(err)
-	}
+	w.confirmEntry(t, u, "k")
 	due := func() {
 		t.Helper()
 		if _, err := w.pool.Exec(ctx, `UPDATE confirmations SET next_check_at = now() - interval '1 second'`); err != nil {

@@ -51,8 +51,7 @@ func (w *world) count(t testing.TB, q string, args ...any) int {
 func TestConcurrentConfirmsUnderDailyCap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "2")
+	w, u := newTrader(t, "2")
 	setLimit(t, w.risks(t), u, risk.MaxOrdersPerDay, "3")
 	const n = 20
 	ids := make([]string, n)
@@ -97,8 +96,7 @@ func TestConcurrentConfirmsUnderDailyCap(t *testing.T) {
 func TestPreviewAndConfirmLimits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "10") // 10 × 187.25 = 1872.50
+	w, u := newTrader(t, "10") // 10 × 187.25 = 1872.50
 	r := w.risks(t)
 	g := w.signal(t, nil)
 	setLimit(t, r, u, risk.MaxOrderValue, "1872.49")
@@ -133,8 +131,7 @@ func TestPreviewAndConfirmLimits(t *testing.T) {
 func TestExitsGoThroughPauseAndLimits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "5")
+	w, u := newTrader(t, "5")
 	w.filledEntry(t, u)
 	r := w.risks(t)
 	for _, n := range risk.Names {
@@ -174,9 +171,7 @@ func TestExitsGoThroughPauseAndLimits(t *testing.T) {
 	if err != nil || c.Status != trading.StatusSubmitted || c.Quantity != 5 {
 		t.Fatalf("exit while paused, suspended and over limits: %s of %d, %v; want 5 submitted", c.Status, c.Quantity, err)
 	}
-	if sells := w.sellOrders(t); sells != 1 {
-		t.Fatalf("%d SELL orders, want 1", sells)
-	}
+	w.wantOneSell(t)
 }
 
 // TestHaltSeenByAnotherService: a halt set through one service refuses a
@@ -184,8 +179,7 @@ func TestExitsGoThroughPauseAndLimits(t *testing.T) {
 func TestHaltSeenByAnotherService(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newWorld(t, fastSim(), nil)
-	u := w.subscriber(t, trading.SizeShares, "1")
+	w, u := newTrader(t, "1")
 	pool2, err := pgxpool.New(ctx, w.pool.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
