@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordertune/ordertune/internal/clocktest"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 )
@@ -60,7 +61,7 @@ func TestSessionRestoredHook(t *testing.T) {
 	c := e.svc.Cache()
 	wait := func(what string, n int) {
 		t.Helper()
-		waitFor(t, what, func() bool { return len(log.reasons()) >= n })
+		clocktest.WaitFor(t, what, func() bool { return len(log.reasons()) >= n })
 	}
 
 	// 50 requests on a cold tenant share one handshake and are served

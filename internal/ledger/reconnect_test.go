@@ -43,7 +43,7 @@ func (w *world) reconnectJobs(t *testing.T, user string) map[string]int {
 // nothing, a tenant without orders gets no job, and a reconnect after the
 // import ran makes a new one.
 func TestImportAfterReconnect(t *testing.T) {
-	w := newWorld(t, fastSim(), fastLimits())
+	w := newWorld(t, fastSim())
 	user := w.subscriber(t, "", "40")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
