@@ -207,7 +207,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, err
 	}
 	if deps.Ledger, err = ledger.New(ledger.Config{Pool: pool, Broker: deps.Broker.Orders(), RecordFills: deps.Trading.RecordFills,
-		Market: clock, Log: log, Queue: deps.Notify.Queue()}); err != nil {
+		Market: clock, Log: log, Queue: deps.Notify.Queue(), Serves: servesSession(cache)}); err != nil {
 		return nil, err
 	}
 	lj.Bind(deps.Ledger)
@@ -301,6 +301,15 @@ func importOnReconnect(lj *ledger.Jobs) func(broker.SessionRestored) {
 		if r.Reason != broker.RestoredRenewal {
 			lj.Reconnected(r.Conn.UserID, trading.Mode(r.Conn.Mode), r.Reason)
 		}
+	}
+}
+
+// servesSession reports whether this replica holds the user's IBKR
+// session ready now (memory only).
+func servesSession(cache *broker.Cache) func(userID string) bool {
+	return func(userID string) bool {
+		st, ok := cache.State(userID)
+		return ok && st.State == broker.StateReady
 	}
 }
 

@@ -68,6 +68,12 @@ type Config struct {
 	// (default 10 s): a burst of reconnects makes one import, and IBKR
 	// lists what it filled while the session was away.
 	ReconnectDelay time.Duration
+	// Serves, when set, reports whether this process holds the user's
+	// IBKR session now (with replicas, the tenant's session lease). An
+	// import after a reconnect runs where it does: river hands the job to
+	// any replica, and a background import must never take a tenant's
+	// session from its owner. Nil means one process serving everyone.
+	Serves func(userID string) bool
 }
 
 // The schedule's defaults (Config).

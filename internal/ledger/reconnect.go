@@ -51,6 +51,7 @@ const (
 	defaultReconnectDelay = 10 * time.Second
 	reconnectBacklog      = 4096 // reconnects waiting for RunReconnects
 	reconnectBatch        = 500  // jobs per insert
+	reconnectHandOvers    = 8    // runs on replicas without the session before giving up
 )
 
 type reconnect struct {
@@ -162,15 +163,25 @@ type reconnectWorker struct {
 	svc func() *Service
 }
 
-// Work imports the tenant's executions, unless the tenant's active mode
-// changed meanwhile (that mode's session brings its own job). A failure
-// is logged and not retried: the next sweep tries again.
+// Work imports the tenant's executions, on the replica holding the
+// tenant's session (Config.Serves), unless the tenant's active mode changed
+// meanwhile (that mode's session brings its own job). A failure is logged
+// and not retried: the next sweep tries again.
 func (w *reconnectWorker) Work(ctx context.Context, job *river.Job[ReconnectArgs]) error {
 	s := w.svc()
 	if s == nil {
 		return errNotReady
 	}
 	log := s.logger(ctx).With().Str("user", job.Args.UserID).Str("mode", job.Args.Mode).Str("reason", job.Args.Reason).Logger()
+	if s.cfg.Serves != nil && !s.cfg.Serves(job.Args.UserID) {
+		if job.Attempt < reconnectHandOvers {
+			// Another replica holds the session: back to the queue, for
+			// a worker of the owner to take.
+			return river.JobSnooze(time.Second)
+		}
+		log.Info().Msg("ledger: the tenant's session is held elsewhere; its import waits for the next sweep")
+		return nil
+	}
 	acct, err := s.cfg.Broker.ActiveAccount(ctx, job.Args.UserID)
 	if err != nil {
 		log.Warn().Err(err).Msg("ledger: import after a reconnect failed; the next sweep tries again")
