@@ -8,6 +8,8 @@
 #   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart notify storm
 #   scripts/bench.sh storm      # the market-open storm (issue 22), not part of "everything": about
 #                               # 25 minutes; STORM_FLAGS="--tenants 500 --window 10s" for a short one
+#   scripts/bench.sh replicas   # 1 and 3 replicas behind nginx in one run (issue 18), not part of
+#                               # "everything": about 5 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=scripts/bench-out
@@ -56,6 +58,13 @@ for part in $parts; do
     # IBKR restarted, cold storms after a server restart, pacing soak.
     # shellcheck disable=SC2086
     run storm go run ./scripts/storm --bin .bin/ordertune ${STORM_FLAGS:-} ;;
+  replicas)
+    # Three `ordertune serve` processes and a real nginx, 200 tenants:
+    # confirm p50/p99 with 3 replicas and then with 1, the lease renewal as
+    # the replicas timed it, the SIGTERM and SIGKILL hand-overs, each with
+    # the load averages around it.
+    scripts/ensure-deps.sh nginx
+    run replicas go test -run '^$' -bench BenchmarkReplicasThroughNginx -benchtime 1x -v -timeout 20m ./cmd/ordertune/ ;;
   coldstart)
     # From exec of `ordertune serve` to /readyz answering 200, five times, on
     # a migrated database in a throwaway cluster.

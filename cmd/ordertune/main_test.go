@@ -183,7 +183,7 @@ func TestServeRefusesABadAuditSigningKey(t *testing.T) {
 	}
 }
 
-func testMasterKey(t *testing.T) string {
+func testMasterKey(t testing.TB) string {
 	t.Helper()
 	k, err := seal.GenerateKey("t1")
 	if err != nil {

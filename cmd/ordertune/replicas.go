@@ -45,12 +45,12 @@ func replicaID() string {
 // session. One replica alone holds every lease it is asked for, at the
 // cost of one statement per tenant's first use and one per renewal
 // interval.
-func newReplication(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics,
+func newReplication(cfg config.Config, log zerolog.Logger, pool, renewPool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics,
 	onLost func(lease.Key)) (*lease.Manager, *httpapi.Replication, *metrics.Replicas, error) {
 	var leases *lease.Manager
 	rm := m.RegisterReplicas(func() int { return leases.Count() })
 	leases, err := lease.New(lease.Config{
-		Pool: pool, Replica: replicaID(), URL: cfg.InternalURL, TTL: cfg.LeaseTTL,
+		Pool: pool, RenewPool: renewPool, Replica: replicaID(), URL: cfg.InternalURL, TTL: cfg.LeaseTTL,
 		Log: log.With().Str("worker", "leases").Logger(), OnLost: onLost,
 		OnRenew: rm.Renewal, OnTakeover: rm.Takeover,
 	})

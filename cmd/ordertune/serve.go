@@ -170,7 +170,16 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, fmt.Errorf("lease pool: %w", err)
 	}
 	s.closers = append(s.closers, leasePool.Close)
-	leases, repl, rm, err := newReplication(cfg, log, leasePool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
+	// And the renewal one connection of its own: acquisitions and owner
+	// look-ups of a burst of forwarded requests must not delay it either.
+	leaseCfg = pool.Config()
+	leaseCfg.MinConns, leaseCfg.MaxConns = 1, 1
+	renewPool, err := pgxpool.NewWithConfig(context.Background(), leaseCfg)
+	if err != nil {
+		return nil, fmt.Errorf("lease renewal pool: %w", err)
+	}
+	s.closers = append(s.closers, renewPool.Close)
+	leases, repl, rm, err := newReplication(cfg, log, leasePool, renewPool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
 	if err != nil {
 		return nil, err
 	}

@@ -93,16 +93,23 @@ func (e *env) code(secret string, offset time.Duration) string {
 	return e.secret(c)
 }
 
-// signIn does both steps and returns a fully authenticated session id.
-func (e *env) signIn(u User, pw, secret string) string {
+// passwordStep is sign-in's first step, which must succeed: email and
+// password from ip. The session id it returns is remembered as a secret.
+func (e *env) passwordStep(email, pw, ip string) LoginResult {
 	e.t.Helper()
-	ctx := context.Background()
-	res, err := e.svc.Login(ctx, u.Email, pw, "192.0.2.1")
+	res, err := e.svc.Login(context.Background(), email, pw, ip)
 	if err != nil {
 		e.t.Fatalf("login: %v", err)
 	}
 	e.secret(res.SessionID)
-	id, _, err := e.svc.CompleteLogin(ctx, res.SessionID, SecondFactor{Code: e.code(secret, 0)}, "192.0.2.1")
+	return res
+}
+
+// signIn does both steps and returns a fully authenticated session id.
+func (e *env) signIn(u User, pw, secret string) string {
+	e.t.Helper()
+	res := e.passwordStep(u.Email, pw, "192.0.2.1")
+	id, _, err := e.svc.CompleteLogin(context.Background(), res.SessionID, SecondFactor{Code: e.code(secret, 0)}, "192.0.2.1")
 	if err != nil {
 		e.t.Fatalf("second step: %v", err)
 	}
@@ -136,12 +143,8 @@ func (e *env) userWithRecoveryCodes() (User, string, []string) {
 // as the second factor and returns the second step's error.
 func (e *env) signInWithRecoveryCode(u User, pw, code string) error {
 	e.t.Helper()
-	ctx := context.Background()
-	res, err := e.svc.Login(ctx, u.Email, pw, "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	_, _, err = e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{RecoveryCode: code}, "")
+	res := e.passwordStep(u.Email, pw, "")
+	_, _, err := e.svc.CompleteLogin(context.Background(), res.SessionID, SecondFactor{RecoveryCode: code}, "")
 	return err
 }
 
@@ -168,14 +171,9 @@ func (e *env) auditActions(userID string) []string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, a)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return out
 }

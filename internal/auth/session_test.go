@@ -16,11 +16,7 @@ func TestSessionIDsAreRandomAndStoredHashed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	u, pw, secret := e.user(Subscriber)
-	res, err := e.svc.Login(context.Background(), u.Email, pw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.secret(res.SessionID)
+	res := e.passwordStep(u.Email, pw, "")
 	raw, err := base64.RawURLEncoding.DecodeString(res.SessionID)
 	if err != nil || len(raw) != 32 {
 		t.Fatalf("session id is %d bytes (%v), want 32 random bytes", len(raw), err)

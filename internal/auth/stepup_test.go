@@ -17,11 +17,8 @@ func TestStepUp(t *testing.T) {
 	ctx := context.Background()
 	u, pw, secret := e.user(Subscriber)
 	signInCode := e.code(secret, 0)
-	res, err := e.svc.Login(ctx, u.Email, pw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid, _, err := e.svc.CompleteLogin(ctx, e.secret(res.SessionID), SecondFactor{Code: signInCode}, "")
+	res := e.passwordStep(u.Email, pw, "")
+	sid, _, err := e.svc.CompleteLogin(ctx, res.SessionID, SecondFactor{Code: signInCode}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +78,9 @@ func TestStepUp(t *testing.T) {
 		t.Error("a step-up carried over to another session")
 	}
 
-	half, err := e.svc.Login(ctx, u.Email, pw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	half := e.passwordStep(u.Email, pw, "")
 	e.clock.Advance(30 * time.Second)
-	_, err = e.svc.StepUp(ctx, e.secret(half.SessionID), SecondFactor{Code: e.code(secret, 0)}, "")
+	_, err = e.svc.StepUp(ctx, half.SessionID, SecondFactor{Code: e.code(secret, 0)}, "")
 	wantCode(t, "step-up on a password-only session", err, errs.MFARequired)
 
 	acts := e.auditActions(u.ID)

@@ -32,17 +32,13 @@ func TestWrongCodesBackOff(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	u, pw, secret := e.user(Subscriber)
-	res, err := e.svc.Login(ctx, u.Email, pw, "192.0.2.50")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := e.secret(res.SessionID)
+	sid := e.passwordStep(u.Email, pw, "192.0.2.50").SessionID
 	wrong := e.secret(fmt.Sprintf("%06d", (mustAtoi(e.code(secret, 0))+1)%1000000))
 	for i := range 5 {
 		_, _, err := e.svc.CompleteLogin(ctx, sid, SecondFactor{Code: wrong}, "192.0.2.50")
 		wantCode(t, fmt.Sprintf("wrong code %d", i+1), err, errs.Unauthenticated)
 	}
-	_, _, err = e.svc.CompleteLogin(ctx, sid, SecondFactor{Code: e.code(secret, 0)}, "192.0.2.50")
+	_, _, err := e.svc.CompleteLogin(ctx, sid, SecondFactor{Code: e.code(secret, 0)}, "192.0.2.50")
 	wantCode(t, "right code during back-off", err, errs.RateLimited)
 	if ra := errs.As(err).RetryAfter; ra != 30*time.Second {
 		t.Errorf("Retry-After = %v, want 30s", ra)
@@ -65,7 +61,7 @@ func TestWrongCodesBackOff(t *testing.T) {
 		t.Errorf("%d failures recorded, want 5", failures)
 	}
 	// A full sign-in clears the account's count.
-	res, err = e.svc.Login(ctx, u.Email, e.secret("wrong password!"), "192.0.2.50")
+	_, err = e.svc.Login(ctx, u.Email, e.secret("wrong password!"), "192.0.2.50")
 	wantCode(t, "one wrong password after success", err, errs.Unauthenticated)
 	if _, err := e.svc.Login(ctx, u.Email, pw, "192.0.2.50"); err != nil {
 		t.Errorf("right password after one failure: %v", err)

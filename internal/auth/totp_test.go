@@ -129,11 +129,7 @@ func TestEnrolment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.svc.Login(ctx, u.Email, pw, "203.0.113.9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.secret(res.SessionID)
+	res := e.passwordStep(u.Email, pw, "203.0.113.9")
 	if res.MFA != MFAEnroll {
 		t.Fatalf("mfa = %q, want enroll", res.MFA)
 	}

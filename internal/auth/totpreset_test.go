@@ -36,11 +36,7 @@ func TestResetTOTP(t *testing.T) {
 	if _, err := e.svc.Authenticate(ctx, sess); errs.CodeOf(err) != errs.Unauthenticated {
 		t.Errorf("the user's session after the reset: %v, want it ended", err)
 	}
-	res, err := e.svc.Login(ctx, u.Email, pw, "192.0.2.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.secret(res.SessionID)
+	res := e.passwordStep(u.Email, pw, "192.0.2.1")
 	if res.MFA != MFAEnroll {
 		t.Errorf("sign-in after the reset asks %q, want enrolment", res.MFA)
 	}

@@ -75,10 +75,13 @@ func servedElsewhere(err error) bool {
 }
 
 // LeaseLost drops the cached session of a lease this replica lost (package
-// lease's OnLost): it must not tickle or place orders on it any more.
+// lease's OnLost): it must not tickle or place orders on it any more. A
+// session whose generation this replica holds again by now (it took the
+// lease back while the loss was being reported) is kept: generations never
+// repeat, so no other replica held the tenant in between.
 func (c *Cache) LeaseLost(k lease.Key) {
 	c.withCached(k.UserID, func(t *tenant) {
-		if string(t.conn.Mode) == k.Mode {
+		if string(t.conn.Mode) == k.Mode && !c.owns(t) {
 			c.disown(t)
 		}
 	})

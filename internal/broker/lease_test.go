@@ -102,6 +102,40 @@ func TestOnlyTheLeaseOwnerHandshakes(t *testing.T) {
 	}
 }
 
+// TestLeaseLostKeepsASessionHeldAgain: a loss reported while this replica
+// holds the session's very generation again (it took the lease back, its
+// row never having had another owner) keeps the session; one made under
+// an older generation is dropped.
+func TestLeaseLostKeepsASessionHeldAgain(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU2223335")
+	a, la := e.replica("a")
+	k := lease.Key{UserID: u, Mode: "paper"}
+	mustAccounts(t, ctx, a.Cache(), u)
+	a.Cache().LeaseLost(k)
+	mustAccounts(t, ctx, a.Cache(), u)
+	if got := e.sim.handshakes.Load(); got != 1 {
+		t.Fatalf("handshakes = %d after a loss reported for a lease still held, want 1", got)
+	}
+	// Released and taken again: a new generation, so the old session goes.
+	if _, err := la.ReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	la.Undrain()
+	if gen, err := la.Acquire(ctx, k); err != nil || gen != 2 {
+		t.Fatalf("Acquire after the release = %d, %v; want generation 2", gen, err)
+	}
+	a.Cache().LeaseLost(k)
+	if st, _ := a.Cache().State(u); st.State == StateReady {
+		t.Fatalf("a session of generation 1 survived under generation 2: %+v", st)
+	}
+	mustAccounts(t, ctx, a.Cache(), u)
+	if got := e.sim.handshakes.Load(); got != 2 {
+		t.Fatalf("handshakes = %d after the generation changed, want 2", got)
+	}
+}
+
 // BenchmarkLeaseMove is what moving a tenant between replicas costs per
 // request: the lease changes hands and the new owner makes a new session
 // (handshake, brokerage session, accounts) before its call

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/rewrap"
 	"github.com/ordertune/ordertune/internal/seal/sealtest"
@@ -29,9 +31,8 @@ func TestCanary(t *testing.T) {
 	if err := Check(ctx, pool, old, t0); err != nil {
 		t.Fatalf("first start: %v", err)
 	}
-	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_canary`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("canary rows %d (%v), want 1", n, err)
+	if n := canaryRows(t, pool); n != 1 {
+		t.Fatalf("canary rows %d, want 1", n)
 	}
 	if err := Check(ctx, pool, old, t0); err != nil {
 		t.Fatalf("second start with the same ring: %v", err)
@@ -86,11 +87,20 @@ func TestCanaryFirstStartChecksExistingSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "k1") {
 		t.Fatalf("first start with a wrong key: %v, want a refusal naming k1", err)
 	}
-	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM seal_canary`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("a canary was stored with the wrong key (%d rows, %v)", n, err)
+	if n := canaryRows(t, pool); n != 0 {
+		t.Fatalf("a canary was stored with the wrong key (%d rows)", n)
 	}
 	if err := Check(ctx, pool, right, t0); err != nil {
 		t.Fatalf("first start with the right key: %v", err)
 	}
+}
+
+// canaryRows counts the canaries stored in pool's database.
+func canaryRows(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM seal_canary`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

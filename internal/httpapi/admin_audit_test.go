@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
@@ -69,15 +70,8 @@ func TestAdminReadsAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.Action, &r.User, &r.Actor, &r.IP, &r.Details); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, r)
-	}
-	if err := rows.Err(); err != nil {
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := []row{

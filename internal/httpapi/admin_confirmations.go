@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -22,18 +21,9 @@ func (s *Server) adminConfirmations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if c.QueryParam("format") == "csv" {
-		return s.adminConfirmationsCSV(c, f)
-	}
-	if v := c.QueryParam("format"); v != "" && v != "json" {
-		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
-	}
-	list, next, err := s.trading.AllConfirmations(ctx, f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return listOrCSV(c, func() error { return s.adminConfirmationsCSV(c, f) }, func() ([]trading.Confirmation, string, error) {
+		return s.trading.AllConfirmations(c.Request().Context(), f)
+	})
 }
 
 func adminFilter(c echo.Context) (trading.ConfirmationFilter, error) {
@@ -76,16 +66,12 @@ var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "user_emai
 
 // adminConfirmation is one confirmation of any user, with its status
 // history and its owner.
-func (s *Server) adminConfirmation(c echo.Context) error {
+func (s *Server) adminConfirmation(c echo.Context) (confirmationDetail, error) {
 	conf, err := s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return err
+		return confirmationDetail{}, err
 	}
-	d, err := s.confirmationDetail(c.Request().Context(), conf.UserID, conf)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, d)
+	return s.confirmationDetail(c.Request().Context(), conf.UserID, conf)
 }
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {

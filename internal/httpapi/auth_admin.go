@@ -13,13 +13,14 @@ import (
 
 // adminAuthRoutes registers the admin's user and API token management.
 func (s *Server) adminAuthRoutes() {
-	s.api(http.MethodGet, "/admin/users", s.adminListUsers)
-	s.api(http.MethodPost, "/admin/users", s.adminCreateUser)
-	s.api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
-	s.api(http.MethodPost, "/admin/users/:id/totp/reset", s.adminResetTOTP)
-	s.api(http.MethodGet, "/admin/tokens", s.adminListTokens)
-	s.api(http.MethodPost, "/admin/tokens", s.adminCreateToken)
-	s.api(http.MethodDelete, "/admin/tokens/:id", s.adminRevokeToken)
+	api := s.apiOf(s.auth != nil, noAccounts)
+	api(http.MethodGet, "/admin/users", reply(http.StatusOK, s.adminListUsers))
+	api(http.MethodPost, "/admin/users", replyTo(http.StatusCreated, s.adminCreateUser))
+	api(http.MethodPatch, "/admin/users/:id", s.adminPatchUser)
+	api(http.MethodPost, "/admin/users/:id/totp/reset", reply(http.StatusOK, s.adminResetTOTP))
+	api(http.MethodGet, "/admin/tokens", reply(http.StatusOK, s.adminListTokens))
+	api(http.MethodPost, "/admin/tokens", replyTo(http.StatusCreated, s.adminCreateToken))
+	api(http.MethodDelete, "/admin/tokens/:id", done(s.adminRevokeToken))
 }
 
 // listLimit reads the limit query parameter (default 50, at most 200).
@@ -42,37 +43,32 @@ func nextCursor(s string) *string {
 	return &s
 }
 
-func (s *Server) adminListUsers(c echo.Context) error {
+func (s *Server) adminListUsers(c echo.Context) (map[string]any, error) {
 	limit, err := listLimit(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	users, next, err := s.auth.ListUsers(c.Request().Context(), limit, c.QueryParam("cursor"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	items := make([]userView, len(users))
 	for i, u := range users {
 		items[i] = viewUser(u)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": nextCursor(next)})
+	return map[string]any{"items": items, "next_cursor": nextCursor(next)}, nil
 }
 
-func (s *Server) adminCreateUser(c echo.Context) error {
-	var req struct {
-		Email    string    `json:"email"`
-		Role     auth.Role `json:"role"`
-		Password string    `json:"password"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	u, err := s.auth.CreateUser(c.Request().Context(), principal(c).UserID,
-		auth.NewUser{Email: req.Email, Role: req.Role, Password: req.Password}, c.RealIP())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, viewUser(u))
+// newUser is POST /admin/users's body.
+type newUser struct {
+	Email    string    `json:"email"`
+	Role     auth.Role `json:"role"`
+	Password string    `json:"password"`
+}
+
+func (s *Server) adminCreateUser(c echo.Context, req newUser) (userView, error) {
+	return viewedUser(s.auth.CreateUser(c.Request().Context(), principal(c).UserID,
+		auth.NewUser{Email: req.Email, Role: req.Role, Password: req.Password}, c.RealIP()))
 }
 
 // adminPatchUser disables a user (ending their sessions) and/or suspends
@@ -94,7 +90,7 @@ func (s *Server) adminPatchUser(c echo.Context) error {
 	}
 	ctx, actor, id := c.Request().Context(), principal(c).UserID, c.Param("id")
 	if req.Suspended != nil && s.risk == nil {
-		return errs.E(errs.Unavailable, "risk limits are not configured on this server")
+		return errs.E(errs.Unavailable, noRisk)
 	}
 	var u auth.User
 	var err error
@@ -130,12 +126,8 @@ func (s *Server) adminPatchUser(c echo.Context) error {
 // adminResetTOTP turns off a user's two-step sign-in (they lost their
 // authenticator and recovery codes) and ends their sessions: their next
 // sign-in enrols again.
-func (s *Server) adminResetTOTP(c echo.Context) error {
-	u, err := s.auth.ResetTOTP(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, viewUser(u))
+func (s *Server) adminResetTOTP(c echo.Context) (userView, error) {
+	return viewedUser(s.auth.ResetTOTP(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP()))
 }
 
 // tokenView is an API token's record; the token itself appears only in
@@ -164,39 +156,35 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func (s *Server) adminListTokens(c echo.Context) error {
+func (s *Server) adminListTokens(c echo.Context) (map[string]any, error) {
 	ts, err := s.auth.ListTokens(c.Request().Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	items := make([]tokenView, len(ts))
 	for i, t := range ts {
 		items[i] = viewToken(t)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": nil})
+	return map[string]any{"items": items, "next_cursor": nil}, nil
 }
 
-func (s *Server) adminCreateToken(c echo.Context) error {
-	var req struct {
-		Name   string   `json:"name"`
-		Scopes []string `json:"scopes"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+// newToken is POST /admin/tokens's body.
+type newToken struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+func (s *Server) adminCreateToken(c echo.Context, req newToken) (tokenView, error) {
 	t, raw, err := s.auth.CreateToken(c.Request().Context(), principal(c).UserID, req.Name, req.Scopes, c.RealIP())
 	if err != nil {
-		return err
+		return tokenView{}, err
 	}
 	v := viewToken(t)
 	v.Token = raw
 	noStore(c)
-	return c.JSON(http.StatusCreated, v)
+	return v, nil
 }
 
 func (s *Server) adminRevokeToken(c echo.Context) error {
-	if err := s.auth.RevokeToken(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP()); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.auth.RevokeToken(c.Request().Context(), principal(c).UserID, c.Param("id"), c.RealIP())
 }

@@ -189,30 +189,38 @@ func (r response) problem(t *testing.T) Problem {
 	return p
 }
 
-// do sends a request; body, when not nil, is sent as JSON (a string as is).
-func (c *client) do(method, path string, body any) response {
-	c.env.t.Helper()
+// newRequest returns a request for url; body, when not nil, is sent as
+// JSON (a string as is: it may be malformed on purpose).
+func newRequest(t testing.TB, method, url string, body any) *http.Request {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, ok := body.(string)
 		if !ok {
 			j, err := json.Marshal(body)
 			if err != nil {
-				c.env.t.Fatal(err)
+				t.Fatal(err)
 			}
 			b = string(j)
 		}
 		rd = strings.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.env.ts.URL+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		c.env.t.Fatal(err)
-	}
-	for k, v := range c.header {
-		req.Header[k] = v
+		t.Fatal(err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// do sends a request; body, when not nil, is sent as JSON (a string as is).
+func (c *client) do(method, path string, body any) response {
+	c.env.t.Helper()
+	req := newRequest(c.env.t, method, c.env.ts.URL+path, body)
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	if c.session != "" {
 		req.AddCookie(&http.Cookie{Name: c.env.srv.sessionCookieName(), Value: c.session})

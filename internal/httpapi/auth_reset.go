@@ -14,30 +14,24 @@ const resetRequested = "If an account uses this address, a link to choose a new 
 // resetRoutes registers "Forgot password?": asking for a reset link, and
 // setting a new password with one.
 func (s *Server) resetRoutes() {
-	s.api(http.MethodPost, "/auth/password-reset", s.requestPasswordReset)
-	s.api(http.MethodPost, "/auth/password-reset/complete", s.completePasswordReset)
+	api := s.apiOf(s.auth != nil, noAccounts)
+	api(http.MethodPost, "/auth/password-reset", replyTo(http.StatusAccepted, s.requestPasswordReset))
+	api(http.MethodPost, "/auth/password-reset/complete", done(s.completePasswordReset))
 }
 
-func (s *Server) requestPasswordReset(c echo.Context) error {
-	if err := s.needAuth(); err != nil {
-		return err
-	}
-	var req struct {
-		Email string `json:"email"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+// resetRequest is POST /auth/password-reset's body.
+type resetRequest struct {
+	Email string `json:"email"`
+}
+
+func (s *Server) requestPasswordReset(c echo.Context, req resetRequest) (map[string]string, error) {
 	if err := s.auth.RequestPasswordReset(c.Request().Context(), req.Email, c.RealIP()); err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"message": resetRequested})
+	return map[string]string{"message": resetRequested}, nil
 }
 
 func (s *Server) completePasswordReset(c echo.Context) error {
-	if err := s.needAuth(); err != nil {
-		return err
-	}
 	var req struct {
 		Token       string `json:"token"`
 		NewPassword string `json:"new_password"`
@@ -52,5 +46,5 @@ func (s *Server) completePasswordReset(c echo.Context) error {
 	if s.sessionCookie(c) != "" {
 		s.setSession(c, "")
 	}
-	return c.NoContent(http.StatusNoContent)
+	return nil
 }

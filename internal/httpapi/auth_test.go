@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/auth"
 )
@@ -363,14 +364,12 @@ func TestAuditRowsOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.Action, &r.UserID, &r.IP, &r.At); err != nil {
-			t.Fatal(err)
-		}
-		r.At = r.At.UTC()
-		got = append(got, r)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i].At = got[i].At.UTC()
 	}
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	id, ip := a.user.ID, "127.0.0.1"

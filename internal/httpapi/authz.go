@@ -60,6 +60,24 @@ func (s *Server) api(method, path string, h echo.HandlerFunc) {
 	s.e.Add(method, apiPrefix+path, h)
 }
 
+// apiOf returns what registers the API routes of a part the server may be
+// built without (a nil service in Deps). While present is false, each of
+// its routes answers 503 unavailable with missing, once the authorization
+// table has let the request through: the client learns what this server
+// lacks rather than meeting a 404, and handlers never see a nil service.
+func (s *Server) apiOf(present bool, missing string) func(method, path string, h echo.HandlerFunc) {
+	return func(method, path string, h echo.HandlerFunc) {
+		if !present {
+			h = func(echo.Context) error { return errs.E(errs.Unavailable, "%s", missing) }
+		}
+		s.api(method, path, h)
+	}
+}
+
+// noAccounts is the answer of every route that needs accounts on a server
+// built without them.
+const noAccounts = "accounts are not configured on this server"
+
 const ctxPrincipal = "principal"
 
 // principal returns who the request acts for. On any route that is not
@@ -155,7 +173,7 @@ func (pol policy) allows(p auth.Principal) error {
 // that, the session cookie.
 func (s *Server) authenticate(c echo.Context) (auth.Principal, error) {
 	if s.auth == nil {
-		return auth.Principal{}, errs.E(errs.Unavailable, "accounts are not configured on this server")
+		return auth.Principal{}, errs.E(errs.Unavailable, noAccounts)
 	}
 	ctx := c.Request().Context()
 	if tok, ok := bearerToken(c.Request()); ok {

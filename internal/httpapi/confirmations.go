@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,32 +9,27 @@ import (
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
-func (s *Server) listConfirmations(c echo.Context) error {
+func (s *Server) listConfirmations(c echo.Context) (page[trading.Confirmation], error) {
 	limit, err := queryLimit(c)
 	if err != nil {
-		return err
+		return page[trading.Confirmation]{}, err
 	}
 	list, next, err := s.trading.Confirmations(c.Request().Context(), principal(c).UserID, trading.ConfirmationFilter{
 		Status: c.QueryParam("status"), Ticker: c.QueryParam("ticker"), Limit: limit, Cursor: c.QueryParam("cursor")})
 	if err != nil {
-		return err
+		return page[trading.Confirmation]{}, err
 	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return newPage(list, next), nil
 }
 
 // getConfirmation answers the caller's own confirmation with its status
 // history; anyone else's id is "not found".
-func (s *Server) getConfirmation(c echo.Context) error {
-	conf, err := s.trading.Confirmation(c.Request().Context(), principal(c).UserID, c.Param("id"))
+func (s *Server) getConfirmation(c echo.Context) (confirmationDetail, error) {
+	conf, err := ownConfirmation(s.trading.Confirmation(c.Request().Context(), principal(c).UserID, c.Param("id")))
 	if err != nil {
-		return err
+		return confirmationDetail{}, err
 	}
-	d, err := s.confirmationDetail(c.Request().Context(), principal(c).UserID, conf)
-	if err != nil {
-		return err
-	}
-	d.UserID = ""
-	return c.JSON(http.StatusOK, d)
+	return s.confirmationDetail(c.Request().Context(), principal(c).UserID, conf)
 }
 
 // confirmationDetail is a confirmation's single read: its status history
@@ -54,7 +48,7 @@ func (s *Server) confirmationDetail(ctx context.Context, owner string, conf trad
 	}
 	execs, err := s.ledger.OrderExecutions(ctx, owner, conf.ID)
 	if err != nil {
-		return d, err
+		return confirmationDetail{}, err
 	}
 	if execs != nil {
 		d.Executions = execs
@@ -64,11 +58,13 @@ func (s *Server) confirmationDetail(ctx context.Context, owner string, conf trad
 
 // cancelConfirmation asks IBKR to cancel the order: 202, because IBKR
 // takes a cancel as a request; the status follows when it happens.
-func (s *Server) cancelConfirmation(c echo.Context) error {
-	conf, err := s.trading.Cancel(c.Request().Context(), principal(c).UserID, c.Param("id"))
-	if err != nil {
-		return err
-	}
+func (s *Server) cancelConfirmation(c echo.Context) (trading.Confirmation, error) {
+	return ownConfirmation(s.trading.Cancel(c.Request().Context(), principal(c).UserID, c.Param("id")))
+}
+
+// ownConfirmation is a confirmation as its owner sees it: the owner is the
+// caller, so the user id is left out (only the admin log names owners).
+func ownConfirmation(conf trading.Confirmation, err error) (trading.Confirmation, error) {
 	conf.UserID = ""
-	return c.JSON(http.StatusAccepted, conf)
+	return conf, err
 }

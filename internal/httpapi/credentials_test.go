@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
@@ -16,11 +15,7 @@ import (
 // the field and the key id.
 func TestUndecryptableCredentials(t *testing.T) {
 	env := newBrokerEnv(t)
-	sub := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(sub).stepUp()
-	if r := c.do(http.MethodPut, "/api/v1/broker/paper", env.register("DU1234567")); r.status != http.StatusOK {
-		t.Fatalf("save: %d %s", r.status, r.body)
-	}
+	sub, c := env.connectedSubscriber("DU1234567")
 	foreign := seal.RandomRing("lost-key")
 	ct, err := foreign.Seal([]byte("not the real key"), sub.user.ID, "signature_key", "paper")
 	if err != nil {

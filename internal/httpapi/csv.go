@@ -16,6 +16,24 @@ import (
 // maxCSVRows bounds one CSV export.
 const maxCSVRows = 100_000
 
+// listOrCSV answers a list that can be downloaded: ?format=csv runs
+// export, which writes every matching row as CSV; json, or none, answers
+// the page list returns.
+func listOrCSV[T any](c echo.Context, export func() error, list func() ([]T, string, error)) error {
+	switch c.QueryParam("format") {
+	case "csv":
+		return export()
+	case "", "json":
+	default:
+		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
+	}
+	items, next, err := list()
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(items, next))
+}
+
 // allPages reads every page of a list, starting from the first: what an
 // export does before it writes a byte, so that an error is still a problem
 // answer and not a truncated file. what names the rows and narrow the

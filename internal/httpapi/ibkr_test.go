@@ -17,12 +17,7 @@ import (
 // signed-in subscriber whose saved paper connection talks to the simulator.
 func TestIBKRPassthroughOverHTTP(t *testing.T) {
 	env := newBrokerEnv(t)
-	sub := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(sub).stepUp()
-	creds := env.register("DU7000001")
-	if r := c.do(http.MethodPut, "/api/v1/broker/paper", creds); r.status != http.StatusOK {
-		t.Fatalf("save connection: %d %s", r.status, r.body)
-	}
+	sub, c := env.connectedSubscriber("DU7000001")
 	other := env.register("DU7000002")
 
 	tests := []struct {
@@ -110,11 +105,7 @@ func TestIBKRPassthroughWithoutBroker(t *testing.T) {
 func TestPassthroughLogMasksAccounts(t *testing.T) {
 	t.Parallel()
 	env := newBrokerEnv(t)
-	sub := env.newAccount(auth.Subscriber, true)
-	c := env.signIn(sub).stepUp()
-	if r := c.do(http.MethodPut, "/api/v1/broker/paper", env.register("DU7100001")); r.status != http.StatusOK {
-		t.Fatalf("save connection: %d %s", r.status, r.body)
-	}
+	_, c := env.connectedSubscriber("DU7100001")
 	const foreign = "7100999"
 	for _, tc := range []struct {
 		c      *client

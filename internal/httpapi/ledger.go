@@ -15,21 +15,11 @@ import (
 // ledgerRoutes registers positions, trades (executions) and P&L: the
 // caller's own.
 func (s *Server) ledgerRoutes() {
-	s.ledgerRoute(http.MethodGet, "/positions", s.positions)
-	s.ledgerRoute(http.MethodGet, "/trades", s.trades)
-	s.ledgerRoute(http.MethodPost, "/trades/import", s.importTrades)
-	s.ledgerRoute(http.MethodGet, "/pnl", s.pnl)
-}
-
-// ledgerRoute registers a route that answers 503 while the ledger is not
-// configured on this server.
-func (s *Server) ledgerRoute(method, path string, h echo.HandlerFunc) {
-	s.api(method, path, func(c echo.Context) error {
-		if s.ledger == nil {
-			return errs.E(errs.Unavailable, "the ledger is not configured on this server")
-		}
-		return h(c)
-	})
+	api := s.apiOf(s.ledger != nil, "the ledger is not configured on this server")
+	api(http.MethodGet, "/positions", reply(http.StatusOK, s.positions))
+	api(http.MethodGet, "/trades", s.trades)
+	api(http.MethodPost, "/trades/import", reply(http.StatusOK, s.importTrades))
+	api(http.MethodGet, "/pnl", s.pnl)
 }
 
 func queryMode(c echo.Context) (string, error) {
@@ -40,30 +30,30 @@ func queryMode(c echo.Context) (string, error) {
 	return "", errs.Fields("invalid mode", errs.FieldError{Field: "mode", Message: "must be live or paper"})
 }
 
-func (s *Server) positions(c echo.Context) error {
+func (s *Server) positions(c echo.Context) (map[string]any, error) {
 	mode, err := queryMode(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list, err := s.ledger.Positions(c.Request().Context(), principal(c).UserID, mode)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if list == nil {
 		list = []ledger.Position{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": list})
+	return map[string]any{"items": list}, nil
 }
 
 // importTrades imports the caller's executions from IBKR now (the
 // Portfolio page's Refresh) and answers what it did.
-func (s *Server) importTrades(c echo.Context) error {
+func (s *Server) importTrades(c echo.Context) (map[string]int, error) {
 	res, err := s.ledger.Import(c.Request().Context(), principal(c).UserID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.ledger.ForgetPositions(principal(c).UserID)
-	return c.JSON(http.StatusOK, map[string]int{"read": res.Read, "stored": res.Stored, "skipped": res.Skipped, "recovered": res.Recovered})
+	return map[string]int{"read": res.Read, "stored": res.Stored, "skipped": res.Skipped, "recovered": res.Recovered}, nil
 }
 
 func tradeFilter(c echo.Context) (ledger.TradeFilter, error) {
@@ -94,18 +84,9 @@ func (s *Server) trades(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	switch c.QueryParam("format") {
-	case "csv":
-		return s.tradesCSV(c, f)
-	case "", "json":
-	default:
-		return errs.Fields("invalid format", errs.FieldError{Field: "format", Message: "must be json or csv"})
-	}
-	list, next, err := s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return listOrCSV(c, func() error { return s.tradesCSV(c, f) }, func() ([]ledger.Trade, string, error) {
+		return s.ledger.Trades(c.Request().Context(), principal(c).UserID, f)
+	})
 }
 
 // tradesCSVHeader are the columns of the trades CSV: what a spreadsheet

@@ -83,27 +83,29 @@ func status(e *errs.Error) int {
 	return http.StatusInternalServerError
 }
 
-// fromEcho translates the errors echo's router and middleware produce
-// (unknown route, wrong method, body too large) into the vocabulary.
+// echoErrors are the errors echo's router and middleware produce (unknown
+// route, wrong method, body too large), by status, in the vocabulary.
+var echoErrors = map[int]struct {
+	code errs.Code
+	msg  string
+}{
+	http.StatusNotFound:              {errs.NotFound, "no such resource"},
+	http.StatusMethodNotAllowed:      {errs.Invalid, "method not allowed on this resource"},
+	http.StatusRequestEntityTooLarge: {errs.Invalid, "request body too large"},
+	http.StatusUnauthorized:          {errs.Unauthenticated, "sign in first"},
+	http.StatusForbidden:             {errs.Forbidden, "not allowed"},
+	http.StatusTooManyRequests:       {errs.RateLimited, "too many requests; slow down"},
+	http.StatusBadRequest:            {errs.Invalid, "malformed request"},
+	http.StatusUnsupportedMediaType:  {errs.Invalid, "malformed request"},
+}
+
+// fromEcho translates an error of echo's into the vocabulary; one
+// echoErrors does not name is internal.
 func fromEcho(he *echo.HTTPError) *errs.Error {
-	msg := http.StatusText(he.Code)
-	switch he.Code {
-	case http.StatusNotFound:
-		return errs.E(errs.NotFound, "no such resource")
-	case http.StatusMethodNotAllowed:
-		return errs.E(errs.Invalid, "method not allowed on this resource")
-	case http.StatusRequestEntityTooLarge:
-		return errs.E(errs.Invalid, "request body too large")
-	case http.StatusUnauthorized:
-		return errs.E(errs.Unauthenticated, "sign in first")
-	case http.StatusForbidden:
-		return errs.E(errs.Forbidden, "not allowed")
-	case http.StatusTooManyRequests:
-		return errs.E(errs.RateLimited, "too many requests; slow down")
-	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
-		return errs.E(errs.Invalid, "malformed request")
+	if e, ok := echoErrors[he.Code]; ok {
+		return &errs.Error{Code: e.code, Message: e.msg}
 	}
-	return &errs.Error{Code: errs.Internal, Message: msg, Err: he}
+	return &errs.Error{Code: errs.Internal, Message: http.StatusText(he.Code), Err: he}
 }
 
 // handleError is echo's error handler: every error a handler or middleware

@@ -5,79 +5,49 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/risk"
 )
 
 // riskRoutes registers Settings → Risk and Admin → Risk; suspensions
 // ride on PATCH /admin/users/{id} (adminPatchUser).
 func (s *Server) riskRoutes() {
-	s.api(http.MethodGet, "/settings/risk", s.needRisk(s.getRiskSettings))
-	s.api(http.MethodPut, "/settings/risk", s.needRisk(s.putRiskSettings))
-	s.api(http.MethodGet, "/admin/risk", s.needRisk(s.getPlatformRisk))
-	s.api(http.MethodPut, "/admin/risk", s.needRisk(s.putPlatformRisk))
+	api := s.apiOf(s.risk != nil, noRisk) // no risk service: no database
+	api(http.MethodGet, "/settings/risk", reply(http.StatusOK, s.getRiskSettings))
+	api(http.MethodPut, "/settings/risk", replyTo(http.StatusOK, s.putRiskSettings))
+	api(http.MethodGet, "/admin/risk", reply(http.StatusOK, s.getPlatformRisk))
+	api(http.MethodPut, "/admin/risk", replyTo(http.StatusOK, s.putPlatformRisk))
 }
 
-// needRisk answers 503 while there is no risk service (no database).
-func (s *Server) needRisk(h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.risk == nil {
-			return errs.E(errs.Unavailable, "risk limits are not configured on this server")
-		}
-		return h(c)
-	}
+// noRisk is the answer of what needs risk limits on a server without them.
+const noRisk = "risk limits are not configured on this server"
+
+func (s *Server) getRiskSettings(c echo.Context) (risk.UserSettings, error) {
+	return s.risk.Settings(c.Request().Context(), principal(c).UserID)
 }
 
-func (s *Server) getRiskSettings(c echo.Context) error {
-	st, err := s.risk.Settings(c.Request().Context(), principal(c).UserID)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, st)
-}
-
-func (s *Server) putRiskSettings(c echo.Context) error {
-	var in risk.UserUpdate
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
+func (s *Server) putRiskSettings(c echo.Context, in risk.UserUpdate) (risk.UserSettings, error) {
 	// Raising or removing a limit, or resuming after a pause, loosens the
 	// guard a stolen session would want loose: it needs a step-up.
 	// Lowering a limit or pausing never does.
-	loosens, err := s.risk.Raises(c.Request().Context(), principal(c).UserID, in)
+	ctx, user := c.Request().Context(), principal(c).UserID
+	loosens, err := s.risk.Raises(ctx, user, in)
 	if err != nil {
-		return err
+		return risk.UserSettings{}, err
 	}
 	if loosens {
 		if err := s.requireStepUp(c); err != nil {
-			return err
+			return risk.UserSettings{}, err
 		}
 	}
-	st, err := s.risk.SetSettings(c.Request().Context(), principal(c).UserID, in, c.RealIP())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, st)
+	return s.risk.SetSettings(ctx, user, in, c.RealIP())
 }
 
-func (s *Server) getPlatformRisk(c echo.Context) error {
-	p, err := s.risk.Platform(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
+func (s *Server) getPlatformRisk(c echo.Context) (risk.Platform, error) {
+	return s.risk.Platform(c.Request().Context())
 }
 
-func (s *Server) putPlatformRisk(c echo.Context) error {
-	var in risk.PlatformUpdate
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	p, err := s.risk.SetPlatform(c.Request().Context(), principal(c).UserID, in, c.RealIP())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
+func (s *Server) putPlatformRisk(c echo.Context, in risk.PlatformUpdate) (risk.Platform, error) {
+	return s.risk.SetPlatform(c.Request().Context(), principal(c).UserID, in, c.RealIP())
 }
 
 // patchedUser is PATCH /admin/users/{id}'s answer: the user and their

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/auth"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
 
@@ -197,6 +198,46 @@ func TestMetricsEndpoint(t *testing.T) {
 	} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestRoutesOfMissingParts: a server built without a broker service (no
+// master key), notifications or the ledger answers each of their routes
+// 503, saying what it lacks; one without accounts does so on the routes
+// that need no sign-in.
+func TestRoutesOfMissingParts(t *testing.T) {
+	env := newAuthEnv(t)
+	c := env.signIn(env.newAccount(auth.Subscriber, true))
+	bare := New(Deps{Log: zerolog.Nop()}).Handler()
+	tests := []struct {
+		method, path string
+		c            *client
+		bare         bool // sent to the server without accounts
+		detail       string
+	}{
+		{method: http.MethodGet, path: "/api/v1/broker", c: c, detail: "ORDERTUNE_MASTER_KEYS"},
+		{method: http.MethodGet, path: "/api/v1/admin/users/x/reply-questions", c: env.signIn(env.newAccount(auth.Admin, true)),
+			detail: "ORDERTUNE_MASTER_KEYS"},
+		{method: http.MethodGet, path: "/api/v1/notifications", c: c, detail: "notifications are not configured"},
+		{method: http.MethodGet, path: "/api/v1/webhooks", c: c, detail: "notifications are not configured"},
+		{method: http.MethodGet, path: "/api/v1/positions", c: c, detail: "the ledger is not configured"},
+		{method: http.MethodGet, path: "/api/v1/auth/signup", bare: true, detail: "accounts are not configured"},
+		{method: http.MethodPost, path: "/api/v1/auth/password-reset", bare: true, detail: "accounts are not configured"},
+	}
+	for _, tt := range tests {
+		var status int
+		var body []byte
+		if tt.bare {
+			rec := httptest.NewRecorder()
+			bare.ServeHTTP(rec, newRequest(t, tt.method, tt.path, map[string]string{"email": "a@example.com"}))
+			status, body = rec.Code, rec.Body.Bytes()
+		} else {
+			r := tt.c.do(tt.method, tt.path, nil)
+			status, body = r.status, r.body
+		}
+		if status != http.StatusServiceUnavailable || !strings.Contains(string(body), tt.detail) {
+			t.Errorf("%s %s: %d %s, want 503 naming %q", tt.method, tt.path, status, body, tt.detail)
 		}
 	}
 }

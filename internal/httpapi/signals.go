@@ -10,44 +10,29 @@ import (
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
-// tradingRoute registers a trading route below apiPrefix; its row is in
-// the authorization table (authz_table.go).
-func (s *Server) tradingRoute(method, path string, h echo.HandlerFunc) {
-	s.api(method, path, s.needTrading(h))
-}
-
 // tradingRoutes registers signals, settings, confirmations and the admin
 // log and audit routes.
 func (s *Server) tradingRoutes() {
-	s.tradingRoute(http.MethodGet, "/signals", s.listSignals)
-	s.tradingRoute(http.MethodPost, "/signals", s.createSignal)
-	s.tradingRoute(http.MethodGet, "/signals/:id", s.getSignal)
-	s.tradingRoute(http.MethodDelete, "/signals/:id", s.withdrawSignal)
-	s.tradingRoute(http.MethodGet, "/signals/:id/preview", s.previewSignal)
-	s.tradingRoute(http.MethodPost, "/signals/:id/confirm", s.confirmSignal)
+	api := s.apiOf(s.trading != nil, "trading is not configured on this server")
+	api(http.MethodGet, "/signals", reply(http.StatusOK, s.listSignals))
+	api(http.MethodPost, "/signals", replyTo(http.StatusCreated, s.createSignal))
+	api(http.MethodGet, "/signals/:id", reply(http.StatusOK, s.getSignal))
+	api(http.MethodDelete, "/signals/:id", done(s.withdrawSignal))
+	api(http.MethodGet, "/signals/:id/preview", reply(http.StatusOK, s.previewSignal))
+	api(http.MethodPost, "/signals/:id/confirm", s.confirmSignal)
 
-	s.tradingRoute(http.MethodGet, "/settings", s.getSettings)
-	s.tradingRoute(http.MethodPut, "/settings/position-size", s.putPositionSize)
+	api(http.MethodGet, "/settings", reply(http.StatusOK, s.getSettings))
+	api(http.MethodPut, "/settings/position-size", replyTo(http.StatusOK, s.putPositionSize))
 
-	s.tradingRoute(http.MethodGet, "/confirmations", s.listConfirmations)
-	s.tradingRoute(http.MethodGet, "/confirmations/:id", s.getConfirmation)
-	s.tradingRoute(http.MethodPost, "/confirmations/:id/cancel", s.cancelConfirmation)
+	api(http.MethodGet, "/confirmations", reply(http.StatusOK, s.listConfirmations))
+	api(http.MethodGet, "/confirmations/:id", reply(http.StatusOK, s.getConfirmation))
+	api(http.MethodPost, "/confirmations/:id/cancel", reply(http.StatusAccepted, s.cancelConfirmation))
 
-	s.tradingRoute(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
-	s.tradingRoute(http.MethodGet, "/admin/confirmations/:id", s.adminConfirmation)
+	api(http.MethodGet, "/admin/confirmations", s.adminConfirmations)
+	api(http.MethodGet, "/admin/confirmations/:id", reply(http.StatusOK, s.adminConfirmation))
 	// The audit trail does not need the trading service.
 	s.api(http.MethodGet, "/admin/audit", s.adminAudit)
 	s.api(http.MethodGet, "/admin/audit/verify", s.adminAuditVerify)
-}
-
-// needTrading answers 503 while the trading service is not configured.
-func (s *Server) needTrading(h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if s.trading == nil {
-			return errs.E(errs.Unavailable, "trading is not configured on this server")
-		}
-		return h(c)
-	}
 }
 
 // page is a list answer: {items, next_cursor}.
@@ -80,52 +65,33 @@ func queryLimit(c echo.Context) (int, error) {
 	return n, nil
 }
 
-func (s *Server) listSignals(c echo.Context) error {
+func (s *Server) listSignals(c echo.Context) (page[trading.Signal], error) {
 	limit, err := queryLimit(c)
 	if err != nil {
-		return err
+		return page[trading.Signal]{}, err
 	}
 	list, next, err := s.trading.ListSignals(c.Request().Context(), principal(c).UserID, trading.SignalFilter{
 		Status: c.QueryParam("status"), Limit: limit, Cursor: c.QueryParam("cursor")})
 	if err != nil {
-		return err
+		return page[trading.Signal]{}, err
 	}
-	return c.JSON(http.StatusOK, newPage(list, next))
+	return newPage(list, next), nil
 }
 
-func (s *Server) createSignal(c echo.Context) error {
-	var in trading.NewSignal
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	g, err := s.trading.CreateSignal(c.Request().Context(), principal(c).UserID, in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, g)
+func (s *Server) createSignal(c echo.Context, in trading.NewSignal) (trading.Signal, error) {
+	return s.trading.CreateSignal(c.Request().Context(), principal(c).UserID, in)
 }
 
-func (s *Server) getSignal(c echo.Context) error {
-	g, err := s.trading.Signal(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, g)
+func (s *Server) getSignal(c echo.Context) (trading.Signal, error) {
+	return s.trading.Signal(c.Request().Context(), c.Param("id"))
 }
 
 func (s *Server) withdrawSignal(c echo.Context) error {
-	if err := s.trading.WithdrawSignal(c.Request().Context(), principal(c).UserID, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.trading.WithdrawSignal(c.Request().Context(), principal(c).UserID, c.Param("id"))
 }
 
-func (s *Server) previewSignal(c echo.Context) error {
-	p, err := s.trading.Preview(c.Request().Context(), principal(c).UserID, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
+func (s *Server) previewSignal(c echo.Context) (trading.Preview, error) {
+	return s.trading.Preview(c.Request().Context(), principal(c).UserID, c.Param("id"))
 }
 
 // confirmSignal answers 201 with the confirmation this request made, 200

@@ -152,21 +152,7 @@ func (e *tradeEnv) stepUp(t *testing.T, u user) {
 // cookie starts with "Bearer ") and returns the status and body.
 func (e *tradeEnv) call(t *testing.T, u user, method, path string, body any, header ...string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+"/api/v1"+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := newRequest(t, method, e.srv.URL+"/api/v1"+path, body)
 	switch {
 	case len(u.cookie) > 7 && u.cookie[:7] == "Bearer ":
 		req.Header.Set("Authorization", u.cookie)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ordertune/ordertune/internal/auth"
@@ -226,16 +227,9 @@ func (env *brokerEnv) snapshot() string {
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	var tables []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			env.t.Fatal(err)
-		}
-		tables = append(tables, n)
-	}
-	if rows.Err() != nil {
-		env.t.Fatal(rows.Err())
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		env.t.Fatal(err)
 	}
 	// Columns that record use, not change, are left out.
 	rowText := map[string]string{"api_tokens": "(t.id, t.token_hash, t.name, t.scopes, t.created_by, t.revoked_at)::text"}

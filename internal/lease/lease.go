@@ -12,7 +12,8 @@
 // believes it holds a lease only until TTL minus a margin after the start of
 // its last successful renewal, measured on its own clock: by then the row
 // may have expired and another replica may have taken it. Every change of
-// owner increments the lease's generation; work prepared under one
+// owner increments the lease's generation, and a released lease keeps its
+// row, so a generation is never handed out twice; work prepared under one
 // generation (a cached session) is thrown away when the replica holds
 // another one (fencing).
 package lease
@@ -64,6 +65,11 @@ var ErrDraining = errors.New("lease: this replica is shutting down")
 // Config configures a Manager.
 type Config struct {
 	Pool *pgxpool.Pool
+	// RenewPool, when set, carries the renewals alone, so that a renewal
+	// never queues behind a burst of acquisitions and owner look-ups on
+	// Pool (a late renewal makes a live replica give its tenants up). One
+	// connection is enough. Nil means Pool.
+	RenewPool *pgxpool.Pool
 	// Replica identifies this process among the replicas; it must be unique
 	// per process (a random id per start is right).
 	Replica string
@@ -108,6 +114,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RenewPool == nil {
+		c.RenewPool = c.Pool
 	}
 	return c
 }
@@ -223,8 +232,11 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	}
 	start := m.cfg.Now()
 	var gen int64
-	var inserted bool
+	var takeover bool
 	err := m.cfg.Pool.QueryRow(ctx, `
+		WITH prev AS (
+			SELECT owner, expires_at FROM broker_session_leases WHERE user_id = $1 AND mode = $2
+		)
 		INSERT INTO broker_session_leases AS l (user_id, mode, owner, owner_url, generation, acquired_at, expires_at)
 		VALUES ($1, $2, $3, $4, 1, now(), now() + $5 * interval '1 millisecond')
 		ON CONFLICT (user_id, mode) DO UPDATE
@@ -235,8 +247,11 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 			generation = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now() THEN l.generation ELSE l.generation + 1 END,
 			acquired_at = now(), expires_at = EXCLUDED.expires_at
 		WHERE l.owner = EXCLUDED.owner OR l.expires_at <= now()
-		RETURNING generation, xmax = 0`,
-		k.UserID, k.Mode, m.cfg.Replica, m.URL(), m.cfg.TTL.Milliseconds()).Scan(&gen, &inserted)
+		RETURNING generation,
+			-- Taken from another replica that died (its row expired), not
+			-- one that released it.
+			coalesce((SELECT owner <> $3 AND expires_at <> '-infinity' AND expires_at <= now() FROM prev), false)`,
+		k.UserID, k.Mode, m.cfg.Replica, m.URL(), m.cfg.TTL.Milliseconds()).Scan(&gen, &takeover)
 	if errors.Is(err, pgx.ErrNoRows) {
 		o, found, oerr := m.owner(ctx, `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
 		if oerr != nil {
@@ -251,7 +266,7 @@ func (m *Manager) acquire(ctx context.Context, k Key, tries int) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("acquire lease %s/%s: %w", k.UserID, k.Mode, err)
 	}
-	if !inserted && gen > 1 && m.cfg.OnTakeover != nil {
+	if takeover && m.cfg.OnTakeover != nil {
 		m.cfg.OnTakeover()
 	}
 	m.mu.Lock()
@@ -284,6 +299,15 @@ func (m *Manager) owner(ctx context.Context, where string, args ...any) (Owner, 
 	return o, true, nil
 }
 
+// releaseSQL gives leases up by ending them rather than deleting their
+// rows: a row keeps its generation for as long as its user exists, so the
+// next owner's generation is always new. A deleted row would start again
+// at 1, and a replica still caching a session made under generation 1
+// (before another replica took the tenant over and released it) would
+// take the new lease for its own and act on a superseded token.
+// '-infinity' tells a released lease from an expired one.
+const releaseSQL = `UPDATE broker_session_leases SET expires_at = '-infinity'`
+
 // ReleaseUser gives up this replica's leases on userID's sessions (the
 // credentials or the active mode changed), so the next request for the
 // tenant may be served by any replica.
@@ -295,7 +319,7 @@ func (m *Manager) ReleaseUser(ctx context.Context, userID string) error {
 		}
 	}
 	m.mu.Unlock()
-	_, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE user_id = $1 AND owner = $2`, userID, m.cfg.Replica)
+	_, err := m.cfg.Pool.Exec(ctx, releaseSQL+` WHERE user_id = $1 AND owner = $2 AND expires_at > now()`, userID, m.cfg.Replica)
 	if err != nil {
 		return fmt.Errorf("release leases of %s: %w", userID, err)
 	}
@@ -327,7 +351,7 @@ func (m *Manager) ReleaseAll(ctx context.Context) (int, error) {
 	m.draining = true
 	clear(m.held)
 	m.mu.Unlock()
-	tag, err := m.cfg.Pool.Exec(ctx, `DELETE FROM broker_session_leases WHERE owner = $1`, m.cfg.Replica)
+	tag, err := m.cfg.Pool.Exec(ctx, releaseSQL+` WHERE owner = $1 AND expires_at > now()`, m.cfg.Replica)
 	if err != nil {
 		return 0, fmt.Errorf("release leases: %w", err)
 	}
@@ -353,12 +377,19 @@ func (m *Manager) Run(ctx context.Context) {
 // Renew extends every lease this replica holds, in one statement, and
 // forgets (telling OnLost) the ones the database no longer gives it. It
 // returns how many it renewed.
+//
+// Renew judges only the leases it asked the database about, as they were
+// when it asked: a lease acquired, or acquired again, while the statement
+// ran is not in its answer, and dropping it for that would make a replica
+// give up a session whose row is still live and its own.
 func (m *Manager) Renew(ctx context.Context) (int, error) {
 	start := m.cfg.Now()
 	m.mu.Lock()
+	asked := make(map[Key]held, len(m.held))
 	users := make([]string, 0, len(m.held))
 	modes := make([]string, 0, len(m.held))
-	for k := range m.held {
+	for k, h := range m.held {
+		asked[k] = h
 		users = append(users, k.UserID)
 		modes = append(modes, k.Mode)
 	}
@@ -366,7 +397,7 @@ func (m *Manager) Renew(ctx context.Context) (int, error) {
 	if len(users) == 0 {
 		return 0, nil
 	}
-	rows, err := m.cfg.Pool.Query(ctx, `
+	rows, err := m.cfg.RenewPool.Query(ctx, `
 		UPDATE broker_session_leases AS l
 		SET expires_at = now() + $2 * interval '1 millisecond'
 		FROM unnest($3::uuid[], $4::text[]) AS k (user_id, mode)
@@ -393,13 +424,16 @@ func (m *Manager) Renew(ctx context.Context) (int, error) {
 	}
 	var lost []Key
 	m.mu.Lock()
-	for k, h := range m.held {
-		if !h.acquiredAt.Before(start) {
-			continue // acquired while this renewal ran: judged next time
+	for k, was := range asked {
+		h, ok := m.held[k]
+		if !ok || h != was {
+			continue // released, or acquired again meanwhile: judged next time
 		}
 		if gen, ok := renewed[k]; ok && gen == h.gen {
-			h.until = start.Add(m.cfg.TTL - m.cfg.Margin)
-			m.held[k] = h
+			if until := start.Add(m.cfg.TTL - m.cfg.Margin); until.After(h.until) {
+				h.until = until
+				m.held[k] = h
+			}
 			continue
 		}
 		delete(m.held, k)
@@ -428,7 +462,7 @@ func (m *Manager) expire() {
 func (m *Manager) tellLost(lost []Key) {
 	for _, k := range lost {
 		o, found, _ := m.owner(context.Background(), `user_id = $1 AND mode = $2`, k.UserID, k.Mode)
-		m.cfg.Log.Warn().Str("user_id", k.UserID).Str("mode", k.Mode).Bool("live_row", found).Str("now_owner", o.Replica).
+		m.cfg.Log.Warn().Str("replica", m.cfg.Replica).Str("user_id", k.UserID).Str("mode", k.Mode).Bool("live_row", found).Str("now_owner", o.Replica).
 			Int64("now_generation", o.Generation).Time("expires_at", o.ExpiresAt).Time("local_now", m.cfg.Now()).
 			Msg("session lease lost; the tenant's session is dropped here")
 		if m.cfg.OnLost != nil {

@@ -32,7 +32,18 @@ func (m *Manager) Route(ctx context.Context, k Key) (Owner, bool, error) {
 	if ok && now.Before(r.until) {
 		return r.owner, false, nil
 	}
-	_, err := m.Acquire(ctx, k)
+	// Most requests that reach here belong to another replica's live
+	// lease: reading it is one statement and locks nothing, where a
+	// failed take would lock the row against its owner's renewal and
+	// read it afterwards anyway.
+	var err error
+	if o, found, oerr := m.owner(ctx, `user_id = $1 AND mode = $2`, k.UserID, k.Mode); oerr != nil {
+		err = oerr
+	} else if found && o.Replica != m.cfg.Replica {
+		err = &BusyError{Key: k, Owner: o}
+	} else {
+		_, err = m.Acquire(ctx, k)
+	}
 	var busy *BusyError
 	switch {
 	case err == nil:

@@ -30,32 +30,31 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "ordertune_http_request_duration_seconds",
-			Help:    "HTTP request latency by route template, method and status.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "method", "status"}),
-		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordertune_confirmations_total",
-			Help: "Confirmations by outcome (submitted, failed, unknown, refused, duplicate).",
-		}, []string{"outcome"}),
-		ibkrCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordertune_ibkr_requests_total",
-			Help: "Requests to the IBKR Web API by endpoint and HTTP status (\"error\" when no response).",
-		}, []string{"endpoint", "status"}),
-		ibkrDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "ordertune_ibkr_request_duration_seconds",
-			Help:    "IBKR Web API latency by endpoint.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"endpoint"}),
-		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordertune_ibkr_handshakes_total",
-			Help: "Live session token handshakes by result (ok or the error kind).",
-		}, []string{"result"}),
+		httpDuration: histogram("ordertune_http_request_duration_seconds",
+			"HTTP request latency by route template, method and status.",
+			[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "method", "status"),
+		confirmations: counter("ordertune_confirmations_total",
+			"Confirmations by outcome (submitted, failed, unknown, refused, duplicate).", "outcome"),
+		ibkrCalls: counter("ordertune_ibkr_requests_total",
+			"Requests to the IBKR Web API by endpoint and HTTP status (\"error\" when no response).", "endpoint", "status"),
+		ibkrDuration: histogram("ordertune_ibkr_request_duration_seconds", "IBKR Web API latency by endpoint.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint"),
+		handshakes: counter("ordertune_ibkr_handshakes_total",
+			"Live session token handshakes by result (ok or the error kind).", "result"),
 	}
 	m.reg.MustRegister(m.httpDuration, m.confirmations, m.ibkrCalls, m.ibkrDuration, m.handshakes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// counter returns a new counter vector with labels.
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// histogram returns a new histogram vector with buckets (seconds) and labels.
+func histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Handler serves the metrics in Prometheus' text format.

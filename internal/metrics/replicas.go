@@ -19,19 +19,13 @@ type Replicas struct {
 // scrape.
 func (m *Metrics) RegisterReplicas(held func() int) *Replicas {
 	r := &Replicas{
-		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordertune_session_lease_handovers_total",
-			Help: "Tenant session leases changing hands: taken over from an expired owner (takeover) or given up on shutdown (released).",
-		}, []string{"kind"}),
-		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordertune_forwarded_requests_total",
-			Help: "Requests forwarded to the replica owning the tenant's session, by result (ok, owner_unreachable).",
-		}, []string{"result"}),
-		renewals: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "ordertune_session_lease_renewal_seconds",
-			Help:    "Latency of the batch renewal of this replica's leases (one statement), by result.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
-		}, []string{"result"}),
+		handovers: counter("ordertune_session_lease_handovers_total",
+			"Tenant session leases changing hands: taken over from an expired owner (takeover) or given up on shutdown (released).", "kind"),
+		forwarded: counter("ordertune_forwarded_requests_total",
+			"Requests forwarded to the replica owning the tenant's session, by result (ok, owner_unreachable).", "result"),
+		renewals: histogram("ordertune_session_lease_renewal_seconds",
+			"Latency of the batch renewal of this replica's leases (one statement), by result.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}, "result"),
 	}
 	desc := prometheus.NewDesc("ordertune_session_leases_held", "Tenant session leases this replica holds.", nil, nil)
 	m.reg.MustRegister(r.handovers, r.forwarded, r.renewals, collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {

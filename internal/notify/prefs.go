@@ -45,14 +45,29 @@ func loadPreferences(ctx context.Context, tx pgx.Tx, userID string) (choices, er
 // Preferences returns userID's choices for every channel and event type,
 // the defaults filled in.
 func (s *Service) Preferences(ctx context.Context, userID string) (Preferences, error) {
+	p, err := s.preferencesAfter(ctx, userID, nil)
+	if err != nil {
+		return Preferences{}, fmt.Errorf("notification preferences: %w", err)
+	}
+	return p, nil
+}
+
+// preferencesAfter runs change (nil: none) in a transaction and returns
+// userID's choices as that transaction sees them after it.
+func (s *Service) preferencesAfter(ctx context.Context, userID string, change func(pgx.Tx) error) (Preferences, error) {
 	var c choices
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if change != nil {
+			if err := change(tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		c, err = loadPreferences(ctx, tx, userID)
 		return err
 	})
 	if err != nil {
-		return Preferences{}, fmt.Errorf("notification preferences: %w", err)
+		return Preferences{}, err
 	}
 	return c.public(), nil
 }
@@ -87,8 +102,7 @@ func (s *Service) SetPreferences(ctx context.Context, userID string, p Preferenc
 	if len(fields) > 0 {
 		return Preferences{}, errs.Fields("unknown event types", fields...)
 	}
-	var c choices
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	out, err := s.preferencesAfter(ctx, userID, func(tx pgx.Tx) error {
 		for channel, m := range map[string]map[string]bool{ChannelEmail: p.Email, ChannelWebhook: p.Webhook, ChannelInApp: p.InApp} {
 			for t, on := range m {
 				if _, err := tx.Exec(ctx, `INSERT INTO notification_preferences (user_id, channel, event_type, enabled, updated_at)
@@ -99,12 +113,10 @@ func (s *Service) SetPreferences(ctx context.Context, userID string, p Preferenc
 				}
 			}
 		}
-		var err error
-		c, err = loadPreferences(ctx, tx, userID)
-		return err
+		return nil
 	})
 	if err != nil {
 		return Preferences{}, fmt.Errorf("set notification preferences: %w", err)
 	}
-	return c.public(), nil
+	return out, nil
 }

@@ -76,13 +76,21 @@ func DB(t testing.TB) string {
 	t.Helper()
 	base, template := setup(t)
 	name := "t_" + randomHex(8)
+	createDB(t, base, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template), name)
+	return withUser(withDB(base, name), AppUser)
+}
+
+// createDB runs create (a CREATE DATABASE name statement) on the cluster at
+// base, and drops the database name when t ends.
+func createDB(t testing.TB, base, create, name string) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -98,7 +106,6 @@ func DB(t testing.TB) string {
 			t.Logf("pgtest: drop %s: %v", name, err)
 		}
 	})
-	return withUser(withDB(base, name), AppUser)
 }
 
 // Pool returns a pool, connected as AppUser, on a fresh, migrated database
@@ -160,22 +167,7 @@ func EmptyDB(t testing.TB) string {
 	t.Helper()
 	base, _ := setup(t)
 	name := "e_" + randomHex(8)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-			c.Close(context.Background())
-		}
-	})
+	createDB(t, base, "CREATE DATABASE "+name, name)
 	return withDB(base, name)
 }
 
