@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -111,6 +112,21 @@ func (f *uiFlow) portfolio(t *testing.T) {
 	}
 	if !eval[bool](tb, `!!document.querySelector('[data-fact=closed]')`) {
 		t.Error("the entry's page does not say its position is closed")
+	}
+	// ... and the order's execution: New York time through the page's one
+	// formatter (its <time> holds the instant), the shares, the price and
+	// the commission.
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := eval[[]string](tb, `[...document.querySelectorAll('table.executions tbody tr[data-execution-id]')].map(r => [...r.children].map(c => c.innerText.trim()).join(' | '))`)
+	wantRow := fmt.Sprintf("%s | 26 | $%.2f | $%.2f", execs[0].At.In(ny).Format("2006-01-02 15:04:05 MST"), execs[0].Price, execs[0].Commission)
+	if len(rows) != 1 || rows[0] != wantRow {
+		t.Errorf("the entry's executions = %q, want [%q]", rows, wantRow)
+	}
+	if at := eval[string](tb, `document.querySelector('table.executions time').getAttribute('datetime')`); at != execs[0].At.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("the execution's <time datetime> = %q, want %s", at, execs[0].At.UTC())
 	}
 	tb.screenshot("entry-closed")
 }

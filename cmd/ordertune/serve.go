@@ -185,7 +185,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	s.leases, s.onRelease, deps.Replication = leases, rm.Released, repl
 	s.workers = append(s.workers, leases.Run)
-	if deps.Broker, err = newBroker(cfg, log, pool, ring, m, clock, deps.Notify, leases); err != nil {
+	if deps.Broker, err = newBroker(cfg, log, pool, ring, m, clock, deps.Notify, leases, importOnReconnect(lj)); err != nil {
 		return nil, err
 	}
 	if err := deps.Notify.AddPeriodic("broker.activation_check", broker.ActivationInterval, activationCheck(deps.Broker, log)); err != nil {
@@ -216,10 +216,11 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, err
 	}
 	if deps.Ledger, err = ledger.New(ledger.Config{Pool: pool, Broker: deps.Broker.Orders(), RecordFills: deps.Trading.RecordFills,
-		Market: clock, Log: log}); err != nil {
+		Market: clock, Log: log, Queue: deps.Notify.Queue(), Serves: servesSession(cache)}); err != nil {
 		return nil, err
 	}
 	lj.Bind(deps.Ledger)
+	s.workers = append(s.workers, deps.Ledger.RunReconnects)
 	sealer, err := newSealer(cfg, log, pool)
 	if err != nil {
 		return nil, err
@@ -301,10 +302,31 @@ func activationCheck(b *broker.Service, log zerolog.Logger) func(ctx context.Con
 	}
 }
 
+// importOnReconnect imports a tenant's executions whenever its IBKR
+// session is re-established (a fill polling missed while it was away is
+// recovered at once); a scheduled renewal of the token lost nothing.
+func importOnReconnect(lj *ledger.Jobs) func(broker.SessionRestored) {
+	return func(r broker.SessionRestored) {
+		if r.Reason != broker.RestoredRenewal {
+			lj.Reconnected(r.Conn.UserID, trading.Mode(r.Conn.Mode), r.Reason)
+		}
+	}
+}
+
+// servesSession reports whether this replica holds the user's IBKR
+// session ready now (memory only).
+func servesSession(cache *broker.Cache) func(userID string) bool {
+	return func(userID string) bool {
+		st, ok := cache.State(userID)
+		return ok && st.State == broker.StateReady
+	}
+}
+
 // newBroker builds the broker service; its keep-alive runs as a worker.
-// Credentials that IBKR activates are announced through ns.
+// Credentials that IBKR activates are announced through ns; onRestored is
+// told each time a tenant's session is (re)established.
 func newBroker(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *seal.Ring, m *metrics.Metrics, clock *market.Clock, ns *notify.Service,
-	leases *lease.Manager) (*broker.Service, error) {
+	leases *lease.Manager, onRestored func(broker.SessionRestored)) (*broker.Service, error) {
 	b, err := broker.New(broker.Config{
 		Pool: pool, Ring: ring,
 		OnActivated: func(ctx context.Context, tx pgx.Tx, userID string, mode broker.Mode) error {
@@ -315,7 +337,7 @@ func newBroker(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool, ring *
 		},
 		IBKR: ibkr.Options{BaseURL: cfg.IBKRBaseURL, HTTPClient: &http.Client{Transport: m.Transport(ibkr.NewTransport())}},
 		Cache: broker.CacheConfig{OnHandshake: m.Handshake, Maintenance: clock.RestartingUntil, FailureBackoff: cfg.HandshakeFailureBackoff,
-			Leases: leases},
+			Leases: leases, OnSessionRestored: onRestored},
 		AllowedQuestions: broker.DefaultAllowedQuestions(),
 		OnCompeting:      competingSessions(ns),
 		Log:              log,

@@ -285,10 +285,13 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	defer func() { <-c.flights }()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
 	defer cancel()
+	var restored *SessionRestored
+	defer func() { c.sessionRestored(restored) }() // after the waiters went on
 	defer close(f.done)
 
 	now := c.cfg.Now()
 	t.mu.Lock()
+	why := c.restoreReason(t, now)
 	wasCompeting := t.competing
 	origTok := t.tok.Value
 	needLST := t.tok.Value == "" || t.lstBad || !now.Before(t.renewAt) || !now.Before(t.tok.Expires) || !c.owns(t)
@@ -355,7 +358,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 		// A cached LST that IBKR no longer accepts (it expired early, or
 		// IBKR restarted) gets exactly one new handshake.
 		if err != nil && attempt == 0 && !needLST && ibkr.KindOf(err) == ibkr.KindTokenExpired {
-			needLST = true
+			needLST, why = true, RestoredRepair
 			continue
 		}
 		break
@@ -417,8 +420,12 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	t.failErr, t.lastErr = nil, ""
 	if takenBack {
 		ev, evConn = &SessionEvent{Action: "taken_back", Notify: !t.competingNotified}, t.conn
+		why = RestoredTakenBack
 	}
 	t.competingNotified = false
+	if why != "" {
+		restored = &SessionRestored{Conn: t.conn, Reason: why}
+	}
 }
 
 // unreachable reports whether err says IBKR was not reached at all (no

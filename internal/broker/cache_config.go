@@ -58,6 +58,15 @@ type CacheConfig struct {
 	// OnHandshake, when set, is told each handshake's result: "ok" or the
 	// IBKR failure kind (for metrics).
 	OnHandshake func(result string)
+	// OnSessionRestored, when set, is told each time a tenant's session is
+	// ready again after a flight (re)established it: a new live session
+	// token (the first, a repair, a renewal), the brokerage session
+	// re-opened after IBKR lost it, or taken back from a competing login.
+	// It runs on the flight's goroutine after the requests waiting for
+	// the session went on, without locks held; it must return quickly and
+	// must not call IBKR (queue the work instead). With leases only the
+	// owner of the tenant's lease makes sessions, so one replica is told.
+	OnSessionRestored func(SessionRestored)
 }
 
 func (c CacheConfig) withDefaults() CacheConfig {

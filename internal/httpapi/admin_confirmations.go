@@ -66,8 +66,12 @@ var csvHeader = []string{"id", "created_at", "updated_at", "user_id", "user_emai
 
 // adminConfirmation is one confirmation of any user, with its status
 // history and its owner.
-func (s *Server) adminConfirmation(c echo.Context) (trading.Confirmation, error) {
-	return s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
+func (s *Server) adminConfirmation(c echo.Context) (confirmationDetail, error) {
+	conf, err := s.trading.AnyConfirmation(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return confirmationDetail{}, err
+	}
+	return s.confirmationDetail(c.Request().Context(), conf.UserID, conf)
 }
 
 func (s *Server) adminConfirmationsCSV(c echo.Context, f trading.ConfirmationFilter) error {

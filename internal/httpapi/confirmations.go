@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/labstack/echo/v4"
 
+	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -21,8 +24,36 @@ func (s *Server) listConfirmations(c echo.Context) (page[trading.Confirmation], 
 
 // getConfirmation answers the caller's own confirmation with its status
 // history; anyone else's id is "not found".
-func (s *Server) getConfirmation(c echo.Context) (trading.Confirmation, error) {
-	return ownConfirmation(s.trading.Confirmation(c.Request().Context(), principal(c).UserID, c.Param("id")))
+func (s *Server) getConfirmation(c echo.Context) (confirmationDetail, error) {
+	conf, err := ownConfirmation(s.trading.Confirmation(c.Request().Context(), principal(c).UserID, c.Param("id")))
+	if err != nil {
+		return confirmationDetail{}, err
+	}
+	return s.confirmationDetail(c.Request().Context(), principal(c).UserID, conf)
+}
+
+// confirmationDetail is a confirmation's single read: its status history
+// and the executions that filled its order, with their commissions.
+type confirmationDetail struct {
+	trading.Confirmation
+	Executions []ledger.Trade `json:"executions"`
+}
+
+// confirmationDetail adds the executions of the owner's order to conf;
+// none while the ledger is not configured on this server.
+func (s *Server) confirmationDetail(ctx context.Context, owner string, conf trading.Confirmation) (confirmationDetail, error) {
+	d := confirmationDetail{Confirmation: conf, Executions: []ledger.Trade{}}
+	if s.ledger == nil {
+		return d, nil
+	}
+	execs, err := s.ledger.OrderExecutions(ctx, owner, conf.ID)
+	if err != nil {
+		return confirmationDetail{}, err
+	}
+	if execs != nil {
+		d.Executions = execs
+	}
+	return d, nil
 }
 
 // cancelConfirmation asks IBKR to cancel the order: 202, because IBKR

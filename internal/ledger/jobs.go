@@ -130,6 +130,7 @@ func (s *Service) Register(workers *river.Workers) {
 func register(workers *river.Workers, svc func() *Service) {
 	river.AddWorker(workers, &importWorker{svc: svc})
 	river.AddWorker(workers, &sweepWorker{svc: svc})
+	river.AddWorker(workers, &reconnectWorker{svc: svc})
 }
 
 // Jobs registers the ledger's job kinds with a queue built before the

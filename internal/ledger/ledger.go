@@ -16,9 +16,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/logging"
@@ -58,6 +61,19 @@ type Config struct {
 	// the scheduled imports to include it (default 8 days: IBKR's
 	// executions reach 7 days back).
 	RecentOrders time.Duration
+	// Queue is the river client the imports after reconnects are queued
+	// on (Reconnected); nil queues none.
+	Queue *river.Client[pgx.Tx]
+	// ReconnectDelay is how long after a reconnect its import runs
+	// (default 10 s): a burst of reconnects makes one import, and IBKR
+	// lists what it filled while the session was away.
+	ReconnectDelay time.Duration
+	// Serves, when set, reports whether this process holds the user's
+	// IBKR session now (with replicas, the tenant's session lease). An
+	// import after a reconnect runs where it does: river hands the job to
+	// any replica, and a background import must never take a tenant's
+	// session from its owner. Nil means one process serving everyone.
+	Serves func(userID string) bool
 }
 
 // The schedule's defaults (Config).
@@ -73,6 +89,9 @@ type Service struct {
 
 	mu        sync.Mutex
 	positions map[string]cachedPositions // by user id
+
+	reconnects        chan reconnect // Reconnected → RunReconnects
+	droppedReconnects atomic.Int64   // reconnects the full backlog refused
 }
 
 type cachedPositions struct {
@@ -104,7 +123,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RecentOrders <= 0 {
 		cfg.RecentOrders = 8 * 24 * time.Hour
 	}
-	return &Service{cfg: cfg, pool: cfg.Pool, positions: map[string]cachedPositions{}}, nil
+	if cfg.ReconnectDelay <= 0 {
+		cfg.ReconnectDelay = defaultReconnectDelay
+	}
+	return &Service{cfg: cfg, pool: cfg.Pool, positions: map[string]cachedPositions{},
+		reconnects: make(chan reconnect, reconnectBacklog)}, nil
 }
 
 // logger returns ctx's logger (a request's or a job's), or the service's.

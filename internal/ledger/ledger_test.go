@@ -260,6 +260,22 @@ func TestExternalExecution(t *testing.T) {
 	if e := w.confirmation(t, user, entry.ID); e.Status != trading.StatusFilled || e.FilledQuantity != "10" || e.Closed {
 		t.Errorf("entry = %s, %s filled, closed %v; the external sell must not close it", e.Status, e.FilledQuantity, e.Closed)
 	}
+
+	// The entry's order detail lists its own execution only; anyone
+	// else, or an id that is none, gets none.
+	execs, err := w.ledger.OrderExecutions(ctx, user, entry.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(execs) != 1 || *execs[0].ConfirmationID != entry.ID || execs[0].Quantity != "10" || execs[0].Price != "200.00" ||
+		execs[0].Commission == nil || *execs[0].Commission != "1.00" || execs[0].ExecutedAt.IsZero() {
+		t.Errorf("the entry's executions = %+v, want its one fill of 10 at 200.00, commission 1.00", execs)
+	}
+	for _, c := range []struct{ user, id string }{{w.admin, entry.ID}, {user, "not-a-uuid"}, {user, "00000000-0000-0000-0000-000000000000"}} {
+		if got, err := w.ledger.OrderExecutions(ctx, c.user, c.id); err != nil || len(got) != 0 {
+			t.Errorf("executions of %s for %s = %+v, %v; want none", c.id, c.user, got, err)
+		}
+	}
 }
 
 // Positions are read from the active connection only.

@@ -95,18 +95,7 @@ func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]T
 	if err != nil {
 		return nil, "", fmt.Errorf("list trades: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trade, error) {
-		var t Trade
-		err := r.Scan(&t.ID, &t.ExecutedAt, &t.Ticker, &t.Side, &t.Quantity, &t.Price, &t.Commission, &t.ConfirmationID,
-			&t.BrokerExecutionID, &t.BrokerOrderID, &t.Mode, &t.AccountIDMasked, &t.External, &t.Strategy)
-		t.ExecutedAt = t.ExecutedAt.UTC()
-		t.Quantity, t.Price = trimZeros(t.Quantity), money(trimZeros(t.Price))
-		if t.Commission != nil {
-			c := money(trimZeros(*t.Commission))
-			t.Commission = &c
-		}
-		return t, err
-	})
+	list, err := pgx.CollectRows(rows, scanTrade)
 	if err != nil {
 		return nil, "", fmt.Errorf("list trades: %w", err)
 	}
@@ -117,6 +106,20 @@ func (s *Service) Trades(ctx context.Context, userID string, f TradeFilter) ([]T
 		next = pagecursor.Encode(last.ExecutedAt, last.ID)
 	}
 	return list, next, nil
+}
+
+// scanTrade reads a trade's columns as Trades selects them.
+func scanTrade(r pgx.CollectableRow) (Trade, error) {
+	var t Trade
+	err := r.Scan(&t.ID, &t.ExecutedAt, &t.Ticker, &t.Side, &t.Quantity, &t.Price, &t.Commission, &t.ConfirmationID,
+		&t.BrokerExecutionID, &t.BrokerOrderID, &t.Mode, &t.AccountIDMasked, &t.External, &t.Strategy)
+	t.ExecutedAt = t.ExecutedAt.UTC()
+	t.Quantity, t.Price = trimZeros(t.Quantity), money(trimZeros(t.Price))
+	if t.Commission != nil {
+		c := money(trimZeros(*t.Commission))
+		t.Commission = &c
+	}
+	return t, err
 }
 
 // money keeps at least two decimals of a trimmed decimal ("1" → "1.00").
@@ -133,4 +136,33 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// maxOrderExecutions bounds the executions listed for one order: IBKR
+// splits an order into a handful of fills, an auction's into one.
+const maxOrderExecutions = 500
+
+// OrderExecutions lists the executions that filled the user's
+// confirmation, oldest first (the order detail). Another user's
+// confirmation, one without executions or an id that is none lists none.
+func (s *Service) OrderExecutions(ctx context.Context, userID, confirmationID string) ([]Trade, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.id::text, e.executed_at, e.ticker, e.side, e.quantity::text, e.price::text, e.commission::text,
+			e.confirmation_id::text, e.broker_execution_id, e.broker_order_id, e.mode, e.account_id_masked, e.external,
+			coalesce(g.strategy, '')
+		FROM executions e
+		JOIN confirmations c ON c.id = e.confirmation_id AND c.user_id = e.user_id
+		LEFT JOIN signals g ON g.id = c.signal_id
+		WHERE e.user_id = $1
+		  AND e.confirmation_id = CASE WHEN $2 ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $2::uuid END
+		ORDER BY e.executed_at, e.broker_execution_id
+		LIMIT $3`, userID, confirmationID, maxOrderExecutions)
+	if err != nil {
+		return nil, fmt.Errorf("list the executions of %s: %w", confirmationID, err)
+	}
+	list, err := pgx.CollectRows(rows, scanTrade)
+	if err != nil {
+		return nil, fmt.Errorf("list the executions of %s: %w", confirmationID, err)
+	}
+	return list, nil
 }

@@ -155,6 +155,8 @@ function detailPage({ api, back, backText, own }) {
               h('div', null, h('dt', null, 'Updated'), h('dd', null, dateTime(c.updated_at)))),
             cancelAlert,
             cancelBtn ? h('div', { class: 'actions' }, cancelBtn) : null),
+          h('h2', null, 'Executions'),
+          executionsTable(c.executions || []),
           h('h2', null, 'Status history'),
           events.length ? h('ol', { class: 'timeline' }, events.map((ev) => h('li', null,
             h('div', { class: 'timeline-head' }, badge(ev.status), ' ', dateTime(ev.at || ev.created_at || ev.occurred_at)),
@@ -166,6 +168,24 @@ function detailPage({ api, back, backText, own }) {
       await load();
     },
   };
+}
+
+/** executionsTable lists the fills IBKR reported for the order, oldest
+ * first, each at New York time with its commission. */
+function executionsTable(execs) {
+  return table({
+    caption: 'Executions of this order',
+    hideCaption: true,
+    className: 'executions',
+    columns: [
+      { label: 'Executed', header: true, cell: (e) => dateTime(e.executed_at) },
+      { label: 'Shares', className: 'num', cell: (e) => plain(e.quantity) },
+      { label: 'Price', className: 'num', cell: (e) => money(e.price) },
+      { label: 'Commission', className: 'num', cell: (e) => (e.commission == null ? 'not yet reported' : money(e.commission)) },
+    ],
+    rows: execs.map((e) => ({ data: e, attrs: { 'data-execution-id': e.id } })),
+    empty: 'No executions yet: IBKR lists them once the order fills.',
+  });
 }
 
 /** questionLines shows a reply question IBKR asked before taking the
