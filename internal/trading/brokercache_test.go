@@ -36,17 +36,7 @@ func TestConfirmThroughTheBrokerCache(t *testing.T) {
 	w := &world{env: env, pool: pool, svc: svc, admin: tradetest.NewUser(t, pool, "admin")}
 	u := tradetest.NewUser(t, pool, "subscriber")
 	uc := env.Connect(t, u, "")
-	in := broker.Input{ConsumerKey: uc.ConsumerKey, AccessToken: uc.AccessToken, AccessTokenSecret: uc.AccessTokenSecret,
-		SignatureKeyPEM: uc.SignaturePrivateKeyPEM, EncryptionKeyPEM: uc.EncryptionPrivateKeyPEM, DHParams: uc.DHPrimeHex, AccountID: uc.AccountID}
-	if _, err := bs.Save(ctx, u, broker.Paper, in, broker.Actor{UserID: u}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetActive(ctx, u, broker.Paper, broker.Actor{UserID: u}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetPositionSize(ctx, u, trading.PositionSize{Mode: trading.SizeShares, Value: ptr("3")}); err != nil {
-		t.Fatal(err)
-	}
+	saveConnection(t, bs, svc, u, uc, "3")
 	p, err := svc.Preview(ctx, u, w.signal(t, nil).ID)
 	if err != nil {
 		t.Fatal(err)
@@ -70,5 +60,24 @@ func TestConfirmThroughTheBrokerCache(t *testing.T) {
 	}
 	if h := bs.Cache().Handshakes(); h != 2 {
 		t.Errorf("handshakes = %d, want 2 (one new LST after the refusal)", h)
+	}
+}
+
+// saveConnection saves uc as u's active paper connection through the
+// broker service bs, as Settings → Broker does, and sets u's position size
+// to shares.
+func saveConnection(t *testing.T, bs *broker.Service, svc *trading.Service, u string, uc ibkrsim.UserCredentials, shares string) {
+	t.Helper()
+	ctx := context.Background()
+	in := broker.Input{ConsumerKey: uc.ConsumerKey, AccessToken: uc.AccessToken, AccessTokenSecret: uc.AccessTokenSecret,
+		SignatureKeyPEM: uc.SignaturePrivateKeyPEM, EncryptionKeyPEM: uc.EncryptionPrivateKeyPEM, DHParams: uc.DHPrimeHex, AccountID: uc.AccountID}
+	if _, err := bs.Save(ctx, u, broker.Paper, in, broker.Actor{UserID: u}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetActive(ctx, u, broker.Paper, broker.Actor{UserID: u}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetPositionSize(ctx, u, trading.PositionSize{Mode: trading.SizeShares, Value: &shares}); err != nil {
+		t.Fatal(err)
 	}
 }

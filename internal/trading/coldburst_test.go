@@ -78,18 +78,7 @@ func TestColdBurstHoldsNoConnectionDuringHandshakes(t *testing.T) {
 	w := &world{pool: pool, svc: svc, admin: tradetest.NewUser(t, pool, "admin")}
 	connect := func() string {
 		u := tradetest.NewUser(t, pool, "subscriber")
-		uc := simtest.AddConsumer(t, sim, "")
-		in := broker.Input{ConsumerKey: uc.ConsumerKey, AccessToken: uc.AccessToken, AccessTokenSecret: uc.AccessTokenSecret,
-			SignatureKeyPEM: uc.SignaturePrivateKeyPEM, EncryptionKeyPEM: uc.EncryptionPrivateKeyPEM, DHParams: uc.DHPrimeHex, AccountID: uc.AccountID}
-		if _, err := bs.Save(ctx, u, broker.Paper, in, broker.Actor{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-		if err := bs.SetActive(ctx, u, broker.Paper, broker.Actor{UserID: u}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.SetPositionSize(ctx, u, trading.PositionSize{Mode: trading.SizeShares, Value: ptr("1")}); err != nil {
-			t.Fatal(err)
-		}
+		saveConnection(t, bs, svc, u, simtest.AddConsumer(t, sim, ""), "1")
 		return u
 	}
 	g := w.signal(t, nil)
