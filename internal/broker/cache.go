@@ -365,14 +365,8 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 
 	now = c.cfg.Now()
-	var ev *SessionEvent
-	var evConn Conn
-	defer func() {
-		// After t.mu is released (deferred below), before waiters go on.
-		if ev != nil && c.onSessionEvent != nil {
-			c.onSessionEvent(ctx, t.userID, evConn, *ev)
-		}
-	}()
+	var ev pendingEvent
+	defer c.tell(ctx, t.userID, &ev) // after t.mu is released (deferred below)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.flight = nil
@@ -382,7 +376,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 	if waiting {
 		t.competing = true
-		ev, evConn = &SessionEvent{Action: "competing", Notify: !t.competingNotified}, t.conn
+		ev = pendingEvent{&SessionEvent{Action: "competing", Notify: !t.competingNotified}, t.conn}
 		t.competingNotified = true
 	}
 	if err != nil {
@@ -419,7 +413,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	t.brokerage, t.accounts, t.competing = true, true, false
 	t.failErr, t.lastErr = nil, ""
 	if takenBack {
-		ev, evConn = &SessionEvent{Action: "taken_back", Notify: !t.competingNotified}, t.conn
+		ev = pendingEvent{&SessionEvent{Action: "taken_back", Notify: !t.competingNotified}, t.conn}
 		why = RestoredTakenBack
 	}
 	t.competingNotified = false

@@ -297,14 +297,8 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	c.releasePacer(pe)
 
 	now := c.cfg.Now()
-	var ev *SessionEvent
-	var evConn Conn
-	defer func() {
-		// After t.mu is released (deferred below).
-		if ev != nil && c.onSessionEvent != nil {
-			c.onSessionEvent(ctx, t.userID, evConn, *ev)
-		}
-	}()
+	var ev pendingEvent
+	defer c.tell(ctx, t.userID, &ev) // after t.mu is released (deferred below)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.tok.Value != tok || t.dropped {
@@ -320,7 +314,7 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 	switch {
 	case kind == ibkr.KindNoBrokerageSession && (res.AuthStatus.Competing || res.Collision):
 		if !t.competingNotified {
-			ev, evConn = &SessionEvent{Action: "competing", Notify: true}, t.conn
+			ev = pendingEvent{&SessionEvent{Action: "competing", Notify: true}, t.conn}
 			t.competingNotified = true
 		}
 		t.competing = true
@@ -342,4 +336,20 @@ func (c *Cache) restarting(now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return c.cfg.Maintenance(now)
+}
+
+// pendingEvent is a session event to tell once the tenant's lock is
+// released, with the connection it concerns; none when ev is nil.
+type pendingEvent struct {
+	ev   *SessionEvent
+	conn Conn
+}
+
+// tell hands e to the cache's session-event hook, if there is one. It is
+// deferred before the tenant's lock is taken, so that it runs after the
+// lock is released (and, in a flight, before the waiters go on).
+func (c *Cache) tell(ctx context.Context, userID string, e *pendingEvent) {
+	if e.ev != nil && c.onSessionEvent != nil {
+		c.onSessionEvent(ctx, userID, e.conn, *e.ev)
+	}
 }
