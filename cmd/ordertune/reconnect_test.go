@@ -164,6 +164,18 @@ func TestReconnectImportsMissedFill(t *testing.T) {
 			t.Fatalf("a call through the session: %v", err)
 		}
 	}
+	// The ledger's sweep at start (river's leader runs it once elected,
+	// a few seconds in) would import the fill this test hides: let it run
+	// first, while the tenant has no order.
+	waitFor("the sweep at start-up", func() bool {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`,
+			ledger.SweepArgs{}.Kind()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	})
+
 	// The tenant's first session, before any order: nothing to import
 	// (the reconnect is handed over at once; the queue's worker sees no
 	// orders well within the second).
