@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -174,7 +175,7 @@ func (w *reconnectWorker) Work(ctx context.Context, job *river.Job[ReconnectArgs
 	}
 	log := s.logger(ctx).With().Str("user", job.Args.UserID).Str("mode", job.Args.Mode).Str("reason", job.Args.Reason).Logger()
 	if s.cfg.Serves != nil && !s.cfg.Serves(job.Args.UserID) {
-		if job.Attempt < reconnectHandOvers {
+		if snoozes(job.Metadata) < reconnectHandOvers {
 			// Another replica holds the session: back to the queue, for
 			// a worker of the owner to take.
 			return river.JobSnooze(time.Second)
@@ -202,6 +203,17 @@ func (w *reconnectWorker) Work(ctx context.Context, job *river.Job[ReconnectArgs
 	log.Info().Int("read", res.Read).Int("stored", res.Stored).Int("recovered", res.Recovered).
 		Msg("ledger: executions imported after a reconnect")
 	return nil
+}
+
+// snoozes is how many times a job went back to the queue with
+// river.JobSnooze: river counts them in the job's metadata, and leaves its
+// Attempt as it was.
+func snoozes(metadata []byte) int {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(metadata, &m) // none recorded yet: 0
+	return m.Snoozes
 }
 
 // Timeout is the import's (importWorker.Timeout).

@@ -156,3 +156,58 @@ func TestImportAfterReconnect(t *testing.T) {
 	jobs.Reconnected(user, acct.Mode, "brokerage")
 	wait("the next reconnect's job", func() bool { return w.reconnectJobs(t, user)[string(acct.Mode)+" completed"] == 2 })
 }
+
+// An import after a reconnect goes back to the queue while this replica
+// does not hold the tenant's session, for the owner's worker to take; when
+// no replica takes it (the session went away everywhere), it gives up
+// after a bounded number of hand-overs and leaves the tenant to the next
+// sweep, instead of circling the queue for ever. river's snooze leaves the
+// job's attempt count as it was: the hand-overs are counted by its snoozes.
+func TestReconnectImportGivesUpWhereNoReplicaServes(t *testing.T) {
+	w := newWorld(t, fastSim())
+	user := w.subscriber(t, "", "5")
+	ctx, cancel := context.WithCancel(context.Background())
+	acct, err := w.env.Broker.ActiveAccount(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.confirm(t, user, w.signal(t, "MSFT", "IV", "entry"))
+
+	jobs := &ledger.Jobs{}
+	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
+		AddWorkers: jobs.Register})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: w.env.Broker, RecordFills: w.trade.RecordFills,
+		Queue: ns.Queue(), ReconnectDelay: 100 * time.Millisecond, Serves: func(string) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs.Bind(ls)
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){ns.Run, ls.RunReconnects} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	jobs.Reconnected(user, acct.Mode, "repair")
+	deadline := time.Now().Add(60 * time.Second)
+	for w.reconnectJobs(t, user)[string(acct.Mode)+" completed"] != 1 {
+		if time.Now().After(deadline) {
+			var snoozes int
+			_ = w.pool.QueryRow(ctx, `SELECT coalesce(max((metadata->>'snoozes')::int), 0) FROM river_job WHERE kind = $1`,
+				ledger.ReconnectArgs{}.Kind()).Scan(&snoozes)
+			t.Fatalf("the import of a tenant no replica serves never ended: jobs %v after %d hand-overs", w.reconnectJobs(t, user), snoozes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var stored int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM executions WHERE user_id = $1`, user).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		t.Errorf("an import ran on a replica that does not serve the tenant: %d executions stored", stored)
+	}
+}

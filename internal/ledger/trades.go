@@ -146,6 +146,9 @@ const maxOrderExecutions = 500
 // confirmation, oldest first (the order detail). Another user's
 // confirmation, one without executions or an id that is none lists none.
 func (s *Service) OrderExecutions(ctx context.Context, userID, confirmationID string) ([]Trade, error) {
+	if !uuidRE.MatchString(confirmationID) {
+		return nil, nil
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT e.id::text, e.executed_at, e.ticker, e.side, e.quantity::text, e.price::text, e.commission::text,
 			e.confirmation_id::text, e.broker_execution_id, e.broker_order_id, e.mode, e.account_id_masked, e.external,
@@ -154,7 +157,7 @@ func (s *Service) OrderExecutions(ctx context.Context, userID, confirmationID st
 		JOIN confirmations c ON c.id = e.confirmation_id AND c.user_id = e.user_id
 		LEFT JOIN signals g ON g.id = c.signal_id
 		WHERE e.user_id = $1
-		  AND e.confirmation_id = CASE WHEN $2 ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $2::uuid END
+		  AND e.confirmation_id = $2
 		ORDER BY e.executed_at, e.broker_execution_id
 		LIMIT $3`, userID, confirmationID, maxOrderExecutions)
 	if err != nil {

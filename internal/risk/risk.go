@@ -31,7 +31,6 @@ package risk
 
 import (
 	"fmt"
-	"slices"
 	"time"
 	_ "time/tzdata" // the exchange's zone on machines without a zoneinfo database
 
@@ -69,11 +68,19 @@ func (l *Limits) field(name string) **string {
 	return f
 }
 
-// limitField returns the one of fields (one per limit, in the order of
-// Names) that holds the named limit, or nil for an unknown name.
-func limitField[T any](name string, fields ...*T) *T {
-	if i := slices.Index(Names, name); i >= 0 {
-		return fields[i]
+// limitField returns the field of the named limit among the four, or nil
+// for an unknown name. The match is by name, never by position: a limit's
+// value must not follow a reordered list into another limit's field.
+func limitField[T any](name string, orderValue, sharesPerOrder, ordersPerDay, dailyValue *T) *T {
+	switch name {
+	case MaxOrderValue:
+		return orderValue
+	case MaxSharesPerOrder:
+		return sharesPerOrder
+	case MaxOrdersPerDay:
+		return ordersPerDay
+	case MaxDailyValue:
+		return dailyValue
 	}
 	return nil
 }
