@@ -36,6 +36,27 @@ func (w *world) reconnectJobs(t *testing.T, user string) map[string]int {
 	return out
 }
 
+// reconnectQueue is a ledger whose jobs run on a river queue of their own
+// without periodic jobs (nothing but a reconnect imports), with
+// ReconnectDelay delay and Config.Serves serves; run ns.Run and
+// ls.RunReconnects to start it.
+func (w *world) reconnectQueue(t *testing.T, delay time.Duration, serves func(string) bool) (*ledger.Jobs, *notify.Service, *ledger.Service) {
+	t.Helper()
+	jobs := &ledger.Jobs{}
+	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
+		AddWorkers: jobs.Register})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: w.env.Broker, RecordFills: w.trade.RecordFills,
+		Queue: ns.Queue(), ReconnectDelay: delay, Serves: serves})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs.Bind(ls)
+	return jobs, ns, ls
+}
+
 // A fill that order polling missed is recovered as soon as the tenant's
 // IBKR session is re-established, without waiting for a sweep (the queue
 // here has none): a burst of 25 reconnects on two replicas makes one
@@ -71,18 +92,7 @@ func TestImportAfterReconnect(t *testing.T) {
 
 	// The ledger's jobs on a queue without periodic jobs: nothing but a
 	// reconnect imports.
-	jobs := &ledger.Jobs{}
-	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
-		AddWorkers: jobs.Register})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: w.env.Broker, RecordFills: w.trade.RecordFills,
-		Queue: ns.Queue(), ReconnectDelay: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs.Bind(ls)
+	jobs, ns, ls := w.reconnectQueue(t, 300*time.Millisecond, nil)
 	// A second replica's ledger, queueing on its own client: the job's
 	// uniqueness is the database's, not one process's.
 	ns2, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), AddWorkers: (&ledger.Jobs{}).Register})
@@ -173,18 +183,7 @@ func TestReconnectImportGivesUpWhereNoReplicaServes(t *testing.T) {
 	}
 	w.confirm(t, user, w.signal(t, "MSFT", "IV", "entry"))
 
-	jobs := &ledger.Jobs{}
-	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
-		AddWorkers: jobs.Register})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: w.env.Broker, RecordFills: w.trade.RecordFills,
-		Queue: ns.Queue(), ReconnectDelay: 100 * time.Millisecond, Serves: func(string) bool { return false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs.Bind(ls)
+	jobs, ns, ls := w.reconnectQueue(t, 100*time.Millisecond, func(string) bool { return false })
 	var wg sync.WaitGroup
 	for _, run := range []func(context.Context){ns.Run, ls.RunReconnects} {
 		wg.Add(1)
