@@ -211,7 +211,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
-		OnOutcome: orderOutcomes(deps.Notify), Replica: leases.Replica(),
+		OutcomeEvent: orderOutcomes(deps.Notify), Replica: leases.Replica(),
 	}); err != nil {
 		return nil, err
 	}
@@ -262,19 +262,19 @@ func newSealer(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*audi
 
 // orderOutcomes reports a confirmation's new status as its order.* event,
 // in the transaction that records it.
-func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
-	types := map[trading.Status]string{
-		trading.StatusSubmitted: notify.OrderSubmitted, trading.StatusFilled: notify.OrderFilled,
-		trading.StatusPartiallyFilled: notify.OrderPartiallyFilled, trading.StatusCancelled: notify.OrderCancelled,
-		trading.StatusFailed: notify.OrderFailed, trading.StatusUnknown: notify.OrderUnknown,
-	}
-	return func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
-		t, ok := types[c.Status]
-		if !ok || c.UserID == "" {
-			return nil
+func orderOutcomes(ns *notify.Service) func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
+	return func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
+		t := "order." + string(c.Status) // order.submitted, order.filled, …
+		if !notify.KnownType(t) || c.UserID == "" {
+			return trading.EventSQL{}, nil
 		}
-		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: t, Data: c})
-		return err
+		in, err := ns.InsertSQL(notify.Event{UserID: c.UserID, Type: t, Data: c}, from, first)
+		if err != nil {
+			return trading.EventSQL{}, err
+		}
+		return trading.EventSQL{CTEs: in.CTEs, Args: in.Args, Correct: func(ctx context.Context, c trading.Confirmation) error {
+			return ns.Correct(ctx, in.EventID, c)
+		}}, nil
 	}
 }
 

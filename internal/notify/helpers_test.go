@@ -28,6 +28,7 @@ import (
 // rig is one test's real parts: a fresh database, an SMTP server that
 // keeps what it receives, and a started notification service.
 type rig struct {
+	cfg   notify.Config
 	pool  *pgxpool.Pool
 	svc   *notify.Service
 	mail  *mailcatch.Server
@@ -67,7 +68,17 @@ func newRigTLS(t *testing.T, implicit bool, tune func(*notify.Config)) *rig {
 	if tune != nil {
 		tune(&cfg)
 	}
-	svc, err := notify.New(cfg)
+	r := &rig{cfg: cfg, pool: pool, mail: mc}
+	r.svc = r.startReplica(t)
+	r.user, r.email = newUser(t, pool)
+	return r
+}
+
+// startReplica starts another notification service on the rig's
+// database, as another replica of serve runs one.
+func (r *rig) startReplica(t *testing.T) *notify.Service {
+	t.Helper()
+	svc, err := notify.New(r.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +86,7 @@ func newRigTLS(t *testing.T, implicit bool, tune func(*notify.Config)) *rig {
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	r := &rig{pool: pool, svc: svc, mail: mc}
-	r.user, r.email = newUser(t, pool)
-	return r
+	return svc
 }
 
 func newUser(t *testing.T, pool *pgxpool.Pool) (id, email string) {

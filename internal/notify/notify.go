@@ -58,6 +58,9 @@ type Config struct {
 	// PollInterval is how often workers look for due jobs besides
 	// PostgreSQL's notifications (retries, scheduled jobs). Default 1 s.
 	PollInterval time.Duration
+	// DispatchInterval is how often the outbox is read for deliveries to
+	// queue (see outbox.go). Default 100 ms.
+	DispatchInterval time.Duration
 	// Workers is how many deliveries run at once in this process
 	// (default 50).
 	Workers int
@@ -107,6 +110,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.DispatchInterval <= 0 {
+		cfg.DispatchInterval = 100 * time.Millisecond
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 50
@@ -170,7 +176,10 @@ func (s *Service) Run(ctx context.Context) {
 		s.log.Error().Err(err).Msg("notify: start the queue")
 		return
 	}
+	dispatched := make(chan struct{})
+	go func() { s.DispatchLoop(ctx); close(dispatched) }()
 	<-ctx.Done()
+	<-dispatched
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.river.Stop(stop); err != nil {
@@ -180,67 +189,6 @@ func (s *Service) Run(ctx context.Context) {
 		s.river.StopAndCancel(hard)
 	}
 }
-
-// Enqueue records ev and queues its deliveries in tx, the caller's
-// transaction: a rollback sends nothing, a commit loses nothing. It writes
-// the in-app notification, and queues the e-mail and one delivery per
-// subscribed webhook endpoint, as the user's preferences say. It returns
-// the event id, which every delivery carries.
-func (s *Service) Enqueue(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
-	if !KnownType(ev.Type) || ev.Type == WebhookTest {
-		return "", fmt.Errorf("notify: enqueue %q: not an event type", ev.Type)
-	}
-	data, err := json.Marshal(ev.Data)
-	if err != nil {
-		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
-	}
-	// One statement, one round trip: it stores the event, writes the
-	// in-app notification when the user's choice (or the default) says so,
-	// and returns the other channels' choices and the webhook endpoints.
-	var id string
-	var email, webhook bool
-	var endpoints []string
-	err = tx.QueryRow(ctx, enqueueSQL, ev.UserID, ev.Type, data, s.cfg.Now(),
-		defaultOn(ChannelInApp, ev.Type), defaultOn(ChannelEmail, ev.Type), defaultOn(ChannelWebhook, ev.Type)).
-		Scan(&id, &email, &webhook, &endpoints)
-	if err != nil {
-		return "", fmt.Errorf("notify: enqueue %s: %w", ev.Type, err)
-	}
-	var jobs []river.InsertManyParams
-	if s.mailer != nil && email {
-		jobs = append(jobs, river.InsertManyParams{Args: emailArgs{UserID: ev.UserID, EventID: id}})
-	}
-	if webhook {
-		for _, ep := range endpoints {
-			jobs = append(jobs, s.webhookJob(ev.UserID, ep, id))
-		}
-	}
-	if len(jobs) > 0 {
-		if _, err := s.river.InsertManyTx(ctx, tx, jobs); err != nil {
-			return "", fmt.Errorf("notify: queue %s: %w", ev.Type, err)
-		}
-	}
-	return id, nil
-}
-
-// enqueueSQL is Enqueue's statement. Its arguments: the user, the event
-// type, its data, the time, and the defaults of the in-app, e-mail and
-// webhook channels for the type.
-const enqueueSQL = `
-	WITH ev AS (
-		INSERT INTO notification_events (id, user_id, type, data, created_at)
-		VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id),
-	pref AS (
-		SELECT channel, enabled FROM notification_preferences WHERE user_id = $1 AND event_type = $2),
-	n AS (
-		INSERT INTO notifications (event_id, user_id, created_at)
-		SELECT id, $1, $4 FROM ev WHERE coalesce((SELECT enabled FROM pref WHERE channel = 'in_app'), $5))
-	SELECT ev.id,
-		coalesce((SELECT enabled FROM pref WHERE channel = 'email'), $6),
-		coalesce((SELECT enabled FROM pref WHERE channel = 'webhook'), $7),
-		ARRAY(SELECT w.id FROM webhook_endpoints w
-			WHERE w.user_id = $1 AND w.disabled_at IS NULL AND $2 = ANY (w.event_types) ORDER BY w.created_at)
-	FROM ev`
 
 // webhookJob is one delivery of an event to an endpoint: unique by both,
 // so the same event is never queued twice for one endpoint.

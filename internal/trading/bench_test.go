@@ -113,8 +113,9 @@ func execOn(url, sql string) (pgconn.CommandTag, error) {
 
 // benchWorld is a world for the benchmarks: the simulator and the client
 // with IBKR's pacing off. With notified, every outcome is told as serve
-// tells it: the event, the in-app notification and an e-mail job queued in
-// the outcome's transaction (the e-mail is never sent: no worker runs).
+// tells it: the event, the in-app notification and the outbox row written
+// by the outcome's statement, and the dispatcher queueing the e-mail jobs
+// (the e-mail is never sent: no worker runs).
 func benchWorld(b *testing.B, pool *pgxpool.Pool, notified bool) *world {
 	env := tradetest.NewEnv(b, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}}, tradetest.SimBrokerOptions{
 		Limits: ibkr.PacerLimits{Global: rate.Inf, LiveOrders: rate.Inf, Trades: rate.Inf, Tickle: rate.Inf, PortfolioAccounts: rate.Inf}})
@@ -132,10 +133,14 @@ func benchWorld(b *testing.B, pool *pgxpool.Pool, notified bool) *world {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg.OnOutcome = func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
-			_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: notify.OrderSubmitted, Data: c})
-			return err
-		}
+		n := &notifier{ns: ns, fail: map[trading.Status]int{}}
+		cfg.OutcomeEvent = n.event
+		// The outbox's dispatcher runs as in serve (every 100 ms), so its
+		// cost is measured with the confirm's: it queues the e-mail jobs.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { ns.DispatchLoop(ctx); close(done) }()
+		b.Cleanup(func() { cancel(); <-done })
 	}
 	svc, err := trading.New(cfg)
 	if err != nil {

@@ -147,7 +147,7 @@ func (s *Service) confirmPreviewed(ctx context.Context, userID, key string, hash
 			message:    "not recorded in time; nothing sent"}, s.cfg.Now().UTC())
 		return Confirmation{}, false, errs.Wrap(err, errs.Unavailable, "could not record the confirmation; nothing was sent to IBKR, confirm again")
 	}
-	lo.conn, lo.release = conn, release
+	lo.conn, lo.release, lo.pending = conn, release, w.row
 	defer lo.done(false)
 	switch {
 	case !w.fits:
@@ -320,6 +320,46 @@ func (s *Service) settled(ctx context.Context, c Confirmation) (Confirmation, er
 type pendingWrite struct {
 	fits, inserted bool
 	used           risk.Usage
+	// row is the confirmation as the statement writes it.
+	row Confirmation
+}
+
+// pendingConfirmation is the write-ahead row of the previewed order p, as
+// scanConfirmation reads it back (PostgreSQL keeps microseconds).
+func pendingConfirmation(id, userID string, p Preview, now time.Time) Confirmation {
+	now = now.UTC().Truncate(time.Microsecond)
+	return Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
+		OrderType: p.OrderType, TIF: p.TIF, LimitPrice: trimPtr(p.LimitPrice), Mode: p.Broker.Mode,
+		AccountIDMasked: p.Broker.AccountIDMasked, Status: StatusPending, FilledQuantity: "0", CreatedAt: now, UpdatedAt: now}
+}
+
+// after is c as apply leaves it once it records o at now: applySQL's
+// rules, in Go. A confirm builds its notification from it before the
+// statement that records the outcome runs (see recordLocked).
+func (c Confirmation) after(o outcome, now time.Time) Confirmation {
+	c.Status = o.status
+	if o.conid > 0 {
+		conid := o.conid
+		c.Conid = &conid
+	}
+	if o.brokerOrderID != "" {
+		c.BrokerOrderID = nullable(o.brokerOrderID)
+	}
+	if o.brokerStatus != "" {
+		c.BrokerStatus = nullable(o.brokerStatus)
+	}
+	if o.filled != "" {
+		c.FilledQuantity = trimDecimal(o.filled)
+	}
+	if o.avgPrice != "" {
+		c.AvgFillPrice = trimPtr(&o.avgPrice)
+	}
+	c.Error = nil
+	if o.errCode != "" {
+		c.Error = newConfirmationError(o.errCode, o.errMessage)
+	}
+	c.UpdatedAt = now.UTC().Truncate(time.Microsecond)
+	return c
 }
 
 // pendingRow queues the statement that commits the write-ahead row, its
@@ -344,7 +384,7 @@ func (s *Service) pendingRow(ctx context.Context, userID, key string, hash []byt
 		// No entry limit refuses an exit.
 		capped.Orders, capped.Value, value = nil, nil, "0"
 	}
-	w := &pendingWrite{}
+	w := &pendingWrite{row: pendingConfirmation(id, userID, p, now)}
 	b := &pgx.Batch{}
 	b.Queue(insertPendingSQL,
 		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
@@ -414,8 +454,20 @@ type execer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// applyArgs is how many parameters applySQL has; a notification's CTEs
+// (applyWith) number theirs from the next.
+const applyArgs = 15
+
 // applySQL is apply's one statement.
-var applySQL = `
+var applySQL = applyWith("")
+
+// applyWith is applySQL with the CTEs of a notification ("" for none),
+// which select from u.
+func applyWith(event string) string {
+	if event != "" {
+		event = ",\n" + event
+	}
+	return `
 		WITH u AS (
 			UPDATE confirmations SET
 				status = $3,
@@ -433,10 +485,11 @@ var applySQL = `
 			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
 		a AS (
 			` + audit.InsertSelect(audit.Exprs{At: "$13", UserID: "user_id", Action: "'confirmation.' || $3",
-	Subject: "id::text", Details: "$15"}, "u") + `),
+		Subject: "id::text", Details: "$15"}, "u") + `)` + event + `,
 		async AS (
 			SELECT set_config('synchronous_commit', 'off', true))
 		SELECT ` + confColumns + ` FROM u c, async`
+}
 
 // apply records o on confirmation id when the row is still in one of the
 // from statuses — the row, its status-history entry and its audit row in
@@ -451,7 +504,7 @@ var applySQL = `
 // durable before IBKR is called, the pending row, is committed
 // synchronously by insertPending.
 func apply(ctx context.Context, q execer, id string, from []Status, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
-	sql, args, err := applyStatement(id, from, o, now)
+	sql, args, err := applyStatement(id, from, o, now, EventSQL{})
 	if err != nil {
 		return Confirmation{}, false, err
 	}
@@ -465,8 +518,9 @@ func apply(ctx context.Context, q execer, id string, from []Status, o outcome, n
 	return c, true, nil
 }
 
-// applyStatement returns apply's statement and its arguments.
-func applyStatement(id string, from []Status, o outcome, now time.Time) (string, []any, error) {
+// applyStatement returns apply's statement and its arguments, with the
+// notification ev.
+func applyStatement(id string, from []Status, o outcome, now time.Time, ev EventSQL) (string, []any, error) {
 	fromText := make([]string, len(from))
 	for i, f := range from {
 		fromText[i] = string(f)
@@ -493,8 +547,12 @@ func applyStatement(id string, from []Status, o outcome, now time.Time) (string,
 	if err != nil {
 		return "", nil, err
 	}
-	return applySQL, []any{id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
-		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj}, nil
+	args := []any{id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj}
+	if ev.CTEs == "" {
+		return applySQL, args, nil
+	}
+	return applyWith(ev.CTEs), append(args, ev.Args...), nil
 }
 
 // brokerReachable refuses a confirm during one of IBKR's restart windows,

@@ -1,6 +1,7 @@
 package trading
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,12 +14,25 @@ import (
 	"github.com/ordertune/ordertune/internal/audit"
 )
 
-// applyOutcome is apply with the OnOutcome hook and the reply questions
-// the broker asked: the status change, the questions' history entries and
-// audit rows, and what the hook writes (the notification's event and its
-// queued deliveries) share one transaction.
+// EventSQL is the part of a statement that records a notification (see
+// Config.OutcomeEvent).
+type EventSQL struct {
+	// CTEs follow the statement's own in its WITH list; "" for none.
+	CTEs string
+	// Args are their parameters, numbered from the first given.
+	Args []any
+	// Correct replaces the recorded event's data with c, for when the
+	// changed row was not what the event was built from (see
+	// recordLocked).
+	Correct func(ctx context.Context, c Confirmation) error
+}
+
+// applyOutcome is apply with the outcome's notification (Config.OutcomeEvent)
+// and the reply questions the broker asked: the status change, the
+// questions' history entries and audit rows, and the notification share
+// one transaction.
 func (s *Service) applyOutcome(ctx context.Context, id string, from []Status, o outcome, now time.Time) (Confirmation, bool, error) {
-	if s.cfg.OnOutcome == nil && len(o.questions) == 0 {
+	if s.cfg.OutcomeEvent == nil && len(o.questions) == 0 {
 		return apply(ctx, s.pool, id, from, o, now)
 	}
 	var c Confirmation
@@ -39,10 +53,15 @@ func (s *Service) applyOutcome(ctx context.Context, id string, from []Status, o 
 			// Another instance settled the row (and its questions).
 			return errUnchanged
 		}
-		if s.cfg.OnOutcome == nil {
+		if s.cfg.OutcomeEvent == nil {
 			return nil
 		}
-		return s.cfg.OnOutcome(ctx, tx, c)
+		ev, err := s.cfg.OutcomeEvent(c, "src", 2)
+		if err != nil || ev.CTEs == "" {
+			return err
+		}
+		_, err = tx.Exec(ctx, `WITH src AS (SELECT $1::uuid AS user_id), `+ev.CTEs+` SELECT 1`, append([]any{c.UserID}, ev.Args...)...)
+		return err
 	})
 	if errors.Is(err, errUnchanged) {
 		return Confirmation{}, false, nil
@@ -98,26 +117,40 @@ func questionMessage(q Question) string {
 }
 
 // recordLocked records a confirm's outcome o on the lock's connection and
-// releases the lock in the same round trip (with the OnOutcome hook, in
-// the same transaction; the hook's writes follow). The next order of the
-// account thus sees this one's outcome. When the row has moved on
-// meanwhile (another instance's reconciliation settled it), it returns
-// the row as it is.
+// releases the lock, in one round trip: the questions IBKR asked, the
+// status change with its history and audit rows and its notification, and
+// the unlock run as one batch, which PostgreSQL runs as one transaction.
+// The next order of the account thus sees this one's outcome. When the
+// row has moved on meanwhile (another instance's reconciliation settled
+// it), it returns the row as it is.
+//
+// The notification is built before the statement runs, from the row as
+// the confirm wrote it (lo.pending) with o applied. Only a change by
+// someone else between the two (the ledger importing a fill in that
+// instant) makes that differ from the row as it is left; the event's data
+// is then corrected at once.
 func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lockedOrder) (Confirmation, error) {
 	// From unknown too: another instance's reconciliation may have taken
 	// the row for abandoned meanwhile, and this answer is better evidence
 	// than its lookup.
 	from := []Status{StatusPending, StatusUnknown}
 	now := s.cfg.Now().UTC()
-	sql, args, err := applyStatement(id, from, o, now)
+	var ev EventSQL
+	predicted := lo.pending.after(o, now)
+	if s.cfg.OutcomeEvent != nil {
+		var err error
+		if ev, err = s.cfg.OutcomeEvent(predicted, "u", applyArgs+1); err != nil {
+			return Confirmation{}, err
+		}
+	}
+	sql, args, err := applyStatement(id, from, o, now, ev)
 	if err != nil {
 		return Confirmation{}, err
 	}
 	var c Confirmation
 	changed := true
 	b := &pgx.Batch{}
-	// The questions IBKR asked come first in the history, in the same
-	// round trip (and, with the hook, the same transaction).
+	// The questions IBKR asked come first in the history.
 	for _, q := range o.questions {
 		qargs, err := questionArgs(id, now, q)
 		if err != nil {
@@ -133,22 +166,25 @@ func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lo
 		return err
 	})
 	b.Queue(unlockSQL, lo.accountID)
-	if s.cfg.OnOutcome == nil {
-		err = lo.conn.SendBatch(ctx, b).Close()
-	} else {
-		err = pgx.BeginFunc(ctx, lo.conn, func(tx pgx.Tx) error {
-			if err := tx.SendBatch(ctx, b).Close(); err != nil || !changed {
-				return err
-			}
-			return s.cfg.OnOutcome(ctx, tx, c)
-		})
-	}
-	if err != nil {
+	if err := lo.conn.SendBatch(ctx, b).Close(); err != nil {
 		return Confirmation{}, err
 	}
 	lo.done(true)
 	if !changed {
 		return s.confirmationAny(ctx, id)
 	}
+	if ev.Correct != nil && !sameJSON(c, predicted) {
+		s.logger(ctx).Warn().Msg("the confirmation changed while its outcome was recorded; correcting its notification")
+		if err := ev.Correct(ctx, c); err != nil {
+			s.logger(ctx).Error().Err(err).Msg("could not correct an outcome's notification")
+		}
+	}
 	return c, nil
+}
+
+// sameJSON reports whether a and b read the same to the user.
+func sameJSON(a, b Confirmation) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }

@@ -23,6 +23,8 @@ type lockedOrder struct {
 	once      sync.Once
 	conid     int64
 	conidErr  error
+	// pending is the write-ahead row as the confirm wrote it.
+	pending Confirmation
 }
 
 // done releases the lock once; unlocked says that a batch on the
@@ -52,9 +54,8 @@ func (s *Service) place(ctx context.Context, userID, id string, p Preview, lo *l
 		log.Error().Err(err).Str("outcome", string(o.status)).
 			Msg("could not record an order outcome; reconciliation will settle it")
 		s.kept.keep(id, o, s.cfg.Now().UTC())
-		c = Confirmation{ID: id, UserID: userID, SignalID: p.SignalID, Side: p.Side, Ticker: p.Ticker, Quantity: p.Quantity,
-			OrderType: p.OrderType, TIF: p.TIF, LimitPrice: p.LimitPrice, Mode: p.Broker.Mode, AccountIDMasked: p.Broker.AccountIDMasked,
-			Status: StatusUnknown, FilledQuantity: "0", CreatedAt: s.cfg.Now().UTC(), UpdatedAt: s.cfg.Now().UTC()}
+		c = pendingConfirmation(id, userID, p, s.cfg.Now())
+		c.Status = StatusUnknown
 		return c
 	}
 	ev := log.Info().Str("status", string(c.Status)).Str("error_code", o.errCode)

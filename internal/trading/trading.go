@@ -87,10 +87,14 @@ type Config struct {
 	// "failed", "unknown", "refused" (nothing recorded, a 4xx) or
 	// "duplicate" (the first result of a repeat), e.g. for metrics.
 	OnConfirm func(outcome string)
-	// OnOutcome, when set, is called in the transaction that records a
-	// confirmation's new status (submitted, filled, cancelled, failed, …),
-	// so a notification of it commits, or rolls back, with it.
-	OnOutcome func(ctx context.Context, tx pgx.Tx, c Confirmation) error
+	// OutcomeEvent, when set, returns the notification of a confirmation's
+	// new status (submitted, filled, cancelled, failed, …): CTEs that the
+	// statement recording the status runs too, so the notification commits,
+	// or rolls back, with it. They select from the relation named from,
+	// which holds the changed row or none, and number their parameters
+	// from first. c is the confirmation as the change leaves it. A status
+	// with no notification returns an EventSQL without CTEs.
+	OutcomeEvent func(c Confirmation, from string, first int) (EventSQL, error)
 	// ReconcileBackoffMax bounds the back-off of a row whose order
 	// reconciliation cannot find (or ask about): its lookups start
 	// ReconcileInterval apart and double up to this (default 2 min).
