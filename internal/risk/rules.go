@@ -86,7 +86,7 @@ type Snapshot struct {
 	SuspendedReason string
 	Halted          map[string]bool // by mode
 	HaltReason      string
-	Used            map[string]Usage // by mode: the exchange's day so far
+	Used            map[string]Usage // by mode: the exchange's day so far; nil when not counted (GateQuery)
 }
 
 // Effective returns the limits in force: each the lower of the user's own
@@ -109,10 +109,11 @@ type Line struct {
 }
 
 // Check returns the limit lines of an entry of quantity shares worth
-// value (decimal dollars) in mode.
+// value (decimal dollars) in mode. Without the day's usage (a snapshot of
+// GateQuery) it has no line for the day's caps.
 func (sn Snapshot) Check(mode string, quantity int64, value string) []Line {
 	eff := sn.Effective()
-	used := sn.Used[mode]
+	used, counted := sn.Used[mode]
 	v, ok := new(big.Rat).SetString(value)
 	if !ok {
 		v = new(big.Rat)
@@ -131,7 +132,7 @@ func (sn Snapshot) Check(mode string, quantity int64, value string) []Line {
 	lines := make([]Line, 0, len(Names))
 	for _, n := range Names {
 		lim := eff.Get(n)
-		if lim == nil {
+		if lim == nil || !counted && (n == MaxOrdersPerDay || n == MaxDailyValue) {
 			continue
 		}
 		w := would[n]

@@ -21,17 +21,22 @@ const countedSQL = `c.side = 'BUY' AND (c.status IN ('pending', 'submitted', 'un
 // price, or else at the signal's reference close.
 const valueSQL = `c.quantity * coalesce(c.limit_price, c.ref_price)`
 
-// snapshotSQL reads a user's whole risk state in one statement: the
-// platform row, the user's row, and the day's entries per mode. Its
-// arguments are the user and the day's bounds.
-const snapshotSQL = `
+// gateSQL reads a user's risk state but the day's usage: the platform row
+// and the user's row. Its argument is the user.
+const gateSQL = `
 	SELECT p.max_order_value::text, p.max_shares_per_order::text, p.max_orders_per_day::text, p.max_daily_value::text,
 		p.halted_live, p.halted_paper, p.halt_reason,
 		u.max_order_value::text, u.max_shares_per_order::text, u.max_orders_per_day::text, u.max_daily_value::text,
-		coalesce(u.trading_paused, false), coalesce(u.suspended, false), coalesce(u.suspended_reason, ''),
-		q.live_orders, q.live_value::text, q.paper_orders, q.paper_value::text
+		coalesce(u.trading_paused, false), coalesce(u.suspended, false), coalesce(u.suspended_reason, '')
 	FROM risk_platform p
-	LEFT JOIN risk_users u ON u.user_id = $1
+	LEFT JOIN risk_users u ON u.user_id = $1`
+
+// snapshotSQL reads a user's whole risk state in one statement: gateSQL's
+// and the day's entries per mode. Its arguments are the user and the
+// day's bounds.
+const snapshotSQL = `
+	SELECT g.*, q.live_orders, q.live_value::text, q.paper_orders, q.paper_value::text
+	FROM (` + gateSQL + `) g
 	CROSS JOIN (
 		SELECT count(*) FILTER (WHERE c.mode = 'live') AS live_orders,
 			coalesce(sum(` + valueSQL + `) FILTER (WHERE c.mode = 'live'), 0) AS live_value,
@@ -77,31 +82,36 @@ func DayCapSQL(user, mode, value, maxOrders, maxValue, start, end string) string
 			  AND ` + countedSQL + `) u`
 }
 
-// SnapshotQuery returns the statement and arguments that read userID's
-// Snapshot now, for a caller that folds it into a batch of its own; scan
-// its row with ScanSnapshot.
-func (s *Service) SnapshotQuery(userID string) (string, []any) {
-	start, end := s.day(s.now())
-	return snapshotSQL, []any{userID, start, end}
+// GateQuery returns the statement and arguments that read userID's
+// switches, limits and ceilings now, but not the day's usage, for a
+// confirm that folds it into a batch of its own: the day's caps are
+// checked by the statement that writes the order, under the account's
+// lock, with its own count (DayCapSQL), so counting here too would only
+// double the work. Scan its row with ScanGate.
+func (s *Service) GateQuery(userID string) (string, []any) {
+	return gateSQL, []any{userID}
 }
 
-// ScanSnapshot reads the row of SnapshotQuery's statement.
-func (s *Service) ScanSnapshot(row pgx.Row) (Snapshot, error) {
+// ScanGate reads the row of GateQuery's statement; the Snapshot's Used is
+// nil.
+func (s *Service) ScanGate(row pgx.Row) (Snapshot, error) {
+	return s.scan(row, nil)
+}
+
+// scan reads a row of gateSQL's columns followed by used's.
+func (s *Service) scan(row pgx.Row, used []any) (Snapshot, error) {
 	var sn Snapshot
 	var platform Limits
 	var haltedLive, haltedPaper bool
-	var live, paper Usage
-	err := row.Scan(&platform.MaxOrderValue, &platform.MaxSharesPerOrder, &platform.MaxOrdersPerDay, &platform.MaxDailyValue,
+	err := row.Scan(append([]any{&platform.MaxOrderValue, &platform.MaxSharesPerOrder, &platform.MaxOrdersPerDay, &platform.MaxDailyValue,
 		&haltedLive, &haltedPaper, &sn.HaltReason,
 		&sn.Own.MaxOrderValue, &sn.Own.MaxSharesPerOrder, &sn.Own.MaxOrdersPerDay, &sn.Own.MaxDailyValue,
-		&sn.Paused, &sn.Suspended, &sn.SuspendedReason,
-		&live.Orders, &live.Value, &paper.Orders, &paper.Value)
+		&sn.Paused, &sn.Suspended, &sn.SuspendedReason}, used...)...)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read risk state: %w", err)
 	}
 	sn.Ceilings = s.ceilingsOver(platform)
 	sn.Halted = map[string]bool{Live: haltedLive, Paper: haltedPaper}
-	sn.Used = map[string]Usage{Live: live, Paper: paper}
 	return sn, nil
 }
 
@@ -119,10 +129,16 @@ func (s *Service) ceilingsOver(platform Limits) Limits {
 	return l
 }
 
-// Snapshot reads userID's risk state now.
+// Snapshot reads userID's risk state now, with the day's usage.
 func (s *Service) Snapshot(ctx context.Context, userID string) (Snapshot, error) {
-	sql, args := s.SnapshotQuery(userID)
-	return s.ScanSnapshot(s.pool.QueryRow(ctx, sql, args...))
+	start, end := s.day(s.now())
+	var live, paper Usage
+	sn, err := s.scan(s.pool.QueryRow(ctx, snapshotSQL, userID, start, end), []any{&live.Orders, &live.Value, &paper.Orders, &paper.Value})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	sn.Used = map[string]Usage{Live: live, Paper: paper}
+	return sn, nil
 }
 
 // RecordRefusal audits a confirm that a limit refused: nothing was

@@ -22,7 +22,7 @@ func sp(v string) *string { return &v }
 
 func bp(v bool) *bool { return &v }
 
-func newService(t *testing.T, ceilings risk.Limits) (*risk.Service, *pgxpool.Pool) {
+func newService(t testing.TB, ceilings risk.Limits) (*risk.Service, *pgxpool.Pool) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	s, err := risk.New(risk.Config{Pool: pool, Ceilings: ceilings})

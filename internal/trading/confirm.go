@@ -99,8 +99,10 @@ func (s *Service) confirm(ctx context.Context, userID, signalID, key string, sid
 		return Confirmation{}, false, errs.Fields("invalid confirmation", errs.FieldError{Field: "side",
 			Message: fmt.Sprintf("this is an %s signal: confirm %s", g.Kind, p.Side)})
 	}
-	// A first look at the switches and limits, from the batch: most
-	// refusals end here, without waiting for the account's lock.
+	// A first look at the switches and the per-order limits, from the
+	// batch: those refusals end here, without waiting for the account's
+	// lock. The day's caps are checked by the statement that writes the
+	// order, under the lock.
 	if err := s.checkRisk(ctx, userID, sn, &p); err != nil {
 		return Confirmation{}, false, s.auditRefusal(ctx, userID, p, err)
 	}
@@ -179,8 +181,9 @@ func (s *Service) dayCapRefusal(ctx context.Context, userID string, sn risk.Snap
 
 // confirmInputs reads in one round trip what a confirm starts from: the
 // confirmation already made with key (nil if none), the signal (nil if
-// none), the user's position size and their risk state (switches, limits,
-// the day's usage). The halt is read here, at every confirm, so a halt
+// none), the user's position size and their risk state (switches, limits
+// and ceilings; the day's usage is counted by the write-ahead statement,
+// under the account's lock, see pendingRow). The halt is read here, at every confirm, so a halt
 // set on any replica refuses the next confirm on every other one, at no
 // extra round trip.
 func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
@@ -188,7 +191,7 @@ func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID strin
 	b.Queue(`SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key)
 	b.Queue(`SELECT `+signalColumns+` FROM signals s WHERE s.id = $1`, signalID)
 	b.Queue(`SELECT mode, value::text FROM position_sizes WHERE user_id = $1`, userID)
-	rq, rargs := s.risk.SnapshotQuery(userID)
+	rq, rargs := s.risk.GateQuery(userID)
 	b.Queue(rq, rargs...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
@@ -215,7 +218,7 @@ func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID strin
 	if err != nil {
 		return fail(err)
 	}
-	sn, err := s.risk.ScanSnapshot(br.QueryRow())
+	sn, err := s.risk.ScanGate(br.QueryRow())
 	if err != nil {
 		return fail(err)
 	}
