@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // Role is what an account may do.
@@ -278,12 +278,10 @@ func (p Principal) HasScope(scope string) bool {
 	return false
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // ValidID reports whether id is a UUID in its canonical text form; ids
 // from URLs are checked with it so a malformed one is "not found" rather
 // than a database error.
-func ValidID(id string) bool { return uuidRE.MatchString(id) }
+func ValidID(id string) bool { return ids.Valid(id) }
 
 const userColumns = `id, email, role, totp_enabled, disabled_at IS NOT NULL, locked_at IS NOT NULL, created_at`
 

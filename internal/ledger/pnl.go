@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"math/big"
-	"regexp"
 	"slices"
 	"time"
 
@@ -139,5 +138,3 @@ func cents(r *big.Rat) string {
 	}
 	return s
 }
-
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

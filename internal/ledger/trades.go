@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ids"
 	"github.com/ordertune/ordertune/internal/pagecursor"
 )
 
@@ -146,7 +147,7 @@ const maxOrderExecutions = 500
 // confirmation, oldest first (the order detail). Another user's
 // confirmation, one without executions or an id that is none lists none.
 func (s *Service) OrderExecutions(ctx context.Context, userID, confirmationID string) ([]Trade, error) {
-	if !uuidRE.MatchString(confirmationID) {
+	if !ids.Valid(confirmationID) {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"github.com/ordertune/ordertune/internal/ids"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 )
@@ -55,7 +56,7 @@ func (s *Service) InsertSQL(ev Event, from string, first int) (Insert, error) {
 	if err != nil {
 		return Insert{}, fmt.Errorf("notify: event %s: %w", ev.Type, err)
 	}
-	id := uuid.NewString()
+	id := ids.New()
 	p := func(i int) string { return "$" + strconv.Itoa(first+i) }
 	r := strings.NewReplacer("$from", from, "$id", p(0), "$type", p(1), "$data", p(2), "$at", p(3),
 		"$inapp", p(4), "$mail", p(5), "$email", p(6), "$webhook", p(7))

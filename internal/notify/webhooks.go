@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // secretField names webhook secrets in the sealed data's associated data.
@@ -56,9 +56,7 @@ type Delivery struct {
 	At         time.Time `json:"at"`
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-func validUUID(s string) bool { return uuidPattern.MatchString(s) }
+func validUUID(s string) bool { return ids.Valid(s) }
 
 // CheckURL reports what is wrong with a webhook target, or nil: an
 // absolute https URL (http too when private targets are allowed) with a

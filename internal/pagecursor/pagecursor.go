@@ -6,12 +6,12 @@ package pagecursor
 
 import (
 	"encoding/base64"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // Cursor is the position of a page's last item.
@@ -19,9 +19,6 @@ type Cursor struct {
 	At time.Time
 	ID string
 }
-
-// uuidRE is what a row id is.
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // PostgreSQL's timestamptz runs from 4713 BC to 294276 AD; a cursor past
 // either end was not issued here.
@@ -47,7 +44,7 @@ func Decode(s string) (*Cursor, error) {
 		return nil, bad
 	}
 	ts, id, ok := strings.Cut(string(raw), "|")
-	if !ok || !uuidRE.MatchString(id) {
+	if !ok || !ids.Valid(id) {
 		return nil, bad
 	}
 	us, err := strconv.ParseInt(ts, 10, 64)

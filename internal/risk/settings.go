@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/audit"
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // Optional is a JSON field that may be absent (Set false), null (Set, nil
@@ -201,12 +201,10 @@ func (s *Service) SetSettings(ctx context.Context, userID string, in UserUpdate,
 	return s.Settings(ctx, userID)
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // SetSuspended suspends (or reinstates) userID's entries, by actorID for
 // reason; a suspension needs a reason, shown to the user. Audited.
 func (s *Service) SetSuspended(ctx context.Context, actorID, userID string, suspended bool, reason, ip string) error {
-	if !uuidRE.MatchString(userID) {
+	if !ids.Valid(userID) {
 		return errs.E(errs.NotFound, "no such user")
 	}
 	if suspended && reason == "" {

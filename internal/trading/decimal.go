@@ -1,8 +1,8 @@
 package trading
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"github.com/ordertune/ordertune/internal/ids"
+
 	"math/big"
 	"regexp"
 	"strings"
@@ -69,21 +69,9 @@ func trimPtr(s *string) *string {
 	return &t
 }
 
-// newUUID returns a random version 4 UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // validID reports whether id is a UUID; anything else cannot name a row,
 // so it is "not found" without a query.
-func validID(id string) bool { return uuidRE.MatchString(id) }
+func validID(id string) bool { return ids.Valid(id) }
 
 // ratInt returns n as a rational.
 func ratInt(n int64) *big.Rat { return new(big.Rat).SetInt64(n) }

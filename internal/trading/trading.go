@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/ids"
 	"github.com/ordertune/ordertune/internal/logging"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/risk"
@@ -118,7 +119,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.NewID == nil {
-		c.NewID = newUUID
+		c.NewID = ids.New
 	}
 	if c.Market == nil {
 		// Only invalid cut-offs fail, and the defaults are valid.
