@@ -104,16 +104,26 @@ type meter struct {
 	// poolWaits and poolWaitSecs are the servers' main pools' acquires
 	// that waited for a connection, and the time they waited.
 	poolWaits, poolWaitSecs float64
-	load                    string
+	simCPU                  time.Duration // the simulator's process
+	// leasesLost is the replicas' "session lease lost" log lines;
+	// takeovers and forwarded their metrics' totals.
+	leasesLost, takeovers, forwarded float64
+	load                             string
 }
 
 func (r *runner) read(ctx context.Context) meter {
 	m := meter{at: time.Now(), pgCPU: pgCPU(r.postmaster), sim: readSimStats(ctx, r.sim), load: loadAvg()}
+	m.simCPU = cpuOf(r.simProc.pid(), false)
 	for _, p := range r.servers {
 		m.serverCPU += cpuOf(p.pid(), false)
 	}
-	for _, t := range r.targets {
-		v, _ := metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
+	m.leasesLost = float64(r.leaseLostLines())
+	for _, t := range r.addrs {
+		v, _ := metric(ctx, t, "ordertune_session_lease_handovers_total", `kind="takeover"`)
+		m.takeovers += v
+		v, _ = metric(ctx, t, "ordertune_forwarded_requests_total", "")
+		m.forwarded += v
+		v, _ = metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
 		m.handshakes += v
 		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", "")
 		m.poolWaits += v
@@ -135,6 +145,7 @@ func (r *runner) rss() (float64, float64) {
 
 // result is one scenario's figures.
 type result struct {
+	layout    string
 	name      string
 	confirms  int
 	ok        int
@@ -228,6 +239,8 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	errc := make([]string, len(tenants))
 	order := rand.Perm(len(tenants))
 	hs := r.watchHandshakes(ctx)
+	r.resetStatements(ctx)
+	prof := r.profile(ctx, key, spread)
 	res.before = r.read(ctx)
 	pr := r.probe(ctx)
 	start := time.Now().Add(100 * time.Millisecond)
@@ -239,7 +252,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 		}
 		wg.Go(func() {
 			time.Sleep(time.Until(at))
-			ids[i], errc[i] = r.confirm(ctx, tenants[i], signal, fmt.Sprintf("%s-%d", key, tenants[i].i))
+			ids[i], errc[i] = r.confirm(ctx, tenants[i], signal, fmt.Sprintf("%s-%s-%d", key, ticker, tenants[i].i))
 			lat[i] = time.Since(at)
 		})
 	}
@@ -249,6 +262,10 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	res.after = r.read(ctx)
 	res.hsPerSec = hs()
 	res.rss, res.peak = r.rss()
+	if note := prof(); note != "" {
+		res.notes = append(res.notes, note)
+	}
+	res.notes = append(res.notes, r.statements(ctx, len(tenants))...)
 	for i := range tenants {
 		if errc[i] != "" {
 			res.errors[errc[i]]++
@@ -393,7 +410,7 @@ func (r *runner) keepAlive(ctx context.Context, d time.Duration) *result {
 // readySessions is the servers' count of ready cached sessions.
 func (r *runner) readySessions(ctx context.Context) int {
 	var n float64
-	for _, t := range r.targets {
+	for _, t := range r.addrs {
 		v, _ := metric(ctx, t, "ordertune_ibkr_sessions", `state="ready"`)
 		n += v
 	}
