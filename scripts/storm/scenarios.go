@@ -77,7 +77,14 @@ func (r *runner) confirm(ctx context.Context, t tenant, signal, key string) (str
 	status, body, err := r.call(ctx, t, http.MethodPost, "/api/v1/signals/"+signal+"/confirm",
 		map[string]string{"side": "BUY"}, map[string]string{"Idempotency-Key": key})
 	if err != nil {
-		return "", "transport: " + strings.TrimPrefix(err.Error(), "Post ")
+		// The last part only ("connection reset by peer"): the
+		// addresses and ports before it would make every error its own
+		// kind.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return "", "transport: " + msg
 	}
 	var c struct {
 		ID     string `json:"id"`
