@@ -56,6 +56,7 @@ func printResult(res *result) {
 	simCPU := a.simCPU - b.simCPU
 	fmt.Printf("   CPU: servers %.2f s (%.0f %% of a core), PostgreSQL %.2f s (%.0f %%), simulator %.2f s (%.0f %%)\n",
 		srv.Seconds(), 100*srv.Seconds()/secs, pg.Seconds(), 100*pg.Seconds()/secs, simCPU.Seconds(), 100*simCPU.Seconds()/secs)
+	fmt.Printf("   PostgreSQL's CPU by process: %s\n", pgSplit(b.pgProcs, a.pgProcs, pg))
 	fmt.Printf("   leases: %.0f lost (\"session lease lost\"), %.0f taken over; %.0f requests forwarded to the owning replica\n",
 		a.leasesLost-b.leasesLost, a.takeovers-b.takeovers, a.forwarded-b.forwarded)
 	fmt.Printf("   simulator: %d requests, %d handshakes (%.0f/s while they ran), %d tickles (%.1f/s), %d × 429, %d penalty box, %d sessions expired idle\n",

@@ -112,6 +112,7 @@ type meter struct {
 	// that waited for a connection, and the time they waited.
 	poolWaits, poolWaitSecs float64
 	simCPU                  time.Duration // the simulator's process
+	pgProcs                 map[int]pgProc
 	// leasesLost is the replicas' "session lease lost" log lines;
 	// takeovers and forwarded their metrics' totals.
 	leasesLost, takeovers, forwarded float64
@@ -121,6 +122,7 @@ type meter struct {
 func (r *runner) read(ctx context.Context) meter {
 	m := meter{at: time.Now(), pgCPU: pgCPU(r.postmaster), sim: readSimStats(ctx, r.sim), load: loadAvg()}
 	m.simCPU = cpuOf(r.simProc.pid(), false)
+	m.pgProcs = pgProcs(r.postmaster)
 	for _, p := range r.servers {
 		m.serverCPU += cpuOf(p.pid(), false)
 	}
