@@ -128,7 +128,6 @@ type runner struct {
 	addrs      []string
 	servers    []*proc
 	pprofAddr  string // the first replica's profiler
-	stopNginx  func()
 	layout     string
 	postmaster int
 	client     *http.Client
