@@ -7,7 +7,9 @@
 #   scripts/bench.sh            # everything (about 5 minutes on 2 cores)
 #   scripts/bench.sh signing    # one part: signing handshake sim simload cache confirm passthrough coldstart notify storm
 #   scripts/bench.sh storm      # the market-open storm (issue 22), not part of "everything": about
-#                               # 25 minutes; STORM_FLAGS="--tenants 500 --window 10s" for a short one
+#                               # 25 minutes; STORM_FLAGS="--tenants 500 --window 10s" for a short one;
+#                               # STORM_FLAGS="--replicas 1,3 --nginx" runs every scenario with one
+#                               # server and then three replicas behind a real nginx, in one run
 #   scripts/bench.sh replicas   # 1 and 3 replicas behind nginx in one run (issue 18), not part of
 #                               # "everything": about 5 minutes
 set -euo pipefail
@@ -56,6 +58,8 @@ for part in $parts; do
     # away with IBKR's pacing on, PostgreSQL with fsync on, one
     # `ordertune serve`; warm storm, burst, keep-alive, repair storm after
     # IBKR restarted, cold storms after a server restart, pacing soak.
+    # --replicas 1,3 --nginx: the same with three replicas behind nginx.
+    scripts/ensure-deps.sh nginx
     # shellcheck disable=SC2086
     run storm go run ./scripts/storm --bin .bin/ordertune ${STORM_FLAGS:-} ;;
   replicas)

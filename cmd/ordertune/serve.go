@@ -371,6 +371,12 @@ func (svc *services) run(ctx context.Context, cfg config.Config, log zerolog.Log
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.PprofAddr != "" {
+		if err := servePprof(ctx, cfg.PprofAddr, log); err != nil {
+			l.Close()
+			return fmt.Errorf("profiler on %s: %w", cfg.PprofAddr, err)
+		}
+	}
 	var wg sync.WaitGroup
 	wctx, stopWorkers := context.WithCancel(ctx)
 	for _, w := range svc.workers {

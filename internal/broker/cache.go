@@ -107,9 +107,13 @@ type tenant struct {
 	// episode of a competing login (broker.competing_session).
 	competingNotified bool
 	lastTickle        time.Time
-	lastUsed          time.Time
-	lastErr           errs.Code
-	lastRepair        time.Time // when a 401 last marked the LST bad (RepairEvery)
+	// preparedAt is when a flight's calls (handshake, brokerage session,
+	// accounts) last succeeded: the session was alive at IBKR then, so
+	// the next tickle is due a TickleEvery after it (tickleDue).
+	preparedAt time.Time
+	lastUsed   time.Time
+	lastErr    errs.Code
+	lastRepair time.Time // when a 401 last marked the LST bad (RepairEvery)
 
 	failErr   error
 	failUntil time.Time
@@ -311,6 +315,9 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 
 	var err error
 	fresh, waiting, takenBack := false, false, false
+	// calls says the flight talks to IBKR; when it succeeds, the session
+	// was alive there just now, as a tickle would have found (preparedAt).
+	calls := needLST || !brokerage || !accounts
 	for attempt := 0; ; attempt++ {
 		if needLST {
 			c.release(cur)
@@ -412,6 +419,9 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	}
 	t.brokerage, t.accounts, t.competing = true, true, false
 	t.failErr, t.lastErr = nil, ""
+	if calls {
+		t.preparedAt = now
+	}
 	if takenBack {
 		ev = pendingEvent{&SessionEvent{Action: "taken_back", Notify: !t.competingNotified}, t.conn}
 		why = RestoredTakenBack

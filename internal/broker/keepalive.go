@@ -221,7 +221,7 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 			// Tell the user rather than fight: the session is taken back
 			// only when the user next acts (Session re-initialises it).
 			st.competing++
-			if now.Sub(t.lastTickle) >= c.cfg.TickleEvery {
+			if c.tickleDue(t, now) {
 				due = append(due, t)
 			}
 		case t.lstBad || !now.Before(t.renewAt) || !t.brokerage || !t.accounts:
@@ -229,7 +229,7 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 				c.startFlight(t)
 				st.repairs++
 			}
-		case now.Sub(t.lastTickle) >= c.cfg.TickleEvery:
+		case c.tickleDue(t, now):
 			due = append(due, t)
 		}
 		t.mu.Unlock()
@@ -261,6 +261,20 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 	wg.Wait()
 	c.evictPacers(c.cfg.Now())
 	return st
+}
+
+// tickleDue reports whether t's session needs a tickle: TickleEvery after
+// the last tickle or the flight that made the session ready, whichever
+// was later. A new session used to be tickled at the next sweep, within
+// 15 s of its handshake, brokerage session and accounts: one wasted IBKR
+// call per session, thousands in a cold storm, on the account's pacer and
+// the sweep's few workers. The caller holds t.mu.
+func (c *Cache) tickleDue(t *tenant, now time.Time) bool {
+	last := t.lastTickle
+	if t.preparedAt.After(last) {
+		last = t.preparedAt
+	}
+	return now.Sub(last) >= c.cfg.TickleEvery
 }
 
 // evict removes t from the cache when it is still the user's tenant. The

@@ -181,3 +181,33 @@ func TestKeepAlivePausesDuringIBKRsRestart(t *testing.T) {
 	}
 	e.wantHandshakes(t, 1, "after the restart (it ends the brokerage session, not the LST)")
 }
+
+// A session a flight just made ready (handshake, brokerage session,
+// accounts) was alive at IBKR that moment: its first tickle is due a
+// TickleEvery later, not at the next sweep. Every new session used to get
+// a tickle within one sweep of being made, thousands in a cold storm.
+func TestNewSessionIsNotTickledAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{fake: true})
+	ctx := ctxT(t)
+	u, _, c := e.warmSession(t, ctx)
+	tickles := func() int64 { return e.sim.tickles.Load() }
+	before := tickles()
+	c.sweep(ctx)
+	if n := tickles() - before; n != 0 {
+		t.Errorf("the sweep right after the session was made tickled %d times, want 0", n)
+	}
+	e.clock.Advance(time.Minute - time.Second) // TickleEvery's default is a minute
+	c.sweep(ctx)
+	if n := tickles() - before; n != 0 {
+		t.Errorf("a sweep before TickleEvery passed tickled %d times, want 0", n)
+	}
+	e.clock.Advance(time.Second)
+	c.sweep(ctx)
+	if n := tickles() - before; n != 1 {
+		t.Errorf("the sweep TickleEvery after the session was made tickled %d times, want 1", n)
+	}
+	if st, _ := c.State(u); st.State != StateReady || st.LastTickleAt == nil {
+		t.Errorf("state after the first tickle = %+v, want ready and tickled", st)
+	}
+	e.wantHandshakes(t, 1, "")
+}

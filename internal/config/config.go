@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -87,6 +88,10 @@ type Config struct {
 	// LeaseTTL is how long a tenant session lease outlives its owner's
 	// last renewal: the longest a dead replica's tenants wait (at most 15 s).
 	LeaseTTL time.Duration // ORDERTUNE_LEASE_TTL
+	// PprofAddr is a loopback address serving Go's profiler
+	// (/debug/pprof/) for a profile of a running server; "" (the default)
+	// serves none. Loopback only: a profile shows what the process does.
+	PprofAddr string // ORDERTUNE_PPROF_ADDR
 	// Market is the exchange clock's configuration: the auction cut-offs
 	// (ORDERTUNE_CUTOFF_OPG, ORDERTUNE_CUTOFF_MOC, as HH:MM New York time)
 	// and IBKR's restart windows (ORDERTUNE_IBKR_MAINTENANCE).
@@ -232,6 +237,13 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 	if c.LeaseTTL < time.Second || c.LeaseTTL > 15*time.Second {
 		problems = append(problems, fmt.Sprintf("ORDERTUNE_LEASE_TTL=%s: want 1s to 15s", c.LeaseTTL))
 	}
+	c.PprofAddr = get("ORDERTUNE_PPROF_ADDR", "")
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			problems = append(problems, fmt.Sprintf("ORDERTUNE_PPROF_ADDR=%q: want a loopback host:port (127.0.0.1:6060)", c.PprofAddr))
+		}
+	}
 	c.Market.OPGCutoff = timeOfDay("ORDERTUNE_CUTOFF_OPG")
 	c.Market.MOCCutoff = timeOfDay("ORDERTUNE_CUTOFF_MOC")
 	if demo {
@@ -281,6 +293,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("public_url", c.PublicURL).
 		Str("internal_url", c.InternalURL).
 		Dur("lease_ttl", c.LeaseTTL).
+		Str("pprof_addr", c.PprofAddr).
 		Str("database_url", RedactURL(c.DatabaseURL)).
 		Str("migrate_database_url", RedactURL(c.MigrateDatabaseURL)).
 		Bool("master_keys_set", c.MasterKeys != "").

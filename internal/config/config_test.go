@@ -34,6 +34,14 @@ func TestDefaults(t *testing.T) {
 	if c.MigrateURL() != c.DatabaseURL {
 		t.Errorf("MigrateURL = %q, want DATABASE_URL when ORDERTUNE_MIGRATE_DATABASE_URL is unset", c.MigrateURL())
 	}
+	if c.PprofAddr != "" {
+		t.Errorf("PprofAddr = %q by default, want none", c.PprofAddr)
+	}
+	for _, ok := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		if p, err := Load(env(map[string]string{"ORDERTUNE_PPROF_ADDR": ok}), false); err != nil || p.PprofAddr != ok {
+			t.Errorf("ORDERTUNE_PPROF_ADDR=%s: %q, %v", ok, p.PprofAddr, err)
+		}
+	}
 	d, _ := Load(env(nil), true)
 	if d.Signup != "open" {
 		t.Errorf("demo signup = %q, want open", d.Signup)
@@ -93,6 +101,7 @@ func TestInvalidValuesAllReported(t *testing.T) {
 		"ORDERTUNE_SESSION_IDLE":     "soon",
 		"ORDERTUNE_CUTOFF_OPG":       "9:28",
 		"ORDERTUNE_IBKR_MAINTENANCE": "nightly",
+		"ORDERTUNE_PPROF_ADDR":       "0.0.0.0:6060",
 
 		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY":    "0",
 		"ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL": "-1m",
@@ -101,7 +110,7 @@ func TestInvalidValuesAllReported(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE",
-		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE",
+		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE", "ORDERTUNE_PPROF_ADDR",
 		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY", "ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

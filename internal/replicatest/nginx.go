@@ -5,6 +5,7 @@
 package replicatest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,7 +27,11 @@ func NginxConfig(dir, listen string, upstreams []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "worker_processes 1;\ndaemon off;\npid %s;\nerror_log %s warn;\n",
 		filepath.Join(dir, "nginx.pid"), filepath.Join(dir, "error.log"))
-	b.WriteString("events { worker_connections 4096; }\nhttp {\n  access_log off;\n")
+	// Each request through nginx holds two connections (client and
+	// upstream): 4,096 made nginx close idle client connections under the
+	// storm's 2,000 at once, and a POST sent on one at that moment failed
+	// with a reset (scripts/storm, 2,000 tenants in one second).
+	b.WriteString("worker_rlimit_nofile 20000;\nevents { worker_connections 10000; }\nhttp {\n  access_log off;\n")
 	for _, t := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		fmt.Fprintf(&b, "  %s_temp_path %s;\n", t, filepath.Join(dir, "tmp", t))
 	}
@@ -72,27 +77,41 @@ func NginxBinary() string {
 // it is stopped when t ends. It fails the test when nginx is missing.
 func StartNginx(t testing.TB, upstreams []string) string {
 	t.Helper()
+	url, stop, err := RunNginx(t.TempDir(), upstreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url
+}
+
+// RunNginx starts nginx in front of upstreams with every file under dir
+// and returns its base URL and the function that stops it: StartNginx for
+// programs that are not tests (scripts/storm), the same configuration.
+func RunNginx(dir string, upstreams []string) (url string, stop func(), err error) {
 	bin := NginxBinary()
 	if bin == "" {
-		t.Fatal("nginx is not installed: run scripts/ensure-deps.sh nginx (make test does)")
+		return "", nil, errors.New("nginx is not installed: run scripts/ensure-deps.sh nginx (make test does)")
 	}
-	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
-	listen := FreeAddr(t)
+	listen, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(NginxConfig(dir, listen, upstreams)), 0o600); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
+		return "", nil, fmt.Errorf("start nginx: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt) // nginx's fast shutdown
 		select {
 		case <-done:
@@ -100,24 +119,34 @@ func StartNginx(t testing.TB, upstreams []string) string {
 			_ = cmd.Process.Kill()
 			<-done
 		}
-	})
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
 		case err := <-done:
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %v\n%s", err, b)
+			return "", nil, fmt.Errorf("nginx exited: %v\n%s", err, b)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond); err == nil {
 			c.Close()
-			return "http://" + listen
+			return "http://" + listen, stop, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("nginx did not start listening")
+			stop()
+			return "", nil, errors.New("nginx did not start listening")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // FreeAddr returns a loopback address with a port free right now.

@@ -19,13 +19,26 @@
 // PostgreSQL spent per confirm (from /proc), errors, orders = confirms,
 // handshakes per second, the servers' RSS and the load averages around it.
 //
-// With --targets the servers are someone else's (three replicas behind
-// nginx, say): the tool starts none, cannot run the cold storms (it cannot
-// restart them) and measures no server CPU or RSS, only PostgreSQL's.
+// --replicas 1,3 --nginx runs every scenario once per layout, in one run on
+// the same tenants and cluster: one `ordertune serve`, then three replicas,
+// each time behind a real nginx configured as internal/replicatest
+// configures it for the replicas test (round robin; a replica forwards a
+// tenant's IBKR work to the one holding its session lease). Without
+// --nginx, tenant i goes straight to replica i mod n. A cold storm restarts
+// every replica of the layout; nginx stays.
+//
+// With --targets the servers are someone else's: the tool starts none,
+// cannot run the cold storms (it cannot restart them) and measures no
+// server CPU or RSS, only PostgreSQL's.
+//
+// --pprof SCENARIOS takes a CPU profile of the first replica during those
+// scenarios (ORDERTUNE_PPROF_ADDR), and --pg-stat loads
+// pg_stat_statements and prints each storm's costliest statements.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -34,11 +47,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
+	"github.com/ordertune/ordertune/internal/replicatest"
 )
 
 type options struct {
@@ -50,8 +65,11 @@ type options struct {
 	soakTenants int
 	latency     time.Duration
 	simIdle     time.Duration
-	servers     int
+	replicas    []int
+	nginx       bool
 	targets     string
+	pprof       string
+	pgStat      bool
 	scenarios   string
 	work        string
 	conns       int
@@ -68,13 +86,24 @@ func main() {
 	flag.IntVar(&o.soakTenants, "soak-tenants", 500, "tenants in the pacing soak")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "the simulator's latency on every IBKR call")
 	flag.DurationVar(&o.simIdle, "sim-session-timeout", 2*time.Minute, "the simulator's brokerage session idle timeout (IBKR: about 6 minutes; shorter makes keep-alive prove itself)")
-	flag.IntVar(&o.servers, "servers", 1, "`ordertune serve` processes to start; tenant i uses server i mod servers")
+	replicas := flag.String("replicas", "1", "comma-separated layouts: `ordertune serve` processes to start, every scenario run once per layout (1,3: one, then three)")
+	flag.BoolVar(&o.nginx, "nginx", false, "put a real nginx in front of each layout's replicas (round robin); without it tenant i uses replica i mod n")
+	flag.StringVar(&o.pprof, "pprof", "", "comma-separated scenarios during which to take a CPU profile of the first replica (saved in the working folder)")
+	flag.BoolVar(&o.pgStat, "pg-stat", false, "load pg_stat_statements and print each storm's costliest statements")
 	flag.StringVar(&o.targets, "targets", "", "comma-separated base URLs of servers started elsewhere (nginx in front of replicas); none is started")
 	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (ibkrrestart: a storm after the simulator restarted; none: the set-up alone)")
 	flag.StringVar(&o.work, "work", "", "working folder (default: a new temporary one)")
 	flag.IntVar(&o.conns, "conns", 2000, "the client's connections per server")
 	flag.IntVar(&o.warmWorkers, "warm-workers", 400, "concurrent requests of the warm-up")
 	flag.Parse()
+	for _, f := range strings.Split(*replicas, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "storm: --replicas %q: want counts like 1,3\n", *replicas)
+			os.Exit(2)
+		}
+		o.replicas = append(o.replicas, n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -85,16 +114,25 @@ func main() {
 
 // runner holds the running world: cluster, simulator, servers, tenants.
 type runner struct {
-	o          options
-	w          *world
-	dbURL      string
-	sim        string
-	simProc    *proc
-	targets    []string
+	o       options
+	w       *world
+	dbURL   string
+	ownerDB string // the storm database as its owner (pg_stat_statements)
+	sim     string
+	simProc *proc
+	// targets are where the tenants' requests go: nginx, the replicas
+	// themselves, or --targets.
+	targets []string
+	// addrs are the replicas' own base URLs (metrics, profiles), and
+	// servers their processes, while a layout runs.
+	addrs      []string
 	servers    []*proc
+	pprofAddr  string // the first replica's profiler
+	layout     string
 	postmaster int
 	client     *http.Client
 	dir        string
+	starts     int // server starts so far: names their log files
 }
 
 func (r *runner) target(t tenant) string { return r.targets[t.i%len(r.targets)] }
@@ -121,7 +159,11 @@ func run(ctx context.Context, o options) error {
 
 	// Set-up: not measured.
 	t0 := time.Now()
-	cluster, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dir, "pg")}) // fsync on
+	pgOpts := localpg.Options{DataDir: filepath.Join(dir, "pg")} // fsync on
+	if o.pgStat {
+		pgOpts.Settings = []string{"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all"}
+	}
+	cluster, err := localpg.Start(ctx, pgOpts)
 	if err != nil {
 		return err
 	}
@@ -133,8 +175,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	ownerURL := cluster.URL("storm")
+	r.ownerDB = ownerURL
 	if err := postgres.Migrate(ownerURL); err != nil {
 		return err
+	}
+	if o.pgStat {
+		if err := execSQL(ctx, ownerURL, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+			return err
+		}
 	}
 	// The servers connect as production's do: a LOGIN member of the
 	// restricted application role; the set-up writes as the owner.
@@ -159,46 +207,106 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer func() { r.simProc.stop() }()
+	if o.scenarios == "none" {
+		return nil // the set-up alone
+	}
+	var results []*result
+	layouts := o.replicas
 	if o.targets != "" {
-		r.targets = strings.Split(o.targets, ",")
-	} else {
-		if err := r.startServers(); err != nil {
+		layouts = []int{0}
+	}
+	for k, n := range layouts {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rs, err := r.runLayout(ctx, k, n)
+		results = append(results, rs...)
+		if err != nil {
+			printTable(results)
 			return err
 		}
-		defer r.stopServers()
 	}
+	printTable(results)
+	return nil
+}
 
+// tickers are the storms' signals, one list per layout: a tenant never
+// confirms the same ticker twice in a run.
+var tickers = [][]string{
+	{"AAPL", "MSFT", "NVDA", "AMZN", "GOOGL"},
+	{"META", "TSLA", "AVGO", "COST", "NFLX"},
+	{"AMD", "PEP", "ADBE", "CSCO", "INTC"},
+}
+
+// runLayout starts n replicas (behind nginx with --nginx; none with
+// --targets) and runs every scenario on them.
+func (r *runner) runLayout(ctx context.Context, k, n int) ([]*result, error) {
+	o := r.o
+	switch {
+	case o.targets != "":
+		r.targets, r.addrs = strings.Split(o.targets, ","), strings.Split(o.targets, ",")
+		r.layout = "targets"
+	default:
+		r.addrs = nil
+		for range n {
+			addr, err := freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			r.addrs = append(r.addrs, "http://"+addr)
+		}
+		r.layout = fmt.Sprintf("%d replica(s)", n)
+		if err := r.startServers(); err != nil {
+			return nil, err
+		}
+		defer r.stopServers()
+		r.targets = r.addrs
+		if o.nginx {
+			var ups []string
+			for _, a := range r.addrs {
+				ups = append(ups, strings.TrimPrefix(a, "http://"))
+			}
+			ndir := filepath.Join(r.dir, fmt.Sprintf("nginx-%d", k))
+			url, stop, err := replicatest.RunNginx(ndir, ups)
+			if err != nil {
+				return nil, err
+			}
+			defer stop()
+			r.targets = []string{url}
+			r.layout += " behind nginx"
+		}
+	}
+	fmt.Printf("\n=== layout: %s\n", r.layout)
+	tk := tickers[k%len(tickers)]
 	var results []*result
 	report := func(res *result, err error) error {
 		if err != nil {
 			return err
 		}
+		res.layout = r.layout
 		printResult(res)
 		results = append(results, res)
 		return nil
 	}
-	if o.scenarios == "none" {
-		return nil // the set-up alone
-	}
 	if err := report(r.warmUp(ctx, o.warmWorkers)); err != nil {
-		return err
+		return results, err
 	}
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return results, ctx.Err()
 		}
 		var err error
 		switch sc {
 		case "warm":
-			err = report(r.storm(ctx, "warm", fmt.Sprintf("warm storm: %d confirms over %v", o.tenants, o.window), "AAPL", r.w.tenants, o.window))
+			err = report(r.storm(ctx, "warm", fmt.Sprintf("warm storm: %d confirms over %v", o.tenants, o.window), tk[0], r.w.tenants, o.window))
 		case "burst":
-			err = report(r.storm(ctx, "burst", fmt.Sprintf("warm storm: %d confirms in the same second", o.tenants), "MSFT", r.w.tenants, time.Second))
+			err = report(r.storm(ctx, "burst", fmt.Sprintf("warm storm: %d confirms in the same second", o.tenants), tk[1], r.w.tenants, time.Second))
 		case "keepalive":
 			err = report(r.keepAlive(ctx, o.keepalive), nil)
 		case "cold", "coldburst":
-			spread, ticker := o.window, "NVDA"
+			spread, ticker := o.window, tk[2]
 			if sc == "coldburst" {
-				spread, ticker = time.Second, "AMZN"
+				spread, ticker = time.Second, tk[3]
 			}
 			if err = r.restart(); err == nil {
 				err = report(r.storm(ctx, sc, fmt.Sprintf("cold storm (server restarted): %d confirms over %v", o.tenants, spread), ticker, r.w.tenants, spread))
@@ -209,7 +317,7 @@ func run(ctx context.Context, o options) error {
 			// with one handshake, reusing the access token secret the
 			// server remembers from the first.
 			if err = r.restartSim(); err == nil {
-				err = report(r.storm(ctx, sc, fmt.Sprintf("repair storm (IBKR restarted): %d confirms over %v", o.tenants, o.window), "GOOGL", r.w.tenants, o.window))
+				err = report(r.storm(ctx, sc, fmt.Sprintf("repair storm (IBKR restarted): %d confirms over %v", o.tenants, o.window), tk[4], r.w.tenants, o.window))
 			}
 		case "soak":
 			n := min(o.soakTenants, len(r.w.tenants))
@@ -218,11 +326,10 @@ func run(ctx context.Context, o options) error {
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}
 		if err != nil {
-			return err
+			return results, err
 		}
 	}
-	printTable(results)
-	return nil
+	return results, nil
 }
 
 // startSim starts the simulator with every tenant's consumer.
@@ -254,32 +361,41 @@ func (r *runner) serveEnv(addr string) []string {
 		"ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_SIGNUP=closed"}
 }
 
+// startServers starts the layout's replicas on r.addrs, all at once.
 func (r *runner) startServers() error {
-	if len(r.targets) == 0 {
-		for range r.o.servers {
-			addr, err := freeAddr()
+	r.starts++
+	r.servers = make([]*proc, len(r.addrs))
+	errs := make([]error, len(r.addrs))
+	r.pprofAddr = ""
+	var wg sync.WaitGroup
+	for i, a := range r.addrs {
+		env := r.serveEnv(strings.TrimPrefix(a, "http://"))
+		if i == 0 && r.o.pprof != "" {
+			pa, err := freeAddr()
 			if err != nil {
 				return err
 			}
-			r.targets = append(r.targets, "http://"+addr)
+			r.pprofAddr = pa
+			env = append(env, "ORDERTUNE_PPROF_ADDR="+pa)
 		}
+		name := fmt.Sprintf("serve%d-%d", i, r.starts)
+		wg.Go(func() { r.servers[i], errs[i] = start(name, r.dir, r.o.bin, []string{"serve"}, env, a, "/readyz") })
 	}
-	r.servers = nil
-	for i, t := range r.targets {
-		addr := strings.TrimPrefix(t, "http://")
-		p, err := start("serve"+strconv.Itoa(i), r.dir, r.o.bin, []string{"serve"}, r.serveEnv(addr), t, "/readyz")
-		if err != nil {
-			return err
-		}
-		r.servers = append(r.servers, p)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		r.stopServers()
+		return err
 	}
 	return nil
 }
 
 func (r *runner) stopServers() {
+	var wg sync.WaitGroup
 	for _, p := range r.servers {
-		p.stop()
+		wg.Go(p.stop)
 	}
+	wg.Wait()
+	r.servers = nil
 }
 
 // restart stops and starts every server: their session caches are empty.

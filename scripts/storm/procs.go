@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,6 +130,72 @@ func pgCPU(postmaster int) time.Duration {
 		}
 	}
 	return t
+}
+
+// pgProc is one PostgreSQL process's CPU time and what it is: a client
+// backend (by its database user), autovacuum, the WAL writer, …
+type pgProc struct {
+	kind string
+	cpu  time.Duration
+}
+
+// pgProcs reads every process the postmaster runs, by pid.
+func pgProcs(postmaster int) map[int]pgProc {
+	m := map[int]pgProc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == postmaster {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(postmaster) {
+			m[pid] = pgProc{kind: pgKind(pid), cpu: cpuOf(pid, false)}
+		}
+	}
+	return m
+}
+
+// pgKind names a PostgreSQL process by its title ("postgres: storm_app
+// storm 127.0.0.1(5432) idle", "postgres: autovacuum worker storm").
+func pgKind(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	t := strings.TrimPrefix(strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " ")), "postgres: ")
+	for _, k := range []string{"autovacuum worker", "autovacuum launcher", "walwriter", "checkpointer", "background writer", "logical replication", "walsender", "parallel worker"} {
+		if strings.HasPrefix(t, k) {
+			return k
+		}
+	}
+	if f := strings.Fields(t); len(f) > 0 {
+		return "backends of " + f[0]
+	}
+	return "other"
+}
+
+// pgSplit says where PostgreSQL's CPU between two readings went, by kind
+// of process; "ended" is what processes that exited meanwhile used.
+func pgSplit(before, after map[int]pgProc, total time.Duration) string {
+	by := map[string]time.Duration{}
+	var sum time.Duration
+	for pid, a := range after {
+		d := a.cpu - before[pid].cpu
+		by[a.kind] += d
+		sum += d
+	}
+	if total > sum {
+		by["ended"] += total - sum
+	}
+	kinds := make([]string, 0, len(by))
+	for k := range by {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return by[kinds[i]] > by[kinds[j]] })
+	var parts []string
+	for _, k := range kinds {
+		if by[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", k, by[k].Seconds()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // rssOf returns VmRSS and VmHWM (peak) of pid in MiB.

@@ -40,7 +40,7 @@ func printResult(res *result) {
 	sim := a.sim.sub(b.sim)
 	srv, pg := a.serverCPU-b.serverCPU, a.pgCPU-b.pgCPU
 	secs := res.wall.Seconds()
-	fmt.Printf("\n== %s\n", res.name)
+	fmt.Printf("\n== %s: %s\n", res.layout, res.name)
 	fmt.Printf("   load averages before %s, after %s; wall %v\n", b.load, a.load, res.wall.Round(time.Millisecond))
 	if res.confirms > 0 && strings.HasPrefix(res.name, "pacing") {
 		fmt.Printf("   confirms %d: ok %d, errors %d; latency p50 %s ms, p99 %s ms, max %s ms\n",
@@ -53,8 +53,12 @@ func printResult(res *result) {
 	} else if res.p50 > 0 {
 		fmt.Printf("   requests ok %d; latency p50 %s ms, p99 %s ms, max %s ms\n", res.ok, ms(res.p50), ms(res.p99), ms(res.max))
 	}
-	fmt.Printf("   CPU: server %.2f s (%.0f %% of a core), PostgreSQL %.2f s (%.0f %%)\n",
-		srv.Seconds(), 100*srv.Seconds()/secs, pg.Seconds(), 100*pg.Seconds()/secs)
+	simCPU := a.simCPU - b.simCPU
+	fmt.Printf("   CPU: servers %.2f s (%.0f %% of a core), PostgreSQL %.2f s (%.0f %%), simulator %.2f s (%.0f %%)\n",
+		srv.Seconds(), 100*srv.Seconds()/secs, pg.Seconds(), 100*pg.Seconds()/secs, simCPU.Seconds(), 100*simCPU.Seconds()/secs)
+	fmt.Printf("   PostgreSQL's CPU by process: %s\n", pgSplit(b.pgProcs, a.pgProcs, pg))
+	fmt.Printf("   leases: %.0f lost (\"session lease lost\"), %.0f taken over; %.0f requests forwarded to the owning replica\n",
+		a.leasesLost-b.leasesLost, a.takeovers-b.takeovers, a.forwarded-b.forwarded)
 	fmt.Printf("   simulator: %d requests, %d handshakes (%.0f/s while they ran), %d tickles (%.1f/s), %d × 429, %d penalty box, %d sessions expired idle\n",
 		sim.Requests, sim.Handshakes, res.hsPerSec, sim.Tickles, float64(sim.Tickles)/secs, sim.TooManyRequests, sim.PenaltyBox, sim.SessionsExpired)
 	fmt.Printf("   server handshakes %.0f; RSS %.1f MiB (peak %.1f MiB)\n", a.handshakes-b.handshakes, res.rss, res.peak)
@@ -84,15 +88,15 @@ func printResult(res *result) {
 
 // printTable prints the summary as a Markdown table for BENCHMARKS.md.
 func printTable(rs []*result) {
-	fmt.Println("\n| scenario | last order at sim | p50 / p99 / max (ms) | CPU µs per confirm: server (PostgreSQL) | errors | orders = confirms | handshakes/s | tickles/s | 429 / penalty | RSS MiB (peak) | /readyz meanwhile: p50 / max (failed) | load before → after |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("\n| layout | scenario | last order at sim | p50 / p99 / max (ms) | CPU µs per confirm: servers (PostgreSQL) [simulator] | errors | orders = confirms | handshakes/s | leases lost / taken over | forwarded | tickles/s | 429 / penalty | RSS MiB (peak) | /readyz meanwhile: p50 / max (failed) | load before → after |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		sim := r.after.sim.sub(r.before.sim)
 		srv, pg := r.after.serverCPU-r.before.serverCPU, r.after.pgCPU-r.before.pgCPU
 		last, lat, cpu, orders := "–", "–", "–", "–"
 		if r.confirms > 0 && !strings.HasPrefix(r.name, "pacing") {
 			last = fmt.Sprintf("%.1f s", r.lastOrder.Seconds())
-			cpu = fmt.Sprintf("%s (%s)", perConfirm(srv, r.confirms), perConfirm(pg, r.confirms))
+			cpu = fmt.Sprintf("%s (%s) [%s]", perConfirm(srv, r.confirms), perConfirm(pg, r.confirms), perConfirm(r.after.simCPU-r.before.simCPU, r.confirms))
 			if r.orders > 0 || !strings.HasPrefix(r.name, "pacing") {
 				orders = fmt.Sprintf("%d = %d", r.orders, r.ok)
 			}
@@ -110,8 +114,9 @@ func printTable(rs []*result) {
 		if p := r.probe; len(p.lat) > 0 {
 			probe = fmt.Sprintf("%s / %s ms (%d)", ms(pct(p.lat, 0.5)), ms(p.lat[len(p.lat)-1]), p.failed)
 		}
-		fmt.Printf("| %s | %s | %s | %s | %d | %s | %.0f | %.1f | %d / %d | %.1f (%.1f) | %s | %s → %s |\n",
-			r.name, last, lat, cpu, errs, orders, r.hsPerSec, float64(sim.Tickles)/r.wall.Seconds(),
+		fmt.Printf("| %s | %s | %s | %s | %s | %d | %s | %.0f | %.0f / %.0f | %.0f | %.1f | %d / %d | %.1f (%.1f) | %s | %s → %s |\n",
+			r.layout, r.name, last, lat, cpu, errs, orders, r.hsPerSec, r.after.leasesLost-r.before.leasesLost, r.after.takeovers-r.before.takeovers,
+			r.after.forwarded-r.before.forwarded, float64(sim.Tickles)/r.wall.Seconds(),
 			sim.TooManyRequests, sim.PenaltyBox, r.rss, r.peak, probe, r.before.load, r.after.load)
 	}
 }

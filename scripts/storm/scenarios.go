@@ -77,7 +77,14 @@ func (r *runner) confirm(ctx context.Context, t tenant, signal, key string) (str
 	status, body, err := r.call(ctx, t, http.MethodPost, "/api/v1/signals/"+signal+"/confirm",
 		map[string]string{"side": "BUY"}, map[string]string{"Idempotency-Key": key})
 	if err != nil {
-		return "", "transport: " + strings.TrimPrefix(err.Error(), "Post ")
+		// The last part only ("connection reset by peer"): the
+		// addresses and ports before it would make every error its own
+		// kind.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return "", "transport: " + msg
 	}
 	var c struct {
 		ID     string `json:"id"`
@@ -104,16 +111,28 @@ type meter struct {
 	// poolWaits and poolWaitSecs are the servers' main pools' acquires
 	// that waited for a connection, and the time they waited.
 	poolWaits, poolWaitSecs float64
-	load                    string
+	simCPU                  time.Duration // the simulator's process
+	pgProcs                 map[int]pgProc
+	// leasesLost is the replicas' "session lease lost" log lines;
+	// takeovers and forwarded their metrics' totals.
+	leasesLost, takeovers, forwarded float64
+	load                             string
 }
 
 func (r *runner) read(ctx context.Context) meter {
 	m := meter{at: time.Now(), pgCPU: pgCPU(r.postmaster), sim: readSimStats(ctx, r.sim), load: loadAvg()}
+	m.simCPU = cpuOf(r.simProc.pid(), false)
+	m.pgProcs = pgProcs(r.postmaster)
 	for _, p := range r.servers {
 		m.serverCPU += cpuOf(p.pid(), false)
 	}
-	for _, t := range r.targets {
-		v, _ := metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
+	m.leasesLost = float64(r.leaseLostLines())
+	for _, t := range r.addrs {
+		v, _ := metric(ctx, t, "ordertune_session_lease_handovers_total", `kind="takeover"`)
+		m.takeovers += v
+		v, _ = metric(ctx, t, "ordertune_forwarded_requests_total", "")
+		m.forwarded += v
+		v, _ = metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
 		m.handshakes += v
 		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", "")
 		m.poolWaits += v
@@ -135,6 +154,7 @@ func (r *runner) rss() (float64, float64) {
 
 // result is one scenario's figures.
 type result struct {
+	layout    string
 	name      string
 	confirms  int
 	ok        int
@@ -228,6 +248,8 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	errc := make([]string, len(tenants))
 	order := rand.Perm(len(tenants))
 	hs := r.watchHandshakes(ctx)
+	r.resetStatements(ctx)
+	prof := r.profile(ctx, key, spread)
 	res.before = r.read(ctx)
 	pr := r.probe(ctx)
 	start := time.Now().Add(100 * time.Millisecond)
@@ -239,7 +261,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 		}
 		wg.Go(func() {
 			time.Sleep(time.Until(at))
-			ids[i], errc[i] = r.confirm(ctx, tenants[i], signal, fmt.Sprintf("%s-%d", key, tenants[i].i))
+			ids[i], errc[i] = r.confirm(ctx, tenants[i], signal, fmt.Sprintf("%s-%s-%d", key, ticker, tenants[i].i))
 			lat[i] = time.Since(at)
 		})
 	}
@@ -249,6 +271,10 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	res.after = r.read(ctx)
 	res.hsPerSec = hs()
 	res.rss, res.peak = r.rss()
+	if note := prof(); note != "" {
+		res.notes = append(res.notes, note)
+	}
+	res.notes = append(res.notes, r.statements(ctx, len(tenants))...)
 	for i := range tenants {
 		if errc[i] != "" {
 			res.errors[errc[i]]++
@@ -393,7 +419,7 @@ func (r *runner) keepAlive(ctx context.Context, d time.Duration) *result {
 // readySessions is the servers' count of ready cached sessions.
 func (r *runner) readySessions(ctx context.Context) int {
 	var n float64
-	for _, t := range r.targets {
+	for _, t := range r.addrs {
 		v, _ := metric(ctx, t, "ordertune_ibkr_sessions", `state="ready"`)
 		n += v
 	}

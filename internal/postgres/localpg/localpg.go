@@ -35,6 +35,9 @@ type Options struct {
 	// Fast turns off durability (fsync, full-page writes) for throwaway
 	// clusters. Never for data anyone wants to keep.
 	Fast bool
+	// Settings are more server settings, "name=value" each, passed as -c
+	// (scripts/storm loads pg_stat_statements with one).
+	Settings []string
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
@@ -136,6 +139,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
 	if opts.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+	}
+	for _, kv := range opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	logPath := filepath.Join(dir, "server.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
