@@ -50,12 +50,14 @@ func TestBrowserUI(t *testing.T) {
 	}{
 		{"PublishFormErrors", f.publishFormErrors},
 		{"SetupStepsInDialog", f.setupStepsInDialog},
+		{"DashboardNoBroker", f.dashboardNoBroker},
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
 		{"ExchangeTimes", f.exchangeTimes},
 		{"WhatIfRefusal", f.whatIfRefusal},
 		{"CutoffCountdown", f.cutoffCountdown},
+		{"DashboardPositions", f.dashboardPositions},
 		{"Portfolio", f.portfolio},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
@@ -277,6 +279,7 @@ func (f *uiFlow) confirmDialog(t *testing.T) {
 	tb.screenshot("confirmed")
 	f.env.simCall(t, http.MethodPost, "/sim/auction/open", nil, nil)
 	tb.waitJS(`document.querySelector('.confirm-flash .badge[data-status=filled]')`)
+	f.panelShowsFill(t, tb)
 }
 
 // nothingToSell: an exit the user holds nothing for offers no Confirm

@@ -211,7 +211,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
-		OnOutcome: orderOutcomes(deps.Notify), Replica: leases.Replica(),
+		OnOutcome: forgetPositionsOnFill(orderOutcomes(deps.Notify), func() *ledger.Service { return deps.Ledger }), Replica: leases.Replica(),
 	}); err != nil {
 		return nil, err
 	}
@@ -275,6 +275,24 @@ func orderOutcomes(ns *notify.Service) func(ctx context.Context, tx pgx.Tx, c tr
 		}
 		_, err := ns.Enqueue(ctx, tx, notify.Event{UserID: c.UserID, Type: t, Data: c})
 		return err
+	}
+}
+
+// forgetPositionsOnFill runs next, then drops the user's cached positions
+// when an order fills: the dashboard reads them again as soon as it sees
+// Filled, and a list cached before the fill would show the position
+// missing (or an exit's shares still held) for the cache's lifetime.
+// IBKR already holds the fill, so a read before the transaction commits
+// is no older than one after it. The ledger is built after trading, hence
+// the function.
+func forgetPositionsOnFill(next func(context.Context, pgx.Tx, trading.Confirmation) error, l func() *ledger.Service) func(context.Context, pgx.Tx, trading.Confirmation) error {
+	return func(ctx context.Context, tx pgx.Tx, c trading.Confirmation) error {
+		if c.Status == trading.StatusFilled || c.Status == trading.StatusPartiallyFilled {
+			if s := l(); s != nil && c.UserID != "" {
+				s.ForgetPositions(c.UserID)
+			}
+		}
+		return next(ctx, tx, c)
 	}
 }
 
