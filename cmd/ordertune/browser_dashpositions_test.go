@@ -199,7 +199,7 @@ func (f *uiFlow) dashboardPositions(t *testing.T) {
 	tb.waitJS(`document.querySelector('main .positions-body[data-state=error] [data-action=retry-positions]')`)
 	tb.open("/")
 	tb.waitJS(`document.querySelector('` + panelBody + `[data-state=error]')`)
-	if got := tb.text(panelBody + ` [role=alert]`); !strings.Contains(got, "Positions could not be read from IBKR.") {
+	if got := tb.text(panelBody + ` [role=alert]`); !strings.Contains(got, "Positions could not be read from IBKR. IBKR did not answer") {
 		t.Errorf("the panel with IBKR failing says %q", got)
 	}
 	if n := eval[int](tb, `document.querySelectorAll('tr[data-signal-id]').length`); n == 0 {

@@ -70,6 +70,17 @@ function hasConnection(broker) {
   return !!broker.connections[broker.active_mode];
 }
 
+// outages word the failures that pass by themselves; IBKR's own words
+// for them are terse ("Service Unavailable") and follow in brackets.
+const outages = {
+  broker_unavailable: (said) => `IBKR did not answer${said}: it may be busy or restarting. Try again in a moment.`,
+  broker_rate_limited: (said) => `IBKR asked for fewer requests${said}. Try again in a moment.`,
+};
+
+// setupCodes are IBKR's refusals that the saved connection must fix.
+const setupCodes = new Set(['broker_invalid_signature', 'broker_consumer_not_recognized', 'broker_token_expired',
+  'broker_account_not_found', 'broker_no_permission', 'credentials_unavailable']);
+
 function noConnection() {
   return h('p', { class: 'muted positions-note' },
     'No broker connection: connect your IBKR account in ',
@@ -98,8 +109,12 @@ export function positionsView({ compact = false, broker = null, headingId = '' }
   }
 
   function failed(err, retry) {
+    const said = err.detail || err.message;
+    const outage = outages[err.code];
+    const text = outage ? outage(said ? ` (${said.replace(/\.$/, '')})` : '') : sentence(said);
     return h('div', { class: 'notice notice-bad positions-note', role: 'alert' },
-      h('p', null, h('strong', null, 'Positions could not be read from IBKR. '), sentence(err.detail || err.message)),
+      h('p', null, h('strong', null, 'Positions could not be read from IBKR. '), text,
+        setupCodes.has(err.code) ? [' ', h('a', { href: '/settings/broker' }, 'Check Settings → Broker'), '.'] : null),
       h('button', { type: 'button', class: 'btn', 'data-action': 'retry-positions', onclick: retry }, 'Retry'));
   }
 
