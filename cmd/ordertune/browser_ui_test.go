@@ -277,6 +277,9 @@ func (f *uiFlow) confirmDialog(t *testing.T) {
 		t.Errorf("message after confirming = %q, want the order and its status", msg)
 	}
 	tb.screenshot("confirmed")
+	// The server caches the positions, without AAPL, right before the
+	// fill: the dashboard's panel must still show the fill at once.
+	tb.apiPositions()
 	f.env.simCall(t, http.MethodPost, "/sim/auction/open", nil, nil)
 	tb.waitJS(`document.querySelector('.confirm-flash .badge[data-status=filled]')`)
 	f.panelShowsFill(t, tb)
