@@ -22,7 +22,7 @@ func (f *uiFlow) portfolio(t *testing.T) {
 	tb := f.tab.on(t)
 	tb.do(chromedp.Click(`//nav//a[normalize-space(.)='Portfolio']`))
 	tb.waitPath("/portfolio")
-	pos := `.positions-body tr[data-ticker=AAPL]`
+	pos := `.positions-body tr[data-position=AAPL]`
 	tb.waitJS(`document.querySelector('` + pos + `')`)
 	cells := eval[[]string](tb, `[...document.querySelectorAll('`+pos+` > *')].map(c => c.innerText.trim())`)
 	if len(cells) != 7 || cells[1] != "26" || cells[6] != "—" {
@@ -38,6 +38,7 @@ func (f *uiFlow) portfolio(t *testing.T) {
 	tb.waitJS(`document.querySelector('dialog[open] [data-fact=quantity]') && !document.querySelector('dialog[open] .btn-primary').disabled`)
 	tb.do(chromedp.Click(`//dialog//button[normalize-space(.)='Confirm Sell']`))
 	tb.waitJS(`!document.querySelector('dialog') && document.querySelector('.confirm-flash .notice')`)
+	f.panelShowsExit(t, tb)
 
 	tb.open("/portfolio")
 	tb.waitJS(`document.querySelector('` + pos + ` .badge')`)

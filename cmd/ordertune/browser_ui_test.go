@@ -50,12 +50,14 @@ func TestBrowserUI(t *testing.T) {
 	}{
 		{"PublishFormErrors", f.publishFormErrors},
 		{"SetupStepsInDialog", f.setupStepsInDialog},
+		{"DashboardNoBroker", f.dashboardNoBroker},
 		{"TestConnectionFieldErrors", f.testConnectionFieldErrors},
 		{"ConfirmDialog", f.confirmDialog},
 		{"NothingToSell", f.nothingToSell},
 		{"ExchangeTimes", f.exchangeTimes},
 		{"WhatIfRefusal", f.whatIfRefusal},
 		{"CutoffCountdown", f.cutoffCountdown},
+		{"DashboardPositions", f.dashboardPositions},
 		{"Portfolio", f.portfolio},
 		{"EmptyStates", f.emptyStates},
 		{"AdminLogFiltersAndOrder", f.adminLogFiltersAndOrder},
@@ -275,8 +277,12 @@ func (f *uiFlow) confirmDialog(t *testing.T) {
 		t.Errorf("message after confirming = %q, want the order and its status", msg)
 	}
 	tb.screenshot("confirmed")
+	// The server caches the positions, without AAPL, right before the
+	// fill: the dashboard's panel must still show the fill at once.
+	tb.apiPositions()
 	f.env.simCall(t, http.MethodPost, "/sim/auction/open", nil, nil)
 	tb.waitJS(`document.querySelector('.confirm-flash .badge[data-status=filled]')`)
+	f.panelShowsFill(t, tb)
 }
 
 // nothingToSell: an exit the user holds nothing for offers no Confirm

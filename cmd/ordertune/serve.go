@@ -211,7 +211,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
-		OutcomeEvent: orderOutcomes(deps.Notify), Replica: leases.Replica(),
+		OutcomeEvent: forgetPositionsOnFill(orderOutcomes(deps.Notify), func() *ledger.Service { return deps.Ledger }), Replica: leases.Replica(),
 	}); err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func newSealer(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*audi
 
 // orderOutcomes reports a confirmation's new status as its order.* event,
 // in the transaction that records it.
-func orderOutcomes(ns *notify.Service) func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
+func orderOutcomes(ns *notify.Service) outcomeEvent {
 	return func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
 		t := "order." + string(c.Status) // order.submitted, order.filled, …
 		if !notify.KnownType(t) || c.UserID == "" {
@@ -277,6 +277,27 @@ func orderOutcomes(ns *notify.Service) func(c trading.Confirmation, from string,
 		}}, nil
 	}
 }
+
+// forgetPositionsOnFill runs next, then drops the user's cached positions
+// when an order fills: the dashboard reads them again as soon as it sees
+// Filled, and a list cached before the fill would show the position
+// missing (or an exit's shares still held) for the cache's lifetime.
+// IBKR already holds the fill, so a read before the transaction commits
+// is no older than one after it. The ledger is built after trading, hence
+// the function.
+func forgetPositionsOnFill(next outcomeEvent, l func() *ledger.Service) outcomeEvent {
+	return func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
+		if c.Status == trading.StatusFilled || c.Status == trading.StatusPartiallyFilled {
+			if s := l(); s != nil && c.UserID != "" {
+				s.ForgetPositions(c.UserID)
+			}
+		}
+		return next(c, from, first)
+	}
+}
+
+// outcomeEvent is trading.Config.OutcomeEvent.
+type outcomeEvent = func(c trading.Confirmation, from string, first int) (trading.EventSQL, error)
 
 // competingSessions queues the broker.competing_session notification in
 // the transaction that records the competing login or its take-over.

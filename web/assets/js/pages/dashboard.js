@@ -1,13 +1,16 @@
 // The dashboard: today's signals with the user's own status on each, and
 // the Confirm Buy / Confirm Sell dialog. Statuses that can still change are
 // polled, so Submitted turns into Filled (or Failed, with IBKR's message)
-// without a reload.
+// without a reload. Below them, a compact panel of the account's
+// positions, loaded once the signals are shown: IBKR's answer must never
+// hold up the signals.
 import {
   h, replace, adviceLine, badge, money, decimalTimes, fractionPercent, plain, entryModeLabel, dateTime, pendingStatus, statusLabel, sentence, announce, newIdempotencyKey, table,
 } from '../dom.js';
 import { get, call, query } from '../api.js';
 import { livePriceFeed } from '../liveprice.js';
 import { limitLines, blocked, banner } from '../risk.js';
+import { positionsView } from '../positions.js';
 
 const POLL_MS = 2000;
 
@@ -289,7 +292,25 @@ export const signals = {
     const feed = livePriceFeed({
       ready: setup.then(({ broker }) => (missingSteps(broker, null).length ? 'connect your IBKR account in Settings → Broker to see live prices.' : '')),
     });
-    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); feed.stop(); });
+    const held = positionsView({ compact: true, broker: setup.then((st) => st.broker), headingId: 'dash-positions-h' });
+    let heldTimer = null;
+    ctx.setCleanup(() => { stopped = true; clearTimeout(timer); clearTimeout(heldTimer); feed.stop(); held.stop(); });
+    // A confirm or a fill changes what is held or the exit mark: read the
+    // positions again, once for a burst of changes, keeping what is shown
+    // until the answer comes.
+    const refreshHeld = () => {
+      clearTimeout(heldTimer);
+      heldTimer = setTimeout(() => { if (!stopped) held.load({ quiet: true }); }, 300);
+    };
+    const modeNote = h('span', { class: 'small muted' });
+    setup.then(({ broker }) => {
+      if (broker && broker.active_mode) modeNote.textContent = broker.active_mode === 'live' ? 'Live account' : 'Paper account';
+    });
+    const positionsPanel = h('section', { class: 'positions-panel', 'aria-labelledby': 'dash-positions-h' },
+      h('div', { class: 'panel-head' },
+        h('h2', { id: 'dash-positions-h' }, 'Positions'), modeNote,
+        h('a', { href: '/portfolio', class: 'panel-link' }, 'Portfolio: P&L and trades')),
+      held.el);
 
     const region = h('div', { class: 'signals-region', 'aria-live': 'off' }, h('p', { class: 'loading' }, 'Loading signals…'));
     const scopeSel = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Which signals' },
@@ -320,7 +341,8 @@ export const signals = {
       setupSlot,
       riskSlot,
       flash,
-      region);
+      region,
+      positionsPanel);
 
     Promise.allSettled([setup, get('/settings/risk')]).then(([st, r]) => {
       if (stopped) return;
@@ -360,6 +382,7 @@ export const signals = {
           sig.my_confirmation = conf;
           updateRow(sig);
           showFlash(sig, conf);
+          refreshHeld();
         }
         const row = region.querySelector(`tr[data-signal-id="${CSS.escape(sig.id)}"]`);
         const target = (row && row.querySelector('.status-link, [data-action=confirm]')) || opener;
@@ -446,6 +469,7 @@ export const signals = {
             updateRow(s);
             if (after && (!before || before.status !== after.status)) {
               announce(`${s.ticker}: ${statusLabel(after.status)}`);
+              refreshHeld();
               const shown = flash.querySelector(`[data-confirmation-id="${CSS.escape(after.id)}"] .badge`);
               if (shown) shown.replaceWith(badge(after.status));
             }
@@ -455,6 +479,7 @@ export const signals = {
       schedule();
     }
     await load(true);
+    if (!stopped) held.load();
   },
 };
 

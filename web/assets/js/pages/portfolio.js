@@ -3,10 +3,11 @@
 // here, no library), and the trades (IBKR's executions, kept forever) with
 // filters and a CSV export.
 import {
-  h, replace, money, plain, dateTime, table, badge, announce,
+  h, replace, money, plain, dateTime, table, announce,
 } from '../dom.js';
 import { get, send, query } from '../api.js';
 import { formAlert, showProblem, clearErrors } from '../forms.js';
+import { positionsView, cents, fromCents, signed } from '../positions.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const FILTERS = ['ticker', 'from', 'to'];
@@ -18,27 +19,6 @@ function s(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) if (v != null) el.setAttribute(k, String(v));
   for (const c of children.flat()) if (c != null) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
-}
-
-/** cents reads a decimal string as whole cents, exactly. */
-function cents(v) {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(v || '0').trim());
-  if (!m) return 0;
-  const frac = `${m[3] || ''}00`.slice(0, 2);
-  const n = Number(m[2]) * 100 + Number(frac);
-  return m[1] ? -n : n;
-}
-
-function fromCents(n) {
-  const sign = n < 0 ? '-' : '';
-  const a = Math.abs(n);
-  return `${sign}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
-}
-
-/** signed shows an amount with its sign, coloured by it. */
-function signed(v) {
-  const n = cents(v);
-  return h('span', { class: n > 0 ? 'pnl-up' : n < 0 ? 'pnl-down' : null }, n > 0 ? `+${money(v)}` : money(v));
 }
 
 /**
@@ -76,29 +56,6 @@ export function chart(days) {
   ];
   svg.append(...marks.filter(Boolean));
   return svg;
-}
-
-function positionsTable(items) {
-  return table({
-    caption: 'Open positions',
-    columns: [
-      { label: 'Ticker', header: true, cell: (p) => plain(p.ticker) },
-      { label: 'Shares', className: 'num', cell: (p) => plain(p.quantity) },
-      { label: 'Avg cost', className: 'num', cell: (p) => money(p.avg_cost) },
-      { label: 'Price', className: 'num', cell: (p) => money(p.market_price) },
-      { label: 'Value', className: 'num', cell: (p) => money(p.market_value) },
-      { label: 'Unrealized P&L', className: 'num', cell: (p) => signed(p.unrealized_pnl) },
-      {
-        label: 'Exit',
-        cell: (p) => (p.exit
-          ? h('a', { href: `/confirmations/${encodeURIComponent(p.exit.confirmation_id)}` },
-            badge(p.exit.status, `Exit confirmed · ${p.exit.quantity}`))
-          : '—'),
-      },
-    ],
-    rows: items.map((p) => ({ data: p, attrs: { 'data-ticker': p.ticker } })),
-    empty: 'No open positions.',
-  });
 }
 
 function pnlTable(items, group) {
@@ -153,8 +110,10 @@ export const page = {
   async render(main, ctx) {
     const f = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || '']));
     const group = GROUPS.some((g) => g[0] === ctx.query.get('group')) ? ctx.query.get('group') : 'day';
-    const positions = h('section', { 'aria-labelledby': 'positions-h' }, h('h2', { id: 'positions-h' }, 'Positions'),
-      h('div', { class: 'positions-body' }, h('p', { class: 'loading' }, 'Loading…')));
+    // Without a broker connection there is nothing to ask IBKR for.
+    const held = positionsView({ broker: get('/broker').catch(() => null), headingId: 'positions-h' });
+    ctx.setCleanup(held.stop);
+    const positions = h('section', { 'aria-labelledby': 'positions-h' }, h('h2', { id: 'positions-h' }, 'Positions'), held.el);
     const pnl = h('section', { 'aria-labelledby': 'pnl-h' }, h('h2', { id: 'pnl-h' }, 'Realized P&L'),
       h('div', { class: 'pnl-body' }, h('p', { class: 'loading' }, 'Loading…')));
     const input = (name, label, attrs) => {
@@ -194,7 +153,7 @@ export const page = {
           const r = await send('POST', '/trades/import');
           clearErrors(refreshBox);
           announce(r.stored ? `${r.stored} new trade${r.stored === 1 ? '' : 's'} from IBKR` : 'No new trades at IBKR');
-          await loadAll();
+          await loadAll(true);
         } catch (err) {
           showProblem(refreshBox, err);
         } finally {
@@ -207,15 +166,6 @@ export const page = {
       h('p', { class: 'lead' }, 'Positions as IBKR holds them now; profit and loss from the trades Ordertune has recorded (first in, first out, commissions included). Trades are read from IBKR after each auction and every half hour.'),
       refreshBox, positions, pnl, trades);
 
-    async function loadPositions() {
-      const body = positions.querySelector('.positions-body');
-      try {
-        const data = await get('/positions');
-        replace(body, positionsTable(data.items || []));
-      } catch (err) {
-        replace(body, h('p', { class: 'notice notice-bad', role: 'alert' }, `Positions could not be read from IBKR: ${err.message}`));
-      }
-    }
     async function loadPnL() {
       const body = pnl.querySelector('.pnl-body');
       try {
@@ -249,9 +199,9 @@ export const page = {
         showProblem(filterBox, err);
       }
     }
-    async function loadAll() {
-      await Promise.all([loadPositions(), loadPnL(), loadTrades('')]);
+    async function loadAll(quiet) {
+      await Promise.all([held.load({ quiet }), loadPnL(), loadTrades('')]);
     }
-    await loadAll();
+    await loadAll(false);
   },
 };
