@@ -278,12 +278,13 @@ func orderOutcomes(ns *notify.Service) outcomeEvent {
 	}
 }
 
-// forgetPositionsOnFill runs next, then drops the user's cached positions
-// when an order fills: the dashboard reads them again as soon as it sees
-// Filled, and a list cached before the fill would show the position
-// missing (or an exit's shares still held) for the cache's lifetime.
-// IBKR already holds the fill, so a read before the transaction commits
-// is no older than one after it. The ledger is built after trading, hence
+// forgetPositionsOnFill drops the user's cached positions when an order
+// fills, then builds the fill's notification with next: the dashboard
+// reads the positions again as soon as it sees Filled, and a list cached
+// before the fill would show the position missing (or an exit's shares
+// still held) for the cache's lifetime. The drop comes just before the
+// statement that records the fill; IBKR already holds the fill, so a read
+// before that statement commits is no older than one after it. The ledger is built after trading, hence
 // the function.
 func forgetPositionsOnFill(next outcomeEvent, l func() *ledger.Service) outcomeEvent {
 	return func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
