@@ -29,10 +29,10 @@ func (s *Service) Notifications(ctx context.Context, userID string, unread bool,
 	}
 	l := List{Items: []Notification{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data, n.read_at
-			FROM notifications n JOIN notification_events e ON e.id = n.event_id AND e.user_id = n.user_id
-			WHERE n.user_id = $1 AND (NOT $2 OR n.read_at IS NULL)
-			ORDER BY n.created_at DESC, n.event_id DESC LIMIT $3`, userID, unread, limit)
+		rows, _ := tx.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data, e.read_at
+			FROM notification_events e
+			WHERE e.user_id = $1 AND e.in_app AND (NOT $2 OR e.read_at IS NULL)
+			ORDER BY e.created_at DESC, e.id DESC LIMIT $3`, userID, unread, limit)
 		var n Notification
 		var data json.RawMessage
 		var readAt *time.Time
@@ -45,7 +45,7 @@ func (s *Service) Notifications(ctx context.Context, userID string, unread bool,
 		if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&l.UnreadCount)
+		return tx.QueryRow(ctx, `SELECT count(*) FROM notification_events WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).Scan(&l.UnreadCount)
 	})
 	if err != nil {
 		return List{}, fmt.Errorf("list notifications: %w", err)
@@ -59,7 +59,7 @@ func (s *Service) MarkRead(ctx context.Context, userID, id string) error {
 	if !validUUID(id) {
 		return errs.E(errs.NotFound, "notification not found")
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET read_at = coalesce(read_at, $3) WHERE user_id = $1 AND event_id = $2`,
+	tag, err := s.pool.Exec(ctx, `UPDATE notification_events SET read_at = coalesce(read_at, $3) WHERE user_id = $1 AND id = $2 AND in_app`,
 		userID, id, s.cfg.Now())
 	if err != nil {
 		return fmt.Errorf("mark notification read: %w", err)
@@ -72,7 +72,7 @@ func (s *Service) MarkRead(ctx context.Context, userID, id string) error {
 
 // MarkAllRead marks every one of userID's notifications read.
 func (s *Service) MarkAllRead(ctx context.Context, userID string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL`,
+	if _, err := s.pool.Exec(ctx, `UPDATE notification_events SET read_at = $2 WHERE user_id = $1 AND in_app AND read_at IS NULL`,
 		userID, s.cfg.Now()); err != nil {
 		return fmt.Errorf("mark notifications read: %w", err)
 	}

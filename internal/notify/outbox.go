@@ -16,8 +16,8 @@ import (
 
 // An event's e-mail and webhook deliveries are river jobs, but the
 // transaction that records the event does not insert them. It writes the
-// event, its in-app notification and, when e-mail or a webhook may want
-// it, a row of notification_outbox, all in one statement that can be part
+// event (marked in_app for the bell, as the user's choice says) and, when
+// e-mail or a webhook may want it, a row of notification_outbox, all in one statement that can be part
 // of the caller's own statement (Insert). The dispatcher turns outbox rows
 // into river jobs in a transaction that deletes them: the outbox row
 // commits with the change it reports, so a committed event is never lost,
@@ -33,7 +33,7 @@ import (
 // Insert is the part of a statement that records an event.
 type Insert struct {
 	// CTEs go into the caller's WITH list, after the relation they select
-	// from; they are named nev, npref, nin and nout.
+	// from; they are named npref, nev and nout.
 	CTEs string
 	// Args are their parameters, in order from the first number given to
 	// InsertSQL.
@@ -44,10 +44,10 @@ type Insert struct {
 
 // InsertSQL returns the CTEs that record ev for the row of from, a
 // relation of the caller's statement with a user_id column and at most one
-// row (ev.UserID is not used; no row, no event): the event, its in-app
-// notification when the user's preference (or the default) says so, and
-// its outbox row when e-mail is configured or the user has an endpoint
-// subscribed to the type. Their parameters are numbered from first.
+// row (ev.UserID is not used; no row, no event): the event, marked in-app
+// when the user's preference (or the default) says so, and its outbox row
+// when e-mail is configured or the user has an endpoint subscribed to the
+// type. Their parameters are numbered from first.
 func (s *Service) InsertSQL(ev Event, from string, first int) (Insert, error) {
 	if !KnownType(ev.Type) || ev.Type == WebhookTest {
 		return Insert{}, fmt.Errorf("notify: %q is not an event type", ev.Type)
@@ -71,17 +71,15 @@ func (s *Service) InsertSQL(ev Event, from string, first int) (Insert, error) {
 // insertCTEs is InsertSQL's text, with its names for the relation and the
 // parameters.
 const insertCTEs = `
-	nev AS (
-		INSERT INTO notification_events (id, user_id, type, data, created_at)
-		SELECT $id::uuid, user_id, $type::text, $data::jsonb, $at::timestamptz FROM $from
-		RETURNING id, user_id, type),
 	npref AS (
-		SELECT p.channel, p.enabled FROM notification_preferences p, nev
-		WHERE p.user_id = nev.user_id AND p.event_type = nev.type),
-	nin AS (
-		INSERT INTO notifications (event_id, user_id, created_at)
-		SELECT id, user_id, $at FROM nev
-		WHERE coalesce((SELECT enabled FROM npref WHERE channel = 'in_app'), $inapp::boolean)),
+		SELECT p.channel, p.enabled FROM notification_preferences p, $from f
+		WHERE p.user_id = f.user_id AND p.event_type = $type::text),
+	nev AS (
+		INSERT INTO notification_events (id, user_id, type, data, created_at, in_app)
+		SELECT $id::uuid, user_id, $type::text, $data::jsonb, $at::timestamptz,
+			coalesce((SELECT enabled FROM npref WHERE channel = 'in_app'), $inapp::boolean)
+		FROM $from
+		RETURNING id, user_id, type),
 	nout AS (
 		INSERT INTO notification_outbox (event_id, created_at)
 		SELECT id, $at FROM nev

@@ -83,8 +83,7 @@ type sentEvent struct {
 func (w *world) events(t *testing.T, user string) []sentEvent {
 	t.Helper()
 	rows, err := w.pool.Query(context.Background(), `
-		SELECT e.type, e.data::text, n.event_id IS NOT NULL FROM notification_events e
-		LEFT JOIN notifications n ON n.event_id = e.id
+		SELECT e.type, e.data::text, e.in_app FROM notification_events e
 		WHERE e.user_id = $1 ORDER BY e.created_at, e.type`, user)
 	if err != nil {
 		t.Fatal(err)
