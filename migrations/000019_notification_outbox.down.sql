@@ -10,6 +10,7 @@ INSERT INTO notifications (event_id, user_id, created_at, read_at)
     SELECT id, user_id, created_at, read_at FROM notification_events WHERE in_app
     ON CONFLICT DO NOTHING;
 DROP INDEX IF EXISTS notification_events_unread;
-DROP INDEX IF EXISTS notification_events_in_app;
+DROP INDEX IF EXISTS notification_events_user;
+CREATE INDEX notification_events_user ON notification_events (user_id, created_at DESC);
 ALTER TABLE notification_events DROP COLUMN IF EXISTS read_at, DROP COLUMN IF EXISTS in_app;
 DROP TABLE IF EXISTS notification_outbox;

@@ -18,6 +18,9 @@ ALTER TABLE notification_events
     ADD COLUMN in_app boolean NOT NULL DEFAULT false,
     ADD COLUMN read_at timestamptz;
 UPDATE notification_events e SET in_app = true, read_at = n.read_at FROM notifications n WHERE n.event_id = e.id;
-CREATE INDEX notification_events_in_app ON notification_events (user_id, created_at DESC, id DESC) WHERE in_app;
+-- One index serves the bell's list (most events are in-app) and the
+-- cascade from users; the unread count has its own.
+DROP INDEX notification_events_user;
+CREATE INDEX notification_events_user ON notification_events (user_id, created_at DESC, id DESC);
 CREATE INDEX notification_events_unread ON notification_events (user_id) WHERE in_app AND read_at IS NULL;
 DROP TABLE notifications;
