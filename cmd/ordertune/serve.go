@@ -272,8 +272,8 @@ func orderOutcomes(ns *notify.Service) outcomeEvent {
 		if err != nil {
 			return trading.EventSQL{}, err
 		}
-		return trading.EventSQL{CTEs: in.CTEs, Args: in.Args, Correct: func(ctx context.Context, c trading.Confirmation) error {
-			return ns.Correct(ctx, in.EventID, c)
+		return trading.EventSQL{CTEs: in.CTEs, Args: in.Args, Correct: func(ctx context.Context, c trading.Confirmation) (bool, error) {
+			return ns.Correct(ctx, in, c)
 		}}, nil
 	}
 }
@@ -284,8 +284,8 @@ func orderOutcomes(ns *notify.Service) outcomeEvent {
 // before the fill would show the position missing (or an exit's shares
 // still held) for the cache's lifetime. The drop comes just before the
 // statement that records the fill; IBKR already holds the fill, so a read
-// before that statement commits is no older than one after it. The ledger is built after trading, hence
-// the function.
+// before that statement commits is no older than one after it. The ledger
+// is built after trading, hence the function.
 func forgetPositionsOnFill(next outcomeEvent, l func() *ledger.Service) outcomeEvent {
 	return func(c trading.Confirmation, from string, first int) (trading.EventSQL, error) {
 		if c.Status == trading.StatusFilled || c.Status == trading.StatusPartiallyFilled {

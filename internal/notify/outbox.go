@@ -1,8 +1,7 @@
 package notify
 
 import (
-	"github.com/ordertune/ordertune/internal/ids"
-
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // An event's e-mail and webhook deliveries are river jobs, but the
@@ -40,6 +41,8 @@ type Insert struct {
 	Args []any
 	// EventID is the event's id.
 	EventID string
+
+	data []byte // the event's data as written (see Correct)
 }
 
 // InsertSQL returns the CTEs that record ev for the row of from, a
@@ -65,6 +68,7 @@ func (s *Service) InsertSQL(ev Event, from string, first int) (Insert, error) {
 		Args: []any{id, ev.Type, data, s.cfg.Now(), defaultOn(ChannelInApp, ev.Type), s.mailer != nil,
 			defaultOn(ChannelEmail, ev.Type), defaultOn(ChannelWebhook, ev.Type)},
 		EventID: id,
+		data:    data,
 	}, nil
 }
 
@@ -198,16 +202,20 @@ func orDefault(chosen *bool, channel, t string) bool {
 	return defaultOn(channel, t)
 }
 
-// Correct replaces the data of event id, for a caller that built the
-// event before the change it reports ran and found the change different
-// (see trading's recordLocked).
-func (s *Service) Correct(ctx context.Context, eventID string, data any) error {
+// Correct is for a caller that built the event in before the change it
+// reports ran (see trading's recordLocked): given data as the change left
+// it, it replaces the event's data when that differs from what in wrote,
+// and reports whether it did.
+func (s *Service) Correct(ctx context.Context, in Insert, data any) (bool, error) {
 	b, err := json.Marshal(data)
 	if err != nil {
-		return fmt.Errorf("notify: correct event %s: %w", eventID, err)
+		return false, fmt.Errorf("notify: correct event %s: %w", in.EventID, err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE notification_events SET data = $2 WHERE id = $1`, eventID, b); err != nil {
-		return fmt.Errorf("notify: correct event %s: %w", eventID, err)
+	if bytes.Equal(b, in.data) {
+		return false, nil
 	}
-	return nil
+	if _, err := s.pool.Exec(ctx, `UPDATE notification_events SET data = $2 WHERE id = $1`, in.EventID, b); err != nil {
+		return true, fmt.Errorf("notify: correct event %s: %w", in.EventID, err)
+	}
+	return true, nil
 }

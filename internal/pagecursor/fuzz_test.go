@@ -1,10 +1,11 @@
 package pagecursor
 
 import (
-	"github.com/ordertune/ordertune/internal/ids"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // FuzzDecode: any client string is a cursor or a clean error; one it

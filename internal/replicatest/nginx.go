@@ -96,7 +96,7 @@ func RunNginx(dir string, upstreams []string) (url string, stop func(), err erro
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return "", nil, err
 	}
-	listen, err := freeAddr()
+	listen, err := LoopbackAddr()
 	if err != nil {
 		return "", nil, err
 	}
@@ -140,7 +140,9 @@ func RunNginx(dir string, upstreams []string) (url string, stop func(), err erro
 	}
 }
 
-func freeAddr() (string, error) {
+// LoopbackAddr returns a loopback address with a port free right now, for
+// programs (scripts/storm, scripts/coldstart) as well as tests.
+func LoopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -152,12 +154,11 @@ func freeAddr() (string, error) {
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := LoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // WaitReady polls url until it answers 200, or fails t after timeout.

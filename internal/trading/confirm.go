@@ -183,9 +183,9 @@ func (s *Service) dayCapRefusal(ctx context.Context, userID string, sn risk.Snap
 // confirmation already made with key (nil if none), the signal (nil if
 // none), the user's position size and their risk state (switches, limits
 // and ceilings; the day's usage is counted by the write-ahead statement,
-// under the account's lock, see pendingRow). The halt is read here, at every confirm, so a halt
-// set on any replica refuses the next confirm on every other one, at no
-// extra round trip.
+// under the account's lock, see pendingRow). The halt is read here, at
+// every confirm, so a halt set on any replica refuses the next confirm on
+// every other one, at no extra round trip.
 func (s *Service) confirmInputs(ctx context.Context, userID, key, signalID string) (*Confirmation, *Signal, PositionSize, risk.Snapshot, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+confColumns+` FROM confirmations c WHERE c.user_id = $1 AND c.idempotency_key = $2`, userID, key)

@@ -1,11 +1,11 @@
 package trading
 
 import (
-	"github.com/ordertune/ordertune/internal/ids"
-
 	"math/big"
 	"regexp"
 	"strings"
+
+	"github.com/ordertune/ordertune/internal/ids"
 )
 
 // Money and prices are decimal strings end to end: parsed into exact

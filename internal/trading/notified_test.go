@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -55,9 +56,12 @@ func (n *notifier) event(c trading.Confirmation, from string, first int) (tradin
 		in.CTEs += `, nbroken AS (INSERT INTO notification_outbox (event_id, created_at) SELECT gen_random_uuid(), now())`
 	}
 	n.mu.Unlock()
-	return trading.EventSQL{CTEs: in.CTEs, Args: in.Args, Correct: func(ctx context.Context, c trading.Confirmation) error {
-		n.corrections.Add(1)
-		return n.ns.Correct(ctx, in.EventID, c)
+	return trading.EventSQL{CTEs: in.CTEs, Args: in.Args, Correct: func(ctx context.Context, c trading.Confirmation) (bool, error) {
+		corrected, err := n.ns.Correct(ctx, in, c)
+		if corrected {
+			n.corrections.Add(1)
+		}
+		return corrected, err
 	}}, nil
 }
 
@@ -224,6 +228,7 @@ func TestOutcomeEventCorrectedWhenTheRowChanged(t *testing.T) {
 				changed <- err
 				return
 			}
+			time.Sleep(5 * time.Millisecond) // the order is held 600 ms at IBKR
 		}
 	}()
 	c, _, err := w.svc.Confirm(context.Background(), u, g.ID, "buy", "BUY")

@@ -1,7 +1,6 @@
 package trading
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,10 +20,11 @@ type EventSQL struct {
 	CTEs string
 	// Args are their parameters, numbered from the first given.
 	Args []any
-	// Correct replaces the recorded event's data with c, for when the
-	// changed row was not what the event was built from (see
-	// recordLocked).
-	Correct func(ctx context.Context, c Confirmation) error
+	// Correct, when set, is told the row as the statement left it (c),
+	// for CTEs built before the statement ran (see recordLocked): it
+	// replaces the event's data when c differs from what it was built
+	// from, and reports whether it did.
+	Correct func(ctx context.Context, c Confirmation) (corrected bool, err error)
 }
 
 // applyOutcome is apply with the outcome's notification (Config.OutcomeEvent)
@@ -136,10 +136,9 @@ func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lo
 	from := []Status{StatusPending, StatusUnknown}
 	now := s.cfg.Now().UTC()
 	var ev EventSQL
-	predicted := lo.pending.after(o, now)
 	if s.cfg.OutcomeEvent != nil {
 		var err error
-		if ev, err = s.cfg.OutcomeEvent(predicted, "u", applyArgs+1); err != nil {
+		if ev, err = s.cfg.OutcomeEvent(lo.pending.after(o, now), "u", applyArgs+1); err != nil {
 			return Confirmation{}, err
 		}
 	}
@@ -173,18 +172,13 @@ func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lo
 	if !changed {
 		return s.confirmationAny(ctx, id)
 	}
-	if ev.Correct != nil && !sameJSON(c, predicted) {
-		s.logger(ctx).Warn().Msg("the confirmation changed while its outcome was recorded; correcting its notification")
-		if err := ev.Correct(ctx, c); err != nil {
+	if ev.Correct != nil {
+		switch corrected, err := ev.Correct(ctx, c); {
+		case err != nil:
 			s.logger(ctx).Error().Err(err).Msg("could not correct an outcome's notification")
+		case corrected:
+			s.logger(ctx).Warn().Msg("the confirmation changed while its outcome was recorded; its notification was corrected")
 		}
 	}
 	return c, nil
-}
-
-// sameJSON reports whether a and b read the same to the user.
-func sameJSON(a, b Confirmation) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }

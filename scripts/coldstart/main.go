@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/replicatest"
 	"github.com/ordertune/ordertune/internal/seal"
 )
 
@@ -55,7 +55,7 @@ func run(adminURL, db, bin string, runs int) error {
 	key, _ := seal.GenerateKey("bench")
 	var times []time.Duration
 	for i := 0; i < runs; i++ {
-		addr, err := freeAddr()
+		addr, err := replicatest.LoopbackAddr()
 		if err != nil {
 			return err
 		}
@@ -91,13 +91,4 @@ func run(adminURL, db, bin string, runs int) error {
 	fmt.Printf("cold start to ready: median %v, min %v, max %v over %d runs\n",
 		times[len(times)/2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), runs)
 	return nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

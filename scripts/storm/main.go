@@ -198,7 +198,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("set-up: %d tenants written in bulk (users with TOTP, sealed credentials, sessions) in %v\n",
 		o.tenants, time.Since(t0).Round(time.Millisecond))
 
-	simAddr, err := freeAddr()
+	simAddr, err := replicatest.LoopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (r *runner) runLayout(ctx context.Context, k, n int) ([]*result, error) {
 	default:
 		r.addrs = nil
 		for range n {
-			addr, err := freeAddr()
+			addr, err := replicatest.LoopbackAddr()
 			if err != nil {
 				return nil, err
 			}
@@ -371,7 +371,7 @@ func (r *runner) startServers() error {
 	for i, a := range r.addrs {
 		env := r.serveEnv(strings.TrimPrefix(a, "http://"))
 		if i == 0 && r.o.pprof != "" {
-			pa, err := freeAddr()
+			pa, err := replicatest.LoopbackAddr()
 			if err != nil {
 				return err
 			}
