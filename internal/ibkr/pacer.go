@@ -3,6 +3,7 @@ package ibkr
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,14 +63,27 @@ type PacerConfig struct {
 type Pacer struct {
 	// mu orders the clock readings with the reservations made at them: a
 	// limiter handed a time older than one it has seen moves its clock back
-	// and then gives out tokens twice.
-	mu        sync.Mutex
-	now       func() time.Time
-	sleep     func(ctx context.Context, d time.Duration) error
-	global    *rate.Limiter
-	endpoints map[string]*rate.Limiter
-	// turns space the slow endpoints from the previous answer (hold).
-	turns map[string]*turn
+	// and then gives out tokens twice. It also guards ends.
+	mu     sync.Mutex
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
+	global *rate.Limiter
+	rates  [len(pacedEndpoints)]rate.Limit
+	// ends are made at an endpoint's first request: most sessions only
+	// ever tickle and place orders, and a server keeps one Pacer per
+	// account it serves.
+	ends [len(pacedEndpoints)]*endpointPace
+}
+
+// pacedEndpoints are the endpoints with limits of their own, in
+// PacerLimits' order.
+var pacedEndpoints = [...]string{"/iserver/account/orders", "/iserver/account/trades", "/tickle", "/portfolio/accounts"}
+
+// endpointPace is one endpoint's own limit and, for the slow ones, its
+// turn (hold).
+type endpointPace struct {
+	lim  *rate.Limiter
+	turn *turn
 }
 
 // NewPacer returns a Pacer with IBKR's default limits on the real clock.
@@ -81,37 +95,43 @@ func NewPacerWith(cfg PacerConfig) *Pacer {
 	if l == (PacerLimits{}) {
 		l = DefaultPacerLimits()
 	}
-	p := &Pacer{now: cfg.Now, sleep: cfg.Sleep, endpoints: map[string]*rate.Limiter{}, turns: map[string]*turn{}}
+	p := &Pacer{now: cfg.Now, sleep: cfg.Sleep, rates: [...]rate.Limit{l.LiveOrders, l.Trades, l.Tickle, l.PortfolioAccounts}}
 	if p.now == nil {
 		p.now = time.Now
 	}
 	if p.sleep == nil {
 		p.sleep = sleepCtx
 	}
-	// Burst 1 spaces requests evenly, so no one-second window ever holds
-	// more than the limit's worth (a larger burst could double it at a
-	// window's edge).
-	limiter := func(r rate.Limit) *rate.Limiter {
-		if r == 0 {
-			return nil
-		}
-		return rate.NewLimiter(r, 1)
-	}
-	p.global = limiter(l.Global)
-	for path, r := range map[string]rate.Limit{
-		"/iserver/account/orders": l.LiveOrders,
-		"/iserver/account/trades": l.Trades,
-		"/tickle":                 l.Tickle,
-		"/portfolio/accounts":     l.PortfolioAccounts,
-	} {
-		if lim := limiter(r); lim != nil {
-			p.endpoints[path] = lim
-			if r <= slowTurn {
-				p.turns[path] = newTurn(float64(r))
-			}
-		}
+	if l.Global != 0 {
+		p.global = newLimiter(l.Global)
 	}
 	return p
+}
+
+// newLimiter returns a limiter of r. Burst 1 spaces requests evenly, so no
+// one-second window ever holds more than the limit's worth (a larger burst
+// could double it at a window's edge).
+func newLimiter(r rate.Limit) *rate.Limiter { return rate.NewLimiter(r, 1) }
+
+// endpoint returns the pace of an endpoint with a limit of its own, made at
+// its first request, or nil for any other endpoint. A limiter made then
+// starts with its token, as one made with the Pacer would have by then.
+func (p *Pacer) endpoint(path string) *endpointPace {
+	i := slices.Index(pacedEndpoints[:], path)
+	if i < 0 || p.rates[i] == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.ends[i]
+	if e == nil {
+		e = &endpointPace{lim: newLimiter(p.rates[i])}
+		if p.rates[i] <= slowTurn {
+			e.turn = newTurn(float64(p.rates[i]))
+		}
+		p.ends[i] = e
+	}
+	return e
 }
 
 // Wait blocks until a request to endpoint (the path below the base URL, no
@@ -119,8 +139,8 @@ func NewPacerWith(cfg PacerConfig) *Pacer {
 // global one. It returns early with an error when ctx ends or when the wait
 // would pass ctx's deadline.
 func (p *Pacer) Wait(ctx context.Context, endpoint string) error {
-	if lim := p.endpoints[endpoint]; lim != nil {
-		if err := p.wait(ctx, lim); err != nil {
+	if e := p.endpoint(endpoint); e != nil {
+		if err := p.wait(ctx, e.lim); err != nil {
 			return err
 		}
 	}

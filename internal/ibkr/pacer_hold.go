@@ -35,10 +35,11 @@ func newTurn(r float64) *turn {
 // endpoint without a turn returns at once. Like Wait, hold fails at once
 // when the spacing would pass ctx's deadline.
 func (p *Pacer) hold(ctx context.Context, endpoint string) (release func(), err error) {
-	t := p.turns[endpoint]
-	if t == nil {
+	e := p.endpoint(endpoint)
+	if e == nil || e.turn == nil {
 		return func() {}, nil
 	}
+	t := e.turn
 	select {
 	case t.ch <- struct{}{}:
 	case <-ctx.Done():

@@ -20,8 +20,8 @@ import (
 // when the wait would pass ctx's deadline (the error carries how long).
 func (p *Pacer) WaitLow(ctx context.Context, endpoint string) error {
 	lims := make([]*rate.Limiter, 0, 2)
-	if lim := p.endpoints[endpoint]; lim != nil {
-		lims = append(lims, lim)
+	if e := p.endpoint(endpoint); e != nil {
+		lims = append(lims, e.lim)
 	}
 	if p.global != nil {
 		lims = append(lims, p.global)

@@ -16,36 +16,55 @@ import (
 
 // profile takes a CPU profile of the first replica during scenario key
 // when --pprof names it, for spread plus the 10 s after (where a cold
-// storm's queue drains), saved as <layout>-<key>.pprof in the working
-// folder; the returned function waits for it and says where it is.
+// storm's queue drains), then a heap profile, saved as
+// <layout>-<key>.pprof and <layout>-<key>.heap.pprof in the working
+// folder; the returned function waits for them and says where they are.
+// The heap profile's sampling follows the server's GODEBUG (e.g.
+// memprofilerate=4096 for a finer one than the default 512 KiB).
 func (r *runner) profile(ctx context.Context, key string, spread time.Duration) func() string {
 	if r.pprofAddr == "" || !slices.Contains(strings.Split(r.o.pprof, ","), key) {
 		return func() string { return "" }
 	}
 	secs := int((spread + 10*time.Second).Seconds())
-	name := filepath.Join(r.dir, fmt.Sprintf("%s-%s.pprof", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+	name := filepath.Join(r.dir, fmt.Sprintf("%s-%s", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
 	done := make(chan string, 1)
 	go func() {
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, secs)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		if err := fetchTo(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, secs), name+".pprof"); err != nil {
 			done <- "profile: " + err.Error()
 			return
 		}
-		defer resp.Body.Close()
-		f, err := os.Create(name)
-		if err == nil {
-			_, err = io.Copy(f, resp.Body)
-			f.Close()
-		}
-		if err != nil || resp.StatusCode != http.StatusOK {
-			done <- fmt.Sprintf("profile: HTTP %d %v", resp.StatusCode, err)
+		if err := fetchTo(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", r.pprofAddr), name+".heap.pprof"); err != nil {
+			done <- "heap profile: " + err.Error()
 			return
 		}
-		done <- fmt.Sprintf("CPU profile of the first replica (%d s from the start): %s", secs, name)
+		done <- fmt.Sprintf("CPU profile of the first replica (%d s from the start): %s.pprof; heap profile after it: %[2]s.heap.pprof", secs, name)
 	}()
 	return func() string { return <-done }
+}
+
+// fetchTo saves what a GET of url answers in the file name.
+func fetchTo(ctx context.Context, url, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // resetStatements empties pg_stat_statements (with --pg-stat) so that a
