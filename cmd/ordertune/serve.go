@@ -165,6 +165,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	// burst of confirms would let the leases expire under a live replica.
 	leaseCfg := pool.Config()
 	leaseCfg.MinConns, leaseCfg.MaxConns = 1, 4
+	leaseCfg.ConnConfig.StatementCacheCapacity = 64 // a handful of statements
 	leasePool, err := pgxpool.NewWithConfig(context.Background(), leaseCfg)
 	if err != nil {
 		return nil, fmt.Errorf("lease pool: %w", err)
@@ -174,6 +175,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	// look-ups of a burst of forwarded requests must not delay it either.
 	leaseCfg = pool.Config()
 	leaseCfg.MinConns, leaseCfg.MaxConns = 1, 1
+	leaseCfg.ConnConfig.StatementCacheCapacity = 64
 	renewPool, err := pgxpool.NewWithConfig(context.Background(), leaseCfg)
 	if err != nil {
 		return nil, fmt.Errorf("lease renewal pool: %w", err)
@@ -203,6 +205,10 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	// those orders make.
 	lockCfg := pool.Config()
 	lockCfg.MinConns, lockCfg.MaxConns = 0, 32
+	// It runs a handful of statements (the lock, the write-ahead row, the
+	// outcome, the unlock); pgx's default cache of 512 is sized up front
+	// on each of its connections.
+	lockCfg.ConnConfig.StatementCacheCapacity = 64
 	locks, err := pgxpool.NewWithConfig(context.Background(), lockCfg)
 	if err != nil {
 		return nil, fmt.Errorf("account lock pool: %w", err)
