@@ -36,17 +36,18 @@ type CacheConfig struct {
 	KeepAliveWorkers int
 	// MaxFlights bounds the sessions being made at once — handshake,
 	// brokerage session, accounts, each a round trip to IBKR plus the
-	// credentials' read — across tenants (default 128). A burst of cold
+	// credentials' read — across tenants (default 64). A burst of cold
 	// tenants (every tenant's first request after a restart) then queues
 	// for a flight, holding nothing, instead of sending thousands of
 	// credential reads to the database pool at once ahead of everyone
 	// else's queries. CallTimeout counts from the flight's start.
 	//
 	// A flight mostly waits for IBKR (four round trips), so the bound is
-	// a rate: flights / (4 × IBKR's latency) sessions a second. With IBKR
-	// 50 ms away, 32 flights held a server to 84–89 new sessions a second
-	// with its CPU two-thirds idle; 128 made 124–192 a second on the same
-	// two cores (scripts/BENCHMARKS.md, "How many sessions are made at once").
+	// a rate: about flights / (4 × IBKR's latency) new sessions a second.
+	// With IBKR 50 ms away, 32 flights held a server to 78–89 a second
+	// with two-thirds of its CPU idle; 64 and 128 both made 93–152 on the
+	// same two cores, CPU-bound, and 128 starved /readyz of a connection
+	// (scripts/BENCHMARKS.md, "How many sessions are made at once").
 	MaxFlights int
 	// Maintenance reports whether IBKR is in one of its restart windows at
 	// a time, and until when; the keep-alive pauses then and repairs the
@@ -92,7 +93,7 @@ func (c CacheConfig) withDefaults() CacheConfig {
 		c.KeepAliveWorkers = 8
 	}
 	if c.MaxFlights <= 0 {
-		c.MaxFlights = 128
+		c.MaxFlights = 64
 	}
 	if c.Now == nil {
 		c.Now = time.Now
