@@ -138,7 +138,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, err
 	}
 	m := metrics.New()
-	m.RegisterPool(pool)
+	m.RegisterPool("main", pool)
 	deps := httpapi.Deps{Log: log, Pool: pool, Metrics: m, PublicURL: cfg.PublicURL, IBKRRoutes: routes, Market: clock}
 	s := &services{}
 	// The ledger's jobs run on the notification queue (one river leader per
@@ -171,6 +171,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, fmt.Errorf("lease pool: %w", err)
 	}
 	s.closers = append(s.closers, leasePool.Close)
+	m.RegisterPool("leases", leasePool)
 	// And the renewal one connection of its own: acquisitions and owner
 	// look-ups of a burst of forwarded requests must not delay it either.
 	leaseCfg = pool.Config()
@@ -181,6 +182,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, fmt.Errorf("lease renewal pool: %w", err)
 	}
 	s.closers = append(s.closers, renewPool.Close)
+	m.RegisterPool("lease_renewal", renewPool)
 	leases, repl, rm, err := newReplication(cfg, log, leasePool, renewPool, ring, m, func(k lease.Key) { cache.LeaseLost(k) })
 	if err != nil {
 		return nil, err
@@ -214,6 +216,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, fmt.Errorf("account lock pool: %w", err)
 	}
 	s.closers = append(s.closers, locks.Close)
+	m.RegisterPool("account_locks", locks)
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,

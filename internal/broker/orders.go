@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
@@ -45,7 +46,20 @@ type Orders struct {
 	s Sessions
 	// policy returns the user's reply-question allowlist.
 	policy func(ctx context.Context, userID string) (QuestionPolicy, error)
+	// warmed holds the allowlist Warm read for the order about to be
+	// placed (userID → warmedPolicy), which PlaceOrder takes.
+	warmed sync.Map
 }
+
+// warmedPolicy is an allowlist read by Warm, and when.
+type warmedPolicy struct {
+	pol QuestionPolicy
+	at  time.Time
+}
+
+// warmedFresh is how old an allowlist read by Warm may be for the order
+// that follows to use it; an older one is read again.
+const warmedFresh = 5 * time.Second
 
 var _ trading.Broker = (*Orders)(nil)
 
@@ -128,6 +142,16 @@ func (o *Orders) ActiveAccount(ctx context.Context, userID string) (Account, err
 
 // Warm implements trading.Broker.
 func (o *Orders) Warm(ctx context.Context, userID string) error {
+	// The allowlist is read here too, for the order that follows: the
+	// confirm calls Warm before taking the account's lock, and PlaceOrder
+	// runs under it, holding a connection of the lock pool. Read there,
+	// the allowlist waited for the main pool, and a busy main pool (a
+	// market-open storm) kept the lock connections held until the lock
+	// pool ran out (scripts/BENCHMARKS.md, "The lock pool's tail"). An
+	// admin's change still applies to every order confirmed after it.
+	if pol, err := o.policy(ctx, userID); err == nil {
+		o.warmed.Store(userID, warmedPolicy{pol: pol, at: time.Now()})
+	}
 	return o.s.Warm(ctx, userID)
 }
 
@@ -150,7 +174,7 @@ func (o *Orders) ResolveContract(ctx context.Context, userID, ticker string) (tr
 // answered by the user's allowlist and returned with its answer: in the
 // OrderState, or in a *trading.AnsweredError around the failure.
 func (o *Orders) PlaceOrder(ctx context.Context, userID string, ord trading.Order) (trading.OrderState, error) {
-	pol, err := o.policy(ctx, userID)
+	pol, err := o.orderPolicy(ctx, userID)
 	if err != nil {
 		return trading.OrderState{}, errs.Wrap(err, errs.Unavailable, "the reply-question allowlist could not be read; nothing was sent")
 	}
@@ -161,6 +185,17 @@ func (o *Orders) PlaceOrder(ctx context.Context, userID string, ord trading.Orde
 	}
 	st.Questions = asked
 	return st, err
+}
+
+// orderPolicy returns the allowlist an order is placed by: the one Warm
+// read just before, else a fresh read.
+func (o *Orders) orderPolicy(ctx context.Context, userID string) (QuestionPolicy, error) {
+	if v, ok := o.warmed.LoadAndDelete(userID); ok {
+		if w := v.(warmedPolicy); time.Since(w.at) < warmedFresh {
+			return w.pol, nil
+		}
+	}
+	return o.policy(ctx, userID)
 }
 
 func (o *Orders) placeOrder(ctx context.Context, userID string, ord trading.Order, policy ibkr.ReplyPolicy, asked *[]trading.Question) (trading.OrderState, error) {

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestWarm makes a cold tenant's session ready and then costs no call to
@@ -74,5 +77,48 @@ func TestFlightsAtOnceAreBounded(t *testing.T) {
 	}
 	if h := c.Handshakes(); h != tenants {
 		t.Errorf("handshakes = %d, want %d", h, tenants)
+	}
+}
+
+// TestOrderAfterWarmWaitsForNoConnection: the confirm places its order
+// under the account's lock, holding a connection of the lock pool, right
+// after Warm. The allowlist the order answers IBKR's questions by is read
+// by Warm, so the order never waits for the main pool under the lock;
+// here every connection of the pool is taken while it is placed. An
+// order without a Warm just before reads the allowlist itself and waits.
+func TestOrderAfterWarmWaitsForNoConnection(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, _ := e.connected("DU1234567")
+	acct, err := e.svc.ActiveAccount(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Orders().Warm(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for range e.pool.Stat().MaxConns() {
+		c, err := e.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	place := func(coid string) error {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := e.svc.Orders().PlaceOrder(pctx, u, trading.Order{Account: acct, Conid: contract.Conid, COID: coid,
+			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+		return err
+	}
+	if err := place("warm-a"); err != nil {
+		t.Fatalf("an order right after Warm, with every pooled connection taken: %v, want it placed", err)
+	}
+	if err := place("warm-b"); err == nil {
+		t.Error("an order without a Warm before it was placed with every pooled connection taken; it should have read the allowlist and waited")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,7 @@ type Metrics struct {
 	ibkrCalls     *prometheus.CounterVec
 	ibkrDuration  *prometheus.HistogramVec
 	handshakes    *prometheus.CounterVec
+	pools         *poolCollector
 }
 
 // New returns a fresh set of metrics with Go runtime and process collectors.
@@ -127,9 +129,17 @@ func Endpoint(path string) string {
 	return p
 }
 
-// RegisterPool exports the pool's statistics as gauges and counters.
-func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
-	m.reg.MustRegister(&poolCollector{pool: pool})
+// RegisterPool exports the statistics of the pool called name (the pool
+// label: main, account_locks, leases, lease_renewal) as gauges and
+// counters.
+func (m *Metrics) RegisterPool(name string, pool *pgxpool.Pool) {
+	if m.pools == nil {
+		m.pools = &poolCollector{}
+		m.reg.MustRegister(m.pools)
+	}
+	m.pools.mu.Lock()
+	defer m.pools.mu.Unlock()
+	m.pools.pools = append(m.pools.pools, namedPool{name, pool})
 }
 
 // RegisterSessions exports the count of cached IBKR sessions by state, read
@@ -152,14 +162,23 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 var (
-	poolTotal    = prometheus.NewDesc("ordertune_db_pool_connections", "Database pool connections by state.", []string{"state"}, nil)
-	poolMax      = prometheus.NewDesc("ordertune_db_pool_max_connections", "Database pool size limit.", nil, nil)
-	poolAcquires = prometheus.NewDesc("ordertune_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil)
-	poolWaits    = prometheus.NewDesc("ordertune_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", nil, nil)
-	poolWaitSecs = prometheus.NewDesc("ordertune_db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection.", nil, nil)
+	poolTotal    = prometheus.NewDesc("ordertune_db_pool_connections", "Database pool connections by state.", []string{"pool", "state"}, nil)
+	poolMax      = prometheus.NewDesc("ordertune_db_pool_max_connections", "Database pool size limit.", []string{"pool"}, nil)
+	poolAcquires = prometheus.NewDesc("ordertune_db_pool_acquires_total", "Connections acquired from the pool.", []string{"pool"}, nil)
+	poolWaits    = prometheus.NewDesc("ordertune_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", []string{"pool"}, nil)
+	poolWaitSecs = prometheus.NewDesc("ordertune_db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection.", []string{"pool"}, nil)
 )
 
-type poolCollector struct{ pool *pgxpool.Pool }
+// poolCollector reads every registered pool's statistics at a scrape.
+type poolCollector struct {
+	mu    sync.Mutex
+	pools []namedPool
+}
+
+type namedPool struct {
+	name string
+	pool *pgxpool.Pool
+}
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{poolTotal, poolMax, poolAcquires, poolWaits, poolWaitSecs} {
@@ -168,12 +187,17 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.pool.Stat()
-	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.AcquiredConns()), "acquired")
-	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.IdleConns()), "idle")
-	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.ConstructingConns()), "constructing")
-	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
-	ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()))
-	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
-	ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	c.mu.Lock()
+	pools := c.pools
+	c.mu.Unlock()
+	for _, p := range pools {
+		s := p.pool.Stat()
+		ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.AcquiredConns()), p.name, "acquired")
+		ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.IdleConns()), p.name, "idle")
+		ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.ConstructingConns()), p.name, "constructing")
+		ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()), p.name)
+		ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()), p.name)
+		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()), p.name)
+		ch <- prometheus.MustNewConstMetric(poolWaitSecs, prometheus.CounterValue, s.AcquireDuration().Seconds(), p.name)
+	}
 }

@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestEndpoint(t *testing.T) {
@@ -64,5 +67,31 @@ func TestRecordedMetricsAreExported(t *testing.T) {
 	}
 	if strings.Contains(out, "DU1234567") {
 		t.Error("an account id leaked into a label")
+	}
+}
+
+// TestEveryPoolIsExportedUnderItsName registers two pools, as serve does
+// with its main, lease and account-lock pools: both are scraped, each
+// under its own pool label.
+func TestEveryPoolIsExportedUnderItsName(t *testing.T) {
+	m := New()
+	for _, name := range []string{"main", "account_locks"} {
+		// No connection is made until one is acquired.
+		p, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?pool_max_conns=3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		m.RegisterPool(name, p)
+	}
+	body := scrape(t, m)
+	for _, want := range []string{
+		`ordertune_db_pool_max_connections{pool="main"} 3`,
+		`ordertune_db_pool_max_connections{pool="account_locks"} 3`,
+		`ordertune_db_pool_empty_acquires_total{pool="account_locks"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %s", want)
+		}
 	}
 }

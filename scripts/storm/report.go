@@ -62,7 +62,8 @@ func printResult(res *result) {
 	fmt.Printf("   simulator: %d requests, %d handshakes (%.0f/s while they ran), %d tickles (%.1f/s), %d × 429, %d penalty box, %d sessions expired idle\n",
 		sim.Requests, sim.Handshakes, res.hsPerSec, sim.Tickles, float64(sim.Tickles)/secs, sim.TooManyRequests, sim.PenaltyBox, sim.SessionsExpired)
 	fmt.Printf("   server handshakes %.0f; RSS %.1f MiB (peak %.1f MiB)\n", a.handshakes-b.handshakes, res.rss, res.peak)
-	fmt.Printf("   main pool: %.0f acquires waited for a connection, %.1f s waited in all\n", a.poolWaits-b.poolWaits, a.poolWaitSecs-b.poolWaitSecs)
+	fmt.Printf("   main pool: %.0f acquires waited for a connection, %.1f s waited in all; account-lock pool: %.0f waited, %.1f s in all\n",
+		a.poolWaits-b.poolWaits, a.poolWaitSecs-b.poolWaitSecs, a.lockWaits-b.lockWaits, a.lockWaitSecs-b.lockWaitSecs)
 	if p := res.probe; len(p.lat) > 0 {
 		fmt.Printf("   unrelated work meanwhile (GET /readyz every 250 ms): %d probes, p50 %s ms, max %s ms, %d failed\n",
 			len(p.lat), ms(pct(p.lat, 0.5)), ms(p.lat[len(p.lat)-1]), p.failed)

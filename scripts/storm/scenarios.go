@@ -109,8 +109,10 @@ type meter struct {
 	sim              simStats
 	handshakes       float64 // the servers' ordertune_ibkr_handshakes_total
 	// poolWaits and poolWaitSecs are the servers' main pools' acquires
-	// that waited for a connection, and the time they waited.
+	// that waited for a connection, and the time they waited; lockWaits
+	// and lockWaitSecs the same of their account-lock pools.
 	poolWaits, poolWaitSecs float64
+	lockWaits, lockWaitSecs float64
 	simCPU                  time.Duration // the simulator's process
 	pgProcs                 map[int]pgProc
 	// leasesLost is the replicas' "session lease lost" log lines;
@@ -134,10 +136,14 @@ func (r *runner) read(ctx context.Context) meter {
 		m.forwarded += v
 		v, _ = metric(ctx, t, "ordertune_ibkr_handshakes_total", "")
 		m.handshakes += v
-		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", "")
+		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", `pool="main"`)
 		m.poolWaits += v
-		v, _ = metric(ctx, t, "ordertune_db_pool_acquire_wait_seconds_total", "")
+		v, _ = metric(ctx, t, "ordertune_db_pool_acquire_wait_seconds_total", `pool="main"`)
 		m.poolWaitSecs += v
+		v, _ = metric(ctx, t, "ordertune_db_pool_empty_acquires_total", `pool="account_locks"`)
+		m.lockWaits += v
+		v, _ = metric(ctx, t, "ordertune_db_pool_acquire_wait_seconds_total", `pool="account_locks"`)
+		m.lockWaitSecs += v
 	}
 	return m
 }
