@@ -346,3 +346,27 @@ func BenchmarkRenew1000(b *testing.B) {
 		}
 	}
 }
+
+// TestHeldUserInEitherMode: routing asks HeldUser whether this replica
+// holds any of a user's sessions; it looks the user's keys up by mode, so
+// a lease in each mode must answer, and no other mode can be held.
+func TestHeldUserInEitherMode(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	a := newManager(t, pool, "a", Config{})
+	for _, mode := range []string{"live", "paper"} {
+		k := Key{UserID: newUser(t, pool), Mode: mode}
+		if a.HeldUser(k.UserID) {
+			t.Fatalf("%s: HeldUser before the lease was acquired", mode)
+		}
+		if _, err := a.Acquire(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if !a.HeldUser(k.UserID) {
+			t.Errorf("HeldUser is false for a user whose %s lease this replica holds", mode)
+		}
+	}
+	if _, err := a.Acquire(ctx, Key{UserID: newUser(t, pool), Mode: "demo"}); err == nil {
+		t.Error("a lease in a mode that is neither live nor paper was acquired; HeldUser would not see it")
+	}
+}
