@@ -47,7 +47,7 @@ type CacheConfig struct {
 	// With IBKR 50 ms away, 32 flights held a server to 78–89 a second
 	// with two-thirds of its CPU idle; 64 and 128 both made 93–152 on the
 	// same two cores, CPU-bound, and 128 starved /readyz of a connection
-	// (scripts/BENCHMARKS.md, "How many sessions are made at once").
+	// (scripts/BENCHMARKS.md, fifth session, 2).
 	MaxFlights int
 	// Maintenance reports whether IBKR is in one of its restart windows at
 	// a time, and until when; the keep-alive pauses then and repairs the

@@ -147,7 +147,7 @@ func (o *Orders) Warm(ctx context.Context, userID string) error {
 	// runs under it, holding a connection of the lock pool. Read there,
 	// the allowlist waited for the main pool, and a busy main pool (a
 	// market-open storm) kept the lock connections held until the lock
-	// pool ran out (scripts/BENCHMARKS.md, "The lock pool's tail"). An
+	// pool ran out (scripts/BENCHMARKS.md, fifth session, 3). An
 	// admin's change still applies to every order confirmed after it.
 	if pol, err := o.policy(ctx, userID); err == nil {
 		o.warmed.Store(userID, warmedPolicy{pol: pol, at: time.Now()})
