@@ -249,6 +249,19 @@ func pemOf(t testing.TB, k *rsa.PrivateKey) string {
 // followed by b, c, ...).
 func (e *env) buyer(t testing.TB, ctx context.Context, u, coidPrefix string) func() (trading.OrderState, error) {
 	t.Helper()
+	o := e.aaplOrder(t, ctx, u)
+	n := 0
+	return func() (trading.OrderState, error) {
+		n++
+		o.COID = coidPrefix + string(rune('a'+n))
+		return e.svc.Orders().PlaceOrder(ctx, u, o)
+	}
+}
+
+// aaplOrder returns a market order for one AAPL share in u's active
+// account, without its cOID.
+func (e *env) aaplOrder(t testing.TB, ctx context.Context, u string) trading.Order {
+	t.Helper()
 	acct, err := e.svc.ActiveAccount(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -257,12 +270,7 @@ func (e *env) buyer(t testing.TB, ctx context.Context, u, coidPrefix string) fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	return func() (trading.OrderState, error) {
-		n++
-		return e.svc.Orders().PlaceOrder(ctx, u, trading.Order{Account: acct, Conid: contract.Conid, COID: coidPrefix + string(rune('a'+n)),
-			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
-	}
+	return trading.Order{Account: acct, Conid: contract.Conid, OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"}
 }
 
 // wantCount fails the test unless query, a count(*), counts want rows;

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestWarm makes a cold tenant's session ready and then costs no call to
@@ -90,14 +88,7 @@ func TestOrderAfterWarmWaitsForNoConnection(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := ctxT(t)
 	u, _ := e.connected("DU1234567")
-	acct, err := e.svc.ActiveAccount(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	contract, err := e.svc.Orders().ResolveContract(ctx, u, "AAPL")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := e.aaplOrder(t, ctx, u)
 	if err := e.svc.Orders().Warm(ctx, u); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +102,8 @@ func TestOrderAfterWarmWaitsForNoConnection(t *testing.T) {
 	place := func(coid string) error {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		_, err := e.svc.Orders().PlaceOrder(pctx, u, trading.Order{Account: acct, Conid: contract.Conid, COID: coid,
-			OrderType: trading.Market, Side: trading.Buy, Quantity: 1, TIF: "DAY"})
+		o.COID = coid
+		_, err := e.svc.Orders().PlaceOrder(pctx, u, o)
 		return err
 	}
 	if err := place("warm-a"); err != nil {
