@@ -1,0 +1,1 @@
+ALTER TABLE broker_session_leases RESET (fillfactor);
