@@ -43,8 +43,9 @@ func New() *Metrics {
 			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint"),
 		handshakes: counter("ordertune_ibkr_handshakes_total",
 			"Live session token handshakes by result (ok or the error kind).", "result"),
+		pools: &poolCollector{},
 	}
-	m.reg.MustRegister(m.httpDuration, m.confirmations, m.ibkrCalls, m.ibkrDuration, m.handshakes,
+	m.reg.MustRegister(m.httpDuration, m.confirmations, m.ibkrCalls, m.ibkrDuration, m.handshakes, m.pools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -133,10 +134,6 @@ func Endpoint(path string) string {
 // label: main, account_locks, leases, lease_renewal) as gauges and
 // counters.
 func (m *Metrics) RegisterPool(name string, pool *pgxpool.Pool) {
-	if m.pools == nil {
-		m.pools = &poolCollector{}
-		m.reg.MustRegister(m.pools)
-	}
 	m.pools.mu.Lock()
 	defer m.pools.mu.Unlock()
 	m.pools.pools = append(m.pools.pools, namedPool{name, pool})
