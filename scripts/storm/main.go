@@ -299,6 +299,10 @@ func (r *runner) runLayout(ctx context.Context, k, n int) ([]*result, error) {
 		switch sc {
 		case "warm":
 			err = report(r.storm(ctx, "warm", fmt.Sprintf("warm storm: %d confirms over %v", o.tenants, o.window), tk[0], r.w.tenants, o.window))
+		case "warm2":
+			// A second warm storm on the same server: its tables hold the
+			// first one's rows and its pools and plans are warm.
+			err = report(r.storm(ctx, "warm2", fmt.Sprintf("second warm storm: %d confirms over %v", o.tenants, o.window), tk[1], r.w.tenants, o.window))
 		case "burst":
 			err = report(r.storm(ctx, "burst", fmt.Sprintf("warm storm: %d confirms in the same second", o.tenants), tk[1], r.w.tenants, time.Second))
 		case "keepalive":

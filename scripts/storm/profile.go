@@ -119,6 +119,87 @@ func (r *runner) statements(ctx context.Context, confirms int) []string {
 	return out
 }
 
+// waits samples, every 20 ms while a storm runs (with --pg-stat), what
+// the storm database's active backends are doing: the wait event each
+// waits for, or "CPU" when none (running, or queued for a core). The
+// returned function stops the sampling and returns the events' shares of
+// all samples, the largest first. Every sample is also written to
+// <layout>-<key>.waits.csv: its moment (ms from the start), and each
+// active backend's wait and the first words of its statement.
+func (r *runner) waits(ctx context.Context, key string) func() []string {
+	if !r.o.pgStat {
+		return func() []string { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []string, 1)
+	go func() {
+		counts := map[string]int{}
+		total, samples := 0, 0
+		conn, err := pgx.Connect(ctx, r.ownerDB)
+		if err != nil {
+			done <- []string{"wait events: " + err.Error()}
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		name := filepath.Join(r.dir, fmt.Sprintf("%s-%s.waits.csv", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+		var csv strings.Builder
+		csv.WriteString("at_ms,active,backends\n")
+		defer func() { _ = os.WriteFile(name, []byte(csv.String()), 0o644) }()
+		start := time.Now()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				done <- waitShares(counts, total, samples)
+				return
+			case <-t.C:
+			}
+			rows, err := conn.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'),
+					left(regexp_replace(query, '\s+', ' ', 'g'), 40)
+				FROM pg_stat_activity WHERE state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()`)
+			if err != nil {
+				continue
+			}
+			var line []string
+			for rows.Next() {
+				var ev, q string
+				if rows.Scan(&ev, &q) == nil {
+					counts[ev]++
+					total++
+					line = append(line, ev+"|"+strings.ReplaceAll(q, ";", ","))
+				}
+			}
+			rows.Close()
+			fmt.Fprintf(&csv, "%d,%d,%s\n", time.Since(start).Milliseconds(), len(line), strings.Join(line, ";"))
+			samples++
+		}
+	}()
+	return func() []string { cancel(); return <-done }
+}
+
+// waitShares formats waits' counts: each event's share of all active
+// backends sampled, and the mean number active per sample.
+func waitShares(counts map[string]int, total, samples int) []string {
+	if samples == 0 || total == 0 {
+		return []string{"wait events: no active backend sampled"}
+	}
+	evs := make([]string, 0, len(counts))
+	for ev := range counts {
+		evs = append(evs, ev)
+	}
+	slices.SortFunc(evs, func(a, b string) int { return counts[b] - counts[a] })
+	out := []string{fmt.Sprintf("what active backends were doing (pg_stat_activity every 20 ms, %d samples, %.1f active on average):",
+		samples, float64(total)/float64(samples))}
+	for i, ev := range evs {
+		if i == 12 {
+			break
+		}
+		out = append(out, fmt.Sprintf("  %5.1f %%  %s", 100*float64(counts[ev])/float64(total), ev))
+	}
+	return out
+}
+
 // leaseLostLines counts "session lease lost" lines in the running
 // replicas' logs: a replica that dropped a tenant's session because its
 // lease lapsed under load.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -256,6 +258,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	hs := r.watchHandshakes(ctx)
 	r.resetStatements(ctx)
 	prof := r.profile(ctx, key, spread)
+	waits := r.waits(ctx, key)
 	res.before = r.read(ctx)
 	pr := r.probe(ctx)
 	start := time.Now().Add(100 * time.Millisecond)
@@ -273,6 +276,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	}
 	wg.Wait()
 	res.wall = time.Since(start)
+	waitNotes := waits()
 	res.probe = pr()
 	res.after = r.read(ctx)
 	res.hsPerSec = hs()
@@ -281,12 +285,18 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 		res.notes = append(res.notes, note)
 	}
 	res.notes = append(res.notes, r.statements(ctx, len(tenants))...)
+	res.notes = append(res.notes, waitNotes...)
 	for i := range tenants {
 		if errc[i] != "" {
 			res.errors[errc[i]]++
 		} else {
 			res.ok++
 		}
+	}
+	if name, err := r.saveLatencies(key, spread, order, lat); err != nil {
+		res.notes = append(res.notes, "latencies: "+err.Error())
+	} else {
+		res.notes = append(res.notes, "each confirm's planned moment and latency: "+name)
 	}
 	slices.Sort(lat)
 	res.p50, res.p99, res.max = pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1]
@@ -539,4 +549,22 @@ func (r *runner) soak(ctx context.Context, tenants []tenant, d time.Duration) (*
 		res.notes = append(res.notes, fmt.Sprintf("%s: %d requests", k, count[k]))
 	}
 	return res, nil
+}
+
+// saveLatencies writes each confirm's planned moment (ms from the storm's
+// start) and latency (ms) to <layout>-<key>.latencies.csv in the working
+// folder, in planned order: the tail's timing, to set beside the server's
+// periodic work (lease renewals, the audit sealer, checkpoints).
+func (r *runner) saveLatencies(key string, spread time.Duration, order []int, lat []time.Duration) (string, error) {
+	name := filepath.Join(r.dir, fmt.Sprintf("%s-%s.latencies.csv", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+	var b strings.Builder
+	b.WriteString("planned_ms,latency_ms\n")
+	for k, i := range order {
+		at := time.Duration(0)
+		if len(order) > 1 {
+			at = time.Duration(int64(spread) * int64(k) / int64(len(order)))
+		}
+		fmt.Fprintf(&b, "%.1f,%.1f\n", at.Seconds()*1000, lat[i].Seconds()*1000)
+	}
+	return name, os.WriteFile(name, []byte(b.String()), 0o644)
 }
