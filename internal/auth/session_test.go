@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/postgres"
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 )
 
 func TestSessionIDsAreRandomAndStoredHashed(t *testing.T) {
@@ -190,5 +193,49 @@ func TestSecondStepNeedsAPasswordOnlySession(t *testing.T) {
 	_, _, err = e.svc.CompleteLogin(context.Background(), full, SecondFactor{}, "")
 	if err == nil {
 		t.Fatal("a second step without any code was accepted")
+	}
+}
+
+// TestSessionTouchCommitsAsyncInItsOwnTransaction: the last-seen write
+// turns synchronous_commit off for its own transaction only. Were the
+// setting to outlive it, the connection's next transaction (on the main
+// pool, any feature's write) would commit without waiting for the disk.
+func TestSessionTouchCommitsAsyncInItsOwnTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var pool *pgxpool.Pool
+	e := newEnv(t, func(c *Config) {
+		// One connection: the touch and the checks below share it.
+		var err error
+		if pool, err = postgres.Open(ctx, pgtest.DB(t)+"&pool_max_conns=1"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		c.Pool = pool
+	})
+	u, pw, secret := e.user(Subscriber)
+	id := e.signIn(u, pw, secret)
+	// The test cluster turns synchronous_commit off for speed; the
+	// session's own setting is what the touch must leave alone.
+	if _, err := pool.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(touchEvery + time.Second)
+	if _, err := e.svc.Authenticate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var seen time.Time
+	if err := pool.QueryRow(ctx, `SELECT last_seen_at FROM sessions WHERE id_hash = $1`, digest(id)).Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
+	if !seen.Equal(e.clock.Now().Truncate(time.Microsecond)) {
+		t.Errorf("last_seen_at = %v, want the touch's %v", seen, e.clock.Now())
+	}
+	var setting string
+	if err := pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "on" {
+		t.Errorf("synchronous_commit after the touch = %q, want on", setting)
 	}
 }
