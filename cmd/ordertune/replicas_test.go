@@ -105,7 +105,7 @@ func newFleet(t testing.TB, n, replicas int) *fleet {
 		r := &replicatest.Replica{Name: fmt.Sprintf("r%d", i), Addr: addr, LogDir: logs, Argv: []string{os.Args[0], "serve"},
 			Env: []string{runAsCommand + "=1", "DATABASE_URL=" + dbURL, "ORDERTUNE_MASTER_KEYS=" + key, "ORDERTUNE_ADDR=" + addr,
 				"ORDERTUNE_IBKR_BASE_URL=" + base, "ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_PENDING_GRACE=2s",
-				"ORDERTUNE_SHUTDOWN_TIMEOUT=10s", "ORDERTUNE_LEASE_TTL=10s",
+				"ORDERTUNE_SHUTDOWN_TIMEOUT=10s", "ORDERTUNE_LEASE_TTL=10s", "ORDERTUNE_ORDER_LOCK_CONNS=8",
 				// IBKR's nightly restart must not fall into the test.
 				"ORDERTUNE_IBKR_MAINTENANCE=Sun 12:00-Sun 12:01"}}
 		t.Cleanup(r.Cleanup)

@@ -204,9 +204,21 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	}
 	// The account locks get a pool of their own: one connection per IBKR
 	// account an order is being sent to, never competing with the queries
-	// those orders make.
+	// those orders make. All are made at start and kept, each readied
+	// for the order's statements as it is made: a market-open storm then
+	// starts on warm connections rather than making and readying one per
+	// order in its first seconds, when a new backend's first orders cost
+	// it several times their steady CPU (scripts/BENCHMARKS.md).
+	outcomes := forgetPositionsOnFill(orderOutcomes(deps.Notify), func() *ledger.Service { return deps.Ledger })
 	lockCfg := pool.Config()
-	lockCfg.MinConns, lockCfg.MaxConns = 0, 32
+	lockCfg.MinConns, lockCfg.MaxConns = int32(cfg.OrderLockConns), int32(cfg.OrderLockConns)
+	lockCfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := trading.WarmLockConn(ctx, conn, outcomes); err != nil {
+			// A cold connection is only slower at its first order.
+			log.Warn().Err(err).Msg("could not ready an account-lock connection")
+		}
+		return nil
+	}
 	// It runs a handful of statements (the lock, the write-ahead row, the
 	// outcome, the unlock); pgx's default cache of 512 is sized up front
 	// on each of its connections.
@@ -220,7 +232,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 	if deps.Trading, err = trading.New(trading.Config{
 		Pool: pool, LockPool: locks, Broker: deps.Broker.Orders(), Risk: deps.Risk, Log: log, OnConfirm: m.Confirmation, Market: clock,
 		PendingGrace: cfg.PendingGrace, OutcomeUnknownAfter: cfg.OutcomeUnknownAfter,
-		OutcomeEvent: forgetPositionsOnFill(orderOutcomes(deps.Notify), func() *ledger.Service { return deps.Ledger }), Replica: leases.Replica(),
+		OutcomeEvent: outcomes, Replica: leases.Replica(),
 	}); err != nil {
 		return nil, err
 	}

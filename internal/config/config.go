@@ -88,6 +88,10 @@ type Config struct {
 	// LeaseTTL is how long a tenant session lease outlives its owner's
 	// last renewal: the longest a dead replica's tenants wait (at most 15 s).
 	LeaseTTL time.Duration // ORDERTUNE_LEASE_TTL
+	// OrderLockConns is how many database connections hold the
+	// per-account order locks: all made at start, kept open and readied
+	// for an order's statements (1 to 256).
+	OrderLockConns int // ORDERTUNE_ORDER_LOCK_CONNS
 	// PprofAddr is a loopback address serving Go's profiler
 	// (/debug/pprof/) for a profile of a running server; "" (the default)
 	// serves none. Loopback only: a profile shows what the process does.
@@ -209,6 +213,15 @@ func Load(getenv Getenv, demo bool) (Config, error) {
 			problems = append(problems, fmt.Sprintf("ORDERTUNE_AUDIT_CHECKPOINT_EVERY=%q: want a positive number of entries", v))
 		} else {
 			c.AuditCheckpointEvery = n
+		}
+	}
+	c.OrderLockConns = 32
+	if v := get("ORDERTUNE_ORDER_LOCK_CONNS", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			problems = append(problems, fmt.Sprintf("ORDERTUNE_ORDER_LOCK_CONNS=%q: want 1 to 256 connections", v))
+		} else {
+			c.OrderLockConns = n
 		}
 	}
 	switch v := get("ORDERTUNE_WEBHOOK_ALLOW_PRIVATE", "false"); v {

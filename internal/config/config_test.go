@@ -37,6 +37,12 @@ func TestDefaults(t *testing.T) {
 	if c.PprofAddr != "" {
 		t.Errorf("PprofAddr = %q by default, want none", c.PprofAddr)
 	}
+	if c.OrderLockConns != 32 {
+		t.Errorf("OrderLockConns = %d by default, want 32", c.OrderLockConns)
+	}
+	if l, err := Load(env(map[string]string{"ORDERTUNE_ORDER_LOCK_CONNS": "8"}), false); err != nil || l.OrderLockConns != 8 {
+		t.Errorf("ORDERTUNE_ORDER_LOCK_CONNS=8: %d, %v", l.OrderLockConns, err)
+	}
 	for _, ok := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
 		if p, err := Load(env(map[string]string{"ORDERTUNE_PPROF_ADDR": ok}), false); err != nil || p.PprofAddr != ok {
 			t.Errorf("ORDERTUNE_PPROF_ADDR=%s: %q, %v", ok, p.PprofAddr, err)
@@ -102,6 +108,7 @@ func TestInvalidValuesAllReported(t *testing.T) {
 		"ORDERTUNE_CUTOFF_OPG":       "9:28",
 		"ORDERTUNE_IBKR_MAINTENANCE": "nightly",
 		"ORDERTUNE_PPROF_ADDR":       "0.0.0.0:6060",
+		"ORDERTUNE_ORDER_LOCK_CONNS": "0",
 
 		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY":    "0",
 		"ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL": "-1m",
@@ -110,7 +117,7 @@ func TestInvalidValuesAllReported(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	for _, name := range []string{"ORDERTUNE_SIGNUP", "ORDERTUNE_LOG_FORMAT", "ORDERTUNE_PUBLIC_URL", "ORDERTUNE_SESSION_IDLE",
-		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE", "ORDERTUNE_PPROF_ADDR",
+		"ORDERTUNE_CUTOFF_OPG", "ORDERTUNE_IBKR_MAINTENANCE", "ORDERTUNE_PPROF_ADDR", "ORDERTUNE_ORDER_LOCK_CONNS",
 		"ORDERTUNE_AUDIT_CHECKPOINT_EVERY", "ORDERTUNE_AUDIT_CHECKPOINT_INTERVAL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

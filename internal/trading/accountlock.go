@@ -74,7 +74,7 @@ func (l *accountLocks) lock(ctx context.Context, accountID string, first *pgx.Ba
 		return nil, nil, fmt.Errorf("account lock: %w", err)
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_lock(`+advisoryKey+`)`, accountID)
+	b.Queue(lockSQL, accountID)
 	if first != nil {
 		b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
 	}
@@ -99,6 +99,10 @@ func (l *accountLocks) lock(ctx context.Context, accountID string, first *pgx.Ba
 		local()
 	}, nil
 }
+
+// lockSQL takes an account's advisory lock, waiting for it; its argument
+// is the account.
+const lockSQL = `SELECT pg_advisory_lock(` + advisoryKey + `)`
 
 // unlockSQL releases an account's advisory lock; its argument is the
 // account.

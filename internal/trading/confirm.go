@@ -389,19 +389,28 @@ func (s *Service) pendingRow(ctx context.Context, userID, key string, hash []byt
 	}
 	w := &pendingWrite{row: pendingConfirmation(id, userID, p, now)}
 	b := &pgx.Batch{}
-	b.Queue(insertPendingSQL,
-		id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
-		p.Broker.Mode, p.Broker.AccountIDMasked, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx),
-		value, capped.Orders, capped.Value, capped.Start, capped.End,
-	).QueryRow(func(row pgx.Row) error {
+	queuePending(b, w, pendingArgs(id, userID, key, hash, p, now, dj, now.Add(s.cfg.PendingGrace), audit.ClientIP(ctx), value, capped))
+	return w, b
+}
+
+// pendingArgs are insertPendingSQL's arguments, in its order.
+func pendingArgs(id, userID, key string, hash []byte, p Preview, now time.Time, details []byte, nextCheck time.Time, ip, value string, capped risk.DayCap) []any {
+	return []any{id, userID, p.SignalID, p.Side, key, hash, p.Ticker, p.Quantity, p.OrderType, p.TIF, p.LimitPrice, p.refPrice,
+		p.Broker.Mode, p.Broker.AccountIDMasked, now, details, nextCheck, ip,
+		value, capped.Orders, capped.Value, capped.Start, capped.End}
+}
+
+// queuePending queues insertPendingSQL with args on b; w is filled in
+// when the batch has run.
+func queuePending(b *pgx.Batch, w *pendingWrite, args []any) {
+	b.Queue(insertPendingSQL, args...).QueryRow(func(row pgx.Row) error {
 		var n int
 		if err := row.Scan(&n, &w.used.Orders, &w.used.Value, &w.fits); err != nil {
-			return fmt.Errorf("record confirmation %s: %w", id, err)
+			return fmt.Errorf("record confirmation %s: %w", w.row.ID, err)
 		}
 		w.inserted = n == 1
 		return nil
 	})
-	return w, b
 }
 
 // insertPendingSQL is pendingRow's one statement. The audit row carries

@@ -70,6 +70,7 @@ type options struct {
 	targets     string
 	pprof       string
 	pgStat      bool
+	history     bool
 	scenarios   string
 	work        string
 	conns       int
@@ -89,9 +90,10 @@ func main() {
 	replicas := flag.String("replicas", "1", "comma-separated layouts: `ordertune serve` processes to start, every scenario run once per layout (1,3: one, then three)")
 	flag.BoolVar(&o.nginx, "nginx", false, "put a real nginx in front of each layout's replicas (round robin); without it tenant i uses replica i mod n")
 	flag.StringVar(&o.pprof, "pprof", "", "comma-separated scenarios during which to take a CPU profile of the first replica (saved in the working folder)")
+	flag.BoolVar(&o.history, "history", true, "give every tenant a confirmation of the previous day (with its status history and notifications), as a database holds on any day but the first")
 	flag.BoolVar(&o.pgStat, "pg-stat", false, "load pg_stat_statements and print each storm's costliest statements")
 	flag.StringVar(&o.targets, "targets", "", "comma-separated base URLs of servers started elsewhere (nginx in front of replicas); none is started")
-	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (ibkrrestart: a storm after the simulator restarted; none: the set-up alone)")
+	flag.StringVar(&o.scenarios, "scenarios", "warm,burst,keepalive,ibkrrestart,cold,coldburst,soak", "scenarios to run, in this order (warm2: a second warm storm on the same server; ibkrrestart: a storm after the simulator restarted; none: the set-up alone)")
 	flag.StringVar(&o.work, "work", "", "working folder (default: a new temporary one)")
 	flag.IntVar(&o.conns, "conns", 2000, "the client's connections per server")
 	flag.IntVar(&o.warmWorkers, "warm-workers", 400, "concurrent requests of the warm-up")
@@ -192,7 +194,7 @@ func run(ctx context.Context, o options) error {
 	if r.dbURL, err = postgres.WithUser(ownerURL, "storm_app"); err != nil {
 		return err
 	}
-	if r.w, err = setUp(ctx, ownerURL, dir, o.tenants); err != nil {
+	if r.w, err = setUp(ctx, ownerURL, dir, o.tenants, o.history); err != nil {
 		return fmt.Errorf("set-up: %w", err)
 	}
 	fmt.Printf("set-up: %d tenants written in bulk (users with TOTP, sealed credentials, sessions) in %v\n",

@@ -121,3 +121,13 @@ func printTable(rs []*result) {
 			sim.TooManyRequests, sim.PenaltyBox, r.rss, r.peak, probe, r.before.load, r.after.load)
 	}
 }
+
+// queryRow scans the one row that query answers on a fresh connection to url.
+func queryRow(ctx context.Context, url, query string, dest ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, query).Scan(dest...)
+}

@@ -251,6 +251,9 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 		return nil, err
 	}
 	res := &result{name: name, confirms: len(tenants), errors: map[string]int{}}
+	if note := r.ledgerIdle(ctx); note != "" {
+		res.notes = append(res.notes, note)
+	}
 	lat := make([]time.Duration, len(tenants))
 	ids := make([]string, len(tenants))
 	errc := make([]string, len(tenants))
@@ -276,7 +279,7 @@ func (r *runner) storm(ctx context.Context, key, name, ticker string, tenants []
 	}
 	wg.Wait()
 	res.wall = time.Since(start)
-	waitNotes := waits()
+	waitNotes := append([]string{"started at " + start.UTC().Format("15:04:05.000") + " UTC"}, waits()...)
 	res.probe = pr()
 	res.after = r.read(ctx)
 	res.hsPerSec = hs()
@@ -567,4 +570,29 @@ func (r *runner) saveLatencies(key string, spread time.Duration, order []int, la
 		fmt.Fprintf(&b, "%.1f,%.1f\n", at.Seconds()*1000, lat[i].Seconds()*1000)
 	}
 	return name, os.WriteFile(name, []byte(b.String()), 0o644)
+}
+
+// ledgerIdle waits (at most 5 minutes) until the ledger has no import job
+// to run: with --history every tenant has a recent order, so each new
+// IBKR session of the warm-up queues an import of its executions, which a
+// production server runs long before the market opens. It says how long
+// it waited, or "" when there was nothing to wait for.
+func (r *runner) ledgerIdle(ctx context.Context) string {
+	start := time.Now()
+	for {
+		var n int
+		err := queryRow(ctx, r.ownerDB, `SELECT count(*) FROM river_job WHERE kind LIKE 'ledger.import%'
+			AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`, &n)
+		switch {
+		case err != nil:
+			return "waiting for the ledger's imports: " + err.Error()
+		case n == 0 && time.Since(start) < time.Second:
+			return ""
+		case n == 0:
+			return fmt.Sprintf("waited %.0f s for the ledger's import jobs to finish before the storm", time.Since(start).Seconds())
+		case time.Since(start) > 5*time.Minute:
+			return fmt.Sprintf("the ledger still had %d import jobs to run after 5 minutes; the storm starts anyway", n)
+		}
+		time.Sleep(time.Second)
+	}
 }

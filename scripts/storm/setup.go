@@ -54,8 +54,10 @@ func consumerKey(i int) string {
 // setUp writes n tenants directly into the database at url in bulk (COPY),
 // sealing their TOTP secrets and IBKR credentials with the product's own
 // code (internal/seal, broker.SealConnection and SealBulkConnection), and the simulator's
-// consumers FILE into dir. Nothing here is measured.
-func setUp(ctx context.Context, url, dir string, n int) (*world, error) {
+// consumers FILE into dir. With history, every tenant also has a
+// confirmation of the day before (see yesterday). Nothing here is
+// measured.
+func setUp(ctx context.Context, url, dir string, n int, history bool) (*world, error) {
 	keySpec, err := seal.GenerateKey("storm")
 	if err != nil {
 		return nil, err
@@ -147,6 +149,11 @@ func setUp(ctx context.Context, url, dir string, n int) (*world, error) {
 				return err
 			}
 		}
+		if history {
+			if err := yesterday(ctx, tx, now); err != nil {
+				return fmt.Errorf("yesterday's confirmations: %w", err)
+			}
+		}
 		adminID := newUUID()
 		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, role, password_hash, totp_enabled, created_at, updated_at)
 			VALUES ($1, 'storm-admin@bench.invalid', 'admin', $2, false, $3, $3)`, adminID, pwHash, now); err != nil {
@@ -161,10 +168,50 @@ func setUp(ctx context.Context, url, dir string, n int) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+	// As autovacuum leaves tables overnight: statistics, visibility map
+	// and free space map.
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// yesterday gives every subscriber a confirmation of the day before now,
+// with its status history and in-app notifications: the rows a market-open
+// storm meets on any day but the database's first (an empty table is
+// another workload: every insert on its last few pages, plans made for no
+// rows, pages without free space). The order was cancelled at IBKR
+// before it filled, so it leaves no position and no fill. Its audit rows
+// are left out: the sealer would be sealing them during the storms.
+func yesterday(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	day := now.Add(-24 * time.Hour)
+	sig := newUUID()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO signals (id, ticker, strategy, kind, signal_date, entry_date, ref_close, rsi2, return_2d, entry_mode, expires_at, created_at)
+			VALUES ($1, 'QCOM', 'I', 'entry', $2::date - 1, $2::date, 160.5, 4.5, -0.03, 'next_open_market', $2, $2)`, []any{sig, day}},
+		{`INSERT INTO confirmations (id, user_id, signal_id, side, idempotency_key, request_hash, ticker, quantity, order_type, tif,
+				ref_price, mode, account_id_masked, status, broker_order_id, broker_status, created_at, updated_at)
+			SELECT gen_random_uuid(), u.id, $1, 'BUY', 'yesterday', '\x00', 'QCOM', 1, 'MKT', 'OPG', 160.5, 'paper', c.account_id_masked,
+				'pending', NULL, NULL, $2, $2
+			FROM users u JOIN broker_connections c ON c.user_id = u.id WHERE u.role = 'subscriber'`, []any{sig, day}},
+		// Recorded as every outcome is, by an update: the old row
+		// versions are what leaves the pages' free space, once vacuumed,
+		// that the storm's inserts find.
+		{`UPDATE confirmations SET status = 'cancelled', broker_order_id = '1', broker_status = 'Cancelled', updated_at = $1`, []any{day}},
+		{`INSERT INTO confirmation_events (confirmation_id, at, status, message)
+			SELECT c.id, c.created_at, s, 'yesterday' FROM confirmations c, unnest(ARRAY['pending', 'submitted', 'cancelled']) s`, nil},
+		{`INSERT INTO notification_events (id, user_id, type, data, created_at, in_app)
+			SELECT gen_random_uuid(), c.user_id, 'order.' || s, '{}', c.created_at, true
+			FROM confirmations c, unnest(ARRAY['submitted', 'cancelled']) s`, nil},
+	} {
+		if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setUpTenant makes tenant i's consumer and rows.
