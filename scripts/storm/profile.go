@@ -26,7 +26,7 @@ func (r *runner) profile(ctx context.Context, key string, spread time.Duration) 
 		return func() string { return "" }
 	}
 	secs := int((spread + 10*time.Second).Seconds())
-	name := filepath.Join(r.dir, fmt.Sprintf("%s-%s", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+	name := r.artifact(key, "")
 	done := make(chan string, 1)
 	go func() {
 		if err := fetchTo(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, secs), name+".pprof"); err != nil {
@@ -40,6 +40,13 @@ func (r *runner) profile(ctx context.Context, key string, spread time.Duration) 
 		done <- fmt.Sprintf("CPU profile of the first replica (%d s from the start): %s.pprof; heap profile after it: %[2]s.heap.pprof", secs, name)
 	}()
 	return func() string { return <-done }
+}
+
+// artifact is the path in the working folder of a file that the layout's
+// scenario key leaves: <layout>-<key><suffix>.
+func (r *runner) artifact(key, suffix string) string {
+	layout := strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout)
+	return filepath.Join(r.dir, layout+"-"+key+suffix)
 }
 
 // fetchTo saves what a GET of url answers in the file name.
@@ -141,7 +148,7 @@ func (r *runner) waits(ctx context.Context, key string) func() []string {
 			return
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		name := filepath.Join(r.dir, fmt.Sprintf("%s-%s.waits.csv", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+		name := r.artifact(key, ".waits.csv")
 		var csv strings.Builder
 		csv.WriteString("at_ms,active,backends\n")
 		defer func() { _ = os.WriteFile(name, []byte(csv.String()), 0o644) }()

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -559,7 +558,7 @@ func (r *runner) soak(ctx context.Context, tenants []tenant, d time.Duration) (*
 // folder, in planned order: the tail's timing, to set beside the server's
 // periodic work (lease renewals, the audit sealer, checkpoints).
 func (r *runner) saveLatencies(key string, spread time.Duration, order []int, lat []time.Duration) (string, error) {
-	name := filepath.Join(r.dir, fmt.Sprintf("%s-%s.latencies.csv", strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(r.layout), key))
+	name := r.artifact(key, ".latencies.csv")
 	var b strings.Builder
 	b.WriteString("planned_ms,latency_ms\n")
 	for k, i := range order {
