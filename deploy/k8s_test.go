@@ -26,6 +26,16 @@ import (
 // k8sDir holds the Kubernetes manifests, one object per file.
 const k8sDir = "k8s"
 
+// The database connections a replica holds besides its order locks
+// (deploy/README.md): the pool's default on a 2-CPU node and the lease
+// pools'; and what PostgreSQL's default max_connections (100) leaves
+// after its 3 reserved for superusers.
+const (
+	poolOn2CPUs  = 8
+	leaseConns   = 5
+	pgConnBudget = 97
+)
+
 // k8sSet is deploy/k8s parsed into the Kubernetes API's own types.
 type k8sSet struct {
 	deployments []*appsv1.Deployment
@@ -232,6 +242,16 @@ func checkK8s(t testing.TB, files map[string][]byte, readme string) []string {
 	replicas := 1
 	if dep.Spec.Replicas != nil {
 		replicas = int(*dep.Spec.Replicas)
+	}
+	// Every pod of a rolling update holds its connections at once.
+	pods := replicas
+	if s := dep.Spec.Strategy.RollingUpdate; s != nil && s.MaxSurge != nil {
+		surge, _ := intstr.GetScaledValueFromIntOrPercent(s.MaxSurge, replicas, true)
+		pods += surge
+	}
+	if per := poolOn2CPUs + cfg.OrderLockConns + leaseConns; pods*per > pgConnBudget {
+		bad("%s: %d pods during a rolling update × (pool %d + ORDERTUNE_ORDER_LOCK_CONNS %d + leases %d) = %d connections, above the %d PostgreSQL's default max_connections leaves; lower ORDERTUNE_ORDER_LOCK_CONNS",
+			where, pods, poolOn2CPUs, cfg.OrderLockConns, leaseConns, pods*per, pgConnBudget)
 	}
 	if len(set.pdbs) == 0 {
 		bad("no PodDisruptionBudget for the server")

@@ -37,6 +37,7 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 		{"deployment.yaml", `args: ["serve"]`, `args: ["server"]`, "unknown command"},
 		{"deployment.yaml", `args: ["serve"]`, `args: ["serve", "--migrations"]`, "flag provided but not defined"},
 		{"deployment.yaml", "maxUnavailable: 0", "maxUnavailable: 1", "maxUnavailable: 0"},
+		{"deployment.yaml", "name: ORDERTUNE_ORDER_LOCK_CONNS\n              value: \"8\"", "name: ORDERTUNE_ORDER_LOCK_CONNS\n              value: \"32\"", "4 pods during a rolling update"},
 		{"deployment.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem"},
 		{"deployment.yaml", "value: /etc/ordertune/secrets/database_url", "value: /etc/ordertune/database_url", "DATABASE_URL_FILE"},
 		{"migrate-job.yaml", `args: ["migrate", "up"]`, `args: ["migrate", "upp"]`, "must run `ordertune migrate up`"},
