@@ -61,6 +61,11 @@ func WarmLockConn(ctx context.Context, conn *pgx.Conn, outcomeEvent func(Confirm
 	})
 	b.Queue(unlockSQL, account)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// A batch that failed after its first statement leaves that lock
+		// held by the session. The connection is new and holds no other.
+		if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
 		return fmt.Errorf("warm lock connection: %w", err)
 	}
 	if w.inserted || w.fits || changed {

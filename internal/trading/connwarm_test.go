@@ -2,11 +2,13 @@ package trading_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertune/ordertune/internal/postgres/pgtest"
 	"github.com/ordertune/ordertune/internal/trading"
 	"github.com/ordertune/ordertune/internal/trading/tradetest"
 )
@@ -70,5 +72,34 @@ func TestWarmLockConnRunsEveryStatementOfAnOrder(t *testing.T) {
 	}
 	if got := statements(); got != prepared || warmed != 1 {
 		t.Errorf("the order prepared %d statements the warm-up had not run (%d warm-ups)", got-prepared, warmed)
+	}
+}
+
+// A warm-up that fails after taking its lock releases it: the connection
+// stays in the pool (a cold connection is only slower), and a lock on its
+// session would be held for as long as the connection lives.
+func TestWarmLockConnFailingHalfwayHoldsNoLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// The outcome's statement fails as it runs, after the lock and the
+	// write-ahead statement have run (a data-modifying CTE always runs).
+	broken := func(trading.Confirmation, string, int) (trading.EventSQL, error) {
+		return trading.EventSQL{CTEs: "broken AS (INSERT INTO audit_events (action) SELECT 'never' WHERE 1 / (SELECT 0) = 1)"}, nil
+	}
+	if err := trading.WarmLockConn(ctx, conn.Conn(), broken); err == nil || !strings.Contains(err.Error(), "division by zero") {
+		t.Fatalf("warm-up with a failing outcome statement: %v, want division by zero", err)
+	}
+	var held int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if held != 0 {
+		t.Errorf("the failed warm-up left %d advisory locks held by its connection", held)
 	}
 }
