@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/lease"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Leases is what the cache needs of package lease's Manager: with many
@@ -59,7 +61,7 @@ func (c *Cache) lease(ctx context.Context, userID string, mode Mode) (int64, err
 	case err == nil:
 		return gen, nil
 	case errors.As(err, &busy), errors.Is(err, lease.ErrDraining):
-		return 0, &errs.Error{Code: errs.BrokerUnavailable, RetryAfter: leaseRetryAfter, Err: err,
+		return 0, &errs.Error{Code: errs.BrokerUnavailable, RetryAfter: leaseRetryAfter, Err: fmt.Errorf("%w: %w", trading.ErrServedElsewhere, err),
 			Message: "this account's IBKR session is being served by another server; try again in a moment"}
 	default:
 		return 0, errs.Wrap(err, errs.Unavailable, "")

@@ -9,6 +9,7 @@ import (
 	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
 	"github.com/ordertune/ordertune/internal/lease"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // replica is a second Service on e's database and simulator, as another
@@ -32,7 +33,7 @@ func (e *env) replica(name string) (*Service, *lease.Manager) {
 
 func isServedElsewhere(err error) bool {
 	var busy *lease.BusyError
-	return errs.CodeOf(err) == errs.BrokerUnavailable && errors.As(err, &busy)
+	return errs.CodeOf(err) == errs.BrokerUnavailable && errors.As(err, &busy) && errors.Is(err, trading.ErrServedElsewhere)
 }
 
 // TestOnlyTheLeaseOwnerHandshakes runs two replicas over one database: the

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ordertune/ordertune/internal/market"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // Imports run as river jobs on the notification feature's queue, which
@@ -56,12 +57,21 @@ type importWorker struct {
 // Work imports the tenant's executions. A tenant who is not connected, or
 // whose connection IBKR refuses, is logged and not retried: the next sweep
 // tries again.
+//
+// River hands the job to any replica, but only the one that holds the
+// tenant's IBKR session (its lease) may use it, and a background import
+// must not take it from that replica. Elsewhere the job is put back for a
+// moment (a snooze, which costs no attempt), so that the owner takes it,
+// for as long as servedElsewhereFor after it was queued.
 func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	s := w.svc()
 	if s == nil {
 		return errNotReady
 	}
 	res, err := s.Import(ctx, job.Args.UserID)
+	if errors.Is(err, trading.ErrServedElsewhere) && time.Since(job.CreatedAt) < servedElsewhereFor {
+		return river.JobSnooze(servedElsewhereSnooze)
+	}
 	if err != nil {
 		s.logger(ctx).Warn().Err(err).Str("user", job.Args.UserID).Msg("ledger: import of executions failed; the next sweep tries again")
 		return river.JobCancel(err)
@@ -73,6 +83,14 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 	}
 	return nil
 }
+
+// An import that another replica's session must make is offered again
+// every servedElsewhereSnooze, for servedElsewhereFor: with N replicas each
+// offer reaches the owner about once in N, and the next sweep comes later.
+const (
+	servedElsewhereSnooze = time.Second
+	servedElsewhereFor    = 5 * time.Minute
+)
 
 // Timeout allows for IBKR's pacing (5 s between two executions lists of
 // one session) behind a reconciliation pass.

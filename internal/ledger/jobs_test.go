@@ -2,8 +2,13 @@ package ledger_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/ledger"
 	"github.com/ordertune/ordertune/internal/notify"
@@ -53,5 +58,91 @@ func TestScheduledImportTwoReplicas(t *testing.T) {
 	}
 	if sweeps != 1 || imports != 1 || stored != 1 {
 		t.Errorf("%d sweeps, %d imports, %d executions; want one of each", sweeps, imports, stored)
+	}
+}
+
+// servedElsewhere is the broker of a replica that does not hold the
+// tenant's session lease: the session cache refuses every call with
+// trading.ErrServedElsewhere before asking IBKR (broker's
+// TestOnlyTheLeaseOwnerHandshakes shows that refusal with real leases).
+type servedElsewhere struct{ trading.Broker }
+
+func (servedElsewhere) ActiveAccount(context.Context, string) (trading.Account, error) {
+	return trading.Account{}, fmt.Errorf("lease busy: %w", trading.ErrServedElsewhere)
+}
+
+func (servedElsewhere) Executions(context.Context, string, int) ([]trading.Execution, error) {
+	return nil, fmt.Errorf("lease busy: %w", trading.ErrServedElsewhere)
+}
+
+// An import that river hands to a replica which does not serve the
+// tenant's session is left for the one that does: the replica that is not
+// the owner runs the queue alone first, and the import still happens once
+// the owner runs it too.
+func TestImportLeftToTheReplicaServingTheSession(t *testing.T) {
+	w := newWorld(t, fastSim())
+	user := w.subscriber(t, "", "50")
+	entry := w.confirm(t, user, w.signal(t, "AMZN", "IV", "entry"))
+	w.auction(t, true, map[string]float64{"AMZN": 222.22})
+	other, err := ledger.New(ledger.Config{Pool: w.pool, Broker: servedElsewhere{w.env.Broker}, RecordFills: w.trade.RecordFills})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var running sync.WaitGroup
+	defer func() { cancel(); running.Wait() }()
+	run := func(ls *ledger.Service) {
+		ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
+			AddWorkers: ls.Register, PeriodicJobs: ls.PeriodicJobs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running.Go(func() { ns.Run(ctx) })
+	}
+	// state is the import job's state and how often it was put back.
+	state := func() (string, int) {
+		var st string
+		var snoozes int
+		err := w.pool.QueryRow(context.Background(), `SELECT state, coalesce((metadata->>'snoozes')::int, 0) FROM river_job WHERE kind = $1`,
+			ledger.ImportArgs{}.Kind()).Scan(&st, &snoozes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, snoozes
+	}
+
+	// The other replica alone: it takes the import and puts it back.
+	run(other)
+	deadline := time.Now().Add(30 * time.Second)
+	for st, snoozes := state(); snoozes < 2; st, snoozes = state() {
+		if st == "cancelled" || st == "discarded" || st == "completed" || time.Now().After(deadline) {
+			t.Fatalf("the import on the replica that does not serve the session: %q, put back %d times; want it put back", st, snoozes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The owner joins: the import runs there and recovers the fill.
+	run(w.ledger)
+	for {
+		c := w.confirmation(t, user, entry.ID)
+		if c.Status == trading.StatusFilled && c.AvgFillPrice != nil && *c.AvgFillPrice == "222.22" {
+			break
+		}
+		if time.Now().After(deadline) {
+			st, snoozes := state()
+			t.Fatalf("the owner did not import: %s, %s filled; the job %q, put back %d times", c.Status, c.FilledQuantity, st, snoozes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for st, _ := state(); st != "completed"; st, _ = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the import job is %q, want completed", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

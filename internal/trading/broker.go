@@ -236,6 +236,13 @@ var ErrAccountChanged = errors.New("the active broker connection changed")
 // order up by its client order id instead.
 var ErrOrderNotFound = errors.New("the broker has no order with this id")
 
+// ErrServedElsewhere means another replica serves the user's broker
+// session (it holds the session's lease): nothing was asked of the
+// broker. The call succeeds there, or here once that replica lets the
+// session go. Work that any replica may do (a background import) should
+// be left to that replica rather than take the session from it.
+var ErrServedElsewhere = errors.New("the user's broker session is served by another replica")
+
 // ErrDuplicateOrder means the broker already holds an order with the
 // client order id: the order exists and must be looked up, never re-sent.
 var ErrDuplicateOrder = errors.New("duplicate client order id")
