@@ -130,6 +130,7 @@ func TestDemoWalkthrough(t *testing.T) {
 		`ordertune_ibkr_handshakes_total{result="ok"}`,
 		`ordertune_ibkr_requests_total{endpoint="/iserver/account/{account}/orders",status="200"}`,
 		`ordertune_ibkr_sessions{state=`,
+		"ordertune_notification_outbox_events ",
 		`ordertune_db_pool_connections{pool="main",state="idle"}`,
 		`ordertune_db_pool_empty_acquires_total{pool="account_locks"}`,
 		`ordertune_http_request_duration_seconds_count{method="POST",route="/api/v1/signals/:id/confirm",status="201"} 1`,

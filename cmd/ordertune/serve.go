@@ -153,6 +153,11 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		return nil, err
 	}
 	s.workers = append(s.workers, deps.Notify.Run)
+	m.RegisterOutbox(func() (int, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return deps.Notify.Backlog(ctx)
+	})
 	if deps.Auth, err = newAuth(cfg, log, pool, ring, deps.Notify); err != nil {
 		return nil, err
 	}

@@ -150,12 +150,36 @@ func (m *Metrics) RegisterSessions(states func() map[string]int) {
 	}})
 }
 
+// RegisterOutbox exports the notification outbox's backlog, read from
+// backlog at every scrape: the events waiting to be turned into deliveries
+// and the age of the oldest (0 when none waits). A backlog that grows, or
+// an age beyond a few seconds, means no replica's dispatcher is keeping up.
+// A failed read exports nothing for that scrape.
+func (m *Metrics) RegisterOutbox(backlog func() (events int, oldest time.Duration, err error)) {
+	events := prometheus.NewDesc("ordertune_notification_outbox_events", "Notification events waiting in the outbox for their deliveries to be queued.", nil, nil)
+	age := prometheus.NewDesc("ordertune_notification_outbox_oldest_seconds", "Age of the oldest event waiting in the outbox; 0 when none waits.", nil, nil)
+	m.reg.MustRegister(collectorFunc{desc: events, also: []*prometheus.Desc{age}, collect: func(ch chan<- prometheus.Metric) {
+		n, oldest, err := backlog()
+		if err != nil {
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(events, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(age, prometheus.GaugeValue, oldest.Seconds())
+	}})
+}
+
 type collectorFunc struct {
 	desc    *prometheus.Desc
+	also    []*prometheus.Desc
 	collect func(chan<- prometheus.Metric)
 }
 
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	for _, d := range c.also {
+		ch <- d
+	}
+}
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 var (

@@ -42,6 +42,7 @@ func TestRecordedMetricsAreExported(t *testing.T) {
 	m.Confirmation("submitted")
 	m.Handshake("ok")
 	m.RegisterSessions(func() map[string]int { return map[string]int{"ready": 3} })
+	m.RegisterOutbox(func() (int, time.Duration, error) { return 7, 1500 * time.Millisecond, nil })
 
 	ibkr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) }))
 	defer ibkr.Close()
@@ -59,6 +60,8 @@ func TestRecordedMetricsAreExported(t *testing.T) {
 		`ordertune_confirmations_total{outcome="submitted"} 1`,
 		`ordertune_ibkr_handshakes_total{result="ok"} 1`,
 		`ordertune_ibkr_sessions{state="ready"} 3`,
+		"ordertune_notification_outbox_events 7",
+		"ordertune_notification_outbox_oldest_seconds 1.5",
 		`ordertune_ibkr_requests_total{endpoint="/iserver/account/{account}/orders",status="429"} 1`,
 	} {
 		if !strings.Contains(out, want) {

@@ -133,6 +133,18 @@ func (s *Service) DispatchLoop(ctx context.Context) {
 	}
 }
 
+// Backlog reports how many events wait in the outbox and how old the
+// oldest is (0 when none waits), for the metrics.
+func (s *Service) Backlog(ctx context.Context) (int, time.Duration, error) {
+	var n int
+	var oldest float64
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM notification_outbox`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox backlog: %w", err)
+	}
+	return n, time.Duration(max(oldest, 0) * float64(time.Second)), nil
+}
+
 // dispatch queues the deliveries of up to dispatchBatch outbox events and
 // deletes their rows, in one transaction, and returns how many it took. An
 // empty outbox costs one index read, outside any transaction.
