@@ -79,6 +79,13 @@ func checkSchema(cfg config.Config, migrate bool, log zerolog.Logger) error {
 	if !st.Current() {
 		return fmt.Errorf("refusing to start: %s", st.Problem())
 	}
+	if st.Version > st.Latest {
+		// A rolling upgrade: the new release migrated, this replica is of
+		// the previous one, and the migrations keep it working.
+		log.Info().Uint("schema_version", st.Version).Uint("binary_version", st.Latest).Uint("oldest_binary", st.Oldest).
+			Msg("schema newer than this binary, and it serves this binary")
+		return nil
+	}
 	log.Info().Uint("schema_version", st.Version).Msg("schema current")
 	return nil
 }

@@ -66,6 +66,30 @@ func TestReadyzRefusesOutdatedSchema(t *testing.T) {
 	}
 }
 
+// During a rolling upgrade the previous release's replicas stay ready on
+// the migrated schema when its migrations serve them, read through the
+// server's own (application) role, and leave the load balancer when not.
+func TestReadyzDuringARollingUpgrade(t *testing.T) {
+	s, _ := newTestServer(t)
+	owner := pgtest.OwnerPool(t, s.pool)
+	ready := func(what string, want int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code != want {
+			t.Errorf("GET /readyz, %s = %d %s, want %d", what, rec.Code, rec.Body, want)
+		}
+	}
+	if _, err := owner.Exec(t.Context(), "UPDATE schema_migrations SET version = version + 1"); err != nil {
+		t.Fatal(err)
+	}
+	ready("the next release migrated additively", http.StatusOK)
+	if _, err := owner.Exec(t.Context(), "UPDATE schema_compat SET oldest_binary = (SELECT version FROM schema_migrations)"); err != nil {
+		t.Fatal(err)
+	}
+	ready("the next release's migration needs its binary", http.StatusServiceUnavailable)
+}
+
 func TestUnknownRouteIsProblem(t *testing.T) {
 	s, _ := newTestServer(t)
 	rec := httptest.NewRecorder()

@@ -60,10 +60,23 @@ type SchemaState struct {
 	Version uint // applied version; 0 when none
 	Dirty   bool // a migration failed half-way and needs an operator
 	Latest  uint // the newest version this binary carries
+	// Oldest is the oldest binary version a schema newer than this binary
+	// serves (migration 21's schema_compat); 0 when the schema is not newer
+	// or does not say.
+	Oldest uint
 }
 
-// Current reports whether the schema is exactly the one this binary expects.
-func (s SchemaState) Current() bool { return !s.Dirty && s.Version == s.Latest }
+// Current reports whether this binary may serve the schema: it is exactly
+// the one the binary carries, or newer and made by migrations that keep
+// this binary working (Oldest), as during a rolling upgrade.
+func (s SchemaState) Current() bool {
+	return !s.Dirty && (s.Version == s.Latest || s.servesOlder())
+}
+
+// servesOlder reports whether a newer schema still serves this binary.
+func (s SchemaState) servesOlder() bool {
+	return s.Version > s.Latest && s.Oldest != 0 && s.Oldest <= s.Latest
+}
 
 // Problem describes what is wrong with the schema, or "" when it is current.
 func (s SchemaState) Problem() string {
@@ -72,7 +85,9 @@ func (s SchemaState) Problem() string {
 		return fmt.Sprintf("the schema is dirty at version %d (a migration failed half-way); repair it, then run `ordertune migrate up`", s.Version)
 	case s.Version < s.Latest:
 		return fmt.Sprintf("the schema is at version %d, this binary needs %d; run `ordertune migrate up` or start with --migrate", s.Version, s.Latest)
-	case s.Version > s.Latest:
+	case s.Version > s.Latest && s.Oldest > s.Latest:
+		return fmt.Sprintf("the schema is at version %d, newer than this binary's %d, and serves binaries of version %d or later; run the newer binary", s.Version, s.Latest, s.Oldest)
+	case s.Version > s.Latest && !s.servesOlder():
 		return fmt.Sprintf("the schema is at version %d, newer than this binary's %d; run the newer binary", s.Version, s.Latest)
 	}
 	return ""
@@ -160,7 +175,30 @@ func (m *Migrator) State() (SchemaState, error) {
 		return st, fmt.Errorf("read schema version: %w", err)
 	}
 	st.Version, st.Dirty = v, dirty
+	if st.Version > st.Latest {
+		var oldest sql.NullInt64
+		err := m.db.QueryRow(`SELECT oldest_binary FROM schema_compat`).Scan(&oldest)
+		if st.Oldest, err = oldestOf(oldest.Int64, err); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
+}
+
+// oldestOf is SchemaState.Oldest from a read of schema_compat: a schema
+// without the table (or its row) does not say.
+func oldestOf(v int64, err error) (uint, error) {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, sql.ErrNoRows), errors.Is(err, pgx.ErrNoRows),
+		errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table: before migration 21
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read schema compatibility: %w", err)
+	case v <= 0:
+		return 0, nil
+	}
+	return uint(v), nil
 }
 
 // Close releases the migrator's connection.
@@ -206,5 +244,12 @@ func PoolState(ctx context.Context, pool *pgxpool.Pool) (SchemaState, error) {
 		return st, fmt.Errorf("read schema version: %w", err)
 	}
 	st.Version = uint(v)
+	if st.Version > st.Latest {
+		var oldest int64
+		err := pool.QueryRow(ctx, `SELECT oldest_binary FROM schema_compat`).Scan(&oldest)
+		if st.Oldest, err = oldestOf(oldest, err); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
 }

@@ -2,15 +2,19 @@ package postgres_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
+	"github.com/ordertune/ordertune/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -162,5 +166,75 @@ func TestMigration6MakesOldPendingRowsDue(t *testing.T) {
 	}
 	if len(due) != 1 || due[0] != "pending" {
 		t.Errorf("due after migration 6 = %v, want [pending]", due)
+	}
+}
+
+// A schema newer than the binary serves it when the newer migrations say
+// so (schema_compat, migration 21), as during a rolling upgrade; not when
+// they ask for a newer binary, nor when the schema does not say. Both
+// readers agree: the start's (State) and the readiness probe's (PoolState).
+func TestNewerSchemaServesTheBinaryItsMigrationsAllow(t *testing.T) {
+	url, _ := migrated(t)
+	ctx := context.Background()
+	conn := connect(t, url)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	latest := postgres.LatestVersion()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, current bool, problem string) {
+		t.Helper()
+		st, err := postgres.State(url)
+		pst, perr := postgres.PoolState(ctx, pool)
+		if err != nil || perr != nil {
+			t.Fatalf("%s: %v, %v", what, err, perr)
+		}
+		if st != pst {
+			t.Errorf("%s: State %+v, PoolState %+v; want the same", what, st, pst)
+		}
+		if st.Current() != current || !strings.Contains(st.Problem(), problem) || (current && st.Problem() != "") {
+			t.Errorf("%s: %+v current=%v problem %q; want current=%v, problem containing %q", what, st, st.Current(), st.Problem(), current, problem)
+		}
+	}
+	// The next release's migration ran; it is additive (it left oldest_binary).
+	exec(`UPDATE schema_migrations SET version = $1`, latest+1)
+	check("a newer additive schema", true, "")
+	// It asks for binaries of its own version.
+	exec(`UPDATE schema_compat SET oldest_binary = $1`, latest+1)
+	check("a newer schema that needs a newer binary", false, "serves binaries of version")
+	// A schema that does not say is served by its own binary only.
+	exec(`DROP TABLE schema_compat`)
+	check("a newer schema without schema_compat", false, "newer than this binary's")
+	exec(`UPDATE schema_migrations SET version = $1`, latest)
+	check("the binary's own schema", true, "")
+}
+
+// Every migration after 21 decides which binaries its schema serves: it
+// names schema_compat, to leave it (say so in a comment) or to change it.
+func TestEveryMigrationDecidesWhichBinariesItServes(t *testing.T) {
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 21 || !strings.HasSuffix(e.Name(), ".up.sql") {
+			continue
+		}
+		body, err := fs.ReadFile(migrations.FS, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), "schema_compat") {
+			t.Errorf("%s: say whether binaries of the previous version still run on it: leave schema_compat (a comment naming it) or set oldest_binary (see migration 21)", e.Name())
+		}
 	}
 }
