@@ -87,7 +87,7 @@ func (s SchemaState) Problem() string {
 		return fmt.Sprintf("the schema is at version %d, this binary needs %d; run `ordertune migrate up` or start with --migrate", s.Version, s.Latest)
 	case s.Version > s.Latest && s.Oldest > s.Latest:
 		return fmt.Sprintf("the schema is at version %d, newer than this binary's %d, and serves binaries of version %d or later; run the newer binary", s.Version, s.Latest, s.Oldest)
-	case s.Version > s.Latest && !s.servesOlder():
+	case s.Version > s.Latest && s.Oldest == 0:
 		return fmt.Sprintf("the schema is at version %d, newer than this binary's %d; run the newer binary", s.Version, s.Latest)
 	}
 	return ""
@@ -176,9 +176,9 @@ func (m *Migrator) State() (SchemaState, error) {
 	}
 	st.Version, st.Dirty = v, dirty
 	if st.Version > st.Latest {
-		var oldest sql.NullInt64
+		var oldest int64
 		err := m.db.QueryRow(`SELECT oldest_binary FROM schema_compat`).Scan(&oldest)
-		if st.Oldest, err = oldestOf(oldest.Int64, err); err != nil {
+		if st.Oldest, err = oldestOf(oldest, err); err != nil {
 			return st, err
 		}
 	}
