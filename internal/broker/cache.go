@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // loadFunc loads a user's active connection with its secrets decrypted
@@ -167,7 +168,13 @@ func (c *Cache) session(t *tenant, pe *pacerEntry) (*ibkr.Session, error) {
 // an open brokerage session that no other login holds, and accounts
 // queried. The caller holds t.mu.
 func (t *tenant) ready(now time.Time) bool {
-	return t.tok.Value != "" && !t.lstBad && now.Before(t.tok.Expires) && t.brokerage && t.accounts && !t.competing
+	return t.tokenUsable(now) && t.brokerage && t.accounts && !t.competing
+}
+
+// tokenUsable reports whether t's live session token can sign a request
+// now. The caller holds t.mu.
+func (t *tenant) tokenUsable(now time.Time) bool {
+	return t.tok.Value != "" && !t.lstBad && now.Before(t.tok.Expires)
 }
 
 // Session returns the user's IBKR session for the active connection, ready
@@ -193,6 +200,7 @@ func (c *Cache) Session(ctx context.Context, userID string) (*ibkr.Session, Conn
 // acquire is Session holding the account's pacer for hold; the caller
 // releases pe.
 func (c *Cache) acquire(ctx context.Context, userID string, hold time.Duration) (*ibkr.Session, Conn, *pacerEntry, error) {
+	takeBack, portfolio := trading.TakesBack(ctx), portfolioOnly(ctx)
 	for range 5 {
 		t := c.tenant(userID)
 		now := c.cfg.Now()
@@ -205,31 +213,39 @@ func (c *Cache) acquire(ctx context.Context, userID string, hold time.Duration) 
 		}
 		if t.ready(now) {
 			if !now.Before(t.renewAt) {
-				c.startFlight(t) // renew in the background; this LST still works
+				c.startFlight(t, takeBack) // renew in the background; this LST still works
 			}
-			pe := c.acquirePacer(t.conn.AccountID, hold)
-			s, err := c.session(t, pe)
-			conn := t.conn
+			return c.handOut(t, hold)
+		}
+		if t.competing && !takeBack && t.flight == nil {
+			// Another login holds the brokerage session, and this call
+			// may not take it back: only the user's next order does. A
+			// call to the portfolio, which the live session token serves
+			// without a brokerage session, runs all the same.
+			if portfolio && t.tokenUsable(now) {
+				return c.handOut(t, hold)
+			}
 			t.mu.Unlock()
-			if err != nil {
-				c.releasePacer(pe)
-				return nil, Conn{}, nil, errs.Wrap(err, errs.Internal, "")
-			}
-			return s, conn, pe, nil
+			return nil, Conn{}, nil, errLeftToOtherLogin
 		}
 		if t.failErr != nil && now.Before(t.failUntil) {
 			err := t.failErr
 			t.mu.Unlock()
 			return nil, Conn{}, nil, err
 		}
-		f := c.startFlight(t)
+		f := c.startFlight(t, takeBack)
 		t.mu.Unlock()
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return nil, Conn{}, nil, errs.Wrap(ctx.Err(), errs.BrokerUnavailable, "the IBKR session is not ready yet")
 		}
-		if f.err != nil && !errors.Is(f.err, errDropped) {
+		switch {
+		case errors.Is(f.err, errLeftToOtherLogin) && (takeBack || portfolio):
+			// The flight was not this caller's to take the session
+			// back: the next round starts one that is, or serves the
+			// portfolio on the live session token.
+		case f.err != nil && !errors.Is(f.err, errDropped):
 			return nil, Conn{}, nil, f.err
 		}
 		// Ready now (or invalidated meanwhile): the next round hands out
@@ -315,6 +331,35 @@ func (c *Cache) Report(userID string, sess *ibkr.Session, kind ibkr.Kind) {
 	}
 	t.lastErr = kind.Code()
 }
+
+// handOut returns a session on t's token, holding the account's pacer for
+// hold. The caller holds t.mu; handOut releases it.
+func (c *Cache) handOut(t *tenant, hold time.Duration) (*ibkr.Session, Conn, *pacerEntry, error) {
+	pe := c.acquirePacer(t.conn.AccountID, hold)
+	s, err := c.session(t, pe)
+	conn := t.conn
+	t.mu.Unlock()
+	if err != nil {
+		c.releasePacer(pe)
+		return nil, Conn{}, nil, errs.Wrap(err, errs.Internal, "")
+	}
+	return s, conn, pe, nil
+}
+
+// withPortfolioOnly marks a Do whose calls are all to the portfolio
+// (/portfolio/...), which IBKR serves on the live session token without a
+// brokerage session: while another login holds that session, such a call
+// that may not take it back (trading.WithoutTakeBack) still runs.
+func withPortfolioOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, portfolioOnlyKey{}, true)
+}
+
+func portfolioOnly(ctx context.Context) bool {
+	yes, _ := ctx.Value(portfolioOnlyKey{}).(bool)
+	return yes
+}
+
+type portfolioOnlyKey struct{}
 
 // Do runs fn with the user's ready session. When fn fails because IBKR
 // refused the LST (401), lost the brokerage session ("no bridge") or wants

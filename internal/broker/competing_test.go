@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/ibkr"
 	"github.com/ordertune/ordertune/internal/ibkrsim"
+	"github.com/ordertune/ordertune/internal/trading"
 )
 
 // TestCompetingLogin: another login takes the user's brokerage session
@@ -103,5 +105,161 @@ func TestCompetingLogin(t *testing.T) {
 		"broker.session_competing", "broker.session_competing", "broker.session_preference", "broker.session_taken_back"}
 	if diff := cmp.Diff(want, actions()); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+}
+
+// TestWorkWithoutTakeBackLeavesTheOtherLogin: a call that may not take the
+// session back (trading.WithoutTakeBack: reconciliation, the ledger's
+// imports, the dashboard's positions) never signs another login out —
+// neither when the keep-alive has already seen that login nor when the
+// call finds it itself, re-opening a session it lost — and the user's
+// next order still takes the session back.
+func TestWorkWithoutTakeBackLeavesTheOtherLogin(t *testing.T) {
+	e := newEnv(t, envOptions{sim: ibkrsim.Config{Pacing: ibkrsim.Pacing{TickleInterval: time.Millisecond}}})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	buy := e.buyer(t, ctx, u, "left-")
+	takeovers := func() int64 { return e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut }
+	calls := 0
+	look := func() error {
+		return c.Do(trading.WithoutTakeBack(ctx), u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+			calls++
+			_, err := s.Accounts(ctx)
+			return err
+		})
+	}
+	// untouched: the other login still holds the session.
+	untouched := func(what string, before int64) {
+		t.Helper()
+		if got := takeovers(); got != before {
+			t.Errorf("%s: IBKR signed out %d other logins, want %d", what, got, before)
+		}
+		if st, _ := c.State(u); st.State != StateCompeting {
+			t.Errorf("%s: state %s, want competing", what, st.State)
+		}
+	}
+	left := func(what string, err error, before int64) {
+		t.Helper()
+		if errs.CodeOf(err) != errs.BrokerSessionCompeting {
+			t.Errorf("%s: %v, want broker_session_competing", what, err)
+		}
+		untouched(what, before)
+	}
+	if _, err := buy(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Seen by the keep-alive: refused before any call to IBKR.
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
+	if _, competing := c.tickle(ctx, c.tenant(u)); !competing {
+		t.Fatal("the tickle did not see the other login")
+	}
+	before := takeovers()
+	left("a look while the keep-alive knows", look(), before)
+	if calls != 0 {
+		t.Errorf("%d calls reached IBKR, want none", calls)
+	}
+	// The portfolio needs only the live session token: the positions are
+	// read while the other login keeps the brokerage session.
+	if _, err := e.svc.Orders().Positions(trading.WithoutTakeBack(ctx), u); err != nil {
+		t.Errorf("positions while another login holds the session: %v", err)
+	}
+	untouched("the positions", before)
+	if _, err := buy(); err != nil {
+		t.Fatalf("the order after it: %v", err)
+	}
+	if got := takeovers(); got != before+1 {
+		t.Errorf("the order made %d take-overs, want 1", got-before)
+	}
+
+	// Found by the call: the other login takes the session during it, and
+	// the repair opens the brokerage session only if it is free.
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/iserver/accounts", "count": 1})
+	before = takeovers()
+	left("a look that finds the other login", look(), before)
+	left("the next look", look(), before)
+	if calls != 1 {
+		t.Errorf("%d calls reached IBKR, want the one that found the other login", calls)
+	}
+	if _, err := buy(); err != nil {
+		t.Fatalf("the order after it: %v", err)
+	}
+	if got := takeovers(); got != before+1 {
+		t.Errorf("the order made %d take-overs, want 1", got-before)
+	}
+	if st, _ := c.State(u); st.State != StateReady {
+		t.Errorf("state after the order: %s, want ready", st.State)
+	}
+}
+
+// TestOrderJoiningALookTakesTheSessionBack: an order that joins the flight
+// of a call that may not take the session back (a look at the positions
+// re-opening a lost session while another login holds it) still takes the
+// session back, and the look gets the session too.
+func TestOrderJoiningALookTakesTheSessionBack(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	buy := e.buyer(t, ctx, u, "join-")
+	if _, err := buy(); err != nil {
+		t.Fatal(err)
+	}
+	before := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut
+	// Every flight waits for a token until both callers are in.
+	for range cap(c.flights) {
+		c.flights <- struct{}{}
+	}
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/iserver/accounts", "count": 1})
+	looked := make(chan error, 1)
+	go func() {
+		looked <- c.Do(trading.WithoutTakeBack(ctx), u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+			_, err := s.Accounts(ctx)
+			return err
+		})
+	}()
+	flight := func() *flight {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			tn := c.tenant(u)
+			tn.mu.Lock()
+			f := tn.flight
+			tn.mu.Unlock()
+			if f != nil {
+				return f
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the look started no flight")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	f := flight()
+	if f.takeBack.Load() {
+		t.Fatal("the look's flight may take the session back")
+	}
+	bought := make(chan error, 1)
+	go func() {
+		_, err := buy()
+		bought <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !f.takeBack.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the order did not join the flight")
+		}
+	}
+	for range cap(c.flights) {
+		<-c.flights
+	}
+	if err := <-bought; err != nil {
+		t.Errorf("the order: %v", err)
+	}
+	if err := <-looked; err != nil {
+		t.Errorf("the look: %v", err)
+	}
+	if got := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut - before; got != 1 {
+		t.Errorf("%d take-overs, want 1", got)
 	}
 }

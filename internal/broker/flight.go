@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordertune/ordertune/internal/errs"
@@ -16,22 +17,38 @@ import (
 type flight struct {
 	done chan struct{}
 	err  error
+	// takeBack reports whether a caller that may take the session back
+	// from another login (trading.TakesBack) started or joined the flight.
+	// Without one, the flight opens the brokerage session only if it is
+	// free, and ends with errLeftToOtherLogin if it is not: an order that
+	// joins later then starts a flight of its own.
+	takeBack atomic.Bool
 }
 
 // errDropped tells waiters that the tenant was invalidated while their
 // flight ran: its result belongs to replaced credentials.
 var errDropped = errors.New("broker session: invalidated while being prepared")
 
-// startFlight returns the tenant's flight, starting one when none runs.
-// The caller holds t.mu. The flight runs detached from any one caller's
-// context, so a caller giving up does not fail the others.
-func (c *Cache) startFlight(t *tenant) *flight {
-	if t.flight != nil {
-		return t.flight
+// errLeftToOtherLogin refuses a call that may not take the session back
+// (trading.WithoutTakeBack) while another login holds it.
+var errLeftToOtherLogin = errs.E(errs.BrokerSessionCompeting,
+	"your IBKR session is in use by another login (Client Portal or TWS); Ordertune signs that login out only to place an order, as set in Settings → Broker")
+
+// startFlight returns the tenant's flight, starting one when none runs;
+// takeBack says whether the caller may take the session back from another
+// login. The caller holds t.mu. The flight runs detached from any one
+// caller's context, so a caller giving up does not fail the others.
+func (c *Cache) startFlight(t *tenant, takeBack bool) *flight {
+	f := t.flight
+	switch {
+	case f == nil:
+		f = &flight{done: make(chan struct{})}
+		f.takeBack.Store(takeBack)
+		t.flight = f
+		go c.prepare(t, f)
+	case takeBack:
+		f.takeBack.Store(true)
 	}
-	f := &flight{done: make(chan struct{})}
-	t.flight = f
-	go c.prepare(t, f)
 	return f
 }
 
@@ -85,7 +102,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	defer func() { c.release(cur) }()
 
 	var err error
-	fresh, waiting, takenBack := false, false, false
+	fresh, waiting, takenBack, left := false, false, false, false
 	// calls says the flight talks to IBKR; when it succeeds, the session
 	// was alive there just now, as a tickle would have found (preparedAt).
 	calls := needLST || !brokerage || !accounts
@@ -99,7 +116,8 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			fresh = true
 			brokerage, accounts = false, false
 		}
-		if !brokerage && !fresh && c.competingPref != nil && heldElsewhere(ctx, cur.sess, wasCompeting) {
+		takeBack := f.takeBack.Load()
+		if takeBack && !brokerage && !fresh && c.competingPref != nil && heldElsewhere(ctx, cur.sess, wasCompeting) {
 			// Re-opening the session on a token that had one: another
 			// login may hold it, and the user decides whether to take it.
 			var pref string
@@ -110,7 +128,17 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			takenBack = err == nil
 		}
 		if err == nil && !brokerage {
-			_, err = cur.sess.InitBrokerage(ctx)
+			if takeBack {
+				_, err = cur.sess.InitBrokerage(ctx)
+			} else {
+				// Nobody who may take the session back asked for it:
+				// open it only if no other login holds it.
+				var st ibkr.AuthStatus
+				if st, err = cur.sess.InitBrokerageIfFree(ctx); err != nil && st.Competing {
+					left, err = true, errLeftToOtherLogin
+					break
+				}
+			}
 			if err == nil {
 				brokerage = true
 				accounts = false
@@ -152,7 +180,7 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 		f.err = errDropped
 		return
 	}
-	if waiting {
+	if waiting || left {
 		t.competing = true
 		ev = pendingEvent{&SessionEvent{Action: "competing", Notify: !t.competingNotified}, t.conn}
 		t.competingNotified = true
@@ -176,11 +204,12 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			t.brokerage, t.accounts = brokerage, accounts
 		}
 		t.failErr, t.failUntil = f.err, now.Add(c.cfg.FailureBackoff)
-		if unreachable(err) || servedElsewhere(err) {
-			// Nothing was refused: IBKR was not reached. The next request
-			// tries again at once rather than fail from the cache while
-			// IBKR may be back (the flight still makes one handshake at a
-			// time).
+		if unreachable(err) || servedElsewhere(err) || left {
+			// Nothing was refused: IBKR was not reached (or the session
+			// was left to another login, which an order takes back). The
+			// next request tries again at once rather than fail from the
+			// cache while IBKR may be back (the flight still makes one
+			// handshake at a time).
 			t.failUntil = now
 		}
 		return

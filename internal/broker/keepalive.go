@@ -226,7 +226,7 @@ func (c *Cache) sweep(ctx context.Context) sweepStats {
 			}
 		case t.lstBad || !now.Before(t.renewAt) || !t.brokerage || !t.accounts:
 			if t.failErr == nil || !now.Before(t.failUntil) {
-				c.startFlight(t)
+				c.startFlight(t, false)
 				st.repairs++
 			}
 		case c.tickleDue(t, now):
@@ -335,10 +335,10 @@ func (c *Cache) tickle(ctx context.Context, t *tenant) (ok, competing bool) {
 		return false, true
 	case kind == ibkr.KindNoBrokerageSession:
 		t.brokerage, t.accounts = false, false
-		c.startFlight(t)
+		c.startFlight(t, false)
 	case kind == ibkr.KindTokenExpired:
 		t.lstBad = true
-		c.startFlight(t)
+		c.startFlight(t, false)
 	}
 	return false, false
 }

@@ -13,7 +13,10 @@ import (
 func (o *Orders) Positions(ctx context.Context, userID string) ([]trading.Position, error) {
 	var out []trading.Position
 	err := retrying(ctx, func() error {
-		return o.s.Do(ctx, userID, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
+		// The portfolio needs no brokerage session: while another login
+		// holds it, a look at the positions runs on the live session
+		// token rather than take the session back.
+		return o.s.Do(withPortfolioOnly(ctx), userID, func(ctx context.Context, s *ibkr.Session, conn Conn) error {
 			list, err := s.Positions(ctx, conn.AccountID)
 			if err != nil {
 				return err

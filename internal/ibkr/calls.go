@@ -15,8 +15,20 @@ import (
 // An answer that is not authenticated is a KindNoBrokerageSession error; a
 // competing session is returned as is for the caller to report.
 func (s *Session) InitBrokerage(ctx context.Context) (AuthStatus, error) {
+	return s.initBrokerage(ctx, true)
+}
+
+// InitBrokerageIfFree opens the brokerage session only when no other login
+// (Client Portal, TWS) holds it: compete:false, so IBKR leaves a competing
+// login alone and answers with it (st.Competing, and a
+// KindNoBrokerageSession error).
+func (s *Session) InitBrokerageIfFree(ctx context.Context) (AuthStatus, error) {
+	return s.initBrokerage(ctx, false)
+}
+
+func (s *Session) initBrokerage(ctx context.Context, compete bool) (AuthStatus, error) {
 	c := call{op: "init brokerage session", method: http.MethodPost, endpoint: "/iserver/auth/ssodh/init"}
-	st, err := fetch(ctx, s, c, nil, map[string]bool{"publish": true, "compete": true}, parseAuthStatus)
+	st, err := fetch(ctx, s, c, nil, map[string]bool{"publish": true, "compete": compete}, parseAuthStatus)
 	if err != nil {
 		return AuthStatus{}, err
 	}

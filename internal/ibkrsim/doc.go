@@ -53,10 +53,10 @@
 // sessions gone afterwards); POST /sim/clock {"offset":"-2h"} or
 // {"now":"RFC 3339"} moves the simulator's clock. GET /sim/stats counts per
 // consumer what its clients did (handshakes, superseded-token refusals,
-// inits, competing take-overs, requests): see ConsumerStats. GET
-// /sim/totals counts what was answered over all consumers (requests,
-// handshakes, tickles, pacing's 429s and penalty-box answers, brokerage
-// sessions that expired idle): see Totals.
+// inits, competing take-overs, other logins signed out, requests): see
+// ConsumerStats. GET /sim/totals counts what was answered over all
+// consumers (requests, handshakes, tickles, pacing's 429s and penalty-box
+// answers, brokerage sessions that expired idle): see Totals.
 //
 // Config.Latency (`ordertune sim --latency 50ms`) holds every IBKR API
 // request before it is served, as a distant IBKR would; unlike the latency

@@ -148,6 +148,9 @@ func (s *Server) handleSSODHInit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, status)
 		return
 	}
+	if c.sess.bridge && c.sess.competing {
+		c.stats.OtherLoginsSignedOut++
+	}
 	c.sess = brokerSession{bridge: true, lastActive: st.now}
 	clear(c.pending)
 	status := c.sess.status()

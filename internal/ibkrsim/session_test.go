@@ -187,13 +187,20 @@ func TestCompetingFault(t *testing.T) {
 	if r := c.call(http.MethodGet, "/iserver/accounts", nil); string(r.Body) != noBridge {
 		t.Errorf("accounts while competing: %d %s", r.Status, r.Body)
 	}
+	signedOut := func() int64 { return f.sim.Stats()[c.key].OtherLoginsSignedOut }
 	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": false}).json(t, &st)
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("init compete:false (-want +got):\n%s", diff)
+	}
+	if n := signedOut(); n != 0 {
+		t.Errorf("init compete:false signed %d other logins out, want none", n)
 	}
 	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": true}).json(t, &st)
 	if diff := cmp.Diff(authStatus{Authenticated: true, Connected: true}, st); diff != "" {
 		t.Errorf("init compete:true (-want +got):\n%s", diff)
 	}
 	mustStatus(t, "accounts after taking the session back", c.call(http.MethodGet, "/iserver/accounts", nil), http.StatusOK)
+	if n := signedOut(); n != 1 {
+		t.Errorf("init compete:true signed %d other logins out, want 1", n)
+	}
 }

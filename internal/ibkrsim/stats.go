@@ -26,6 +26,10 @@ type ConsumerStats struct {
 	// CompetingTakeovers counts inits that took over a brokerage session
 	// that was alive.
 	CompetingTakeovers int64 `json:"competing_takeovers"`
+	// OtherLoginsSignedOut counts inits that took the brokerage session
+	// back from another login (Client Portal, TWS) holding it
+	// (compete:true while competing).
+	OtherLoginsSignedOut int64 `json:"other_logins_signed_out"`
 	// Requests counts the consumer's authenticated API requests.
 	Requests int64 `json:"requests"`
 }

@@ -68,7 +68,9 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 	if s == nil {
 		return errNotReady
 	}
-	res, err := s.Import(ctx, job.Args.UserID)
+	// Nobody waits on a background import: it never takes the user's
+	// session back from another login.
+	res, err := s.Import(trading.WithoutTakeBack(ctx), job.Args.UserID)
 	if errors.Is(err, trading.ErrServedElsewhere) && time.Since(job.CreatedAt) < servedElsewhereFor {
 		return river.JobSnooze(servedElsewhereSnooze)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -144,5 +145,79 @@ func TestImportLeftToTheReplicaServingTheSession(t *testing.T) {
 			t.Fatalf("the import job is %q, want completed", st)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// takeBacks records, per broker method, whether each call was allowed to
+// take the user's IBKR session back from another login
+// (trading.TakesBack).
+type takeBacks struct {
+	trading.Broker
+	mu   sync.Mutex
+	seen map[string][]bool
+}
+
+func (b *takeBacks) note(ctx context.Context, method string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seen[method] = append(b.seen[method], trading.TakesBack(ctx))
+}
+
+func (b *takeBacks) got(method string) []bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.seen[method])
+}
+
+func (b *takeBacks) Executions(ctx context.Context, userID string, days int) ([]trading.Execution, error) {
+	b.note(ctx, "Executions")
+	return b.Broker.Executions(ctx, userID, days)
+}
+
+func (b *takeBacks) Positions(ctx context.Context, userID string) ([]trading.Position, error) {
+	b.note(ctx, "Positions")
+	return b.Broker.Positions(ctx, userID)
+}
+
+// The ledger's background imports and the dashboard's positions never take
+// the user's IBKR session back from another login (Client Portal, TWS);
+// an import the user asks for may. broker's
+// TestWorkWithoutTakeBackLeavesTheOtherLogin shows what the mark does.
+func TestLedgerReadsLeaveTheOtherLogin(t *testing.T) {
+	w := newWorld(t, fastSim())
+	user := w.subscriber(t, "", "50")
+	w.confirm(t, user, w.signal(t, "AMZN", "IV", "entry"))
+	w.auction(t, true, map[string]float64{"AMZN": 222.22})
+	rec := &takeBacks{Broker: w.env.Broker, seen: map[string][]bool{}}
+	ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: rec, RecordFills: w.trade.RecordFills})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
+		AddWorkers: ls.Register, PeriodicJobs: ls.PeriodicJobs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running sync.WaitGroup
+	running.Go(func() { ns.Run(ctx) })
+	defer func() { cancel(); running.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); len(rec.got("Executions")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduled import did not run")
+		}
+	}
+	if _, err := ls.Positions(context.Background(), user, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Import(context.Background(), user); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.got("Executions"); len(got) != 2 || got[0] || !got[1] {
+		t.Errorf("executions read with take-back %v, want [false true] (the scheduled import, then the user's)", got)
+	}
+	if got := rec.got("Positions"); len(got) != 1 || got[0] {
+		t.Errorf("positions read with take-back %v, want [false]", got)
 	}
 }

@@ -76,7 +76,9 @@ func (s *Service) brokerPositions(ctx context.Context, userID string, mode tradi
 	if ok && c.mode == mode && now.Sub(c.at) < s.cfg.PositionsTTL && now.Sub(c.at) >= 0 {
 		return c.list, nil
 	}
-	list, err := s.cfg.Broker.Positions(ctx, userID)
+	// A look at the dashboard never signs the user's other login (Client
+	// Portal, TWS) out: only an order takes the session back.
+	list, err := s.cfg.Broker.Positions(trading.WithoutTakeBack(ctx), userID)
 	if err != nil {
 		return nil, err
 	}

@@ -192,7 +192,7 @@ func (w *reconnectWorker) Work(ctx context.Context, job *river.Job[ReconnectArgs
 		log.Info().Str("active_mode", string(acct.Mode)).Msg("ledger: the active mode changed since the reconnect; no import")
 		return nil
 	}
-	res, err := s.Import(ctx, job.Args.UserID)
+	res, err := s.Import(trading.WithoutTakeBack(ctx), job.Args.UserID)
 	if err != nil {
 		log.Warn().Err(err).Msg("ledger: import after a reconnect failed; the next sweep tries again")
 		return river.JobCancel(err)

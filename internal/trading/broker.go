@@ -191,6 +191,26 @@ type Broker interface {
 	Positions(ctx context.Context, userID string) ([]Position, error)
 }
 
+// WithoutTakeBack marks the broker calls made with the returned context as
+// ones that never take a user's IBKR session back from another login
+// (Client Portal, TWS): work nobody waits on (reconciliation, the ledger's
+// imports) and reads that only show something (the dashboard's positions).
+// While another login holds the session, such a call fails with
+// errs.BrokerSessionCompeting and sends nothing; the user's next order,
+// preview or live price takes the session back, as their setting says.
+func WithoutTakeBack(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noTakeBackKey{}, true)
+}
+
+// TakesBack reports whether the broker calls made with ctx may take the
+// user's IBKR session back from another login (see WithoutTakeBack).
+func TakesBack(ctx context.Context) bool {
+	no, _ := ctx.Value(noTakeBackKey{}).(bool)
+	return !no
+}
+
+type noTakeBackKey struct{}
+
 // Position is one holding of an account as the broker reports it. The
 // numbers are decimals as the broker sent them; empty when it sent none.
 type Position struct {

@@ -18,6 +18,9 @@ import (
 // IBKR.
 func (s *Service) RunReconciler(ctx context.Context) {
 	ctx = logging.With(ctx, s.log, func(l zerolog.Context) zerolog.Context { return l.Str("worker", "reconcile") })
+	// Nobody waits on a pass: it never takes a user's IBKR session back
+	// from another login, and looks again after its back-off.
+	ctx = WithoutTakeBack(ctx)
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {

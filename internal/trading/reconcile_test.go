@@ -3,6 +3,7 @@ package trading_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -430,5 +431,71 @@ func TestReconcilerLeavesOtherReplicasTenants(t *testing.T) {
 	lease("-1 second") // a died
 	if n, err := w.svc.Reconcile(ctx); err != nil || n != 1 {
 		t.Fatalf("replica b claimed %d rows after a's lease expired (%v), want 1", n, err)
+	}
+}
+
+// takeBacks records whether each order-status read and each order was
+// allowed to take the user's IBKR session back from another login
+// (trading.TakesBack).
+type takeBacks struct {
+	trading.Broker
+	mu            sync.Mutex
+	status, place []bool
+}
+
+func (b *takeBacks) OrderStatus(ctx context.Context, userID, orderID string) (trading.OrderState, error) {
+	b.mu.Lock()
+	b.status = append(b.status, trading.TakesBack(ctx))
+	b.mu.Unlock()
+	return b.Broker.OrderStatus(ctx, userID, orderID)
+}
+
+func (b *takeBacks) PlaceOrder(ctx context.Context, userID string, o trading.Order) (trading.OrderState, error) {
+	b.mu.Lock()
+	b.place = append(b.place, trading.TakesBack(ctx))
+	b.mu.Unlock()
+	return b.Broker.PlaceOrder(ctx, userID, o)
+}
+
+// Reconciliation never takes the user's IBKR session back from another
+// login (Client Portal, TWS): nobody waits on it, and it looks again
+// later. The order does (broker's TestWorkWithoutTakeBackLeavesTheOtherLogin
+// shows what the mark does).
+func TestReconcilerLeavesTheOtherLogin(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fastSim(), nil)
+	rec := &takeBacks{Broker: w.env.Broker}
+	svc, err := trading.New(trading.Config{Pool: w.pool, Broker: rec, ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := w.subscriber(t, trading.SizeShares, "1")
+	g := w.signal(t, nil)
+	if _, _, err := svc.Confirm(context.Background(), u, g.ID, "k", "BUY"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.RunReconciler(ctx); close(done) }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec.mu.Lock()
+		n := len(rec.status)
+		rec.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("reconciliation read no order status")
+		}
+	}
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if slices.Contains(rec.status, true) {
+		t.Errorf("order status read with take-back %v, want never", rec.status)
+	}
+	if len(rec.place) != 1 || !rec.place[0] {
+		t.Errorf("order placed with take-back %v, want [true]", rec.place)
 	}
 }

@@ -75,6 +75,9 @@ function hasConnection(broker) {
 const outages = {
   broker_unavailable: (said) => `IBKR did not answer${said}: it may be busy or restarting. Try again in a moment.`,
   broker_rate_limited: (said) => `IBKR asked for fewer requests${said}. Try again in a moment.`,
+  // Ordertune's words, not IBKR's: a look at the positions never signs
+  // the other login out.
+  broker_session_competing: () => 'Your IBKR session is in use by another login (Client Portal or TWS), which a look at your positions does not sign out. They show again once that login ends, or after your next order.',
 };
 
 // setupCodes are IBKR's refusals that the saved connection must fix.
