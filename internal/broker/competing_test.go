@@ -263,3 +263,57 @@ func TestOrderJoiningALookTakesTheSessionBack(t *testing.T) {
 		t.Errorf("%d take-overs, want 1", got)
 	}
 }
+
+// TestRestartedServerKeepsTheUsersSetting: after a restart the cache knows
+// nothing of a competing login, and the first order makes a new live
+// session token, which tells nothing of who holds the brokerage session
+// either. The order opens the session only if it is free, so that the
+// user's setting still decides: "wait" sends nothing and signs nobody out,
+// "take_back" takes the session back (audited).
+func TestRestartedServerKeepsTheUsersSetting(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	order := e.aaplOrder(t, ctx, u)
+	signedOut := func() int64 { return e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut }
+	// Another login takes the session while the server is down.
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
+	if _, competing := e.svc.Cache().tickle(ctx, e.svc.Cache().tenant(u)); !competing {
+		t.Fatal("the tickle did not see the other login")
+	}
+	restarted := func() *Service {
+		t.Helper()
+		svc, err := New(Config{Pool: e.pool, Ring: e.ring, IBKR: ibkr.Options{BaseURL: e.sim.baseURL()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+
+	if err := e.svc.SetSessionPreference(ctx, Actor{UserID: u}, u, CompetingWait); err != nil {
+		t.Fatal(err)
+	}
+	orders := len(e.sim.sim.Load().Orders())
+	order.COID = "restart-wait"
+	if _, err := restarted().Orders().PlaceOrder(ctx, u, order); errs.CodeOf(err) != errs.BrokerSessionCompeting {
+		t.Errorf("order with wait after a restart: %v, want broker_session_competing", err)
+	}
+	if n := signedOut(); n != 0 {
+		t.Errorf("the order with wait signed %d other logins out, want none", n)
+	}
+	if got := len(e.sim.sim.Load().Orders()); got != orders {
+		t.Errorf("orders at IBKR went from %d to %d while waiting", orders, got)
+	}
+
+	if err := e.svc.SetSessionPreference(ctx, Actor{UserID: u}, u, CompetingTakeBack); err != nil {
+		t.Fatal(err)
+	}
+	order.COID = "restart-take"
+	if _, err := restarted().Orders().PlaceOrder(ctx, u, order); err != nil {
+		t.Fatalf("order with take_back after a restart: %v", err)
+	}
+	if n := signedOut(); n != 1 {
+		t.Errorf("the order with take_back signed %d other logins out, want 1", n)
+	}
+	e.wantCount(t, 1, "take-backs audited", `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.session_taken_back'`, u)
+}

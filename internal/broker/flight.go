@@ -116,28 +116,12 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 			fresh = true
 			brokerage, accounts = false, false
 		}
-		takeBack := f.takeBack.Load()
-		if takeBack && !brokerage && !fresh && c.competingPref != nil && heldElsewhere(ctx, cur.sess, wasCompeting) {
-			// Re-opening the session on a token that had one: another
-			// login may hold it, and the user decides whether to take it.
-			var pref string
-			if pref, err = c.competingPref(ctx, t.userID); err == nil && pref == CompetingWait {
-				waiting, err = true, errSessionInUse
+		if !brokerage {
+			var o brokerageOpening
+			o, err = c.openBrokerage(ctx, t.userID, cur.sess, f.takeBack.Load(), fresh, wasCompeting)
+			waiting, left, takenBack = o.waiting, o.left, o.takenBack
+			if waiting || left {
 				break
-			}
-			takenBack = err == nil
-		}
-		if err == nil && !brokerage {
-			if takeBack {
-				_, err = cur.sess.InitBrokerage(ctx)
-			} else {
-				// Nobody who may take the session back asked for it:
-				// open it only if no other login holds it.
-				var st ibkr.AuthStatus
-				if st, err = cur.sess.InitBrokerageIfFree(ctx); err != nil && st.Competing {
-					left, err = true, errLeftToOtherLogin
-					break
-				}
 			}
 			if err == nil {
 				brokerage = true
@@ -230,6 +214,67 @@ func (c *Cache) prepare(t *tenant, f *flight) {
 	if why != "" {
 		restored = &SessionRestored{Conn: t.conn, Reason: why}
 	}
+}
+
+// brokerageOpening is how a flight's opening of the brokerage session
+// went, besides its error.
+type brokerageOpening struct {
+	// waiting: another login holds the session and the user chose to wait.
+	waiting bool
+	// left: another login holds the session and no caller of the flight
+	// may take it back (trading.WithoutTakeBack).
+	left bool
+	// takenBack: another login held the session; it was taken back.
+	takenBack bool
+}
+
+// openBrokerage opens the brokerage session on sess for userID's flight.
+// Another login (Client Portal, TWS) may hold it. A flight that may not take
+// it back opens it only if it is free (compete:false). Otherwise the user's
+// setting decides: wait, or take it back. On a token that had a session
+// IBKR is asked first who holds it (known is what the keep-alive last saw);
+// a fresh token knows nothing of that, so the session is brokerageOpening only if it
+// is free, and IBKR's answer decides.
+func (c *Cache) openBrokerage(ctx context.Context, userID string, sess *ibkr.Session, takeBack, fresh, known bool) (brokerageOpening, error) {
+	if !takeBack {
+		st, err := sess.InitBrokerageIfFree(ctx)
+		if err != nil && st.Competing {
+			return brokerageOpening{left: true}, errLeftToOtherLogin
+		}
+		return brokerageOpening{}, err
+	}
+	if c.competingPref == nil {
+		_, err := sess.InitBrokerage(ctx)
+		return brokerageOpening{}, err
+	}
+	var held bool
+	if fresh {
+		st, err := sess.InitBrokerageIfFree(ctx)
+		if err == nil {
+			return brokerageOpening{}, nil
+		}
+		if !st.Competing && ibkr.KindOf(err) != ibkr.KindNoBrokerageSession {
+			return brokerageOpening{}, err
+		}
+		// Not brokerageOpening: held by another login, or an answer that says
+		// neither, which the init below settles as it always did.
+		held = st.Competing
+	} else {
+		held = heldElsewhere(ctx, sess, known)
+	}
+	var o brokerageOpening
+	if held {
+		pref, err := c.competingPref(ctx, userID)
+		if err != nil {
+			return o, err
+		}
+		if pref == CompetingWait {
+			return brokerageOpening{waiting: true}, errSessionInUse
+		}
+		o.takenBack = true
+	}
+	_, err := sess.InitBrokerage(ctx)
+	return o, err
 }
 
 // unreachable reports whether err says IBKR was not reached at all (no

@@ -415,13 +415,14 @@ func (s *Server) handleLST(w http.ResponseWriter, r *http.Request, now time.Time
 
 	c.mu.Lock()
 	// A new token supersedes the old one and, as at IBKR, needs a new
-	// brokerage session.
+	// brokerage session; another login holding the username's session
+	// still holds it.
 	c.supersede()
 	c.stats.Handshakes++
 	c.lst = lst
 	c.lstExp = exp
 	c.apiSID = hex.EncodeToString(sid)
-	c.sess = brokerSession{}
+	c.sess = c.sess.afterToken()
 	clear(c.pending)
 	c.mu.Unlock()
 	s.totals.handshakes.Add(1)
@@ -472,6 +473,6 @@ func hmacSHA1(key, msg []byte) []byte {
 func (c *consumer) dropLST() {
 	c.lst = nil
 	c.lstExp = time.Time{}
-	c.sess = brokerSession{}
+	c.sess = c.sess.afterToken()
 	clear(c.pending)
 }

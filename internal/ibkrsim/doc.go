@@ -17,6 +17,11 @@
 // /iserver/account/order/status/{id}, /iserver/account/orders,
 // /iserver/account/trades[?days=N] (the current day, or N days up to 7) and
 // DELETE /iserver/account/{acct}/order/{id}.
+//
+// One brokerage session per username: another login (the competing fault)
+// holds it until an init with compete:true takes it back, whatever happens
+// to the consumer's live session token meanwhile; an init with
+// compete:false leaves it and answers competing.
 // The read-only routes a front end reaches through Ordertune's pass-through
 // (passthrough.go) add /iserver/marketdata/snapshot and /history and
 // /iserver/contract/{conid}/info (prices a stable function of ticker and

@@ -27,6 +27,14 @@ func (b *brokerSession) compete() {
 	}
 }
 
+// afterToken is the session once the consumer's live session token is
+// replaced or dropped: this token's bridge is gone, but another login that
+// holds the username's brokerage session holds it still, until an init
+// with compete:true takes it back.
+func (b brokerSession) afterToken() brokerSession {
+	return brokerSession{competing: b.competing}
+}
+
 // alive expires an idle session and reports whether /iserver can be served.
 func (b *brokerSession) alive(now time.Time, idle time.Duration) bool {
 	if b.bridge && now.Sub(b.lastActive) > idle {
@@ -83,7 +91,7 @@ func (s *Server) iserver(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) bridged(h http.HandlerFunc) http.HandlerFunc {
 	return s.needBridge(func(c *consumer, now time.Time) bool {
 		s.touch(c, now)
-		return c.sess.bridge
+		return c.sess.bridge || c.sess.competing
 	}, h)
 }
 
@@ -142,13 +150,13 @@ func (s *Server) handleSSODHInit(w http.ResponseWriter, r *http.Request) {
 		// session: this init takes it over.
 		c.stats.CompetingTakeovers++
 	}
-	if c.sess.bridge && c.sess.competing && !compete {
+	if c.sess.competing && !compete {
 		status := c.sess.status()
 		c.mu.Unlock()
 		writeJSON(w, http.StatusOK, status)
 		return
 	}
-	if c.sess.bridge && c.sess.competing {
+	if c.sess.competing {
 		c.stats.OtherLoginsSignedOut++
 	}
 	c.sess = brokerSession{bridge: true, lastActive: st.now}

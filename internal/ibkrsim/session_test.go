@@ -204,3 +204,38 @@ func TestCompetingFault(t *testing.T) {
 		t.Errorf("init compete:true signed %d other logins out, want 1", n)
 	}
 }
+
+// TestCompetingLoginOutlivesANewToken: another login holds the username's
+// brokerage session whatever happens to the consumer's live session token:
+// after a new handshake the session is still held (auth status and a
+// compete:false init say so, /iserver answers "no bridge") until an init
+// with compete:true takes it back.
+func TestCompetingLoginOutlivesANewToken(t *testing.T) {
+	f := newFixture(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}})
+	c := f.ready("")
+	f.fault("competing", "/tickle", nil, 1)
+	mustStatus(t, "tickle", c.call(http.MethodPost, "/tickle", nil), http.StatusOK)
+	if _, err := c.handshake(); err != nil {
+		t.Fatal(err)
+	}
+	held := authStatus{Competing: true}
+	var st authStatus
+	c.call(http.MethodPost, "/iserver/auth/status", nil).json(t, &st)
+	if diff := cmp.Diff(held, st); diff != "" {
+		t.Errorf("auth status after a new token (-want +got):\n%s", diff)
+	}
+	if r := c.call(http.MethodGet, "/iserver/accounts", nil); string(r.Body) != noBridge {
+		t.Errorf("accounts after a new token: %d %s", r.Status, r.Body)
+	}
+	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": false}).json(t, &st)
+	if diff := cmp.Diff(held, st); diff != "" {
+		t.Errorf("init compete:false after a new token (-want +got):\n%s", diff)
+	}
+	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": true}).json(t, &st)
+	if diff := cmp.Diff(authStatus{Authenticated: true, Connected: true}, st); diff != "" {
+		t.Errorf("init compete:true (-want +got):\n%s", diff)
+	}
+	if n := f.sim.Stats()[c.key].OtherLoginsSignedOut; n != 1 {
+		t.Errorf("%d other logins signed out, want 1", n)
+	}
+}
