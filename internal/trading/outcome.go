@@ -182,3 +182,166 @@ func (s *Service) recordLocked(ctx context.Context, id string, o outcome, lo *lo
 	}
 	return c, nil
 }
+
+// outcome is a status change of a confirmation.
+type outcome struct {
+	status        Status
+	conid         int64
+	brokerOrderID string
+	brokerStatus  string
+	filled        string // decimal; "" keeps the stored value
+	avgPrice      string // decimal; "" keeps the stored value
+	errCode       string
+	errMessage    string
+	message       string // for the status history
+	// nextCheck is when reconciliation should look next; zero means never.
+	nextCheck time.Time
+	misses    int
+	// questions are the reply questions the broker asked before
+	// answering the order, recorded before the status change.
+	questions []Question
+}
+
+// addEvent appends to a confirmation's status history.
+func addEvent(ctx context.Context, tx pgx.Tx, id string, at time.Time, o outcome) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, at, o.status, nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice), nullable(o.errCode), o.message)
+	return err
+}
+
+// execer runs one statement; a pool and a transaction both do.
+type execer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// applyArgs is how many parameters applySQL has; a notification's CTEs
+// (applyWith) number theirs from the next.
+const applyArgs = 15
+
+// applySQL is apply's one statement.
+var applySQL = applyWith("")
+
+// applyWith is applySQL with the CTEs of a notification ("" for none),
+// which select from u.
+func applyWith(event string) string {
+	if event != "" {
+		event = ",\n" + event
+	}
+	return `
+		WITH u AS (
+			UPDATE confirmations SET
+				status = $3,
+				conid = coalesce($4, conid),
+				broker_order_id = coalesce($5, broker_order_id),
+				broker_status = coalesce($6, broker_status),
+				filled_quantity = coalesce($7::numeric, filled_quantity),
+				avg_fill_price = coalesce($8::numeric, avg_fill_price),
+				error_code = $9, error_message = $10,
+				next_check_at = $11, misses = $12, updated_at = $13
+			WHERE id = $1 AND status = ANY($2)
+			RETURNING *),
+		e AS (
+			INSERT INTO confirmation_events (confirmation_id, at, status, broker_status, filled_quantity, avg_fill_price, error_code, message)
+			SELECT id, $13, $3, $6, $7::numeric, $8::numeric, $9, $14 FROM u),
+		a AS (
+			` + audit.InsertSelect(audit.Exprs{At: "$13", UserID: "user_id", Action: "'confirmation.' || $3",
+		Subject: "id::text", Details: "$15"}, "u") + `)` + event + `,
+		async AS (
+			SELECT set_config('synchronous_commit', 'off', true))
+		SELECT ` + confColumns + ` FROM u c, async`
+}
+
+// apply records o on confirmation id when the row is still in one of the
+// from statuses — the row, its status-history entry and its audit row in
+// one statement, so they commit together — and returns the row as it is
+// afterwards. changed is false when the row had moved on.
+//
+// The commit does not wait for the WAL flush (synchronous_commit off, for
+// this transaction only). An outcome is IBKR's fact, not ours: if a crash
+// loses the last fraction of a second of commits, the row is left as it
+// was — "pending" or the previous status — and reconciliation reads the
+// order again by its cOID and records the same outcome. What must be
+// durable before IBKR is called, the pending row, is committed
+// synchronously by insertPending.
+func apply(ctx context.Context, q execer, id string, from []Status, o outcome, now time.Time) (c Confirmation, changed bool, err error) {
+	sql, args, err := applyStatement(id, from, o, now, EventSQL{})
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	c, err = scanConfirmation(q.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Confirmation{}, false, nil
+	}
+	if err != nil {
+		return Confirmation{}, false, err
+	}
+	return c, true, nil
+}
+
+// applyStatement returns apply's statement and its arguments, with the
+// notification ev.
+func applyStatement(id string, from []Status, o outcome, now time.Time, ev EventSQL) (string, []any, error) {
+	fromText := make([]string, len(from))
+	for i, f := range from {
+		fromText[i] = string(f)
+	}
+	var next *time.Time
+	if !o.nextCheck.IsZero() {
+		next = &o.nextCheck
+	}
+	var conid *int64
+	if o.conid > 0 {
+		conid = &o.conid
+	}
+	details := map[string]any{"status": string(o.status)}
+	if o.conid > 0 {
+		details["conid"] = o.conid
+	}
+	for k, v := range map[string]string{"broker_order_id": o.brokerOrderID, "broker_status": o.brokerStatus,
+		"filled_quantity": o.filled, "avg_fill_price": o.avgPrice, "error_code": o.errCode, "message": o.message} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	dj, err := json.Marshal(details)
+	if err != nil {
+		return "", nil, err
+	}
+	args := []any{id, fromText, string(o.status), conid, nullable(o.brokerOrderID), nullable(o.brokerStatus), nullable(o.filled), nullable(o.avgPrice),
+		nullable(o.errCode), nullable(o.errMessage), next, o.misses, now, o.message, dj}
+	if ev.CTEs == "" {
+		return applySQL, args, nil
+	}
+	return applyWith(ev.CTEs), append(args, ev.Args...), nil
+}
+
+// after is c as apply leaves it once it records o at now: applySQL's
+// rules, in Go. A confirm builds its notification from it before the
+// statement that records the outcome runs (see recordLocked).
+func (c Confirmation) after(o outcome, now time.Time) Confirmation {
+	c.Status = o.status
+	if o.conid > 0 {
+		conid := o.conid
+		c.Conid = &conid
+	}
+	if o.brokerOrderID != "" {
+		c.BrokerOrderID = nullable(o.brokerOrderID)
+	}
+	if o.brokerStatus != "" {
+		c.BrokerStatus = nullable(o.brokerStatus)
+	}
+	if o.filled != "" {
+		c.FilledQuantity = trimDecimal(o.filled)
+	}
+	if o.avgPrice != "" {
+		c.AvgFillPrice = trimPtr(&o.avgPrice)
+	}
+	c.Error = nil
+	if o.errCode != "" {
+		c.Error = newConfirmationError(o.errCode, o.errMessage)
+	}
+	c.UpdatedAt = now.UTC().Truncate(time.Microsecond)
+	return c
+}
