@@ -179,37 +179,14 @@ func TestCompetingFault(t *testing.T) {
 	if diff := cmp.Diff(want, tk.Iserver.AuthStatus); diff != "" || !tk.Collission {
 		t.Errorf("tickle while competing (-want +got):\n%s\n%s", diff, r.Body)
 	}
-	var st authStatus
-	c.call(http.MethodPost, "/iserver/auth/status", nil).json(t, &st)
-	if diff := cmp.Diff(want, st); diff != "" {
-		t.Errorf("auth status while competing (-want +got):\n%s", diff)
-	}
-	if r := c.call(http.MethodGet, "/iserver/accounts", nil); string(r.Body) != noBridge {
-		t.Errorf("accounts while competing: %d %s", r.Status, r.Body)
-	}
-	signedOut := func() int64 { return f.sim.Stats()[c.key].OtherLoginsSignedOut }
-	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": false}).json(t, &st)
-	if diff := cmp.Diff(want, st); diff != "" {
-		t.Errorf("init compete:false (-want +got):\n%s", diff)
-	}
-	if n := signedOut(); n != 0 {
-		t.Errorf("init compete:false signed %d other logins out, want none", n)
-	}
-	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": true}).json(t, &st)
-	if diff := cmp.Diff(authStatus{Authenticated: true, Connected: true}, st); diff != "" {
-		t.Errorf("init compete:true (-want +got):\n%s", diff)
-	}
-	mustStatus(t, "accounts after taking the session back", c.call(http.MethodGet, "/iserver/accounts", nil), http.StatusOK)
-	if n := signedOut(); n != 1 {
-		t.Errorf("init compete:true signed %d other logins out, want 1", n)
-	}
+	wantHeldElsewhere(t, f, c, want, "while competing")
+	wantTakenBack(t, f, c)
 }
 
 // TestCompetingLoginOutlivesANewToken: another login holds the username's
 // brokerage session whatever happens to the consumer's live session token:
-// after a new handshake the session is still held (auth status and a
-// compete:false init say so, /iserver answers "no bridge") until an init
-// with compete:true takes it back.
+// after a new handshake the session is still held until an init with
+// compete:true takes it back.
 func TestCompetingLoginOutlivesANewToken(t *testing.T) {
 	f := newFixture(t, ibkrsim.Config{Pacing: ibkrsim.Pacing{Disabled: true}})
 	c := f.ready("")
@@ -218,24 +195,43 @@ func TestCompetingLoginOutlivesANewToken(t *testing.T) {
 	if _, err := c.handshake(); err != nil {
 		t.Fatal(err)
 	}
-	held := authStatus{Competing: true}
+	wantHeldElsewhere(t, f, c, authStatus{Competing: true}, "after a new token")
+	wantTakenBack(t, f, c)
+}
+
+// wantHeldElsewhere checks what c sees while another login holds the
+// brokerage session: the auth status and an init with compete:false
+// answer want, /iserver answers "no bridge", and nobody is signed out.
+func wantHeldElsewhere(t *testing.T, f *fixture, c *client, want authStatus, when string) {
+	t.Helper()
 	var st authStatus
 	c.call(http.MethodPost, "/iserver/auth/status", nil).json(t, &st)
-	if diff := cmp.Diff(held, st); diff != "" {
-		t.Errorf("auth status after a new token (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("auth status %s (-want +got):\n%s", when, diff)
 	}
 	if r := c.call(http.MethodGet, "/iserver/accounts", nil); string(r.Body) != noBridge {
-		t.Errorf("accounts after a new token: %d %s", r.Status, r.Body)
+		t.Errorf("accounts %s: %d %s", when, r.Status, r.Body)
 	}
 	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": false}).json(t, &st)
-	if diff := cmp.Diff(held, st); diff != "" {
-		t.Errorf("init compete:false after a new token (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("init compete:false %s (-want +got):\n%s", when, diff)
 	}
+	if n := f.sim.Stats()[c.key].OtherLoginsSignedOut; n != 0 {
+		t.Errorf("%d other logins signed out %s, want none", n, when)
+	}
+}
+
+// wantTakenBack checks that an init with compete:true takes the session
+// back from the other login, signing it out.
+func wantTakenBack(t *testing.T, f *fixture, c *client) {
+	t.Helper()
+	var st authStatus
 	c.call(http.MethodPost, "/iserver/auth/ssodh/init", map[string]bool{"publish": true, "compete": true}).json(t, &st)
 	if diff := cmp.Diff(authStatus{Authenticated: true, Connected: true}, st); diff != "" {
 		t.Errorf("init compete:true (-want +got):\n%s", diff)
 	}
+	mustStatus(t, "accounts after taking the session back", c.call(http.MethodGet, "/iserver/accounts", nil), http.StatusOK)
 	if n := f.sim.Stats()[c.key].OtherLoginsSignedOut; n != 1 {
-		t.Errorf("%d other logins signed out, want 1", n)
+		t.Errorf("init compete:true signed %d other logins out, want 1", n)
 	}
 }
