@@ -528,6 +528,7 @@ func TestReplicasBehindNginx(t *testing.T) {
 	}
 	f.checkSessions("three rounds", 1)
 	f.checkNoLeaseLost("three rounds")
+	f.haltSeenAcross(f.replicas[1], f.replicas[2])
 
 	// SIGKILL one replica in the middle of a burst; right after it, every
 	// tenant confirms a new signal: the killed replica's tenants too,
@@ -606,6 +607,55 @@ func TestReplicasBehindNginx(t *testing.T) {
 		p50, p99 := percentiles(rs)
 		t.Logf("one replica through nginx, round %d, %d tenants at once: confirm p50 %s, p99 %s", round, tenants, p50, p99)
 	}
+}
+
+// haltSeenAcross is issue 16's halt across processes: an admin halts paper
+// trading through the replica set, and the next confirm sent straight to
+// the replica other — the one holding the tenant's IBKR session, so it
+// decides the confirm itself — is refused with trading_halted, nothing
+// sent; once the halt is lifted (through set again), the same tenant's
+// confirm goes through there.
+func (f *fleet) haltSeenAcross(set, other *replicatest.Replica) {
+	f.t.Helper()
+	owned := f.ownedBy(other)
+	if len(owned) == 0 {
+		f.t.Fatalf("replica %s owns no tenant", other.Name)
+	}
+	tc := owned[0]
+	admin := newSession(f.t, f.pool, f.admin)
+	h := sha256.Sum256([]byte(admin))
+	// Every admin write needs a step-up: this session made one just now.
+	if _, err := f.pool.Exec(context.Background(), `UPDATE sessions SET step_up_until = now() + interval '5 minutes' WHERE id_hash = $1`, h[:]); err != nil {
+		f.t.Fatal(err)
+	}
+	put := func(body string) {
+		f.t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, "http://"+set.Addr+"/api/v1/admin/risk", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(&http.Cookie{Name: "ordertune_session", Value: admin})
+		resp, err := confirmClient.Do(req)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			f.t.Fatalf("PUT /admin/risk %s on %s: %d %s", body, set.Name, resp.StatusCode, b)
+		}
+	}
+	sig := f.signal()
+	put(`{"halted":{"paper":true},"halt_reason":"replicas test"}`)
+	halted := time.Now()
+	r := confirm("http://"+other.Addr, tc, sig, "halted-"+sig, 0)
+	if (r.status != http.StatusForbidden && r.status != http.StatusConflict) || r.err == nil || !strings.Contains(r.err.Error(), "trading_halted") {
+		f.t.Errorf("confirm on %s right after a halt set through %s: %d %v, want trading_halted", other.Name, set.Name, r.status, r.err)
+	}
+	f.t.Logf("halt: set through %s, the next confirm on %s answered %s later", set.Name, other.Name, time.Since(halted).Round(time.Millisecond))
+	put(`{"halted":{"paper":false},"halt_reason":""}`)
+	if r := confirm("http://"+other.Addr, tc, sig, "lifted-"+sig, 0); r.err != nil {
+		f.t.Errorf("confirm on %s after the halt was lifted: %v", other.Name, r.err)
+	}
+	f.checkOrders(sig, 1)
 }
 
 // rollingRestart stops (SIGTERM) and restarts each replica in turn while
