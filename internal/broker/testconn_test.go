@@ -191,3 +191,31 @@ func TestConnectionTest(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionTestLeavesTheOtherLogin: while another login (Client
+// Portal, TWS) holds the brokerage session, Test Connection says so at the
+// brokerage-session step and signs nobody out, as its hint promises.
+func TestConnectionTestLeavesTheOtherLogin(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
+	if _, competing := c.tickle(ctx, c.tenant(u)); !competing {
+		t.Fatal("the tickle did not see the other login")
+	}
+	res, err := e.svc.Test(ctx, u, Paper, nil, Actor{UserID: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(okSteps(3, StepBrokerageSession), outline(res.Steps)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Error == nil || res.Error.Message != "Another IBKR login holds the brokerage session" {
+		t.Errorf("error = %+v, want the other login named", res.Error)
+	}
+	if n := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut; n != 0 {
+		t.Errorf("Test Connection signed %d other logins out, want none", n)
+	}
+}

@@ -127,7 +127,8 @@ func TestConnection(ctx context.Context, opts Options, t ConnectionTest) TestRes
 	}
 	pass(StepLiveSessionToken, "Live session token obtained and validated; it expires "+sess.Expires().UTC().Format(time.RFC3339), "")
 
-	st, err := sess.InitBrokerage(ctx)
+	// Only if it is free: a test never signs the user's other login out.
+	st, err := sess.InitBrokerageIfFree(ctx)
 	switch {
 	case err == nil && st.Competing, err != nil && st.Competing:
 		return fail(StepBrokerageSession, errs.BrokerNotConnected, "Another IBKR login holds the brokerage session", competingHint)
