@@ -241,10 +241,13 @@ func (c *Cache) acquire(ctx context.Context, userID string, hold time.Duration) 
 			return nil, Conn{}, nil, errs.Wrap(ctx.Err(), errs.BrokerUnavailable, "the IBKR session is not ready yet")
 		}
 		switch {
-		case errors.Is(f.err, errLeftToOtherLogin) && (takeBack || portfolio):
+		case errors.Is(f.err, errLeftToOtherLogin) && takeBack:
 			// The flight was not this caller's to take the session
-			// back: the next round starts one that is, or serves the
-			// portfolio on the live session token.
+			// back: the next round starts one that is.
+		case portfolio && !takeBack && (errors.Is(f.err, errLeftToOtherLogin) || errors.Is(f.err, errSessionInUse)):
+			// Another login holds the brokerage session, which this call
+			// does not need: the next round serves the portfolio on the
+			// live session token.
 		case f.err != nil && !errors.Is(f.err, errDropped):
 			return nil, Conn{}, nil, f.err
 		}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,4 +318,63 @@ func TestRestartedServerKeepsTheUsersSetting(t *testing.T) {
 		t.Errorf("the order with take_back signed %d other logins out, want 1", n)
 	}
 	e.wantCount(t, 1, "take-backs audited", `SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'broker.session_taken_back'`, u)
+}
+
+// TestLookJoiningAWaitingOrderStillShowsThePortfolio: with "wait" set, an
+// order finds another login holding the session and leaves it; a look at
+// the positions that waited on the same flight is still served on the
+// live session token, as every later look is, rather than refused with
+// the order's "wait" error.
+func TestLookJoiningAWaitingOrderStillShowsThePortfolio(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	u, in := e.connected("DU1234567")
+	c := e.svc.Cache()
+	mustAccounts(t, ctx, c, u)
+	if err := e.svc.SetSessionPreference(ctx, Actor{UserID: u}, u, CompetingWait); err != nil {
+		t.Fatal(err)
+	}
+	// Every flight waits for a token until both callers wait on it.
+	for range cap(c.flights) {
+		c.flights <- struct{}{}
+	}
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/iserver/accounts", "count": 1})
+	ordered := make(chan error, 1)
+	go func() {
+		ordered <- c.Do(ctx, u, func(ctx context.Context, s *ibkr.Session, _ Conn) error {
+			_, err := s.Accounts(ctx)
+			return err
+		})
+	}()
+	waiting := func(n int) {
+		t.Helper()
+		buf := make([]byte, 1<<20)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if strings.Count(string(buf[:runtime.Stack(buf, true)]), "broker.(*Cache).acquire(") >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fewer than %d callers wait for the flight", n)
+			}
+		}
+	}
+	waiting(1)
+	looked := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Orders().Positions(trading.WithoutTakeBack(ctx), u)
+		looked <- err
+	}()
+	waiting(2)
+	for range cap(c.flights) {
+		<-c.flights
+	}
+	if err := <-ordered; errs.CodeOf(err) != errs.BrokerSessionCompeting {
+		t.Errorf("the call with wait: %v, want broker_session_competing", err)
+	}
+	if err := <-looked; err != nil {
+		t.Errorf("the look that waited on its flight: %v, want the positions", err)
+	}
+	if n := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut; n != 0 {
+		t.Errorf("%d other logins signed out, want none", n)
+	}
 }

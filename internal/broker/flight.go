@@ -233,7 +233,7 @@ type brokerageOpening struct {
 // it back opens it only if it is free (compete:false). Otherwise the user's
 // setting decides: wait, or take it back. On a token that had a session
 // IBKR is asked first who holds it (known is what the keep-alive last saw);
-// a fresh token knows nothing of that, so the session is brokerageOpening only if it
+// a fresh token knows nothing of that, so the session is opened only if it
 // is free, and IBKR's answer decides.
 func (c *Cache) openBrokerage(ctx context.Context, userID string, sess *ibkr.Session, takeBack, fresh, known bool) (brokerageOpening, error) {
 	if !takeBack {
@@ -256,7 +256,7 @@ func (c *Cache) openBrokerage(ctx context.Context, userID string, sess *ibkr.Ses
 		if !st.Competing && ibkr.KindOf(err) != ibkr.KindNoBrokerageSession {
 			return brokerageOpening{}, err
 		}
-		// Not brokerageOpening: held by another login, or an answer that says
+		// Not opened: held by another login, or an answer that says
 		// neither, which the init below settles as it always did.
 		held = st.Competing
 	} else {
