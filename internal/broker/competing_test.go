@@ -153,10 +153,7 @@ func TestWorkWithoutTakeBackLeavesTheOtherLogin(t *testing.T) {
 	}
 
 	// Seen by the keep-alive: refused before any call to IBKR.
-	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
-	if _, competing := c.tickle(ctx, c.tenant(u)); !competing {
-		t.Fatal("the tickle did not see the other login")
-	}
+	e.otherLogin(t, ctx, c, u)
 	before := takeovers()
 	left("a look while the keep-alive knows", look(), before)
 	if calls != 0 {
@@ -279,10 +276,7 @@ func TestRestartedServerKeepsTheUsersSetting(t *testing.T) {
 	order := e.aaplOrder(t, ctx, u)
 	signedOut := func() int64 { return e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut }
 	// Another login takes the session while the server is down.
-	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
-	if _, competing := e.svc.Cache().tickle(ctx, e.svc.Cache().tenant(u)); !competing {
-		t.Fatal("the tickle did not see the other login")
-	}
+	e.otherLogin(t, ctx, e.svc.Cache(), u)
 	restarted := func() *Service {
 		t.Helper()
 		svc, err := New(Config{Pool: e.pool, Ring: e.ring, IBKR: ibkr.Options{BaseURL: e.sim.baseURL()}})
@@ -328,9 +322,7 @@ func TestRestartedServerKeepsTheUsersSetting(t *testing.T) {
 func TestLookJoiningAWaitingOrderStillShowsThePortfolio(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
+	u, in, c := e.warmSession(t, ctx)
 	if err := e.svc.SetSessionPreference(ctx, Actor{UserID: u}, u, CompetingWait); err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +368,15 @@ func TestLookJoiningAWaitingOrderStillShowsThePortfolio(t *testing.T) {
 	}
 	if n := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut; n != 0 {
 		t.Errorf("%d other logins signed out, want none", n)
+	}
+}
+
+// otherLogin has another login (Client Portal, TWS) take u's brokerage
+// session, and the keep-alive's tickle see it.
+func (e *env) otherLogin(t *testing.T, ctx context.Context, c *Cache, u string) {
+	t.Helper()
+	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
+	if _, competing := c.tickle(ctx, c.tenant(u)); !competing {
+		t.Fatal("the tickle did not see the other login")
 	}
 }

@@ -198,13 +198,8 @@ func TestConnectionTest(t *testing.T) {
 func TestConnectionTestLeavesTheOtherLogin(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := ctxT(t)
-	u, in := e.connected("DU1234567")
-	c := e.svc.Cache()
-	mustAccounts(t, ctx, c, u)
-	e.sim.fault(map[string]any{"kind": "competing", "path": "/tickle", "count": 1})
-	if _, competing := c.tickle(ctx, c.tenant(u)); !competing {
-		t.Fatal("the tickle did not see the other login")
-	}
+	u, in, c := e.warmSession(t, ctx)
+	e.otherLogin(t, ctx, c, u)
 	res, err := e.svc.Test(ctx, u, Paper, nil, Actor{UserID: u})
 	if err != nil {
 		t.Fatal(err)
