@@ -340,11 +340,7 @@ func TestLookJoiningAWaitingOrderStillShowsThePortfolio(t *testing.T) {
 	}()
 	waiting := func(n int) {
 		t.Helper()
-		buf := make([]byte, 1<<20)
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			if strings.Count(string(buf[:runtime.Stack(buf, true)]), "broker.(*Cache).acquire(") >= n {
-				return
-			}
+		for deadline := time.Now().Add(10 * time.Second); waitingOnFlight() < n; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("fewer than %d callers wait for the flight", n)
 			}
@@ -369,6 +365,21 @@ func TestLookJoiningAWaitingOrderStillShowsThePortfolio(t *testing.T) {
 	if n := e.sim.sim.Load().Stats()[in.ConsumerKey].OtherLoginsSignedOut; n != 0 {
 		t.Errorf("%d other logins signed out, want none", n)
 	}
+}
+
+// waitingOnFlight returns how many goroutines wait in Cache.acquire for a
+// flight to end: blocked in its select, not merely passing through it (a
+// caller served by a ready session is in acquire too, for a moment).
+func waitingOnFlight() int {
+	buf := make([]byte, 8<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		header, frames, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[select") && strings.Contains(frames, "broker.(*Cache).acquire(") {
+			n++
+		}
+	}
+	return n
 }
 
 // otherLogin has another login (Client Portal, TWS) take u's brokerage
