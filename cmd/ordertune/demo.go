@@ -26,6 +26,7 @@ import (
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/localpg"
 	"github.com/ordertune/ordertune/internal/seal"
+	"github.com/ordertune/ordertune/internal/tick"
 	"github.com/ordertune/ordertune/internal/trading"
 )
 
@@ -317,18 +318,11 @@ func demoBrokerCredentials(dir string, sim *ibkrsim.Server, consumersFile string
 // runAuctions runs the simulator's opening and closing auctions every
 // period, so confirmed demo orders fill without anyone's help.
 func runAuctions(ctx context.Context, sim *ibkrsim.Server, period time.Duration, log zerolog.Logger) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			open := sim.RunAuction(true, nil)
-			closing := sim.RunAuction(false, nil)
-			log.Info().Interface("open", open).Interface("close", closing).Msg("demo auctions ran")
-		}
-	}
+	tick.Every(ctx, period, func() {
+		open := sim.RunAuction(true, nil)
+		closing := sim.RunAuction(false, nil)
+		log.Info().Interface("open", open).Interface("close", closing).Msg("demo auctions ran")
+	})
 }
 
 func printDemo(w io.Writer, cfg config.Config, st demoState, credsFile, simBase string, auctions time.Duration, quiet bool) {

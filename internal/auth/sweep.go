@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"time"
+
+	"github.com/ordertune/ordertune/internal/tick"
 )
 
 // Sweep deletes sessions past their idle or absolute timeout and throttle
@@ -41,18 +43,11 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 // RunSweeper calls Sweep every interval until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context, every time.Duration) {
 	log := s.log.With().Str("worker", "auth_sweep").Logger()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.Sweep(ctx); err != nil {
-				log.Error().Err(err).Msg("auth sweep failed")
-			} else if n > 0 {
-				log.Debug().Int64("rows", n).Msg("auth sweep removed expired rows")
-			}
+	tick.Every(ctx, every, func() {
+		if n, err := s.Sweep(ctx); err != nil {
+			log.Error().Err(err).Msg("auth sweep failed")
+		} else if n > 0 {
+			log.Debug().Int64("rows", n).Msg("auth sweep removed expired rows")
 		}
-	}
+	})
 }

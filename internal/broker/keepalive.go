@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ibkr"
+	"github.com/ordertune/ordertune/internal/tick"
 )
 
 // The states of a cached session, as GET /admin/sessions shows them.
@@ -150,20 +151,11 @@ func (c *Cache) snapshot() []*tenant {
 // even a panic in one pass never stops it.
 func (c *Cache) Run(ctx context.Context, log zerolog.Logger) {
 	log = log.With().Str("worker", "keepalive").Logger()
-	tick := c.cfg.TickleEvery / 4
-	if tick < time.Second {
-		tick = c.cfg.TickleEvery
+	every := c.cfg.TickleEvery / 4
+	if every < time.Second {
+		every = c.cfg.TickleEvery
 	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.safeSweep(ctx, log)
-		}
-	}
+	tick.Every(ctx, every, func() { c.safeSweep(ctx, log) })
 }
 
 // safeSweep runs one keep-alive pass, turning a panic into a log line so

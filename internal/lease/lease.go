@@ -28,6 +28,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/tick"
 )
 
 // Key names one tenant session: a user's connection in one mode ("live" or
@@ -368,18 +370,11 @@ func (m *Manager) ReleaseAll(ctx context.Context) (int, error) {
 
 // Run renews this replica's leases every RenewEvery until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.cfg.RenewEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := m.Renew(ctx); err != nil && ctx.Err() == nil {
-				m.cfg.Log.Warn().Err(err).Msg("lease renewal failed; the leases decay unless the next one succeeds")
-			}
+	tick.Every(ctx, m.cfg.RenewEvery, func() {
+		if _, err := m.Renew(ctx); err != nil && ctx.Err() == nil {
+			m.cfg.Log.Warn().Err(err).Msg("lease renewal failed; the leases decay unless the next one succeeds")
 		}
-	}
+	})
 }
 
 // Renew extends every lease this replica holds, in one statement, and
