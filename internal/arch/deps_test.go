@@ -17,6 +17,7 @@ var rank = map[string]int{
 	"internal/rejection": 0, // IBKR's refusals of an order in the user's words: a leaf
 	"internal/market":    0, // the exchange's clock: a leaf that config, trading and httpapi read
 	"internal/ids":       0, // the UUIDs that name rows: made and checked in one place
+	"internal/tick":      0, // a worker's periodic step: a leaf
 
 	"internal/audit": 1, "internal/config": 1, "internal/ibkr": 1, "internal/ibkrsim": 1, "internal/logging": 1,
 	"internal/metrics": 1, "internal/postgres": 1, "internal/postgres/localpg": 1, "internal/seal": 1,
