@@ -9,7 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/market"
 	"github.com/ordertune/ordertune/internal/trading"
 )
@@ -75,7 +77,7 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 		return river.JobSnooze(servedElsewhereSnooze)
 	}
 	if err != nil {
-		s.logger(ctx).Warn().Err(err).Str("user", job.Args.UserID).Msg("ledger: import of executions failed; the next sweep tries again")
+		failed(s.logger(ctx), err).Err(err).Str("user", job.Args.UserID).Msg("ledger: import of executions failed; the next sweep tries again")
 		return river.JobCancel(err)
 	}
 	if res.Stored > 0 || res.Recovered > 0 {
@@ -84,6 +86,18 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 			Msg("ledger: executions imported")
 	}
 	return nil
+}
+
+// failed is the log event of a background import that failed: a warning,
+// but only a line of information when another login (Client Portal, TWS)
+// holds the user's IBKR session, which a background import never takes
+// back. That is the user's choice, not a fault, and would otherwise warn
+// at every sweep for as long as they keep the other login open.
+func failed(log *zerolog.Logger, err error) *zerolog.Event {
+	if errs.CodeOf(err) == errs.BrokerSessionCompeting {
+		return log.Info()
+	}
+	return log.Warn()
 }
 
 // An import that another replica's session must make is offered again

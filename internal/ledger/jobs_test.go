@@ -2,16 +2,22 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/ledger"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
 	"github.com/ordertune/ordertune/internal/notify"
 	"github.com/ordertune/ordertune/internal/seal"
 	"github.com/ordertune/ordertune/internal/trading"
@@ -151,6 +157,78 @@ func TestImportLeftToTheReplicaServingTheSession(t *testing.T) {
 // takeBacks records, per broker method, whether each call was allowed to
 // take the user's IBKR session back from another login
 // (trading.TakesBack).
+// scheduled runs ls's scheduled jobs on river, as serve does, until the
+// test ends.
+func scheduled(t *testing.T, w *world, ls *ledger.Service) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
+		AddWorkers: ls.Register, PeriodicJobs: ls.PeriodicJobs()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var running sync.WaitGroup
+	running.Go(func() { ns.Run(ctx) })
+	t.Cleanup(func() { cancel(); running.Wait() })
+}
+
+// refusing is a broker whose executions are refused with err.
+type refusing struct {
+	trading.Broker
+	err   error
+	asked atomic.Int32
+}
+
+func (b *refusing) Executions(context.Context, string, int) ([]trading.Execution, error) {
+	b.asked.Add(1)
+	return nil, b.err
+}
+
+// A scheduled import that finds the user's IBKR session held by another
+// login (Client Portal, TWS) says so as information, not as a warning: it
+// is the user's choice, it would repeat at every sweep, and the import
+// never takes the session back. Any other failure still warns.
+func TestScheduledImportLeftToAnotherLoginIsNoWarning(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		level string
+	}{
+		{errs.E(errs.BrokerSessionCompeting, "your IBKR session is in use by another login"), "info"},
+		{errs.E(errs.BrokerUnavailable, "IBKR did not answer"), "warn"},
+	} {
+		t.Run(string(errs.CodeOf(tc.err)), func(t *testing.T) {
+			w := newWorld(t, fastSim())
+			user := w.subscriber(t, "", "50")
+			w.confirm(t, user, w.signal(t, "AMZN", "IV", "entry"))
+			var sink logtest.Sink
+			b := &refusing{Broker: w.env.Broker, err: tc.err}
+			ls, err := ledger.New(ledger.Config{Pool: w.pool, Broker: b, RecordFills: w.trade.RecordFills, Log: zerolog.New(&sink)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scheduled(t, w, ls)
+			var levels []string
+			for deadline := time.Now().Add(30 * time.Second); len(levels) == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no failed import logged in 30 s (%d asked); the log:\n%s", b.asked.Load(), sink.String())
+				}
+				for _, line := range strings.Split(sink.String(), "\n") {
+					var e struct{ Level, Message, User string }
+					if json.Unmarshal([]byte(line), &e) == nil && strings.Contains(e.Message, "import of executions failed") && e.User == user {
+						levels = append(levels, e.Level)
+					}
+				}
+			}
+			for _, l := range levels {
+				if l != tc.level {
+					t.Errorf("the failed import was logged at %q, want %q", l, tc.level)
+				}
+			}
+		})
+	}
+}
+
 type takeBacks struct {
 	trading.Broker
 	mu   sync.Mutex
@@ -193,16 +271,7 @@ func TestLedgerReadsLeaveTheOtherLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ns, err := notify.New(notify.Config{Pool: w.pool, Ring: seal.RandomRing("notify"), PollInterval: 50 * time.Millisecond,
-		AddWorkers: ls.Register, PeriodicJobs: ls.PeriodicJobs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var running sync.WaitGroup
-	running.Go(func() { ns.Run(ctx) })
-	defer func() { cancel(); running.Wait() }()
+	scheduled(t, w, ls)
 	for deadline := time.Now().Add(30 * time.Second); len(rec.got("Executions")) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the scheduled import did not run")

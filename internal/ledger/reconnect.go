@@ -194,7 +194,7 @@ func (w *reconnectWorker) Work(ctx context.Context, job *river.Job[ReconnectArgs
 	}
 	res, err := s.Import(trading.WithoutTakeBack(ctx), job.Args.UserID)
 	if err != nil {
-		log.Warn().Err(err).Msg("ledger: import after a reconnect failed; the next sweep tries again")
+		failed(&log, err).Err(err).Msg("ledger: import after a reconnect failed; the next sweep tries again")
 		return river.JobCancel(err)
 	}
 	if res.Stored > 0 || res.Recovered > 0 {
