@@ -156,6 +156,7 @@ func build(cfg config.Config, log zerolog.Logger, pool *pgxpool.Pool) (*services
 		Pool: pool, Ring: ring, Log: log, SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTLS: cfg.MailTLS,
 		PublicURL: cfg.PublicURL, AllowPrivate: cfg.WebhookAllowPrivate, RescueAfter: cfg.NotifyRescueAfter,
 		AddWorkers: lj.Register, PeriodicJobs: ledger.PeriodicJobs(clock, 0, 0),
+		JobContext: trading.WithoutTakeBack,
 	}); err != nil {
 		return nil, err
 	}

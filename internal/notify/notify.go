@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
 	"github.com/ordertune/ordertune/internal/errs"
@@ -74,6 +75,12 @@ type Config struct {
 	// schedule, so features share this queue.
 	AddWorkers   func(*river.Workers)
 	PeriodicJobs []*river.PeriodicJob
+	// JobContext, when set, makes the context that every job of the queue
+	// runs with, this service's and the features' alike. Serve marks them
+	// trading.WithoutTakeBack: nobody waits on a job, so none may take a
+	// user's IBKR session back from their other login, including a job
+	// added later that forgets to say so itself.
+	JobContext func(context.Context) context.Context
 	// RescueAfter is how long a job may stay running before river takes
 	// it for stuck (its process died) and runs it again, here or on
 	// another replica. Default 5 minutes; a job's own time limit is at
@@ -142,7 +149,15 @@ func New(cfg Config) (*Service, error) {
 	}
 	river.AddWorker(workers, &resetWorker{s: s})
 	river.AddWorker(workers, &periodicWorker{s: s})
+	var middleware []rivertype.Middleware
+	if cfg.JobContext != nil {
+		middleware = append(middleware, river.WorkerMiddlewareFunc(
+			func(ctx context.Context, _ *rivertype.JobRow, work func(context.Context) error) error {
+				return work(cfg.JobContext(ctx))
+			}))
+	}
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		Middleware:        middleware,
 		PeriodicJobs:      cfg.PeriodicJobs,
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},

@@ -66,3 +66,47 @@ func TestPeriodicOnceAmongReplicas(t *testing.T) {
 		t.Errorf("%d runs in %v after the first, want 2 to %d (one per period among both replicas; by replica %v)", n, elapsed, max, by)
 	}
 }
+
+// jobMark is the context key TestJobContextReachesEveryJob marks with.
+type jobMark struct{}
+
+// TestJobContextReachesEveryJob: a job runs with the context that
+// Config.JobContext makes (serve marks every job as one that never takes a
+// user's IBKR session back), and without it the job's context is river's.
+func TestJobContextReachesEveryJob(t *testing.T) {
+	for _, mark := range []bool{true, false} {
+		pool := pgtest.Pool(t)
+		cfg := notify.Config{Pool: pool, Ring: seal.RandomRing("k1"),
+			Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), PollInterval: 50 * time.Millisecond}
+		if mark {
+			cfg.JobContext = func(ctx context.Context) context.Context { return context.WithValue(ctx, jobMark{}, "marked") }
+		}
+		svc, err := notify.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := make(chan any, 1)
+		if err := svc.AddPeriodic("mark", time.Hour, func(ctx context.Context) error {
+			select {
+			case seen <- ctx.Value(jobMark{}):
+			default:
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); svc.Run(ctx) }()
+		select {
+		case got := <-seen:
+			if want := map[bool]any{true: "marked", false: nil}[mark]; got != want {
+				t.Errorf("with JobContext %v: the job's context carries %v, want %v", mark, got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("with JobContext %v: the job never ran", mark)
+		}
+		cancel()
+		<-done
+	}
+}
