@@ -2,10 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -14,7 +12,6 @@ import (
 
 	"github.com/ordertune/ordertune/internal/postgres"
 	"github.com/ordertune/ordertune/internal/postgres/pgtest"
-	"github.com/ordertune/ordertune/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -214,27 +211,4 @@ func TestNewerSchemaServesTheBinaryItsMigrationsAllow(t *testing.T) {
 	check("a newer schema without schema_compat", false, "newer than this binary's")
 	exec(`UPDATE schema_migrations SET version = $1`, latest)
 	check("the binary's own schema", true, "")
-}
-
-// Every migration after 21 decides which binaries its schema serves: it
-// names schema_compat, to leave it (say so in a comment) or to change it.
-func TestEveryMigrationDecidesWhichBinariesItServes(t *testing.T) {
-	entries, err := fs.ReadDir(migrations.FS, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 21 || !strings.HasSuffix(e.Name(), ".up.sql") {
-			continue
-		}
-		body, err := fs.ReadFile(migrations.FS, e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(body), "schema_compat") {
-			t.Errorf("%s: say whether binaries of the previous version still run on it: leave schema_compat (a comment naming it) or set oldest_binary (see migration 21)", e.Name())
-		}
-	}
 }
