@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/ordertune/ordertune/internal/errs"
 	"github.com/ordertune/ordertune/internal/logging"
 )
 
@@ -24,7 +25,14 @@ func (s *Service) RunReconciler(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
-		if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		switch _, err := s.Reconcile(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case leftToOtherLogins(err):
+			// Users working in Client Portal or TWS: their orders are
+			// looked up once the session is free, each row after its
+			// back-off. Nothing for an operator to act on.
+			s.logger(ctx).Info().Err(err).Msg("reconciliation: orders wait while another login holds their users' IBKR session")
+		default:
 			s.logger(ctx).Warn().Err(err).Msg("reconciliation pass failed; retrying next interval")
 		}
 		select {
@@ -70,19 +78,55 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		}
 		byUser[r.userID] = append(byUser[r.userID], r)
 	}
-	var errsSeen []string
+	var errsSeen []error
 	if keptErr != nil {
-		errsSeen = append(errsSeen, fmt.Sprintf("record kept outcomes: %v", keptErr))
+		errsSeen = append(errsSeen, fmt.Errorf("record kept outcomes: %w", keptErr))
 	}
 	for _, u := range users {
 		if err := s.reconcileUser(ctx, u, byUser[u]); err != nil {
-			errsSeen = append(errsSeen, err.Error())
+			errsSeen = append(errsSeen, err)
 		}
 	}
 	if len(errsSeen) > 0 {
-		return len(claimedRows), fmt.Errorf("reconcile: %s", strings.Join(errsSeen, "; "))
+		return len(claimedRows), passErrors(errsSeen)
 	}
 	return len(claimedRows), nil
+}
+
+// passErrors are a pass's failures, one per user (and the kept outcomes'),
+// on one log line.
+type passErrors []error
+
+func (e passErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return "reconcile: " + strings.Join(parts, "; ")
+}
+
+func (e passErrors) Unwrap() []error { return e }
+
+// leftToOtherLogins reports whether every failure in err's tree is a
+// user's IBKR session that another login holds and that reconciliation,
+// which never takes it back, left to it.
+func leftToOtherLogins(err error) bool {
+	if e, ok := err.(*errs.Error); ok {
+		return e.Code == errs.BrokerSessionCompeting
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		list := u.Unwrap()
+		for _, e := range list {
+			if !leftToOtherLogins(e) {
+				return false
+			}
+		}
+		return len(list) > 0
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && leftToOtherLogins(u.Unwrap())
+	}
+	return false
 }
 
 // claim takes due rows with FOR UPDATE SKIP LOCKED and pushes their next
