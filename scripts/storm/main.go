@@ -360,11 +360,15 @@ func (r *runner) restartSim() error {
 	return nil
 }
 
-// serveEnv is the environment of one `ordertune serve` on addr.
+// serveEnv is the environment of one `ordertune serve` on addr. The
+// simulator restarts only when a scenario says so, so the servers know no
+// IBKR restart window: a storm run at night (IBKR's daily restart is 00:15 to
+// 01:45 New York time) would otherwise be refused whole with
+// broker_maintenance.
 func (r *runner) serveEnv(addr string) []string {
 	return []string{"DATABASE_URL=" + r.dbURL, "ORDERTUNE_MASTER_KEYS=" + r.w.keys, "ORDERTUNE_ADDR=" + addr,
 		"ORDERTUNE_PUBLIC_URL=http://" + addr, "ORDERTUNE_IBKR_BASE_URL=" + r.sim + "/v1/api",
-		"ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_SIGNUP=closed"}
+		"ORDERTUNE_LOG_LEVEL=warn", "ORDERTUNE_SIGNUP=closed", "ORDERTUNE_IBKR_MAINTENANCE=none"}
 }
 
 // startServers starts the layout's replicas on r.addrs, all at once.
