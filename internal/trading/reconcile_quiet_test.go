@@ -1,0 +1,107 @@
+package trading_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ordertune/ordertune/internal/errs"
+	"github.com/ordertune/ordertune/internal/logging/logtest"
+	"github.com/ordertune/ordertune/internal/trading"
+)
+
+// lookupsRefused is a broker whose order lookups are refused with err.
+type lookupsRefused struct {
+	trading.Broker
+	err error
+}
+
+func (b lookupsRefused) OrderStatus(context.Context, string, string) (trading.OrderState, error) {
+	return trading.OrderState{}, b.err
+}
+
+func (b lookupsRefused) LiveOrders(context.Context, string) ([]trading.OrderState, error) {
+	return nil, b.err
+}
+
+func (b lookupsRefused) Executions(context.Context, string, int) ([]trading.Execution, error) {
+	return nil, b.err
+}
+
+// While another login holds a user's IBKR session, reconciliation's
+// passes say so as information, not as a warning every pass: the user
+// chose it, and their orders are looked up once it is free. Any other
+// failure still warns.
+func TestReconcilerQuietWhileAnotherLoginHoldsTheSession(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err          error
+		level, about string
+	}{
+		{errs.E(errs.BrokerSessionCompeting, "your IBKR session is in use by another login"), "info", "another login holds"},
+		{errs.E(errs.BrokerUnavailable, "IBKR did not answer"), "warn", "reconciliation pass failed"},
+	} {
+		w := newWorld(t, fastSim(), nil)
+		u := w.subscriber(t, trading.SizeShares, "1")
+		if _, _, err := w.svc.Confirm(context.Background(), u, w.signal(t, nil).ID, "k", "BUY"); err != nil {
+			t.Fatal(err)
+		}
+		var sink logtest.Sink
+		svc, err := trading.New(trading.Config{Pool: w.pool, Broker: lookupsRefused{Broker: w.env.Broker, err: tc.err},
+			ReconcileInterval: 20 * time.Millisecond, PendingGrace: time.Second, Log: zerolog.New(&sink)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { svc.RunReconciler(ctx); close(done) }()
+		var got []string
+		for deadline := time.Now().Add(20 * time.Second); len(got) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no failed pass logged in 20 s; the log:\n%s", errs.CodeOf(tc.err), sink.String())
+			}
+			for _, line := range strings.Split(sink.String(), "\n") {
+				var e struct{ Level, Message, Error string }
+				if json.Unmarshal([]byte(line), &e) == nil && strings.Contains(e.Error, string(errs.CodeOf(tc.err))) {
+					got = append(got, e.Level+": "+e.Message)
+				}
+			}
+		}
+		cancel()
+		<-done
+		for _, g := range got {
+			if !strings.HasPrefix(g, tc.level+": ") || !strings.Contains(g, tc.about) {
+				t.Errorf("%s: logged %q, want %s saying %q", errs.CodeOf(tc.err), g, tc.level, tc.about)
+			}
+		}
+	}
+}
+
+// A pass is quiet only when every failure in it is a session another login
+// holds.
+func TestLeftToOtherLogins(t *testing.T) {
+	competing := errs.E(errs.BrokerSessionCompeting, "in use by another login")
+	other := errs.E(errs.BrokerUnavailable, "IBKR did not answer")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"one row", fmt.Errorf("user u, confirmation c: %w", competing), true},
+		{"two users", fmt.Errorf("reconcile: %w", errors.Join(errors.Join(competing, competing), competing)), true},
+		{"one of them unavailable", fmt.Errorf("reconcile: %w", errors.Join(competing, fmt.Errorf("user v: %w", other))), false},
+		{"unavailable", other, false},
+		{"not the broker's", errors.New("claim confirmations: connection refused"), false},
+		{"an empty join", errors.Join(nil, nil), false},
+	} {
+		if got := trading.LeftToOtherLogins(tc.err); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
