@@ -186,10 +186,34 @@ func errText(err error) string {
 
 // conid returns the ticker's US stock conid, from the cache or else from
 // IBKR (and then cached: conids never change).
+//
+// The first confirms of a ticker in this process, which a market open
+// sends together, look it up once: through the session of the first of
+// them, while the others wait for its answer rather than each ask IBKR
+// (whose contract searches are paced). One whose wait ends in that
+// lookup's failure (the first user's session refused, their request
+// gone) asks through its own session.
 func (s *Service) conid(ctx context.Context, userID, ticker string) (int64, error) {
 	if v, ok := s.conids.Load(ticker); ok {
 		return v.(int64), nil
 	}
+	mine := false
+	v, err, _ := s.conidLookups.Do(ticker, func() (any, error) {
+		mine = true
+		return s.lookupConid(ctx, userID, ticker)
+	})
+	if err != nil && !mine {
+		v, err = s.lookupConid(ctx, userID, ticker)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return v.(int64), nil
+}
+
+// lookupConid is conid's lookup: the cache's row, else IBKR's answer
+// through userID's session, stored in the cache.
+func (s *Service) lookupConid(ctx context.Context, userID, ticker string) (int64, error) {
 	var conid int64
 	err := s.pool.QueryRow(ctx, `SELECT conid FROM conids WHERE ticker = $1`, ticker).Scan(&conid)
 	if err == nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ordertune/ordertune/internal/ids"
 	"github.com/ordertune/ordertune/internal/logging"
@@ -173,6 +174,9 @@ type Service struct {
 	// conids remembers the conid cache's rows in memory (ticker → int64):
 	// conids never change, so no order needs a query for one twice.
 	conids sync.Map
+	// conidLookups makes one lookup of a ticker missing from conids at a
+	// time (see conid).
+	conidLookups singleflight.Group
 }
 
 // New returns a Service.
