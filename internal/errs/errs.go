@@ -133,3 +133,25 @@ func CodeOf(err error) Code {
 
 // Is reports whether err's chain holds an *Error with the given code.
 func Is(err error, code Code) bool { return CodeOf(err) == code }
+
+// All reports whether every failure in err's tree (errors.Join, several
+// %w) is an *Error with the given code: for a caller that treats a
+// failure differently only when nothing else went wrong with it.
+func All(err error, code Code) bool {
+	if e, ok := err.(*Error); ok {
+		return e.Code == code
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		list := u.Unwrap()
+		for _, e := range list {
+			if !All(e, code) {
+				return false
+			}
+		}
+		return len(list) > 0
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && All(u.Unwrap(), code)
+	}
+	return false
+}

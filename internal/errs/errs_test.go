@@ -36,3 +36,26 @@ func TestWrapKeepsCauseOutOfMessage(t *testing.T) {
 		t.Fatal("cause not reachable through Unwrap")
 	}
 }
+
+// All is true only when every failure in the tree has the code.
+func TestAll(t *testing.T) {
+	competing := E(BrokerSessionCompeting, "in use by another login")
+	other := E(BrokerUnavailable, "IBKR did not answer")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"one row", fmt.Errorf("user u, confirmation c: %w", competing), true},
+		{"two users", fmt.Errorf("reconcile: %w", errors.Join(errors.Join(competing, competing), competing)), true},
+		{"one of them unavailable", fmt.Errorf("reconcile: %w", errors.Join(competing, fmt.Errorf("user v: %w", other))), false},
+		{"unavailable", other, false},
+		{"not the broker's", errors.New("claim confirmations: connection refused"), false},
+		{"an empty join", errors.Join(nil, nil), false},
+		{"nil", nil, false},
+	} {
+		if got := All(tc.err, BrokerSessionCompeting); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // back. That is the user's choice, not a fault, and would otherwise warn
 // at every sweep for as long as they keep the other login open.
 func failed(log *zerolog.Logger, err error) *zerolog.Event {
-	if errs.CodeOf(err) == errs.BrokerSessionCompeting {
+	if errs.All(err, errs.BrokerSessionCompeting) {
 		return log.Info()
 	}
 	return log.Warn()

@@ -49,6 +49,3 @@ func (s *Service) KeepUnsent(id string) {
 	s.kept.keep(id, outcome{status: StatusFailed, errCode: "unavailable",
 		errMessage: "the confirmation could not be recorded; nothing was sent to IBKR", message: "not recorded in time; nothing sent"}, s.cfg.Now().UTC())
 }
-
-// LeftToOtherLogins is leftToOtherLogins, for its table test.
-var LeftToOtherLogins = leftToOtherLogins

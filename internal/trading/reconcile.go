@@ -27,7 +27,7 @@ func (s *Service) RunReconciler(ctx context.Context) {
 	for {
 		switch _, err := s.Reconcile(ctx); {
 		case err == nil || ctx.Err() != nil:
-		case leftToOtherLogins(err):
+		case errs.All(err, errs.BrokerSessionCompeting):
 			// Users working in Client Portal or TWS: their orders are
 			// looked up once the session is free, each row after its
 			// back-off. Nothing for an operator to act on.
@@ -106,28 +106,6 @@ func (e passErrors) Error() string {
 }
 
 func (e passErrors) Unwrap() []error { return e }
-
-// leftToOtherLogins reports whether every failure in err's tree is a
-// user's IBKR session that another login holds and that reconciliation,
-// which never takes it back, left to it.
-func leftToOtherLogins(err error) bool {
-	if e, ok := err.(*errs.Error); ok {
-		return e.Code == errs.BrokerSessionCompeting
-	}
-	switch u := err.(type) {
-	case interface{ Unwrap() []error }:
-		list := u.Unwrap()
-		for _, e := range list {
-			if !leftToOtherLogins(e) {
-				return false
-			}
-		}
-		return len(list) > 0
-	case interface{ Unwrap() error }:
-		return u.Unwrap() != nil && leftToOtherLogins(u.Unwrap())
-	}
-	return false
-}
 
 // claim takes due rows with FOR UPDATE SKIP LOCKED and pushes their next
 // check out by the lease, so that neither a concurrent pass nor another

@@ -3,8 +3,6 @@ package trading_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -79,29 +77,6 @@ func TestReconcilerQuietWhileAnotherLoginHoldsTheSession(t *testing.T) {
 			if !strings.HasPrefix(g, tc.level+": ") || !strings.Contains(g, tc.about) {
 				t.Errorf("%s: logged %q, want %s saying %q", errs.CodeOf(tc.err), g, tc.level, tc.about)
 			}
-		}
-	}
-}
-
-// A pass is quiet only when every failure in it is a session another login
-// holds.
-func TestLeftToOtherLogins(t *testing.T) {
-	competing := errs.E(errs.BrokerSessionCompeting, "in use by another login")
-	other := errs.E(errs.BrokerUnavailable, "IBKR did not answer")
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"one row", fmt.Errorf("user u, confirmation c: %w", competing), true},
-		{"two users", fmt.Errorf("reconcile: %w", errors.Join(errors.Join(competing, competing), competing)), true},
-		{"one of them unavailable", fmt.Errorf("reconcile: %w", errors.Join(competing, fmt.Errorf("user v: %w", other))), false},
-		{"unavailable", other, false},
-		{"not the broker's", errors.New("claim confirmations: connection refused"), false},
-		{"an empty join", errors.Join(nil, nil), false},
-	} {
-		if got := trading.LeftToOtherLogins(tc.err); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
